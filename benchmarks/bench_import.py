@@ -1,0 +1,83 @@
+"""Benchmark: import a 100,000-row Pocket CSV export into a fresh store.
+
+    /tmp/venv/bin/python benchmarks/bench_import.py [ROWS]
+
+Generates the export in a temp dir (deterministic), then times
+``read_export`` alone, ``import_export`` into a fresh store, a re-import
+(everything unchanged), ``Store.items()`` and ``write_export`` to CSV.
+Peak RSS is the whole process's high-water mark (``ru_maxrss``).
+Targets: import ≤ 3 s, peak RSS ≤ 250 MB.
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from rulebot.exports import import_export, read_export, write_export
+from rulebot.store import Store
+
+TAGS = ["read-later", "js", "python", "rust", "longread", "video", "to-sort", "recipes"]
+DOMAINS = ["www.nytimes.com", "github.com", "blog.example.dev", "medium.com", "youtube.com"]
+
+
+def make_export(path: Path, rows: int) -> None:
+    rng = random.Random(42)
+    with path.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["title", "url", "time_added", "tags", "status"])
+        for n in range(rows):
+            domain = rng.choice(DOMAINS)
+            tags = "|".join(rng.sample(TAGS, rng.randint(0, 3)))
+            writer.writerow(
+                [
+                    f"Article {n}, about things \u2014 part {rng.randint(1, 9)}",
+                    f"https://{domain}/posts/{n}-{rng.randint(0, 10**9)}",
+                    1_650_000_000 + rng.randint(0, 140_000_000),
+                    tags,
+                    "unread" if rng.random() < 0.6 else "archive",
+                ]
+            )
+
+
+def peak_rss_mb() -> float:
+    # ru_maxrss is KiB on Linux (bytes on macOS).
+    scale = 1 if sys.platform == "darwin" else 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 1e6
+
+
+def main() -> int:
+    rows = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    results: list[tuple[str, float, str]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        export = Path(tmp) / "pocket-export.csv"
+        make_export(export, rows)
+        size_mb = export.stat().st_size / 1e6
+
+        def timed(label: str, fn, note=lambda r: "") -> object:  # noqa: ANN001
+            start = time.perf_counter()
+            result = fn()
+            results.append((label, time.perf_counter() - start, note(result)))
+            return result
+
+        timed("read_export (parse only)", lambda: read_export(export), lambda r: f"{len(r):,}")
+        with Store.open(Path(tmp) / "rulebot.db") as store:
+            timed("import_export, fresh store", lambda: import_export(store, export), str)
+            timed("import_export, again", lambda: import_export(store, export), str)
+            items = timed("Store.items()", store.items, lambda r: f"{len(r):,} items")
+            timed("write_export .csv", lambda: write_export(items, Path(tmp) / "out.csv"))
+    print(f"{rows:,}-row Pocket CSV export ({size_mb:.1f} MB)")
+    print(f"{'step':<30} {'seconds':>8}  result")
+    for label, seconds, note in results:
+        print(f"{label:<30} {seconds:>8.2f}  {note}")
+    print(f"{'peak RSS':<30} {peak_rss_mb():>6.0f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

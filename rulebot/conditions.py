@@ -1,0 +1,629 @@
+"""The condition vocabulary: one small class per word of ``where``.
+
+Each condition carries its JSON-Schema fragment (``schema``), compiles its
+YAML value once, and ``test``s an item, returning a ``Check``: whether it
+matched and how that reads as a reason ("tag read-later", "added 41d ago
+(older than 30d)").
+
+Matching is three-valued: ``True``, ``False`` or ``None`` for "unknown"
+(tags never fetched, a time that is "never", no word count). Unknown never
+counts as a match, and ``not`` of unknown is still unknown, so missing data
+cannot slip through a negation either.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from rulebot.item import ARCHIVED, UNREAD, Item, host_of
+from rulebot.vocab import (
+    DURATION_PATTERN,
+    CompileContext,
+    VocabError,
+    format_age,
+    parse_duration,
+    parse_instant,
+    tag_values,
+)
+
+Truth = bool | None  # None: unknown
+
+
+@dataclass(frozen=True)
+class Check:
+    key: str
+    matched: Truth
+    reason: str  # reads as "why it matched" (or, for explain, what was seen)
+    children: tuple[Check, ...] = ()
+
+
+class Condition:
+    """Base of every condition word."""
+
+    key: ClassVar[str]
+    description: ClassVar[str]
+    schema: ClassVar[dict[str, Any]]
+
+    def __init__(self, value: Any, ctx: CompileContext) -> None:
+        self.value = value
+
+    def test(self, item: Item, now: int) -> Check:
+        raise NotImplementedError
+
+
+REGISTRY: dict[str, type[Condition]] = {}
+
+
+def condition(cls: type[Condition]) -> type[Condition]:
+    REGISTRY[cls.key] = cls
+    return cls
+
+
+def _one_or_list(item_schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "anyOf": [item_schema, {"type": "array", "items": item_schema, "minItems": 1}],
+    }
+
+
+def _as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list) else [value]
+
+
+# -- tags ---------------------------------------------------------------------
+
+
+def _tags_seen(item: Item) -> str:
+    if item.tags is None:
+        return "tags unknown"
+    return "tags " + (", ".join(item.tags) if item.tags else "(none)")
+
+
+@condition
+class Tag(Condition):
+    key = "tag"
+    description = "Has this tag (case-insensitive). A list means: has all of them."
+    schema = {
+        "description": description,
+        "type": ["string", "array"],
+        "items": {"type": "string", "minLength": 1},
+        "minItems": 1,
+        "minLength": 1,
+    }
+
+    def __init__(self, value: Any, ctx: CompileContext) -> None:
+        self.tags = tag_values(value) if isinstance(value, list) else [str(value).strip()]
+
+    def test(self, item: Item, now: int) -> Check:
+        if item.tags is None:
+            return Check(self.key, None, f"tag {', '.join(self.tags)}: {_tags_seen(item)}")
+        have = item.tag_set()
+        ok = all(t.casefold() in have for t in self.tags)
+        label = "tag " + ", ".join(self.tags)
+        return Check(self.key, ok, label if ok else f"{label}: {_tags_seen(item)}")
+
+
+@condition
+class Tags(Condition):
+    key = "tags"
+    description = "Tag set tests: `any` (at least one), `all` (every one), `none` (not one)."
+    _list = {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1}
+    schema = {
+        "description": description,
+        "type": "object",
+        "additionalProperties": False,
+        "minProperties": 1,
+        "properties": {
+            "any": {**_list, "description": "Has at least one of these tags."},
+            "all": {**_list, "description": "Has every one of these tags."},
+            "none": {**_list, "description": "Has none of these tags."},
+        },
+    }
+
+    def __init__(self, value: Mapping[str, Any], ctx: CompileContext) -> None:
+        self.tests = {}
+        for test_name in ("any", "all", "none"):
+            if test_name in value:
+                try:
+                    self.tests[test_name] = tag_values(value[test_name])
+                except VocabError as err:
+                    raise VocabError(err.message, (test_name, *err.path)) from None
+
+    def test(self, item: Item, now: int) -> Check:
+        if item.tags is None:
+            return Check(self.key, None, f"tags: {_tags_seen(item)}")
+        have = item.tag_set()
+        parts, ok = [], True
+        for name, tags in self.tests.items():
+            hits = [t for t in tags if t.casefold() in have]
+            passed = {"any": bool(hits), "all": len(hits) == len(tags), "none": not hits}[name]
+            ok = ok and passed
+            parts.append(f"tags {name} of {', '.join(tags)}")
+        reason = "; ".join(parts)
+        return Check(self.key, ok, reason if ok else f"{reason}: {_tags_seen(item)}")
+
+
+@condition
+class Untagged(Condition):
+    key = "untagged"
+    description = "true: has no tags at all; false: has at least one. Unknown tags never match."
+    schema = {"description": description, "type": "boolean"}
+
+    def test(self, item: Item, now: int) -> Check:
+        if item.tags is None:
+            return Check(self.key, None, "untagged: tags unknown")
+        ok = (not item.tags) == bool(self.value)
+        return Check(self.key, ok, "untagged" if not item.tags else _tags_seen(item))
+
+
+# -- state --------------------------------------------------------------------
+
+_STATUS = {"unread": UNREAD, "archived": ARCHIVED}
+
+
+@condition
+class Status(Condition):
+    key = "status"
+    description = "Pocket status: `unread` (0) or `archived` (1); a list means any of them."
+    schema = _one_or_list({"type": "string", "enum": list(_STATUS)}, description)
+
+    def __init__(self, value: Any, ctx: CompileContext) -> None:
+        self.wanted = [str(v) for v in _as_list(value)]
+
+    def test(self, item: Item, now: int) -> Check:
+        name = {UNREAD: "unread", ARCHIVED: "archived"}.get(item.status, f"status {item.status}")
+        ok = any(_STATUS[w] == item.status for w in self.wanted)
+        return Check(self.key, ok, f"status {name}")
+
+
+@condition
+class Favorite(Condition):
+    key = "favorite"
+    description = "true: is a favorite; false: is not."
+    schema = {"description": description, "type": "boolean"}
+
+    def test(self, item: Item, now: int) -> Check:
+        ok = item.favorite == bool(self.value)
+        return Check(self.key, ok, "favorite" if item.favorite else "not favorite")
+
+
+# -- times --------------------------------------------------------------------
+
+_TIME_FIELDS = {
+    "added": "time_added",
+    "updated": "time_updated",
+    "read": "time_read",
+    "favorited": "time_favorited",
+}
+_DATE_SCHEMA = {
+    "type": "string",
+    "description": "YYYY-MM-DD (start of that day in the config's timezone) or ISO 8601.",
+}
+
+
+class TimeCondition(Condition):
+    """``{older_than, newer_than, before, after}``; all given must hold.
+
+    older_than: age >= duration (exactly 30 days is "older than 30d");
+    newer_than: age < duration. before D: earlier than the start of D;
+    after D: at or after the start of D. So each pair splits time cleanly.
+    A time that is "never" (Pocket's "0") matches nothing.
+    """
+
+    field: ClassVar[str]
+    schema = {
+        "type": "object",
+        "additionalProperties": False,
+        "minProperties": 1,
+        "properties": {
+            "older_than": {
+                "description": "At least this long ago: 90m, 12h, 30d, 2w.",
+                "type": "string",
+                "pattern": DURATION_PATTERN,
+            },
+            "newer_than": {
+                "description": "Less than this long ago: 90m, 12h, 30d, 2w.",
+                "type": "string",
+                "pattern": DURATION_PATTERN,
+            },
+            "before": {**_DATE_SCHEMA, "description": "Earlier than this date (YYYY-MM-DD)."},
+            "after": {**_DATE_SCHEMA, "description": "At or after this date (YYYY-MM-DD)."},
+        },
+    }
+
+    def __init__(self, value: Mapping[str, Any], ctx: CompileContext) -> None:
+        self.bounds: list[tuple[str, Any, int]] = []
+        for op, raw in value.items():
+            try:
+                if op in ("older_than", "newer_than"):
+                    self.bounds.append((op, raw, parse_duration(raw)))
+                else:
+                    self.bounds.append((op, raw, parse_instant(raw, ctx.timezone)))
+            except VocabError as err:
+                raise VocabError(err.message, (op,)) from None
+
+    def test(self, item: Item, now: int) -> Check:
+        moment = getattr(item, self.field)
+        if moment is None:
+            return Check(self.key, None, f"{self.key} never")
+        age = now - moment
+        ok, parts = True, []
+        for op, raw, number in self.bounds:
+            if op == "older_than":
+                ok = ok and age >= number
+                parts.append(f"older than {raw}")
+            elif op == "newer_than":
+                ok = ok and age < number
+                parts.append(f"newer than {raw}")
+            elif op == "before":
+                ok = ok and moment < number
+                parts.append(f"before {raw}")
+            else:
+                ok = ok and moment >= number
+                parts.append(f"after {raw}")
+        when = f"{format_age(age)} ago" if age >= 0 else f"in {format_age(-age)}"
+        return Check(self.key, ok, f"{self.key} {when} ({', '.join(parts)})")
+
+
+def _time_condition(key: str, field_name: str) -> type[Condition]:
+    description = f"When the item was {key} ({field_name}); never-{key} items never match."
+    cls = type(
+        key.capitalize(),
+        (TimeCondition,),
+        {
+            "key": key,
+            "field": field_name,
+            "description": description,
+            "schema": {"description": description, **TimeCondition.schema},
+        },
+    )
+    return condition(cls)
+
+
+for _key, _field in _TIME_FIELDS.items():
+    _time_condition(_key, _field)
+
+
+# -- where it is from ---------------------------------------------------------
+
+
+@condition
+class Domain(Condition):
+    key = "domain"
+    description = "Host is this domain or any subdomain of it; `www.` is ignored. A list: any."
+    schema = _one_or_list({"type": "string", "minLength": 1}, description)
+
+    def __init__(self, value: Any, ctx: CompileContext) -> None:
+        self.domains = [host_of("http://" + str(d).strip().strip("/")) for d in _as_list(value)]
+
+    def test(self, item: Item, now: int) -> Check:
+        host = item.domain
+        if not host:
+            return Check(self.key, None, "domain unknown")
+        ok = any(host == d or host.endswith("." + d) for d in self.domains)
+        return Check(self.key, ok, f"domain {host}")
+
+
+class TextCondition(Condition):
+    """``{contains, glob, regex}``: all given must hold.
+
+    contains and glob are case-insensitive; regex is ``re.search`` as
+    written (add ``(?i)`` for case-insensitive).
+    """
+
+    read: ClassVar[Callable[[Item], str]]
+    schema = {
+        "type": "object",
+        "additionalProperties": False,
+        "minProperties": 1,
+        "properties": {
+            "contains": {"description": "Contains this text (case-insensitive).", "type": "string"},
+            "glob": {
+                "description": "Matches this shell pattern, whole (case-insensitive): *, ?, [abc].",
+                "type": "string",
+            },
+            "regex": {
+                "description": "Python regular expression, found anywhere (re.search).",
+                "type": "string",
+            },
+        },
+    }
+
+    def __init__(self, value: Mapping[str, Any], ctx: CompileContext) -> None:
+        self.tests: list[tuple[str, str, Callable[[str], bool]]] = []
+        for op, raw in value.items():
+            text = str(raw)
+            if op == "contains":
+                needle = text.casefold()
+                self.tests.append((op, text, lambda s, n=needle: n in s.casefold()))
+            elif op == "glob":
+                pattern = re.compile(fnmatch.translate(text.casefold()))
+                self.tests.append((op, text, lambda s, p=pattern: bool(p.match(s.casefold()))))
+            else:
+                try:
+                    compiled = re.compile(text)
+                except re.error as err:
+                    raise VocabError(
+                        f"regex {text!r} does not compile: {err.msg} at position {err.pos}",
+                        (op,),
+                    ) from None
+                self.tests.append((op, text, lambda s, p=compiled: bool(p.search(s))))
+
+    def test(self, item: Item, now: int) -> Check:
+        seen = type(self).read(item)
+        ok = all(match(seen) for _, _, match in self.tests)
+        described = ", ".join(f"{op} {raw!r}" for op, raw, _ in self.tests)
+        shown = seen if len(seen) <= 60 else seen[:57] + "..."
+        return Check(self.key, ok, f"{self.key} {described}" + ("" if ok else f": {shown!r}"))
+
+
+@condition
+class Url(TextCondition):
+    key = "url"
+    description = "Tests on the item's URL (resolved, else as saved)."
+    schema = {"description": description, **TextCondition.schema}
+    read = staticmethod(lambda item: item.url)
+
+
+@condition
+class Title(TextCondition):
+    key = "title"
+    description = "Tests on the item's title (resolved, else as saved, else the URL)."
+    schema = {"description": description, **TextCondition.schema}
+    read = staticmethod(lambda item: item.title)
+
+
+# -- size, type, language -----------------------------------------------------
+
+WORDS_PER_MINUTE = 220
+
+
+class NumberCondition(Condition):
+    """``{gt, gte, lt, lte}``; all given must hold; unknown never matches."""
+
+    unit: ClassVar[str]
+    _ops: ClassVar[dict[str, Callable[[float, float], bool]]] = {
+        "gt": lambda a, b: a > b,
+        "gte": lambda a, b: a >= b,
+        "lt": lambda a, b: a < b,
+        "lte": lambda a, b: a <= b,
+    }
+    schema = {
+        "type": "object",
+        "additionalProperties": False,
+        "minProperties": 1,
+        "properties": {
+            op: {"description": f"{word}.", "type": "number", "minimum": 0}
+            for op, word in (
+                ("gt", "Greater than"),
+                ("gte", "At least"),
+                ("lt", "Less than"),
+                ("lte", "At most"),
+            )
+        },
+    }
+
+    def measure(self, item: Item) -> tuple[float | None, str]:
+        raise NotImplementedError
+
+    def test(self, item: Item, now: int) -> Check:
+        number, note = self.measure(item)
+        if number is None:
+            return Check(self.key, None, f"{self.key} unknown")
+        ok = all(self._ops[op](number, limit) for op, limit in self.value.items())
+        bounds = ", ".join(f"{op} {limit}" for op, limit in self.value.items())
+        return Check(self.key, ok, f"{self.key} {number:g}{self.unit}{note} ({bounds})")
+
+
+@condition
+class WordCount(NumberCondition):
+    key = "word_count"
+    unit = ""
+    description = "Compare the article's word count: {gt, gte, lt, lte}."
+    schema = {"description": description, **NumberCondition.schema}
+
+    def measure(self, item: Item) -> tuple[float | None, str]:
+        return item.word_count, ""
+
+
+@condition
+class ReadingTime(NumberCondition):
+    key = "reading_time"
+    unit = " min"
+    description = (
+        "Compare the reading time in minutes: {gt, gte, lt, lte}. Uses Pocket's "
+        f"time_to_read, else estimates from the word count at {WORDS_PER_MINUTE} words a minute."
+    )
+    schema = {"description": description, **NumberCondition.schema}
+
+    def measure(self, item: Item) -> tuple[float | None, str]:
+        if item.time_to_read is not None:
+            return item.time_to_read, ""
+        if item.word_count:
+            return math.ceil(item.word_count / WORDS_PER_MINUTE), " (estimated)"
+        return None, ""
+
+
+_TYPES = ("article", "video", "image")
+
+
+@condition
+class Type(Condition):
+    key = "type"
+    description = "What the item is: `article` (is_article), `video` or `image` (is one)."
+    schema = _one_or_list({"type": "string", "enum": list(_TYPES)}, description)
+
+    def __init__(self, value: Any, ctx: CompileContext) -> None:
+        self.wanted = [str(v) for v in _as_list(value)]
+
+    def test(self, item: Item, now: int) -> Check:
+        facts = {
+            "article": item.is_article,
+            "video": None if item.has_video is None else item.has_video == 2,
+            "image": None if item.has_image is None else item.has_image == 2,
+        }
+        seen = [facts[w] for w in self.wanted]
+        if any(seen):
+            return Check(self.key, True, "type " + "/".join(self.wanted))
+        if any(s is None for s in seen):
+            return Check(self.key, None, "type unknown")
+        return Check(self.key, False, "type " + ", ".join(t for t in _TYPES if facts[t]) or "other")
+
+
+@condition
+class Lang(Condition):
+    key = "lang"
+    description = "Language code as Pocket detected it (`en`, `de`…); a list means any."
+    schema = _one_or_list({"type": "string", "minLength": 1}, description)
+
+    def __init__(self, value: Any, ctx: CompileContext) -> None:
+        self.langs = [str(v).strip().lower() for v in _as_list(value)]
+
+    def test(self, item: Item, now: int) -> Check:
+        if not item.lang:
+            return Check(self.key, None, "lang unknown")
+        return Check(self.key, item.lang.lower() in self.langs, f"lang {item.lang}")
+
+
+# -- composition --------------------------------------------------------------
+
+
+def _all(results: list[Truth]) -> Truth:
+    if any(r is False for r in results):
+        return False
+    return None if any(r is None for r in results) else True
+
+
+def _any(results: list[Truth]) -> Truth:
+    if any(r is True for r in results):
+        return True
+    return None if any(r is None for r in results) else False
+
+
+class Where:
+    """A mapping of conditions that must all hold (the body of ``where``)."""
+
+    def __init__(self, value: Mapping[str, Any], ctx: CompileContext) -> None:
+        self.parts: list[Condition | Where | AnyOf | AllOf | Not] = []
+        for key, raw in value.items():
+            try:
+                self.parts.append(compile_part(key, raw, ctx))
+            except VocabError as err:
+                raise VocabError(err.message, (key, *err.path)) from None
+
+    def test(self, item: Item, now: int) -> Check:
+        checks = [part.test(item, now) for part in self.parts]
+        return Check("where", _all([c.matched for c in checks]), "", tuple(checks))
+
+
+class _Group:
+    key: ClassVar[str]
+    combine: ClassVar[Callable[[list[Truth]], Truth]]
+
+    def __init__(self, value: list[Mapping[str, Any]], ctx: CompileContext) -> None:
+        self.members = []
+        for index, member in enumerate(value):
+            try:
+                self.members.append(Where(member, ctx))
+            except VocabError as err:
+                raise VocabError(err.message, (index, *err.path)) from None
+
+    def test(self, item: Item, now: int) -> Check:
+        checks = [m.test(item, now) for m in self.members]
+        verdict = type(self).combine([c.matched for c in checks])
+        return Check(self.key, verdict, "", tuple(checks))
+
+
+class AllOf(_Group):
+    key = "all"
+    combine = staticmethod(_all)
+
+
+class AnyOf(_Group):
+    key = "any"
+    combine = staticmethod(_any)
+
+
+class Not:
+    key = "not"
+
+    def __init__(self, value: Mapping[str, Any], ctx: CompileContext) -> None:
+        self.inner = Where(value, ctx)
+
+    def test(self, item: Item, now: int) -> Check:
+        inner = self.inner.test(item, now)
+        verdict = None if inner.matched is None else not inner.matched
+        return Check(self.key, verdict, "", (inner,))
+
+
+COMBINATORS: dict[str, Any] = {"all": AllOf, "any": AnyOf, "not": Not}
+
+
+def compile_part(key: str, value: Any, ctx: CompileContext) -> Any:
+    if key in COMBINATORS:
+        return COMBINATORS[key](value, ctx)
+    if key not in REGISTRY:
+        raise VocabError(f"unknown condition {key!r}")
+    return REGISTRY[key](value, ctx)
+
+
+def compile_where(value: Mapping[str, Any], ctx: CompileContext | None = None) -> Where:
+    return Where(value, ctx or CompileContext())
+
+
+def reasons(check: Check) -> list[str]:
+    """Flatten a matched check tree into reason strings, in order written."""
+    out: list[str] = []
+    if check.key in ("where", "all"):
+        for child in check.children:
+            out.extend(reasons(child))
+    elif check.key == "any":
+        for child in check.children:
+            if child.matched:
+                out.extend(reasons(child))
+                break
+    elif check.key == "not":
+        inner = [r for r in reasons_all(check.children[0])]
+        out.append("not (" + "; ".join(inner) + ")")
+    else:
+        out.append(check.reason)
+    return out
+
+
+def reasons_all(check: Check) -> list[str]:
+    if not check.children:
+        return [check.reason]
+    return [r for child in check.children for r in reasons_all(child)]
+
+
+def where_schema() -> dict[str, Any]:
+    """The JSON-Schema `$defs/where`: one property per condition word."""
+    properties: dict[str, Any] = {key: cls.schema for key, cls in REGISTRY.items()}
+    properties["all"] = {
+        "description": "Every one of these condition blocks holds.",
+        "type": "array",
+        "minItems": 1,
+        "items": {"$ref": "#/$defs/where"},
+    }
+    properties["any"] = {
+        "description": "At least one of these condition blocks holds.",
+        "type": "array",
+        "minItems": 1,
+        "items": {"$ref": "#/$defs/where"},
+    }
+    properties["not"] = {
+        "description": "This condition block does not hold.",
+        "$ref": "#/$defs/where",
+    }
+    return {
+        "description": "Conditions; every key must hold (an implicit `all`).",
+        "type": "object",
+        "additionalProperties": False,
+        "minProperties": 1,
+        "properties": properties,
+    }

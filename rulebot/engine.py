@@ -1,0 +1,146 @@
+"""The pipeline in one place: pick rules, plan on the store, apply a plan.
+
+``plan_rules`` is pure (store items in, Plan out). ``apply_local`` is the one
+place that changes the local library: one SQLite transaction, journaled.
+(The Pocket server path lives in ``sender``.)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rulebot.actions import from_send
+from rulebot.errors import RulebotError
+from rulebot.item import Item
+from rulebot.plan import Outcome, Plan, PlannedAction, Result
+from rulebot.planner import make_plan, url_keys
+
+if TYPE_CHECKING:
+    from rulebot.config import Config, Rule
+    from rulebot.store import Store
+
+
+def store_path(config: Config, override: str | None = None) -> Path:
+    """--store beats $RULEBOT_STORE beats the config's ``store:``."""
+    chosen = override or os.environ.get("RULEBOT_STORE")
+    return Path(chosen) if chosen else config.store
+
+
+def source_of(config: Config) -> dict[str, Any]:
+    if config.pocket is None:
+        return {"kind": "local"}
+    return {"kind": "pocket", "base_url": config.pocket.base_url}
+
+
+def select_rules(config: Config, names: Sequence[str] = ()) -> list[Rule]:
+    """Enabled rules in file order; ``names`` narrows them (unknown is an error)."""
+    known = {rule.name: rule for rule in config.rules}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise RulebotError(
+            f"no rule named {', '.join(map(repr, unknown))} in {config.path}; "
+            f"rules are: {', '.join(known) or '(none)'}"
+        )
+    disabled = [name for name in names if not known[name].enabled]
+    if disabled:
+        raise RulebotError(
+            f"rule {', '.join(map(repr, disabled))} is disabled (enabled: false) in {config.path}"
+        )
+    return [r for r in config.rules if r.enabled and (not names or r.name in names)]
+
+
+def plan_rules(config: Config, rules: Sequence[Rule], items: Sequence[Item], now: int) -> Plan:
+    return make_plan(rules, items, now, config_sha256=config.sha256, source=source_of(config))
+
+
+def new_item_id(url: str) -> str:
+    from rulebot.exports import item_id_for_url
+
+    return item_id_for_url(url)
+
+
+def apply_local(store: Store, plan: Plan, *, check_stale: bool = True) -> Result:
+    """Apply a plan to the local library in one transaction.
+
+    With ``check_stale``, an action whose item changed since the plan was
+    made (its ``time_updated`` differs, or it is gone) is skipped and
+    reported; everything else is applied. All or nothing: the journal and
+    the items are written in the same transaction.
+    """
+    before = {item.item_id: item for item in store.items()}
+    library = dict(before)
+    urls = {url for item in before.values() for url in url_keys(item)}
+    outcomes: list[Outcome] = []
+    for index, planned in enumerate(plan.actions):
+        problem = _stale(planned, before) if check_stale else None
+        if problem:
+            outcomes.append(Outcome(index, planned, "skipped", problem))
+            continue
+        try:
+            _apply_one(planned, library, urls)
+        except (KeyError, ValueError, TypeError) as err:
+            outcomes.append(Outcome(index, planned, "failed", f"cannot apply: {err}"))
+            continue
+        outcomes.append(Outcome(index, planned, "succeeded"))
+    changed = [item for item_id, item in library.items() if before.get(item_id) != item]
+    gone = [item.item_id for item in changed if item.is_deleted]
+    with store.transaction() as conn:
+        run_id = store.journal_begin("apply-local", [a.to_json() for a in plan.actions], conn)
+        store.upsert([item for item in changed if not item.is_deleted], conn)
+        store.delete(gone, conn)
+        confirmed = [o.index for o in outcomes if o.state == "succeeded"]
+        if confirmed:
+            store.journal_mark(run_id, confirmed, "confirmed", None, conn)
+        for outcome in outcomes:
+            if outcome.state != "succeeded":
+                store.journal_mark(run_id, [outcome.index], outcome.state, outcome.error, conn)
+        status = "ok" if all(o.state != "failed" for o in outcomes) else "partial"
+        store.journal_finish(run_id, status, conn)
+    return Result(outcomes=outcomes, started_at=plan.created_at, source=plan.source)
+
+
+def _stale(planned: PlannedAction, before: dict[str, Item]) -> str | None:
+    if planned.item is None:
+        return None
+    current = before.get(str(planned.item.get("item_id")))
+    if current is None or current.is_deleted:
+        return "the item no longer exists"
+    if (current.time_updated or 0) != planned.item.get("time_updated", 0):
+        return "the item changed since the plan was made"
+    return None
+
+
+def _apply_one(planned: PlannedAction, library: dict[str, Item], urls: set[str]) -> None:
+    send = planned.send
+    action = from_send(send)
+    when = int(send.get("time") or 0)
+    if action.account_wide:
+        effect = action.on_library(library, urls, when)
+        if effect is None:
+            return
+        for item in effect.changed:
+            library[item.item_id] = item
+        if effect.added_url:
+            url = effect.added_url
+            tags = tuple(t for t in str(send.get("tags", "")).split(",") if t)
+            item = Item(
+                item_id=new_item_id(url),
+                given_url=url,
+                given_title=str(send.get("title", "")),
+                tags=tags,
+                time_added=when,
+                time_updated=when,
+            )
+            library[item.item_id] = item
+            urls.add(url)
+        return
+    item_id = str(send["item_id"])
+    current = library.get(item_id)
+    if current is None or current.is_deleted:
+        raise ValueError(f"item {item_id} does not exist")
+    effect = action.on_item(current, when)
+    if effect is not None:  # None: already so (an earlier action did it)
+        library[item_id] = effect.changed[0]

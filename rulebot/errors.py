@@ -1,0 +1,58 @@
+"""User-facing errors.
+
+Every failure a user can cause (bad config, broken export, a misbehaving
+server, a held lock) is raised as a ``RulebotError`` whose message is one
+clear paragraph. ``cli.main`` prints it and exits with ``exit_code``; nothing
+below the CLI prints or exits.
+"""
+
+from __future__ import annotations
+
+
+class RulebotError(Exception):
+    """An error meant for the user: the message says what and where."""
+
+    exit_code = 1
+
+
+class ConfigError(RulebotError):
+    """The config file is invalid; ``problems`` holds every finding."""
+
+    def __init__(self, problems: list) -> None:  # list[config.Problem]
+        self.problems = problems
+        first = problems[0] if problems else None
+        super().__init__(str(first) if first else "invalid config")
+
+
+class ItemDataError(RulebotError):
+    """An item from a server or an export carries a value we cannot read."""
+
+
+class ExportFormatError(RulebotError):
+    """A Pocket export file is broken; nothing was imported."""
+
+
+class StoreError(RulebotError):
+    """The SQLite store cannot be opened, migrated or written."""
+
+
+class LockHeldError(StoreError):
+    """Another rulebot process holds the store."""
+
+
+class LimitExceededError(RulebotError):
+    """A safety limit refused the run; nothing was sent."""
+
+    exit_code = 3
+
+
+class PocketError(RulebotError):
+    """The Pocket server failed or answered something we cannot use."""
+
+
+class AuthError(PocketError):
+    """401 or 403-permission: credentials are missing, wrong or lack rights."""
+
+
+class RateLimitError(PocketError):
+    """The rate-limit budget is spent and the reset is too far away."""

@@ -1,0 +1,104 @@
+"""``rulebot explain ITEM_ID``: how every rule and condition sees one item."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rulebot.conditions import Check
+from rulebot.errors import RulebotError
+from rulebot.item import STATUS_NAMES, Item
+from rulebot.planner import make_plan
+
+if TYPE_CHECKING:
+    from rulebot.config import Config
+    from rulebot.store import Store
+
+
+def _check_json(check: Check) -> dict[str, Any]:
+    data: dict[str, Any] = {"condition": check.key, "matched": check.matched}
+    if check.reason:
+        data["seen"] = check.reason
+    if check.children:
+        data["children"] = [_check_json(c) for c in check.children]
+    return data
+
+
+def item_json(item: Item) -> dict[str, Any]:
+    return {
+        "item_id": item.item_id,
+        "title": item.title,
+        "url": item.url,
+        "status": STATUS_NAMES.get(item.status, str(item.status)),
+        "favorite": item.favorite,
+        "tags": None if item.tags is None else list(item.tags),
+        "time_added": item.time_added,
+        "time_updated": item.time_updated,
+        "time_read": item.time_read,
+        "word_count": item.word_count,
+        "time_to_read": item.time_to_read,
+        "lang": item.lang,
+    }
+
+
+def explain_item(config: Config, store: Store, item_id: str, now: int) -> dict[str, Any]:
+    item = store.get(item_id)
+    if item is None:
+        raise RulebotError(f"no item {item_id!r} in the store {store.path}")
+    enabled = [r for r in config.rules if r.enabled]
+    # the full plan tells which actions this item would really get, with the
+    # simulated state of earlier rules taken into account
+    plan = make_plan(enabled, store.items(), now)
+    planned = [a for a in plan.actions if a.item_id == item_id]
+    rules = []
+    for rule in config.rules:
+        entry: dict[str, Any] = {"rule": rule.name, "enabled": rule.enabled}
+        if any(a.account_wide for a in rule.actions):
+            entry["matched"] = None
+            entry["note"] = "account-wide rule: acts on tags or URLs, not on single items"
+        elif rule.where is None:
+            entry["matched"] = True
+            entry["conditions"] = []
+        else:
+            check = rule.where.test(item, now)
+            entry["matched"] = check.matched
+            entry["conditions"] = [_check_json(c) for c in check.children]
+        entry["actions"] = [a.send for a in planned if a.rule == rule.name]
+        rules.append(entry)
+    return {"item": item_json(item), "rules": rules}
+
+
+def _verdict(matched: bool | None) -> str:
+    return {True: "yes", False: "no", None: "unknown"}[matched]
+
+
+def _lines(conditions: list[dict[str, Any]], depth: int) -> list[str]:
+    lines = []
+    for cond in conditions:
+        pad = "    " * depth
+        seen = f": {cond['seen']}" if cond.get("seen") else ""
+        lines.append(f"{pad}[{_verdict(cond['matched']):>7}] {cond['condition']}{seen}")
+        lines.extend(_lines(cond.get("children", []), depth + 1))
+    return lines
+
+
+def explain_text(report: dict[str, Any]) -> str:
+    item = report["item"]
+    tags = "unknown" if item["tags"] is None else (", ".join(item["tags"]) or "(none)")
+    lines = [
+        f"item {item['item_id']}: {item['title']}",
+        f"  {item['url']}",
+        f"  status {item['status']}, favorite {item['favorite']}, tags {tags}",
+        "",
+    ]
+    for rule in report["rules"]:
+        state = "" if rule["enabled"] else " (disabled)"
+        lines.append(f"rule {rule['rule']}{state}: matched {_verdict(rule['matched'])}")
+        if rule.get("note"):
+            lines.append(f"    {rule['note']}")
+        lines.extend(_lines(rule.get("conditions", []), 1))
+        for send in rule["actions"]:
+            extra = f" {send['tags']}" if "tags" in send else ""
+            lines.append(f"    → {send['action']}{extra}")
+        if rule["matched"] and not rule["actions"] and rule["enabled"]:
+            lines.append("    → nothing to do (already so, or held back by limit/keep_newest)")
+    return "\n".join(lines)

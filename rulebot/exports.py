@@ -1,0 +1,511 @@
+"""Pocket exports in and out of the local library.
+
+Three forms exist in the wild (pocket-api.md): ``pocket.zip`` holding
+``part_000000.csv``…, a single CSV (header ``title,url,time_added,tags,status``
+or, before March 2025, with a ``cursor`` column), and the older
+``ril_export.html``. ``read_export`` detects the form from the content,
+``import_export`` merges into a store keyed by URL, ``write_export`` picks the
+form from the file suffix.
+
+Normalisation, chosen so that import → export → import is exact:
+
+- an empty title, or one equal to the URL (Pocket's fallback), is read as
+  ``given_title == ""``; export writes ``Item.title``, i.e. the URL again;
+- tags are stripped, empty ones and exact duplicates dropped, order kept;
+- ``time_added`` 0 means "never" (``None``); ``time_updated = time_added``;
+- each item's id is derived from its URL (``export_id``), so the same export
+  always yields the same ids;
+- a URL that appears twice in one export: the last row wins.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import html
+import io
+import os
+import sys
+import time
+import zipfile
+import zlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+
+from rulebot.errors import ExportFormatError, RulebotError
+from rulebot.item import ARCHIVED, UNREAD, Item
+from rulebot.store import Store
+
+CSV_HEADER = ("title", "url", "time_added", "tags", "status")
+OLD_CSV_HEADER = ("title", "url", "time_added", "cursor", "tags", "status")
+ROWS_PER_PART = 10_000  # what Pocket put in each part_*.csv
+LARGE_FILE_BYTES = 1 << 20  # report progress only for files at least this big
+_PROGRESS_EVERY = 10_000
+
+_STATUS_IN = {"unread": UNREAD, "archive": ARCHIVED, "archived": ARCHIVED}
+_STATUS_OUT = {UNREAD: "unread", ARCHIVED: "archive"}
+_SECTIONS = {"unread": UNREAD, "read archive": ARCHIVED}
+
+# Called with the number of items read so far; ``done`` on the last call.
+Progress = Callable[[int, bool], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    added: int
+    updated: int
+    unchanged: int
+
+    @property
+    def total(self) -> int:
+        return self.added + self.updated + self.unchanged
+
+
+# -- reading -----------------------------------------------------------------
+def read_export(path: str | Path, progress: Progress | None = None) -> list[Item]:
+    """Every item of a Pocket export, in file order (duplicates: last wins).
+
+    Raises ``ExportFormatError`` naming the file, zip member, row and problem.
+    """
+    source = Path(path)
+    try:
+        data = source.read_bytes()
+    except OSError as exc:
+        raise ExportFormatError(f"cannot read export {source}: {exc.strerror or exc}") from exc
+    if len(data) < LARGE_FILE_BYTES:
+        progress = None
+    rows = _Rows(progress)
+    if data[:4] in (b"PK\x03\x04", b"PK\x05\x06") or source.suffix.lower() == ".zip":
+        _read_zip(source, rows)
+    else:
+        text = _decode(data, str(source))
+        if text.lstrip().startswith("<"):
+            _read_html(text, str(source), rows)
+        else:
+            _read_csv(text, str(source), rows)
+    if progress is not None:
+        progress(len(rows.by_url), True)
+    return _assign_ids(rows.by_url)
+
+
+def export_id(url: str, attempt: int = 0) -> str:
+    """A stable item id for an imported URL: the first 13 hex digits of its
+    SHA-256 (52 bits, fits Pocket's numeric ids); ``attempt`` > 0 picks
+    another id when two URLs collide."""
+    key = url if attempt == 0 else f"{url}\n{attempt}"
+    return str(int(hashlib.sha256(key.encode()).hexdigest()[:13], 16) or 1)
+
+
+@dataclass(slots=True)
+class _Entry:
+    title: str
+    time_added: int | None
+    tags: tuple[str, ...]
+    status: int
+
+
+class _Rows:
+    """Collects entries keyed by URL (a later row replaces an earlier one)."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        self.by_url: dict[str, _Entry] = {}
+        self.progress = progress
+        self.seen = 0
+
+    def add(self, url: str, entry: _Entry) -> None:
+        self.by_url.pop(url, None)  # last wins, and takes the last position
+        self.by_url[url] = entry
+        self.seen += 1
+        if self.progress is not None and self.seen % _PROGRESS_EVERY == 0:
+            self.progress(self.seen, False)
+
+
+def _assign_ids(by_url: dict[str, _Entry]) -> list[Item]:
+    items: list[Item] = []
+    used: set[str] = set()
+    for url, entry in by_url.items():
+        attempt, item_id = 0, export_id(url)
+        while item_id in used:
+            attempt += 1
+            item_id = export_id(url, attempt)
+        used.add(item_id)
+        items.append(
+            Item(
+                item_id=item_id,
+                given_url=url,
+                given_title=entry.title,
+                status=entry.status,
+                tags=entry.tags,
+                time_added=entry.time_added,
+                time_updated=entry.time_added,
+            )
+        )
+    return items
+
+
+def _decode(data: bytes, where: str) -> str:
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ExportFormatError(
+            f"{where}: not UTF-8 text (bad byte 0x{data[exc.start]:02x} on line {line}); "
+            "a Pocket export is UTF-8 — re-save the file as UTF-8 and import again"
+        ) from None
+    if not text.strip():
+        raise ExportFormatError(f"{where} is empty; expected a Pocket export")
+    return text
+
+
+def _read_zip(source: Path, rows: _Rows) -> None:
+    try:
+        with zipfile.ZipFile(source) as archive:
+            members = sorted(
+                info.filename
+                for info in archive.infolist()
+                if not info.is_dir()
+                and info.filename.lower().endswith(".csv")
+                and not info.filename.startswith("__MACOSX/")
+                and not Path(info.filename).name.startswith("._")
+            )
+            if not members:
+                raise ExportFormatError(
+                    f"{source}: the zip holds no CSV files; a Pocket export zip holds "
+                    "part_000000.csv, part_000001.csv, …"
+                )
+            for member in members:
+                where = f"{source} (member {member})"
+                try:
+                    data = archive.read(member)
+                except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+                    raise ExportFormatError(f"{where}: cannot be extracted: {exc}") from None
+                _read_csv(_decode(data, where), where, rows)
+    except zipfile.BadZipFile as exc:
+        raise ExportFormatError(
+            f"{source} is not a valid zip file ({exc}); expected Pocket's export zip"
+        ) from None
+
+
+def _read_csv(text: str, where: str, rows: _Rows) -> None:
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    row_number, line = 0, 1
+    try:
+        header = next(reader, None)
+        if header is None:
+            raise ExportFormatError(f"{where} is empty; expected a Pocket CSV export")
+        columns = tuple(name.strip().lower() for name in header)
+        if columns == CSV_HEADER:
+            t_col, u_col, a_col, g_col, s_col = 0, 1, 2, 3, 4
+        elif columns == OLD_CSV_HEADER:
+            t_col, u_col, a_col, g_col, s_col = 0, 1, 2, 4, 5
+        else:
+            raise ExportFormatError(
+                f"{where}: the header is {','.join(header)!r}; a Pocket CSV export starts "
+                f"with {','.join(CSV_HEADER)!r} (or the older "
+                f"{','.join(OLD_CSV_HEADER)!r})"
+            )
+        width = len(columns)
+        line = reader.line_num + 1
+        for row in reader:
+            row_number += 1
+            if not row:  # a blank line
+                line = reader.line_num + 1
+                continue
+            at = f"{where}, row {row_number} (line {line})"
+            if len(row) != width:
+                raise ExportFormatError(
+                    f"{at}: {len(row)} fields, expected {width} ({','.join(columns)}); "
+                    "a field holding a comma must be in double quotes"
+                )
+            url = row[u_col].strip()
+            rows.add(
+                url,
+                _entry(at, url, row[t_col], row[a_col], row[g_col].split("|"), row[s_col]),
+            )
+            line = reader.line_num + 1
+    except csv.Error as exc:
+        raise ExportFormatError(f"{where}, line {reader.line_num}: broken CSV: {exc}") from None
+
+
+def _entry(at: str, url: str, title: str, added: str, tags: list[str], status: str) -> _Entry:
+    if not url:
+        raise ExportFormatError(f"{at}: the url is missing")
+    added = added.strip()
+    if not added.isdigit() or not added.isascii():
+        raise ExportFormatError(
+            f"{at}: time_added {added!r} is not a unix timestamp (whole seconds since 1970)"
+        )
+    state = _STATUS_IN.get(status.strip().lower())
+    if state is None:
+        raise ExportFormatError(f"{at}: unknown status {status!r}; expected unread or archive")
+    return _Entry(
+        title="" if title == url else title,
+        time_added=int(added) or None,
+        tags=_clean_tags(tags),
+        status=state,
+    )
+
+
+def _clean_tags(raw: list[str]) -> tuple[str, ...]:
+    # dict.fromkeys: drop exact duplicates but keep the order written.
+    return tuple(dict.fromkeys(tag for tag in (t.strip() for t in raw) if tag))
+
+
+def _read_html(text: str, where: str, rows: _Rows) -> None:
+    parser = _RilParser(where, rows)
+    parser.feed(text)
+    parser.close()
+    if not parser.sections_seen:
+        raise ExportFormatError(
+            f"{where}: no <h1>Unread</h1> or <h1>Read Archive</h1> section; "
+            "this is not a Pocket ril_export.html"
+        )
+
+
+class _RilParser(HTMLParser):
+    """ril_export.html: an <h1> per section, then <li><a href time_added tags>."""
+
+    def __init__(self, where: str, rows: _Rows) -> None:
+        super().__init__(convert_charrefs=True)
+        self.where = where
+        self.rows = rows
+        self.sections_seen = 0
+        self.section: int | None = None
+        self.heading: list[str] | None = None  # text of an open <h1>
+        self.link: dict[str, str | None] | None = None  # attributes of an open <a>
+        self.link_line = 0
+        self.title: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "h1":
+            self._finish_link()
+            self.heading = []
+        elif tag == "a":
+            self._finish_link()
+            self.link, self.link_line, self.title = dict(attrs), self.getpos()[0], []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "h1" and self.heading is not None:
+            name = " ".join("".join(self.heading).split())
+            self.heading = None
+            self.section = _SECTIONS.get(name.lower())
+            if self.section is None:
+                raise ExportFormatError(
+                    f"{self.where}, line {self.getpos()[0]}: unknown section {name!r}; "
+                    "a Pocket ril_export.html has 'Unread' and 'Read Archive'"
+                )
+            self.sections_seen += 1
+        elif tag == "a":
+            self._finish_link()
+
+    def handle_data(self, data: str) -> None:
+        if self.heading is not None:
+            self.heading.append(data)
+        elif self.link is not None:
+            self.title.append(data)
+
+    def close(self) -> None:
+        super().close()
+        self._finish_link()
+
+    def _finish_link(self) -> None:
+        if self.link is None:
+            return
+        attrs, self.link = self.link, None
+        at = f"{self.where}, line {self.link_line}"
+        if self.section is None:
+            raise ExportFormatError(
+                f"{at}: a link outside the 'Unread' and 'Read Archive' sections; "
+                "this is not a Pocket ril_export.html"
+            )
+        url = (attrs.get("href") or "").strip()
+        added = attrs.get("time_added")
+        if added is None:
+            raise ExportFormatError(f"{at}: the link has no time_added attribute")
+        status = "archive" if self.section == ARCHIVED else "unread"
+        tags = (attrs.get("tags") or "").split(",")
+        self.rows.add(url, _entry(at, url, "".join(self.title), added, tags, status))
+
+
+# -- importing into a store ------------------------------------------------------
+def import_export(
+    store: Store,
+    path: str | Path,
+    *,
+    now: int | None = None,
+    progress: Progress | None = None,
+) -> ImportResult:
+    """Merge an export into ``store`` keyed by URL, in one transaction.
+
+    An item already saved under a URL keeps its item_id and gets the
+    export's title, time_added, tags and status; ``time_updated`` becomes
+    ``now`` when anything changed (so plans made before see it as changed).
+    The whole file is read and checked before anything is written. The
+    caller holds ``store.lock(...)``.
+    """
+    imported = read_export(path, progress)
+    stamp = int(time.time()) if now is None else now
+    added = updated = unchanged = 0
+    with store.transaction() as conn:
+        existing = store.items(include_deleted=True)
+        by_url: dict[str, Item] = {}
+        # Live items first, so a URL saved twice resolves to the live copy.
+        for item in sorted(existing, key=lambda i: i.is_deleted):
+            for url in (item.given_url, item.resolved_url):
+                if url:
+                    by_url.setdefault(url, item)
+        existing_ids = {item.item_id for item in existing}
+        taken = existing_ids | {item.item_id for item in imported}
+        writes: list[Item] = []
+        for new in imported:
+            old = by_url.get(new.given_url)
+            if old is None:
+                if new.item_id in existing_ids:
+                    new = new.replace(item_id=_free_id(new.given_url, taken))
+                added += 1
+                writes.append(new)
+                continue
+            merged = _merge(old, new, stamp)
+            if merged is old:
+                unchanged += 1
+            else:
+                updated += 1
+                writes.append(merged)
+        store.upsert(writes, conn=conn)
+    return ImportResult(added=added, updated=updated, unchanged=unchanged)
+
+
+def _free_id(url: str, taken: set[str]) -> str:
+    attempt = 1
+    while (item_id := export_id(url, attempt)) in taken:
+        attempt += 1
+    taken.add(item_id)
+    return item_id
+
+
+def _merge(old: Item, new: Item, now: int) -> Item:
+    changes: dict[str, object] = {}
+    # Compare what an export shows (Item.title), not the raw fields: an item
+    # whose given_title equals its URL exported and re-imported is unchanged.
+    if old.title != (new.given_title or new.given_url):
+        changes.update(given_title=new.given_title, resolved_title="")
+    if old.time_added != new.time_added:
+        changes["time_added"] = new.time_added
+    if old.tags != new.tags:
+        changes["tags"] = new.tags
+    if old.status != new.status:
+        changes["status"] = new.status
+    if not changes:
+        return old
+    return old.replace(time_updated=now, **changes)
+
+
+# -- writing -----------------------------------------------------------------------
+def write_export(items: Iterable[Item], path: str | Path) -> int:
+    """Write ``items`` as a Pocket export; the suffix picks the form
+    (``.csv``, ``.zip`` of CSV parts, ``.html``). Deleted items and items
+    without a URL are left out. Returns the number of items written. The
+    file is replaced atomically."""
+    target = Path(path)
+    suffix = target.suffix.lower()
+    if suffix not in (".csv", ".zip", ".html", ".htm"):
+        raise RulebotError(
+            f"cannot export to {target}: unknown file type {suffix or '(none)'!r}; "
+            "name the file .csv, .zip or .html"
+        )
+    live = [item for item in items if not item.is_deleted and item.url]
+    separator = "," if suffix in (".html", ".htm") else "|"
+    for item in live:
+        for tag in item.tags or ():
+            if separator in tag:
+                raise RulebotError(
+                    f"cannot export item {item.item_id}: its tag {tag!r} contains "
+                    f"{separator!r}, which this export form uses between tags"
+                )
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+        try:
+            if suffix == ".csv":
+                partial.write_text(_csv_text(live), encoding="utf-8", newline="")
+            elif suffix == ".zip":
+                _write_zip(live, partial)
+            else:
+                partial.write_text(_html_text(live), encoding="utf-8", newline="")
+            os.replace(partial, target)
+        finally:
+            partial.unlink(missing_ok=True)
+    except OSError as exc:
+        raise RulebotError(f"cannot write export {target}: {exc.strerror or exc}") from exc
+    return len(live)
+
+
+def _csv_text(items: list[Item]) -> str:
+    out = io.StringIO(newline="")
+    # \r\n (RFC 4180): csv quotes a field only for characters in the line
+    # terminator, so with "\n" alone a title holding "\r" would break the row.
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_HEADER)
+    writer.writerows(
+        (
+            item.title,
+            item.url,
+            str(item.time_added or 0),
+            "|".join(item.tags or ()),
+            _STATUS_OUT[item.status],
+        )
+        for item in items
+    )
+    return out.getvalue()
+
+
+def _write_zip(items: list[Item], target: Path) -> None:
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        # At least one part, so an empty library still reads back as a valid export.
+        for part, start in enumerate(range(0, max(len(items), 1), ROWS_PER_PART)):
+            chunk = items[start : start + ROWS_PER_PART]
+            archive.writestr(f"part_{part:06d}.csv", _csv_text(chunk))
+
+
+def _html_text(items: list[Item]) -> str:
+    lines = [
+        "<!DOCTYPE html>",
+        "<html>",
+        "\t<head>",
+        '\t\t<meta http-equiv="Content-Type" content="text/html; charset=UTF-8" />',
+        "\t\t<title>Pocket Export</title>",
+        "\t</head>",
+        "\t<body>",
+    ]
+    for heading, status in (("Unread", UNREAD), ("Read Archive", ARCHIVED)):
+        lines += [f"\t\t<h1>{heading}</h1>", "\t\t<ul>"]
+        for item in items:
+            if item.status != status:
+                continue
+            # \r would survive html.parser, but some tools normalise it away.
+            title = html.escape(item.title, quote=False).replace("\r", "&#13;")
+            lines.append(
+                f'\t\t\t<li><a href="{html.escape(item.url)}" '
+                f'time_added="{item.time_added or 0}" '
+                f'tags="{html.escape(",".join(item.tags or ()))}">{title}</a></li>'
+            )
+        lines.append("\t\t</ul>")
+    lines += ["\t</body>", "</html>", ""]
+    return "\n".join(lines)
+
+
+def tty_progress(label: str) -> Progress | None:
+    """A progress callback writing to stderr, or None when stderr is no TTY
+    (so logs and CI output stay clean). For the CLI to pass in."""
+    if not sys.stderr.isatty():
+        return None
+
+    def report(count: int, done: bool) -> None:
+        sys.stderr.write(f"\r{label}: {count:,} items{chr(10) if done else ''}")
+        sys.stderr.flush()
+
+    return report

@@ -1,0 +1,191 @@
+"""The library item: one typed shape for everything rulebot reads.
+
+Pocket's ``/v3/get`` sends nearly every field as a string ("0"/"1" flags,
+unix-second strings, "0" meaning "never"). ``Item.from_pocket`` is the one
+place that turns that into typed values; everything else sees ``Item``.
+
+``tags is None`` means the tags are *unknown* (never fetched, e.g. a
+``detailType=simple`` response or a deleted stub), which is different from
+``()`` (known to have none): an item with unknown tags is never "untagged".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from rulebot.errors import ItemDataError
+
+UNREAD, ARCHIVED, DELETED, HIDDEN = 0, 1, 2, 3
+STATUS_NAMES = {UNREAD: "unread", ARCHIVED: "archived", DELETED: "deleted", HIDDEN: "hidden"}
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    item_id: str
+    given_url: str = ""
+    resolved_url: str = ""
+    given_title: str = ""
+    resolved_title: str = ""
+    status: int = UNREAD
+    favorite: bool = False
+    tags: tuple[str, ...] | None = ()
+    time_added: int | None = None
+    time_updated: int | None = None
+    time_read: int | None = None
+    time_favorited: int | None = None
+    word_count: int | None = None
+    time_to_read: int | None = None
+    lang: str | None = None
+    is_article: bool | None = None
+    has_image: int | None = None
+    has_video: int | None = None
+    excerpt: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    # -- derived views -------------------------------------------------
+    @property
+    def url(self) -> str:
+        return self.resolved_url or self.given_url
+
+    @property
+    def title(self) -> str:
+        return self.resolved_title or self.given_title or self.url
+
+    @property
+    def domain(self) -> str:
+        """Lower-case host without a leading ``www.``; "" when unparseable."""
+        return host_of(self.url)
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.status in (DELETED, HIDDEN)
+
+    @property
+    def sort_key(self) -> tuple[int, int, str]:
+        """Oldest ``time_added`` first, then numeric item_id (design.md)."""
+        return (self.time_added or 0, _numeric(self.item_id), self.item_id)
+
+    def tag_set(self) -> set[str]:
+        """Lower-cased tags; tags compare case-insensitively."""
+        return {t.casefold() for t in self.tags or ()}
+
+    def has_tag(self, tag: str) -> bool:
+        return tag.casefold() in self.tag_set()
+
+    def replace(self, **changes: Any) -> Item:
+        return dataclasses.replace(self, **changes)
+
+    # -- Pocket JSON -----------------------------------------------------
+    @classmethod
+    def from_pocket(cls, raw: Any, *, tags_known: bool = True) -> Item:
+        """Normalise one ``/v3/get`` list entry (or a deleted stub).
+
+        ``tags_known`` is False for ``detailType=simple`` responses, where an
+        absent ``tags`` key does not mean "untagged".
+        """
+        if not isinstance(raw, Mapping):
+            raise ItemDataError(f"item entry is a {type(raw).__name__}, expected an object")
+        item_id = _id(raw.get("item_id"))
+        where = f"item {item_id}"
+        status = _int(raw.get("status", 0), where, "status")
+        if status not in STATUS_NAMES:
+            raise ItemDataError(f"{where}: field 'status' is {raw.get('status')!r}, expected 0-3")
+        if status in (DELETED, HIDDEN):
+            return cls(item_id=item_id, status=status, tags=None)
+        tags: tuple[str, ...] | None
+        raw_tags = raw.get("tags")
+        if raw_tags is None:
+            tags = () if tags_known else None
+        elif isinstance(raw_tags, Mapping):
+            tags = tuple(sorted((str(k) for k in raw_tags), key=str.casefold))
+        elif isinstance(raw_tags, list):  # some servers send [] for "none"
+            tags = tuple(str(t["tag"] if isinstance(t, Mapping) else t) for t in raw_tags)
+        else:
+            raise ItemDataError(f"{where}: field 'tags' is {type(raw_tags).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(
+            item_id=item_id,
+            given_url=_str(raw.get("given_url"), where, "given_url"),
+            resolved_url=_str(raw.get("resolved_url"), where, "resolved_url"),
+            given_title=_str(raw.get("given_title"), where, "given_title"),
+            resolved_title=_str(raw.get("resolved_title"), where, "resolved_title"),
+            status=status,
+            favorite=bool(_int(raw.get("favorite", 0), where, "favorite")),
+            tags=tags,
+            time_added=_time(raw.get("time_added"), where, "time_added"),
+            time_updated=_time(raw.get("time_updated"), where, "time_updated"),
+            time_read=_time(raw.get("time_read"), where, "time_read"),
+            time_favorited=_time(raw.get("time_favorited"), where, "time_favorited"),
+            word_count=_opt_int(raw.get("word_count"), where, "word_count"),
+            time_to_read=_opt_int(raw.get("time_to_read"), where, "time_to_read"),
+            lang=(_str(raw.get("lang"), where, "lang") or None),
+            is_article=_opt_flag(raw.get("is_article"), where, "is_article"),
+            has_image=_opt_int(raw.get("has_image"), where, "has_image"),
+            has_video=_opt_int(raw.get("has_video"), where, "has_video"),
+            excerpt=_str(raw.get("excerpt"), where, "excerpt"),
+            extra={k: v for k, v in raw.items() if k not in known and k != "tags"},
+        )
+
+
+def host_of(url: str) -> str:
+    try:
+        host = (urlsplit(url.strip()).hostname or "").lower().rstrip(".")
+    except ValueError:
+        return ""
+    return host[4:] if host.startswith("www.") else host
+
+
+def tag_list(tags: Iterable[str]) -> str:
+    return ",".join(tags)
+
+
+def _numeric(item_id: str) -> int:
+    return int(item_id) if item_id.isdigit() else 0
+
+
+def _id(value: Any) -> str:
+    text = str(value).strip() if isinstance(value, (str, int)) else ""
+    if not text.isdigit():
+        raise ItemDataError(f"item has item_id {value!r}, expected a string of digits")
+    return text
+
+
+def _str(value: Any, where: str, name: str) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise ItemDataError(f"{where}: field {name!r} is a {type(value).__name__}, expected text")
+
+
+def _int(value: Any, where: str, name: str) -> int:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lstrip("-").isdigit():
+            return int(text)
+    raise ItemDataError(f"{where}: field {name!r} is {value!r}, expected a number")
+
+
+def _opt_int(value: Any, where: str, name: str) -> int | None:
+    if value is None or value == "":
+        return None
+    return _int(value, where, name)
+
+
+def _opt_flag(value: Any, where: str, name: str) -> bool | None:
+    number = _opt_int(value, where, name)
+    return None if number is None else bool(number)
+
+
+def _time(value: Any, where: str, name: str) -> int | None:
+    """Unix seconds; Pocket's "0" (and absence) means "never"."""
+    number = _opt_int(value, where, name)
+    return number if number else None

@@ -1,0 +1,223 @@
+"""Plan and Result: the data every renderer, file and applier shares.
+
+A ``Plan`` is the exact list of ``/v3/send`` actions, each with the rule and
+reasons behind it. A ``Result`` says what happened when a plan was applied.
+Both round-trip through JSON (``format_version: 1``); ``schemas/plan.schema.json``
+describes the plan file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rulebot.errors import RulebotError
+
+FORMAT_VERSION = 1
+
+
+def iso(ts: int) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(text: str) -> int:
+    moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return int(moment.timestamp())
+
+
+@dataclass(frozen=True)
+class PlannedAction:
+    rule: str
+    send: dict[str, Any]
+    item: dict[str, Any] | None = None  # item_id, title, url, time_updated as planned
+    reasons: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return str(self.send["action"])
+
+    @property
+    def item_id(self) -> str | None:
+        return self.send.get("item_id")
+
+    @property
+    def destructive(self) -> bool:
+        return self.name in ("delete", "tag_delete")
+
+    def label(self) -> str:
+        """How the action reads in a listing: archive "Some title"."""
+        send = self.send
+        extra = ""
+        if "tags" in send and self.name != "add":
+            extra = f" {send['tags']}"
+        if self.name == "tag_rename":
+            return f"tag_rename {send['old_tag']} → {send['new_tag']}"
+        if self.name == "tag_delete":
+            return f"tag_delete {send['tag']}"
+        if self.name == "add":
+            return f"add {send['url']}" + (f" [{send['tags']}]" if send.get("tags") else "")
+        title = (self.item or {}).get("title") or send.get("item_id")
+        return f"{self.name}{extra}  {title}"
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"rule": self.rule, "send": self.send}
+        if self.item is not None:
+            data["item"] = self.item
+        data["reasons"] = list(self.reasons)
+        return data
+
+
+@dataclass
+class Plan:
+    created_at: int
+    actions: list[PlannedAction]
+    config_sha256: str = ""
+    source: dict[str, Any] = field(default_factory=lambda: {"kind": "local"})
+    rules: list[str] = field(default_factory=list)  # the rules that were planned
+
+    def __len__(self) -> int:
+        return len(self.actions)
+
+    @property
+    def deletes(self) -> int:
+        return sum(1 for a in self.actions if a.destructive)
+
+    def summary(self) -> dict[str, Any]:
+        by_action = Counter(a.name for a in self.actions)
+        by_rule = Counter(a.rule for a in self.actions)
+        items = {a.item_id for a in self.actions if a.item_id}
+        return {
+            "actions": len(self.actions),
+            "by_action": dict(sorted(by_action.items())),
+            "by_rule": {r: by_rule[r] for r in self.rules if by_rule[r]}
+            | {r: n for r, n in by_rule.items() if r not in self.rules},
+            "items": len(items),
+            "deletes": self.deletes,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format_version": FORMAT_VERSION,
+            "created_at": iso(self.created_at),
+            "config_sha256": self.config_sha256,
+            "source": self.source,
+            "rules": self.rules,
+            "actions": [a.to_json() for a in self.actions],
+            "summary": self.summary(),
+        }
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n"
+
+    @classmethod
+    def from_json(cls, data: Any, where: str = "plan") -> Plan:
+        try:
+            if not isinstance(data, dict):
+                raise ValueError("the top level is not an object")
+            version = data.get("format_version")
+            if version != FORMAT_VERSION:
+                raise ValueError(
+                    f"format_version is {version!r}; this rulebot reads version {FORMAT_VERSION}"
+                )
+            actions = []
+            for index, raw in enumerate(data["actions"]):
+                send = raw["send"]
+                if not isinstance(send, dict) or not isinstance(send.get("action"), str):
+                    raise ValueError(f"actions[{index}].send is not an action object")
+                item = raw.get("item")
+                if item is not None and not isinstance(item, dict):
+                    raise ValueError(f"actions[{index}].item is not an object")
+                actions.append(
+                    PlannedAction(str(raw["rule"]), send, item, tuple(raw.get("reasons", ())))
+                )
+            return cls(
+                created_at=parse_iso(str(data["created_at"])),
+                actions=actions,
+                config_sha256=str(data.get("config_sha256", "")),
+                source=dict(data.get("source") or {"kind": "local"}),
+                rules=[str(r) for r in data.get("rules", [])],
+            )
+        except (KeyError, TypeError, ValueError) as err:
+            detail = f"missing field {err}" if isinstance(err, KeyError) else str(err)
+            raise RulebotError(f"{where}: not a rulebot plan file: {detail}") from None
+
+    @classmethod
+    def read(cls, path: Path) -> Plan:
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise RulebotError(f"{path}: no such plan file") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise RulebotError(f"{path}: cannot read the plan: {err}") from None
+        return cls.from_json(data, str(path))
+
+
+@dataclass
+class Outcome:
+    """What became of one planned action."""
+
+    index: int
+    action: PlannedAction
+    state: str  # succeeded | failed | skipped
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data = {"index": self.index, "state": self.state, **self.action.to_json()}
+        if self.error:
+            data["error"] = self.error
+        return data
+
+
+@dataclass
+class Result:
+    outcomes: list[Outcome]
+    started_at: int
+    requests: int = 0  # HTTP requests made (sync + send); 0 on the local library
+    source: dict[str, Any] = field(default_factory=lambda: {"kind": "local"})
+
+    def _with(self, state: str) -> list[Outcome]:
+        return [o for o in self.outcomes if o.state == state]
+
+    @property
+    def succeeded(self) -> list[Outcome]:
+        return self._with("succeeded")
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return self._with("failed")
+
+    @property
+    def skipped(self) -> list[Outcome]:
+        return self._with("skipped")
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def to_json(self) -> dict[str, Any]:
+        sent = [o for o in self.outcomes if o.state != "skipped"]
+        return {
+            "format_version": FORMAT_VERSION,
+            "started_at": iso(self.started_at),
+            "source": self.source,
+            "requests": self.requests,
+            "summary": {
+                "planned": len(self.outcomes),
+                "sent": len(sent),
+                "succeeded": len(self.succeeded),
+                "failed": len(self.failed),
+                "skipped": len(self.skipped),
+            },
+            "failed": [o.to_json() for o in self.failed],
+            "skipped": [o.to_json() for o in self.skipped],
+            "succeeded": [o.to_json() for o in self.succeeded],
+        }
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n"

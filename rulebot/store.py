@@ -1,0 +1,617 @@
+"""The SQLite store: the local library (or the mirror of a Pocket server),
+key/value meta (sync cursor, source kind), schedule state and the run journal.
+
+One file, WAL mode, schema versioned with ``PRAGMA user_version`` and a list
+of forward migrations. Every write goes through ``transaction()`` (``BEGIN
+IMMEDIATE``), so a crash leaves either the old or the new state. Methods that
+take ``conn=None`` join a caller's ``transaction()`` when given its
+connection, and otherwise run in their own. docs/store.md describes the
+tables for people who open the file with sqlite3 or Datasette.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import gc
+import json
+import os
+import socket
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rulebot.errors import LockHeldError, StoreError
+from rulebot.item import DELETED, HIDDEN, Item
+
+# MIGRATIONS[i] takes a store from schema version i to i + 1. Append only:
+# never edit a released entry, add a new one instead.
+MIGRATIONS: list[tuple[str, ...]] = [
+    (
+        """CREATE TABLE items (
+            item_id        TEXT PRIMARY KEY,
+            given_url      TEXT NOT NULL DEFAULT '',
+            resolved_url   TEXT NOT NULL DEFAULT '',
+            given_title    TEXT NOT NULL DEFAULT '',
+            resolved_title TEXT NOT NULL DEFAULT '',
+            status         INTEGER NOT NULL DEFAULT 0,
+            favorite       INTEGER NOT NULL DEFAULT 0,
+            tags_known     INTEGER NOT NULL DEFAULT 1,
+            time_added     INTEGER,
+            time_updated   INTEGER,
+            time_read      INTEGER,
+            time_favorited INTEGER,
+            word_count     INTEGER,
+            time_to_read   INTEGER,
+            lang           TEXT,
+            is_article     INTEGER,
+            has_image      INTEGER,
+            has_video      INTEGER,
+            excerpt        TEXT NOT NULL DEFAULT '',
+            extra          TEXT
+        )""",
+        "CREATE INDEX items_given_url ON items(given_url)",
+        "CREATE INDEX items_resolved_url ON items(resolved_url)",
+        """CREATE TABLE item_tags (
+            item_id  TEXT NOT NULL,
+            tag      TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            PRIMARY KEY (item_id, position)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX item_tags_tag ON item_tags(tag COLLATE NOCASE)",
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        "CREATE TABLE schedule (rule TEXT PRIMARY KEY, last_run INTEGER NOT NULL)",
+        """CREATE TABLE runs (
+            run_id      INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind        TEXT NOT NULL,
+            status      TEXT NOT NULL DEFAULT 'running',
+            started_at  INTEGER NOT NULL,
+            finished_at INTEGER
+        )""",
+        """CREATE TABLE run_actions (
+            run_id     INTEGER NOT NULL REFERENCES runs(run_id),
+            idx        INTEGER NOT NULL,
+            rule       TEXT,
+            send       TEXT NOT NULL,
+            action     TEXT NOT NULL,
+            state      TEXT NOT NULL DEFAULT 'planned',
+            error      TEXT,
+            updated_at INTEGER NOT NULL,
+            PRIMARY KEY (run_id, idx)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX run_actions_state ON run_actions(state)",
+    ),
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+ACTION_STATES = ("planned", "sent", "confirmed", "failed", "skipped")
+
+# Column order of ``items`` as read and written below; it follows Item's fields.
+_ITEM_COLUMNS = (
+    "item_id, given_url, resolved_url, given_title, resolved_title, status, favorite,"
+    " tags_known, time_added, time_updated, time_read, time_favorited, word_count,"
+    " time_to_read, lang, is_article, has_image, has_video, excerpt, extra"
+)
+_UPSERT_ITEM = (
+    f"INSERT INTO items ({_ITEM_COLUMNS}) VALUES ({', '.join('?' * 20)})"
+    " ON CONFLICT(item_id) DO UPDATE SET "
+    + ", ".join(f"{c.strip()} = excluded.{c.strip()}" for c in _ITEM_COLUMNS.split(",")[1:])
+)
+
+
+@dataclass(frozen=True, slots=True)
+class JournalAction:
+    """One action row of the run journal."""
+
+    run_id: int
+    index: int
+    rule: str | None
+    send: dict[str, Any]
+    action: dict[str, Any]  # the whole plan action as given to journal_begin
+    state: str
+    error: str | None
+    run_kind: str
+    run_started_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class JournalRun:
+    run_id: int
+    kind: str
+    status: str
+    started_at: int
+    finished_at: int | None
+    states: dict[str, int]  # action count per state
+
+
+class Store:
+    """A rulebot store in one SQLite file. Create with ``Store.open(path)``."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+        self.path = path
+        self.lock_path = path.with_name(path.name + ".lock")
+        self._conn = conn
+        self._lock_fd: int | None = None
+
+    # -- opening -----------------------------------------------------------
+    @classmethod
+    def open(cls, path: str | Path) -> Store:
+        db_path = Path(path).expanduser().absolute()
+        try:
+            db_path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the directory for store {db_path}: {exc}") from exc
+        try:
+            # isolation_level=None: we issue BEGIN/COMMIT ourselves.
+            conn = sqlite3.connect(db_path, isolation_level=None, timeout=5.0)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open store {db_path}: {exc}") from exc
+        store = cls(db_path, conn)
+        try:
+            store._setup()
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            if "not a database" in str(exc) or "malformed" in str(exc):
+                raise StoreError(
+                    f"{db_path} is not a rulebot store (not an SQLite database); "
+                    "point --store at another file or move this one away"
+                ) from exc
+            raise StoreError(f"cannot open store {db_path}: {exc}") from exc
+        except BaseException:
+            conn.close()
+            raise
+        return store
+
+    def _setup(self) -> None:
+        mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise StoreError(f"store {self.path}: cannot switch to WAL mode (got {mode!r})")
+        # FULL: a commit that returned is on disk, so the run journal survives
+        # power loss too; we commit rarely, so the extra fsync costs little.
+        self._conn.execute("PRAGMA synchronous=FULL")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        version = self.schema_version()
+        if version > SCHEMA_VERSION:
+            raise StoreError(self._newer_message(version))
+        if version == SCHEMA_VERSION:
+            return
+        with self.transaction() as conn:
+            # Re-read under the write lock: another process may have migrated.
+            version = self.schema_version()
+            if version > SCHEMA_VERSION:
+                raise StoreError(self._newer_message(version))
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS[target - 1]:
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {target}")
+
+    def _newer_message(self, version: int) -> str:
+        return (
+            f"store {self.path} has schema version {version}, written by a newer rulebot "
+            f"(this one knows versions up to {SCHEMA_VERSION}); upgrade rulebot to use it"
+        )
+
+    def schema_version(self) -> int:
+        return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def close(self) -> None:
+        self._release_lock()
+        self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- inter-process lock -------------------------------------------------
+    @contextlib.contextmanager
+    def lock(self, command: str) -> Iterator[None]:
+        """Hold the store exclusively for ``command`` (e.g. ``"run"``).
+
+        ``flock`` on ``<db>.lock``: the kernel releases it when the process
+        dies, so a crash never leaves a stale lock. Re-entrant within one
+        ``Store`` (an inner ``lock()`` just joins the outer one).
+        """
+        if self._lock_fd is not None:
+            yield
+            return
+        try:
+            # No O_TRUNC: the file names the current holder until we own it.
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StoreError(f"cannot open lock file {self.lock_path}: {exc}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_holder(fd)
+            os.close(fd)
+            raise LockHeldError(
+                f"store {self.path} is in use by {holder}; wait for it to finish"
+            ) from None
+        except OSError as exc:
+            os.close(fd)
+            raise StoreError(f"cannot lock {self.lock_path}: {exc}") from exc
+        self._lock_fd = fd
+        holder_info = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "command": command if command.startswith("rulebot") else f"rulebot {command}",
+            "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(holder_info) + "\n").encode(), 0)
+        try:
+            yield
+        finally:
+            self._release_lock()
+
+    def _release_lock(self) -> None:
+        if self._lock_fd is None:
+            return
+        fd, self._lock_fd = self._lock_fd, None
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)  # clear the holder before letting go
+        os.close(fd)  # closing the last descriptor releases the flock
+
+    # -- transactions -------------------------------------------------------
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT``, ``ROLLBACK`` on any exception.
+
+        Nested calls join the outer transaction (the outer one commits).
+        SQLite failures become ``StoreError``; other exceptions pass through
+        after the rollback.
+        """
+        conn = self._conn
+        if conn.in_transaction:
+            yield conn
+            return
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write to store {self.path}: {exc}") from exc
+        try:
+            yield conn
+        except sqlite3.Error as exc:
+            conn.rollback()
+            raise StoreError(f"writing to store {self.path} failed: {exc}") from exc
+        except BaseException:
+            conn.rollback()
+            raise
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            conn.rollback()
+            raise StoreError(f"cannot commit to store {self.path}: {exc}") from exc
+
+    @contextlib.contextmanager
+    def _writing(self, conn: sqlite3.Connection | None) -> Iterator[sqlite3.Connection]:
+        if conn is not None:
+            yield conn
+        else:
+            with self.transaction() as own:
+                yield own
+
+    # -- items ----------------------------------------------------------------
+    def items(self, include_deleted: bool = False) -> list[Item]:
+        """All items (live only unless ``include_deleted``) by ``Item.sort_key``."""
+        where = "" if include_deleted else f" WHERE status NOT IN ({DELETED}, {HIDDEN})"
+        rows = self._conn.execute(f"SELECT {_ITEM_COLUMNS} FROM items{where}")
+        with _gc_paused():
+            items = _rows_to_items(rows, self._tags_by_item())
+        items.sort(key=_sort_key)
+        return items
+
+    def get(self, item_id: str) -> Item | None:
+        row = self._conn.execute(
+            f"SELECT {_ITEM_COLUMNS} FROM items WHERE item_id = ?", (item_id,)
+        ).fetchone()
+        return None if row is None else self._with_tags(row)
+
+    def find_by_url(self, url: str) -> Item | None:
+        """The item saved under ``url`` (given or resolved); live items first."""
+        row = self._conn.execute(
+            f"SELECT {_ITEM_COLUMNS} FROM items WHERE given_url = ?1 OR resolved_url = ?1"
+            f" ORDER BY status IN ({DELETED}, {HIDDEN}), coalesce(time_added, 0),"
+            " length(item_id), item_id LIMIT 1",
+            (url,),
+        ).fetchone()
+        return None if row is None else self._with_tags(row)
+
+    def count(self, include_deleted: bool = False) -> int:
+        where = "" if include_deleted else f" WHERE status NOT IN ({DELETED}, {HIDDEN})"
+        return int(self._conn.execute(f"SELECT count(*) FROM items{where}").fetchone()[0])
+
+    def upsert(self, items: Iterable[Item], conn: sqlite3.Connection | None = None) -> int:
+        """Insert or replace items (tags included) in one transaction."""
+        item_rows: list[tuple[Any, ...]] = []
+        tag_rows: list[tuple[str, str, int]] = []
+        for item in items:
+            item_rows.append(_item_to_row(item))
+            if item.tags:
+                tag_rows.extend((item.item_id, tag, pos) for pos, tag in enumerate(item.tags))
+        with self._writing(conn) as c:
+            c.executemany("DELETE FROM item_tags WHERE item_id = ?", ((r[0],) for r in item_rows))
+            c.executemany(_UPSERT_ITEM, item_rows)
+            c.executemany("INSERT INTO item_tags VALUES (?, ?, ?)", tag_rows)
+        return len(item_rows)
+
+    def delete(self, item_ids: Iterable[str], conn: sqlite3.Connection | None = None) -> int:
+        """Remove items from the store entirely (not Pocket's "deleted" status)."""
+        ids = [(item_id,) for item_id in item_ids]
+        with self._writing(conn) as c:
+            c.executemany("DELETE FROM item_tags WHERE item_id = ?", ids)
+            before = c.total_changes
+            c.executemany("DELETE FROM items WHERE item_id = ?", ids)
+            return c.total_changes - before
+
+    def replace_all(self, items: Iterable[Item], conn: sqlite3.Connection | None = None) -> int:
+        """Afterwards the store holds exactly ``items`` (a full sync)."""
+        with self._writing(conn) as c:
+            c.execute("DELETE FROM item_tags")
+            c.execute("DELETE FROM items")
+            return self.upsert(items, conn=c)
+
+    def _tags_by_item(self) -> dict[str, tuple[str, ...]]:
+        grouped: dict[str, list[str]] = {}
+        for item_id, tag in self._conn.execute(
+            "SELECT item_id, tag FROM item_tags ORDER BY item_id, position"
+        ):
+            if (found := grouped.get(item_id)) is None:
+                grouped[item_id] = [tag]
+            else:
+                found.append(tag)
+        return {item_id: tuple(tags) for item_id, tags in grouped.items()}
+
+    def _with_tags(self, row: Sequence[Any]) -> Item:
+        tags = tuple(
+            tag
+            for (tag,) in self._conn.execute(
+                "SELECT tag FROM item_tags WHERE item_id = ? ORDER BY position", (row[0],)
+            )
+        )
+        return _rows_to_items([row], {row[0]: tags})[0]
+
+    # -- meta and schedule ----------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str, conn: sqlite3.Connection | None = None) -> None:
+        with self._writing(conn) as c:
+            c.execute(
+                "INSERT INTO meta VALUES (?, ?)"
+                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    def last_run(self, rule: str) -> int | None:
+        row = self._conn.execute("SELECT last_run FROM schedule WHERE rule = ?", (rule,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def set_last_run(self, rule: str, ts: int, conn: sqlite3.Connection | None = None) -> None:
+        with self._writing(conn) as c:
+            c.execute(
+                "INSERT INTO schedule VALUES (?, ?)"
+                " ON CONFLICT(rule) DO UPDATE SET last_run = excluded.last_run",
+                (rule, ts),
+            )
+
+    # -- run journal ----------------------------------------------------------
+    def journal_begin(
+        self, kind: str, actions: list[dict[str, Any]], conn: sqlite3.Connection | None = None
+    ) -> int:
+        """Record a run and its planned actions; returns the run id.
+
+        Each action is a plan action (``{"rule", "send", ...}``); a dict
+        without ``send`` is taken to be the send object itself.
+        """
+        now = int(time.time())
+        with self._writing(conn) as c:
+            cursor = c.execute(
+                "INSERT INTO runs (kind, status, started_at) VALUES (?, 'running', ?)",
+                (kind, now),
+            )
+            run_id = int(cursor.lastrowid or 0)
+            c.executemany(
+                "INSERT INTO run_actions (run_id, idx, rule, send, action, state, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, 'planned', ?)",
+                (
+                    (
+                        run_id,
+                        index,
+                        action.get("rule"),
+                        json.dumps(action.get("send", action), sort_keys=True),
+                        json.dumps(action, sort_keys=True),
+                        now,
+                    )
+                    for index, action in enumerate(actions)
+                ),
+            )
+        return run_id
+
+    def journal_mark(
+        self,
+        run_id: int,
+        indexes: list[int],
+        state: str,
+        error: str | None = None,
+        conn: sqlite3.Connection | None = None,
+    ) -> None:
+        if state not in ACTION_STATES:
+            raise ValueError(f"journal state {state!r} is not one of {ACTION_STATES}")
+        now = int(time.time())
+        with self._writing(conn) as c:
+            before = c.total_changes
+            c.executemany(
+                "UPDATE run_actions SET state = ?, error = ?, updated_at = ?"
+                " WHERE run_id = ? AND idx = ?",
+                ((state, error, now, run_id, index) for index in indexes),
+            )
+            if c.total_changes - before != len(set(indexes)):
+                raise StoreError(
+                    f"store {self.path}: run {run_id} has no action at some of {indexes}"
+                )
+
+    def journal_finish(
+        self, run_id: int, status: str, conn: sqlite3.Connection | None = None
+    ) -> None:
+        with self._writing(conn) as c:
+            c.execute(
+                "UPDATE runs SET status = ?, finished_at = ? WHERE run_id = ?",
+                (status, int(time.time()), run_id),
+            )
+
+    def journal_pending(self) -> list[JournalAction]:
+        """Actions of unfinished runs that were sent but never confirmed or
+        failed: after a crash their outcome is unknown and must be checked."""
+        rows = self._conn.execute(
+            "SELECT a.run_id, a.idx, a.rule, a.send, a.action, a.state, a.error,"
+            " r.kind, r.started_at FROM run_actions a JOIN runs r USING (run_id)"
+            " WHERE r.finished_at IS NULL AND a.state = 'sent' ORDER BY a.run_id, a.idx"
+        ).fetchall()
+        return [
+            JournalAction(
+                run_id=row[0],
+                index=row[1],
+                rule=row[2],
+                send=json.loads(row[3]),
+                action=json.loads(row[4]),
+                state=row[5],
+                error=row[6],
+                run_kind=row[7],
+                run_started_at=row[8],
+            )
+            for row in rows
+        ]
+
+    def journal_runs(self, limit: int = 20) -> list[JournalRun]:
+        """The most recent runs, newest first, with action counts per state."""
+        runs = self._conn.execute(
+            "SELECT run_id, kind, status, started_at, finished_at FROM runs"
+            " ORDER BY run_id DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        result = []
+        for run_id, kind, status, started_at, finished_at in runs:
+            states = dict(
+                self._conn.execute(
+                    "SELECT state, count(*) FROM run_actions WHERE run_id = ?"
+                    " GROUP BY state ORDER BY state",
+                    (run_id,),
+                ).fetchall()
+            )
+            result.append(JournalRun(run_id, kind, status, started_at, finished_at, states))
+        return result
+
+
+# -- row conversion ------------------------------------------------------------
+def _item_to_row(item: Item) -> tuple[Any, ...]:
+    return (
+        item.item_id,
+        item.given_url,
+        item.resolved_url,
+        item.given_title,
+        item.resolved_title,
+        item.status,
+        int(item.favorite),
+        0 if item.tags is None else 1,
+        item.time_added,
+        item.time_updated,
+        item.time_read,
+        item.time_favorited,
+        item.word_count,
+        item.time_to_read,
+        item.lang,
+        None if item.is_article is None else int(item.is_article),
+        item.has_image,
+        item.has_video,
+        item.excerpt,
+        # extra is kept as JSON so fields we don't model survive a round trip.
+        json.dumps(dict(item.extra), sort_keys=True) if item.extra else None,
+    )
+
+
+def _rows_to_items(rows: Iterable[Sequence[Any]], tags: dict[str, tuple[str, ...]]) -> list[Item]:
+    # One comprehension with positional Item(...) calls: this loop dominates
+    # items() for a large library, and keywords or a helper per row cost ~40%.
+    get_tags, loads = tags.get, json.loads
+    return [
+        Item(
+            item_id,
+            gu,
+            ru,
+            gt,
+            rt,
+            status,
+            fav == 1,
+            get_tags(item_id, ()) if known else None,
+            ta,
+            tu,
+            tr,
+            tf,
+            wc,
+            ttr,
+            lang,
+            None if is_article is None else is_article == 1,
+            has_image,
+            has_video,
+            excerpt,
+            loads(extra) if extra else {},
+        )
+        for (
+            item_id,
+            gu,
+            ru,
+            gt,
+            rt,
+            status,
+            fav,
+            known,
+            ta,
+            tu,
+            tr,
+            tf,
+            wc,
+            ttr,
+            lang,
+            is_article,
+            has_image,
+            has_video,
+            excerpt,
+            extra,
+        ) in rows
+    ]
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Building 100k items makes only acyclic objects, yet triggers dozens of
+    full collections that cost ~30% of the load; skip them for the duration."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _sort_key(item: Item) -> tuple[int, int, str]:
+    return item.sort_key
+
+
+def _read_holder(fd: int) -> str:
+    """Who holds the lock, from what it wrote into the lock file."""
+    try:
+        info = json.loads(os.pread(fd, 4096, 0).decode() or "null")
+        return f"{info['command']} (pid {info['pid']} on {info['host']}, since {info['since']})"
+    except (OSError, ValueError, TypeError, KeyError):
+        # The holder took the lock but has not written its details yet.
+        return "another rulebot process"
