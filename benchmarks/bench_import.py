@@ -17,12 +17,15 @@ import resource
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from rulebot.exports import import_export, read_export, write_export
 from rulebot.store import Store
 
 TAGS = ["read-later", "js", "python", "rust", "longread", "video", "to-sort", "recipes"]
+T = TypeVar("T")
 DOMAINS = ["www.nytimes.com", "github.com", "blog.example.dev", "medium.com", "youtube.com"]
 
 
@@ -45,6 +48,10 @@ def make_export(path: Path, rows: int) -> None:
             )
 
 
+def _blank(result: object) -> str:
+    return ""
+
+
 def peak_rss_mb() -> float:
     # ru_maxrss is KiB on Linux (bytes on macOS).
     scale = 1 if sys.platform == "darwin" else 1024
@@ -53,29 +60,30 @@ def peak_rss_mb() -> float:
 
 def main() -> int:
     rows = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
-    results: list[tuple[str, float, str]] = []
+    results: list[tuple[str, float, str, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
         export = Path(tmp) / "pocket-export.csv"
         make_export(export, rows)
         size_mb = export.stat().st_size / 1e6
 
-        def timed(label: str, fn, note=lambda r: "") -> object:  # noqa: ANN001
+        def timed(label: str, fn: Callable[[], T], note: Callable[[T], str] = _blank) -> T:
             start = time.perf_counter()
             result = fn()
-            results.append((label, time.perf_counter() - start, note(result)))
+            results.append((label, time.perf_counter() - start, note(result), peak_rss_mb()))
             return result
 
-        timed("read_export (parse only)", lambda: read_export(export), lambda r: f"{len(r):,}")
         with Store.open(Path(tmp) / "rulebot.db") as store:
+            # First, so the peak RSS after it is the import's own.
             timed("import_export, fresh store", lambda: import_export(store, export), str)
+            timed("read_export (parse only)", lambda: read_export(export), lambda r: f"{len(r):,}")
             timed("import_export, again", lambda: import_export(store, export), str)
             items = timed("Store.items()", store.items, lambda r: f"{len(r):,} items")
             timed("write_export .csv", lambda: write_export(items, Path(tmp) / "out.csv"))
     print(f"{rows:,}-row Pocket CSV export ({size_mb:.1f} MB)")
-    print(f"{'step':<30} {'seconds':>8}  result")
-    for label, seconds, note in results:
-        print(f"{label:<30} {seconds:>8.2f}  {note}")
-    print(f"{'peak RSS':<30} {peak_rss_mb():>6.0f} MB")
+    print(f"{'step':<28} {'seconds':>7} {'peak RSS':>9}  result")
+    for label, seconds, note, rss in results:
+        print(f"{label:<28} {seconds:>7.2f} {rss:>6.0f} MB  {note}")
+    print("(peak RSS is the process high-water mark so far: ru_maxrss)")
     return 0
 
 

@@ -175,8 +175,8 @@ class TagsAdd(_TagsAction):
     schema = tags_schema("Tags to add.")
 
     def outcome(self, item: Item) -> tuple[list[str], tuple[str, ...] | None] | None:
-        if item.tags is None:  # unknown: send all, still unknown after
-            return self.tags, None
+        if item.tags is None:  # unknown: cannot tell a change from a no-op
+            return None
         have = item.tag_set()
         new = [t for t in self.tags if t.casefold() not in have]
         return (new, (*item.tags, *new)) if new else None
@@ -190,7 +190,7 @@ class TagsRemove(_TagsAction):
 
     def outcome(self, item: Item) -> tuple[list[str], tuple[str, ...] | None] | None:
         if item.tags is None:
-            return self.tags, None
+            return None
         have = item.tag_set()
         gone = [t for t in self.tags if t.casefold() in have]
         if not gone:

@@ -8,13 +8,14 @@ need them, so ``validate`` and ``--version`` start fast.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from rulebot import __version__
 from rulebot.errors import RulebotError
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from rulebot.config import Config, Rule
     from rulebot.plan import Plan, Result
     from rulebot.planner import Limits
+    from rulebot.pocket import PocketClient
     from rulebot.store import Store
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_LIMIT = 0, 1, 2, 3
@@ -274,7 +276,7 @@ def cmd_plan(args: argparse.Namespace, *, apply: bool = False) -> int:
     config = load(args)
     now = now_of(args)
     with open_store(config, args) as store, store.lock("run" if apply else "plan"):
-        synced = _sync_if_pocket(config, store, args)
+        client = _sync_if_pocket(config, store, args)
         rules = _chosen_rules(config, store, args, now)
         plan = plan_rules(config, rules, store.items(), now)
         refused: LimitExceededError | None = None
@@ -293,7 +295,7 @@ def cmd_plan(args: argparse.Namespace, *, apply: bool = False) -> int:
             from rulebot import render
 
             out(render.plan_text(plan, colour=render.use_colour(sys.stderr)), sys.stderr)
-        result = _apply(config, store, plan, check_stale=False, synced=synced)
+        result = _apply(config, store, plan, client, check_stale=False)
         _record_runs(store, plan, result, now)
     _emit_result(result, args, plan)
     if not result.ok:
@@ -305,24 +307,29 @@ def cmd_run(args: argparse.Namespace) -> int:
     return cmd_plan(args, apply=not args.dry_run)
 
 
-def _sync_if_pocket(config: Config, store: Store, args: argparse.Namespace) -> Any:
+def _sync_if_pocket(config: Config, store: Store, args: argparse.Namespace) -> PocketClient | None:
+    """In Pocket mode: connect, close runs a crash left open, and sync."""
     if config.pocket is None:
         return None
-    from rulebot.sync import sync_store
+    from rulebot.sender import close_interrupted_runs
+    from rulebot.sync import connect, sync_store
 
-    return sync_store(config, store, full=False, progress=not args.quiet)
+    client = connect(config)
+    close_interrupted_runs(store)
+    sync_store(config, store, client, progress=not args.quiet)
+    return client
 
 
 def _apply(
-    config: Config, store: Store, plan: Plan, *, check_stale: bool, synced: Any = None
+    config: Config, store: Store, plan: Plan, client: PocketClient | None, *, check_stale: bool
 ) -> Result:
-    if config.pocket is None:
+    if client is None:
         from rulebot.engine import apply_local
 
         return apply_local(store, plan, check_stale=check_stale)
     from rulebot.sender import apply_remote
 
-    return apply_remote(config, store, plan, check_stale=check_stale, synced=synced)
+    return apply_remote(config, store, plan, client, check_stale=check_stale)
 
 
 def _record_runs(store: Store, plan: Plan, result: Result, now: int) -> None:
@@ -366,8 +373,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
     check_limits(plan, _limits(config, args))
     now = now_of(args)
     with open_store(config, args) as store, store.lock("apply"):
-        synced = _sync_if_pocket(config, store, args)
-        result = _apply(config, store, plan, check_stale=True, synced=synced)
+        client = _sync_if_pocket(config, store, args)
+        result = _apply(config, store, plan, client, check_stale=True)
         _record_runs(store, plan, result, now)
     _emit_result(result, args, plan)
     return EXIT_OK if result.ok else EXIT_ERROR
@@ -424,7 +431,62 @@ def cmd_test(args: argparse.Namespace) -> int:
     return EXIT_OK if all(r.passed for r in results) else EXIT_ERROR
 
 
+def cmd_sync(args: argparse.Namespace) -> int:
+    from rulebot.sender import close_interrupted_runs
+    from rulebot.sync import connect, sync_store
+
+    config = load(args)
+    if config.pocket is None:
+        raise RulebotError(
+            f"{config.path} has no `pocket:` block, so there is no server to sync from; "
+            "the local library is filled with `rulebot import FILE`"
+        )
+    with open_store(config, args) as store, store.lock("sync"), connect(config) as client:
+        close_interrupted_runs(store)
+        synced = sync_store(config, store, client, full=args.full, progress=not args.quiet)
+        total = store.count()
+    kind = "full" if synced.full else "incremental"
+    out(
+        f"{kind} sync: {synced.received} received, {synced.deleted} deleted, "
+        f"{total} items in the store ({synced.requests} request{'s' if synced.requests != 1 else ''})"
+    )
+    return EXIT_OK
+
+
+def cmd_auth(args: argparse.Namespace) -> int:
+    from rulebot.pocket import CONSUMER_KEY_ENV, PocketClient
+
+    base_url = args.base_url
+    key_env = CONSUMER_KEY_ENV
+    if not base_url:
+        config = load(args)
+        if config.pocket is None:
+            raise UsageError("pass --base-url, or use a config with a `pocket:` block")
+        base_url, key_env = config.pocket.base_url, config.pocket.consumer_key_env
+    with PocketClient.from_env(base_url, key_env, require_access_token=False) as client:
+        code = client.oauth_request(args.redirect_uri)
+        authorize = (
+            f"{client.base_url.replace('/v3', '')}/auth/authorize?request_token={code}"
+            f"&redirect_uri={args.redirect_uri}"
+        )
+        print(
+            f"Open this URL, approve rulebot, then press Enter:\n\n  {authorize}\n", file=sys.stderr
+        )
+        with contextlib.suppress(EOFError):
+            input()
+        granted = client.oauth_authorize(code)
+    print(
+        f"Authorized as {granted.username}. Store the token below as POCKET_ACCESS_TOKEN "
+        "(a secret store, not the config file); it is shown only this once:",
+        file=sys.stderr,
+    )
+    out(granted.access_token)
+    return EXIT_OK
+
+
 HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "auth": cmd_auth,
+    "sync": cmd_sync,
     "apply": cmd_apply,
     "explain": cmd_explain,
     "export": cmd_export,

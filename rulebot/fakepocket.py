@@ -298,6 +298,10 @@ class FakePocket:
         with self._lock:
             self._faults.append(_Fault(fault, count, path, seconds, retry_after, answer))
 
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
     def reset_rate_limits(self) -> None:
         with self._lock:
             self._window_start, self._user_used, self._key_used = time.monotonic(), 0, 0
@@ -324,9 +328,7 @@ class FakePocket:
         try:
             if not body_ok:
                 raise _bad_request()
-            status, answer = self._dispatch(method, path, params, headers)
-            reply = _Reply(status, answer[0], {"Content-Type": answer[1]})
-            reply.headers.update(self._limit_headers("all"))
+            reply = self._dispatch(method, path, params, headers)
         except _ApiError as err:
             reply = _Reply(
                 err.status,
@@ -354,8 +356,7 @@ class FakePocket:
     def _fault_reply(self, fault: _Fault) -> _Reply:
         limits = self._limit_headers("all")
         if fault.kind == "answer":
-            body = json.dumps(fault.answer).encode()
-            return _Reply(200, body, {"Content-Type": "application/json; charset=UTF-8", **limits})
+            return _json_reply(fault.answer, limits)
         if fault.kind in ("garbage", "html"):
             body = (
                 b"<html><body><h1>Pocket</h1><p>Something went wrong.</p></body></html>"
@@ -382,7 +383,7 @@ class FakePocket:
 
     def _dispatch(
         self, method: str, path: str, params: dict[str, Any], headers: Mapping[str, str]
-    ) -> tuple[int, tuple[bytes, str]]:
+    ) -> _Reply:
         routes = {"/v3/get": "retrieve", "/v3/send": "modify", "/v3/add": "add"}
         oauth = ("/v3/oauth/request", "/v3/oauth/authorize")
         if path not in routes and path not in oauth:
@@ -401,9 +402,11 @@ class FakePocket:
             wants_json = "application/json" in headers.get("x-accept", "")
             handler = self._oauth_request if path == oauth[0] else self._oauth_authorize
             answer = handler(params)
+            limits = self._limit_headers("key")  # no user yet
             if wants_json:
-                return 200, (json.dumps(answer).encode(), "application/json; charset=UTF-8")
-            return 200, (urlencode(answer).encode(), "application/x-www-form-urlencoded")
+                return _json_reply(answer, limits)
+            form = {"Content-Type": "application/x-www-form-urlencoded", **limits}
+            return _Reply(200, urlencode(answer).encode(), form)
         token = params.get("access_token")
         if token != self.access_token:
             message = "Invalid access token." if token else "Missing access token."
@@ -416,8 +419,7 @@ class FakePocket:
                     403, 151, "User was authenticated, but access denied due to lack of permission"
                 )
             handler = {"/v3/get": self._get, "/v3/send": self._send, "/v3/add": self._add}[path]
-            answer = handler(params)
-        return 200, (json.dumps(answer).encode(), "application/json; charset=UTF-8")
+            return _json_reply(handler(params), self._limit_headers("all"))
 
     # -- rate limits ---------------------------------------------------------------
     def _roll_window(self) -> float:
@@ -552,6 +554,8 @@ class FakePocket:
         if name == "tag_delete":
             return self._rename_tag(action["tag"], None)
         item = self._items.get(action["item_id"])
+        if item is not None and item["status"] == "2" and name == "delete":
+            return True  # deleting twice is a no-op, so a re-sent batch still succeeds
         if item is None or item["status"] == "2":
             raise _ActionFailed(422, "Invalid/non-existent item")
         tags = list(item.get("tags", {}))
@@ -699,7 +703,8 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             length = int(self.headers.get("Content-Length") or 0)
             raw_body = self.rfile.read(length) if length > 0 else b""
-            reply = self.server.fake._handle(self.command, self.path, self.headers, raw_body)
+            headers = dict(self.headers.items())
+            reply = self.server.fake._handle(self.command, self.path, headers, raw_body)
             if reply is None:
                 self.close_connection = True
                 return
@@ -722,6 +727,11 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 # -- helpers -------------------------------------------------------------------------------
+
+
+def _json_reply(answer: Any, headers: Mapping[str, str]) -> _Reply:
+    content = {"Content-Type": "application/json; charset=UTF-8", **headers}
+    return _Reply(200, json.dumps(answer).encode(), content)
 
 
 def _parse_body(content_type: str, raw_body: bytes) -> tuple[dict[str, Any], bool]:

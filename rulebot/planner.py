@@ -87,9 +87,8 @@ def matching(
         if rule.where is None:
             found.append((item, None))
             continue
-        check = rule.where.test(item, now)
-        if check.matched is True:
-            found.append((item, check))
+        if rule.where.matches(item, now) is True:
+            found.append((item, rule.where.test(item, now)))
     return found
 
 

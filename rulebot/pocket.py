@@ -18,11 +18,13 @@ is safe; that is why ``/v3/send`` is retried like the other endpoints.
 from __future__ import annotations
 
 import email.utils
+import functools
 import json
 import logging
 import math
 import os
 import random
+import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -140,13 +142,25 @@ class RateLimits:
 class _Retry(Exception):
     """One failed attempt worth retrying; ``problem`` says what happened."""
 
-    def __init__(self, problem: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self, problem: str, retry_after: float | None = None, *, garbage: bool = False
+    ) -> None:
         super().__init__(problem)
-        self.problem, self.retry_after = problem, retry_after
+        self.problem, self.retry_after, self.garbage = problem, retry_after, garbage
 
 
 class PocketClient:
-    """A client for one Pocket v3 server and one user."""
+    """A client for one Pocket v3 server and one user.
+
+    ``max_retries``: extra attempts after a 5xx, timeout, dropped connection
+    or non-JSON 200 (at most ``GARBAGE_RETRIES`` of the latter); backoff is
+    ``uniform(0, backoff_base * 2**n)`` capped at ``MAX_BACKOFF``, or the
+    server's ``Retry-After``. ``max_rate_wait``: the longest wait for a
+    rate-limit reset (or a ``Retry-After``) before giving up. ``on_wait``
+    receives one line per wait (rate limit or retry) for progress output;
+    without it those lines go to the log as warnings. ``sleep`` is
+    injectable for tests.
+    """
 
     def __init__(
         self,
@@ -163,16 +177,16 @@ class PocketClient:
         consumer_key_env: str = CONSUMER_KEY_ENV,
         access_token_env: str = ACCESS_TOKEN_ENV,
     ) -> None:
+        if any(mark in base_url for mark in "@?#"):  # checked first: never echo such a URL
+            raise PocketError(
+                "the Pocket base_url must not carry credentials or a query string; "
+                f"credentials come from {consumer_key_env} and {access_token_env}"
+            )
         parts = urlsplit(base_url.strip())
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise PocketError(
                 f"the Pocket base_url {base_url!r} is not an http(s) URL; "
                 "set pocket.base_url to e.g. https://getpocket.com"
-            )
-        if parts.username or parts.password or parts.query:
-            raise PocketError(
-                "the Pocket base_url must not carry credentials or a query string; "
-                f"credentials come from {consumer_key_env} and {access_token_env}"
             )
         self.base_url = base_url.strip().rstrip("/")
         self._consumer_key = consumer_key
@@ -188,6 +202,7 @@ class PocketClient:
         self.rate_limits = RateLimits()
         self._http = httpx.Client(
             timeout=httpx.Timeout(timeout),
+            verify=_tls_context(),
             headers={"User-Agent": f"rulebot/{__version__}"},
             follow_redirects=False,
         )
@@ -255,6 +270,8 @@ class PocketClient:
             detail = answer.get("error") or "no reason given"
             raise PocketError(f"{endpoint}: the server reported an error: {self._clean(detail)}")
         listing = answer.get("list")
+        if listing is None and int(status) == 1:
+            raise self._shape(endpoint, "'status' is 1 but there is no 'list'")
         if listing is None or listing == []:
             listing = {}
         if isinstance(listing, list):  # a server that sent the items as an array
@@ -322,7 +339,9 @@ class PocketClient:
         return Authorization(access_token=token, username=username)
 
     # -- the request loop ------------------------------------------------------------
-    def _call(self, endpoint: str, params: Mapping[str, Any], *, with_token: bool = True) -> dict:
+    def _call(
+        self, endpoint: str, params: Mapping[str, Any], *, with_token: bool = True
+    ) -> dict[str, Any]:
         return self._call_with_status(endpoint, params, with_token=with_token)[0]
 
     def _call_with_status(
@@ -341,33 +360,27 @@ class PocketClient:
             except _RateLimited as limited:
                 rate_waits += 1
                 self._wait_for_reset(endpoint, limited.limits, rate_waits)
-                continue
             except _Retry as retry:
                 problems.append(retry.problem)
-                if retry.problem.startswith("answered 200 with"):
-                    garbage += 1
-                    if garbage > GARBAGE_RETRIES:
-                        raise PocketError(
-                            f"{endpoint}: the server {retry.problem} {garbage} times; "
-                            "it does not look like a Pocket v3 server (check pocket.base_url)"
-                        ) from None
+                garbage += retry.garbage
+                if garbage > GARBAGE_RETRIES:
+                    raise PocketError(
+                        f"{endpoint}: the server {retry.problem} {garbage} times; "
+                        "it does not look like a Pocket v3 server (check pocket.base_url)"
+                    ) from None
                 if len(problems) > self.max_retries:
                     raise PocketError(self._give_up(endpoint, problems)) from None
                 delay = self._backoff(len(problems), retry.retry_after, endpoint, problems)
-            logger.warning(
-                "%s: %s; retry %d of %d in %.1f s",
-                endpoint,
-                problems[-1],
-                len(problems),
-                self.max_retries,
-                delay,
-            )
-            self._notify(f"{endpoint}: {problems[-1]}; retrying in {delay:.1f} s")
-            self._sleep(delay)
+                self._tell(
+                    f"{endpoint}: {retry.problem}; retry {len(problems)} of "
+                    f"{self.max_retries} in {delay:.1f} s"
+                )
+                self._sleep(delay)
 
     def _attempt(self, endpoint: str, content: bytes) -> tuple[dict[str, Any], int]:
         """One HTTP exchange: the parsed answer, or an exception saying what to do."""
         self.requests_made += 1
+        failure = ""
         try:
             response = self._http.post(
                 self.base_url + endpoint,
@@ -378,11 +391,13 @@ class PocketClient:
                 },
             )
         except httpx.TimeoutException:
-            raise _Retry(f"no answer within {self.timeout:g} s (timeout)") from None
-        except httpx.TransportError as exc:
-            # The exception's text never holds the body, but drop the chain
-            # anyway: exc.request does.
-            raise _Retry(f"connection failed ({type(exc).__name__})") from None
+            failure = f"no answer within {self.timeout:g} s (timeout)"
+        except httpx.HTTPError as exc:
+            failure = f"connection failed ({type(exc).__name__})"
+        if failure:
+            # Raised outside the except block so no exception chain keeps the
+            # httpx error, whose .request holds the body with the credentials.
+            raise _Retry(failure)
         status = response.status_code
         self.rate_limits = RateLimits.from_headers(response.headers, time.monotonic())
         logger.debug("%s: HTTP %d", endpoint, status)
@@ -425,7 +440,9 @@ class PocketClient:
             answer = json.loads(response.content)
         except ValueError:
             shown = kind.split(";")[0] or "no content type"
-            raise _Retry(f"answered 200 with a body that is not JSON ({shown})") from None
+            raise _Retry(
+                f"answered 200 with a body that is not JSON ({shown})", garbage=True
+            ) from None
         if not isinstance(answer, dict):
             raise self._shape(endpoint, f"the answer is a JSON {type(answer).__name__}")
         return answer
@@ -491,14 +508,16 @@ class PocketClient:
                 f"in {math.ceil(seconds)} s, longer than max_rate_wait "
                 f"({self.max_rate_wait:g} s); try again after the reset"
             )
-        message = f"rate limit reached; waiting {math.ceil(seconds)} s for reset"
-        logger.warning("%s: %s", endpoint, message)
-        self._notify(message)
+        self._tell(f"rate limit reached; waiting {math.ceil(seconds)} s for reset", endpoint)
         self._sleep(seconds)
 
-    def _notify(self, message: str) -> None:
+    def _tell(self, message: str, endpoint: str = "") -> None:
+        """A wait the user should hear about: via ``on_wait``, else a warning."""
         if self._on_wait is not None:
+            logger.info("%s", f"{endpoint}: {message}" if endpoint else message)
             self._on_wait(message)
+        else:
+            logger.warning("%s", f"{endpoint}: {message}" if endpoint else message)
 
     # -- messages --------------------------------------------------------------------
     def _give_up(self, endpoint: str, problems: list[str]) -> str:
@@ -526,6 +545,12 @@ class _RateLimited(Exception):
         if retry_after is not None and limits.reset_in() is None:
             limits = RateLimits(user_remaining=0, user_reset=math.ceil(retry_after))
         self.limits = limits
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """httpx's default verifying context, built once (it costs ~20 ms a client)."""
+    return httpx.create_ssl_context()
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -1,0 +1,1107 @@
+"""Load the rules file: YAML with marks → JSON Schema → semantic checks → Config.
+
+Validation runs in layers, and each layer speaks in the user's terms:
+
+1. YAML. ``MarkedLoader`` composes the node tree and builds plain values
+   itself, so that every value keeps the line and column of its key and of
+   itself, duplicate keys are caught (PyYAML silently keeps the last), and
+   the YAML 1.1 traps (``on`` read as a boolean, ``1:30`` as 90, a bare date
+   as a date object) are reported while the scalar is still visible as
+   written.
+2. Schema. ``schemas/rules.schema.json`` (built by ``rulebot.schema``) with
+   every error translated into a sentence at the offending key or value.
+3. Semantics, only on the parts the schema accepted: cron, regexes, dates,
+   tags, timezone, unique names, account-wide actions, test references.
+
+``validate_file`` returns every problem at once; ``load_config`` returns the
+typed ``Config`` the planner consumes or raises ``ConfigError``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+from rulebot import actions as actions_vocab
+from rulebot import conditions as conditions_vocab
+from rulebot import schema as schema_module
+from rulebot.errors import ConfigError
+from rulebot.vocab import CompileContext, VocabError, parse_instant, tag_values
+
+JsonPath = tuple[str | int, ...]
+Mark = tuple[int, int]  # 1-based (line, column)
+
+# A document with more nodes than this is an alias bomb, not a rules file.
+MAX_NODES = 200_000
+
+# -- problems -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding, located for a human and an editor."""
+
+    file: str
+    line: int
+    col: int
+    message: str
+    path: str = "$"
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}: {self.message} [{self.path}]"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "line": self.line,
+            "col": self.col,
+            "message": self.message,
+            "path": self.path,
+        }
+
+
+def json_path(path: JsonPath) -> str:
+    """``("rules", 0, "where", "tag")`` → ``$.rules[0].where.tag``."""
+    text = "$"
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", part):
+            text += f".{part}"
+        else:
+            text += "[" + repr(part) + "]"
+    return text
+
+
+def render_problems(problems: Sequence[Problem], fmt: str = "text") -> str:
+    """Problems as ``text`` (one a line), ``json`` or ``github`` annotations."""
+    if fmt == "text":
+        return "\n".join(str(problem) for problem in problems)
+    if fmt == "json":
+        import json
+
+        return json.dumps([problem.as_dict() for problem in problems], indent=2)
+    if fmt == "github":
+        return "\n".join(
+            f"::error file={_gh_property(p.file)},line={p.line},col={p.col}::{_gh_data(p.message)}"
+            for p in problems
+        )
+    raise ValueError(f"unknown format {fmt!r}; use text, json or github")
+
+
+def _gh_data(text: str) -> str:
+    # GitHub's workflow-command escaping (actions/toolkit, escapeData).
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _gh_property(text: str) -> str:
+    return _gh_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+@dataclass(frozen=True)
+class _Finding:
+    """A problem before it is located: a path into the document and a message."""
+
+    path: JsonPath
+    message: str
+    at_key: bool = False  # point at the key (unknown keys) rather than the value
+
+
+# -- YAML with marks ------------------------------------------------------------
+
+_TAG = "tag:yaml.org,2002:"
+_SCALAR_TAGS = {_TAG + name for name in ("str", "int", "float", "bool", "null", "timestamp")}
+# YAML 1.1 reads these as booleans (PyYAML only some spellings, other tools all):
+_BOOLISH = {"on", "off", "yes", "no", "y", "n"}
+_LITERAL_BOOLS = {"true", "True", "TRUE", "false", "False", "FALSE"}
+_TEST_TIME_KEYS = {"added", "updated", "read", "favorited"}
+
+
+def _mark(yaml_mark: yaml.Mark) -> Mark:
+    return yaml_mark.line + 1, yaml_mark.column + 1
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class MarkedLoader(yaml.SafeLoader):
+    """A SafeLoader that builds values itself, recording marks and problems.
+
+    PyYAML's constructor loses the scalar as written and the marks, and keeps
+    the last of two duplicate keys; this walks the composed nodes instead.
+    ``node_marks`` maps each JSON path to the (line, col) of its key and its value.
+    """
+
+    def __init__(self, text: str, boolean_keys: frozenset[str] = frozenset()) -> None:
+        super().__init__(text)
+        self.boolean_keys = boolean_keys
+        self.node_marks: dict[JsonPath, tuple[Mark, Mark]] = {}
+        self.findings: list[_Finding] = []
+        self._nodes_left = MAX_NODES
+        self._building: set[int] = set()  # collections on the stack: recursive aliases
+
+    def load_document(self) -> Any:
+        node = self.get_single_node()
+        if node is None:
+            return None
+        return self.build(node, (), _mark(node.start_mark))
+
+    def build(self, node: yaml.Node, path: JsonPath, key_mark: Mark) -> Any:
+        self._nodes_left -= 1
+        if self._nodes_left < 0:
+            raise _TooLarge
+        self.node_marks[path] = (key_mark, _mark(node.start_mark))
+        if isinstance(node, yaml.ScalarNode):
+            return self.scalar(node, path)
+        if id(node) in self._building:
+            self.findings.append(_Finding(path, "this alias refers to itself; YAML cannot nest it"))
+            return None
+        self._building.add(id(node))
+        try:
+            if isinstance(node, yaml.SequenceNode):
+                return [
+                    self.build(child, (*path, index), _mark(child.start_mark))
+                    for index, child in enumerate(node.value)
+                ]
+            return self.mapping(node, path)
+        finally:
+            self._building.discard(id(node))
+
+    def mapping(self, node: yaml.MappingNode, path: JsonPath) -> dict[str, Any]:
+        merged: dict[str, Any] = {}
+        explicit: dict[str, Any] = {}
+        first_line: dict[str, int] = {}
+        own_marks = self.node_marks[path]
+        for key_node, value_node in node.value:
+            if key_node.tag == _TAG + "merge":
+                merged = {**self.merge_sources(value_node, path), **merged}
+                continue
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.findings.append(
+                    _Finding(path, "a key must be a plain word, not a list or mapping")
+                )
+                continue
+            key = key_node.value  # the key as written: `on:` stays "on", `1:` stays "1"
+            key_mark = _mark(key_node.start_mark)
+            if key in first_line:
+                self.node_marks[(*path, key)] = (key_mark, key_mark)
+                self.findings.append(
+                    _Finding(
+                        (*path, key),
+                        f"duplicate key {key!r} (first at line {first_line[key]}); "
+                        "remove one of them",
+                        at_key=True,
+                    )
+                )
+            first_line.setdefault(key, key_mark[0])
+            explicit[key] = self.build(value_node, (*path, key), key_mark)
+        self.node_marks[path] = own_marks  # merge sources were built at this path too
+        return {**merged, **explicit}
+
+    def merge_sources(self, node: yaml.Node, path: JsonPath) -> dict[str, Any]:
+        """``<<: *anchor`` or ``<<: [*a, *b]`` (earlier sources win)."""
+        sources = node.value if isinstance(node, yaml.SequenceNode) else [node]
+        merged: dict[str, Any] = {}
+        for source in reversed(sources):
+            if not isinstance(source, yaml.MappingNode):
+                self.findings.append(
+                    _Finding(path, "`<<` merges a mapping or a list of mappings (use an alias)")
+                )
+                continue
+            built = self.build(source, path, _mark(source.start_mark))
+            if isinstance(built, dict):
+                merged.update(built)
+        return merged
+
+    def scalar(self, node: yaml.ScalarNode, path: JsonPath) -> Any:
+        text = node.value
+        plain = node.style is None
+        if plain and text.lower() in _BOOLISH and text not in _LITERAL_BOOLS:
+            if path and path[-1] in self.boolean_keys:
+                self._trap(path, f"`{text}` is read as a boolean by YAML; write true or false")
+                return text.lower() in {"on", "yes", "y"}
+            self._trap(path, f"`{text}` is read as a boolean by YAML; quote it: '{text}'")
+            return text
+        if node.tag not in _SCALAR_TAGS:
+            self._trap(path, f"YAML tag {node.tag} is not supported here; write a plain value")
+            return text
+        try:
+            value = self.construct_object(node)
+        except (yaml.YAMLError, ValueError, TypeError, AttributeError, OverflowError):
+            if plain:  # e.g. 2025-13-01 looks like a date but is none: the text stands
+                return text
+            tag = node.tag.removeprefix(_TAG)
+            self._trap(path, f"`{text}` cannot be read as {tag}; fix the value or its tag")
+            return text
+        if plain and ":" in text and node.tag in {_TAG + "int", _TAG + "float"}:
+            # YAML 1.1 sexagesimal: 1:30 is 1*60 + 30.
+            self._trap(path, f"`{text}` is read as the number {value} by YAML; quote it: '{text}'")
+            return text
+        if isinstance(value, dt.date):  # a bare date or timestamp
+            if _takes_date(path):
+                return value.isoformat()
+            self._trap(path, f"`{text}` is read as a date by YAML; quote it: '{text}'")
+            return text
+        return value
+
+    def _trap(self, path: JsonPath, message: str) -> None:
+        self.findings.append(_Finding(path, message))
+
+
+def _takes_date(path: JsonPath) -> bool:
+    """Where a bare YAML date means what the user meant: a date field."""
+    if path and path[-1] in ("before", "after"):
+        return True
+    if len(path) == 3 and path[0] == "tests" and path[2] == "now":
+        return True
+    return (
+        len(path) == 5 and path[0] == "tests" and path[2] == "items" and path[4] in _TEST_TIME_KEYS
+    )
+
+
+def _yaml_error_message(err: yaml.MarkedYAMLError) -> str:
+    message = err.problem or err.context or "not valid YAML"
+    if err.problem and err.context:
+        where = f" at line {err.context_mark.line + 1}" if err.context_mark else ""
+        message = f"{err.problem} {err.context}{where}"
+    hints = {
+        "'\\t'": "indent with spaces, not tabs",
+        "mapping values are not allowed": "quote a value that contains ': ', or fix the "
+        "indentation",
+        "expected a single document": "a rules file is one document; remove the second `---`",
+        "found undefined alias": "define the anchor (&name) before using it (*name)",
+        "expected <block end>": "check the indentation: entries of one list or mapping "
+        "must line up",
+    }
+    hint = next((h for needle, h in hints.items() if needle in message), None)
+    return f"YAML syntax error: {message}" + (f"; {hint}" if hint else "")
+
+
+# -- the checked document --------------------------------------------------------
+
+
+@dataclass
+class _Checked:
+    """What validation learned; ``Config`` is built from it when clean."""
+
+    filename: str
+    document: Any = None
+    marks: dict[JsonPath, tuple[Mark, Mark]] = field(default_factory=dict)
+    findings: list[_Finding] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)  # located, final
+    compiled: dict[int, tuple[Any, list[Any]]] = field(default_factory=dict)
+    timezone: dt.tzinfo = dt.UTC
+
+    def at(self, line: int, col: int, message: str, path: str = "$") -> None:
+        self.problems.append(Problem(self.filename, line, col, message, path))
+
+    def locate(self, finding: _Finding) -> Problem:
+        path = finding.path
+        while path and path not in self.marks:  # a vocabulary path may go deeper
+            path = path[:-1]
+        key_mark, value_mark = self.marks.get(path, ((1, 1), (1, 1)))
+        line, col = key_mark if finding.at_key and path == finding.path else value_mark
+        return Problem(self.filename, line, col, finding.message, json_path(path))
+
+    def line_of(self, path: JsonPath) -> int:
+        return self.marks.get(path, ((1, 1), (1, 1)))[1][0]
+
+
+def _check_text(text: str, filename: str) -> _Checked:
+    checked = _Checked(filename)
+    if "\x00" in text:
+        checked.at(1, 1, "this is a binary file (it contains NUL bytes), not YAML text")
+        return checked
+    try:
+        loader = MarkedLoader(text, _boolean_keys())  # the reader vets characters here
+        try:
+            document = loader.load_document()
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line, col = _mark(mark) if mark else (1, 1)
+        checked.at(line, col, _yaml_error_message(err))
+        return checked
+    except yaml.reader.ReaderError as err:
+        line = text.count("\n", 0, err.position) + 1
+        col = err.position - (text.rfind("\n", 0, err.position) + 1) + 1
+        character = chr(err.character) if isinstance(err.character, int) else err.character
+        checked.at(line, col, f"character {character!r} is not allowed in YAML; remove it")
+        return checked
+    except yaml.YAMLError as err:
+        checked.at(1, 1, f"YAML error: {err}")
+        return checked
+    except _TooLarge:
+        checked.at(1, 1, f"the document has more than {MAX_NODES} values (an alias bomb?)")
+        return checked
+    checked.document, checked.marks = document, loader.node_marks
+    checked.findings.extend(loader.findings)
+    if document is None:
+        checked.at(1, 1, "the file is empty; start it with `version: 1` and `rules:`")
+        return checked
+    if not isinstance(document, dict):
+        kind = "a list" if isinstance(document, list) else f"the value {_show(document)}"
+        checked.at(
+            1, 1, f"the top level must be a mapping (`version: 1`, `rules: ...`), not {kind}"
+        )
+        return checked
+    trapped = {finding.path for finding in checked.findings}
+    for finding in _schema_findings(document):
+        if finding.path not in trapped:  # the YAML layer already said it better
+            checked.findings.append(finding)
+    _Semantics(checked).run()
+    return checked
+
+
+def _check_bytes(data: bytes, filename: str) -> _Checked:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        checked = _Checked(filename)
+        checked.at(
+            1,
+            1,
+            f"the file is not UTF-8 text (byte 0x{data[err.start]:02x} at offset {err.start}); "
+            "save it as UTF-8",
+        )
+        return checked
+    return _check_text(text, filename)
+
+
+def _finish(checked: _Checked) -> list[Problem]:
+    located = {checked.locate(finding) for finding in checked.findings}
+    problems = set(checked.problems) | located
+    return sorted(problems, key=lambda p: (p.line, p.col, p.message))
+
+
+def _run(check: Any, source: Any, filename: str) -> tuple[_Checked, list[Problem]]:
+    try:
+        checked = check(source, filename)
+    except RecursionError:
+        checked = _Checked(filename)
+        checked.at(1, 1, "the document is nested too deeply")
+    return checked, _finish(checked)
+
+
+# -- schema layer ----------------------------------------------------------------
+
+
+@cache
+def _validator() -> Any:
+    # jsonschema costs ~80 ms to import: only when a file is actually checked.
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(schema_module.build_schema())
+
+
+@cache
+def _boolean_keys() -> frozenset[str]:
+    """Keys the schema wants a boolean for (`yes` there means "write true")."""
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, sub in node.get("properties", {}).items():
+                if isinstance(sub, dict) and sub.get("type") == "boolean":
+                    found.add(key)
+            for sub in node.values():
+                walk(sub)
+        elif isinstance(node, list):
+            for sub in node:
+                walk(sub)
+
+    walk(schema_module.build_schema())
+    return frozenset(found)
+
+
+def _schema_findings(document: dict[str, Any]) -> Iterator[_Finding]:
+    for error in _validator().iter_errors(document):
+        for leaf in _relevant(error):
+            yield from _describe(leaf)
+
+
+def _relevant(error: Any) -> list[Any]:
+    """jsonschema reports an ``anyOf`` with every branch's complaint; keep the
+    complaints of the branch whose type fits the value (a string vs a list)."""
+    if error.validator != "anyOf" or not error.context:
+        return [error]
+    branches: dict[int, list[Any]] = {}
+    for sub in error.context:
+        branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+    depth = len(error.absolute_path)
+    fitting = [
+        errors
+        for errors in branches.values()
+        if not any(e.validator == "type" and len(e.absolute_path) == depth for e in errors)
+    ]
+    if len(fitting) != 1:
+        return [error]  # no branch fits the value's type: one "must be X or Y" message
+    return [leaf for sub in fitting[0] for leaf in _relevant(sub)]
+
+
+_TYPE_WORDS = {
+    "string": "text",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+    "array": "a list",
+    "object": "a mapping (key: value lines)",
+    "null": "empty",
+}
+
+_REQUIRED_HINTS = {
+    "version": "add `version: 1` at the top",
+    "rules": "add `rules:` with a list of rules",
+    "name": "add `name: my-rule` (lowercase letters, digits, - and _)",
+    "actions": "add `actions:` with at least one action, e.g. `- archive`",
+    "base_url": "add `base_url: https://...` (the Pocket v3 server)",
+    "url": "add `url: https://...`",
+    "items": "add `items:` with the test's library (a list of items)",
+    "expect": "add `expect:` with the actions it must plan (`expect: []` for none)",
+    "action": "add `action: NAME` (e.g. archive)",
+}
+
+_PATTERN_HINTS = {
+    "name": "may use only lowercase letters, digits, - and _, starting with a letter or digit",
+    "older_than": "is not a duration; write a whole number and a unit: 90m, 12h, 30d, 2w",
+    "newer_than": "is not a duration; write a whole number and a unit: 90m, 12h, 30d, 2w",
+    "consumer_key_env": "is not an environment variable name; use letters, digits and _",
+    "access_token_env": "is not an environment variable name; use letters, digits and _",
+    "base_url": "is not an http:// or https:// URL; write e.g. https://getpocket.com",
+    "now": "is not a date; write YYYY-MM-DD or an ISO 8601 date-time",
+    "id": "is not an item id; write digits only",
+    "url": "is not a URL; write one starting with http:// or https://",
+    **{
+        key: "is neither a date nor an age; write YYYY-MM-DD, an ISO 8601 date-time, or an "
+        "age such as 45d"
+        for key in _TEST_TIME_KEYS
+    },
+}
+
+
+_EMPTY_WHERE = (
+    "where is empty; add a condition (e.g. `tag: read-later`), or remove `where:` for an "
+    "account-wide rule"
+)
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _label(path: JsonPath) -> str:
+    """The name a user sees for a path's value: ``status``, ``tags_add[1]``."""
+    label = ""
+    for part in reversed(path):
+        if isinstance(part, int):
+            label = f"[{part}]" + label
+        else:
+            return part + label
+    return label or "the config"
+
+
+def _is_action(path: JsonPath) -> bool:
+    return len(path) == 4 and path[0] == "rules" and path[2] == "actions"
+
+
+def _is_where_block(path: JsonPath) -> bool:
+    if len(path) < 3 or path[0] != "rules" or path[2] != "where":
+        return False
+    rest = path[3:]
+    while rest:
+        if rest[0] in ("all", "any") and len(rest) >= 2 and isinstance(rest[1], int):
+            rest = rest[2:]
+        elif rest[0] == "not":
+            rest = rest[1:]
+        else:
+            return False
+    return True
+
+
+def _container(path: JsonPath) -> str:
+    if not path:
+        return "at the top level"
+    if _is_where_block(path):
+        return "in where"
+    if len(path) == 2 and path[0] == "rules":
+        return "in this rule"
+    if len(path) == 2 and path[0] == "tests":
+        return "in this test"
+    if len(path) == 4 and path[0] == "tests":
+        return "in this test item" if path[2] == "items" else "in this expect entry"
+    return f"in {_label(path)}"
+
+
+def _did_you_mean(word: str, known: Sequence[str], noun: str = "") -> str:
+    import difflib
+
+    folded = {k.casefold(): k for k in known}
+    close = [folded[word.casefold()]] if word.casefold() in folded else []
+    close = close or difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean {close[0]!r}?"
+    return f"; {noun or 'allowed keys'}: {', '.join(known)}" if known else ""
+
+
+def _unknown_action(name: str) -> str:
+    return f"unknown action {name!r}" + _did_you_mean(
+        name, list(actions_vocab.REGISTRY), "actions are"
+    )
+
+
+def _describe(error: Any) -> Iterator[_Finding]:
+    path: JsonPath = tuple(error.absolute_path)
+    kind, value, label = error.validator, error.instance, _label(path)
+    if kind == "additionalProperties":
+        known = list(error.schema.get("properties", {}))
+        for key in value:
+            if key in known:
+                continue
+            if _is_action(path) and key in actions_vocab.BARE_WORDS:
+                message = f"`{key}` takes no argument; write it as a bare word: `- {key}`"
+            elif _is_action(path):
+                message = _unknown_action(key)
+            else:
+                noun = "conditions are" if _is_where_block(path) else "allowed keys"
+                message = f"unknown key {key!r} {_container(path)}" + _did_you_mean(
+                    key, known, noun
+                )
+            yield _Finding((*path, key), message, at_key=True)
+    elif kind == "required":
+        for name in error.validator_value:
+            if isinstance(value, dict) and name not in value:
+                hint = _REQUIRED_HINTS.get(name, f"add `{name}:`")
+                where = _container(path).removeprefix("in ").removeprefix("at ")
+                yield _Finding(path, f"{where} is missing `{name}`; {hint}")
+    elif kind == "enum" and (_is_action(path) or path[-1:] == ("action",)):
+        if value in actions_vocab.REGISTRY:
+            yield _Finding(path, f"`{value}` needs an argument; write `- {value}: ...`")
+        else:
+            yield _Finding(path, _unknown_action(str(value)))
+    elif kind == "enum":
+        allowed = [str(v) for v in error.validator_value]
+        yield _Finding(
+            path,
+            f"{label} must be one of {', '.join(allowed)}; got {_show(value)}"
+            + (_did_you_mean(str(value), allowed, "allowed") if isinstance(value, str) else ""),
+        )
+    elif kind == "const":
+        yield _Finding(
+            path,
+            f"{label} must be {error.validator_value!r}; got {_show(value)}"
+            + (" (the only config format so far)" if path == ("version",) else ""),
+        )
+    elif kind == "type" and value is None and _is_where_block(path) and len(path) == 3:
+        yield _Finding(path, _EMPTY_WHERE)
+    elif kind == "type" and _is_action(path):
+        yield _Finding(
+            path,
+            "an action is a word like `archive` or a one-key mapping like "
+            f"`tags_add: [tag]`; got {_show(value)}",
+        )
+    elif kind in ("type", "anyOf"):
+        yield _Finding(path, _type_message(error, label, value))
+    elif kind == "pattern":
+        hint = _PATTERN_HINTS.get(str(path[-1]) if path else "")
+        if hint is None:
+            hint = f"does not match the pattern {error.validator_value}"
+        suggestion = ""
+        if path[-1:] == ("name",) and path[:1] == ("rules",):
+            slug = re.sub(r"[^a-z0-9_-]+", "-", str(value).lower()).strip("-_")
+            suggestion = f"; try {slug!r}" if slug else ""
+        yield _Finding(path, f"{label} {_show(value)} {hint}{suggestion}")
+    elif kind == "minimum":
+        yield _Finding(
+            path, f"{label} must be at least {error.validator_value}; got {_show(value)}"
+        )
+    elif kind == "maximum":
+        yield _Finding(path, f"{label} must be at most {error.validator_value}; got {_show(value)}")
+    elif kind == "exclusiveMinimum":
+        yield _Finding(
+            path, f"{label} must be more than {error.validator_value}; got {_show(value)}"
+        )
+    elif kind == "minItems" and path[-1:] == ("actions",):
+        yield _Finding(path, "actions is empty; add at least one action, e.g. `- archive`")
+    elif kind == "minItems":
+        yield _Finding(path, f"{label} is an empty list; give at least one entry or remove it")
+    elif kind == "minProperties":
+        known = ", ".join(error.schema.get("properties", {}))
+        if _is_where_block(path) and len(path) == 3:
+            message = _EMPTY_WHERE
+        else:
+            message = f"{label} is empty; give at least one of: {known}"
+        yield _Finding(path, message)
+    elif kind == "maxProperties" and _is_action(path):
+        yield _Finding(
+            path,
+            f"one action has {len(value)} keys ({', '.join(value)}); write each action as its "
+            "own list item",
+        )
+    elif kind == "minLength":
+        yield _Finding(path, f"{label} must not be empty")
+    else:  # not reachable with today's schema; keep jsonschema's words
+        yield _Finding(path, f"{label}: {error.message}")
+
+
+def _type_message(error: Any, label: str, value: Any) -> str:
+    if error.validator == "anyOf":
+        words = []
+        for branch in error.validator_value:
+            if "enum" in branch:
+                words.append("one of " + ", ".join(map(str, branch["enum"])))
+            else:
+                words.append(_TYPE_WORDS.get(branch.get("type", ""), "something else"))
+        expected = " or ".join(words)
+    else:
+        wanted = error.validator_value
+        wanted = wanted if isinstance(wanted, list) else [wanted]
+        expected = " or ".join(_TYPE_WORDS.get(t, t) for t in wanted)
+    if value is None:
+        return f"{label} is empty; write {expected}, or remove the line"
+    return f"{label} must be {expected}; got {_show(value)}"
+
+
+# -- semantic layer ---------------------------------------------------------------
+
+_CRON_FIELDS = (
+    ("minute", 0, 59),
+    ("hour", 0, 23),
+    ("day-of-month", 1, 31),
+    ("month", 1, 12),
+    ("day-of-week", 0, 7),
+)
+_MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+_DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
+_NAMES = {
+    "month": {m: i + 1 for i, m in enumerate(_MONTHS)},
+    "day-of-week": {d: i for i, d in enumerate(_DAYS)},
+}
+_MONTH_DAYS = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+
+
+class _CronExtension(Exception):
+    """Syntax beyond the plain five fields (L, W, #, ?): croniter decides."""
+
+
+def _cron_field(text: str, name: str, low: int, high: int) -> set[int]:
+    """One cron field → its values; raises ValueError with the words to show."""
+    names = _NAMES.get(name, {})
+
+    def number(token: str) -> int:
+        if token.isdigit():
+            value = int(token)
+        elif token.lower() in names:
+            return names[token.lower()]
+        else:
+            raise _CronExtension
+        if not low <= value <= high:
+            raise ValueError(f"{name} field {token!r} is out of range {low}-{high}")
+        return value
+
+    values: set[int] = set()
+    for part in text.split(","):
+        span, _, step_text = part.partition("/")
+        step = 1
+        if step_text:
+            if not step_text.isdigit() or int(step_text) < 1:
+                raise ValueError(f"{name} field {part!r}: the step after / must be 1 or more")
+            step = int(step_text)
+        if span == "*":
+            first, last = low, high
+        elif "-" in span:
+            start, _, end = span.partition("-")
+            first, last = number(start), number(end)
+            if first > last:
+                raise ValueError(f"{name} field {part!r} runs backwards; write {end}-{start}")
+        else:
+            first = number(span)
+            last = high if step_text else first
+        values.update(range(first, last + 1, step))
+    return values
+
+
+def cron_problem(expression: str) -> str | None:
+    """Why a 5-field cron expression is wrong, in words, or None when it is fine."""
+    fields = expression.split()
+    if len(fields) != 5:
+        return (
+            f"schedule {expression!r} has {len(fields)} field(s); write 5: minute hour "
+            "day-of-month month day-of-week, e.g. '0 6 * * 1'"
+        )
+    parsed: list[set[int] | None] = []
+    for text, (name, low, high) in zip(fields, _CRON_FIELDS, strict=True):
+        try:
+            parsed.append(_cron_field(text, name, low, high))
+        except _CronExtension:
+            parsed.append(None)
+        except ValueError as err:
+            return str(err)
+    # croniter is what schedule.py runs, so it has the last word.
+    from croniter import croniter
+
+    if not croniter.is_valid(expression):
+        return f"schedule {expression!r} is not a valid cron expression; e.g. '0 6 * * 1'"
+    days, months = parsed[2], parsed[3]
+    if days and months and fields[4] == "*" and fields[2] != "*":
+        longest = max(_MONTH_DAYS[m - 1] for m in months)
+        if min(days) > longest:
+            return f"schedule {expression!r} never runs: no such day in those months"
+    return None
+
+
+def _timezone(name: str) -> tuple[dt.tzinfo | None, str | None]:
+    try:
+        return ZoneInfo(name), None
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        pass
+    from zoneinfo import available_timezones
+
+    hint = _did_you_mean(name, sorted(available_timezones()), "")
+    if "?" not in hint:
+        hint = "; write an IANA name such as UTC or Europe/Berlin"
+    return None, f"unknown timezone {name!r}{hint}"
+
+
+class _Semantics:
+    """Checks the schema cannot express, run only on the parts it accepted."""
+
+    def __init__(self, checked: _Checked) -> None:
+        self.checked = checked
+        self.dirty = [finding.path for finding in checked.findings]
+        self.ctx = CompileContext()
+        self.rule_names: dict[str, JsonPath] = {}
+
+    def clean(self, path: JsonPath) -> bool:
+        """No earlier finding at or below this path: its value is schema-valid."""
+        return not any(p[: len(path)] == path for p in self.dirty)
+
+    def add(self, path: JsonPath, message: str) -> None:
+        self.checked.findings.append(_Finding(path, message))
+
+    def run(self) -> None:
+        document = self.checked.document
+        zone_name = document.get("timezone", schema_module.DEFAULT_TIMEZONE)
+        if self.clean(("timezone",)) and isinstance(zone_name, str):
+            zone, message = _timezone(zone_name)
+            if message:
+                self.add(("timezone",), message)
+            self.checked.timezone = zone or dt.UTC
+        self.ctx = CompileContext(self.checked.timezone)
+        rules = document.get("rules")
+        for index, rule in enumerate(rules if isinstance(rules, list) else []):
+            if isinstance(rule, dict):
+                self.rule(rule, ("rules", index))
+        tests = document.get("tests")
+        for index, test in enumerate(tests if isinstance(tests, list) else []):
+            if isinstance(test, dict):
+                self.test(test, ("tests", index))
+
+    def rule(self, rule: dict[str, Any], path: JsonPath) -> None:
+        name = rule.get("name")
+        if isinstance(name, str) and self.clean((*path, "name")):
+            if name in self.rule_names:
+                line = self.checked.line_of(self.rule_names[name])
+                self.add(
+                    (*path, "name"),
+                    f"rule name {name!r} is already used at line {line}; rule names must be unique",
+                )
+            else:
+                self.rule_names[name] = (*path, "name")
+        schedule = rule.get("schedule")
+        if isinstance(schedule, str) and self.clean((*path, "schedule")):
+            message = cron_problem(schedule)
+            if message:
+                self.add((*path, "schedule"), message)
+        where = None
+        if "where" in rule and self.clean((*path, "where")):
+            try:
+                where = conditions_vocab.compile_where(rule["where"], self.ctx)
+            except VocabError as err:
+                self.add((*path, "where", *err.path), err.message)
+        compiled = self.actions(rule, path)
+        self.checked.compiled[int(path[1])] = (where, compiled)
+
+    def actions(self, rule: dict[str, Any], path: JsonPath) -> list[actions_vocab.Action]:
+        compiled: list[actions_vocab.Action] = []
+        wide: list[tuple[JsonPath, str]] = []  # account-wide actions
+        per_item: list[tuple[JsonPath, str]] = []
+        raw_actions = rule.get("actions")
+        for position, raw in enumerate(raw_actions if isinstance(raw_actions, list) else []):
+            action_path: JsonPath = (*path, "actions", position)
+            if not self.clean(action_path):
+                continue
+            try:
+                action = actions_vocab.compile_action(raw, self.ctx)
+            except VocabError as err:
+                self.add((*action_path, *err.path), err.message)
+                continue
+            compiled.append(action)
+            (wide if action.account_wide else per_item).append((action_path, action.name))
+        if "where" in rule:
+            for action_path, name in wide:
+                self.add(
+                    action_path,
+                    f"{name} is account-wide (it acts on the whole library), so it cannot be "
+                    "in a rule with `where`; move it to a rule without `where`",
+                )
+        elif wide and per_item:
+            names = ", ".join(name for _, name in wide)
+            for action_path, name in per_item:
+                self.add(
+                    action_path,
+                    f"{name} acts on matching items, but this rule has no `where` and holds "
+                    f"account-wide {names}; put the account-wide actions in a rule of their own",
+                )
+        if wide and not per_item:
+            for key in ("limit", "keep_newest"):
+                if key in rule and self.clean((*path, key)):
+                    self.add(
+                        (*path, key),
+                        f"{key} counts items, and an account-wide rule acts on none; remove it",
+                    )
+        return compiled
+
+    def test(self, test: dict[str, Any], path: JsonPath) -> None:
+        name = test.get("name")
+        if isinstance(name, str) and self.clean((*path, "name")):
+            for other in self.checked.document["tests"][: int(path[1])]:
+                if isinstance(other, dict) and other.get("name") == name:
+                    self.add(
+                        (*path, "name"),
+                        f"test name {name!r} is used twice; give each test its own name",
+                    )
+                    break
+        if isinstance(test.get("now"), str) and self.clean((*path, "now")):
+            self.instant(test["now"], (*path, "now"))
+        items = test.get("items")
+        for position, item in enumerate(items if isinstance(items, list) else []):
+            item_path: JsonPath = (*path, "items", position)
+            if not isinstance(item, dict) or not self.clean(item_path):
+                continue
+            for key in sorted(_TEST_TIME_KEYS & item.keys()):
+                if not re.fullmatch(r"[0-9]+[mhdw]", str(item[key])):  # ages need no check
+                    self.instant(item[key], (*item_path, key))
+            self.tags(item.get("tags"), (*item_path, "tags"))
+        expect = test.get("expect")
+        for position, expected in enumerate(expect if isinstance(expect, list) else []):
+            expect_path: JsonPath = (*path, "expect", position)
+            if not isinstance(expected, dict) or not self.clean(expect_path):
+                continue
+            self.tags(expected.get("tags"), (*expect_path, "tags"))
+            rule = expected.get("rule")
+            if isinstance(rule, str) and rule not in self.all_rule_names():
+                self.add(
+                    (*expect_path, "rule"),
+                    f"expect names rule {rule!r}, which is not in rules"
+                    + _did_you_mean(rule, self.all_rule_names(), "rules are"),
+                )
+
+    def all_rule_names(self) -> list[str]:
+        # Every name written, even one with a problem: that one is reported already.
+        rules = self.checked.document.get("rules")
+        return [
+            rule["name"]
+            for rule in (rules if isinstance(rules, list) else [])
+            if isinstance(rule, dict) and isinstance(rule.get("name"), str)
+        ]
+
+    def instant(self, value: Any, path: JsonPath) -> None:
+        try:
+            parse_instant(value, self.ctx.timezone)
+        except VocabError as err:
+            self.add(path, err.message)
+
+    def tags(self, value: Any, path: JsonPath) -> None:
+        if isinstance(value, list):
+            try:
+                tag_values(value)
+            except VocabError as err:
+                self.add((*path, *err.path), err.message)
+
+
+# -- the typed model ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PocketSettings:
+    base_url: str
+    page_size: int = schema_module.DEFAULT_PAGE_SIZE
+    batch_size: int = schema_module.DEFAULT_BATCH_SIZE
+    consumer_key_env: str = schema_module.DEFAULT_CONSUMER_KEY_ENV
+    access_token_env: str = schema_module.DEFAULT_ACCESS_TOKEN_ENV
+    timeout: float = schema_module.DEFAULT_TIMEOUT
+    max_rate_wait: float = schema_module.DEFAULT_MAX_RATE_WAIT
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_actions: int = schema_module.DEFAULT_MAX_ACTIONS
+    max_deletes: int = schema_module.DEFAULT_MAX_DELETES
+
+
+@dataclass
+class Rule:
+    name: str
+    actions: list[actions_vocab.Action]
+    where: conditions_vocab.Where | None = None
+    description: str = ""
+    enabled: bool = True
+    schedule: str | None = None
+    limit: int | None = None
+    keep_newest: int = 0
+    line: int = 0
+
+    @property
+    def account_wide(self) -> bool:
+        """No `where`: its actions act on the whole library (tag_rename, …)."""
+        return self.where is None and all(a.account_wide for a in self.actions)
+
+
+@dataclass
+class TestCase:
+    name: str
+    items: list[dict[str, Any]]
+    expect: list[dict[str, Any]]
+    now: str | None = None
+    line: int = 0
+
+    __test__ = False  # not a pytest class
+
+
+@dataclass
+class Config:
+    path: Path
+    sha256: str
+    version: int
+    pocket: PocketSettings | None
+    store: Path
+    timezone: dt.tzinfo
+    timezone_name: str
+    limits: Limits
+    rules: list[Rule]
+    tests: list[TestCase]
+
+    def rule(self, name: str) -> Rule | None:
+        return next((rule for rule in self.rules if rule.name == name), None)
+
+
+def _build(checked: _Checked, path: Path, digest: str) -> Config:
+    document = checked.document
+    pocket = document.get("pocket")
+    settings = None
+    if pocket is not None:
+        numbers = {"page_size": int, "batch_size": int, "timeout": float, "max_rate_wait": float}
+        settings = PocketSettings(
+            **{key: numbers.get(key, str)(value) for key, value in pocket.items()}
+        )
+    store = Path(document.get("store", schema_module.DEFAULT_STORE)).expanduser()
+    if not store.is_absolute():  # relative to the config, not to wherever rulebot runs
+        store = path.parent / store
+    limits = Limits(**{key: int(value) for key, value in document.get("limits", {}).items()})
+    rules = []
+    for index, raw in enumerate(document["rules"]):
+        where, compiled = checked.compiled[index]
+        limit = raw.get("limit")
+        rules.append(
+            Rule(
+                name=raw["name"],
+                actions=compiled,
+                where=where,
+                description=raw.get("description", ""),
+                enabled=raw.get("enabled", True),
+                schedule=raw.get("schedule"),
+                limit=None if limit is None else int(limit),
+                keep_newest=int(raw.get("keep_newest", 0)),
+                line=checked.line_of(("rules", index)),
+            )
+        )
+    tests = [
+        TestCase(
+            name=raw["name"],
+            items=raw["items"],
+            expect=raw["expect"],
+            now=raw.get("now"),
+            line=checked.line_of(("tests", index)),
+        )
+        for index, raw in enumerate(document.get("tests", []))
+    ]
+    return Config(
+        path=path,
+        sha256=digest,
+        version=document["version"],
+        pocket=settings,
+        store=store,
+        timezone=checked.timezone,
+        timezone_name=document.get("timezone", schema_module.DEFAULT_TIMEZONE),
+        limits=limits,
+        rules=rules,
+        tests=tests,
+    )
+
+
+# -- entry points -------------------------------------------------------------------
+
+
+def _read(path: Path) -> tuple[bytes | None, list[Problem]]:
+    name = str(path)
+    try:
+        return path.read_bytes(), []
+    except FileNotFoundError:
+        message = "no such file; create it or pass -c FILE"
+    except IsADirectoryError:
+        message = "is a directory; pass the rules file with -c FILE"
+    except OSError as err:
+        message = f"cannot read the file: {err.strerror or err}"
+    return None, [Problem(name, 1, 1, message)]
+
+
+def validate_file(path: str | Path) -> list[Problem]:
+    """Every problem in the config file, sorted by line; [] when it is valid."""
+    data, problems = _read(Path(path))
+    if data is None:
+        return problems
+    return _run(_check_bytes, data, str(path))[1]
+
+
+def validate_text(text: str, filename: str = "rules.yaml") -> list[Problem]:
+    return _run(_check_text, text, filename)[1]
+
+
+def load_config(path: str | Path) -> Config:
+    """The typed config; raises ``ConfigError`` with every problem."""
+    path = Path(path)
+    data, problems = _read(path)
+    if data is None:
+        raise ConfigError(problems)
+    checked, problems = _run(_check_bytes, data, str(path))
+    if problems:
+        raise ConfigError(problems)
+    return _build(checked, path, hashlib.sha256(data).hexdigest())
+
+
+def load_config_text(text: str, filename: str = "rules.yaml") -> Config:
+    """``load_config`` for text in memory (tests); paths resolve from filename's directory."""
+    checked, problems = _run(_check_text, text, filename)
+    if problems:
+        raise ConfigError(problems)
+    return _build(checked, Path(filename), hashlib.sha256(text.encode("utf-8")).hexdigest())

@@ -1,0 +1,157 @@
+"""Send a plan to a Pocket server in batches; the only code that writes to it.
+
+Each batch is journaled as ``sent`` before the request and as
+``confirmed``/``failed`` after, together with the mirror update, in one
+transaction. Results map back to actions by index. A whole-batch 400 (one
+malformed action refuses the lot before any runs) is narrowed down by
+splitting the batch until the culprit stands alone; the rest is applied.
+
+Crash safety: a killed run leaves ``sent`` rows without an outcome. Nothing
+is resent from the journal; the next run syncs first and plans again, so
+actions that did land are now no-ops and only the rest is sent.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from rulebot.actions import from_send
+from rulebot.engine import _stale
+from rulebot.item import Item
+from rulebot.plan import Outcome, Plan, PlannedAction, Result
+from rulebot.planner import url_keys
+from rulebot.pocket import BadRequestError, PocketClient
+
+if TYPE_CHECKING:
+    from rulebot.config import Config
+    from rulebot.store import Store
+
+logger = logging.getLogger("rulebot.sender")
+
+Batch = list[tuple[int, PlannedAction]]
+
+
+def close_interrupted_runs(store: Store) -> int:
+    """Mark runs a crash left open; returns how many actions had no outcome."""
+    pending = store.journal_pending()
+    runs = sorted({p.run_id for p in pending})
+    for run_id in runs:
+        store.journal_finish(run_id, "interrupted")
+    if pending:
+        logger.warning(
+            "a previous run was interrupted with %d sent action(s) unconfirmed; "
+            "the sync shows which landed, and only the rest is planned again",
+            len(pending),
+        )
+    return len(pending)
+
+
+def apply_remote(
+    config: Config,
+    store: Store,
+    plan: Plan,
+    client: PocketClient,
+    *,
+    check_stale: bool,
+    requests_before: int = 0,
+) -> Result:
+    assert config.pocket is not None
+    batch_size = config.pocket.batch_size
+    before = {item.item_id: item for item in store.items()}
+    urls = {url for item in before.values() for url in url_keys(item)}
+    outcomes: dict[int, Outcome] = {}
+    queue: Batch = []
+    for index, planned in enumerate(plan.actions):
+        problem = _stale(planned, before) if check_stale else None
+        if problem is None and planned.name == "add" and planned.send.get("url") in urls:
+            problem = "an item with this URL is already saved"
+        if problem:
+            outcomes[index] = Outcome(index, planned, "skipped", problem)
+        else:
+            queue.append((index, planned))
+    run_id = store.journal_begin("apply-pocket", [a.to_json() for a in plan.actions])
+    for index, outcome in outcomes.items():
+        store.journal_mark(run_id, [index], "skipped", outcome.error)
+    for start in range(0, len(queue), batch_size):
+        batch = queue[start : start + batch_size]
+        store.journal_mark(run_id, [i for i, _ in batch], "sent")
+        answered = _send(client, batch)
+        with store.transaction() as conn:
+            for (index, planned), (ok, detail) in zip(batch, answered, strict=True):
+                if ok:
+                    outcomes[index] = Outcome(index, planned, "succeeded")
+                    _mirror(store, planned, detail, conn)
+                    store.journal_mark(run_id, [index], "confirmed", None, conn)
+                else:
+                    outcomes[index] = Outcome(index, planned, "failed", str(detail))
+                    store.journal_mark(run_id, [index], "failed", str(detail), conn)
+    ordered = [outcomes[i] for i in sorted(outcomes)]
+    status = "ok" if all(o.state != "failed" for o in ordered) else "partial"
+    store.journal_finish(run_id, status)
+    return Result(
+        outcomes=ordered,
+        started_at=plan.created_at,
+        requests=client.requests_made - requests_before,
+        source=plan.source,
+    )
+
+
+def _send(client: PocketClient, batch: Batch) -> list[tuple[bool, Any]]:
+    """(ok, item-object-or-error) per action; splits a batch the server refused."""
+    try:
+        answer = client.send([planned.send for _, planned in batch])
+    except BadRequestError as refused:
+        if len(batch) == 1:
+            reason = refused.error_text or f"refused as malformed (400, {refused.error_code})"
+            return [(False, f"the server refused this action: {reason}")]
+        middle = len(batch) // 2
+        logger.info("whole batch of %d refused (400); splitting to find the cause", len(batch))
+        return _send(client, batch[:middle]) + _send(client, batch[middle:])
+    results = []
+    for result, error in zip(answer.action_results, answer.action_errors, strict=True):
+        if result is False:
+            results.append((False, _error_text(error)))
+        else:
+            results.append((True, result))
+    return results
+
+
+def _error_text(error: Any) -> str:
+    if isinstance(error, dict):
+        code = error.get("code")
+        message = error.get("message") or error.get("type") or "failed"
+        return f"{message} ({code})" if code else str(message)
+    return "the server reported a failure without details"
+
+
+def _mirror(store: Store, planned: PlannedAction, detail: Any, conn: Any) -> None:
+    """Bring the store in line with a confirmed action (the next sync confirms)."""
+    send = planned.send
+    when = int(send.get("time") or 0)
+    action = from_send(send)
+    if planned.name == "add":
+        if isinstance(detail, dict) and str(detail.get("item_id", "")).isdigit():
+            try:
+                store.upsert([Item.from_pocket(detail)], conn)
+            except Exception:  # the next sync brings it anyway
+                logger.debug("add: the server's item object was not usable")
+        return
+    if action.account_wide:
+        library = {item.item_id: item for item in store.items()}
+        effect = action.on_library(library, set(), when)
+        if effect is not None:
+            store.upsert(effect.changed, conn)
+        return
+    item_id = str(send["item_id"])
+    current = store.get(item_id)
+    if current is None:
+        return
+    effect = action.on_item(current, when)
+    if effect is None:
+        return
+    changed = effect.changed[0]
+    if changed.is_deleted:
+        store.delete([item_id], conn)
+    else:
+        store.upsert([changed], conn)

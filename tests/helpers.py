@@ -1,0 +1,48 @@
+"""Small builders shared by the tests (no fixtures hiding behaviour)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from rulebot.actions import Action, compile_action
+from rulebot.conditions import Where, compile_where
+from rulebot.item import Item
+
+DAY = 86400
+NOW = 1_795_672_800  # 2026-11-26T06:00:00Z
+
+
+@dataclass
+class R:
+    """A rule as the planner sees it, built from YAML-shaped values."""
+
+    name: str
+    where: Where | None
+    actions: list[Action]
+    limit: int | None = None
+    keep_newest: int | None = None
+    enabled: bool = True
+    schedule: str | None = None
+
+
+def rule(name: str, where: dict[str, Any] | None, actions: list[Any], **kw: Any) -> R:
+    return R(
+        name,
+        compile_where(where) if where is not None else None,
+        [compile_action(a) for a in actions],
+        **kw,
+    )
+
+
+def item(item_id: int | str = 1, *, age_days: float = 10, **kw: Any) -> Item:
+    kw.setdefault("given_url", f"https://example.com/{item_id}")
+    kw.setdefault("given_title", f"Item {item_id}")
+    added = kw.pop("time_added", NOW - int(age_days * DAY))
+    kw.setdefault("time_updated", added)
+    return Item(item_id=str(item_id), time_added=added, **kw)
+
+
+@dataclass
+class Library:
+    items: list[Item] = field(default_factory=list)

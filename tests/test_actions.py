@@ -1,0 +1,159 @@
+from __future__ import annotations
+
+import pytest
+
+from rulebot.actions import REGISTRY, compile_action, from_send
+from rulebot.item import ARCHIVED, DELETED, UNREAD
+from rulebot.vocab import VocabError
+
+from .helpers import NOW, item
+
+
+def send_of(action, it):  # type: ignore[no-untyped-def]
+    effect = compile_action(action).on_item(it, NOW)
+    return None if effect is None else effect.send
+
+
+def test_all_twelve_seed_actions_exist() -> None:
+    assert set(REGISTRY) == {
+        "add", "archive", "readd", "favorite", "unfavorite", "delete",
+        "tags_add", "tags_remove", "tags_replace", "tags_clear", "tag_rename", "tag_delete",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("action", "state", "changes"),
+    [
+        ("archive", {"status": UNREAD}, {"status": ARCHIVED}),
+        ("readd", {"status": ARCHIVED}, {"status": UNREAD}),
+        ("favorite", {"favorite": False}, {"favorite": True}),
+        ("unfavorite", {"favorite": True}, {"favorite": False}),
+        ("delete", {}, {"status": DELETED}),
+        ("tags_clear", {"tags": ("a",)}, {"tags": ()}),
+    ],
+)
+def test_bare_words_send_exact_payload_and_change_item(action, state, changes) -> None:  # type: ignore[no-untyped-def]
+    it = item(229279689, **state)
+    effect = compile_action(action).on_item(it, NOW)
+    assert effect is not None
+    assert effect.send == {"action": action, "item_id": "229279689", "time": NOW}
+    for key, value in changes.items():
+        assert getattr(effect.changed[0], key) == value
+    assert effect.changed[0].time_updated == NOW
+
+
+@pytest.mark.parametrize(
+    ("action", "state"),
+    [
+        ("archive", {"status": ARCHIVED}),
+        ("readd", {"status": UNREAD}),
+        ("favorite", {"favorite": True}),
+        ("unfavorite", {"favorite": False}),
+        ("tags_clear", {"tags": ()}),
+        ({"tags_add": ["A"]}, {"tags": ("a",)}),
+        ({"tags_remove": ["x"]}, {"tags": ("a",)}),
+        ({"tags_replace": ["a", "b"]}, {"tags": ("b", "a")}),
+    ],
+)
+def test_no_op_actions_are_dropped(action, state) -> None:  # type: ignore[no-untyped-def]
+    assert send_of(action, item(**state)) is None
+
+
+def test_tags_add_sends_only_missing_tags_in_written_order_as_comma_string() -> None:
+    it = item(tags=("Python",))
+    assert send_of({"tags_add": ["zeta", "python", "alpha", "ZETA"]}, it) == {
+        "action": "tags_add", "item_id": "1", "tags": "zeta,alpha", "time": NOW,
+    }  # fmt: skip
+    effect = compile_action({"tags_add": "zeta, alpha"}).on_item(it, NOW)
+    assert effect is not None and effect.changed[0].tags == ("Python", "zeta", "alpha")
+
+
+def test_tags_remove_sends_only_present_tags_keeping_case_of_rule() -> None:
+    it = item(tags=("JS", "web"))
+    effect = compile_action({"tags_remove": ["js", "css"]}).on_item(it, NOW)
+    assert effect is not None
+    assert effect.send["tags"] == "js"
+    assert effect.changed[0].tags == ("web",)
+
+
+def test_unknown_tags_add_remove_are_skipped_replace_clear_are_sent() -> None:
+    # with unknown tags an add/remove may be a no-op; never plan one blind
+    assert send_of({"tags_add": ["a"]}, item(tags=None)) is None
+    assert send_of({"tags_remove": ["a"]}, item(tags=None)) is None
+    effect = compile_action({"tags_replace": ["a", "b"]}).on_item(item(tags=None), NOW)
+    assert effect is not None and effect.changed[0].tags == ("a", "b")
+    effect = compile_action("tags_clear").on_item(item(tags=None), NOW)
+    assert effect is not None and effect.changed[0].tags == ()
+
+
+def test_tag_rename_is_account_wide() -> None:
+    library = {
+        "1": item(1, tags=("js", "web")),
+        "2": item(2, tags=("JS",)),
+        "3": item(3, tags=("rust",)),
+        "4": item(4, tags=("js", "javascript")),
+    }
+    effect = compile_action({"tag_rename": {"old_tag": "js", "new_tag": "javascript"}}).on_library(
+        library, set(), NOW
+    )
+    assert effect is not None
+    assert effect.send == {
+        "action": "tag_rename",
+        "old_tag": "js",
+        "new_tag": "javascript",
+        "time": NOW,
+    }
+    after = {i.item_id: i.tags for i in effect.changed}
+    assert after == {"1": ("web", "javascript"), "2": ("javascript",), "4": ("javascript",)}
+
+
+def test_tag_rename_of_absent_tag_is_a_no_op() -> None:
+    action = compile_action({"tag_rename": {"old_tag": "nope", "new_tag": "x"}})
+    assert action.on_library({"1": item(tags=("a",))}, set(), NOW) is None
+
+
+def test_tag_delete() -> None:
+    action = compile_action({"tag_delete": "old"})
+    assert action.destructive and action.account_wide
+    effect = action.on_library({"1": item(tags=("Old", "keep"))}, set(), NOW)
+    assert effect is not None and effect.send == {"action": "tag_delete", "tag": "old", "time": NOW}
+    assert effect.changed[0].tags == ("keep",)
+
+
+def test_add_is_skipped_when_the_url_exists() -> None:
+    action = compile_action({"add": {"url": "https://a.org/x", "tags": ["t1", "t2"], "title": "X"}})
+    assert action.on_library({}, {"https://a.org/x"}, NOW) is None
+    effect = action.on_library({}, set(), NOW)
+    assert effect is not None
+    assert effect.send == {
+        "action": "add", "url": "https://a.org/x", "title": "X", "tags": "t1,t2", "time": NOW,
+    }  # fmt: skip
+
+
+def test_comma_in_tag_list_item_is_an_error_with_index() -> None:
+    with pytest.raises(VocabError) as caught:
+        compile_action({"tags_add": ["ok", "a,b"]})
+    assert caught.value.path == ("tags_add", 1)
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        "archive",
+        {"tags_add": ["a", "b"]},
+        {"tags_replace": ["x"]},
+        {"tag_rename": {"old_tag": "a", "new_tag": "b"}},
+        {"tag_delete": "a"},
+        {"add": {"url": "https://x.org/", "title": "T", "tags": ["q"]}},
+    ],
+)
+def test_from_send_rebuilds_the_same_action(action) -> None:  # type: ignore[no-untyped-def]
+    compiled = compile_action(action)
+    if compiled.account_wide:
+        effect = compiled.on_library({"1": item(tags=("a",))}, set(), NOW)
+    else:
+        effect = compiled.on_item(item(tags=("q",)), NOW)
+    assert effect is not None
+    rebuilt = from_send(effect.send)
+    assert type(rebuilt) is type(compiled)
+    assert rebuilt.describe() == compiled.describe()

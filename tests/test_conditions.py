@@ -1,0 +1,198 @@
+from __future__ import annotations
+
+import pytest
+
+from rulebot.conditions import compile_where, reasons
+from rulebot.item import ARCHIVED, Item
+from rulebot.vocab import CompileContext, VocabError
+
+from .helpers import DAY, NOW, item
+
+
+def matched(where: dict, it: Item, now: int = NOW) -> bool | None:
+    return compile_where(where).test(it, now).matched
+
+
+class TestTags:
+    def test_tag_is_case_insensitive(self) -> None:
+        assert matched({"tag": "Read-Later"}, item(tags=("read-later",))) is True
+        assert matched({"tag": "read-later"}, item(tags=("other",))) is False
+
+    def test_tag_list_means_all(self) -> None:
+        assert matched({"tag": ["a", "b"]}, item(tags=("A", "b"))) is True
+        assert matched({"tag": ["a", "b"]}, item(tags=("a",))) is False
+
+    def test_unknown_tags_never_match_even_negated(self) -> None:
+        unknown = item(tags=None)
+        assert matched({"tag": "x"}, unknown) is None
+        assert matched({"untagged": True}, unknown) is None
+        assert matched({"not": {"tag": "x"}}, unknown) is None
+        assert matched({"tags": {"none": ["x"]}}, unknown) is None
+
+    def test_tags_any_all_none(self) -> None:
+        it = item(tags=("a", "b"))
+        assert matched({"tags": {"any": ["z", "B"]}}, it) is True
+        assert matched({"tags": {"all": ["a", "b"]}}, it) is True
+        assert matched({"tags": {"all": ["a", "c"]}}, it) is False
+        assert matched({"tags": {"none": ["c"]}}, it) is True
+        assert matched({"tags": {"none": ["A"]}}, it) is False
+        assert matched({"tags": {"any": ["a"], "none": ["b"]}}, it) is False
+
+    def test_untagged(self) -> None:
+        assert matched({"untagged": True}, item(tags=())) is True
+        assert matched({"untagged": True}, item(tags=("a",))) is False
+        assert matched({"untagged": False}, item(tags=("a",))) is True
+
+    def test_comma_in_tag_list_is_rejected_with_path(self) -> None:
+        with pytest.raises(VocabError) as caught:
+            compile_where({"tags": {"any": ["ok", "a,b"]}})
+        assert caught.value.path == ("tags", "any", 1)
+
+
+class TestTimes:
+    def test_exactly_thirty_days_is_older_than_30d(self) -> None:
+        it = item(time_added=NOW - 30 * DAY)
+        assert matched({"added": {"older_than": "30d"}}, it) is True
+        assert matched({"added": {"newer_than": "30d"}}, it) is False
+
+    def test_one_second_short_of_thirty_days(self) -> None:
+        it = item(time_added=NOW - 30 * DAY + 1)
+        assert matched({"added": {"older_than": "30d"}}, it) is False
+        assert matched({"added": {"newer_than": "30d"}}, it) is True
+
+    @pytest.mark.parametrize(("text", "seconds"), [("90m", 5400), ("12h", 43200), ("2w", 1209600)])
+    def test_duration_units(self, text: str, seconds: int) -> None:
+        it = item(time_added=NOW - seconds)
+        assert matched({"added": {"older_than": text}}, it) is True
+        assert matched({"added": {"older_than": text}}, item(time_added=NOW - seconds + 1)) is False
+
+    def test_never_read_matches_no_time_condition(self) -> None:
+        it = item(time_read=None)
+        assert matched({"read": {"older_than": "1m"}}, it) is None
+        assert matched({"read": {"newer_than": "1000w"}}, it) is None
+
+    def test_before_and_after_split_at_start_of_day_in_timezone(self) -> None:
+        ctx = CompileContext.for_zone("Europe/Berlin")
+        midnight_berlin = 1735686000  # 2025-01-01T00:00+01:00
+        before = compile_where({"added": {"before": "2025-01-01"}}, ctx)
+        after = compile_where({"added": {"after": "2025-01-01"}}, ctx)
+        assert before.test(item(time_added=midnight_berlin - 1), NOW).matched is True
+        assert before.test(item(time_added=midnight_berlin), NOW).matched is False
+        assert after.test(item(time_added=midnight_berlin), NOW).matched is True
+        assert after.test(item(time_added=midnight_berlin - 1), NOW).matched is False
+
+    def test_reason_reads_like_design(self) -> None:
+        it = item(time_added=NOW - 41 * DAY)
+        check = compile_where({"added": {"older_than": "30d"}}).test(it, NOW)
+        assert reasons(check) == ["added 41d ago (older than 30d)"]
+
+
+class TestDomainAndText:
+    @pytest.mark.parametrize(
+        ("url", "expected"),
+        [
+            ("https://example.com/a", True),
+            ("https://www.example.com/a", True),
+            ("https://blog.example.com/a", True),
+            ("https://notexample.com/a", False),
+            ("https://example.com.evil.org/a", False),
+        ],
+    )
+    def test_domain_with_subdomains(self, url: str, expected: bool) -> None:
+        assert matched({"domain": "www.example.com"}, item(given_url=url)) is expected
+
+    def test_domain_list_is_any(self) -> None:
+        assert matched({"domain": ["a.org", "b.org"]}, item(given_url="http://x.b.org/")) is True
+
+    def test_glob_is_whole_and_case_insensitive_regex_is_search(self) -> None:
+        it = item(given_title="Rust In Action")
+        assert matched({"title": {"glob": "rust*"}}, it) is True
+        assert matched({"title": {"glob": "action"}}, it) is False
+        assert matched({"title": {"regex": "In A"}}, it) is True
+        assert matched({"title": {"regex": "^in"}}, it) is False
+        assert matched({"title": {"contains": "IN ACT"}}, it) is True
+
+    def test_bad_regex_names_the_field(self) -> None:
+        with pytest.raises(VocabError) as caught:
+            compile_where({"url": {"regex": "(unclosed"}})
+        assert caught.value.path == ("url", "regex")
+        assert "does not compile" in caught.value.message
+
+
+class TestNumbersTypeLang:
+    def test_word_count_bounds(self) -> None:
+        it = item(word_count=4000)
+        assert matched({"word_count": {"gte": 4000}}, it) is True
+        assert matched({"word_count": {"gt": 4000}}, it) is False
+        assert matched({"word_count": {"lt": 5000, "gt": 100}}, it) is True
+        assert matched({"word_count": {"gt": 1}}, item(word_count=None)) is None
+
+    def test_reading_time_prefers_pocket_then_estimates(self) -> None:
+        assert matched({"reading_time": {"gte": 20}}, item(time_to_read=20)) is True
+        assert matched({"reading_time": {"gte": 20}}, item(word_count=4400)) is True  # 20 min
+        assert matched({"reading_time": {"gte": 20}}, item(word_count=4179)) is False  # 19 min
+        assert matched({"reading_time": {"gte": 1}}, item()) is None
+
+    def test_type(self) -> None:
+        assert matched({"type": "video"}, item(has_video=2)) is True
+        assert matched({"type": "video"}, item(has_video=1)) is False
+        assert matched({"type": "article"}, item(is_article=True)) is True
+        assert matched({"type": "article"}, item()) is None
+
+    def test_lang(self) -> None:
+        assert matched({"lang": ["en", "de"]}, item(lang="DE")) is True
+        assert matched({"lang": "en"}, item(lang=None)) is None
+
+
+class TestComposition:
+    def test_all_any_not(self) -> None:
+        it = item(tags=("a",), status=ARCHIVED, favorite=True)
+        assert matched({"any": [{"tag": "z"}, {"favorite": True}]}, it) is True
+        assert matched({"all": [{"tag": "a"}, {"status": "unread"}]}, it) is False
+        assert matched({"not": {"status": "unread"}}, it) is True
+        assert matched({"not": {"any": [{"tag": "a"}, {"tag": "b"}]}}, it) is False
+
+    def test_any_with_unknown_and_true_is_true(self) -> None:
+        it = item(tags=None, favorite=True)
+        assert matched({"any": [{"tag": "x"}, {"favorite": True}]}, it) is True
+        assert matched({"any": [{"tag": "x"}, {"favorite": False}]}, it) is None
+
+    def test_nested_error_path(self) -> None:
+        with pytest.raises(VocabError) as caught:
+            compile_where({"any": [{"tag": "a"}, {"not": {"title": {"regex": "["}}}]})
+        assert caught.value.path == ("any", 1, "not", "title", "regex")
+
+
+WHERES = [
+    {"tag": "a"},
+    {"tags": {"any": ["a", "z"], "none": ["b"]}},
+    {"untagged": True},
+    {"status": ["unread", "archived"]},
+    {"favorite": False},
+    {"added": {"older_than": "30d", "before": "2026-01-01"}},
+    {"read": {"newer_than": "2w"}},
+    {"domain": "b.org"},
+    {"title": {"contains": "t", "regex": "[0-9]"}},
+    {"url": {"glob": "*b.org*"}},
+    {"word_count": {"gte": 100, "lt": 5000}},
+    {"reading_time": {"gt": 3}},
+    {"type": ["video", "article"]},
+    {"lang": "en"},
+    {"not": {"any": [{"tag": "a"}, {"favorite": True}]}},
+    {"all": [{"tag": "a"}, {"not": {"domain": "a.org"}}]},
+]
+
+
+@pytest.mark.parametrize("where", WHERES)
+def test_fast_matches_agrees_with_test(where: dict) -> None:
+    """The planner's fast path and explain's verbose path never disagree."""
+    compiled = compile_where(where)
+    samples = [
+        item(1),
+        item(2, tags=("a",), favorite=True, given_url="https://x.b.org/2", word_count=900),
+        item(3, tags=None, status=ARCHIVED, time_read=NOW - 3 * DAY, lang="en", has_video=2),
+        item(4, tags=("b", "A"), time_added=NOW - 400 * DAY, is_article=True, time_to_read=9),
+        item(5, tags=(), given_url="not a url", given_title=""),
+    ]
+    for sample in samples:
+        assert compiled.matches(sample, NOW) == compiled.test(sample, NOW).matched, sample

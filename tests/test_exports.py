@@ -1,0 +1,576 @@
+"""Pocket exports in and out, against real files in tmp_path."""
+
+from __future__ import annotations
+
+import calendar
+import csv
+import hashlib
+import io
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import rulebot.exports as exports
+from rulebot.errors import ExportFormatError, RulebotError
+from rulebot.exports import (
+    ImportResult,
+    import_export,
+    item_id_for_url,
+    read_export,
+    tty_progress,
+    write_export,
+)
+from rulebot.item import ARCHIVED, DELETED, UNREAD, Item
+from rulebot.store import Store
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+HEADER = "title,url,time_added,tags,status\n"
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    with Store.open(tmp_path / "store" / "rulebot.db") as opened:
+        yield opened
+
+
+def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def make_zip(path: Path, members: dict[str, str | bytes]) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+    return path
+
+
+def expected(url: str, title: str, added: int, tags: tuple[str, ...], status: int) -> Item:
+    return Item(
+        item_id=item_id_for_url(url),
+        given_url=url,
+        given_title=title,
+        status=status,
+        tags=tags,
+        time_added=added or None,
+        time_updated=added or None,
+    )
+
+
+# -- reading each form ---------------------------------------------------------------
+def test_reads_the_current_csv_form(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "part.csv",
+        HEADER
+        + '"Hello, ""world"" — café",https://a.test/1,1698568488,js|read-later,unread\n'
+        + "https://b.test/2,https://b.test/2,1698568400,,archive\n"
+        + ',https://c.test/3,1698568300," x | |y|x ",unread\n',
+    )
+    assert read_export(path) == [
+        expected("https://a.test/1", 'Hello, "world" — café', 1698568488, ("js", "read-later"), 0),
+        expected("https://b.test/2", "", 1698568400, (), ARCHIVED),  # title was the URL
+        expected("https://c.test/3", "", 1698568300, ("x", "y"), UNREAD),
+    ]
+    first = read_export(path)[0]
+    assert first.title == 'Hello, "world" — café'
+    assert first.item_id.isdigit() and int(first.item_id) > 0
+
+
+def test_reads_the_older_csv_form_with_a_cursor_column(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "old.csv",
+        "title,url,time_added,cursor,tags,status\n"
+        "Old one,https://a.test/1,1600000000,abc123,a|b,archive\n",
+    )
+    assert read_export(path) == [expected("https://a.test/1", "Old one", 1600000000, ("a", "b"), 1)]
+
+
+def test_reads_a_zip_of_parts_in_order_and_the_last_duplicate_wins(tmp_path: Path) -> None:
+    path = make_zip(
+        tmp_path / "pocket.zip",
+        {
+            "pocket/part_000001.csv": HEADER + "Second title,https://a.test/1,20,b,archive\n",
+            "pocket/part_000000.csv": HEADER
+            + "First title,https://a.test/1,10,a,unread\n"
+            + "Other,https://a.test/2,15,,unread\n",
+            "pocket/readme.txt": "not a part",
+        },
+    )
+    assert read_export(path) == [
+        expected("https://a.test/1", "Second title", 20, ("b",), ARCHIVED),
+        expected("https://a.test/2", "Other", 15, (), UNREAD),
+    ]
+
+
+def test_reads_ril_export_html(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "ril_export.html",
+        "\ufeff<!DOCTYPE html>\n<html><head><title>Pocket Export</title></head><body>\n"
+        "<h1>Unread</h1>\n<ul>\n"
+        '<li><a href="https://a.test/1?x=1&amp;y=2" time_added="1698568488" '
+        'tags="js,read-later">Tom &amp; Jerry, &quot;live&quot; — ok</a></li>\n'
+        '<li><a href="https://a.test/2" time_added="1698568400" tags="">https://a.test/2</a></li>\n'
+        "</ul>\n<h1>Read Archive</h1>\n<ul>\n"
+        '<li><a href="https://a.test/3" time_added="1500000000">Line one\nline two</a></li>\n'
+        "</ul></body></html>\n",
+    )
+    assert read_export(path) == [
+        expected(
+            "https://a.test/1?x=1&y=2",
+            'Tom & Jerry, "live" — ok',
+            1698568488,
+            ("js", "read-later"),
+            0,
+        ),
+        expected("https://a.test/2", "", 1698568400, (), UNREAD),
+        expected("https://a.test/3", "Line one\nline two", 1500000000, (), ARCHIVED),
+    ]
+
+
+def test_a_utf8_bom_and_crlf_are_tolerated(tmp_path: Path) -> None:
+    path = tmp_path / "bom.csv"
+    path.write_bytes(
+        b"\xef\xbb\xbf"
+        + (HEADER + "Té,https://a.test/1,5,a,unread\n").encode().replace(b"\n", b"\r\n")
+    )
+    assert read_export(path) == [expected("https://a.test/1", "Té", 5, ("a",), UNREAD)]
+
+
+def test_ids_are_stable_and_derived_from_the_url(tmp_path: Path) -> None:
+    url = "https://a.test/1"
+    want = str(int(hashlib.sha256(url.encode()).hexdigest()[:13], 16))
+    assert item_id_for_url(url) == want
+    path = write(tmp_path / "a.csv", HEADER + f"T,{url},5,,unread\n")
+    # The same in a fresh interpreter (no per-process hash seed involved).
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"from rulebot.exports import read_export; print(read_export({str(path)!r})[0].item_id)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip() == want == read_export(path)[0].item_id
+
+
+def test_colliding_ids_are_made_unique(tmp_path: Path, monkeypatch) -> None:
+    real = exports.item_id_for_url
+    monkeypatch.setattr(exports, "item_id_for_url", lambda url, attempt=0: real("same", attempt))
+    path = write(
+        tmp_path / "a.csv", HEADER + "A,https://a.test/1,5,,unread\nB,https://a.test/2,6,,unread\n"
+    )
+    ids = [i.item_id for i in read_export(path)]
+    assert ids == [real("same"), real("same", 1)]
+
+
+def test_large_files_report_progress(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(exports, "LARGE_FILE_BYTES", 100)
+    rows = "".join(f"T{n},https://a.test/{n},{n + 1},,unread\n" for n in range(25_000))
+    path = write(tmp_path / "big.csv", HEADER + rows)
+    calls: list[tuple[int, bool]] = []
+    assert len(read_export(path, lambda n, done: calls.append((n, done)))) == 25_000
+    assert calls == [(10_000, False), (20_000, False), (25_000, True)]
+    small = write(tmp_path / "small.csv", HEADER + "T,https://a.test/1,1,,unread\n")
+    monkeypatch.setattr(exports, "LARGE_FILE_BYTES", 1 << 20)
+    calls.clear()
+    read_export(small, lambda n, done: calls.append((n, done)))
+    assert calls == []
+
+
+def test_progress_true_counts_on_stderr_only_for_a_terminal(tmp_path: Path, monkeypatch) -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(exports, "LARGE_FILE_BYTES", 100)
+    rows = "".join(f"T{n},https://a.test/{n},{n + 1},,unread\n" for n in range(10_500))
+    path = write(tmp_path / "big.csv", HEADER + rows)
+    piped = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", piped)
+    assert tty_progress("importing") is None
+    read_export(path, True)
+    assert piped.getvalue() == ""
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    read_export(path, True)
+    assert terminal.getvalue() == "\rreading big.csv: 10,000 items\rreading big.csv: 10,500 items\n"
+
+
+# -- broken input: one clear error naming file, member, row ----------------------------------
+def _rows(n: int) -> str:
+    return "".join(f"T{i},https://a.test/{i},{1600000000 + i},,unread\n" for i in range(n))
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("empty.csv", b"", "is empty"),
+        ("blank.csv", b"\n\n  \n", "is empty"),
+        ("header.csv", b"name,link\nx,y\n", "the header is 'name,link'"),
+        (
+            "late.csv",
+            (HEADER + _rows(5122) + "T,https://a.test/x,yesterday,,unread\n" + _rows(3)).encode(),
+            "row 5123 (line 5124): time_added 'yesterday' is not a unix timestamp",
+        ),
+        ("nourl.csv", (HEADER + "T,,5,,unread\n").encode(), "row 1 (line 2): the url is missing"),
+        (
+            "status.csv",
+            (HEADER + "T,https://a.test/1,5,,starred\n").encode(),
+            "unknown status 'starred'",
+        ),
+        (
+            "fields.csv",
+            (HEADER + "a, b,https://a.test/1,5,,unread\n").encode(),
+            "6 fields, expected 5",
+        ),
+        (
+            "latin1.csv",
+            (HEADER + _rows(3)).encode() + "Café,https://a.test/c,5,,unread\n".encode("latin-1"),
+            "line 5: not UTF-8 text (byte 0xe9)",
+        ),
+        ("quote.csv", (HEADER + 'T,https://a.test/1,5,,unread\n"x"y,z\n').encode(), "broken CSV"),
+        ("garbage.html", b"<html><body><p>Hello</p></body></html>", "not a Pocket ril_export.html"),
+        (
+            "section.html",
+            b'<h1>Favorites</h1><ul><li><a href="https://a.test/" time_added="1">x</a></li></ul>',
+            "line 1: unknown section 'Favorites'",
+        ),
+        (
+            "outside.html",
+            b'<p><a href="https://a.test/" time_added="1">x</a></p><h1>Unread</h1>',
+            "a link outside the 'Unread' and 'Read Archive' sections",
+        ),
+        (
+            "notime.html",
+            b'<h1>Unread</h1>\n<ul>\n<li><a href="https://a.test/">x</a></li></ul>',
+            "line 3: the link has no time_added attribute",
+        ),
+        (
+            "badtime.html",
+            b'<h1>Read Archive</h1><ul><li><a href="https://a.test/" time_added="-5">x</a></li></ul>',
+            "time_added '-5' is not a unix timestamp",
+        ),
+        ("binary.csv", bytes(range(256)) * 4, "not UTF-8 text"),
+        ("bad.zip", b"PK\x03\x04" + b"\x00" * 100, "is not a valid zip file"),
+        ("truncated.zip", None, "is not a valid zip file"),
+        ("nocsv.zip", None, "the zip holds no CSV files"),
+        ("badmember.zip", None, "(member part_000001.csv), row 2 (line 3): unknown status 'read'"),
+    ],
+)
+def test_broken_exports_raise_one_clear_error(
+    tmp_path: Path, name: str, content: bytes | None, message: str
+) -> None:
+    path = tmp_path / name
+    if name == "truncated.zip":
+        whole = make_zip(tmp_path / "whole.zip", {"part_000000.csv": HEADER + _rows(2000)})
+        path.write_bytes(whole.read_bytes()[:3000])
+    elif name == "nocsv.zip":
+        make_zip(path, {"notes.txt": "hello", "pocket/": ""})
+    elif name == "badmember.zip":
+        make_zip(
+            path,
+            {
+                "part_000000.csv": HEADER + _rows(3),
+                "part_000001.csv": HEADER
+                + "T,https://a.test/1,5,,unread\nT,https://a.test/2,5,,read\n",
+            },
+        )
+    else:
+        assert content is not None
+        path.write_bytes(content)
+    with pytest.raises(ExportFormatError) as caught:
+        read_export(path)
+    assert message in str(caught.value)
+    assert str(path) in str(caught.value)
+    assert "\n" not in str(caught.value).strip()  # one paragraph
+
+
+def test_a_missing_file_is_an_export_error(tmp_path: Path) -> None:
+    with pytest.raises(ExportFormatError, match=r"cannot read export .*nope\.csv"):
+        read_export(tmp_path / "nope.csv")
+
+
+# -- importing into a store ----------------------------------------------------------------------
+def test_import_then_reimport_changes_nothing(tmp_path: Path, store: Store) -> None:
+    path = write(tmp_path / "a.csv", HEADER + _rows(50))
+    assert import_export(store, path, now=2_000_000_000) == ImportResult(50, 0, 0)
+    before = store.items()
+    assert before == read_export(path)
+    assert import_export(store, path, now=2_000_000_001) == ImportResult(0, 0, 50)
+    assert store.items() == before
+
+
+def test_a_newer_export_updates_in_place_keyed_by_url(tmp_path: Path, store: Store) -> None:
+    # An item that came from somewhere else (a sync) with its own id and a resolved URL.
+    synced = Item(
+        item_id="229279689",
+        given_url="https://short.test/x",
+        resolved_url="https://a.test/article",
+        resolved_title="Resolved title",
+        status=UNREAD,
+        favorite=True,
+        tags=("js",),
+        time_added=100,
+        time_updated=150,
+        word_count=1200,
+    )
+    store.upsert([synced])
+    old = write(tmp_path / "old.csv", HEADER + "T1,https://a.test/1,10,a,unread\n")
+    import_export(store, old, now=1000)
+    first_id = store.find_by_url("https://a.test/1").item_id  # type: ignore[union-attr]
+
+    newer = write(
+        tmp_path / "newer.csv",
+        HEADER
+        + "T1 renamed,https://a.test/1,10,a|b,archive\n"  # changed
+        + "Resolved title,https://a.test/article,100,js,unread\n"  # the synced item, same
+        + "New,https://a.test/new,30,,unread\n",  # added
+    )
+    assert import_export(store, newer, now=2000) == ImportResult(added=1, updated=1, unchanged=1)
+    one = store.find_by_url("https://a.test/1")
+    assert one is not None and one.item_id == first_id
+    assert (one.given_title, one.tags, one.status, one.time_updated) == (
+        "T1 renamed",
+        ("a", "b"),
+        ARCHIVED,
+        2000,
+    )
+    assert store.get("229279689") == synced  # untouched, other fields kept
+    assert store.count() == 3
+
+    retitled = write(
+        tmp_path / "retitled.csv", HEADER + "Mine,https://a.test/article,100,js|x,archive\n"
+    )
+    assert import_export(store, retitled, now=3000) == ImportResult(0, 1, 0)
+    updated = store.get("229279689")
+    assert updated is not None
+    assert (updated.title, updated.tags, updated.status) == ("Mine", ("js", "x"), ARCHIVED)
+    assert (updated.favorite, updated.word_count, updated.given_url) == (
+        True,
+        1200,
+        "https://short.test/x",
+    )
+
+
+def test_import_revives_a_deleted_item_with_its_id(tmp_path: Path, store: Store) -> None:
+    store.upsert([Item("7", given_url="https://a.test/1", status=DELETED, tags=None)])
+    path = write(tmp_path / "a.csv", HEADER + "T,https://a.test/1,5,,unread\n")
+    assert import_export(store, path, now=9) == ImportResult(0, 1, 0)
+    assert [(i.item_id, i.status) for i in store.items()] == [("7", UNREAD)]
+
+
+def test_an_export_id_taken_by_another_url_gets_a_new_id(tmp_path: Path, store: Store) -> None:
+    taken = item_id_for_url("https://a.test/1")
+    store.upsert([Item(taken, given_url="https://other.test/")])
+    path = write(tmp_path / "a.csv", HEADER + "T,https://a.test/1,5,,unread\n")
+    assert import_export(store, path) == ImportResult(1, 0, 0)
+    imported = store.find_by_url("https://a.test/1")
+    assert imported is not None and imported.item_id == item_id_for_url("https://a.test/1", 1)
+    assert store.get(taken).given_url == "https://other.test/"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("kind", ["zip", "csv", "html"])
+def test_a_broken_file_leaves_the_store_untouched(tmp_path: Path, store: Store, kind: str) -> None:
+    good = write(tmp_path / "good.csv", HEADER + _rows(20))
+    import_export(store, good)
+    before = store.items()
+    path = tmp_path / f"broken.{kind}"
+    if kind == "zip":
+        # Valid rows in the first part (they must not be written), garbage in the second.
+        make_zip(path, {"part_000000.csv": HEADER + _rows(40), "part_000001.csv": "nope\n"})
+    elif kind == "csv":
+        path.write_text(
+            HEADER + _rows(30) + "T,https://a.test/z,5,,unread\nT,https://a.test/y,bad,,unread\n"
+        )
+    else:
+        path.write_text(
+            '<h1>Unread</h1><ul><li><a href="https://a.test/new" time_added="1">x</a></li>'
+            "<h1>Oops</h1>"
+        )
+    with pytest.raises(ExportFormatError):
+        import_export(store, path)
+    assert store.items() == before
+    assert store.find_by_url("https://a.test/z") is None
+
+
+# -- writing and round trips ------------------------------------------------------------------------
+def _library() -> list[Item]:
+    return [
+        expected(
+            "https://a.test/1", 'Comma, "quote"\r\nnewline\r — ü & <b>', 100, ("a", "B"), UNREAD
+        ),
+        expected("https://a.test/2", "", 200, (), ARCHIVED),
+        Item("3", given_url="https://a.test/3", status=DELETED, tags=None),
+        Item(
+            "4",
+            given_url="https://short.test/4",
+            resolved_url="https://a.test/4",
+            given_title="given",
+            resolved_title="resolved\rtitle",
+            tags=None,
+            time_added=300,
+        ),
+    ]
+
+
+def test_write_csv_form(tmp_path: Path) -> None:
+    path = tmp_path / "out.csv"
+    assert write_export(_library(), path) == 3
+    rows = list(csv.reader(io.StringIO(path.read_bytes().decode("utf-8"), newline="")))
+    assert rows == [
+        ["title", "url", "time_added", "tags", "status"],
+        ['Comma, "quote"\r\nnewline\r — ü & <b>', "https://a.test/1", "100", "a|B", "unread"],
+        ["https://a.test/2", "https://a.test/2", "200", "", "archive"],  # Pocket's title fallback
+        ["resolved\rtitle", "https://a.test/4", "300", "", "unread"],
+    ]
+
+
+def test_write_zip_splits_into_parts_of_10000(tmp_path: Path) -> None:
+    items = [expected(f"https://a.test/{n}", f"T{n}", n + 1, (), UNREAD) for n in range(10_001)]
+    path = tmp_path / "pocket.zip"
+    write_export(items, path)
+    with zipfile.ZipFile(path) as archive:
+        assert archive.namelist() == ["part_000000.csv", "part_000001.csv"]
+        assert archive.read("part_000000.csv").decode().count("\n") == 10_001
+        assert archive.read("part_000001.csv").decode().startswith(HEADER.strip())
+    assert read_export(path) == items
+
+
+def test_write_html_form(tmp_path: Path) -> None:
+    path = tmp_path / "ril_export.html"
+    write_export(_library(), path)
+    text = path.read_text(encoding="utf-8")
+    assert (
+        text.index("<h1>Unread</h1>")
+        < text.index("https://a.test/1")
+        < text.index("<h1>Read Archive</h1>")
+    )
+    assert text.index("<h1>Read Archive</h1>") < text.index("https://a.test/2")
+    assert 'tags="a,B"' in text
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".zip", ".html"])
+def test_export_then_import_gives_the_same_library(
+    tmp_path: Path, store: Store, suffix: str
+) -> None:
+    library = _library()
+    path = tmp_path / f"out{suffix}"
+    write_export(library, path)
+    back = {i.given_url: i for i in read_export(path)}
+    assert set(back) == {"https://a.test/1", "https://a.test/2", "https://a.test/4"}
+    assert back["https://a.test/1"] == library[0]
+    assert back["https://a.test/2"] == library[1]
+    assert back["https://a.test/4"].title == "resolved\rtitle"
+    # Importing the export into the library it came from changes nothing that
+    # the export shows, except unknown tags which become known-empty.
+    store.upsert(library)
+    assert import_export(store, path) == ImportResult(added=0, updated=1, unchanged=2)
+    assert import_export(store, path) == ImportResult(added=0, updated=0, unchanged=3)
+
+
+def test_unknown_suffix_and_unexportable_tags_are_errors(tmp_path: Path) -> None:
+    with pytest.raises(RulebotError, match=r"unknown file type '\.json'.*\.csv, \.zip or \.html"):
+        write_export(_library(), tmp_path / "out.json")
+    piped = [expected("https://a.test/1", "T", 1, ("a|b",), UNREAD)]
+    with pytest.raises(RulebotError, match="contains '\\|'"):
+        write_export(piped, tmp_path / "out.csv")
+    write_export(piped, tmp_path / "out.html")  # a pipe is fine between commas
+    assert not (tmp_path / "out.csv").exists()
+    assert not (tmp_path / "out.json").exists()
+
+
+_printable = st.characters(blacklist_categories=("Cs", "Cc")) | st.sampled_from(
+    list(",\"\n\r\t'<>&|;#=%")
+)
+_titles = st.text(_printable, max_size=40)
+_tags = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=12).filter(
+    lambda t: t == t.strip() and "," not in t and "|" not in t
+)
+_paths = st.text(
+    st.characters(whitelist_categories=("L", "N")) | st.sampled_from(list("-_.~%&=?#\"'<>")),
+    max_size=20,
+)
+_entries = st.lists(
+    st.tuples(
+        _paths,
+        _titles,
+        st.integers(0, 2**40),
+        st.lists(_tags, max_size=4, unique=True),
+        st.booleans(),
+    ),
+    max_size=12,
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(entries=_entries, suffix=st.sampled_from([".csv", ".zip", ".html"]))
+def test_property_export_import_round_trips(tmp_path: Path, entries: list, suffix: str) -> None:
+    items = []
+    for n, (tail, title, added, tags, archived) in enumerate(entries):
+        url = f"https://site{n}.test/{tail}"
+        items.append(
+            expected(url, "" if title == url else title, added, tuple(tags), int(archived))
+        )
+    first = tmp_path / f"first{suffix}"
+    write_export(items, first)
+    if suffix == ".html":  # the HTML form groups unread before archived
+        items.sort(key=lambda i: i.status)
+    assert read_export(first) == items
+    # import → export → import through a real store.
+    with Store.open(tmp_path / f"prop{suffix}.db") as fresh:
+        fresh.replace_all([])
+        assert import_export(fresh, first).added == len(items)
+        second = tmp_path / f"second{suffix}"
+        write_export(fresh.items(), second)
+        assert sorted(read_export(second), key=lambda i: i.sort_key) == sorted(
+            items, key=lambda i: i.sort_key
+        )
+        assert import_export(fresh, second) == ImportResult(0, 0, len(items))
+
+
+# -- the sample library --------------------------------------------------------------------------------
+def test_sample_library_is_generated_deterministically(tmp_path: Path) -> None:
+    out = tmp_path / "sample.csv"
+    subprocess.run(
+        [sys.executable, str(EXAMPLES / "make_sample_library.py"), str(out)],
+        check=True,
+        capture_output=True,
+    )
+    assert out.read_bytes() == (EXAMPLES / "sample-library.csv").read_bytes()
+
+
+def test_sample_library_has_material_for_typical_rules() -> None:
+    items = read_export(EXAMPLES / "sample-library.csv")
+    reference = calendar.timegm((2026, 11, 20, 0, 0, 0))
+    day = 86_400
+    assert 700 <= len(items) <= 900
+    unread = [i for i in items if i.status == UNREAD]
+    assert 0.5 <= len(unread) / len(items) <= 0.7
+    stale_read_later = [
+        i
+        for i in unread
+        if i.has_tag("read-later") and i.time_added < reference - 30 * day  # type: ignore[operator]
+    ]
+    assert len(stale_read_later) >= 30
+    assert len([i for i in items if i.has_tag("js")]) >= 15
+    old_archived = [
+        i
+        for i in items
+        if i.status == ARCHIVED and i.time_added < reference - 730 * day  # type: ignore[operator]
+    ]
+    assert len(old_archived) >= 30
+    assert sum(1 for i in items if not i.tags) >= 50
+    tags = {t for i in items for t in i.tags or ()}
+    assert {"python", "Python", "js", "javascript", "rust", "recipes", "longread", "video"} <= tags
+    ages = [(reference - i.time_added) // day for i in items]  # type: ignore[operator]
+    assert min(ages) >= 1 and max(ages) <= 4 * 366
+    assert len({i.domain for i in items}) >= 15

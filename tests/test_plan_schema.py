@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from rulebot.item import ARCHIVED
+from rulebot.plan import Plan
+from rulebot.planner import make_plan
+
+from .helpers import NOW, item, rule
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMA = json.loads((ROOT / "schemas" / "plan.schema.json").read_text())
+
+
+def every_action_plan() -> Plan:
+    library = [
+        item(1, tags=("js", "x")),
+        item(2, status=ARCHIVED, favorite=True, tags=("old",)),
+        item(3, tags=("y",)),
+    ]
+    rules = [
+        rule("rename", None, [{"tag_rename": {"old_tag": "js", "new_tag": "javascript"}}]),
+        rule("drop", None, [{"tag_delete": "old"}]),
+        rule("add", None, [{"add": {"url": "https://n.org/", "title": "N", "tags": ["a"]}}]),
+        rule(
+            "one",
+            {"url": {"glob": "*/1"}},
+            ["archive", "favorite", {"tags_add": ["a"]}, {"tags_remove": ["x"]}, "tags_clear"],
+        ),
+        rule("two", {"url": {"glob": "*/2"}}, ["readd", "unfavorite", {"tags_replace": ["z"]}]),
+        rule("three", {"url": {"glob": "*/3"}}, ["delete"]),
+    ]
+    return make_plan(rules, library, NOW, config_sha256="a" * 64)
+
+
+def test_schema_is_valid_2020_12() -> None:
+    Draft202012Validator.check_schema(SCHEMA)
+
+
+def test_shipped_copy_matches() -> None:
+    shipped = ROOT / "rulebot" / "schemas" / "plan.schema.json"
+    assert shipped.read_text() == (ROOT / "schemas" / "plan.schema.json").read_text(), (
+        "copy schemas/plan.schema.json to rulebot/schemas/"
+    )
+
+
+def test_a_plan_with_every_action_validates() -> None:
+    plan = every_action_plan()
+    assert {a.name for a in plan.actions} == {
+        "tag_rename", "tag_delete", "add", "archive", "favorite", "tags_add", "tags_remove",
+        "tags_clear", "readd", "unfavorite", "tags_replace", "delete",
+    }  # fmt: skip
+    errors = list(Draft202012Validator(SCHEMA).iter_errors(json.loads(plan.dumps())))
+    assert errors == []
+
+
+@pytest.mark.parametrize(
+    "breakage",
+    [
+        lambda d: d.pop("format_version"),
+        lambda d: d["actions"][0]["send"].pop("old_tag"),
+        lambda d: d["actions"][3]["send"].update(item_id=123),
+        lambda d: d["actions"][3].update(extra=1),
+    ],
+)
+def test_schema_rejects_broken_plans(breakage) -> None:  # type: ignore[no-untyped-def]
+    data = json.loads(every_action_plan().dumps())
+    breakage(data)
+    assert list(Draft202012Validator(SCHEMA).iter_errors(data))
