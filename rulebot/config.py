@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -173,6 +173,7 @@ class MarkedLoader(yaml.SafeLoader):
                     self.build(child, (*path, index), _mark(child.start_mark))
                     for index, child in enumerate(node.value)
                 ]
+            assert isinstance(node, yaml.MappingNode)  # the composer makes no other kind
             return self.mapping(node, path)
         finally:
             self._building.discard(id(node))
@@ -385,7 +386,9 @@ def _finish(checked: _Checked) -> list[Problem]:
     return sorted(problems, key=lambda p: (p.line, p.col, p.message))
 
 
-def _run(check: Any, source: Any, filename: str) -> tuple[_Checked, list[Problem]]:
+def _run(
+    check: Callable[[Any, str], _Checked], source: str | bytes, filename: str
+) -> tuple[_Checked, list[Problem]]:
     try:
         checked = check(source, filename)
     except RecursionError:
@@ -622,9 +625,9 @@ def _describe(error: Any) -> Iterator[_Finding]:
     elif kind in ("type", "anyOf"):
         yield _Finding(path, _type_message(error, label, value))
     elif kind == "pattern":
-        hint = _PATTERN_HINTS.get(str(path[-1]) if path else "")
-        if hint is None:
-            hint = f"does not match the pattern {error.validator_value}"
+        hint = _PATTERN_HINTS.get(
+            str(path[-1]) if path else "", f"does not match the pattern {error.validator_value}"
+        )
         suggestion = ""
         if path[-1:] == ("name",) and path[:1] == ("rules",):
             slug = re.sub(r"[^a-z0-9_-]+", "-", str(value).lower()).strip("-_")
@@ -645,11 +648,11 @@ def _describe(error: Any) -> Iterator[_Finding]:
     elif kind == "minItems":
         yield _Finding(path, f"{label} is an empty list; give at least one entry or remove it")
     elif kind == "minProperties":
-        known = ", ".join(error.schema.get("properties", {}))
+        choices = ", ".join(error.schema.get("properties", {}))
         if _is_where_block(path) and len(path) == 3:
             message = _EMPTY_WHERE
         else:
-            message = f"{label} is empty; give at least one of: {known}"
+            message = f"{label} is empty; give at least one of: {choices}"
         yield _Finding(path, message)
     elif kind == "maxProperties" and _is_action(path):
         yield _Finding(
@@ -674,8 +677,8 @@ def _type_message(error: Any, label: str, value: Any) -> str:
         expected = " or ".join(words)
     else:
         wanted = error.validator_value
-        wanted = wanted if isinstance(wanted, list) else [wanted]
-        expected = " or ".join(_TYPE_WORDS.get(t, t) for t in wanted)
+        types: list[str] = wanted if isinstance(wanted, list) else [wanted]
+        expected = " or ".join(_TYPE_WORDS.get(t, t) for t in types)
     if value is None:
         return f"{label} is empty; write {expected}, or remove the line"
     return f"{label} must be {expected}; got {_show(value)}"
@@ -1048,7 +1051,7 @@ def _build(checked: _Checked, path: Path, digest: str) -> Config:
     return Config(
         path=path,
         sha256=digest,
-        version=document["version"],
+        version=int(document["version"]),
         pocket=settings,
         store=store,
         timezone=checked.timezone,

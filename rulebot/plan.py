@@ -63,7 +63,7 @@ class PlannedAction:
         if self.name == "add":
             return f"add {send['url']}" + (f" [{send['tags']}]" if send.get("tags") else "")
         title = (self.item or {}).get("title") or send.get("item_id")
-        return f"{self.name}{extra}  {title}"
+        return f'{self.name}{extra}  "{title}"'
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"rule": self.rule, "send": self.send}

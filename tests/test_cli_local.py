@@ -1,0 +1,300 @@
+"""End to end on the local library: the real CLI, a real SQLite file."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rulebot.cli import main
+from rulebot.store import Store
+
+NOW = "2026-11-26T06:00:00Z"
+T = 1795672800  # NOW in unix seconds
+DAY = 86400
+
+CONFIG = """\
+version: 1
+timezone: UTC
+limits: {max_actions: 50, max_deletes: 2}
+rules:
+  - name: archive-stale
+    where:
+      tag: read-later
+      status: unread
+      added: {older_than: 30d}
+    actions:
+      - archive
+      - tags_add: [auto-archived]
+  - name: rename-js
+    actions:
+      - tag_rename: {old_tag: js, new_tag: javascript}
+  - name: purge
+    where: {status: archived, added: {older_than: 730d}}
+    actions: [delete]
+    limit: 1
+tests:
+  - name: archives stale read-later
+    now: "2026-11-26T06:00:00Z"
+    items:
+      - {id: 1, url: "https://a.org/1", tags: [read-later], added: 45d}
+      - {id: 2, url: "https://a.org/2", tags: [read-later], added: 5d}
+    expect:
+      - {action: archive, item: 1}
+      - {action: tags_add, item: 1, tags: [auto-archived]}
+"""
+
+EXPORT_ROWS = [
+    ("Old read later", "https://a.org/old", T - 45 * DAY, "read-later", "unread"),
+    ("New read later", "https://a.org/new", T - 2 * DAY, "read-later|js", "unread"),
+    ("Ancient one", "https://b.org/ancient", T - 900 * DAY, "", "archive"),
+    ("Ancient two", "https://b.org/ancient2", T - 800 * DAY, "js", "archive"),
+    ("Fresh", "https://c.org/fresh", T - DAY, "", "unread"),
+]
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    for name in ("RULEBOT_CONFIG", "RULEBOT_STORE", "GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "rules.yaml").write_text(CONFIG)
+    lines = ["title,url,time_added,tags,status"]
+    lines += [",".join(map(str, row)) for row in EXPORT_ROWS]
+    (tmp_path / "export.csv").write_text("\n".join(lines) + "\n")
+    assert main(["import", "export.csv"]) == 0
+    return tmp_path
+
+
+def rb(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def store_rows(path: Path) -> list[tuple]:
+    with sqlite3.connect(path) as conn:
+        items = conn.execute("SELECT * FROM items ORDER BY item_id").fetchall()
+        tags = conn.execute("SELECT * FROM item_tags ORDER BY item_id, tag").fetchall()
+    return items + tags
+
+
+def items_by_url(workspace: Path) -> dict[str, object]:
+    with Store.open(workspace / ".rulebot" / "rulebot.db") as store:
+        return {i.url: i for i in store.items()}
+
+
+def test_plan_is_a_dry_run_and_exact(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = workspace / ".rulebot" / "rulebot.db"
+    before = store_rows(db)
+    code, out, _ = rb(capsys, "plan", "--now", NOW, "--format", "json")
+    assert code == 0
+    plan = json.loads(out)
+    sends = [(a["rule"], a["send"]["action"], a.get("item", {}).get("url")) for a in plan["actions"]]
+    assert sends == [
+        ("archive-stale", "archive", "https://a.org/old"),
+        ("archive-stale", "tags_add", "https://a.org/old"),
+        ("rename-js", "tag_rename", None),
+        ("purge", "delete", "https://b.org/ancient"),
+    ]
+    assert plan["actions"][0]["send"]["time"] == T
+    assert plan["summary"]["by_action"] == {"archive": 1, "delete": 1, "tag_rename": 1, "tags_add": 1}
+    assert store_rows(db) == before  # nothing changed
+
+
+def test_text_plan_and_detailed_exitcode(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = rb(capsys, "plan", "--now", NOW, "--detailed-exitcode")
+    assert code == 2
+    assert "Plan: 4 actions — 1 archive, 1 delete, 1 tag_rename, 1 tags_add — on 2 items by 3 rules" in out
+    assert '"Old read later"' in out
+    assert "\033[" not in out  # no colour when not a terminal
+
+
+def test_run_applies_then_second_run_plans_nothing_but_what_limit_held(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = rb(capsys, "run", "--now", NOW)
+    assert code == 0, out
+    assert "Applied: 4 succeeded" in out
+    items = items_by_url(workspace)
+    assert items["https://a.org/old"].status == 1
+    assert "auto-archived" in items["https://a.org/old"].tags
+    assert items["https://a.org/new"].tags == ("read-later", "javascript")
+    assert "https://b.org/ancient" not in items
+    # the limit held back the second ancient item; after that, nothing
+    code, out, _ = rb(capsys, "run", "--now", NOW, "--format", "json")
+    assert json.loads(out)["summary"]["succeeded"] == 1
+    code, out, _ = rb(capsys, "plan", "--now", NOW, "--detailed-exitcode")
+    assert code == 0 and "Plan: no changes" in out
+
+
+def test_limits_refuse_with_exit_3_and_send_nothing(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = workspace / ".rulebot" / "rulebot.db"
+    before = store_rows(db)
+    code, out, err = rb(capsys, "run", "--now", NOW, "--max-actions", "3")
+    assert code == 3
+    assert "4 actions exceed max_actions 3" in err and "--max-actions 4" in err
+    assert "Plan: 4 actions" in out  # the refused plan is still shown
+    assert store_rows(db) == before
+    code, _, _ = rb(capsys, "plan", "--now", NOW, "--max-actions", "3")
+    assert code == 3
+    code, _, _ = rb(capsys, "run", "--now", NOW, "--max-actions", "4")
+    assert code == 0
+
+
+def test_plan_out_then_apply_skips_stale(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, _ = rb(capsys, "plan", "--now", NOW, "--out", "plan.json")
+    assert code == 0
+    plan = json.loads((workspace / "plan.json").read_text())
+    assert plan["format_version"] == 1 and len(plan["actions"]) == 4
+    # the library changes after planning: the ancient item is re-tagged
+    with Store.open(workspace / ".rulebot" / "rulebot.db") as store:
+        ancient = store.find_by_url("https://b.org/ancient")
+        assert ancient is not None
+        store.upsert([ancient.replace(tags=("keep",), time_updated=T + 5)])
+    code, out, _ = rb(capsys, "apply", "plan.json", "--format", "json")
+    assert code == 0
+    result = json.loads(out)
+    assert result["summary"] == {"planned": 4, "sent": 3, "succeeded": 3, "failed": 0, "skipped": 1}
+    assert result["skipped"][0]["error"] == "the item changed since the plan was made"
+    assert "https://b.org/ancient" in items_by_url(workspace)
+
+
+def test_apply_refuses_a_plan_from_another_config(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert rb(capsys, "plan", "--now", NOW, "--out", "plan.json")[0] == 0
+    (workspace / "rules.yaml").write_text(CONFIG.replace("limit: 1", "limit: 2"))
+    code, _, err = rb(capsys, "apply", "plan.json")
+    assert code == 1 and "different config" in err and "--force" in err
+    code, _, _ = rb(capsys, "apply", "plan.json", "--force")
+    assert code == 0
+
+
+def test_apply_of_a_broken_plan_file(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (workspace / "bad.json").write_text('{"format_version": 1, "actions": [{}]}')
+    code, _, err = rb(capsys, "apply", "bad.json")
+    assert code == 1 and "not a rulebot plan file" in err and "Traceback" not in err
+    (workspace / "worse.json").write_text("not json")
+    code, _, err = rb(capsys, "apply", "worse.json")
+    assert code == 1 and "worse.json" in err
+
+
+def test_rule_selection(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = rb(capsys, "plan", "--now", NOW, "--rule", "rename-js", "--format", "json")
+    assert code == 0
+    assert [a["rule"] for a in json.loads(out)["actions"]] == ["rename-js"]
+    code, _, err = rb(capsys, "plan", "--rule", "nope")
+    assert code == 1 and "no rule named 'nope'" in err and "archive-stale" in err
+
+
+def test_markdown_and_github_files(
+    workspace: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    summary, output = workspace / "summary.md", workspace / "output.txt"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    monkeypatch.setenv("GITHUB_OUTPUT", str(output))
+    code, out, _ = rb(capsys, "plan", "--now", NOW, "--format", "markdown")
+    assert code == 0
+    assert "| `archive-stale` | 2 | 1 archive, 1 tags_add |" in out
+    assert summary.read_text().startswith("### rulebot plan")
+    assert output.read_text() == "changes=4\n"
+
+
+def test_explain(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with Store.open(workspace / ".rulebot" / "rulebot.db") as store:
+        old = store.find_by_url("https://a.org/old")
+    assert old is not None
+    code, out, _ = rb(capsys, "explain", old.item_id, "--now", NOW, "--format", "json")
+    assert code == 0
+    report = json.loads(out)
+    by_rule = {r["rule"]: r for r in report["rules"]}
+    assert by_rule["archive-stale"]["matched"] is True
+    assert [c["seen"] for c in by_rule["archive-stale"]["conditions"]] == [
+        "tag read-later",
+        "status unread",
+        "added 45d ago (older than 30d)",
+    ]
+    assert [s["action"] for s in by_rule["archive-stale"]["actions"]] == ["archive", "tags_add"]
+    assert by_rule["purge"]["matched"] is False
+    code, out, _ = rb(capsys, "explain", old.item_id, "--now", NOW)
+    assert "rule purge: matched no" in out and "[     no] status: status unread" in out
+    code, _, err = rb(capsys, "explain", "999")
+    assert code == 1 and "no item '999'" in err
+
+
+def test_config_tests_pass_and_fail_with_a_diff(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = rb(capsys, "test")
+    assert code == 0 and "PASS archives stale read-later" in out
+    broken = CONFIG.replace("{action: archive, item: 1}", "{action: archive, item: 2}")
+    (workspace / "rules.yaml").write_text(broken)
+    code, out, _ = rb(capsys, "test")
+    assert code == 1
+    assert "FAIL archives stale read-later" in out
+    assert "-archive item=2" in out and "+archive item=1" in out
+
+
+def test_export_round_trip(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert rb(capsys, "export", "out.csv")[0] == 0
+    code, out, _ = rb(capsys, "import", "out.csv")
+    assert code == 0 and "0 added, 0 updated, 5 unchanged" in out
+
+
+def test_bad_config_and_usage_exit_1(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (workspace / "rules.yaml").write_text("version: 1\nrules:\n  - name: x\n")
+    code, _, err = rb(capsys, "plan")
+    assert code == 1 and "rules.yaml:3:5" in err
+    assert rb(capsys, "plan", "--bogus")[0] == 1
+    assert rb(capsys, "frobnicate")[0] == 1
+    assert rb(capsys)[0] == 1
+
+
+def test_store_lock_names_the_holder(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from rulebot.store import Store\n"
+            "with Store.open(sys.argv[1]) as s, s.lock('run'):\n"
+            "    print('locked', flush=True); time.sleep(30)\n",
+            str(workspace / ".rulebot" / "rulebot.db"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        code, _, err = rb(capsys, "run", "--now", NOW)
+        assert code == 1
+        assert f"pid {holder.pid}" in err and "rulebot run" in err
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_entry_point_in_a_subprocess(workspace: Path) -> None:
+    env = {**os.environ, "NO_COLOR": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "rulebot", "plan", "--now", NOW, "-q"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=workspace,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Plan: 4 actions" in done.stdout
+    version = subprocess.run(
+        [sys.executable, "-m", "rulebot", "--version"], capture_output=True, text=True, check=False
+    )
+    assert version.returncode == 0 and version.stdout.startswith("rulebot ")
