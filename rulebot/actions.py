@@ -206,8 +206,9 @@ class TagsReplace(_TagsAction):
     schema = tags_schema("The item's new tags.")
 
     def outcome(self, item: Item) -> tuple[list[str], tuple[str, ...] | None] | None:
-        if item.tags is not None and sorted(item.tags) == sorted(self.tags):
-            return None
+        wanted = sorted(t.casefold() for t in self.tags)
+        if item.tags is not None and sorted(t.casefold() for t in item.tags) == wanted:
+            return None  # tags compare case-insensitively everywhere
         return self.tags, tuple(self.tags)
 
 
@@ -271,7 +272,10 @@ class TagDelete(Action):
     schema = {"description": description, "type": "string", "minLength": 1}
 
     def __init__(self, value: Any, ctx: CompileContext) -> None:
-        [self.tag] = tag_values([value])
+        try:
+            [self.tag] = tag_values([value])
+        except VocabError as err:
+            raise VocabError(err.message) from None  # the value itself, not a list slot
 
     def describe(self) -> str:
         return f"tag_delete {self.tag}"

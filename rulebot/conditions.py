@@ -102,6 +102,11 @@ class Tag(Condition):
     }
 
     def __init__(self, value: Any, ctx: CompileContext) -> None:
+        if isinstance(value, str) and "," in value:
+            raise VocabError(
+                f"tag {value!r} contains a comma, and no tag can; for items with all of "
+                "several tags write a list: tag: [a, b]"
+            )
         self.tags = tag_values(value) if isinstance(value, list) else [str(value).strip()]
 
     def matches(self, item: Item, now: int) -> Truth:

@@ -157,3 +157,13 @@ def test_from_send_rebuilds_the_same_action(action) -> None:  # type: ignore[no-
     rebuilt = from_send(effect.send)
     assert type(rebuilt) is type(compiled)
     assert rebuilt.describe() == compiled.describe()
+
+
+def test_tags_replace_compares_case_insensitively() -> None:
+    assert send_of({"tags_replace": ["python"]}, item(tags=("Python",))) is None
+
+
+def test_tag_delete_error_points_at_the_value() -> None:
+    with pytest.raises(VocabError) as caught:
+        compile_action({"tag_delete": "a,b"})
+    assert caught.value.path == ("tag_delete",)

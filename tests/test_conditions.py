@@ -196,3 +196,9 @@ def test_fast_matches_agrees_with_test(where: dict) -> None:
     ]
     for sample in samples:
         assert compiled.matches(sample, NOW) == compiled.test(sample, NOW).matched, sample
+
+
+def test_tag_with_a_comma_is_rejected_with_a_hint() -> None:
+    with pytest.raises(VocabError) as caught:
+        compile_where({"tag": "a,b"})
+    assert "write a list" in caught.value.message
