@@ -306,7 +306,7 @@ class Add(Action):
             "url": {
                 "description": "The URL to save (http or https).",
                 "type": "string",
-                "pattern": "^https?://[^\\s]+$",
+                "pattern": "^https?://[^\\s/?#]+[^\\s]*$",
             },
             "title": {"description": "A title for it.", "type": "string"},
             "tags": tags_schema("Tags for the new item."),

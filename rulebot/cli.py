@@ -22,6 +22,7 @@ from rulebot.errors import RulebotError
 
 if TYPE_CHECKING:
     from rulebot.config import Config, Rule
+    from rulebot.daemon import Daemon
     from rulebot.plan import Plan, Result
     from rulebot.planner import Limits
     from rulebot.pocket import PocketClient
@@ -484,6 +485,98 @@ def cmd_auth(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_schedule(args: argparse.Namespace) -> int:
+    from rulebot.schedule import schedule_json, schedule_rows, schedule_text
+
+    config = load(args)
+    now = now_of(args)
+    with open_store(config, args) as store:
+        last_runs = {rule.name: store.last_run(rule.name) for rule in config.rules}
+    rows = schedule_rows(config.rules, last_runs, now, config.timezone)
+    render = schedule_json if args.format == "json" else schedule_text
+    out(render(rows, now, config.timezone, config.timezone_name))
+    return EXIT_OK
+
+
+def daemon_for(
+    args: argparse.Namespace, *, info: Callable[[str], None], warn: Callable[[str], None]
+) -> Daemon:
+    """The daemon for ``args``, with the real pipeline; tests swap its clock."""
+    from rulebot.daemon import CycleReport, Daemon
+    from rulebot.engine import plan_rules
+    from rulebot.planner import check_limits
+    from rulebot.schedule import is_due
+
+    config = load(args)
+    limits = _limits(config, args)
+    scheduled = [r for r in config.rules if r.enabled and r.schedule]
+    unscheduled = [r.name for r in config.rules if r.enabled and not r.schedule]
+    if not scheduled:
+        raise RulebotError(
+            f"{config.path} has no enabled rule with a `schedule:`, so the daemon would never "
+            'run anything; give a rule a schedule (e.g. schedule: "0 6 * * *"), '
+            "or run rules with `rulebot run`"
+        )
+    if unscheduled:
+        info(
+            f"not running {', '.join(unscheduled)}: the daemon runs only rules with a "
+            "`schedule:` (run the others with `rulebot run`)"
+        )
+
+    def last_runs() -> dict[str, int | None]:
+        with open_store(config, args) as store:
+            return {rule.name: store.last_run(rule.name) for rule in scheduled}
+
+    def run_due(rules: Sequence[Rule], now: int) -> CycleReport:
+        """`run --due` for the daemon: the lock only for the run's duration."""
+        with open_store(config, args) as store, store.lock("daemon"):
+            due = [r for r in rules if is_due(r, store.last_run(r.name), now, config.timezone)]
+            if not due:
+                return CycleReport()
+            client = _sync_if_pocket(config, store, args)
+            try:
+                plan = plan_rules(config, due, store.items(), now)
+                check_limits(plan, limits)
+                result = _apply(config, store, plan, client, check_stale=False)
+                _record_runs(store, plan, result, now)
+            finally:
+                if client is not None:
+                    client.close()
+        return CycleReport(
+            rules=tuple(r.name for r in due),
+            succeeded=len(result.succeeded),
+            failed=len(result.failed),
+            skipped=len(result.skipped),
+        )
+
+    info(
+        f"started (pid {os.getpid()}); {len(scheduled)} scheduled "
+        f"rule{'s' if len(scheduled) != 1 else ''}, times in {config.timezone_name}"
+    )
+    return Daemon(scheduled, config.timezone, last_runs, run_due, log=info, warn=warn)
+
+
+def cmd_daemon(args: argparse.Namespace) -> int:
+    from rulebot.daemon import stop_on_signals
+
+    def say(message: str) -> None:
+        print(f"rulebot: daemon: {message}", file=sys.stderr, flush=True)
+
+    def info(message: str) -> None:
+        if not args.quiet:
+            say(message)
+
+    daemon = daemon_for(args, info=info, warn=say)
+    received: list[str] = []
+    restore = stop_on_signals(daemon.stop, received)
+    try:
+        daemon.serve()
+    finally:
+        restore()
+    info(f"stopped ({received[0] if received else 'done'})")
+    return EXIT_OK
+
+
 HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "auth": cmd_auth,
     "sync": cmd_sync,
@@ -493,6 +586,8 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "import": cmd_import,
     "plan": cmd_plan,
     "run": cmd_run,
+    "schedule": cmd_schedule,
+    "daemon": cmd_daemon,
     "schema": cmd_schema,
     "test": cmd_test,
     "validate": cmd_validate,

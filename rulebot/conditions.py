@@ -149,6 +149,17 @@ class Tags(Condition):
                     self.tests[test_name] = tag_values(value[test_name])
                 except VocabError as err:
                     raise VocabError(err.message, (test_name, *err.path)) from None
+        self.folded = [(name, [t.casefold() for t in tags]) for name, tags in self.tests.items()]
+
+    def matches(self, item: Item, now: int) -> Truth:
+        if item.tags is None:
+            return None
+        have = item.tag_set()
+        for name, folded in self.folded:
+            hits = sum(1 for t in folded if t in have)
+            if not (hits if name == "any" else hits == len(folded) if name == "all" else not hits):
+                return False
+        return True
 
     def test(self, item: Item, now: int) -> Check:
         if item.tags is None:
@@ -170,6 +181,9 @@ class Untagged(Condition):
     description = "true: has no tags at all; false: has at least one. Unknown tags never match."
     schema = {"description": description, "type": "boolean"}
 
+    def matches(self, item: Item, now: int) -> Truth:
+        return None if item.tags is None else (not item.tags) == bool(self.value)
+
     def test(self, item: Item, now: int) -> Check:
         if item.tags is None:
             return Check(self.key, None, "untagged: tags unknown")
@@ -190,9 +204,10 @@ class Status(Condition):
 
     def __init__(self, value: Any, ctx: CompileContext) -> None:
         self.wanted = [str(v) for v in _as_list(value)]
+        self.codes = frozenset(_STATUS[w] for w in self.wanted)
 
     def matches(self, item: Item, now: int) -> Truth:
-        return any(_STATUS[w] == item.status for w in self.wanted)
+        return item.status in self.codes
 
     def test(self, item: Item, now: int) -> Check:
         name = {UNREAD: "unread", ARCHIVED: "archived"}.get(item.status, f"status {item.status}")
@@ -460,6 +475,12 @@ class NumberCondition(Condition):
     def measure(self, item: Item) -> tuple[float | None, str]:
         raise NotImplementedError
 
+    def matches(self, item: Item, now: int) -> Truth:
+        number, _ = self.measure(item)
+        if number is None:
+            return None
+        return all(self._ops[op](number, limit) for op, limit in self.value.items())
+
     def test(self, item: Item, now: int) -> Check:
         number, note = self.measure(item)
         if number is None:
@@ -532,6 +553,9 @@ class Lang(Condition):
 
     def __init__(self, value: Any, ctx: CompileContext) -> None:
         self.langs = [str(v).strip().lower() for v in _as_list(value)]
+
+    def matches(self, item: Item, now: int) -> Truth:
+        return item.lang.lower() in self.langs if item.lang else None
 
     def test(self, item: Item, now: int) -> Check:
         if not item.lang:

@@ -12,6 +12,7 @@ place that turns that into typed values; everything else sees ``Item``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -69,15 +70,24 @@ class Item:
         """Oldest ``time_added`` first, then numeric item_id (design.md)."""
         return (self.time_added or 0, _numeric(self.item_id), self.item_id)
 
-    def tag_set(self) -> set[str]:
-        """Lower-cased tags; tags compare case-insensitively."""
-        return {t.casefold() for t in self.tags or ()}
+    def tag_set(self) -> frozenset[str]:
+        """Case-folded tags; tags compare case-insensitively."""
+        return _folded(self.tags or ())
 
     def has_tag(self, tag: str) -> bool:
         return tag.casefold() in self.tag_set()
 
     def replace(self, **changes: Any) -> Item:
-        return dataclasses.replace(self, **changes)
+        # dataclasses.replace re-runs the frozen __init__ field by field; copying
+        # the slots directly is ~4x faster, and the planner does this per action
+        new = object.__new__(Item)
+        for name in _FIELD_NAMES:
+            object.__setattr__(
+                new, name, changes.pop(name) if name in changes else getattr(self, name)
+            )
+        if changes:
+            raise TypeError(f"Item has no field {next(iter(changes))!r}")
+        return new
 
     # -- Pocket JSON -----------------------------------------------------
     @classmethod
@@ -131,7 +141,19 @@ class Item:
         )
 
 
+_FIELD_NAMES = tuple(f.name for f in dataclasses.fields(Item))
+
+
+@functools.lru_cache(maxsize=65536)
+def _folded(tags: tuple[str, ...]) -> frozenset[str]:
+    # Libraries reuse a few hundred tag combinations across thousands of
+    # items, and every tag condition asks for this: cache it.
+    return frozenset(t.casefold() for t in tags)
+
+
+@functools.lru_cache(maxsize=262144)
 def host_of(url: str) -> str:
+    # cached: rules ask for the domain of every item, and urlsplit is slow
     try:
         host = (urlsplit(url.strip()).hostname or "").lower().rstrip(".")
     except ValueError:

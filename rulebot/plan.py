@@ -31,6 +31,10 @@ def parse_iso(text: str) -> int:
     return int(moment.timestamp())
 
 
+def _compact(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+
+
 @dataclass(frozen=True)
 class PlannedAction:
     rule: str
@@ -113,7 +117,26 @@ class Plan:
         }
 
     def dumps(self) -> str:
-        return json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n"
+        """JSON with one action per line: readable, diffable, and fast.
+
+        (``json.dumps(indent=...)`` falls back to the pure-Python encoder,
+        which made a 100k-action plan take seconds to write.)
+        """
+        data = self.to_json()
+        actions = data.pop("actions")
+        summary = data.pop("summary")
+        lines = ["{"]
+        lines += [f"  {json.dumps(k)}: {_compact(v)}," for k, v in data.items()]
+        if actions:
+            lines.append('  "actions": [')
+            lines += [f"    {_compact(a)}," for a in actions]
+            lines[-1] = lines[-1][:-1]
+            lines.append("  ],")
+        else:
+            lines.append('  "actions": [],')
+        lines.append(f'  "summary": {_compact(summary)}')
+        lines.append("}")
+        return "\n".join(lines) + "\n"
 
     @classmethod
     def from_json(cls, data: Any, where: str = "plan") -> Plan:

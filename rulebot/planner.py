@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from rulebot.actions import Action
-from rulebot.conditions import Check, Where, reasons
+from rulebot.conditions import Where, reasons
 from rulebot.errors import LimitExceededError
 from rulebot.item import Item
 from rulebot.plan import Plan, PlannedAction
@@ -77,19 +77,20 @@ def make_plan(
 
 def matching(
     rule: RuleLike, library: dict[str, Item], order: Sequence[str], now: int
-) -> list[tuple[Item, Check | None]]:
+) -> list[Item]:
     """Live items that match ``where``, in ``order`` (oldest first)."""
-    found = []
-    for item_id in order:
-        item = library.get(item_id)
-        if item is None:
-            continue
-        if rule.where is None:
-            found.append((item, None))
-            continue
-        if rule.where.matches(item, now) is True:
-            found.append((item, rule.where.test(item, now)))
-    return found
+    where = rule.where
+    items = (library.get(item_id) for item_id in order)
+    if where is None:
+        return [item for item in items if item is not None]
+    return [item for item in items if item is not None and where.matches(item, now) is True]
+
+
+def why(rule: RuleLike, item: Item, now: int) -> tuple[str, ...]:
+    """The reasons, built only for items that get an action (strings cost)."""
+    if rule.where is None:
+        return ("every item (no where)",)
+    return tuple(reasons(rule.where.test(item, now)))
 
 
 def _plan_item_rule(
@@ -101,18 +102,16 @@ def _plan_item_rule(
 ) -> list[PlannedAction]:
     candidates = matching(rule, library, order, now)
     if rule.keep_newest:
-        newest_first = sorted(candidates, key=lambda pair: pair[0].sort_key, reverse=True)
-        kept = {pair[0].item_id for pair in newest_first[: rule.keep_newest]}
-        candidates = [pair for pair in candidates if pair[0].item_id not in kept]
+        # candidates are oldest first, so the newest N are the last N
+        kept = {item.item_id for item in candidates[-rule.keep_newest :]}
+        candidates = [item for item in candidates if item.item_id not in kept]
     planned: list[PlannedAction] = []
     acted = 0
-    for item, check in candidates:
+    for item in candidates:
         if rule.limit is not None and acted >= rule.limit:
             break
-        why = tuple(reasons(check)) if check else ("every item (no where)",)
-        ref = item_ref(original.get(item.item_id, item))
         current = item
-        steps = []
+        sends = []
         for action in rule.actions:
             if current.is_deleted:
                 break
@@ -120,10 +119,12 @@ def _plan_item_rule(
             if effect is None:
                 continue
             current = effect.changed[0]
-            steps.append(PlannedAction(rule.name, effect.send, ref, why))
-        if steps:
+            sends.append(effect.send)
+        if sends:
             acted += 1
-            planned.extend(steps)
+            ref = item_ref(original.get(item.item_id, item))
+            reasons_ = why(rule, item, now)
+            planned.extend(PlannedAction(rule.name, send, ref, reasons_) for send in sends)
             if current.is_deleted:
                 del library[item.item_id]
             else:

@@ -103,8 +103,21 @@ def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _changes(n: int) -> str:
+    return f"{n} change{'s' if n != 1 else ''}"
+
+
+def plan_status(plan: Plan, *, refused: str | None = None) -> str:
+    """The one-glance status that leads a Markdown plan (a CI step summary)."""
+    if refused:
+        return "⛔ refused by a safety limit"
+    if not plan.actions:
+        return "✅ no changes"
+    return f"📝 {_changes(len(plan))} planned"
+
+
 def plan_markdown(plan: Plan, *, title: str = "rulebot plan", refused: str | None = None) -> str:
-    lines = [f"### {title}", ""]
+    lines = [f"### {title}: {plan_status(plan, refused=refused)}", ""]
     if refused:
         lines += [f"**Refused by a safety limit:** {refused}", ""]
     lines += [f"**{plan_footer(plan)}**", ""]
@@ -156,9 +169,18 @@ def result_footer(result: Result) -> str:
     return text
 
 
+def result_status(result: Result) -> str:
+    """The one-glance status that leads a Markdown result (a CI step summary)."""
+    if result.failed:
+        return f"❌ apply failed ({len(result.failed)} of {len(result.outcomes)} actions failed)"
+    if not result.succeeded:
+        return "✅ no changes" if not result.skipped else "⚠️ nothing applied, all stale"
+    skipped = f", {len(result.skipped)} skipped as stale" if result.skipped else ""
+    return f"✅ {_changes(len(result.succeeded))} applied{skipped}"
+
+
 def result_markdown(result: Result, *, title: str = "rulebot apply") -> str:
-    status = "❌ failed" if result.failed else "✅ applied"
-    lines = [f"### {title}: {status}", "", f"**{result_footer(result)}**", ""]
+    lines = [f"### {title}: {result_status(result)}", "", f"**{result_footer(result)}**", ""]
     rows = [("failed", o) for o in result.failed] + [("skipped", o) for o in result.skipped]
     if rows:
         lines += ["| state | rule | action | why |", "|---|---|---|---|"]

@@ -8,7 +8,9 @@ splitting the batch until the culprit stands alone; the rest is applied.
 
 Crash safety: a killed run leaves ``sent`` rows without an outcome. Nothing
 is resent from the journal; the next run syncs first and plans again, so
-actions that did land are now no-ops and only the rest is sent.
+actions that did land are now no-ops and only the rest is sent. For that to
+finish the work, one rule's actions on one item travel in the same request
+(see ``_batches``).
 """
 
 from __future__ import annotations
@@ -73,8 +75,7 @@ def apply_remote(
     run_id = store.journal_begin("apply-pocket", [a.to_json() for a in plan.actions])
     for index, outcome in outcomes.items():
         store.journal_mark(run_id, [index], "skipped", outcome.error)
-    for start in range(0, len(queue), batch_size):
-        batch = queue[start : start + batch_size]
+    for batch in _batches(queue, batch_size):
         store.journal_mark(run_id, [i for i, _ in batch], "sent")
         answered = _send(client, batch)
         with store.transaction() as conn:
@@ -95,6 +96,40 @@ def apply_remote(
         requests=client.requests_made - requests_before,
         source=plan.source,
     )
+
+
+def _batches(queue: Batch, size: int) -> list[Batch]:
+    """Batches of at most ``size``, never splitting one rule's actions on one item.
+
+    A request is what a crash leaves all-or-nothing. After a crash the next
+    run plans again, and a rule's first action can end its own match
+    (``archive`` then ``tags_add`` under ``status: unread``): were the two
+    split across requests, the second would never be sent. A group larger
+    than a whole batch is split all the same.
+    """
+    groups: list[Batch] = []
+    for entry in queue:
+        _, planned = entry
+        key = (planned.rule, planned.item_id)
+        last = groups[-1][-1][1] if groups else None
+        if last is not None and planned.item_id is not None and (last.rule, last.item_id) == key:
+            groups[-1].append(entry)
+        else:
+            groups.append([entry])
+    batches: list[Batch] = []
+    current: Batch = []
+    for group in groups:
+        if current and len(current) + len(group) > size:
+            batches.append(current)
+            current = []
+        for entry in group:
+            current.append(entry)
+            if len(current) == size:
+                batches.append(current)
+                current = []
+    if current:
+        batches.append(current)
+    return batches
 
 
 def _send(client: PocketClient, batch: Batch) -> list[tuple[bool, Any]]:
