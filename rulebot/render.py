@@ -119,7 +119,8 @@ def plan_status(plan: Plan, *, refused: str | None = None) -> str:
 def plan_markdown(plan: Plan, *, title: str = "rulebot plan", refused: str | None = None) -> str:
     lines = [f"### {title}: {plan_status(plan, refused=refused)}", ""]
     if refused:
-        lines += [f"**Refused by a safety limit:** {refused}", ""]
+        reason = refused.removeprefix("safety limit: ")
+        lines += [f"**Refused by a safety limit:** {reason}", ""]
     lines += [f"**{plan_footer(plan)}**", ""]
     if plan.actions:
         lines += ["| rule | actions | breakdown |", "|---|---:|---|"]

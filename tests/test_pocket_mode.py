@@ -492,7 +492,7 @@ def test_whole_batch_400_is_narrowed_down_to_the_culprit(
     fake_pocket: FakePocket, capsys: pytest.CaptureFixture[str]
 ) -> None:
     ids = populate(fake_pocket, 10)
-    bad_url = "https:///no-host"  # passes the config's pattern, refused by the server
+    bad_url = "https://[::1/x"  # passes the config's pattern, refused by the server
     rules = RULES + f'  - name: save-bad\n    actions:\n      - add: {{url: "{bad_url}"}}\n'
     write_config(fake_pocket, batch_size=30, rules=rules)
     fake_pocket.inject("400", 1, "/v3/send")  # one spurious whole-batch refusal as well
