@@ -141,6 +141,7 @@ class TagsClear(_StatusAction):
 class _TagsAction(Action):
     def __init__(self, value: Any, ctx: CompileContext) -> None:
         self.tags = _dedupe(tag_values(value))
+        self.folded = frozenset(t.casefold() for t in self.tags)
 
     def describe(self) -> str:
         return f"{self.name} {','.join(self.tags)}"
@@ -178,6 +179,8 @@ class TagsAdd(_TagsAction):
         if item.tags is None:  # unknown: cannot tell a change from a no-op
             return None
         have = item.tag_set()
+        if self.folded <= have:
+            return None  # the common case on a tidy library: decided by one set test
         new = [t for t in self.tags if t.casefold() not in have]
         return (new, (*item.tags, *new)) if new else None
 
@@ -192,6 +195,8 @@ class TagsRemove(_TagsAction):
         if item.tags is None:
             return None
         have = item.tag_set()
+        if self.folded.isdisjoint(have):
+            return None
         gone = [t for t in self.tags if t.casefold() in have]
         if not gone:
             return None

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import fnmatch
 import math
+import operator
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -48,6 +49,9 @@ class Condition:
     key: ClassVar[str]
     description: ClassVar[str]
     schema: ClassVar[dict[str, Any]]
+    # rough price of ``matches``: within a block cheap tests run first, so most
+    # items are ruled out by a set lookup before a regex or a URL parse runs
+    cost: ClassVar[int] = 2
 
     def __init__(self, value: Any, ctx: CompileContext) -> None:
         self.value = value
@@ -108,12 +112,13 @@ class Tag(Condition):
                 "several tags write a list: tag: [a, b]"
             )
         self.tags = tag_values(value) if isinstance(value, list) else [str(value).strip()]
+        self.folded = frozenset(t.casefold() for t in self.tags)
 
     def matches(self, item: Item, now: int) -> Truth:
-        if item.tags is None:
+        tags = item.tags
+        if tags is None:
             return None
-        have = item.tag_set()
-        return all(t.casefold() in have for t in self.tags)
+        return bool(tags) and self.folded <= item.tag_set()
 
     def test(self, item: Item, now: int) -> Check:
         if item.tags is None:
@@ -149,15 +154,22 @@ class Tags(Condition):
                     self.tests[test_name] = tag_values(value[test_name])
                 except VocabError as err:
                     raise VocabError(err.message, (test_name, *err.path)) from None
-        self.folded = [(name, [t.casefold() for t in tags]) for name, tags in self.tests.items()]
+        self.folded = [
+            (name, frozenset(t.casefold() for t in tags)) for name, tags in self.tests.items()
+        ]
 
     def matches(self, item: Item, now: int) -> Truth:
         if item.tags is None:
             return None
         have = item.tag_set()
         for name, folded in self.folded:
-            hits = sum(1 for t in folded if t in have)
-            if not (hits if name == "any" else hits == len(folded) if name == "all" else not hits):
+            if name == "any":
+                if folded.isdisjoint(have):
+                    return False
+            elif name == "all":
+                if not folded <= have:
+                    return False
+            elif not folded.isdisjoint(have):
                 return False
         return True
 
@@ -177,6 +189,7 @@ class Tags(Condition):
 
 @condition
 class Untagged(Condition):
+    cost = 1
     key = "untagged"
     description = "true: has no tags at all; false: has at least one. Unknown tags never match."
     schema = {"description": description, "type": "boolean"}
@@ -198,6 +211,7 @@ _STATUS = {"unread": UNREAD, "archived": ARCHIVED}
 
 @condition
 class Status(Condition):
+    cost = 1
     key = "status"
     description = "Pocket status: `unread` (0) or `archived` (1); a list means any of them."
     schema = _one_or_list({"type": "string", "enum": list(_STATUS)}, description)
@@ -217,6 +231,7 @@ class Status(Condition):
 
 @condition
 class Favorite(Condition):
+    cost = 1
     key = "favorite"
     description = "true: is a favorite; false: is not."
     schema = {"description": description, "type": "boolean"}
@@ -348,6 +363,7 @@ for _key, _field in _TIME_FIELDS.items():
 
 @condition
 class Domain(Condition):
+    cost = 3
     key = "domain"
     description = "Host is this domain or any subdomain of it; `www.` is ignored. A list: any."
     schema = _one_or_list({"type": "string", "minLength": 1}, description)
@@ -370,6 +386,7 @@ class Domain(Condition):
 
 
 class TextCondition(Condition):
+    cost = 4
     """``{contains, glob, regex}``: all given must hold.
 
     contains and glob are case-insensitive; regex is ``re.search`` as
@@ -431,7 +448,7 @@ class Url(TextCondition):
     key = "url"
     description = "Tests on the item's URL (resolved, else as saved)."
     schema = {"description": description, **TextCondition.schema}
-    read = staticmethod(lambda item: item.url)
+    read = operator.attrgetter("url")
 
 
 @condition
@@ -439,7 +456,7 @@ class Title(TextCondition):
     key = "title"
     description = "Tests on the item's title (resolved, else as saved, else the URL)."
     schema = {"description": description, **TextCondition.schema}
-    read = staticmethod(lambda item: item.title)
+    read = operator.attrgetter("title")
 
 
 # -- size, type, language -----------------------------------------------------
@@ -588,6 +605,12 @@ class Where:
                 self.parts.append(compile_part(key, raw, ctx))
             except VocabError as err:
                 raise VocabError(err.message, (key, *err.path)) from None
+        # the verdict does not depend on order (Kleene AND commutes); reasons do,
+        # so ``test`` keeps the written order and ``matches`` the cheap one
+        self.fast = sorted(self.parts, key=lambda part: part.cost)
+        self.cost = sum(part.cost for part in self.parts)
+        if len(self.fast) == 1:  # skip a call level on the hot path
+            self.matches = self.fast[0].matches  # type: ignore[method-assign]
 
     def test(self, item: Item, now: int) -> Check:
         checks = [part.test(item, now) for part in self.parts]
@@ -595,7 +618,7 @@ class Where:
 
     def matches(self, item: Item, now: int) -> Truth:
         verdict: Truth = True
-        for part in self.parts:
+        for part in self.fast:
             result = part.matches(item, now)
             if result is False:
                 return False  # short-circuit: False wins over unknown
@@ -607,6 +630,7 @@ class Where:
 class _Group:
     key: ClassVar[str]
     combine: ClassVar[Callable[[list[Truth]], Truth]]
+    cost = 6
 
     def __init__(self, value: list[Mapping[str, Any]], ctx: CompileContext) -> None:
         self.members = []
@@ -625,18 +649,47 @@ class _Group:
         return type(self).combine([m.matches(item, now) for m in self.members])
 
 
+def _all_matches(members: list[Where], item: Item, now: int) -> Truth:
+    verdict: Truth = True
+    for member in members:
+        result = member.matches(item, now)
+        if result is False:
+            return False
+        if result is None:
+            verdict = None
+    return verdict
+
+
+def _any_matches(members: list[Where], item: Item, now: int) -> Truth:
+    verdict: Truth = False
+    for member in members:
+        result = member.matches(item, now)
+        if result is True:
+            return True
+        if result is None:
+            verdict = None
+    return verdict
+
+
 class AllOf(_Group):
     key = "all"
     combine = staticmethod(_all)
+
+    def matches(self, item: Item, now: int) -> Truth:
+        return _all_matches(self.members, item, now)
 
 
 class AnyOf(_Group):
     key = "any"
     combine = staticmethod(_any)
 
+    def matches(self, item: Item, now: int) -> Truth:
+        return _any_matches(self.members, item, now)
+
 
 class Not:
     key = "not"
+    cost = 5
 
     def __init__(self, value: Mapping[str, Any], ctx: CompileContext) -> None:
         self.inner = Where(value, ctx)

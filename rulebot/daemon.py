@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
+from typing import Generic, TypeVar
 
 from rulebot.errors import RulebotError
 from rulebot.schedule import Scheduled, next_due
@@ -57,7 +58,7 @@ class CycleReport:
         return text + (f", {self.skipped} skipped" if self.skipped else "")
 
 
-RunDue = Callable[[Sequence[Scheduled], int], CycleReport]
+R = TypeVar("R", bound=Scheduled)
 
 
 def _duration(seconds: float) -> str:
@@ -71,11 +72,12 @@ def _duration(seconds: float) -> str:
 
 
 @dataclass
-class Daemon:
-    rules: Sequence[Scheduled]  # enabled rules with a schedule
+class Daemon(Generic[R]):
+    rules: Sequence[R]  # enabled rules with a schedule
     tz: dt.tzinfo
     last_runs: Callable[[], Mapping[str, int | None]]  # reads the store, no lock
-    run_due: RunDue  # takes the lock, runs the rules that are due, records them
+    # takes the lock, runs the rules that are due, records them
+    run_due: Callable[[Sequence[R], int], CycleReport]
     log: Callable[[str], None]  # one line per run
     warn: Callable[[str], None]  # one line per failure
     clock: Callable[[], float] = time.time

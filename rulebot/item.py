@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -151,13 +152,27 @@ def _folded(tags: tuple[str, ...]) -> frozenset[str]:
     return frozenset(t.casefold() for t in tags)
 
 
+_HOST = re.compile(
+    r"^\s*[A-Za-z][A-Za-z0-9+.-]*://(?:[^/?#@]*@)?([^/?#:\[\]]*)(?::\d*)?(?:[/?#]|\s*$)"
+)
+
+
 @functools.lru_cache(maxsize=262144)
 def host_of(url: str) -> str:
-    # cached: rules ask for the domain of every item, and urlsplit is slow
-    try:
-        host = (urlsplit(url.strip()).hostname or "").lower().rstrip(".")
-    except ValueError:
-        return ""
+    """Lower-case host without ``www.`` and a trailing dot; "" when none.
+
+    A regex for the common case (``urlsplit`` costs ~8 µs, and rules ask for
+    the domain of every item); anything unusual (IPv6, odd ports) falls back
+    to ``urlsplit``.
+    """
+    match = _HOST.match(url)
+    if match:
+        host = match.group(1).lower().rstrip(".")
+    else:
+        try:
+            host = (urlsplit(url.strip()).hostname or "").lower().rstrip(".")
+        except ValueError:
+            return ""
     return host[4:] if host.startswith("www.") else host
 
 

@@ -47,6 +47,55 @@ def url_keys(item: Item) -> set[str]:
     return {u for u in (item.given_url, item.resolved_url) if u}
 
 
+class Simulation:
+    """The library as earlier rules left it.
+
+    ``by_id`` serves lookups and account-wide actions; ``in_order`` holds the
+    same items oldest first (``None`` where one was deleted), so matching a
+    rule is one pass over a list. ``time_added`` and ``item_id`` never change,
+    so one sort serves every rule.
+    """
+
+    def __init__(self, items: Iterable[Item]) -> None:
+        live = [item for item in items if not item.is_deleted]
+        live.sort(key=_order)
+        self.in_order: list[Item | None] = list(live)
+        self.position = {item.item_id: index for index, item in enumerate(live)}
+        self.by_id = {item.item_id: item for item in live}
+
+    def put(self, item: Item) -> None:
+        if item.is_deleted:
+            self.in_order[self.position[item.item_id]] = None
+            self.by_id.pop(item.item_id, None)
+        else:
+            self.in_order[self.position[item.item_id]] = item
+            self.by_id[item.item_id] = item
+
+
+def _order(item: Item) -> tuple[int, int]:
+    item_id = item.item_id
+    return (item.time_added or 0, int(item_id) if item_id.isdigit() else 0)
+
+
+class Urls:
+    """The saved URLs, collected only when an ``add`` first asks."""
+
+    def __init__(self, state: Simulation) -> None:
+        self.state = state
+        self.seen: set[str] | None = None
+
+    def __contains__(self, url: object) -> bool:
+        return url in self._all()
+
+    def add(self, url: str) -> None:
+        self._all().add(url)
+
+    def _all(self) -> set[str]:
+        if self.seen is None:
+            self.seen = {u for item in self.state.by_id.values() for u in url_keys(item)}
+        return self.seen
+
+
 def make_plan(
     rules: Sequence[RuleLike],
     items: Iterable[Item],
@@ -55,17 +104,15 @@ def make_plan(
     config_sha256: str = "",
     source: dict[str, Any] | None = None,
 ) -> Plan:
-    original = {item.item_id: item for item in items if not item.is_deleted}
-    library = dict(original)  # the simulated state
-    urls = {url for item in original.values() for url in url_keys(item)}
-    # time_added and item_id never change, so one sort serves every rule
-    order = sorted(original, key=lambda item_id: original[item_id].sort_key)
+    state = Simulation(items)
+    original = dict(state.by_id)
+    urls = Urls(state)
     planned: list[PlannedAction] = []
     for rule in rules:
         if any(a.account_wide for a in rule.actions):
-            planned.extend(_plan_account_rule(rule, library, urls, now))
+            planned.extend(_plan_account_rule(rule, state, urls, now))
         else:
-            planned.extend(_plan_item_rule(rule, library, original, order, now))
+            planned.extend(_plan_item_rule(rule, state, original, now))
     return Plan(
         created_at=now,
         actions=planned,
@@ -75,15 +122,13 @@ def make_plan(
     )
 
 
-def matching(
-    rule: RuleLike, library: dict[str, Item], order: Sequence[str], now: int
-) -> list[Item]:
-    """Live items that match ``where``, in ``order`` (oldest first)."""
+def matching(rule: RuleLike, state: Simulation, now: int) -> list[Item]:
+    """Live items that match ``where``, oldest first."""
     where = rule.where
-    items = (library.get(item_id) for item_id in order)
     if where is None:
-        return [item for item in items if item is not None]
-    return [item for item in items if item is not None and where.matches(item, now) is True]
+        return [item for item in state.in_order if item is not None]
+    test = where.matches
+    return [item for item in state.in_order if item is not None and test(item, now) is True]
 
 
 def why(rule: RuleLike, item: Item, now: int) -> tuple[str, ...]:
@@ -94,13 +139,9 @@ def why(rule: RuleLike, item: Item, now: int) -> tuple[str, ...]:
 
 
 def _plan_item_rule(
-    rule: RuleLike,
-    library: dict[str, Item],
-    original: dict[str, Item],
-    order: Sequence[str],
-    now: int,
+    rule: RuleLike, state: Simulation, original: dict[str, Item], now: int
 ) -> list[PlannedAction]:
-    candidates = matching(rule, library, order, now)
+    candidates = matching(rule, state, now)
     if rule.keep_newest:
         # candidates are oldest first, so the newest N are the last N
         kept = {item.item_id for item in candidates[-rule.keep_newest :]}
@@ -125,23 +166,20 @@ def _plan_item_rule(
             ref = item_ref(original.get(item.item_id, item))
             reasons_ = why(rule, item, now)
             planned.extend(PlannedAction(rule.name, send, ref, reasons_) for send in sends)
-            if current.is_deleted:
-                del library[item.item_id]
-            else:
-                library[item.item_id] = current
+            state.put(current)
     return planned
 
 
 def _plan_account_rule(
-    rule: RuleLike, library: dict[str, Item], urls: set[str], now: int
+    rule: RuleLike, state: Simulation, urls: Urls, now: int
 ) -> list[PlannedAction]:
     planned = []
     for action in rule.actions:
-        effect = action.on_library(library, urls, now)
+        effect = action.on_library(state.by_id, urls, now)  # type: ignore[arg-type]
         if effect is None:
             continue
         for changed in effect.changed:
-            library[changed.item_id] = changed
+            state.put(changed)
         if effect.added_url:
             urls.add(effect.added_url)
             why = ("no item has this URL",)

@@ -202,3 +202,31 @@ def test_tag_with_a_comma_is_rejected_with_a_hint() -> None:
     with pytest.raises(VocabError) as caught:
         compile_where({"tag": "a,b"})
     assert "write a list" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://www.Example.com/a",
+        "http://user:pw@blog.example.com:8080/x?y#z",
+        "https://example.com.",
+        "https://[::1]:80/x",
+        "HTTPS://EXAMPLE.COM",
+        "ftp://files.example.com/",
+        "not a url",
+        "https://例え.jp/パス",
+        "",
+        "https://example.com?q=1",
+    ],
+)
+def test_fast_host_agrees_with_urlsplit(url: str) -> None:
+    from urllib.parse import urlsplit
+
+    from rulebot.item import host_of
+
+    try:
+        expected = (urlsplit(url.strip()).hostname or "").lower().rstrip(".")
+    except ValueError:
+        expected = ""
+    expected = expected[4:] if expected.startswith("www.") else expected
+    assert host_of(url) == expected

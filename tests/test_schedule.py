@@ -41,7 +41,8 @@ class R:
 
 def at(tz: dt.tzinfo, *fields: int, fold: int = 0) -> int:
     """Unix seconds of a local wall time in ``tz``."""
-    return int(dt.datetime(*fields, tzinfo=tz, fold=fold).timestamp())
+    wall = dt.datetime(*fields)  # type: ignore[arg-type]  # (year, month, day, ...)
+    return int(wall.replace(tzinfo=tz, fold=fold).timestamp())
 
 
 def local(ts: int, tz: dt.tzinfo) -> str:
