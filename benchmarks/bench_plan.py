@@ -26,10 +26,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_import import make_export  # noqa: E402
+from bench_import import make_export
 
-from rulebot.exports import import_export  # noqa: E402
-from rulebot.store import Store  # noqa: E402
+from rulebot.exports import import_export
+from rulebot.store import Store
 
 NOW = "2026-11-26T06:00:00Z"
 TRIVIAL = """\
