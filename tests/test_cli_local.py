@@ -95,7 +95,9 @@ def test_plan_is_a_dry_run_and_exact(workspace: Path, capsys: pytest.CaptureFixt
     code, out, _ = rb(capsys, "plan", "--now", NOW, "--format", "json")
     assert code == 0
     plan = json.loads(out)
-    sends = [(a["rule"], a["send"]["action"], a.get("item", {}).get("url")) for a in plan["actions"]]
+    sends = [
+        (a["rule"], a["send"]["action"], a.get("item", {}).get("url")) for a in plan["actions"]
+    ]
     assert sends == [
         ("archive-stale", "archive", "https://a.org/old"),
         ("archive-stale", "tags_add", "https://a.org/old"),
@@ -103,14 +105,24 @@ def test_plan_is_a_dry_run_and_exact(workspace: Path, capsys: pytest.CaptureFixt
         ("purge", "delete", "https://b.org/ancient"),
     ]
     assert plan["actions"][0]["send"]["time"] == T
-    assert plan["summary"]["by_action"] == {"archive": 1, "delete": 1, "tag_rename": 1, "tags_add": 1}
+    assert plan["summary"]["by_action"] == {
+        "archive": 1,
+        "delete": 1,
+        "tag_rename": 1,
+        "tags_add": 1,
+    }
     assert store_rows(db) == before  # nothing changed
 
 
-def test_text_plan_and_detailed_exitcode(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_text_plan_and_detailed_exitcode(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, out, _ = rb(capsys, "plan", "--now", NOW, "--detailed-exitcode")
     assert code == 2
-    assert "Plan: 4 actions — 1 archive, 1 delete, 1 tag_rename, 1 tags_add — on 2 items by 3 rules" in out
+    assert (
+        "Plan: 4 actions — 1 archive, 1 delete, 1 tag_rename, 1 tags_add — on 2 items by 3 rules"
+        in out
+    )
     assert '"Old read later"' in out
     assert "\033[" not in out  # no colour when not a terminal
 
@@ -149,7 +161,9 @@ def test_limits_refuse_with_exit_3_and_send_nothing(
     assert code == 0
 
 
-def test_plan_out_then_apply_skips_stale(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_plan_out_then_apply_skips_stale(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, _, _ = rb(capsys, "plan", "--now", NOW, "--out", "plan.json")
     assert code == 0
     plan = json.loads((workspace / "plan.json").read_text())
