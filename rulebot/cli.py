@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
@@ -100,7 +100,9 @@ def build_parser() -> Parser:
         sub.add_argument("--now", help=argparse.SUPPRESS)  # pin the clock (tests, replays)
 
     sub = command("validate", "check the config file")
-    sub.add_argument("file", nargs="?", help="config file (default: -c or ./rules.yaml)")
+    sub.add_argument(
+        "files", nargs="*", metavar="FILE", help="config files (default: -c or ./rules.yaml)"
+    )
     sub.add_argument("--format", choices=("text", "json", "github"), default="text")
 
     sub = command("plan", "sync, then show what would be sent; sends nothing")
@@ -113,6 +115,8 @@ def build_parser() -> Parser:
 
     sub = command("apply", "send a saved plan")
     sub.add_argument("plan_file", metavar="PLAN.json")
+    sub.add_argument("--max-actions", type=int, metavar="N", help="override limits.max_actions")
+    sub.add_argument("--max-deletes", type=int, metavar="N", help="override limits.max_deletes")
     sub.add_argument("--format", choices=FORMATS, default="text")
     sub.add_argument("--force", action="store_true", help="apply a plan made from another config")
     sub.add_argument("--now", help=argparse.SUPPRESS)
@@ -180,13 +184,17 @@ def cmd_schema(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from rulebot.config import render_problems, validate_file
 
-    path = Path(args.file) if args.file else config_path(args)
-    problems = validate_file(path)
+    # several files: pre-commit passes every changed rules file at once
+    paths = [Path(f) for f in args.files] or [config_path(args)]
+    problems = [problem for path in paths for problem in validate_file(path)]
     text = render_problems(problems, args.format)
     if text:
         out(text)
-    if not problems and args.format == "text" and not args.quiet:
-        out(f"{path}: valid", sys.stderr)
+    if args.format == "text" and not args.quiet:
+        bad = {p.file for p in problems}
+        for path in paths:
+            if str(path) not in bad:
+                out(f"{path}: valid", sys.stderr)
     return EXIT_ERROR if problems else EXIT_OK
 
 
@@ -276,8 +284,11 @@ def cmd_plan(args: argparse.Namespace, *, apply: bool = False) -> int:
 
     config = load(args)
     now = now_of(args)
-    with open_store(config, args) as store, store.lock("run" if apply else "plan"):
-        client = _sync_if_pocket(config, store, args)
+    with (
+        open_store(config, args) as store,
+        store.lock("run" if apply else "plan"),
+        remote(config, store, args) as client,
+    ):
         rules = _chosen_rules(config, store, args, now)
         plan = plan_rules(config, rules, store.items(), now)
         refused: LimitExceededError | None = None
@@ -308,17 +319,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     return cmd_plan(args, apply=not args.dry_run)
 
 
-def _sync_if_pocket(config: Config, store: Store, args: argparse.Namespace) -> PocketClient | None:
-    """In Pocket mode: connect, close runs a crash left open, and sync."""
+@contextlib.contextmanager
+def remote(config: Config, store: Store, args: argparse.Namespace) -> Iterator[PocketClient | None]:
+    """In Pocket mode: connect, close runs a crash left open, sync; then the
+    client for sending. ``None`` on the local library. Always closed after."""
     if config.pocket is None:
-        return None
+        yield None
+        return
     from rulebot.sender import close_interrupted_runs
     from rulebot.sync import connect, sync_store
 
-    client = connect(config)
-    close_interrupted_runs(store)
-    sync_store(config, store, client, progress=not args.quiet)
-    return client
+    with connect(config) as client:
+        close_interrupted_runs(store)
+        sync_store(config, store, client, progress=not args.quiet)
+        yield client
 
 
 def _apply(
@@ -373,8 +387,11 @@ def cmd_apply(args: argparse.Namespace) -> int:
         )
     check_limits(plan, _limits(config, args))
     now = now_of(args)
-    with open_store(config, args) as store, store.lock("apply"):
-        client = _sync_if_pocket(config, store, args)
+    with (
+        open_store(config, args) as store,
+        store.lock("apply"),
+        remote(config, store, args) as client,
+    ):
         result = _apply(config, store, plan, client, check_stale=True)
         _record_runs(store, plan, result, now)
     _emit_result(result, args, plan)
@@ -533,15 +550,11 @@ def daemon_for(
             due = [r for r in rules if is_due(r, store.last_run(r.name), now, config.timezone)]
             if not due:
                 return CycleReport()
-            client = _sync_if_pocket(config, store, args)
-            try:
+            with remote(config, store, args) as client:
                 plan = plan_rules(config, due, store.items(), now)
                 check_limits(plan, limits)
                 result = _apply(config, store, plan, client, check_stale=False)
                 _record_runs(store, plan, result, now)
-            finally:
-                if client is not None:
-                    client.close()
         return CycleReport(
             rules=tuple(r.name for r in due),
             succeeded=len(result.succeeded),
@@ -594,8 +607,19 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 
 
+def _summary_of_error(args: argparse.Namespace | None, err: RulebotError) -> None:
+    """On GitHub Actions, a failed plan/run/apply says so in the step summary too."""
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    command = getattr(args, "command", None)
+    if not summary or command not in ("plan", "run", "apply") or err.exit_code == EXIT_LIMIT:
+        return  # a refused plan has written its own summary
+    with contextlib.suppress(OSError), open(summary, "a", encoding="utf-8") as handle:
+        handle.write(f"### rulebot {command}: ❌ error\n\n```\n{err}\n```\n\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    args: argparse.Namespace | None = None
     try:
         args = parser.parse_args(argv)
         if not args.command:
@@ -608,6 +632,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except RulebotError as err:
         print(f"rulebot: error: {err}", file=sys.stderr)
+        _summary_of_error(args, err)
         return err.exit_code
     except KeyboardInterrupt:
         print("rulebot: interrupted", file=sys.stderr)

@@ -385,6 +385,18 @@ class Domain(Condition):
         return Check(self.key, ok, f"domain {host}")
 
 
+def _contains(needle: str) -> Callable[[str], bool]:
+    return lambda seen: needle in seen.casefold()
+
+
+def _casefolded(match: Callable[[str], Any]) -> Callable[[str], bool]:
+    return lambda seen: match(seen.casefold()) is not None
+
+
+def _found(search: Callable[[str], Any]) -> Callable[[str], bool]:
+    return lambda seen: search(seen) is not None
+
+
 class TextCondition(Condition):
     cost = 4
     """``{contains, glob, regex}``: all given must hold.
@@ -393,7 +405,7 @@ class TextCondition(Condition):
     written (add ``(?i)`` for case-insensitive).
     """
 
-    read: ClassVar[Callable[[Item], str]]
+    read: ClassVar[Any]  # Item -> str
     schema = {
         "type": "object",
         "additionalProperties": False,
@@ -416,11 +428,10 @@ class TextCondition(Condition):
         for op, raw in value.items():
             text = str(raw)
             if op == "contains":
-                needle = text.casefold()
-                self.tests.append((op, text, lambda s, n=needle: n in s.casefold()))
+                self.tests.append((op, text, _contains(text.casefold())))
             elif op == "glob":
                 pattern = re.compile(fnmatch.translate(text.casefold()))
-                self.tests.append((op, text, lambda s, p=pattern: bool(p.match(s.casefold()))))
+                self.tests.append((op, text, _casefolded(pattern.match)))
             else:
                 try:
                     compiled = re.compile(text)
@@ -429,7 +440,7 @@ class TextCondition(Condition):
                         f"regex {text!r} does not compile: {err.msg} at position {err.pos}",
                         (op,),
                     ) from None
-                self.tests.append((op, text, lambda s, p=compiled: bool(p.search(s))))
+                self.tests.append((op, text, _found(compiled.search)))
 
     def matches(self, item: Item, now: int) -> Truth:
         seen = type(self).read(item)
@@ -598,6 +609,8 @@ def _any(results: list[Truth]) -> Truth:
 class Where:
     """A mapping of conditions that must all hold (the body of ``where``)."""
 
+    cost: int
+
     def __init__(self, value: Mapping[str, Any], ctx: CompileContext) -> None:
         self.parts: list[Condition | Where | AnyOf | AllOf | Not] = []
         for key, raw in value.items():
@@ -629,7 +642,7 @@ class Where:
 
 class _Group:
     key: ClassVar[str]
-    combine: ClassVar[Callable[[list[Truth]], Truth]]
+    combine: Callable[[list[Truth]], Truth]
     cost = 6
 
     def __init__(self, value: list[Mapping[str, Any]], ctx: CompileContext) -> None:
@@ -642,11 +655,11 @@ class _Group:
 
     def test(self, item: Item, now: int) -> Check:
         checks = [m.test(item, now) for m in self.members]
-        verdict = type(self).combine([c.matched for c in checks])
+        verdict = self.combine([c.matched for c in checks])
         return Check(self.key, verdict, "", tuple(checks))
 
     def matches(self, item: Item, now: int) -> Truth:
-        return type(self).combine([m.matches(item, now) for m in self.members])
+        return self.combine([m.matches(item, now) for m in self.members])
 
 
 def _all_matches(members: list[Where], item: Item, now: int) -> Truth:

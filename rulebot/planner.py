@@ -27,11 +27,16 @@ from rulebot.plan import Plan, PlannedAction
 
 
 class RuleLike(Protocol):
-    name: str
-    where: Where | None
-    actions: list[Action]
-    limit: int | None
-    keep_newest: int | None
+    @property
+    def name(self) -> str: ...
+    @property
+    def where(self) -> Where | None: ...
+    @property
+    def actions(self) -> list[Action]: ...
+    @property
+    def limit(self) -> int | None: ...
+    @property
+    def keep_newest(self) -> int | None: ...
 
 
 def item_ref(item: Item) -> dict[str, Any]:

@@ -312,3 +312,22 @@ def test_entry_point_in_a_subprocess(workspace: Path) -> None:
         [sys.executable, "-m", "rulebot", "--version"], capture_output=True, text=True, check=False
     )
     assert version.returncode == 0 and version.stdout.startswith("rulebot ")
+
+
+def test_an_error_is_written_to_the_step_summary(
+    workspace: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    summary = workspace / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    (workspace / "rules.yaml").write_text("version: 1\nrules: []\ntimezone: Mars/Olympus\n")
+    code, _, err = rb(capsys, "plan")
+    assert code == 1 and "Mars/Olympus" in err
+    text = summary.read_text()
+    assert text.startswith("### rulebot plan: ❌ error") and "Mars/Olympus" in text
+
+
+def test_apply_takes_limit_overrides(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert rb(capsys, "plan", "--now", NOW, "--out", "plan.json", "--max-deletes", "9")[0] == 0
+    code, _, err = rb(capsys, "apply", "plan.json", "--max-actions", "3")
+    assert code == 3 and "--max-actions 4" in err
+    assert rb(capsys, "apply", "plan.json", "--max-actions", "4")[0] == 0

@@ -346,7 +346,12 @@ def test_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
 
 @pytest.mark.parametrize(
     "argv",
-    [["validate", "--format", "xml"], ["validate", "a", "b"], ["nosuch"], ["validate", "--bogus"]],
+    [
+        ["validate", "--format", "xml"],
+        ["validate", "--format"],
+        ["nosuch"],
+        ["validate", "--bogus"],
+    ],
 )
 def test_usage_errors_exit_1(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(argv) == 1
@@ -587,3 +592,18 @@ def test_random_mutations_smoke(tmp_path: Path) -> None:
         for _ in range(3):
             del lines[rng.randrange(len(lines))]
         _validate_quietly(tmp_path, "".join(lines).encode("utf-8"))
+
+
+def test_several_files_at_once_as_pre_commit_passes_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = tmp_path / "rules-good.yaml"
+    good.write_text("version: 1\nrules:\n  - name: a\n    actions: [archive]\n")
+    bad = tmp_path / "rules-bad.yaml"
+    bad.write_text("version: 1\nrules:\n  - name: b\n")
+    code = main(["validate", str(good), str(bad)])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert captured.out.startswith(f"{bad}:3:5: ")
+    assert f"{good}: valid" in captured.err and f"{bad}: valid" not in captured.err
+    assert main(["validate", str(good), str(good)]) == 0
