@@ -17,11 +17,11 @@ import fnmatch
 import math
 import operator
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from rulebot.item import ARCHIVED, UNREAD, Item, host_of
+from rulebot.item import ARCHIVED, UNREAD, Item, folded_tags, host_of
 from rulebot.vocab import (
     DURATION_PATTERN,
     CompileContext,
@@ -63,6 +63,49 @@ class Condition:
     def matches(self, item: Item, now: int) -> Truth:
         """The verdict alone: the planner's hot path, no strings built."""
         return self.test(item, now).matched
+
+    def truth(self, env: Env) -> tuple[str, str]:
+        """Python expressions over ``i`` (the item) and ``now`` that say
+        "definitely true" and "definitely false" (see ``Env``). By default they
+        call ``matches``; cheap words override this to be inlined."""
+        call = env.const(self.matches)
+        return f"({call}(i, now) is True)", f"({call}(i, now) is False)"
+
+
+class Env:
+    """Builds one plain Python predicate from a ``where`` tree.
+
+    Evaluating a tree of objects costs a method call per node per item, and
+    the planner evaluates every rule on every item; a generated expression
+    does the same work inline, about twice as fast. Three-valued logic is kept
+    exactly: each node yields "definitely true" (T) and "definitely false"
+    (F); ``all`` is T1 and T2 / F1 or F2, ``any`` the dual, ``not`` swaps
+    them, and unknown is neither. Constants are passed by name, never
+    pasted into the source. ``test`` stays the reference; a property test
+    checks the two agree.
+    """
+
+    def __init__(self) -> None:
+        self.names: dict[str, Any] = {}
+
+    def const(self, value: Any) -> str:
+        name = f"_c{len(self.names)}"
+        self.names[name] = value
+        return name
+
+    def selector(self, where: Where) -> Selector:
+        """``select(items, now)``: the items that definitely match, in order.
+        The loop is generated too, so no Python call is made per item."""
+        true, _ = where.truth(self)
+        source = (
+            f"def select(items, now):\n    return [i for i in items if i is not None and {true}]\n"
+        )
+        namespace: dict[str, Any] = {}
+        exec(compile(source, "<rulebot where>", "exec"), dict(self.names), namespace)
+        return namespace["select"]  # type: ignore[no-any-return]
+
+
+Selector = Callable[[Iterable[Item | None], int], list[Item]]
 
 
 REGISTRY: dict[str, type[Condition]] = {}
@@ -120,6 +163,10 @@ class Tag(Condition):
             return None
         return bool(tags) and self.folded <= item.tag_set()
 
+    def truth(self, env: Env) -> tuple[str, str]:
+        has = f"({env.const(self.folded)} <= {env.const(folded_tags)}(i.tags))"
+        return f"(bool(i.tags) and {has})", f"(i.tags is not None and not (i.tags and {has}))"
+
     def test(self, item: Item, now: int) -> Check:
         if item.tags is None:
             return Check(self.key, None, f"tag {', '.join(self.tags)}: {_tags_seen(item)}")
@@ -173,6 +220,21 @@ class Tags(Condition):
                 return False
         return True
 
+    def truth(self, env: Env) -> tuple[str, str]:
+        have = f"{env.const(folded_tags)}(i.tags)"
+        tests = []
+        for name, folded in self.folded:
+            wanted = env.const(folded)
+            tests.append(
+                {
+                    "any": f"not {wanted}.isdisjoint({have})",
+                    "all": f"{wanted} <= {have}",
+                    "none": f"{wanted}.isdisjoint({have})",
+                }[name]
+            )
+        holds = " and ".join(tests)
+        return f"(i.tags is not None and {holds})", f"(i.tags is not None and not ({holds}))"
+
     def test(self, item: Item, now: int) -> Check:
         if item.tags is None:
             return Check(self.key, None, f"tags: {_tags_seen(item)}")
@@ -196,6 +258,13 @@ class Untagged(Condition):
 
     def matches(self, item: Item, now: int) -> Truth:
         return None if item.tags is None else (not item.tags) == bool(self.value)
+
+    def truth(self, env: Env) -> tuple[str, str]:
+        wanted = bool(self.value)
+        return (
+            f"(i.tags is not None and (not i.tags) is {wanted})",
+            f"(i.tags is not None and (not i.tags) is not {wanted})",
+        )
 
     def test(self, item: Item, now: int) -> Check:
         if item.tags is None:
@@ -223,6 +292,10 @@ class Status(Condition):
     def matches(self, item: Item, now: int) -> Truth:
         return item.status in self.codes
 
+    def truth(self, env: Env) -> tuple[str, str]:
+        codes = env.const(self.codes)
+        return f"(i.status in {codes})", f"(i.status not in {codes})"
+
     def test(self, item: Item, now: int) -> Check:
         name = {UNREAD: "unread", ARCHIVED: "archived"}.get(item.status, f"status {item.status}")
         ok = any(_STATUS[w] == item.status for w in self.wanted)
@@ -238,6 +311,10 @@ class Favorite(Condition):
 
     def matches(self, item: Item, now: int) -> Truth:
         return item.favorite == bool(self.value)
+
+    def truth(self, env: Env) -> tuple[str, str]:
+        wanted = bool(self.value)
+        return f"(i.favorite is {wanted})", f"(i.favorite is not {wanted})"
 
     def test(self, item: Item, now: int) -> Check:
         ok = item.favorite == bool(self.value)
@@ -315,6 +392,23 @@ class TimeCondition(Condition):
             if not ok:
                 return False
         return True
+
+    def truth(self, env: Env) -> tuple[str, str]:
+        moment = f"i.{self.field}"
+        tests = []
+        for op, _, number in self.bounds:
+            bound = env.const(number)
+            tests.append(
+                {
+                    "older_than": f"now - {moment} >= {bound}",
+                    "newer_than": f"now - {moment} < {bound}",
+                    "before": f"{moment} < {bound}",
+                    "after": f"{moment} >= {bound}",
+                }[op]
+            )
+        holds = " and ".join(tests)
+        known = f"{moment} is not None"
+        return f"({known} and {holds})", f"({known} and not ({holds}))"
 
     def test(self, item: Item, now: int) -> Check:
         moment = getattr(item, self.field)
@@ -445,6 +539,11 @@ class TextCondition(Condition):
     def matches(self, item: Item, now: int) -> Truth:
         seen = type(self).read(item)
         return all(match(seen) for _, _, match in self.tests)
+
+    def truth(self, env: Env) -> tuple[str, str]:
+        seen = f"i.{self.key}"  # the Item property of the same name: url or title
+        holds = " and ".join(f"{env.const(match)}({seen})" for _, _, match in self.tests)
+        return f"({holds})", f"(not ({holds}))"
 
     def test(self, item: Item, now: int) -> Check:
         seen = type(self).read(item)
@@ -606,6 +705,16 @@ def _any(results: list[Truth]) -> Truth:
     return None if any(r is None for r in results) else False
 
 
+def _conjunction(pairs: list[tuple[str, str]]) -> tuple[str, str]:
+    """(T, F) of "all of these": T1 and T2 …, F1 or F2 …; empty: true."""
+    if not pairs:
+        return "True", "False"
+    return (
+        "(" + " and ".join(t for t, _ in pairs) + ")",
+        "(" + " or ".join(f for _, f in pairs) + ")",
+    )
+
+
 class Where:
     """A mapping of conditions that must all hold (the body of ``where``)."""
 
@@ -622,8 +731,17 @@ class Where:
         # so ``test`` keeps the written order and ``matches`` the cheap one
         self.fast = sorted(self.parts, key=lambda part: part.cost)
         self.cost = sum(part.cost for part in self.parts)
-        if len(self.fast) == 1:  # skip a call level on the hot path
-            self.matches = self.fast[0].matches  # type: ignore[method-assign]
+        self._select: Selector | None = None
+
+    def truth(self, env: Env) -> tuple[str, str]:
+        return _conjunction([part.truth(env) for part in self.fast])
+
+    def select(self, items: Iterable[Item | None], now: int) -> list[Item]:
+        """The items that definitely match (not false, not unknown), in order:
+        what the planner asks. ``None`` entries (deleted items) are skipped."""
+        if self._select is None:
+            self._select = Env().selector(self)
+        return self._select(items, now)
 
     def test(self, item: Item, now: int) -> Check:
         checks = [part.test(item, now) for part in self.parts]
@@ -688,6 +806,9 @@ class AllOf(_Group):
     key = "all"
     combine = staticmethod(_all)
 
+    def truth(self, env: Env) -> tuple[str, str]:
+        return _conjunction([m.truth(env) for m in self.members])
+
     def matches(self, item: Item, now: int) -> Truth:
         return _all_matches(self.members, item, now)
 
@@ -695,6 +816,10 @@ class AllOf(_Group):
 class AnyOf(_Group):
     key = "any"
     combine = staticmethod(_any)
+
+    def truth(self, env: Env) -> tuple[str, str]:
+        false, true = _conjunction([(f, t) for t, f in (m.truth(env) for m in self.members)])
+        return true, false  # any = not all-of-nots: De Morgan on the (T, F) pairs
 
     def matches(self, item: Item, now: int) -> Truth:
         return _any_matches(self.members, item, now)
@@ -715,6 +840,10 @@ class Not:
     def matches(self, item: Item, now: int) -> Truth:
         inner = self.inner.matches(item, now)
         return None if inner is None else not inner
+
+    def truth(self, env: Env) -> tuple[str, str]:
+        true, false = self.inner.truth(env)
+        return false, true
 
 
 COMBINATORS: dict[str, Any] = {"all": AllOf, "any": AnyOf, "not": Not}

@@ -73,7 +73,7 @@ class Item:
 
     def tag_set(self) -> frozenset[str]:
         """Case-folded tags; tags compare case-insensitively."""
-        return _folded(self.tags or ())
+        return folded_tags(self.tags or ())
 
     def has_tag(self, tag: str) -> bool:
         return tag.casefold() in self.tag_set()
@@ -146,7 +146,7 @@ _FIELD_NAMES = tuple(f.name for f in dataclasses.fields(Item))
 
 
 @functools.lru_cache(maxsize=65536)
-def _folded(tags: tuple[str, ...]) -> frozenset[str]:
+def folded_tags(tags: tuple[str, ...]) -> frozenset[str]:
     # Libraries reuse a few hundred tag combinations across thousands of
     # items, and every tag condition asks for this: cache it.
     return frozenset(t.casefold() for t in tags)

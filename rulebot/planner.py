@@ -132,8 +132,7 @@ def matching(rule: RuleLike, state: Simulation, now: int) -> list[Item]:
     where = rule.where
     if where is None:
         return [item for item in state.in_order if item is not None]
-    test = where.matches
-    return [item for item in state.in_order if item is not None and test(item, now) is True]
+    return where.select(state.in_order, now)
 
 
 def why(rule: RuleLike, item: Item, now: int) -> tuple[str, ...]:

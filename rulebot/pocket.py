@@ -302,6 +302,13 @@ class PocketClient:
             errors = [None] * len(actions)
         if not isinstance(errors, list) or len(errors) != len(actions):
             raise self._shape(endpoint, "'action_errors' does not match the actions sent")
+        # Server text ends up in messages, result files and the journal: no secrets.
+        errors = [
+            {k: self._clean(v) if isinstance(v, str) else v for k, v in error.items()}
+            if isinstance(error, Mapping)
+            else error
+            for error in errors
+        ]
         status = answer.get("status")
         return SendResponse(http_status, status if isinstance(status, int) else -1, results, errors)
 

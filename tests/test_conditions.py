@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rulebot.conditions import compile_where, reasons
 from rulebot.item import ARCHIVED, Item
@@ -230,3 +232,76 @@ def test_fast_host_agrees_with_urlsplit(url: str) -> None:
         expected = ""
     expected = expected[4:] if expected.startswith("www.") else expected
     assert host_of(url) == expected
+
+
+# -- the generated predicate agrees with the reference evaluation ------------------
+
+leaf_conditions = st.sampled_from(
+    [
+        {"tag": "a"},
+        {"tag": ["a", "b"]},
+        {"tags": {"any": ["a", "z"], "none": ["b"]}},
+        {"tags": {"all": ["a", "b"]}},
+        {"untagged": True},
+        {"untagged": False},
+        {"status": "unread"},
+        {"status": ["unread", "archived"]},
+        {"favorite": True},
+        {"favorite": False},
+        {"added": {"older_than": "30d"}},
+        {"added": {"newer_than": "30d", "after": "2024-01-01"}},
+        {"read": {"before": "2026-06-01"}},
+        {"domain": "b.org"},
+        {"title": {"contains": "x"}},
+        {"url": {"glob": "*b.org*"}},
+        {"word_count": {"gte": 100}},
+        {"lang": "en"},
+        {"type": "video"},
+    ]
+)
+where_trees = st.recursive(
+    leaf_conditions,
+    lambda inner: st.one_of(
+        st.lists(inner, min_size=1, max_size=3).map(lambda parts: {"all": parts}),
+        st.lists(inner, min_size=1, max_size=3).map(lambda parts: {"any": parts}),
+        inner.map(lambda part: {"not": part}),
+        st.tuples(inner, leaf_conditions).map(lambda pair: {**pair[1], **pair[0]}),
+    ),
+    max_leaves=6,
+)
+random_items = st.builds(
+    lambda tags, status, fav, added, read, words, lang, video, dom, title: item(
+        7,
+        tags=tags,
+        status=status,
+        favorite=fav,
+        time_added=added,
+        time_read=read,
+        word_count=words,
+        lang=lang,
+        has_video=video,
+        given_url=f"https://{dom}/p",
+        given_title=title,
+    ),
+    st.one_of(st.none(), st.lists(st.sampled_from(["a", "A", "b", "c"]), max_size=3).map(tuple)),
+    st.sampled_from([0, 1]),
+    st.booleans(),
+    st.one_of(st.none(), st.integers(NOW - 900 * DAY, NOW)),
+    st.one_of(st.none(), st.integers(NOW - 900 * DAY, NOW)),
+    st.one_of(st.none(), st.integers(0, 500)),
+    st.one_of(st.none(), st.sampled_from(["en", "de"])),
+    st.one_of(st.none(), st.integers(0, 2)),
+    st.sampled_from(["b.org", "x.b.org", "c.net"]),
+    st.sampled_from(["", "x marks", "plain"]),
+)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(where_trees, st.lists(random_items, min_size=1, max_size=5))
+def test_generated_predicate_agrees_with_reference(where: dict, items: list) -> None:  # type: ignore[type-arg]
+    compiled = compile_where(where)
+    for sample in items:
+        reference = compiled.test(sample, NOW).matched
+        assert compiled.matches(sample, NOW) == reference
+    selected = compiled.select([None, *items], NOW)
+    assert selected == [i for i in items if compiled.test(i, NOW).matched is True], where

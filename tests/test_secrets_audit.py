@@ -1,0 +1,251 @@
+"""Secrets audit: no command, on any path, lets the Pocket credentials out.
+
+Every command runs as a real subprocess (``python -m rulebot -v -v ...``)
+against the fake Pocket server holding distinctive credentials, on its happy
+path and on failing ones (401, 403, 5xx until give-up, timeouts, rate
+limits, garbage answers, per-action failures). Afterwards everything the
+run left behind is searched for the credentials: stdout, stderr, the GitHub
+step summary and output files, plan and result files, exports, and every
+byte of every file under the working directory (the SQLite store, its -wal
+and -shm files, the lock file). No recorded request may carry them in its
+URL or headers; every request must carry them in its JSON body (so the
+audit is searching for the credentials really in use).
+
+The one intended exception: ``rulebot auth`` prints the access token it
+obtained, once, on stdout; it must appear nowhere else.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from rulebot.fakepocket import FakePocket
+from tests.conftest import ACCESS_TOKEN, CONSUMER_KEY
+from tests.test_pocket_mode import RULES, populate, subprocess_env, write_config
+
+WRONG_TOKEN = "at-WRONG-SECRET-4242"
+WRONG_KEY = "ck-WRONG-SECRET-4343"
+SECRETS = (CONSUMER_KEY, ACCESS_TOKEN, WRONG_TOKEN, WRONG_KEY)
+NOT_YET = "not available in this build yet"
+
+TESTS_BLOCK = """\
+tests:
+  - name: read-later is archived
+    now: "2026-01-15T06:00:00Z"
+    items:
+      - {id: 1, url: "https://example.com/a", tags: [read-later]}
+    expect:
+      - {action: archive, item: 1, rule: archive-read-later}
+      - {action: tags_add, item: 1, tags: [auto-archived], rule: archive-read-later}
+      - {action: add, tags: [docs], rule: save-docs}
+"""
+LOCAL_CONFIG = """\
+version: 1
+store: local.db
+rules:
+  - name: archive-read-later
+    where: {tag: read-later}
+    actions: [archive]
+"""
+EXPORT_CSV = (
+    "title,url,time_added,tags,status\n"
+    "Hello,https://a.example/1,1600000000,read-later|x,unread\n"
+    "World,https://b.example/2,1600000100,,archive\n"
+)
+
+
+@dataclass(frozen=True)
+class Step:
+    args: tuple[str, ...]
+    code: int = 0
+    stdin: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    steps: tuple[Step, ...]
+    setup: Callable[[FakePocket], None] = lambda server: None
+    extra: str = ""  # more lines under `pocket:`
+    token_on_stdout: bool = False  # `auth` prints the token it obtained, once
+    logs_http: bool = True  # -v -v logs each HTTP exchange ("HTTP 200" etc.)
+
+
+def s(*args: str, code: int = 0, **kw: object) -> Step:
+    return Step(tuple(args), code, **kw)  # type: ignore[arg-type]
+
+
+def inject(*specs: tuple[object, ...]) -> Callable[[FakePocket], None]:
+    def setup(server: FakePocket) -> None:
+        for fault, count, path, *kw in specs:
+            server.inject(fault, count, path, **(kw[0] if kw else {}))  # type: ignore[arg-type]
+
+    return setup
+
+
+def fail_first(server: FakePocket) -> None:
+    first = min(server.items, key=int)
+    server.fail_actions[str(int(first) + 3)] = (422, f"no such item {ACCESS_TOKEN}")
+
+
+def rate_limited(server: FakePocket) -> None:
+    server.user_limit, server.reset_seconds = 2, 3600.0
+    server.reset_rate_limits()
+
+
+def no_modify(server: FakePocket) -> None:
+    server.permissions.discard("modify")
+
+
+def reject(server: FakePocket) -> None:
+    server.reject_authorization = True
+
+
+CASES = [
+    # -- every command, happy path -----------------------------------------------------------
+    Case("validate", (s("validate"),), logs_http=False),
+    Case("schema", (s("schema"),), logs_http=False),
+    Case("sync", (s("sync"),)),
+    Case("sync-full", (s("sync"), s("sync", "--full"))),
+    Case("plan-out", (s("plan", "--out", "plan.json", "--format", "json"),)),
+    Case("run-json", (s("run", "--format", "json"),)),
+    Case("apply", (s("plan", "--out", "plan.json"), s("apply", "plan.json", "--format", "json"))),
+    Case("schedule", (s("sync"), s("schedule"), s("schedule", "--format", "json"))),
+    Case(
+        "explain",
+        (s("sync"), s("explain", "1000000004"), s("explain", "1000000004", "--format", "json")),
+    ),
+    Case("test", (s("test"), s("test", "--format", "json")), logs_http=False),
+    Case(
+        "export",
+        (s("sync"), s("export", "out.csv"), s("export", "out.zip"), s("export", "out.html")),
+    ),
+    Case(
+        "import",
+        (s("-c", "local.yaml", "import", "lib.csv"), s("-c", "local.yaml", "export", "back.csv")),
+        logs_http=False,
+    ),
+    Case("auth", (s("auth", stdin="\n"),), token_on_stdout=True, logs_http=False),
+    # -- failing paths ---------------------------------------------------------------------------
+    Case("401-bad-token", (s("run", code=1, env={"POCKET_ACCESS_TOKEN": WRONG_TOKEN}),)),
+    Case("403-bad-consumer-key", (s("sync", code=1, env={"POCKET_CONSUMER_KEY": WRONG_KEY}),)),
+    Case(
+        "403-auth-bad-consumer-key",
+        (s("auth", code=1, stdin="\n", env={"POCKET_CONSUMER_KEY": WRONG_KEY}),),
+        logs_http=False,
+    ),
+    Case("auth-rejected", (s("auth", code=1, stdin="\n"),), setup=reject, logs_http=False),
+    Case("403-no-permission", (s("run", "--format", "json", code=1),), setup=no_modify),
+    Case(
+        "503-until-give-up",
+        (s("sync", code=1), s("plan", code=1)),
+        setup=inject(("503", 12, "/v3/get", {"retry_after": 0})),
+    ),
+    Case(
+        "500-on-send-until-give-up",
+        (s("run", code=1),),
+        setup=inject(("500", 6, "/v3/send", {"retry_after": 0})),
+    ),
+    Case(
+        "timeouts-then-success",
+        (s("run", "--format", "json"),),
+        setup=inject(("slow", 2, "/v3/get", {"seconds": 0.5})),
+        extra="  timeout: 0.2\n",
+    ),
+    Case(
+        "garbage-answers",
+        (s("sync", code=1),),
+        setup=inject(("garbage", 2, "/v3/get"), ("html", 1, "/v3/get")),
+    ),
+    Case(
+        "rate-limit-too-long", (s("run", code=1),), setup=rate_limited, extra="  max_rate_wait: 1\n"
+    ),
+    # The server echoes the token in an action error: rulebot must not repeat it.
+    Case(
+        "per-action-failure",
+        (s("run", "--format", "json", code=1), s("run", code=1)),
+        setup=fail_first,
+    ),
+]
+
+
+def run_step(step: Step, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**subprocess_env(), **step.env}
+    env["GITHUB_STEP_SUMMARY"] = str(cwd / "step-summary.md")
+    env["GITHUB_OUTPUT"] = str(cwd / "github-output.txt")
+    return subprocess.run(
+        [sys.executable, "-m", "rulebot", "-v", "-v", *step.args],
+        cwd=cwd,
+        env=env,
+        input=step.stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def files_under(root: Path) -> list[Path]:
+    return [path for path in root.rglob("*") if path.is_file()]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_no_command_leaks_the_credentials(
+    fake_pocket: FakePocket, tmp_path: Path, case: Case
+) -> None:
+    populate(fake_pocket, 12)
+    write_config(
+        fake_pocket, page_size=5, batch_size=3, extra=case.extra, rules=RULES + TESTS_BLOCK
+    )
+    (tmp_path / "local.yaml").write_text(LOCAL_CONFIG, encoding="utf-8")
+    (tmp_path / "lib.csv").write_text(EXPORT_CSV, encoding="utf-8")
+    case.setup(fake_pocket)
+
+    outputs: list[tuple[str, str]] = []  # (where, text)
+    stdouts: list[str] = []
+    for step in case.steps:
+        done = run_step(step, tmp_path)
+        said = done.stdout + done.stderr
+        if NOT_YET in said:
+            pytest.skip(f"`rulebot {' '.join(step.args)}`: {NOT_YET} (another engineer's work)")
+        assert done.returncode == step.code, f"{step.args}: exit {done.returncode}\n{said}"
+        assert "Traceback" not in said and "internal error" not in said, said
+        outputs += [(f"{step.args} stdout", done.stdout), (f"{step.args} stderr", done.stderr)]
+        stdouts.append(done.stdout)
+
+    if case.logs_http:  # -v -v really was on: the HTTP exchanges were logged
+        assert any("HTTP " in text for where, text in outputs if where.endswith("stderr"))
+    left_behind = files_under(tmp_path)
+    assert any(path.name == "rulebot.db" for path in left_behind) or not case.logs_http
+    blobs = [(where, text.encode()) for where, text in outputs]
+    blobs += [(str(path.relative_to(tmp_path)), path.read_bytes()) for path in left_behind]
+
+    for secret in SECRETS:
+        for where, blob in blobs:
+            if case.token_on_stdout and secret == ACCESS_TOKEN and where.endswith("stdout"):
+                continue
+            assert secret.encode() not in blob, f"{secret} found in {where}"
+    if case.token_on_stdout:
+        assert "".join(stdouts).count(ACCESS_TOKEN) == 1
+
+    requests = fake_pocket.requests
+    assert requests or not case.logs_http
+    for request in requests:
+        for secret in SECRETS:
+            assert secret not in request.url
+            assert all(secret not in value for value in request.headers.values())
+        assert request.method == "POST" and "?" not in request.url
+    # ... while the credentials in use did travel, in the JSON bodies only.
+    for request in requests:
+        assert request.body.get("consumer_key") in (CONSUMER_KEY, WRONG_KEY)
+        if "oauth" not in request.path:
+            assert request.body.get("access_token") in (ACCESS_TOKEN, WRONG_TOKEN)
+        else:
+            assert "access_token" not in request.body
