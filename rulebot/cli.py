@@ -253,7 +253,7 @@ def _emit_plan(plan: Plan, args: argparse.Namespace, refused: str | None) -> Non
     from rulebot import render
 
     if args.format == "json":
-        out(plan.dumps())
+        plan.write(sys.stdout)
     elif args.format == "markdown":
         out(render.plan_markdown(plan, refused=refused))
     else:
@@ -297,7 +297,8 @@ def cmd_plan(args: argparse.Namespace, *, apply: bool = False) -> int:
         except LimitExceededError as err:
             refused = err
         if getattr(args, "out", None):
-            Path(args.out).write_text(plan.dumps(), encoding="utf-8")
+            with open(args.out, "w", encoding="utf-8") as handle:
+                plan.write(handle)
         if not apply or refused:
             _emit_plan(plan, args, str(refused) if refused else None)
             if refused:

@@ -15,6 +15,7 @@ Semantics (design.md, "Planner semantics"):
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -136,10 +137,13 @@ def matching(rule: RuleLike, state: Simulation, now: int) -> list[Item]:
 
 
 def why(rule: RuleLike, item: Item, now: int) -> tuple[str, ...]:
-    """The reasons, built only for items that get an action (strings cost)."""
+    """The reasons, built only for items that get an action (strings cost).
+
+    Interned: most items of a rule share them ("tag read-later", "status
+    unread"), and a first run can plan 100k+ actions."""
     if rule.where is None:
         return ("every item (no where)",)
-    return tuple(reasons(rule.where.test(item, now)))
+    return tuple(sys.intern(reason) for reason in reasons(rule.where.test(item, now)))
 
 
 def _plan_item_rule(

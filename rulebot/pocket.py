@@ -75,7 +75,8 @@ class SendResponse:
     action_errors: list[Any]
 
     def succeeded(self, index: int) -> bool:
-        return self.action_results[index] is not False
+        result = self.action_results[index]
+        return result is True or result in (1, "1") or isinstance(result, dict)
 
 
 @dataclass(frozen=True)

@@ -147,8 +147,14 @@ def _send(client: PocketClient, batch: Batch) -> list[tuple[bool, Any]]:
     for result, error in zip(answer.action_results, answer.action_errors, strict=True):
         if result is False:
             results.append((False, _error_text(error)))
-        else:
+        elif result is True or result in (1, "1") or isinstance(result, dict):
             results.append((True, result))
+        else:
+            # Not a result Pocket sends (null, a string…): counting it as done
+            # would put a change the server may not have made into the mirror,
+            # where no later sync corrects it.
+            shown = repr(result)[:40]
+            results.append((False, f"the server answered {shown} for this action, not a result"))
     return results
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from rulebot.errors import LockHeldError, StoreError
-from rulebot.item import DELETED, HIDDEN, Item
+from rulebot.item import DELETED, HIDDEN, NO_EXTRA, Item
 
 # MIGRATIONS[i] takes a store from schema version i to i + 1. Append only:
 # never edit a released entry, add a new one instead.
@@ -585,7 +585,7 @@ def _rows_to_items(rows: Iterable[Sequence[Any]], tags: dict[str, tuple[str, ...
             has_image,
             has_video,
             excerpt,
-            loads(extra) if extra else {},
+            loads(extra) if extra else NO_EXTRA,
         )
         for (
             item_id,

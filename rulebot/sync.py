@@ -84,10 +84,10 @@ def sync_store(
     gone: set[str] = set()
     offset, received, new_cursor = 0, 0, None
     show = progress and sys.stderr.isatty()
-    for _ in range(MAX_PAGES):
+    for page in range(MAX_PAGES):
         answer = client.get(**params, count=settings.page_size, offset=offset)
-        if new_cursor is None and answer.get("since") is not None:
-            new_cursor = str(answer["since"])
+        if page == 0:
+            new_cursor = _cursor(answer.get("since"))
         entries = answer["list"]
         if not entries or answer["status"] == 2:
             break
@@ -125,3 +125,19 @@ def sync_store(
         requests,
     )
     return SyncResult(full, received, len(gone), requests, new_cursor)
+
+
+def _cursor(since: Any) -> str | None:
+    """The first answer's ``since`` as a cursor; None unless it is unix seconds.
+
+    Anything else (a list, a word) stored as the cursor would be sent back on
+    every later sync and refused there: no cursor keeps the old one, or makes
+    the next sync a full one.
+    """
+    if isinstance(since, int) and not isinstance(since, bool) and since >= 0:
+        return str(since)
+    if isinstance(since, str) and since.strip().isdigit():
+        return since.strip()
+    if since is not None:
+        logger.warning("/v3/get: ignoring the server's 'since' %r: not unix seconds", since)
+    return None
