@@ -331,3 +331,21 @@ def test_apply_takes_limit_overrides(workspace: Path, capsys: pytest.CaptureFixt
     code, _, err = rb(capsys, "apply", "plan.json", "--max-actions", "3")
     assert code == 3 and "--max-actions 4" in err
     assert rb(capsys, "apply", "plan.json", "--max-actions", "4")[0] == 0
+
+
+class _Terminal:
+    def isatty(self) -> bool:
+        return True
+
+
+def test_colour_only_on_a_terminal_and_never_with_no_color(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from rulebot.render import use_colour
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    assert use_colour(_Terminal()) is True  # type: ignore[arg-type]
+    assert use_colour(sys.stdout) is False  # captured: not a terminal
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert use_colour(_Terminal()) is False  # type: ignore[arg-type]

@@ -284,3 +284,45 @@ def test_planning_is_deterministic_and_never_touches_deleted_items(items, rules)
     deleted = {i.item_id for i in items if i.is_deleted}
     assert not [a for a in first.actions if a.item_id in deleted]
     apply_in_memory(first, items)  # asserts no planned action is a no-op
+
+
+# -- a dry run never changes the store (real SQLite file, real CLI) ----------------
+
+DRY_RUN_RULES = [
+    "  - name: r1\n    where: {status: unread, added: {older_than: 30d}}\n    actions: [archive]\n",
+    "  - name: r2\n    actions: [{tag_rename: {old_tag: a, new_tag: b}}]\n",
+    "  - name: r3\n    where: {tag: c}\n    actions: [delete]\n",
+    "  - name: r4\n    where: {untagged: true}\n    actions: [{tags_add: [new]}, favorite]\n",
+    "  - name: r5\n    actions: [{add: {url: 'https://new.example/x'}}]\n",
+]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    items_strategy, st.lists(st.sampled_from(DRY_RUN_RULES), min_size=1, max_size=4, unique=True)
+)
+def test_a_dry_run_never_changes_the_store(tmp_path_factory, items, rules) -> None:  # type: ignore[no-untyped-def]
+    import hashlib
+
+    from rulebot.cli import main
+    from rulebot.store import Store
+
+    work = tmp_path_factory.mktemp("dry")
+    config = work / "rules.yaml"
+    config.write_text(
+        "version: 1\nlimits: {max_actions: 100000, max_deletes: 100000}\nrules:\n" + "".join(rules)
+    )
+    db = work / "store.db"
+    with Store.open(db) as store:
+        store.upsert(items)
+
+    def fingerprint() -> str:
+        with Store.open(db) as store:
+            rows = [repr(i) for i in store.items(include_deleted=True)]
+            rows.append(repr([(r, store.last_run(r)) for r in ("r1", "r2", "r3", "r4", "r5")]))
+        return hashlib.sha256("\n".join(rows).encode()).hexdigest()
+
+    before = fingerprint()
+    for argv in (["plan"], ["run", "--dry-run"], ["plan", "--format", "json"]):
+        assert main(["-q", "-c", str(config), "--store", str(db), *argv]) == 0
+    assert fingerprint() == before
