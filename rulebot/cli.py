@@ -403,6 +403,14 @@ def cmd_import(args: argparse.Namespace) -> int:
     from rulebot.exports import import_export
 
     config = load(args)
+    if config.pocket is not None:
+        # the store mirrors the server there: imported items would get ids the
+        # server does not know, and every run would fail on them
+        raise RulebotError(
+            f"{config.path} has a `pocket:` block, so the store mirrors {config.pocket.base_url} "
+            "and is filled by `rulebot sync`; import into a local library (a config "
+            "without `pocket:`), or add the items to the server"
+        )
     with open_store(config, args) as store, store.lock("import"):
         counts = import_export(
             store, Path(args.file), progress=sys.stderr.isatty() and not args.quiet

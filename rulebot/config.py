@@ -512,6 +512,12 @@ def _show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _key_text(key: Any) -> str:
+    """A key as written when it is a plain word, else quoted (one line, always)."""
+    text = str(key)
+    return text if re.fullmatch(r"[\w-]{1,40}", text) else _show(key)
+
+
 def _label(path: JsonPath) -> str:
     """The name a user sees for a path's value: ``status``, ``tags_add[1]``."""
     label = ""
@@ -657,7 +663,8 @@ def _describe(error: Any) -> Iterator[_Finding]:
     elif kind == "maxProperties" and _is_action(path):
         yield _Finding(
             path,
-            f"one action has {len(value)} keys ({', '.join(value)}); write each action as its "
+            f"one action has {len(value)} keys ({', '.join(map(_key_text, value))}); write each "
+            "action as its "
             "own list item",
         )
     elif kind == "minLength":

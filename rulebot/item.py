@@ -117,7 +117,7 @@ class Item:
         elif isinstance(raw_tags, Mapping):
             tags = tuple(sorted((str(k) for k in raw_tags), key=str.casefold))
         elif isinstance(raw_tags, list):  # some servers send [] for "none"
-            tags = tuple(str(t["tag"] if isinstance(t, Mapping) else t) for t in raw_tags)
+            tags = tuple(_list_tag(t, where) for t in raw_tags)
         else:
             raise ItemDataError(f"{where}: field 'tags' is {type(raw_tags).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
@@ -192,6 +192,14 @@ def _id(value: Any) -> str:
     if not text.isdigit():
         raise ItemDataError(f"item has item_id {value!r}, expected a string of digits")
     return text
+
+
+def _list_tag(entry: Any, where: str) -> str:
+    """One entry of a ``tags`` list: a name, or ``{"tag": name, ...}``."""
+    name = entry.get("tag") if isinstance(entry, Mapping) else entry
+    if isinstance(name, (str, int)) and not isinstance(name, bool):
+        return str(name)
+    raise ItemDataError(f"{where}: field 'tags' holds {entry!r}, expected tag names")
 
 
 def _str(value: Any, where: str, name: str) -> str:

@@ -349,3 +349,15 @@ def test_colour_only_on_a_terminal_and_never_with_no_color(
     assert use_colour(sys.stdout) is False  # captured: not a terminal
     monkeypatch.setenv("NO_COLOR", "1")
     assert use_colour(_Terminal()) is False  # type: ignore[arg-type]
+
+
+def test_import_refuses_a_pocket_mirror(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workspace / "pocket.yaml").write_text(
+        "version: 1\npocket: {base_url: 'https://pocket.example.org'}\n"
+        "rules:\n  - name: a\n    actions: [archive]\n"
+    )
+    code, _, err = rb(capsys, "-c", "pocket.yaml", "import", "export.csv")
+    assert code == 1 and "mirrors https://pocket.example.org" in err
+    assert not (workspace / ".rulebot" / "pocket.db").exists()
