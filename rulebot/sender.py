@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from rulebot.actions import from_send
 from rulebot.engine import _stale
+from rulebot.errors import ItemDataError
 from rulebot.item import Item
 from rulebot.plan import Outcome, Plan, PlannedAction, Result
 from rulebot.planner import url_keys
@@ -140,7 +141,7 @@ def _send(client: PocketClient, batch: Batch) -> list[tuple[bool, Any]]:
         if len(batch) == 1:
             reason = refused.error_text or f"refused as malformed (400, {refused.error_code})"
             return [(False, f"the server refused this action: {reason}")]
-        middle = len(batch) // 2
+        middle = _split_point(batch)
         logger.info("whole batch of %d refused (400); splitting to find the cause", len(batch))
         return _send(client, batch[:middle]) + _send(client, batch[middle:])
     results = []
@@ -156,6 +157,16 @@ def _send(client: PocketClient, batch: Batch) -> list[tuple[bool, Any]]:
             shown = repr(result)[:40]
             results.append((False, f"the server answered {shown} for this action, not a result"))
     return results
+
+
+def _split_point(batch: Batch) -> int:
+    """Where to halve a refused batch: the group boundary nearest the middle,
+    so one rule's actions on one item stay together (see ``_batches``) until
+    a group is all that is left."""
+    middle = len(batch) // 2
+    keys = [(planned.rule, planned.item_id) for _, planned in batch]
+    bounds = [i for i in range(1, len(batch)) if keys[i] != keys[i - 1] or keys[i][1] is None]
+    return min(bounds, key=lambda i: abs(i - middle)) if bounds else middle
 
 
 def _error_text(error: Any) -> str:
@@ -175,7 +186,7 @@ def _mirror(store: Store, planned: PlannedAction, detail: Any, conn: Any) -> Non
         if isinstance(detail, dict) and str(detail.get("item_id", "")).isdigit():
             try:
                 store.upsert([Item.from_pocket(detail)], conn)
-            except Exception:  # the next sync brings it anyway
+            except ItemDataError:  # the next sync brings it anyway
                 logger.debug("add: the server's item object was not usable")
         return
     if action.account_wide:

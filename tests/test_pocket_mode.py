@@ -668,3 +668,26 @@ def test_missing_credentials_name_the_variable(
         assert f"{missing} is not set" in err
         assert CONSUMER_KEY not in err and ACCESS_TOKEN not in err
     assert fake_pocket.calls() == 0
+
+
+def test_split_point_keeps_one_rules_actions_on_an_item_together() -> None:
+    from rulebot.plan import PlannedAction
+    from rulebot.sender import _split_point
+
+    def act(rule: str, item_id: str | None) -> tuple[int, PlannedAction]:
+        send = {"action": "archive", "time": 1} | ({"item_id": item_id} if item_id else {})
+        return 0, PlannedAction(rule, send)
+
+    batch = [
+        act("r", "1"),
+        act("r", "1"),
+        act("r", "1"),
+        act("r", "2"),
+        act("r", "2"),
+        act("s", "2"),
+    ]
+    assert _split_point(batch) == 3  # not 3 of item 1 | … but at the item boundary
+    batch = [act("r", "1"), act("r", "1"), act("r", "2"), act("r", "2")]
+    assert _split_point(batch) == 2
+    assert _split_point([act("r", "1")] * 4) == 2  # one group: halve it
+    assert _split_point([act("a", None), act("b", None), act("c", None)]) == 1
