@@ -290,7 +290,14 @@ def cmd_plan(args: argparse.Namespace, *, apply: bool = False) -> int:
         remote(config, store, args) as client,
     ):
         rules = _chosen_rules(config, store, args, now)
-        plan = plan_rules(config, rules, store.items(), now)
+        items = store.items()
+        if not items and client is None and not args.quiet:
+            out(
+                f"rulebot: the library in {store.path} is empty; fill it with "
+                "`rulebot import pocket-export.zip` (or .csv, .html)",
+                sys.stderr,
+            )
+        plan = plan_rules(config, rules, items, now)
         refused: LimitExceededError | None = None
         try:
             check_limits(plan, _limits(config, args))

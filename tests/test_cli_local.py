@@ -361,3 +361,13 @@ def test_import_refuses_a_pocket_mirror(
     code, _, err = rb(capsys, "-c", "pocket.yaml", "import", "export.csv")
     assert code == 1 and "mirrors https://pocket.example.org" in err
     assert not (workspace / ".rulebot" / "pocket.db").exists()
+
+
+def test_plan_on_an_empty_library_says_how_to_fill_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "rules.yaml").write_text(CONFIG)
+    code, out, err = rb(capsys, "plan")
+    assert code == 0 and "Plan: no changes" in out
+    assert "is empty; fill it with `rulebot import" in err
