@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
@@ -344,7 +345,13 @@ def remote(config: Config, store: Store, args: argparse.Namespace) -> Iterator[P
 
 
 def _apply(
-    config: Config, store: Store, plan: Plan, client: PocketClient | None, *, check_stale: bool
+    config: Config,
+    store: Store,
+    plan: Plan,
+    client: PocketClient | None,
+    *,
+    check_stale: bool,
+    stop: Callable[[], bool] | None = None,
 ) -> Result:
     if client is None:
         from rulebot.engine import apply_local
@@ -352,7 +359,7 @@ def _apply(
         return apply_local(store, plan, check_stale=check_stale)
     from rulebot.sender import apply_remote
 
-    return apply_remote(config, store, plan, client, check_stale=check_stale)
+    return apply_remote(config, store, plan, client, check_stale=check_stale, stop=stop)
 
 
 def _record_runs(store: Store, plan: Plan, result: Result, now: int) -> None:
@@ -556,6 +563,8 @@ def daemon_for(
             "`schedule:` (run the others with `rulebot run`)"
         )
 
+    stop = threading.Event()  # the daemon's; its apply checks it between batches
+
     def last_runs() -> dict[str, int | None]:
         with open_store(config, args) as store:
             return {rule.name: store.last_run(rule.name) for rule in scheduled}
@@ -569,7 +578,7 @@ def daemon_for(
             with remote(config, store, args) as client:
                 plan = plan_rules(config, due, store.items(), now)
                 check_limits(plan, limits)
-                result = _apply(config, store, plan, client, check_stale=False)
+                result = _apply(config, store, plan, client, check_stale=False, stop=stop.is_set)
                 _record_runs(store, plan, result, now)
         return CycleReport(
             rules=tuple(r.name for r in due),
@@ -582,7 +591,7 @@ def daemon_for(
         f"started (pid {os.getpid()}); {len(scheduled)} scheduled "
         f"rule{'s' if len(scheduled) != 1 else ''}, times in {config.timezone_name}"
     )
-    return Daemon(scheduled, config.timezone, last_runs, run_due, log=info, warn=warn)
+    return Daemon(scheduled, config.timezone, last_runs, run_due, log=info, warn=warn, stop=stop)
 
 
 def cmd_daemon(args: argparse.Namespace) -> int:

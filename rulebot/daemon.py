@@ -16,8 +16,9 @@ error, a failed action) are logged, and the next attempt waits
 ``backoff_first`` seconds, doubling up to ``backoff_cap``; a failed rule's
 last run is not recorded, so it is retried, once, after the back-off.
 
-Stopping: SIGTERM or SIGINT sets ``stop``; a sleep ends at once, a run in
-progress finishes (its apply transaction commits) and the loop returns. A
+Stopping: SIGTERM or SIGINT sets ``stop``; a sleep ends at once; a run in
+progress finishes the batch in flight (the sender checks ``stop`` between
+batches and reports the rest as skipped) and the loop returns. A
 second signal interrupts the run (KeyboardInterrupt); the journal makes
 even that safe to resume. The clock, the sleep and ``run_due`` are
 injected, so tests drive the loop without waiting.

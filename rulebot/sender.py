@@ -16,6 +16,7 @@ finish the work, one rule's actions on one item travel in the same request
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from rulebot.actions import from_send
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("rulebot.sender")
 
 Batch = list[tuple[int, PlannedAction]]
+STOPPED = "not sent: rulebot was asked to stop; the next run plans it again"
 
 
 def close_interrupted_runs(store: Store) -> int:
@@ -58,7 +60,11 @@ def apply_remote(
     *,
     check_stale: bool,
     requests_before: int = 0,
+    stop: Callable[[], bool] | None = None,
 ) -> Result:
+    """Send ``plan``; ``stop`` is asked between batches (the daemon's SIGTERM):
+    when it says so, no further batch is sent, and the unsent actions are
+    reported as skipped, to be planned again by the next run."""
     assert config.pocket is not None
     batch_size = config.pocket.batch_size
     before = {item.item_id: item for item in store.items()}
@@ -76,7 +82,15 @@ def apply_remote(
     run_id = store.journal_begin("apply-pocket", [a.to_json() for a in plan.actions])
     for index, outcome in outcomes.items():
         store.journal_mark(run_id, [index], "skipped", outcome.error)
-    for batch in _batches(queue, batch_size):
+    batches = _batches(queue, batch_size)
+    for number, batch in enumerate(batches):
+        if stop is not None and stop():
+            unsent = [entry for later in batches[number:] for entry in later]
+            for index, planned in unsent:
+                outcomes[index] = Outcome(index, planned, "skipped", STOPPED)
+            store.journal_mark(run_id, [i for i, _ in unsent], "skipped", STOPPED)
+            logger.warning("stopping: %d action(s) not sent; the next run plans them", len(unsent))
+            break
         store.journal_mark(run_id, [i for i, _ in batch], "sent")
         answered = _send(client, batch)
         with store.transaction() as conn:

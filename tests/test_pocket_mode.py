@@ -7,6 +7,7 @@ the command printed and stored, and what the server received and holds.
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import math
@@ -691,3 +692,38 @@ def test_split_point_keeps_one_rules_actions_on_an_item_together() -> None:
     assert _split_point(batch) == 2
     assert _split_point([act("r", "1")] * 4) == 2  # one group: halve it
     assert _split_point([act("a", None), act("b", None), act("c", None)]) == 1
+
+
+def test_a_stop_between_batches_sends_nothing_more_and_the_next_run_finishes(
+    fake_pocket: FakePocket,
+) -> None:
+    """The daemon's SIGTERM: the batch in flight completes, no further batch
+    is sent, the unsent actions are reported as skipped and the journal is
+    closed; the next run plans and sends exactly those."""
+    from rulebot.cli import remote
+    from rulebot.config import load_config
+    from rulebot.engine import plan_rules
+    from rulebot.sender import STOPPED, apply_remote
+
+    ids = populate(fake_pocket, 40)
+    config = load_config(write_config(fake_pocket, batch_size=10))
+    asked = []
+
+    def stop() -> bool:
+        asked.append(1)
+        return len(asked) > 1  # let the first batch go, then stop
+
+    args = argparse.Namespace(quiet=True)
+    with Store.open(config.store) as store, remote(config, store, args) as client:
+        plan = plan_rules(config, config.rules, store.items(), 1_795_672_800)
+        result = apply_remote(config, store, plan, client, check_stale=False, stop=stop)
+        runs = store.journal_runs(1)
+    assert fake_pocket.calls("/v3/send") == 1
+    assert len(result.succeeded) == len(sent_actions(fake_pocket)) <= 10
+    assert len(result.skipped) == len(plan.actions) - len(result.succeeded)
+    assert {o.error for o in result.skipped} == {STOPPED}
+    assert runs[0].status == "ok" and runs[0].finished_at is not None
+    assert "sent" not in runs[0].states  # nothing left half-recorded
+    assert main(["-q", "run"]) == 0
+    assert_server_converged(fake_pocket, ids)
+    assert len(sent_actions(fake_pocket)) == expected_action_count(40)  # nothing twice
