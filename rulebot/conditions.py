@@ -780,37 +780,12 @@ class _Group:
         return self.combine([m.matches(item, now) for m in self.members])
 
 
-def _all_matches(members: list[Where], item: Item, now: int) -> Truth:
-    verdict: Truth = True
-    for member in members:
-        result = member.matches(item, now)
-        if result is False:
-            return False
-        if result is None:
-            verdict = None
-    return verdict
-
-
-def _any_matches(members: list[Where], item: Item, now: int) -> Truth:
-    verdict: Truth = False
-    for member in members:
-        result = member.matches(item, now)
-        if result is True:
-            return True
-        if result is None:
-            verdict = None
-    return verdict
-
-
 class AllOf(_Group):
     key = "all"
     combine = staticmethod(_all)
 
     def truth(self, env: Env) -> tuple[str, str]:
         return _conjunction([m.truth(env) for m in self.members])
-
-    def matches(self, item: Item, now: int) -> Truth:
-        return _all_matches(self.members, item, now)
 
 
 class AnyOf(_Group):
@@ -820,9 +795,6 @@ class AnyOf(_Group):
     def truth(self, env: Env) -> tuple[str, str]:
         false, true = _conjunction([(f, t) for t, f in (m.truth(env) for m in self.members)])
         return true, false  # any = not all-of-nots: De Morgan on the (T, F) pairs
-
-    def matches(self, item: Item, now: int) -> Truth:
-        return _any_matches(self.members, item, now)
 
 
 class Not:
