@@ -375,7 +375,7 @@ def _emit_result(result: Result, args: argparse.Namespace, plan: Plan) -> None:
     from rulebot import render
 
     if args.format == "json":
-        out(result.dumps())
+        result.write(sys.stdout)
     elif args.format == "markdown":
         out(render.result_markdown(result))
     else:

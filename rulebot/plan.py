@@ -254,5 +254,24 @@ class Result:
             "succeeded": [o.to_json() for o in self.succeeded],
         }
 
+    def write(self, stream: TextIO) -> None:
+        """The result document, one outcome per line (as ``Plan.write``)."""
+        data = self.to_json()
+        lists = {state: data.pop(state) for state in ("failed", "skipped", "succeeded")}
+        stream.write("{\n")
+        for key, value in data.items():
+            stream.write(f"  {json.dumps(key)}: {_compact(value)},\n")
+        for number, (state, entries) in enumerate(lists.items()):
+            comma = "," if number < len(lists) - 1 else ""
+            if not entries:
+                stream.write(f'  "{state}": []{comma}\n')
+                continue
+            stream.write(f'  "{state}": [\n')
+            stream.write(",\n".join(f"    {_compact(entry)}" for entry in entries))
+            stream.write(f"\n  ]{comma}\n")
+        stream.write("}\n")
+
     def dumps(self) -> str:
-        return json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n"
+        buffer = io.StringIO()
+        self.write(buffer)
+        return buffer.getvalue()

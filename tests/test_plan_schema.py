@@ -71,3 +71,23 @@ def test_schema_rejects_broken_plans(breakage) -> None:  # type: ignore[no-untyp
     data = json.loads(every_action_plan().dumps())
     breakage(data)
     assert list(Draft202012Validator(SCHEMA).iter_errors(data))
+
+
+def test_result_document_is_json_with_one_outcome_per_line() -> None:
+    from rulebot.plan import Outcome, Result
+
+    plan = every_action_plan()
+    outcomes = [Outcome(i, a, "succeeded") for i, a in enumerate(plan.actions)]
+    outcomes[2] = Outcome(2, plan.actions[2], "failed", "Invalid URL (422)")
+    text = Result(outcomes, NOW, requests=3).dumps()
+    data = json.loads(text)
+    assert data["format_version"] == 1 and data["requests"] == 3
+    assert data["summary"] == {
+        "planned": 12,
+        "sent": 12,
+        "succeeded": 11,
+        "failed": 1,
+        "skipped": 0,
+    }
+    assert data["failed"][0]["error"] == "Invalid URL (422)" and data["skipped"] == []
+    assert len(text.splitlines()) == 12 + 12  # header lines + one line per outcome
