@@ -102,6 +102,7 @@ def apply_remote(
                 else:
                     outcomes[index] = Outcome(index, planned, "failed", str(detail))
                     store.journal_mark(run_id, [index], "failed", str(detail), conn)
+    _forgive_superseded(store, run_id, outcomes)
     ordered = [outcomes[i] for i in sorted(outcomes)]
     status = "ok" if all(o.state != "failed" for o in ordered) else "partial"
     store.journal_finish(run_id, status)
@@ -111,6 +112,27 @@ def apply_remote(
         requests=client.requests_made - requests_before,
         source=plan.source,
     )
+
+
+def _forgive_superseded(store: Store, run_id: int, outcomes: dict[int, Outcome]) -> None:
+    """An action that failed on an item this run then deleted did not matter.
+
+    The case is real: when an answer is lost (a dropped connection after the
+    server ran the batch, a timeout), the client sends the batch again, and
+    Pocket answers 422 for ``archive X`` because the first attempt's
+    ``delete X`` already ran. Reporting that as a failure would fail an
+    unattended run that did exactly what it planned.
+    """
+    deleted_at = {
+        outcome.action.item_id: index
+        for index, outcome in outcomes.items()
+        if outcome.state == "succeeded" and outcome.action.name == "delete"
+    }
+    for index, outcome in list(outcomes.items()):
+        item_id = outcome.action.item_id
+        if outcome.state == "failed" and deleted_at.get(item_id, -1) > index:
+            outcomes[index] = Outcome(index, outcome.action, "succeeded")
+            store.journal_mark(run_id, [index], "confirmed", f"moot: {outcome.error}")
 
 
 def _batches(queue: Batch, size: int) -> list[Batch]:

@@ -727,3 +727,23 @@ def test_a_stop_between_batches_sends_nothing_more_and_the_next_run_finishes(
     assert main(["-q", "run"]) == 0
     assert_server_converged(fake_pocket, ids)
     assert len(sent_actions(fake_pocket)) == expected_action_count(40)  # nothing twice
+
+
+def test_a_resent_batch_does_not_fail_on_what_its_own_delete_removed(
+    fake_pocket: FakePocket, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The answer to [archive X, delete X] is lost after the server ran it; the
+    client sends it again, and the server answers 422 for the archive (X is
+    gone). The run did what it planned: exit 0, X deleted once, no failure."""
+    item_id = fake_pocket.add_item(url="https://old.example/x", tags=["junk"])
+    write_config(
+        fake_pocket,
+        rules="rules:\n  - name: purge\n    where: {tag: junk}\n    actions: [archive, delete]\n",
+    )
+    fake_pocket.inject("drop_after", 1, "/v3/send")
+    code, out, err = rb(capsys, "run", "--format", "json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["summary"]["failed"] == 0 and result["summary"]["succeeded"] == 2
+    assert fake_pocket.calls("/v3/send") == 2  # the batch really was sent twice
+    assert fake_pocket.item(item_id)["status"] == "2"
