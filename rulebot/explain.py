@@ -44,24 +44,35 @@ def explain_item(config: Config, store: Store, item_id: str, now: int) -> dict[s
     item = store.get(item_id)
     if item is None:
         raise RulebotError(f"no item {item_id!r} in the store {store.path}")
+    # Plan with every enabled rule, watching the item as each rule sees it:
+    # an earlier rule may have archived or re-tagged it (the simulated state).
+    seen: dict[str, Item | None] = {}
+
+    def observe(rule: Any, state: Any) -> None:
+        seen[rule.name] = state.by_id.get(item_id)
+
     enabled = [r for r in config.rules if r.enabled]
-    # the full plan tells which actions this item would really get, with the
-    # simulated state of earlier rules taken into account
-    plan = make_plan(enabled, store.items(), now)
+    plan = make_plan(enabled, store.items(), now, observe=observe)
     planned = [a for a in plan.actions if a.item_id == item_id]
     rules = []
     for rule in config.rules:
         entry: dict[str, Any] = {"rule": rule.name, "enabled": rule.enabled}
+        current = seen.get(rule.name, item)
         if any(a.account_wide for a in rule.actions):
             entry["matched"] = None
             entry["note"] = "account-wide rule: acts on tags or URLs, not on single items"
+        elif current is None:
+            entry["matched"] = None
+            entry["note"] = "an earlier rule deleted the item"
         elif rule.where is None:
             entry["matched"] = True
             entry["conditions"] = []
         else:
-            check = rule.where.test(item, now)
+            check = rule.where.test(current, now)
             entry["matched"] = check.matched
             entry["conditions"] = [_check_json(c) for c in check.children]
+        if current is not None and current != item:
+            entry["note"] = "sees the item as earlier rules left it"
         entry["actions"] = [a.send for a in planned if a.rule == rule.name]
         rules.append(entry)
     return {"item": item_json(item), "rules": rules}

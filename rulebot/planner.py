@@ -16,7 +16,7 @@ Semantics (design.md, "Planner semantics"):
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -109,12 +109,17 @@ def make_plan(
     *,
     config_sha256: str = "",
     source: dict[str, Any] | None = None,
+    observe: Callable[[RuleLike, Simulation], None] | None = None,
 ) -> Plan:
+    """The plan; ``observe(rule, state)`` sees the library as each rule sees it
+    (``explain`` uses it to show conditions against the simulated state)."""
     state = Simulation(items)
     original = dict(state.by_id)
     urls = Urls(state)
     planned: list[PlannedAction] = []
     for rule in rules:
+        if observe is not None:
+            observe(rule, state)
         if any(a.account_wide for a in rule.actions):
             planned.extend(_plan_account_rule(rule, state, urls, now))
         else:

@@ -239,7 +239,10 @@ def test_explain(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert [s["action"] for s in by_rule["archive-stale"]["actions"]] == ["archive", "tags_add"]
     assert by_rule["purge"]["matched"] is False
     code, out, _ = rb(capsys, "explain", old.item_id, "--now", NOW)
-    assert "rule purge: matched no" in out and "[     no] status: status unread" in out
+    assert "rule purge: matched no" in out
+    # purge sees the item as archive-stale left it: archived, but not old enough
+    assert "[    yes] status: status archived" in out
+    assert "[     no] added: added 45d ago (older than 730d)" in out
     code, _, err = rb(capsys, "explain", "999")
     assert code == 1 and "no item '999'" in err
 
@@ -371,3 +374,27 @@ def test_plan_on_an_empty_library_says_how_to_fill_it(
     code, out, err = rb(capsys, "plan")
     assert code == 0 and "Plan: no changes" in out
     assert "is empty; fill it with `rulebot import" in err
+
+
+def test_explain_shows_later_rules_the_simulated_state(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workspace / "rules.yaml").write_text(
+        "version: 1\nrules:\n"
+        "  - name: first\n    where: {tag: read-later}\n    actions: [archive]\n"
+        "  - name: second\n    where: {status: archived, tag: read-later}\n"
+        "    actions: [{tags_add: [done]}]\n"
+        "  - name: third\n    where: {status: archived}\n    actions: [delete]\n"
+        "  - name: fourth\n    where: {status: archived}\n    actions: [favorite]\n"
+    )
+    with Store.open(workspace / ".rulebot" / "rulebot.db") as store:
+        new = store.find_by_url("https://a.org/new")
+    assert new is not None and new.status == 0
+    code, out, _ = rb(capsys, "explain", new.item_id, "--now", NOW, "--format", "json")
+    assert code == 0
+    by_rule = {r["rule"]: r for r in json.loads(out)["rules"]}
+    assert by_rule["second"]["matched"] is True  # archived by "first", as the planner sees it
+    assert by_rule["second"]["note"] == "sees the item as earlier rules left it"
+    assert [s["action"] for s in by_rule["second"]["actions"]] == ["tags_add"]
+    assert by_rule["fourth"]["matched"] is None
+    assert by_rule["fourth"]["note"] == "an earlier rule deleted the item"
