@@ -268,14 +268,18 @@ def _github_files(
     *, plan_md: str | None = None, result_md: str | None = None, changes: int
 ) -> None:
     """CI integration: a step summary and a `changes` output on GitHub Actions."""
-    summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if summary:
-        with open(summary, "a", encoding="utf-8") as handle:
-            handle.write((result_md or plan_md or "") + "\n")
-    output = os.environ.get("GITHUB_OUTPUT")
-    if output:
-        with open(output, "a", encoding="utf-8") as handle:
-            handle.write(f"changes={changes}\n")
+    for variable, text in (
+        ("GITHUB_STEP_SUMMARY", (result_md or plan_md or "") + "\n"),
+        ("GITHUB_OUTPUT", f"changes={changes}\n"),
+    ):
+        target = os.environ.get(variable)
+        if not target:
+            continue
+        try:
+            with open(target, "a", encoding="utf-8") as handle:
+                handle.write(text)
+        except OSError as err:  # CI plumbing must not fail a run that worked
+            out(f"rulebot: warning: cannot write {variable} ({target}): {err.strerror}", sys.stderr)
 
 
 def cmd_plan(args: argparse.Namespace, *, apply: bool = False) -> int:
@@ -305,8 +309,13 @@ def cmd_plan(args: argparse.Namespace, *, apply: bool = False) -> int:
         except LimitExceededError as err:
             refused = err
         if getattr(args, "out", None):
-            with open(args.out, "w", encoding="utf-8") as handle:
-                plan.write(handle)
+            try:
+                with open(args.out, "w", encoding="utf-8") as handle:
+                    plan.write(handle)
+            except OSError as err:
+                raise RulebotError(
+                    f"cannot write the plan to {args.out}: {err.strerror or err}"
+                ) from None
         if not apply or refused:
             _emit_plan(plan, args, str(refused) if refused else None)
             if refused:

@@ -398,3 +398,15 @@ def test_explain_shows_later_rules_the_simulated_state(
     assert [s["action"] for s in by_rule["second"]["actions"]] == ["tags_add"]
     assert by_rule["fourth"]["matched"] is None
     assert by_rule["fourth"]["note"] == "an earlier rule deleted the item"
+
+
+def test_unwritable_outputs_are_clear_errors_or_warnings(
+    workspace: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, _, err = rb(capsys, "plan", "--out", "no/such/dir/plan.json")
+    assert code == 1 and "cannot write the plan to no/such/dir/plan.json" in err
+    assert "Traceback" not in err and "internal error" not in err
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(workspace / "missing" / "summary.md"))
+    code, out, err = rb(capsys, "plan")
+    assert code == 0 and "Plan: 4 actions" in out
+    assert "cannot write GITHUB_STEP_SUMMARY" in err
