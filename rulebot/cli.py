@@ -169,7 +169,7 @@ def out(text: str, stream: TextIO | None = None) -> None:
 
 def _setup_logging(args: argparse.Namespace) -> None:
     level = logging.ERROR if args.quiet else logging.WARNING - 10 * min(args.verbose, 2)
-    logging.basicConfig(level=level, format="rulebot: %(message)s", stream=sys.stderr)
+    logging.basicConfig(level=level, format="rulebot: %(message)s", stream=sys.stderr, force=True)
 
 
 # -- commands ---------------------------------------------------------------------
