@@ -8,7 +8,7 @@ place that changes the local library: one SQLite transaction, journaled.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,10 +56,14 @@ def plan_rules(config: Config, rules: Sequence[Rule], items: Sequence[Item], now
     return make_plan(rules, items, now, config_sha256=config.sha256, source=source_of(config))
 
 
-def new_item_id(url: str) -> str:
+def new_item_id(url: str, taken: Mapping[str, Item]) -> str:
+    """The id an imported URL would get (so export/import agree), made unique."""
     from rulebot.exports import item_id_for_url
 
-    return item_id_for_url(url)
+    attempt = 0
+    while (item_id := item_id_for_url(url, attempt)) in taken:
+        attempt += 1
+    return item_id
 
 
 def apply_local(store: Store, plan: Plan, *, check_stale: bool = True) -> Result:
@@ -75,7 +79,7 @@ def apply_local(store: Store, plan: Plan, *, check_stale: bool = True) -> Result
     urls = {url for item in before.values() for url in url_keys(item)}
     outcomes: list[Outcome] = []
     for index, planned in enumerate(plan.actions):
-        problem = _stale(planned, before) if check_stale else None
+        problem = stale_reason(planned, before) if check_stale else None
         if problem:
             outcomes.append(Outcome(index, planned, "skipped", problem))
             continue
@@ -102,7 +106,8 @@ def apply_local(store: Store, plan: Plan, *, check_stale: bool = True) -> Result
     return Result(outcomes=outcomes, started_at=plan.created_at, source=plan.source)
 
 
-def _stale(planned: PlannedAction, before: dict[str, Item]) -> str | None:
+def stale_reason(planned: PlannedAction, before: Mapping[str, Item]) -> str | None:
+    """Why a saved plan's action must not be applied now, or None."""
     if planned.item is None:
         return None
     current = before.get(str(planned.item.get("item_id")))
@@ -127,7 +132,7 @@ def _apply_one(planned: PlannedAction, library: dict[str, Item], urls: set[str])
             url = effect.added_url
             tags = tuple(t for t in str(send.get("tags", "")).split(",") if t)
             item = Item(
-                item_id=new_item_id(url),
+                item_id=new_item_id(url, library),
                 given_url=url,
                 given_title=str(send.get("title", "")),
                 tags=tags,

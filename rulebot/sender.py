@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from rulebot.actions import from_send
-from rulebot.engine import _stale
+from rulebot.engine import stale_reason
 from rulebot.errors import ItemDataError
 from rulebot.item import Item
 from rulebot.plan import Outcome, Plan, PlannedAction, Result
@@ -72,7 +72,7 @@ def apply_remote(
     outcomes: dict[int, Outcome] = {}
     queue: Batch = []
     for index, planned in enumerate(plan.actions):
-        problem = _stale(planned, before) if check_stale else None
+        problem = stale_reason(planned, before) if check_stale else None
         if problem is None and planned.name == "add" and planned.send.get("url") in urls:
             problem = "an item with this URL is already saved"
         if problem:

@@ -410,3 +410,22 @@ def test_unwritable_outputs_are_clear_errors_or_warnings(
     code, out, err = rb(capsys, "plan")
     assert code == 0 and "Plan: 4 actions" in out
     assert "cannot write GITHUB_STEP_SUMMARY" in err
+
+
+def test_add_on_the_local_library_saves_the_url_once(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rulebot.exports import item_id_for_url
+
+    (workspace / "rules.yaml").write_text(
+        "version: 1\nrules:\n  - name: save\n    actions:\n"
+        "      - add: {url: 'https://new.example/post', title: New post, tags: [inbox]}\n"
+        "      - add: {url: 'https://a.org/old'}\n"  # already saved: skipped
+    )
+    code, out, _ = rb(capsys, "run", "--now", NOW)
+    assert code == 0 and "Applied: 1 succeeded" in out
+    saved = items_by_url(workspace)["https://new.example/post"]
+    assert saved.item_id == item_id_for_url("https://new.example/post")  # as an import would
+    assert (saved.title, saved.tags, saved.time_added) == ("New post", ("inbox",), T)
+    code, out, _ = rb(capsys, "plan", "--now", NOW)
+    assert "Plan: no changes" in out
