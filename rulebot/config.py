@@ -9,7 +9,8 @@ Validation runs in layers, and each layer speaks in the user's terms:
    as a date object) are reported while the scalar is still visible as
    written.
 2. Schema. ``schemas/rules.schema.json`` (built by ``rulebot.schema``) with
-   every error translated into a sentence at the offending key or value.
+   every error translated into a sentence at the offending key or value
+   (``rulebot.schema_messages``).
 3. Semantics, only on the parts the schema accepted: cron, regexes, dates,
    tags, timezone, unique names, account-wide actions, test references.
 
@@ -22,9 +23,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -35,9 +35,17 @@ from rulebot import actions as actions_vocab
 from rulebot import conditions as conditions_vocab
 from rulebot import schema as schema_module
 from rulebot.errors import ConfigError
+from rulebot.schema_messages import (
+    TEST_TIME_KEYS,
+    Finding,
+    JsonPath,
+    boolean_keys,
+    did_you_mean,
+    schema_findings,
+    show,
+)
 from rulebot.vocab import CompileContext, VocabError, parse_instant, tag_values
 
-JsonPath = tuple[str | int, ...]
 Mark = tuple[int, int]  # 1-based (line, column)
 
 # A document with more nodes than this is an alias bomb, not a rules file.
@@ -107,15 +115,6 @@ def _gh_property(text: str) -> str:
     return _gh_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-@dataclass(frozen=True)
-class _Finding:
-    """A problem before it is located: a path into the document and a message."""
-
-    path: JsonPath
-    message: str
-    at_key: bool = False  # point at the key (unknown keys) rather than the value
-
-
 # -- YAML with marks ------------------------------------------------------------
 
 _TAG = "tag:yaml.org,2002:"
@@ -123,7 +122,6 @@ _SCALAR_TAGS = {_TAG + name for name in ("str", "int", "float", "bool", "null", 
 # YAML 1.1 reads these as booleans (PyYAML only some spellings, other tools all):
 _BOOLISH = {"on", "off", "yes", "no", "y", "n"}
 _LITERAL_BOOLS = {"true", "True", "TRUE", "false", "False", "FALSE"}
-_TEST_TIME_KEYS = {"added", "updated", "read", "favorited"}
 
 
 def _mark(yaml_mark: yaml.Mark) -> Mark:
@@ -146,7 +144,7 @@ class MarkedLoader(yaml.SafeLoader):
         super().__init__(text)
         self.boolean_keys = boolean_keys
         self.node_marks: dict[JsonPath, tuple[Mark, Mark]] = {}
-        self.findings: list[_Finding] = []
+        self.findings: list[Finding] = []
         self._nodes_left = MAX_NODES
         self._building: set[int] = set()  # collections on the stack: recursive aliases
 
@@ -164,7 +162,7 @@ class MarkedLoader(yaml.SafeLoader):
         if isinstance(node, yaml.ScalarNode):
             return self.scalar(node, path)
         if id(node) in self._building:
-            self.findings.append(_Finding(path, "this alias refers to itself; YAML cannot nest it"))
+            self.findings.append(Finding(path, "this alias refers to itself; YAML cannot nest it"))
             return None
         self._building.add(id(node))
         try:
@@ -189,7 +187,7 @@ class MarkedLoader(yaml.SafeLoader):
                 continue
             if not isinstance(key_node, yaml.ScalarNode):
                 self.findings.append(
-                    _Finding(path, "a key must be a plain word, not a list or mapping")
+                    Finding(path, "a key must be a plain word, not a list or mapping")
                 )
                 continue
             key = key_node.value  # the key as written: `on:` stays "on", `1:` stays "1"
@@ -197,7 +195,7 @@ class MarkedLoader(yaml.SafeLoader):
             if key in first_line:
                 self.node_marks[(*path, key)] = (key_mark, key_mark)
                 self.findings.append(
-                    _Finding(
+                    Finding(
                         (*path, key),
                         f"duplicate key {key!r} (first at line {first_line[key]}); "
                         "remove one of them",
@@ -216,7 +214,7 @@ class MarkedLoader(yaml.SafeLoader):
         for source in reversed(sources):
             if not isinstance(source, yaml.MappingNode):
                 self.findings.append(
-                    _Finding(path, "`<<` merges a mapping or a list of mappings (use an alias)")
+                    Finding(path, "`<<` merges a mapping or a list of mappings (use an alias)")
                 )
                 continue
             built = self.build(source, path, _mark(source.start_mark))
@@ -256,7 +254,7 @@ class MarkedLoader(yaml.SafeLoader):
         return value
 
     def _trap(self, path: JsonPath, message: str) -> None:
-        self.findings.append(_Finding(path, message))
+        self.findings.append(Finding(path, message))
 
 
 def _takes_date(path: JsonPath) -> bool:
@@ -266,7 +264,7 @@ def _takes_date(path: JsonPath) -> bool:
     if len(path) == 3 and path[0] == "tests" and path[2] == "now":
         return True
     return (
-        len(path) == 5 and path[0] == "tests" and path[2] == "items" and path[4] in _TEST_TIME_KEYS
+        len(path) == 5 and path[0] == "tests" and path[2] == "items" and path[4] in TEST_TIME_KEYS
     )
 
 
@@ -298,7 +296,7 @@ class _Checked:
     filename: str
     document: Any = None
     marks: dict[JsonPath, tuple[Mark, Mark]] = field(default_factory=dict)
-    findings: list[_Finding] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)  # located, final
     compiled: dict[int, tuple[Any, list[Any]]] = field(default_factory=dict)
     timezone: dt.tzinfo = dt.UTC
@@ -306,7 +304,7 @@ class _Checked:
     def at(self, line: int, col: int, message: str, path: str = "$") -> None:
         self.problems.append(Problem(self.filename, line, col, message, path))
 
-    def locate(self, finding: _Finding) -> Problem:
+    def locate(self, finding: Finding) -> Problem:
         path = finding.path
         while path and path not in self.marks:  # a vocabulary path may go deeper
             path = path[:-1]
@@ -324,7 +322,7 @@ def _check_text(text: str, filename: str) -> _Checked:
         checked.at(1, 1, "this is a binary file (it contains NUL bytes), not YAML text")
         return checked
     try:
-        loader = MarkedLoader(text, _boolean_keys())  # the reader vets characters here
+        loader = MarkedLoader(text, boolean_keys())  # the reader vets characters here
         try:
             document = loader.load_document()
         finally:
@@ -352,13 +350,13 @@ def _check_text(text: str, filename: str) -> _Checked:
         checked.at(1, 1, "the file is empty; start it with `version: 1` and `rules:`")
         return checked
     if not isinstance(document, dict):
-        kind = "a list" if isinstance(document, list) else f"the value {_show(document)}"
+        kind = "a list" if isinstance(document, list) else f"the value {show(document)}"
         checked.at(
             1, 1, f"the top level must be a mapping (`version: 1`, `rules: ...`), not {kind}"
         )
         return checked
     trapped = {finding.path for finding in checked.findings}
-    for finding in _schema_findings(document):
+    for finding in schema_findings(document):
         if finding.path not in trapped:  # the YAML layer already said it better
             checked.findings.append(finding)
     _Semantics(checked).run()
@@ -395,300 +393,6 @@ def _run(
         checked = _Checked(filename)
         checked.at(1, 1, "the document is nested too deeply")
     return checked, _finish(checked)
-
-
-# -- schema layer ----------------------------------------------------------------
-
-
-@cache
-def _validator() -> Any:
-    # jsonschema costs ~80 ms to import: only when a file is actually checked.
-    from jsonschema import Draft202012Validator
-
-    return Draft202012Validator(schema_module.build_schema())
-
-
-@cache
-def _boolean_keys() -> frozenset[str]:
-    """Keys the schema wants a boolean for (`yes` there means "write true")."""
-    found: set[str] = set()
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            for key, sub in node.get("properties", {}).items():
-                if isinstance(sub, dict) and sub.get("type") == "boolean":
-                    found.add(key)
-            for sub in node.values():
-                walk(sub)
-        elif isinstance(node, list):
-            for sub in node:
-                walk(sub)
-
-    walk(schema_module.build_schema())
-    return frozenset(found)
-
-
-def _schema_findings(document: dict[str, Any]) -> Iterator[_Finding]:
-    for error in _validator().iter_errors(document):
-        for leaf in _relevant(error):
-            yield from _describe(leaf)
-
-
-def _relevant(error: Any) -> list[Any]:
-    """jsonschema reports an ``anyOf`` with every branch's complaint; keep the
-    complaints of the branch whose type fits the value (a string vs a list)."""
-    if error.validator != "anyOf" or not error.context:
-        return [error]
-    branches: dict[int, list[Any]] = {}
-    for sub in error.context:
-        branches.setdefault(sub.relative_schema_path[0], []).append(sub)
-    depth = len(error.absolute_path)
-    fitting = [
-        errors
-        for errors in branches.values()
-        if not any(e.validator == "type" and len(e.absolute_path) == depth for e in errors)
-    ]
-    if len(fitting) != 1:
-        return [error]  # no branch fits the value's type: one "must be X or Y" message
-    return [leaf for sub in fitting[0] for leaf in _relevant(sub)]
-
-
-_TYPE_WORDS = {
-    "string": "text",
-    "integer": "a whole number",
-    "number": "a number",
-    "boolean": "true or false",
-    "array": "a list",
-    "object": "a mapping (key: value lines)",
-    "null": "empty",
-}
-
-_REQUIRED_HINTS = {
-    "version": "add `version: 1` at the top",
-    "rules": "add `rules:` with a list of rules",
-    "name": "add `name: my-rule` (lowercase letters, digits, - and _)",
-    "actions": "add `actions:` with at least one action, e.g. `- archive`",
-    "base_url": "add `base_url: https://...` (the Pocket v3 server)",
-    "url": "add `url: https://...`",
-    "items": "add `items:` with the test's library (a list of items)",
-    "expect": "add `expect:` with the actions it must plan (`expect: []` for none)",
-    "action": "add `action: NAME` (e.g. archive)",
-}
-
-_PATTERN_HINTS = {
-    "name": "may use only lowercase letters, digits, - and _, starting with a letter or digit",
-    "older_than": "is not a duration; write a whole number and a unit: 90m, 12h, 30d, 2w",
-    "newer_than": "is not a duration; write a whole number and a unit: 90m, 12h, 30d, 2w",
-    "consumer_key_env": "is not an environment variable name; use letters, digits and _",
-    "access_token_env": "is not an environment variable name; use letters, digits and _",
-    "base_url": "is not an http:// or https:// URL; write e.g. https://getpocket.com",
-    "now": "is not a date; write YYYY-MM-DD or an ISO 8601 date-time",
-    "id": "is not an item id; write digits only",
-    "url": "is not a URL; write one starting with http:// or https://",
-    **{
-        key: "is neither a date nor an age; write YYYY-MM-DD, an ISO 8601 date-time, or an "
-        "age such as 45d"
-        for key in _TEST_TIME_KEYS
-    },
-}
-
-
-_EMPTY_WHERE = (
-    "where is empty; add a condition (e.g. `tag: read-later`), or remove `where:` for an "
-    "account-wide rule"
-)
-
-
-def _show(value: Any) -> str:
-    if value is None:
-        return "nothing"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _key_text(key: Any) -> str:
-    """A key as written when it is a plain word, else quoted (one line, always)."""
-    text = str(key)
-    return text if re.fullmatch(r"[\w-]{1,40}", text) else _show(key)
-
-
-def _label(path: JsonPath) -> str:
-    """The name a user sees for a path's value: ``status``, ``tags_add[1]``."""
-    label = ""
-    for part in reversed(path):
-        if isinstance(part, int):
-            label = f"[{part}]" + label
-        else:
-            return part + label
-    return label or "the config"
-
-
-def _is_action(path: JsonPath) -> bool:
-    return len(path) == 4 and path[0] == "rules" and path[2] == "actions"
-
-
-def _is_where_block(path: JsonPath) -> bool:
-    if len(path) < 3 or path[0] != "rules" or path[2] != "where":
-        return False
-    rest = path[3:]
-    while rest:
-        if rest[0] in ("all", "any") and len(rest) >= 2 and isinstance(rest[1], int):
-            rest = rest[2:]
-        elif rest[0] == "not":
-            rest = rest[1:]
-        else:
-            return False
-    return True
-
-
-def _container(path: JsonPath) -> str:
-    if not path:
-        return "at the top level"
-    if _is_where_block(path):
-        return "in where"
-    if len(path) == 2 and path[0] == "rules":
-        return "in this rule"
-    if len(path) == 2 and path[0] == "tests":
-        return "in this test"
-    if len(path) == 4 and path[0] == "tests":
-        return "in this test item" if path[2] == "items" else "in this expect entry"
-    return f"in {_label(path)}"
-
-
-def _did_you_mean(word: str, known: Sequence[str], noun: str = "") -> str:
-    import difflib
-
-    folded = {k.casefold(): k for k in known}
-    close = [folded[word.casefold()]] if word.casefold() in folded else []
-    close = close or difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
-    if close:
-        return f"; did you mean {close[0]!r}?"
-    return f"; {noun or 'allowed keys'}: {', '.join(known)}" if known else ""
-
-
-def _unknown_action(name: str) -> str:
-    return f"unknown action {name!r}" + _did_you_mean(
-        name, list(actions_vocab.REGISTRY), "actions are"
-    )
-
-
-def _describe(error: Any) -> Iterator[_Finding]:
-    path: JsonPath = tuple(error.absolute_path)
-    kind, value, label = error.validator, error.instance, _label(path)
-    if kind == "additionalProperties":
-        known = list(error.schema.get("properties", {}))
-        for key in value:
-            if key in known:
-                continue
-            if _is_action(path) and key in actions_vocab.BARE_WORDS:
-                message = f"`{key}` takes no argument; write it as a bare word: `- {key}`"
-            elif _is_action(path):
-                message = _unknown_action(key)
-            else:
-                noun = "conditions are" if _is_where_block(path) else "allowed keys"
-                message = f"unknown key {key!r} {_container(path)}" + _did_you_mean(
-                    key, known, noun
-                )
-            yield _Finding((*path, key), message, at_key=True)
-    elif kind == "required":
-        for name in error.validator_value:
-            if isinstance(value, dict) and name not in value:
-                hint = _REQUIRED_HINTS.get(name, f"add `{name}:`")
-                where = _container(path).removeprefix("in ").removeprefix("at ")
-                yield _Finding(path, f"{where} is missing `{name}`; {hint}")
-    elif kind == "enum" and (_is_action(path) or path[-1:] == ("action",)):
-        if value in actions_vocab.REGISTRY:
-            yield _Finding(path, f"`{value}` needs an argument; write `- {value}: ...`")
-        else:
-            yield _Finding(path, _unknown_action(str(value)))
-    elif kind == "enum":
-        allowed = [str(v) for v in error.validator_value]
-        yield _Finding(
-            path,
-            f"{label} must be one of {', '.join(allowed)}; got {_show(value)}"
-            + (_did_you_mean(str(value), allowed, "allowed") if isinstance(value, str) else ""),
-        )
-    elif kind == "const":
-        yield _Finding(
-            path,
-            f"{label} must be {error.validator_value!r}; got {_show(value)}"
-            + (" (the only config format so far)" if path == ("version",) else ""),
-        )
-    elif kind == "type" and value is None and _is_where_block(path) and len(path) == 3:
-        yield _Finding(path, _EMPTY_WHERE)
-    elif kind == "type" and _is_action(path):
-        yield _Finding(
-            path,
-            "an action is a word like `archive` or a one-key mapping like "
-            f"`tags_add: [tag]`; got {_show(value)}",
-        )
-    elif kind in ("type", "anyOf"):
-        yield _Finding(path, _type_message(error, label, value))
-    elif kind == "pattern":
-        hint = _PATTERN_HINTS.get(
-            str(path[-1]) if path else "", f"does not match the pattern {error.validator_value}"
-        )
-        suggestion = ""
-        if path[-1:] == ("name",) and path[:1] == ("rules",):
-            slug = re.sub(r"[^a-z0-9_-]+", "-", str(value).lower()).strip("-_")
-            suggestion = f"; try {slug!r}" if slug else ""
-        yield _Finding(path, f"{label} {_show(value)} {hint}{suggestion}")
-    elif kind == "minimum":
-        yield _Finding(
-            path, f"{label} must be at least {error.validator_value}; got {_show(value)}"
-        )
-    elif kind == "maximum":
-        yield _Finding(path, f"{label} must be at most {error.validator_value}; got {_show(value)}")
-    elif kind == "exclusiveMinimum":
-        yield _Finding(
-            path, f"{label} must be more than {error.validator_value}; got {_show(value)}"
-        )
-    elif kind == "minItems" and path[-1:] == ("actions",):
-        yield _Finding(path, "actions is empty; add at least one action, e.g. `- archive`")
-    elif kind == "minItems":
-        yield _Finding(path, f"{label} is an empty list; give at least one entry or remove it")
-    elif kind == "minProperties":
-        choices = ", ".join(error.schema.get("properties", {}))
-        if _is_where_block(path) and len(path) == 3:
-            message = _EMPTY_WHERE
-        else:
-            message = f"{label} is empty; give at least one of: {choices}"
-        yield _Finding(path, message)
-    elif kind == "maxProperties" and _is_action(path):
-        yield _Finding(
-            path,
-            f"one action has {len(value)} keys ({', '.join(map(_key_text, value))}); write each "
-            "action as its "
-            "own list item",
-        )
-    elif kind == "minLength":
-        yield _Finding(path, f"{label} must not be empty")
-    else:  # not reachable with today's schema; keep jsonschema's words
-        yield _Finding(path, f"{label}: {error.message}")
-
-
-def _type_message(error: Any, label: str, value: Any) -> str:
-    if error.validator == "anyOf":
-        words = []
-        for branch in error.validator_value:
-            if "enum" in branch:
-                words.append("one of " + ", ".join(map(str, branch["enum"])))
-            else:
-                words.append(_TYPE_WORDS.get(branch.get("type", ""), "something else"))
-        expected = " or ".join(words)
-    else:
-        wanted = error.validator_value
-        types: list[str] = wanted if isinstance(wanted, list) else [wanted]
-        expected = " or ".join(_TYPE_WORDS.get(t, t) for t in types)
-    if value is None:
-        return f"{label} is empty; write {expected}, or remove the line"
-    return f"{label} must be {expected}; got {_show(value)}"
 
 
 # -- semantic layer ---------------------------------------------------------------
@@ -786,7 +490,7 @@ def _timezone(name: str) -> tuple[dt.tzinfo | None, str | None]:
         pass
     from zoneinfo import available_timezones
 
-    hint = _did_you_mean(name, sorted(available_timezones()), "")
+    hint = did_you_mean(name, sorted(available_timezones()), "")
     if "?" not in hint:
         hint = "; write an IANA name such as UTC or Europe/Berlin"
     return None, f"unknown timezone {name!r}{hint}"
@@ -806,7 +510,7 @@ class _Semantics:
         return not any(p[: len(path)] == path for p in self.dirty)
 
     def add(self, path: JsonPath, message: str) -> None:
-        self.checked.findings.append(_Finding(path, message))
+        self.checked.findings.append(Finding(path, message))
 
     def run(self) -> None:
         document = self.checked.document
@@ -908,7 +612,7 @@ class _Semantics:
             item_path: JsonPath = (*path, "items", position)
             if not isinstance(item, dict) or not self.clean(item_path):
                 continue
-            for key in sorted(_TEST_TIME_KEYS & item.keys()):
+            for key in sorted(TEST_TIME_KEYS & item.keys()):
                 if not re.fullmatch(r"[0-9]+[mhdw]", str(item[key])):  # ages need no check
                     self.instant(item[key], (*item_path, key))
             self.tags(item.get("tags"), (*item_path, "tags"))
@@ -923,7 +627,7 @@ class _Semantics:
                 self.add(
                     (*expect_path, "rule"),
                     f"expect names rule {rule!r}, which is not in rules"
-                    + _did_you_mean(rule, self.all_rule_names(), "rules are"),
+                    + did_you_mean(rule, self.all_rule_names(), "rules are"),
                 )
 
     def all_rule_names(self) -> list[str]:
