@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from rulebot.fakepocket import FakePocket
+from tests.helpers import clear_rulebot_env
 
 # Distinctive on purpose: tests grep outputs and files for them.
 CONSUMER_KEY = "ck-SECRET-1234"
@@ -18,8 +19,7 @@ ACCESS_TOKEN = "at-SECRET-5678"
 def fake_pocket(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakePocket]:
     """A running FakePocket; the env holds its credentials, the cwd is tmp_path."""
     monkeypatch.chdir(tmp_path)
-    for name in ("RULEBOT_CONFIG", "RULEBOT_STORE", "GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT"):
-        monkeypatch.delenv(name, raising=False)
+    clear_rulebot_env(monkeypatch)
     monkeypatch.setenv("POCKET_CONSUMER_KEY", CONSUMER_KEY)
     monkeypatch.setenv("POCKET_ACCESS_TOKEN", ACCESS_TOKEN)
     with FakePocket(consumer_key=CONSUMER_KEY, access_token=ACCESS_TOKEN) as server:

@@ -46,3 +46,24 @@ def item(item_id: int | str = 1, *, age_days: float = 10, **kw: Any) -> Item:
 @dataclass
 class Library:
     items: list[Item] = field(default_factory=list)
+
+
+# -- the CLI, in process ------------------------------------------------------------
+
+RULEBOT_ENV = ("RULEBOT_CONFIG", "RULEBOT_STORE", "GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT")
+
+
+def clear_rulebot_env(monkeypatch: Any) -> None:
+    """No variable from the developer's shell may steer a test."""
+    for name in RULEBOT_ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
+def rb(capsys: Any, *args: str) -> tuple[int, str, str]:
+    """Run the real entry point; (exit code, stdout, stderr) of this call only."""
+    from rulebot.cli import main
+
+    capsys.readouterr()
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err

@@ -15,6 +15,7 @@ import pytest
 
 from rulebot.cli import main
 from rulebot.fakepocket import FakePocket
+from tests.helpers import clear_rulebot_env, rb
 
 NOW = "2026-11-26T06:00:00Z"
 T = 1795672800
@@ -42,8 +43,7 @@ Fresh,https://c.org/fresh,{T - DAY},read-later,unread
 @pytest.fixture
 def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
-    for name in ("RULEBOT_CONFIG", "RULEBOT_STORE", "GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT"):
-        monkeypatch.delenv(name, raising=False)
+    clear_rulebot_env(monkeypatch)
     (tmp_path / "rules.yaml").write_text(CONFIG)
     (tmp_path / "export.csv").write_text(CSV)
     assert main(["import", "export.csv"]) == 0
@@ -56,13 +56,6 @@ def github(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     monkeypatch.setenv("GITHUB_OUTPUT", str(output))
     return summary, output
-
-
-def rb(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = main(list(args))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def sections(summary: Path) -> list[str]:

@@ -14,6 +14,8 @@ import pytest
 from rulebot.cli import main
 from rulebot.store import Store
 
+from .helpers import clear_rulebot_env, rb
+
 NOW = "2026-11-26T06:00:00Z"
 T = 1795672800  # NOW in unix seconds
 DAY = 86400
@@ -61,20 +63,13 @@ EXPORT_ROWS = [
 @pytest.fixture
 def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
-    for name in ("RULEBOT_CONFIG", "RULEBOT_STORE", "GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT"):
-        monkeypatch.delenv(name, raising=False)
+    clear_rulebot_env(monkeypatch)
     (tmp_path / "rules.yaml").write_text(CONFIG)
     lines = ["title,url,time_added,tags,status"]
     lines += [",".join(map(str, row)) for row in EXPORT_ROWS]
     (tmp_path / "export.csv").write_text("\n".join(lines) + "\n")
     assert main(["import", "export.csv"]) == 0
     return tmp_path
-
-
-def rb(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def store_rows(path: Path) -> list[tuple]:

@@ -24,6 +24,7 @@ from rulebot.daemon import CycleReport, Daemon, stop_on_signals
 from rulebot.errors import LockHeldError, PocketError, StoreError
 from rulebot.fakepocket import FakePocket
 from rulebot.store import Store
+from tests.helpers import clear_rulebot_env
 
 ROOT = Path(__file__).resolve().parent.parent
 T0 = 1_795_672_740  # 2026-11-26T05:59:00Z
@@ -58,8 +59,7 @@ Fresh,https://a.org/fresh,1795600000,read-later,unread
 @pytest.fixture
 def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
-    for name in ("RULEBOT_CONFIG", "RULEBOT_STORE", "GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT"):
-        monkeypatch.delenv(name, raising=False)
+    clear_rulebot_env(monkeypatch)
     (tmp_path / "rules.yaml").write_text(CONFIG.format(schedule="0 6 * * *"))
     (tmp_path / "export.csv").write_text(CSV)
     assert main(["import", "export.csv"]) == 0

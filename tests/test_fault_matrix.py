@@ -35,9 +35,9 @@ from typing import Any
 
 import pytest
 
-from rulebot.cli import main
 from rulebot.fakepocket import FakePocket
 from tests.conftest import ACCESS_TOKEN, CONSUMER_KEY
+from tests.helpers import clear_rulebot_env, rb
 from tests.test_pocket_mode import (
     DOCS_URL,
     action_key,
@@ -86,8 +86,7 @@ class RecordingPocket(FakePocket):
 @pytest.fixture
 def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordingPocket]:
     monkeypatch.chdir(tmp_path)
-    for name in ("RULEBOT_CONFIG", "RULEBOT_STORE", "GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT"):
-        monkeypatch.delenv(name, raising=False)
+    clear_rulebot_env(monkeypatch)
     monkeypatch.setenv("POCKET_CONSUMER_KEY", CONSUMER_KEY)
     monkeypatch.setenv("POCKET_ACCESS_TOKEN", ACCESS_TOKEN)
     # Backoff sleeps stay real but short: the matrix tests outcomes, not the jitter.
@@ -332,12 +331,6 @@ ROWS = [
         undo=lambda s: s.permissions.add("modify"),
     ),
 ]
-
-
-def rb(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def settle(server: RecordingPocket, timeout: float = 5.0) -> None:

@@ -26,6 +26,7 @@ from rulebot.fakepocket import FakePocket
 from rulebot.pocket import PocketClient
 from rulebot.store import Store
 from tests.conftest import ACCESS_TOKEN, CONSUMER_KEY
+from tests.helpers import rb
 
 BASE_ADDED = 1_600_000_000
 DOCS_URL = "https://docs.example.org/handbook"
@@ -131,12 +132,6 @@ def store_state(path: Path = Path(".rulebot/rulebot.db")) -> dict[str, tuple[str
             item.given_url: (str(item.status), "1" if item.favorite else "0", set(item.tags))
             for item in store.items()
         }
-
-
-def rb(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def sent_actions(server: FakePocket) -> list[dict[str, Any]]:

@@ -25,6 +25,7 @@ from rulebot.schedule import (
     schedule_rows,
     schedule_text,
 )
+from tests.helpers import clear_rulebot_env
 
 UTC = dt.UTC
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -263,8 +264,7 @@ rules:
 @pytest.fixture
 def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
-    for name in ("RULEBOT_CONFIG", "RULEBOT_STORE", "GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT"):
-        monkeypatch.delenv(name, raising=False)
+    clear_rulebot_env(monkeypatch)
     (tmp_path / "rules.yaml").write_text(CONFIG)
     (tmp_path / "export.csv").write_text(
         "title,url,time_added,tags,status\nA,https://a.org/1,1700000000,read-later,unread\n"
