@@ -44,16 +44,8 @@ from rulebot.fakepocket import FakePocket, seed
 
 HERE = Path(__file__).resolve().parent
 PLAIN = HERE / "plain_pocket_client.py"
-RULES = """\
-rules:
-  - name: idle
-    where: {{tag: no-such-tag}}
-    actions: [archive]
-  - name: archive-oldest
-    where: {{status: unread}}
-    limit: {actions}
-    actions: [archive]
-"""
+sys.path.insert(0, str(HERE))
+from bench_requests import RULES  # noqa: E402  (the same jobs as the request benchmark)
 
 
 @dataclass
