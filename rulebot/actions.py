@@ -11,7 +11,7 @@ Item actions implement ``on_item``; account-wide ones (``tag_rename``,
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -46,7 +46,9 @@ class Action:
         raise NotImplementedError
 
     # account-wide actions
-    def on_library(self, library: Mapping[str, Item], urls: set[str], now: int) -> Effect | None:
+    def on_library(
+        self, library: Mapping[str, Item], urls: Container[str], now: int
+    ) -> Effect | None:
         raise NotImplementedError
 
     def _send(self, item: Item | None, now: int, **fields: Any) -> dict[str, Any]:
@@ -249,7 +251,9 @@ class TagRename(Action):
     def describe(self) -> str:
         return f"tag_rename {self.old} → {self.new}"
 
-    def on_library(self, library: Mapping[str, Item], urls: set[str], now: int) -> Effect | None:
+    def on_library(
+        self, library: Mapping[str, Item], urls: Container[str], now: int
+    ) -> Effect | None:
         old = self.old.casefold()
         changed = []
         for item in library.values():
@@ -285,7 +289,9 @@ class TagDelete(Action):
     def describe(self) -> str:
         return f"tag_delete {self.tag}"
 
-    def on_library(self, library: Mapping[str, Item], urls: set[str], now: int) -> Effect | None:
+    def on_library(
+        self, library: Mapping[str, Item], urls: Container[str], now: int
+    ) -> Effect | None:
         gone = self.tag.casefold()
         changed = [
             item.replace(tags=tuple(t for t in item.tags if t.casefold() != gone), time_updated=now)
@@ -329,7 +335,9 @@ class Add(Action):
     def describe(self) -> str:
         return f"add {self.url}"
 
-    def on_library(self, library: Mapping[str, Item], urls: set[str], now: int) -> Effect | None:
+    def on_library(
+        self, library: Mapping[str, Item], urls: Container[str], now: int
+    ) -> Effect | None:
         if self.url in urls:
             return None
         fields: dict[str, Any] = {"url": self.url}

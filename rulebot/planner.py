@@ -188,7 +188,7 @@ def _plan_account_rule(
 ) -> list[PlannedAction]:
     planned = []
     for action in rule.actions:
-        effect = action.on_library(state.by_id, urls, now)  # type: ignore[arg-type]
+        effect = action.on_library(state.by_id, urls, now)
         if effect is None:
             continue
         for changed in effect.changed:
