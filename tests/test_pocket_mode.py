@@ -742,3 +742,38 @@ def test_a_resent_batch_does_not_fail_on_what_its_own_delete_removed(
     assert result["summary"]["failed"] == 0 and result["summary"]["succeeded"] == 2
     assert fake_pocket.calls("/v3/send") == 2  # the batch really was sent twice
     assert fake_pocket.item(item_id)["status"] == "2"
+
+
+def test_sync_progress_only_on_a_terminal(fake_pocket: FakePocket) -> None:
+    """A long sync counts on stderr when a person watches (a real pty), and
+    keeps CI logs clean otherwise."""
+    import pty
+
+    populate(fake_pocket, 45)
+    write_config(fake_pocket, page_size=10)
+    command = [sys.executable, "-m", "rulebot", "sync", "--full"]
+    leader, follower = pty.openpty()
+    try:
+        done = subprocess.run(
+            command, stderr=follower, stdout=subprocess.PIPE, env=subprocess_env(), timeout=60
+        )
+        os.close(follower)
+        follower = -1
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the pty is drained once the child is gone
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        if follower != -1:
+            os.close(follower)
+        os.close(leader)
+    assert done.returncode == 0
+    assert b"synced 45 items" in seen
+    piped = subprocess.run(command, capture_output=True, env=subprocess_env(), timeout=60)
+    assert piped.returncode == 0 and b"synced" not in piped.stderr
+    assert b"full sync: 45 received" in piped.stdout
