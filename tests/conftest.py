@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from rulebot.fakepocket import FakePocket
 from tests.helpers import clear_rulebot_env
+
+# Property tests are derandomized by default, so the suite that gates a
+# landing is repeatable; HYPOTHESIS_PROFILE=explore searches afresh each run.
+settings.register_profile("repeatable", derandomize=True, deadline=None)
+settings.register_profile("explore", deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 # Distinctive on purpose: tests grep outputs and files for them.
 CONSUMER_KEY = "ck-SECRET-1234"
