@@ -36,6 +36,20 @@ rules:
 """
 
 
+def write_config(server: FakePocket, workdir: Path, page: int, batch: int, actions: int) -> Path:
+    """The benchmark's rules file for ``server``; its credentials go in the env."""
+    os.environ["POCKET_CONSUMER_KEY"] = server.consumer_key
+    os.environ["POCKET_ACCESS_TOKEN"] = server.access_token
+    config = workdir / "rules.yaml"
+    config.write_text(
+        "version: 1\n"
+        f"pocket: {{base_url: '{server.base_url}', page_size: {page}, batch_size: {batch}}}\n"
+        f"limits: {{max_actions: {actions}}}\n" + RULES.format(actions=actions),
+        encoding="utf-8",
+    )
+    return config
+
+
 def run(server: FakePocket, *args: str) -> tuple[int, int, float]:
     """(exit code, requests, seconds) of one CLI invocation."""
     before = server.calls()
@@ -60,16 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         actions = min(args.actions, unread)
         if args.latency_ms:
             server.inject("slow", 10**9, seconds=args.latency_ms / 1000)
-        os.environ["POCKET_CONSUMER_KEY"] = server.consumer_key
-        os.environ["POCKET_ACCESS_TOKEN"] = server.access_token
-        config = Path(workdir) / "rules.yaml"
-        config.write_text(
-            "version: 1\n"
-            f"pocket: {{base_url: '{server.base_url}', page_size: {args.page_size}, "
-            f"batch_size: {args.batch_size}}}\n"
-            f"limits: {{max_actions: {actions}}}\n" + RULES.format(actions=actions),
-            encoding="utf-8",
-        )
+        config = write_config(server, Path(workdir), args.page_size, args.batch_size, actions)
         c = ("-c", str(config))
         pages = math.ceil(args.items / args.page_size) + 1
         changed_pages = math.ceil(actions / args.page_size) + 1

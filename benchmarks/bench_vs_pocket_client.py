@@ -31,7 +31,6 @@ import contextlib
 import io
 import json
 import math
-import os
 import subprocess
 import sys
 import tempfile
@@ -45,7 +44,7 @@ from rulebot.fakepocket import FakePocket, seed
 HERE = Path(__file__).resolve().parent
 PLAIN = HERE / "plain_pocket_client.py"
 sys.path.insert(0, str(HERE))
-from bench_requests import RULES  # noqa: E402  (the same jobs as the request benchmark)
+from bench_requests import write_config  # noqa: E402  (the same jobs as the request benchmark)
 
 
 @dataclass
@@ -97,15 +96,7 @@ def bench_size(args: argparse.Namespace, items: int) -> list[str]:
                 server.inject("slow", 10**9, seconds=args.latency_ms / 1000)
         unread = sum(1 for item in ours.items.values() if item["status"] == "0")
         actions = min(args.actions, unread)
-        os.environ["POCKET_CONSUMER_KEY"] = ours.consumer_key
-        os.environ["POCKET_ACCESS_TOKEN"] = ours.access_token
-        config = Path(workdir) / "rules.yaml"
-        config.write_text(
-            "version: 1\n"
-            f"pocket: {{base_url: '{ours.base_url}', page_size: {page}, batch_size: {batch}}}\n"
-            f"limits: {{max_actions: {actions}}}\n" + RULES.format(actions=actions),
-            encoding="utf-8",
-        )
+        config = write_config(ours, Path(workdir), page, batch, actions)
         c = ("-c", str(config))
         paging = ("--page-size", str(page))
         gets = math.ceil(items / page) + 1

@@ -23,12 +23,17 @@ CONSUMER_KEY = "ck-SECRET-1234"
 ACCESS_TOKEN = "at-SECRET-5678"
 
 
-@pytest.fixture
-def fake_pocket(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakePocket]:
-    """A running FakePocket; the env holds its credentials, the cwd is tmp_path."""
+def use_fake_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Work in tmp_path with only the fake server's credentials in the env."""
     monkeypatch.chdir(tmp_path)
     clear_rulebot_env(monkeypatch)
     monkeypatch.setenv("POCKET_CONSUMER_KEY", CONSUMER_KEY)
     monkeypatch.setenv("POCKET_ACCESS_TOKEN", ACCESS_TOKEN)
+
+
+@pytest.fixture
+def fake_pocket(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakePocket]:
+    """A running FakePocket; the env holds its credentials, the cwd is tmp_path."""
+    use_fake_credentials(tmp_path, monkeypatch)
     with FakePocket(consumer_key=CONSUMER_KEY, access_token=ACCESS_TOKEN) as server:
         yield server

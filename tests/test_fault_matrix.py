@@ -36,8 +36,8 @@ from typing import Any
 import pytest
 
 from rulebot.fakepocket import FakePocket
-from tests.conftest import ACCESS_TOKEN, CONSUMER_KEY
-from tests.helpers import clear_rulebot_env, rb
+from tests.conftest import ACCESS_TOKEN, CONSUMER_KEY, use_fake_credentials
+from tests.helpers import rb
 from tests.test_pocket_mode import (
     DOCS_URL,
     action_key,
@@ -85,10 +85,7 @@ class RecordingPocket(FakePocket):
 
 @pytest.fixture
 def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordingPocket]:
-    monkeypatch.chdir(tmp_path)
-    clear_rulebot_env(monkeypatch)
-    monkeypatch.setenv("POCKET_CONSUMER_KEY", CONSUMER_KEY)
-    monkeypatch.setenv("POCKET_ACCESS_TOKEN", ACCESS_TOKEN)
+    use_fake_credentials(tmp_path, monkeypatch)
     # Backoff sleeps stay real but short: the matrix tests outcomes, not the jitter.
     monkeypatch.setattr("rulebot.pocket.MAX_BACKOFF", 0.05)
     with RecordingPocket(consumer_key=CONSUMER_KEY, access_token=ACCESS_TOKEN) as fake:
