@@ -259,12 +259,13 @@ class TagRename(Action):
         for item in library.values():
             if item.tags is None or item.is_deleted or old not in item.tag_set():
                 continue
-            # a pure case change only counts where the exact spelling differs
-            if item.tags.count(self.new) and old == self.new.casefold():
-                continue
+            # every spelling of the old tag goes, so a case-only rename of an
+            # item tagged both `Python` and `python` leaves exactly `Python`
             kept = [t for t in item.tags if t.casefold() != old]
             if self.new.casefold() not in {t.casefold() for t in kept}:
                 kept.append(self.new)
+            if sorted(kept) == sorted(item.tags):
+                continue  # already renamed: only the new spelling is there
             changed.append(item.replace(tags=tuple(kept), time_updated=now))
         if not changed:
             return None

@@ -107,6 +107,22 @@ def test_tag_rename_is_account_wide() -> None:
     assert after == {"1": ("web", "javascript"), "2": ("javascript",), "4": ("javascript",)}
 
 
+def test_case_only_tag_rename_leaves_exactly_the_new_spelling() -> None:
+    library = {
+        "1": item(1, tags=("Python", "python", "web")),
+        "2": item(2, tags=("python",)),
+        "3": item(3, tags=("Python",)),
+    }
+    action = compile_action({"tag_rename": {"old_tag": "python", "new_tag": "Python"}})
+    effect = action.on_library(library, set(), NOW)
+    assert effect is not None
+    after = {i.item_id: i.tags for i in effect.changed}
+    assert after == {"1": ("web", "Python"), "2": ("Python",)}
+    # and once applied, there is nothing left to do
+    library.update(after and {i.item_id: i for i in effect.changed})
+    assert action.on_library(library, set(), NOW) is None
+
+
 def test_tag_rename_of_absent_tag_is_a_no_op() -> None:
     action = compile_action({"tag_rename": {"old_tag": "nope", "new_tag": "x"}})
     assert action.on_library({"1": item(tags=("a",))}, set(), NOW) is None
