@@ -106,7 +106,7 @@ class Favorite(_StatusAction):
     description = "Mark the item as a favorite."
 
     def changes(self, item: Item, now: int) -> dict[str, Any] | None:
-        return None if item.favorite else {"favorite": True, "time_favorited": now}
+        return None if item.favorite is True else {"favorite": True, "time_favorited": now}
 
 
 @action
@@ -115,7 +115,8 @@ class Unfavorite(_StatusAction):
     description = "Remove the item from favorites."
 
     def changes(self, item: Item, now: int) -> dict[str, Any] | None:
-        return {"favorite": False, "time_favorited": None} if item.favorite else None
+        # unknown (None) is planned too: we cannot tell a change from a no-op
+        return None if item.favorite is False else {"favorite": False, "time_favorited": None}
 
 
 @action

@@ -310,13 +310,16 @@ class Favorite(Condition):
     schema = {"description": description, "type": "boolean"}
 
     def matches(self, item: Item, now: int) -> Truth:
-        return item.favorite == bool(self.value)
+        return None if item.favorite is None else item.favorite == bool(self.value)
 
     def truth(self, env: Env) -> tuple[str, str]:
+        # favorite is True, False or None (unknown): None is neither T nor F
         wanted = bool(self.value)
-        return f"(i.favorite is {wanted})", f"(i.favorite is not {wanted})"
+        return f"(i.favorite is {wanted})", f"(i.favorite is {not wanted})"
 
     def test(self, item: Item, now: int) -> Check:
+        if item.favorite is None:
+            return Check(self.key, None, "favorite unknown")
         ok = item.favorite == bool(self.value)
         return Check(self.key, ok, "favorite" if item.favorite else "not favorite")
 

@@ -142,7 +142,8 @@ class _Rows:
         # Positional: item_id, given_url, resolved_url, given_title,
         # resolved_title, status, favorite, tags, time_added, time_updated.
         self.by_url[url] = Item(
-            item_id_for_url(url), url, "", title, "", status, False, tags, added, added
+            # favorite None: an export has no favourite column, so it is unknown
+            item_id_for_url(url), url, "", title, "", status, None, tags, added, added
         )
         self.seen += 1
         if self.progress is not None and self.seen % _PROGRESS_EVERY == 0:

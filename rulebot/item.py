@@ -7,6 +7,8 @@ place that turns that into typed values; everything else sees ``Item``.
 ``tags is None`` means the tags are *unknown* (never fetched, e.g. a
 ``detailType=simple`` response or a deleted stub), which is different from
 ``()`` (known to have none): an item with unknown tags is never "untagged".
+Likewise ``favorite is None`` means unknown (an item imported from an export,
+which has no favourite column), never "not a favourite".
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ class Item:
     given_title: str = ""
     resolved_title: str = ""
     status: int = UNREAD
-    favorite: bool = False
+    favorite: bool | None = False  # None: unknown (an export never says)
     tags: tuple[str, ...] | None = ()
     time_added: int | None = None
     time_updated: int | None = None

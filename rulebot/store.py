@@ -84,6 +84,43 @@ MIGRATIONS: list[tuple[str, ...]] = [
         ) WITHOUT ROWID""",
         "CREATE INDEX run_actions_state ON run_actions(state)",
     ),
+    # 1 -> 2: ``favorite`` may be NULL ("unknown"): a Pocket export has no
+    # favourite column. SQLite cannot relax NOT NULL in place, so the table is
+    # rebuilt (same column order). Then, in a local library (no sync cursor
+    # ``since`` in meta: it never mirrored a server), every favorite = 0 came
+    # from an import (or, rarely, a local ``unfavorite``/``add``), so it becomes
+    # unknown; a mirror's values came from the server and stay.
+    (
+        """CREATE TABLE items_v2 (
+            item_id        TEXT PRIMARY KEY,
+            given_url      TEXT NOT NULL DEFAULT '',
+            resolved_url   TEXT NOT NULL DEFAULT '',
+            given_title    TEXT NOT NULL DEFAULT '',
+            resolved_title TEXT NOT NULL DEFAULT '',
+            status         INTEGER NOT NULL DEFAULT 0,
+            favorite       INTEGER,
+            tags_known     INTEGER NOT NULL DEFAULT 1,
+            time_added     INTEGER,
+            time_updated   INTEGER,
+            time_read      INTEGER,
+            time_favorited INTEGER,
+            word_count     INTEGER,
+            time_to_read   INTEGER,
+            lang           TEXT,
+            is_article     INTEGER,
+            has_image      INTEGER,
+            has_video      INTEGER,
+            excerpt        TEXT NOT NULL DEFAULT '',
+            extra          TEXT
+        )""",
+        "INSERT INTO items_v2 SELECT * FROM items",
+        "DROP TABLE items",
+        "ALTER TABLE items_v2 RENAME TO items",
+        "CREATE INDEX items_given_url ON items(given_url)",
+        "CREATE INDEX items_resolved_url ON items(resolved_url) WHERE resolved_url <> ''",
+        "UPDATE items SET favorite = NULL WHERE favorite = 0"
+        " AND NOT EXISTS (SELECT 1 FROM meta WHERE key = 'since')",
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -542,7 +579,7 @@ def _item_to_row(item: Item) -> tuple[Any, ...]:
         item.given_title,
         item.resolved_title,
         item.status,
-        int(item.favorite),
+        None if item.favorite is None else int(item.favorite),
         0 if item.tags is None else 1,
         item.time_added,
         item.time_updated,
@@ -572,7 +609,7 @@ def _rows_to_items(rows: Iterable[Sequence[Any]], tags: dict[str, tuple[str, ...
             gt,
             rt,
             status,
-            fav == 1,
+            None if fav is None else fav == 1,
             get_tags(item_id, ()) if known else None,
             ta,
             tu,

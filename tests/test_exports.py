@@ -59,6 +59,7 @@ def expected(url: str, title: str, added: int, tags: tuple[str, ...], status: in
         tags=tags,
         time_added=added or None,
         time_updated=added or None,
+        favorite=None,  # an export has no favourite column: unknown
     )
 
 
@@ -357,6 +358,39 @@ def test_a_newer_export_updates_in_place_keyed_by_url(tmp_path: Path, store: Sto
         1200,
         "https://short.test/x",
     )
+
+
+def test_an_imported_favourite_is_unknown_to_conditions_and_actions(
+    tmp_path: Path, store: Store
+) -> None:
+    from rulebot.actions import compile_action
+    from rulebot.conditions import Env, compile_where
+    from rulebot.planner import make_plan
+    from tests.helpers import rule
+
+    path = write(tmp_path / "a.csv", HEADER + "T,https://a.test/1,5,,unread\n")
+    import_export(store, path, now=9)
+    (imported,) = store.items()
+    assert imported.favorite is None
+    raw = store._conn.execute("SELECT favorite FROM items").fetchone()
+    assert raw == (None,)  # NULL, not 0
+    for where in ({"favorite": False}, {"favorite": True}, {"not": {"favorite": True}}):
+        compiled = compile_where(where)
+        assert compiled.test(imported, 10).matched is None, where
+        assert Env().selector(compiled)([imported], 10) == [], where  # generated code agrees
+    # unfavorite cannot tell a change from a no-op, so it is planned; the
+    # simulated state then knows the value, and a later favorite: false matches
+    rules = [
+        rule("unfav", {"status": "unread"}, ["unfavorite"]),
+        rule("after", {"favorite": False}, ["archive"]),
+    ]
+    plan = make_plan(rules, [imported], 10)
+    assert [(a.rule, a.send["action"]) for a in plan.actions] == [
+        ("unfav", "unfavorite"),
+        ("after", "archive"),
+    ]
+    effect = compile_action("favorite").on_item(imported, 10)
+    assert effect is not None and effect.changed[0].favorite is True
 
 
 def test_import_revives_a_deleted_item_with_its_id(tmp_path: Path, store: Store) -> None:

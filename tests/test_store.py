@@ -187,7 +187,7 @@ _items = st.builds(
     given_title=_text,
     resolved_title=_text,
     status=st.sampled_from([UNREAD, ARCHIVED, DELETED, HIDDEN]),
-    favorite=st.booleans(),
+    favorite=st.none() | st.booleans(),
     tags=st.none() | st.lists(_text, max_size=4).map(tuple),
     time_added=st.none() | _int64,
     time_updated=st.none() | _int64,
@@ -220,9 +220,44 @@ def test_every_item_field_round_trips(tmp_path: Path, generated: list[Item]) -> 
         for got in loaded:
             want = by_id[got.item_id]
             assert dict(got.extra) == dict(want.extra)
-            assert type(got.favorite) is bool
+            assert got.favorite is None or type(got.favorite) is bool
             assert got.is_article is None or type(got.is_article) is bool
             assert reopened.get(got.item_id) == want
+
+
+def test_unknown_favorite_is_stored_as_null(store: Store) -> None:
+    store.upsert([item("1", favorite=None), item("2", favorite=False), item("3", favorite=True)])
+    raw = store._conn.execute("SELECT item_id, favorite FROM items ORDER BY item_id").fetchall()
+    assert raw == [("1", None), ("2", 0), ("3", 1)]
+    assert [store.get(i).favorite for i in "123"] == [None, False, True]  # type: ignore[union-attr]
+
+
+def _version_1_store(path: Path, monkeypatch, *, mirror: bool) -> None:
+    """A store as the first release wrote it: favorite NOT NULL, imports stored 0."""
+    with monkeypatch.context() as patched:
+        patched.setattr(store_module, "MIGRATIONS", store_module.MIGRATIONS[:1])
+        patched.setattr(store_module, "SCHEMA_VERSION", 1)
+        with Store.open(path) as old:
+            old.upsert([item("1", favorite=False), item("2", favorite=True, tags=("a",))])
+            if mirror:
+                old.set_meta("since", "1700000000")
+            assert old.schema_version() == 1
+
+
+@pytest.mark.parametrize("mirror", [False, True])
+def test_version_1_store_migrates_favorite_to_unknown_in_a_local_library(
+    tmp_path: Path, monkeypatch, mirror: bool
+) -> None:
+    path = tmp_path / "rulebot.db"
+    _version_1_store(path, monkeypatch, mirror=mirror)
+    with Store.open(path) as opened:
+        assert opened.schema_version() == SCHEMA_VERSION
+        # a local library's 0 came from an export, which never said; a mirror's from the server
+        assert opened.get("1") == item("1", favorite=False if mirror else None)
+        assert opened.get("2") == item("2", favorite=True, tags=("a",))
+        opened.upsert([item("3", favorite=None)])  # the column now takes NULL
+        names = {r[0] for r in opened._conn.execute("SELECT name FROM sqlite_master")}
+        assert {"items_given_url", "items_resolved_url"} <= names and "items_v2" not in names
 
 
 # -- transactions, meta, schedule -------------------------------------------------------
