@@ -1,0 +1,1 @@
+"""One faithful fake server per service; python -m rulebot.fake.NAME."""
