@@ -12,6 +12,7 @@ tables for people who open the file with sqlite3 or Datasette.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import gc
 import json
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from rulebot.errors import LockHeldError, StoreError
+from rulebot.files import PRIVATE_FILE_MODE, make_private_dir
 from rulebot.item import DELETED, HIDDEN, NO_EXTRA, Item
 
 # MIGRATIONS[i] takes a store from schema version i to i + 1. Append only:
@@ -123,6 +125,11 @@ MIGRATIONS: list[tuple[str, ...]] = [
     ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+# PRAGMA application_id of a rulebot store ("RBOT"): what tells it from
+# another program's SQLite file. Stores from before it was set are known by
+# their tables.
+APPLICATION_ID = 0x52424F54
+RULEBOT_TABLES = frozenset({"items", "item_tags", "meta", "schedule", "runs", "run_actions"})
 
 ACTION_STATES = ("planned", "sent", "confirmed", "failed", "skipped")
 
@@ -178,9 +185,13 @@ class Store:
     def open(cls, path: str | Path) -> Store:
         db_path = Path(path).expanduser().absolute()
         try:
-            db_path.parent.mkdir(parents=True, exist_ok=True)
+            # The journal is private data: the directory 0700, the file 0600
+            # (SQLite gives -wal and -shm the database file's mode).
+            make_private_dir(db_path.parent)
+            with contextlib.suppress(FileExistsError):
+                os.close(os.open(db_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE))
         except OSError as exc:
-            raise StoreError(f"cannot create the directory for store {db_path}: {exc}") from exc
+            raise StoreError(f"cannot create store {db_path}: {exc.strerror or exc}") from exc
         try:
             # isolation_level=None: we issue BEGIN/COMMIT ourselves.
             conn = sqlite3.connect(db_path, isolation_level=None, timeout=5.0)
@@ -203,6 +214,7 @@ class Store:
         return store
 
     def _setup(self) -> None:
+        self._check_identity()  # before anything is written: WAL mode is a write
         mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             raise StoreError(f"store {self.path}: cannot switch to WAL mode (got {mode!r})")
@@ -211,11 +223,40 @@ class Store:
         self._conn.execute("PRAGMA synchronous=FULL")
         self._migrate()
 
+    def _check_identity(self) -> None:
+        """Refuse a database that is not a rulebot store (or is damaged)."""
+        version = self.schema_version()
+        if version < 0:
+            raise StoreError(
+                f"store {self.path} has schema version {version}, which no rulebot writes: "
+                "the file is damaged or belongs to another program; restore it from a "
+                "backup, or move it away and import (or sync) again"
+            )
+        app_id = int(self._conn.execute("PRAGMA application_id").fetchone()[0])
+        if app_id == APPLICATION_ID:
+            return
+        tables = sorted(
+            str(name)
+            for (name,) in self._conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
+        )
+        if app_id == 0 and (not tables if version == 0 else set(tables) >= RULEBOT_TABLES):
+            return  # a new, empty database, or a store from before application_id
+        shown = ", ".join(tables[:5]) + (f", … ({len(tables)} in all)" if len(tables) > 5 else "")
+        raise StoreError(
+            f"{self.path} is another program's SQLite database (tables: {shown or 'none'}), "
+            "not a rulebot store; rulebot leaves it untouched. Point --store (or `store:` "
+            "in the config) at a file of its own, e.g. .rulebot/rulebot.db"
+        )
+
     def _migrate(self) -> None:
         version = self.schema_version()
         if version > SCHEMA_VERSION:
             raise StoreError(self._newer_message(version))
         if version == SCHEMA_VERSION:
+            if int(self._conn.execute("PRAGMA application_id").fetchone()[0]) == 0:
+                self._conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             return
         with self.transaction() as conn:
             # Re-read under the write lock: another process may have migrated.
@@ -226,6 +267,7 @@ class Store:
                 for statement in MIGRATIONS[target - 1]:
                     conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {target}")
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
 
     def _newer_message(self, version: int) -> str:
         return (
@@ -260,9 +302,22 @@ class Store:
             return
         try:
             # No O_TRUNC: the file names the current holder until we own it.
-            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            # O_NOFOLLOW: a link planted at this name must not let us truncate
+            # (and write into) whatever it points to.
+            fd = os.open(
+                self.lock_path,
+                os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
+                PRIVATE_FILE_MODE,
+            )
         except OSError as exc:
-            raise StoreError(f"cannot open lock file {self.lock_path}: {exc}") from exc
+            if exc.errno == errno.ELOOP:
+                raise StoreError(
+                    f"lock file {self.lock_path} is a symbolic link; rulebot does not follow "
+                    "links there. Remove it (rulebot creates the lock file itself)"
+                ) from exc
+            raise StoreError(
+                f"cannot open lock file {self.lock_path}: {exc.strerror or exc}"
+            ) from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -281,8 +336,14 @@ class Store:
             "command": command if command.startswith("rulebot") else f"rulebot {command}",
             "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, (json.dumps(holder_info) + "\n").encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, (json.dumps(holder_info) + "\n").encode(), 0)
+        except OSError as exc:  # e.g. ENOSPC: the disk is full
+            self._release_lock()
+            raise StoreError(
+                f"cannot write lock file {self.lock_path}: {exc.strerror or exc}"
+            ) from exc
         try:
             yield
         finally:
@@ -331,14 +392,25 @@ class Store:
     def _snapshot(self) -> Iterator[None]:
         """A read transaction, so reads spanning two tables see one state
         even while another process commits (WAL keeps our snapshot)."""
-        if self._conn.in_transaction:
-            yield
-            return
-        self._conn.execute("BEGIN")
         try:
-            yield
-        finally:
-            self._conn.execute("COMMIT")
+            if self._conn.in_transaction:
+                yield
+                return
+            self._conn.execute("BEGIN")
+            try:
+                yield
+            finally:
+                self._conn.execute("COMMIT")
+        except (sqlite3.DatabaseError, ValueError) as exc:
+            # malformed pages, text that is not UTF-8, a broken JSON column
+            raise self.damaged(exc) from exc
+
+    def damaged(self, exc: Exception) -> StoreError:
+        return StoreError(
+            f"store {self.path} cannot be read ({type(exc).__name__}: {str(exc)[:200]}); "
+            "the file is damaged: restore it from a backup, or move it away and "
+            "import (or sync) again"
+        )
 
     @contextlib.contextmanager
     def _writing(self, conn: sqlite3.Connection | None) -> Iterator[sqlite3.Connection]:
@@ -380,7 +452,8 @@ class Store:
 
     def count(self, include_deleted: bool = False) -> int:
         where = "" if include_deleted else f" WHERE status NOT IN ({DELETED}, {HIDDEN})"
-        return int(self._conn.execute(f"SELECT count(*) FROM items{where}").fetchone()[0])
+        with self._snapshot():
+            return int(self._conn.execute(f"SELECT count(*) FROM items{where}").fetchone()[0])
 
     def upsert(self, items: Iterable[Item], conn: sqlite3.Connection | None = None) -> int:
         """Insert or replace items (tags included) in one transaction."""
@@ -439,7 +512,8 @@ class Store:
 
     # -- meta and schedule ----------------------------------------------------
     def get_meta(self, key: str) -> str | None:
-        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        with self._snapshot():
+            row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
     def set_meta(self, key: str, value: str, conn: sqlite3.Connection | None = None) -> None:

@@ -47,23 +47,143 @@ def test_open_creates_parent_dirs_and_uses_wal(tmp_path: Path) -> None:
     assert {"items", "item_tags", "meta", "schedule", "runs", "run_actions"} <= tables
 
 
-@pytest.mark.parametrize("kind", ["empty-file", "other-tables"])
+@pytest.mark.parametrize("kind", ["empty-file", "empty-database"])
 def test_migrates_a_version_0_file(tmp_path: Path, kind: str) -> None:
     path = tmp_path / "old.db"
     if kind == "empty-file":
         path.write_bytes(b"")  # a zero-byte file is an empty SQLite database
     else:
-        conn = sqlite3.connect(path)
-        conn.execute("CREATE TABLE notes (text TEXT)")
-        conn.execute("INSERT INTO notes VALUES ('kept')")
-        conn.commit()
-        conn.close()
+        sqlite3.connect(path).execute("PRAGMA page_size = 4096").connection.close()
     with Store.open(path) as opened:
         assert opened.schema_version() == SCHEMA_VERSION
         opened.upsert([item("1")])
         assert opened.count() == 1
-    if kind == "other-tables":
-        assert sqlite3.connect(path).execute("SELECT text FROM notes").fetchall() == [("kept",)]
+    assert sqlite3.connect(path).execute("PRAGMA application_id").fetchone() == (
+        store_module.APPLICATION_ID,
+    )
+
+
+@pytest.mark.parametrize("user_version", [0, 1, 7])
+def test_another_programs_database_is_refused_untouched(tmp_path: Path, user_version: int) -> None:
+    path = tmp_path / "firefox-places.sqlite"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE notes (text TEXT)")
+    conn.execute("INSERT INTO notes VALUES ('kept')")
+    conn.execute(f"PRAGMA user_version = {user_version}")
+    conn.commit()
+    conn.close()
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match=r"another program's SQLite database \(tables: notes\)"):
+        Store.open(path)
+    # not switched to WAL, no tables added: not one byte changed
+    assert path.read_bytes() == before
+    assert not Path(f"{path}-wal").exists()
+
+
+def test_a_store_written_before_application_id_still_opens(tmp_path: Path) -> None:
+    path = tmp_path / "rulebot.db"
+    with Store.open(path) as opened:
+        opened.upsert([item("1")])
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA application_id = 0")
+    conn.commit()
+    conn.close()
+    with Store.open(path) as opened:
+        assert opened.count() == 1
+
+
+def test_a_negative_schema_version_is_a_clean_error(tmp_path: Path) -> None:
+    path = tmp_path / "rulebot.db"
+    Store.open(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = -3")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match="schema version -3, which no rulebot writes") as caught:
+        Store.open(path)
+    assert str(path) in str(caught.value)
+
+
+def test_undecodable_text_in_the_store_is_a_clean_error(tmp_path: Path, capsys) -> None:
+    from tests.helpers import rb
+
+    path = tmp_path / "rulebot.db"
+    with Store.open(path) as opened:
+        opened.upsert([item("1")])
+        opened._conn.execute("UPDATE items SET given_title = CAST(x'ff41' AS TEXT)")
+    with Store.open(path) as opened, pytest.raises(StoreError, match="damaged") as caught:
+        opened.items()
+    assert str(path) in str(caught.value)
+    config = tmp_path / "rules.yaml"
+    config.write_text("version: 1\nrules: []\n")
+    code, _, err = rb(
+        capsys, "-c", str(config), "--store", str(path), "export", str(tmp_path / "x.csv")
+    )
+    assert code == 1 and "damaged" in err and str(path) in err and "Traceback" not in err
+
+
+def test_a_malformed_store_is_a_clean_error(tmp_path: Path) -> None:
+    path = tmp_path / "rulebot.db"
+    with Store.open(path) as opened:
+        opened.upsert([item(str(n), given_title="x" * 500) for n in range(1, 400)])
+    data = bytearray(path.read_bytes())
+    assert len(data) > 8 * 4096
+    data[3 * 4096 : 6 * 4096] = b"\xa5" * (3 * 4096)  # garbage over b-tree pages
+    path.write_bytes(bytes(data))
+    with pytest.raises(StoreError, match=r"damaged|malformed") as caught:  # noqa: SIM117
+        with Store.open(path) as opened:  # either open or the read finds the damage
+            opened.items()
+    assert str(path) in str(caught.value)
+
+
+# -- files: permissions, the lock file ----------------------------------------------------
+def test_store_directory_and_files_are_private(tmp_path: Path) -> None:
+    old_umask = os.umask(0o022)
+    try:
+        path = tmp_path / ".rulebot" / "rulebot.db"
+        with Store.open(path) as opened, opened.lock("run"):
+            opened.upsert([item("1")])
+            modes = {
+                p.name: p.stat().st_mode & 0o777
+                for p in path.parent.iterdir()
+                if p.name.startswith("rulebot.db")
+            }
+        assert path.parent.stat().st_mode & 0o777 == 0o700
+        assert set(modes) >= {"rulebot.db", "rulebot.db-wal", "rulebot.db-shm", "rulebot.db.lock"}
+        assert set(modes.values()) == {0o600}, modes
+    finally:
+        os.umask(old_umask)
+
+
+def test_a_symlink_at_the_lock_path_is_refused_and_its_target_untouched(tmp_path: Path) -> None:
+    victim = tmp_path / "precious.txt"
+    victim.write_text("keep me\n")
+    path = tmp_path / "rulebot.db"
+    with Store.open(path) as opened:
+        opened.lock_path.symlink_to(victim)
+        with pytest.raises(StoreError, match="is a symbolic link") as caught, opened.lock("run"):
+            pass
+    assert str(opened.lock_path) in str(caught.value)
+    assert victim.read_text() == "keep me\n"
+
+
+def test_a_full_disk_writing_the_lock_file_is_a_clean_error(tmp_path: Path, monkeypatch) -> None:
+    import errno
+
+    def full(fd: int, data: bytes, offset: int) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with Store.open(tmp_path / "rulebot.db") as opened:
+        monkeypatch.setattr(store_module.os, "pwrite", full)
+        with (
+            pytest.raises(StoreError, match="No space left on device") as caught,
+            opened.lock("run"),
+        ):
+            pass
+        assert str(opened.lock_path) in str(caught.value)
+        monkeypatch.undo()
+        with opened.lock("run"):  # released: the next attempt works
+            pass
 
 
 def test_migrations_apply_in_order_and_keep_data(tmp_path: Path, monkeypatch) -> None:
