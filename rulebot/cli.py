@@ -167,9 +167,27 @@ def out(text: str, stream: TextIO | None = None) -> None:
     stream.write(text if text.endswith("\n") or not text else text + "\n")
 
 
+class _SafeFormatter(logging.Formatter):
+    """Log lines carry titles and server text: escape control characters."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from rulebot.safe import printable_lines
+
+        return printable_lines(super().format(record))
+
+
 def _setup_logging(args: argparse.Namespace) -> None:
     level = logging.ERROR if args.quiet else logging.WARNING - 10 * min(args.verbose, 2)
-    logging.basicConfig(level=level, format="rulebot: %(message)s", stream=sys.stderr, force=True)
+    # under cron, systemd or CI the log is read later: stamp each line
+    stamped = not sys.stderr.isatty()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        _SafeFormatter(
+            "%(asctime)s rulebot: %(message)s" if stamped else "rulebot: %(message)s",
+            datefmt="%Y-%m-%dT%H:%M:%S%z",
+        )
+    )
+    logging.basicConfig(level=level, handlers=[handler], force=True)
 
 
 # -- commands ---------------------------------------------------------------------
@@ -192,11 +210,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if text:
         out(text)
     if args.format == "text" and not args.quiet:
-        bad = {p.file for p in problems}
+        bad = {p.file for p in problems if p.is_error}
         for path in paths:
             if str(path) not in bad:
                 out(f"{path}: valid", sys.stderr)
-    return EXIT_ERROR if problems else EXIT_OK
+    # warnings are shown, but only errors fail: the config loads with warnings
+    return EXIT_ERROR if any(p.is_error for p in problems) else EXIT_OK
 
 
 def now_of(args: argparse.Namespace) -> int:
@@ -388,7 +407,8 @@ def _emit_result(result: Result, args: argparse.Namespace, plan: Plan) -> None:
     elif args.format == "markdown":
         out(render.result_markdown(result))
     else:
-        out(render.result_text(result, colour=render.use_colour(sys.stdout)))
+        limit = None if args.verbose else render.MAX_LINES_PER_RULE
+        out(render.result_text(result, colour=render.use_colour(sys.stdout), max_lines=limit))
     _github_files(result_md=render.result_markdown(result), changes=len(plan))
 
 
@@ -665,7 +685,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError(f"'{args.command}' is not available in this build yet")
         return handler(args)
     except RulebotError as err:
-        print(f"rulebot: error: {err}", file=sys.stderr)
+        from rulebot.safe import printable_lines
+
+        print(f"rulebot: error: {printable_lines(err)}", file=sys.stderr)
         _summary_of_error(args, err)
         return err.exit_code
     except KeyboardInterrupt:

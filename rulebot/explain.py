@@ -8,6 +8,7 @@ from rulebot.conditions import Check
 from rulebot.errors import RulebotError
 from rulebot.item import STATUS_NAMES, Item
 from rulebot.planner import make_plan
+from rulebot.safe import printable
 
 if TYPE_CHECKING:
     from rulebot.config import Config
@@ -34,10 +35,21 @@ def item_json(item: Item) -> dict[str, Any]:
         "time_added": item.time_added,
         "time_updated": item.time_updated,
         "time_read": item.time_read,
+        "time_favorited": item.time_favorited,
         "word_count": item.word_count,
         "time_to_read": item.time_to_read,
         "lang": item.lang,
     }
+
+
+# the details line of the text report: fields a source may not have
+DETAILS = (
+    ("word_count", "words"),
+    ("time_to_read", "reading time"),
+    ("lang", "lang"),
+    ("time_read", "read at"),
+    ("time_favorited", "favorited at"),
+)
 
 
 def explain_item(config: Config, store: Store, item_id: str, now: int) -> dict[str, Any]:
@@ -60,7 +72,8 @@ def explain_item(config: Config, store: Store, item_id: str, now: int) -> dict[s
         current = seen.get(rule.name, item)
         if any(a.account_wide for a in rule.actions):
             entry["matched"] = None
-            entry["note"] = "account-wide rule: acts on tags or URLs, not on single items"
+            entry["account_wide"] = True
+            entry["note"] = "acts on tags or URLs across the library, not on single items"
         elif current is None:
             entry["matched"] = None
             entry["note"] = "an earlier rule deleted the item"
@@ -82,11 +95,20 @@ def _verdict(matched: bool | None) -> str:
     return {True: "yes", False: "no", None: "unknown"}[matched]
 
 
+def _shown(value: Any) -> str:
+    """A field as a person reads it: yes/no, "unknown" for data the source lacks."""
+    if value is None:
+        return "unknown"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return printable(value)
+
+
 def _lines(conditions: list[dict[str, Any]], depth: int) -> list[str]:
     lines = []
     for cond in conditions:
         pad = "    " * depth
-        seen = f": {cond['seen']}" if cond.get("seen") else ""
+        seen = f": {printable(cond['seen'])}" if cond.get("seen") else ""
         lines.append(f"{pad}[{_verdict(cond['matched']):>7}] {cond['condition']}{seen}")
         lines.extend(_lines(cond.get("children", []), depth + 1))
     return lines
@@ -96,19 +118,23 @@ def explain_text(report: dict[str, Any]) -> str:
     item = report["item"]
     tags = "unknown" if item["tags"] is None else (", ".join(item["tags"]) or "(none)")
     lines = [
-        f"item {item['item_id']}: {item['title']}",
-        f"  {item['url']}",
-        f"  status {item['status']}, favorite {item['favorite']}, tags {tags}",
+        f"item {printable(item['item_id'])}: {printable(item['title'])}",
+        f"  {printable(item['url'])}",
+        f"  status {item['status']}, favorite {_shown(item['favorite'])}, tags {printable(tags)}",
+        "  " + ", ".join(f"{label} {_shown(item[key])}" for key, label in DETAILS),
         "",
     ]
     for rule in report["rules"]:
         state = "" if rule["enabled"] else " (disabled)"
-        lines.append(f"rule {rule['rule']}{state}: matched {_verdict(rule['matched'])}")
+        if rule.get("account_wide"):
+            lines.append(f"rule {rule['rule']}{state}: account-wide")
+        else:
+            lines.append(f"rule {rule['rule']}{state}: matched {_verdict(rule['matched'])}")
         if rule.get("note"):
             lines.append(f"    {rule['note']}")
         lines.extend(_lines(rule.get("conditions", []), 1))
         for send in rule["actions"]:
-            extra = f" {send['tags']}" if "tags" in send else ""
+            extra = f" {printable(send['tags'])}" if "tags" in send else ""
             lines.append(f"    → {send['action']}{extra}")
         if rule["matched"] and not rule["actions"] and rule["enabled"]:
             lines.append("    → nothing to do (already so, or held back by limit/keep_newest)")

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from rulebot.errors import RulebotError
+from rulebot.safe import printable
 
 FORMAT_VERSION = 1
 
@@ -34,6 +35,12 @@ def parse_iso(text: str) -> int:
 
 def _compact(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+
+
+def _counts_of(raw: Any) -> dict[str, int]:
+    if not isinstance(raw, dict):
+        return {}
+    return {str(k): v for k, v in raw.items() if isinstance(v, int) and not isinstance(v, bool)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +63,13 @@ class PlannedAction:
         return self.name in ("delete", "tag_delete")
 
     def label(self) -> str:
-        """How the action reads in a listing: archive "Some title"."""
+        """How the action reads in a listing: archive "Some title".
+
+        Titles, URLs and tags came from a library: control characters are
+        escaped here, so no renderer can put them on a terminal."""
+        return printable(self._label())
+
+    def _label(self) -> str:
         send = self.send
         extra = ""
         if "tags" in send and self.name != "add":
@@ -85,6 +98,9 @@ class Plan:
     config_sha256: str = ""
     source: dict[str, Any] = field(default_factory=lambda: {"kind": "local"})
     rules: list[str] = field(default_factory=list)  # the rules that were planned
+    # items each item rule's `where` matched, before keep_newest/limit: a 0
+    # names a silent rule (a typo in a tag, a field the source never has)
+    matched: dict[str, int] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.actions)
@@ -104,7 +120,12 @@ class Plan:
             | {r: n for r, n in by_rule.items() if r not in self.rules},
             "items": len(items),
             "deletes": self.deletes,
-        }
+        } | ({"matched": dict(self.matched)} if self.matched else {})
+
+    @property
+    def silent_rules(self) -> list[str]:
+        """Item rules whose `where` matched no item at all."""
+        return [rule for rule in self.rules if self.matched.get(rule) == 0]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -177,6 +198,7 @@ class Plan:
                 config_sha256=str(data.get("config_sha256", "")),
                 source=dict(data.get("source") or {"kind": "local"}),
                 rules=[str(r) for r in data.get("rules", [])],
+                matched=_counts_of((data.get("summary") or {}).get("matched")),
             )
         except (KeyError, TypeError, ValueError) as err:
             detail = f"missing field {err}" if isinstance(err, KeyError) else str(err)

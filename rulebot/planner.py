@@ -117,19 +117,23 @@ def make_plan(
     original = dict(state.by_id)
     urls = Urls(state)
     planned: list[PlannedAction] = []
+    matched: dict[str, int] = {}
     for rule in rules:
         if observe is not None:
             observe(rule, state)
         if any(a.account_wide for a in rule.actions):
             planned.extend(_plan_account_rule(rule, state, urls, now))
         else:
-            planned.extend(_plan_item_rule(rule, state, original, now))
+            candidates = matching(rule, state, now)
+            matched[rule.name] = len(candidates)
+            planned.extend(_plan_item_rule(rule, candidates, state, original, now))
     return Plan(
         created_at=now,
         actions=planned,
         config_sha256=config_sha256,
         source=source or {"kind": "local"},
         rules=[r.name for r in rules],
+        matched=matched,
     )
 
 
@@ -152,9 +156,12 @@ def why(rule: RuleLike, item: Item, now: int) -> tuple[str, ...]:
 
 
 def _plan_item_rule(
-    rule: RuleLike, state: Simulation, original: dict[str, Item], now: int
+    rule: RuleLike,
+    candidates: list[Item],
+    state: Simulation,
+    original: dict[str, Item],
+    now: int,
 ) -> list[PlannedAction]:
-    candidates = matching(rule, state, now)
     if rule.keep_newest:
         # candidates are oldest first, so the newest N are the last N
         kept = {item.item_id for item in candidates[-rule.keep_newest :]}

@@ -1,15 +1,26 @@
-"""Renderers: the same Plan/Result data as text, JSON or Markdown."""
+"""Renderers: the same Plan/Result data as text, JSON or Markdown.
+
+Everything that came from a library (titles, URLs, tags, a server's error
+text) is escaped for where it goes: control characters never reach a
+terminal (``safe.printable``), and HTML, Markdown and ``@mentions`` never
+reach a pull-request comment as markup (``md_text``).
+"""
 
 from __future__ import annotations
 
 import os
+import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TextIO
 
-from rulebot.plan import Plan, PlannedAction, Result
+from rulebot.plan import Outcome, Plan, PlannedAction, Result
+from rulebot.safe import printable
 
 MAX_LINES_PER_RULE = 25
+# A GitHub comment holds 65,536 characters and a step summary 1 MiB; a
+# Markdown plan or result stays under the smaller, whatever its size.
+MARKDOWN_BUDGET = 60_000
 
 
 def use_colour(stream: TextIO) -> bool:
@@ -42,6 +53,10 @@ class Style:
         return self._wrap("33", text)
 
 
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def _counts(names: Iterable[str]) -> str:
     counted = Counter(names)
     return ", ".join(
@@ -55,10 +70,18 @@ def plan_footer(plan: Plan) -> str:
     summary = plan.summary()
     rules = len(summary["by_rule"])
     items = summary["items"]
-    text = f"Plan: {len(plan)} action{'s' if len(plan) != 1 else ''} — {_counts(a.name for a in plan.actions)}"
-    text += f" — on {items} item{'s' if items != 1 else ''}" if items else ""
-    text += f" by {rules} rule{'s' if rules != 1 else ''}"
+    text = f"Plan: {plural(len(plan), 'action')} — {_counts(a.name for a in plan.actions)}"
+    text += f" — on {plural(items, 'item')}" if items else ""
+    text += f" by {plural(rules, 'rule')}"
     return text
+
+
+def silent_note(plan: Plan) -> str | None:
+    """Rules whose `where` matched nothing: a typo, or data the source lacks."""
+    silent = plan.silent_rules
+    if not silent:
+        return None
+    return f"Matched no item: {', '.join(silent)} (check the conditions with `rulebot explain`)"
 
 
 def by_rule(actions: Iterable[PlannedAction]) -> dict[str, list[PlannedAction]]:
@@ -68,20 +91,50 @@ def by_rule(actions: Iterable[PlannedAction]) -> dict[str, list[PlannedAction]]:
     return grouped
 
 
+def chained(plan: Plan) -> dict[int, str]:
+    """Action index → the earlier rule that already changed its item in this plan.
+
+    Rules see the library as earlier rules left it, so one rule's archive can
+    make an item match a later rule's delete; the plan shows that chain."""
+    first_rule: dict[str, str] = {}
+    after: dict[int, str] = {}
+    for index, action in enumerate(plan.actions):
+        item_id = action.item_id
+        if item_id is None:
+            continue
+        earlier = first_rule.setdefault(item_id, action.rule)
+        if earlier != action.rule:
+            after[index] = earlier
+    return after
+
+
+def _touches(action: PlannedAction) -> str:
+    """How many items an account-wide action touches (its planning reason)."""
+    if action.item is not None or not action.reasons:
+        return ""
+    return f"  ({printable(action.reasons[0])})"
+
+
 def plan_text(
     plan: Plan, *, colour: bool = False, max_lines: int | None = MAX_LINES_PER_RULE
 ) -> str:
     style = Style(colour)
+    after = chained(plan)
+    position = {id(action): index for index, action in enumerate(plan.actions)}
     lines: list[str] = []
     for rule, actions in by_rule(plan.actions).items():
-        lines.append(
-            style.bold(f"{rule}")
-            + style.dim(f"  ({len(actions)} action{'s' if len(actions) != 1 else ''})")
-        )
+        lines.append(style.bold(f"{rule}") + style.dim(f"  ({plural(len(actions), 'action')})"))
         shown = actions if max_lines is None else actions[:max_lines]
         for action in shown:
             mark = style.red("-") if action.destructive else style.green("~")
-            lines.append(f"  {mark} {_truncate(action.label(), 110)}")
+            line = f"  {mark} {_truncate(action.label(), 100)}"
+            if action.item_id is not None:
+                line += style.dim(f"  [{printable(action.item_id)}]")
+            line += _touches(action)
+            earlier = after.get(position[id(action)])
+            if earlier:
+                line += style.yellow(f"  (after {earlier})")
+            lines.append(line)
         hidden = actions[len(shown) :]
         if hidden:
             lines.append(
@@ -90,21 +143,65 @@ def plan_text(
                 )
             )
         lines.append("")
+    note = silent_note(plan)
+    if note:
+        lines.append(style.yellow(note))
     lines.append(style.bold(plan_footer(plan)))
     return "\n".join(lines)
 
 
 def _truncate(text: str, width: int) -> str:
-    text = " ".join(text.split())
+    text = " ".join(printable(text).split())
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+# -- Markdown -----------------------------------------------------------------
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~>-])")
+
+
+def md_text(text: str) -> str:
+    """Library text as inert Markdown: no HTML, links, images, emphasis, or
+    @mentions (a word joiner after ``@`` keeps GitHub from notifying)."""
+    text = " ".join(printable(text).split())
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = _MD_SPECIAL.sub(r"\\\1", text)
+    return text.replace("@", "@\u2060")
+
+
+def _code(text: str) -> str:
+    """A rule name in backticks (names are `[a-z0-9_-]`, but a saved plan is input)."""
+    return "`" + printable(text).replace("`", "'") + "`"
+
+
+class _Budget:
+    """Lines while they fit; the caller says what was left out."""
+
+    def __init__(self, limit: int) -> None:
+        self.left = limit
+
+    def take(self, line: str) -> bool:
+        cost = len(line) + 1
+        if cost > self.left:
+            return False
+        self.left -= cost
+        return True
+
+
+def _fit(lines: Iterator[str], budget: _Budget) -> tuple[list[str], int]:
+    """The lines that fit, and how many did not."""
+    kept: list[str] = []
+    dropped = 0
+    for line in lines:
+        if dropped or not budget.take(line):
+            dropped += 1
+        else:
+            kept.append(line)
+    return kept, dropped
 
 
 def _changes(n: int) -> str:
-    return f"{n} change{'s' if n != 1 else ''}"
+    return plural(n, "change")
 
 
 def plan_status(plan: Plan, *, refused: str | None = None) -> str:
@@ -116,46 +213,79 @@ def plan_status(plan: Plan, *, refused: str | None = None) -> str:
     return f"📝 {_changes(len(plan))} planned"
 
 
-def plan_markdown(plan: Plan, *, title: str = "rulebot plan", refused: str | None = None) -> str:
-    lines = [f"### {title}: {plan_status(plan, refused=refused)}", ""]
+MORE_IN_JSON = (
+    "_… and {n} more not shown here (a comment holds 65,536 characters); "
+    "the JSON plan (`rulebot plan --out plan.json`) has every action._"
+)
+
+
+def plan_markdown(
+    plan: Plan,
+    *,
+    title: str = "rulebot plan",
+    refused: str | None = None,
+    budget: int = MARKDOWN_BUDGET,
+) -> str:
+    head = [f"### {title}: {plan_status(plan, refused=refused)}", ""]
     if refused:
         reason = refused.removeprefix("safety limit: ")
-        lines += [f"**Refused by a safety limit:** {reason}", ""]
-    lines += [f"**{plan_footer(plan)}**", ""]
-    if plan.actions:
-        lines += ["| rule | actions | breakdown |", "|---|---:|---|"]
+        head += [f"**Refused by a safety limit:** {printable(reason)}", ""]
+    head += [f"**{plan_footer(plan)}**", ""]
+    if plan.silent_rules:
+        names = ", ".join(_code(rule) for rule in plan.silent_rules)
+        head += [f"Matched no item: {names} (check the conditions with `rulebot explain`)", ""]
+    if not plan.actions:
+        return "\n".join(head) + "\n"
+    head += ["| rule | actions | breakdown |", "|---|---:|---|"]
+    for rule, actions in by_rule(plan.actions).items():
+        head.append(f"| {_code(rule)} | {len(actions)} | {_counts(a.name for a in actions)} |")
+    head += ["", "<details><summary>All actions</summary>", ""]
+    tail = ["", "</details>"]
+    room = _Budget(budget - sum(len(line) + 1 for line in head + tail) - len(MORE_IN_JSON) - 20)
+    after = chained(plan)
+    position = {id(action): index for index, action in enumerate(plan.actions)}
+
+    def detail() -> Iterator[str]:
         for rule, actions in by_rule(plan.actions).items():
-            lines.append(f"| `{rule}` | {len(actions)} | {_counts(a.name for a in actions)} |")
-        lines += ["", "<details><summary>All actions</summary>", ""]
-        for rule, actions in by_rule(plan.actions).items():
-            lines.append(f"#### `{rule}`")
-            lines.append("")
-            for action in actions[:500]:
-                lines.append(f"- {_md(_truncate(action.label(), 140))}")
-            if len(actions) > 500:
-                lines.append(f"- … and {len(actions) - 500} more")
-            lines.append("")
-        lines.append("</details>")
-    return "\n".join(lines) + "\n"
+            yield f"#### {_code(rule)}"
+            for action in actions:
+                line = f"- {md_text(_truncate(action.label(), 140))}"
+                if action.item_id is not None:
+                    line += f" `[{printable(action.item_id)}]`"
+                earlier = after.get(position[id(action)])
+                if earlier:
+                    line += f" _(after {_code(earlier)})_"
+                yield line
+
+    shown, dropped = _fit(detail(), room)
+    more = [MORE_IN_JSON.format(n=dropped)] if dropped else []
+    return "\n".join(head + shown + more + tail) + "\n"
 
 
-def result_text(result: Result, *, colour: bool = False) -> str:
+def result_text(
+    result: Result, *, colour: bool = False, max_lines: int | None = MAX_LINES_PER_RULE
+) -> str:
+    """Failures in full; skips collapsed like the plan (``-v`` shows all)."""
     style = Style(colour)
     lines: list[str] = []
     for outcome in result.failed:
-        lines.append(
-            style.red(
-                f"failed  {outcome.action.rule}: {_truncate(outcome.action.label(), 90)}: {outcome.error}"
-            )
-        )
-    for outcome in result.skipped:
-        lines.append(
-            style.yellow(
-                f"skipped {outcome.action.rule}: {_truncate(outcome.action.label(), 90)}: {outcome.error}"
-            )
-        )
+        lines.append(style.red(f"failed  {_outcome_line(outcome)}"))
+    skipped = result.skipped
+    shown = skipped if max_lines is None else skipped[:max_lines]
+    for outcome in shown:
+        lines.append(style.yellow(f"skipped {_outcome_line(outcome)}"))
+    if len(shown) < len(skipped):
+        rest = skipped[len(shown) :]
+        reasons = _counts(o.error or "skipped" for o in rest)
+        lines.append(style.dim(f"… and {len(rest)} more skipped ({reasons}); use -v to see all"))
     lines.append(style.bold(result_footer(result)))
     return "\n".join(lines)
+
+
+def _outcome_line(outcome: Outcome) -> str:
+    action = outcome.action
+    where = f" [{printable(action.item_id)}]" if action.item_id is not None else ""
+    return f"{action.rule}: {_truncate(action.label(), 90)}{where}: {printable(outcome.error)}"
 
 
 def result_footer(result: Result) -> str:
@@ -163,10 +293,10 @@ def result_footer(result: Result) -> str:
     if result.failed:
         parts.append(f"{len(result.failed)} failed")
     if result.skipped:
-        parts.append(f"{len(result.skipped)} skipped as stale")
+        parts.append(f"{len(result.skipped)} skipped")
     text = "Applied: " + ", ".join(parts)
-    if result.source.get("kind") == "pocket":
-        text += f" ({result.requests} request{'s' if result.requests != 1 else ''})"
+    if result.source.get("kind") not in (None, "local"):
+        text += f" ({plural(result.requests, 'request')})"
     return text
 
 
@@ -175,26 +305,37 @@ def result_status(result: Result) -> str:
     if result.failed:
         return f"❌ apply failed ({len(result.failed)} of {len(result.outcomes)} actions failed)"
     if not result.succeeded:
-        return "✅ no changes" if not result.skipped else "⚠️ nothing applied, all stale"
-    skipped = f", {len(result.skipped)} skipped as stale" if result.skipped else ""
+        return "✅ no changes" if not result.skipped else "⚠️ nothing applied, all skipped"
+    skipped = f", {len(result.skipped)} skipped" if result.skipped else ""
     return f"✅ {_changes(len(result.succeeded))} applied{skipped}"
 
 
-def result_markdown(result: Result, *, title: str = "rulebot apply") -> str:
-    lines = [f"### {title}: {result_status(result)}", "", f"**{result_footer(result)}**", ""]
+def result_markdown(
+    result: Result, *, title: str = "rulebot apply", budget: int = MARKDOWN_BUDGET
+) -> str:
+    head = [f"### {title}: {result_status(result)}", "", f"**{result_footer(result)}**", ""]
+    room = _Budget(budget - sum(len(line) + 1 for line in head) - 2 * len(MORE_IN_JSON) - 60)
+    lines: list[str] = []
     rows = [("failed", o) for o in result.failed] + [("skipped", o) for o in result.skipped]
     if rows:
-        lines += ["| state | rule | action | why |", "|---|---|---|---|"]
-        for state, outcome in rows:
-            lines.append(
-                f"| {state} | `{outcome.action.rule}` | {_md(_truncate(outcome.action.label(), 80))} | {_md(outcome.error or '')} |"
-            )
+        table = (
+            f"| {state} | {_code(o.action.rule)} | {md_text(_truncate(o.action.label(), 80))} "
+            f"| {md_text(o.error or '')} |"
+            for state, o in rows
+        )
+        shown, dropped = _fit(table, room)
+        lines += ["| state | rule | action | why |", "|---|---|---|---|", *shown]
+        if dropped:
+            lines += ["", f"_… and {dropped} more failed or skipped; `--format json` lists all._"]
         lines.append("")
     if result.succeeded:
-        lines += ["<details><summary>Succeeded</summary>", ""]
-        lines += [
-            f"- `{o.action.rule}`: {_md(_truncate(o.action.label(), 120))}"
-            for o in result.succeeded[:500]
-        ]
+        listing = (
+            f"- {_code(o.action.rule)}: {md_text(_truncate(o.action.label(), 120))}"
+            for o in result.succeeded
+        )
+        shown, dropped = _fit(listing, room)
+        lines += ["<details><summary>Succeeded</summary>", "", *shown]
+        if dropped:
+            lines.append(f"- _… and {dropped} more; `--format json` lists all._")
         lines += ["", "</details>"]
-    return "\n".join(lines) + "\n"
+    return "\n".join(head + lines) + "\n"

@@ -354,7 +354,7 @@ def test_import_refuses_a_pocket_mirror(
 ) -> None:
     (workspace / "pocket.yaml").write_text(
         "version: 1\npocket: {base_url: 'https://pocket.example.org'}\n"
-        "rules:\n  - name: a\n    actions: [archive]\n"
+        "rules:\n  - name: a\n    where: {}\n    actions: [archive]\n"
     )
     code, _, err = rb(capsys, "-c", "pocket.yaml", "import", "export.csv")
     assert code == 1 and "mirrors https://pocket.example.org" in err
@@ -424,3 +424,43 @@ def test_add_on_the_local_library_saves_the_url_once(
     assert (saved.title, saved.tags, saved.time_added) == ("New post", ("inbox",), T)
     code, out, _ = rb(capsys, "plan", "--now", NOW)
     assert "Plan: no changes" in out
+
+
+def test_explain_reads_like_words_and_account_wide_rules_say_so(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with Store.open(workspace / ".rulebot" / "rulebot.db") as store:
+        old = store.find_by_url("https://a.org/old")
+    assert old is not None
+    code, out, _ = rb(capsys, "explain", old.item_id, "--now", NOW)
+    assert code == 0
+    assert "False" not in out and "True" not in out and "None" not in out
+    assert "rule rename-js: account-wide" in out and "matched unknown" not in out
+    assert "words unknown, reading time unknown, lang unknown" in out
+
+
+def test_library_text_is_escaped_in_plan_explain_errors_and_logs(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import logging
+
+    hostile = "Evil \x1b[2J\x1b]0;owned\x07 title \u202eeman"
+    (workspace / "evil.csv").write_text(
+        f'title,url,time_added,tags,status\n"{hostile}",https://e.org/x,{T - 45 * DAY},read-later,unread\n'
+    )
+    assert rb(capsys, "import", "evil.csv")[0] == 0
+    with Store.open(workspace / ".rulebot" / "rulebot.db") as store:
+        evil = store.find_by_url("https://e.org/x")
+    assert evil is not None
+    for args in (("plan", "--now", NOW), ("explain", evil.item_id, "--now", NOW)):
+        code, out, err = rb(capsys, *args)
+        assert code == 0
+        assert "\x1b" not in out + err and "\x07" not in out + err and "\u202e" not in out
+        assert "\\x1b[2J" in out and "\\u202e" in out
+    # log lines: escaped too, and stamped when stderr is not a terminal (cron, CI)
+    rb(capsys, "plan", "--now", NOW)
+    logging.getLogger("rulebot.test").warning("title %s", hostile)
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\\x1b]0;owned\\x07" in err
+    line = err.strip().splitlines()[-1]
+    assert line[:4].isdigit() and "T" in line[:11] and " rulebot: title Evil" in line

@@ -141,6 +141,7 @@ def test_plan_json_round_trip() -> None:
         "by_rule": {"r": 1},
         "items": 1,
         "deletes": 0,
+        "matched": {"r": 1},
     }
 
 

@@ -20,9 +20,9 @@ def test_large_plans_collapse_per_rule_with_counts() -> None:
     text = plan_text(big_plan(), max_lines=5)
     lines = text.splitlines()
     assert lines[0] == "tagger  (80 actions)"
-    assert lines[1] == '  ~ tags_add y "Title 1"'
+    assert lines[1] == '  ~ tags_add y "Title 1"  [1]'
     assert "  … and 75 more (38 archive, 37 tags_add); use --format json or -v to see all" in lines
-    assert '  - delete "Title 1"' in lines
+    assert '  - delete "Title 1"  [1]  (after tagger)' in lines
     assert (
         lines[-1]
         == "Plan: 120 actions — 40 archive, 40 delete, 40 tags_add — on 40 items by 2 rules"
@@ -49,8 +49,70 @@ def test_result_renderings_list_failures_and_skips() -> None:
     outcomes[1] = Outcome(1, plan.actions[1], "skipped", "the item changed since the plan was made")
     result = Result(outcomes, NOW, requests=7, source={"kind": "pocket", "base_url": "x"})
     text = result_text(result)
-    assert 'failed  tagger: tags_add y "Title 1": Invalid/non-existent URL (422)' in text
-    assert (
-        text.splitlines()[-1] == "Applied: 118 succeeded, 1 failed, 1 skipped as stale (7 requests)"
-    )
+    assert 'failed  tagger: tags_add y "Title 1" [1]: Invalid/non-existent URL (422)' in text
+    assert text.splitlines()[-1] == "Applied: 118 succeeded, 1 failed, 1 skipped (7 requests)"
     assert "❌ apply failed" in result_markdown(result).splitlines()[0]
+
+
+def test_chained_actions_name_the_earlier_rule_and_first_touches_do_not() -> None:
+    library = [item(1, tags=("x",)), item(2)]
+    rules = [
+        rule("archive-x", {"tag": "x"}, ["archive"]),
+        rule("purge", {"status": "archived"}, ["delete"]),
+        rule("fresh", {"tag": "y"}, ["archive"]),
+    ]
+    lines = plan_text(make_plan(rules, library, NOW)).splitlines()
+    assert '  ~ archive "Item 1"  [1]' in lines
+    assert '  - delete "Item 1"  [1]  (after archive-x)' in lines
+    # `fresh` matched nothing: the plan names it
+    assert lines[-2].startswith("Matched no item: fresh")
+
+
+def test_account_wide_actions_say_how_many_items_they_touch() -> None:
+    library = [item(i, tags=("js",)) for i in range(1, 4)]
+    rules = [rule("rename", None, [{"tag_rename": {"old_tag": "js", "new_tag": "javascript"}}])]
+    text = plan_text(make_plan(rules, library, NOW))
+    assert "  ~ tag_rename js → javascript  (changes 3 items)" in text.splitlines()
+
+
+HOSTILE = "evil\x1b[2J\x1b]0;pwned\x07 </details><img src=x> [link](http://x) @octocat"
+
+
+def test_titles_never_reach_the_terminal_or_markdown_raw() -> None:
+    library = [item(1, tags=("x",), given_title=HOSTILE.encode().decode("unicode_escape"))]
+    plan = make_plan([rule("r", {"tag": "x"}, ["archive"])], library, NOW)
+    text = plan_text(plan)
+    assert "\x1b" not in text.replace("\\x1b", "")  # no raw ESC
+    assert "\\x1b[2J" in text and "\\x07" in text
+    markdown = plan_markdown(plan)
+    assert "\x1b" not in markdown and "\x07" not in markdown
+    assert "</details><img" not in markdown and "&lt;img src=x&gt;" in markdown
+    assert "[link](http" not in markdown and "\\[link\\]" in markdown
+    assert "@octocat" not in markdown and "@\u2060octocat" in markdown
+    assert markdown.count("</details>") == 1
+
+
+def test_markdown_stays_under_a_github_comment_with_totals_intact() -> None:
+    library = [item(i, tags=("x",), given_title="T" * 120 + str(i)) for i in range(1, 3001)]
+    plan = make_plan([rule("r", {"tag": "x"}, ["archive", "favorite"])], library, NOW)
+    markdown = plan_markdown(plan)
+    assert len(markdown) < 65_536
+    assert (
+        "**Plan: 6000 actions — 3000 archive, 3000 favorite — on 3000 items by 1 rule**" in markdown
+    )
+    assert "| `r` | 6000 | 3000 archive, 3000 favorite |" in markdown
+    assert "more not shown here" in markdown and "plan --out plan.json" in markdown
+    assert markdown.rstrip().endswith("</details>")
+    outcomes = [Outcome(i, a, "skipped", "the item changed") for i, a in enumerate(plan.actions)]
+    result = result_markdown(Result(outcomes, NOW, source={"kind": "local"}))
+    assert len(result) < 65_536 and "6000 skipped" in result and "more failed or skipped" in result
+
+
+def test_a_stale_apply_collapses_its_skips() -> None:
+    plan = big_plan()
+    outcomes = [Outcome(i, a, "skipped", "the item changed") for i, a in enumerate(plan.actions)]
+    result = Result(outcomes, NOW, source={"kind": "local"})
+    lines = result_text(result, max_lines=5).splitlines()
+    assert len(lines) == 5 + 2
+    assert lines[-2] == "… and 115 more skipped (115 the item changed); use -v to see all"
+    assert len(result_text(result, max_lines=None).splitlines()) == 121
