@@ -302,7 +302,7 @@ def _github_files(
 
 
 def cmd_plan(args: argparse.Namespace, *, apply: bool = False) -> int:
-    from rulebot.engine import plan_rules
+    from rulebot.engine import period_usage, plan_rules
     from rulebot.errors import LimitExceededError
     from rulebot.planner import check_limits
 
@@ -321,10 +321,11 @@ def cmd_plan(args: argparse.Namespace, *, apply: bool = False) -> int:
                 "`rulebot import pocket-export.zip` (or .csv, .html)",
                 sys.stderr,
             )
-        plan = plan_rules(config, rules, items, now)
+        usage = period_usage(config, store, [r.name for r in rules], now)
+        plan = plan_rules(config, rules, items, now, usage)
         refused: LimitExceededError | None = None
         try:
-            check_limits(plan, _limits(config, args))
+            check_limits(plan, _limits(config, args), usage)
         except LimitExceededError as err:
             refused = err
         if getattr(args, "out", None):
@@ -413,7 +414,7 @@ def _emit_result(result: Result, args: argparse.Namespace, plan: Plan) -> None:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    from rulebot.engine import source_of
+    from rulebot.engine import period_usage, source_of
     from rulebot.plan import Plan
     from rulebot.planner import check_limits
 
@@ -436,6 +437,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
         store.lock("apply"),
         remote(config, store, args) as client,
     ):
+        check_limits(plan, _limits(config, args), period_usage(config, store, plan.rules, now))
         result = _apply(config, store, plan, client, check_stale=True)
         _record_runs(store, plan, result, now)
     _emit_result(result, args, plan)
@@ -572,7 +574,7 @@ def daemon_for(
 ) -> Daemon:
     """The daemon for ``args``, with the real pipeline; tests swap its clock."""
     from rulebot.daemon import CycleReport, Daemon
-    from rulebot.engine import plan_rules
+    from rulebot.engine import period_usage, plan_rules
     from rulebot.planner import check_limits
     from rulebot.schedule import is_due
 
@@ -605,8 +607,9 @@ def daemon_for(
             if not due:
                 return CycleReport()
             with remote(config, store, args) as client:
-                plan = plan_rules(config, due, store.items(), now)
-                check_limits(plan, limits)
+                usage = period_usage(config, store, [r.name for r in due], now)
+                plan = plan_rules(config, due, store.items(), now, usage)
+                check_limits(plan, limits, usage)
                 result = _apply(config, store, plan, client, check_stale=False, stop=stop.is_set)
                 _record_runs(store, plan, result, now)
         return CycleReport(

@@ -8,7 +8,7 @@ place that changes the local library: one SQLite transaction, journaled.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +16,9 @@ from rulebot.actions import from_send
 from rulebot.errors import RulebotError
 from rulebot.item import Item
 from rulebot.plan import Outcome, Plan, PlannedAction, Result
-from rulebot.planner import make_plan, url_keys
+from rulebot.planner import Usage, make_plan, url_keys
+
+DESTRUCTIVE = ("delete", "tag_delete")  # what max_deletes counts
 
 if TYPE_CHECKING:
     from rulebot.config import Config, Rule
@@ -52,8 +54,47 @@ def select_rules(config: Config, names: Sequence[str] = ()) -> list[Rule]:
     return [r for r in config.rules if r.enabled and (not names or r.name in names)]
 
 
-def plan_rules(config: Config, rules: Sequence[Rule], items: Sequence[Item], now: int) -> Plan:
-    return make_plan(rules, items, now, config_sha256=config.sha256, source=source_of(config))
+def plan_rules(
+    config: Config,
+    rules: Sequence[Rule],
+    items: Sequence[Item],
+    now: int,
+    usage: Usage | None = None,
+) -> Plan:
+    return make_plan(
+        rules,
+        items,
+        now,
+        config_sha256=config.sha256,
+        source=source_of(config),
+        used=usage.items if usage else None,
+    )
+
+
+def period_usage(config: Config, store: Store, rule_names: Iterable[str], now: int) -> Usage:
+    """What each scheduled rule already did since its most recent cron time.
+
+    A rule's ``limit`` and the ``max_deletes`` belt hold per schedule period,
+    whatever failed, crashed or was re-run in between: a rule whose run
+    failed is due again (its last run is not recorded), and without this
+    every retry would get a fresh budget. Counted from the journal by the
+    plans' own clock (each action's ``time``); actions a crashed run sent
+    without hearing back count as done (fail closed)."""
+    from rulebot.schedule import previous_fire
+
+    by_name = {rule.name: rule for rule in config.rules}
+    items: dict[str, int] = {}
+    deletes = 0
+    for name in rule_names:
+        rule = by_name.get(name)
+        if rule is None or not rule.schedule:
+            continue
+        since = previous_fire(rule.schedule, now, config.timezone)
+        done = store.journal_done_since(name, since)
+        items[name] = len({item_id for item_id, _ in done if item_id is not None})
+        deletes += sum(1 for _, action in done if action in DESTRUCTIVE)
+    limits = {r.name: r.limit for r in config.rules if r.limit is not None and r.name in items}
+    return Usage(items=items, deletes=deletes, limits=limits)
 
 
 def new_item_id(url: str, taken: Mapping[str, Item]) -> str:

@@ -16,8 +16,8 @@ Semantics (design.md, "Planner semantics"):
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from rulebot.actions import Action
@@ -110,9 +110,13 @@ def make_plan(
     config_sha256: str = "",
     source: dict[str, Any] | None = None,
     observe: Callable[[RuleLike, Simulation], None] | None = None,
+    used: Mapping[str, int] | None = None,
 ) -> Plan:
     """The plan; ``observe(rule, state)`` sees the library as each rule sees it
-    (``explain`` uses it to show conditions against the simulated state)."""
+    (``explain`` uses it to show conditions against the simulated state).
+    ``used`` is how many items each rule already acted on in its current
+    schedule period (``Usage.items``): its ``limit`` holds per period."""
+    used = used or {}
     state = Simulation(items)
     original = dict(state.by_id)
     urls = Urls(state)
@@ -126,7 +130,8 @@ def make_plan(
         else:
             candidates = matching(rule, state, now)
             matched[rule.name] = len(candidates)
-            planned.extend(_plan_item_rule(rule, candidates, state, original, now))
+            left = None if rule.limit is None else max(0, rule.limit - used.get(rule.name, 0))
+            planned.extend(_plan_item_rule(rule, candidates, left, state, original, now))
     return Plan(
         created_at=now,
         actions=planned,
@@ -158,6 +163,7 @@ def why(rule: RuleLike, item: Item, now: int) -> tuple[str, ...]:
 def _plan_item_rule(
     rule: RuleLike,
     candidates: list[Item],
+    limit: int | None,
     state: Simulation,
     original: dict[str, Item],
     now: int,
@@ -169,7 +175,7 @@ def _plan_item_rule(
     planned: list[PlannedAction] = []
     acted = 0
     for item in candidates:
-        if rule.limit is not None and acted >= rule.limit:
+        if limit is not None and acted >= limit:
             break
         current = item
         sends = []
@@ -216,19 +222,49 @@ class Limits:
     max_deletes: int
 
 
-def check_limits(plan: Plan, limits: Limits) -> None:
+@dataclass(frozen=True)
+class Usage:
+    """What scheduled rules already did in their current schedule period,
+    as the journal confirmed it (or a crashed run may have done it).
+
+    A rule's period starts at its most recent cron time; a rule without a
+    schedule has no period beyond the run itself, so it has no usage."""
+
+    items: Mapping[str, int] = field(default_factory=dict)  # rule -> items acted on
+    deletes: int = 0  # destructive actions of those rules in their periods
+    limits: Mapping[str, int] = field(default_factory=dict)  # rule -> its `limit`
+
+
+def check_limits(plan: Plan, limits: Limits, usage: Usage | None = None) -> None:
     """Fail closed, before anything is sent, with the numbers in the error."""
+    usage = usage or Usage()
     over = []
     if len(plan) > limits.max_actions:
         over.append(
             f"{len(plan)} actions exceed max_actions {limits.max_actions} "
             f"(override with --max-actions {len(plan)})"
         )
-    if plan.deletes > limits.max_deletes:
+    deletes = plan.deletes + usage.deletes
+    if deletes > limits.max_deletes:
+        earlier = f" ({usage.deletes} already this schedule period)" if usage.deletes else ""
         over.append(
-            f"{plan.deletes} deletions exceed max_deletes {limits.max_deletes} "
-            f"(override with --max-deletes {plan.deletes})"
+            f"{deletes} deletions{earlier} exceed max_deletes {limits.max_deletes} "
+            f"(override with --max-deletes {deletes})"
         )
+    # the planner keeps each rule within its period's budget; a saved plan
+    # (`apply`) may have been made before other runs spent it
+    planned_items: dict[str, set[str]] = {}
+    for action in plan.actions:
+        if action.item_id is not None:
+            planned_items.setdefault(action.rule, set()).add(action.item_id)
+    for rule, items in planned_items.items():
+        limit = usage.limits.get(rule)
+        done = usage.items.get(rule, 0)
+        if limit is not None and done and len(items) + done > limit:
+            over.append(
+                f"rule {rule} would act on {len(items)} items, but {done} of its limit {limit} "
+                "were already acted on this schedule period (plan again)"
+            )
     if over:
         raise LimitExceededError(
             "safety limit: " + "; ".join(over) + ". Nothing was sent; raise the limits in the "

@@ -643,6 +643,19 @@ class Store:
             result.append(JournalRun(run_id, kind, status, started_at, finished_at, states))
         return result
 
+    def journal_done_since(self, rule: str, since: int) -> list[tuple[str | None, str]]:
+        """(item_id, action) of every action of ``rule`` planned at or after
+        ``since`` (the plan's clock) that landed or may have landed: confirmed,
+        or sent by a run that crashed before it heard back. What a rule's
+        ``limit`` and ``max_deletes`` count per schedule period."""
+        rows = self._conn.execute(
+            "SELECT json_extract(send, '$.item_id'), json_extract(send, '$.action')"
+            " FROM run_actions WHERE rule = ? AND state IN ('confirmed', 'sent')"
+            " AND json_extract(send, '$.time') >= ?",
+            (rule, since),
+        ).fetchall()
+        return [(None if item_id is None else str(item_id), str(name)) for item_id, name in rows]
+
 
 # -- row conversion ------------------------------------------------------------
 def _item_to_row(item: Item) -> tuple[Any, ...]:
