@@ -430,7 +430,6 @@ def cmd_apply(args: argparse.Namespace) -> int:
             f"{args.plan_file} was made for {plan.source}, but {config.path} uses "
             f"{source_of(config)}; plan again against this source"
         )
-    check_limits(plan, _limits(config, args))
     now = now_of(args)
     with (
         open_store(config, args) as store,
