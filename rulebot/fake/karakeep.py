@@ -187,6 +187,7 @@ class FakeKarakeep:
         self._now = int(time.time()) if now is None else now
         self._clock_frozen = now is not None
         self._exchanges: list[Exchange] = []
+        self._arrivals: list[str] = []  # route of every request, counted as it arrives
         self._faults: list[_Fault] = []
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -307,7 +308,9 @@ class FakeKarakeep:
 
     def calls(self, route: str | None = None) -> int:
         """Requests received, for ``route`` only if given ("GET /bookmarks" or "/bookmarks")."""
-        return sum(1 for e in self.exchanges if route is None or _route_matches(route, e.route))
+        with self._lock:
+            arrivals = list(self._arrivals)
+        return sum(1 for seen in arrivals if route is None or _route_matches(route, seen))
 
     def inject(
         self,
@@ -351,6 +354,7 @@ class FakeKarakeep:
         headers = {k.lower(): v for k, v in headers.items()}
         route, handler, params = _resolve(method, path)
         with self._lock:
+            self._arrivals.append(route)
             fault = self._take_fault(route)
         if self.latency:
             self._stopping.wait(self.latency)
