@@ -150,13 +150,25 @@ def apply_local(store: Store, plan: Plan, *, check_stale: bool = True) -> Result
 def stale_reason(planned: PlannedAction, before: Mapping[str, Item]) -> str | None:
     """Why a saved plan's action must not be applied now, or None."""
     if planned.item is None:
-        return None
+        return _account_wide_done(planned, before)
     current = before.get(str(planned.item.get("item_id")))
     if current is None or current.is_deleted:
         return "the item no longer exists"
     if (current.time_updated or 0) != planned.item.get("time_updated", 0):
         return "the item changed since the plan was made"
     return None
+
+
+def _account_wide_done(planned: PlannedAction, before: Mapping[str, Item]) -> str | None:
+    """A saved plan's account-wide action that the library already reflects
+    (a re-applied plan, or someone did it by hand) is skipped, not repeated."""
+    action = from_send(planned.send)
+    urls = {url for item in before.values() for url in url_keys(item)}
+    if action.on_library(before, urls, int(planned.send.get("time") or 0)) is not None:
+        return None
+    if planned.name == "add":
+        return "already done: an item with this URL is saved"
+    return "already done: no item needs it any more"
 
 
 def _apply_one(planned: PlannedAction, library: dict[str, Item], urls: set[str]) -> None:

@@ -464,3 +464,16 @@ def test_library_text_is_escaped_in_plan_explain_errors_and_logs(
     assert "\x1b" not in err and "\\x1b]0;owned\\x07" in err
     line = err.strip().splitlines()[-1]
     assert line[:4].isdigit() and "T" in line[:11] and " rulebot: title Evil" in line
+
+
+def test_reapplying_a_saved_plan_skips_account_wide_actions_already_done(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert rb(capsys, "plan", "--now", NOW, "--rule", "rename-js", "--out", "plan.json")[0] == 0
+    code, out, _ = rb(capsys, "apply", "plan.json", "--format", "json")
+    assert code == 0 and json.loads(out)["summary"]["succeeded"] == 1
+    code, out, _ = rb(capsys, "apply", "plan.json", "--format", "json")
+    result = json.loads(out)
+    assert code == 0 and result["summary"]["succeeded"] == 0
+    assert result["summary"]["skipped"] == 1
+    assert result["skipped"][0]["error"].startswith("already done")
