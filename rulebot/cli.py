@@ -24,6 +24,7 @@ from rulebot.errors import RulebotError
 if TYPE_CHECKING:
     from rulebot.config import Config, Rule
     from rulebot.daemon import Daemon
+    from rulebot.exports import ImportResult
     from rulebot.plan import Plan, Result
     from rulebot.planner import Limits
     from rulebot.pocket import PocketClient
@@ -127,6 +128,12 @@ def build_parser() -> Parser:
 
     sub = command("import", "import a Pocket export (zip, CSV or ril_export.html)")
     sub.add_argument("file")
+    sub.add_argument(
+        "--dry-run", action="store_true", help="show what would be added/updated; write nothing"
+    )
+    sub.add_argument(
+        "--skip-bad", action="store_true", help="import the good rows even if some rows are bad"
+    )
 
     sub = command("export", "export the library as a Pocket CSV, zip or HTML file")
     sub.add_argument("file")
@@ -456,13 +463,76 @@ def cmd_import(args: argparse.Namespace) -> int:
             "without `pocket:`), or add the items to the server"
         )
     with open_store(config, args) as store, store.lock("import"):
-        counts = import_export(
-            store, Path(args.file), progress=sys.stderr.isatty() and not args.quiet
+        result = import_export(
+            store,
+            Path(args.file),
+            progress=sys.stderr.isatty() and not args.quiet,
+            skip_bad=args.skip_bad,
+            dry_run=args.dry_run,
         )
-    out(
-        f"{args.file}: {counts.added} added, {counts.updated} updated, {counts.unchanged} unchanged"
-    )
+    out(_import_text(args, result))
+    if not args.quiet:
+        for note in _import_notes(args, result):
+            out(f"rulebot: {note}", sys.stderr)
     return EXIT_OK
+
+
+_IMPORT_LINES = 20  # changes a dry run lists without -v
+
+
+def _import_text(args: argparse.Namespace, result: ImportResult) -> str:
+    from rulebot.safe import printable
+
+    counts = f"{result.added} added, {result.updated} updated, {result.unchanged} unchanged"
+    if not result.dry_run:
+        return f"{printable(args.file)}: {counts}"
+    lines = [f"{printable(args.file)} (dry run, nothing written): {counts}"]
+    shown = result.changes if args.verbose else result.changes[:_IMPORT_LINES]
+    for change in shown:
+        what = f" ({', '.join(change.fields)})" if change.fields else ""
+        revert = "  <- reverts a later change" if change.reverts else ""
+        lines.append(f"  {change.kind:<8} {printable(change.url)}{what}{revert}")
+    if len(shown) < len(result.changes):
+        lines.append(f"  … and {len(result.changes) - len(shown)} more (-v shows all)")
+    return "\n".join(lines)
+
+
+def _import_notes(args: argparse.Namespace, result: ImportResult) -> list[str]:
+    from rulebot.exports import MAX_BAD_ROWS_SHOWN
+    from rulebot.safe import printable, printable_lines
+
+    notes = []
+    if result.bad_rows:
+        bad = result.bad_rows
+        listed = "\n".join(f"  {printable(row)}" for row in bad[:MAX_BAD_ROWS_SHOWN])
+        more = (
+            f"\n  … and {len(bad) - MAX_BAD_ROWS_SHOWN} more"
+            if len(bad) > MAX_BAD_ROWS_SHOWN
+            else ""
+        )
+        verb = "would skip" if result.dry_run else "skipped"
+        notes.append(printable_lines(f"{verb} {len(bad)} bad rows (--skip-bad):\n{listed}{more}"))
+    if result.duplicates:
+        urls = ", ".join(printable(url) for url in result.duplicate_urls)
+        more = ", …" if result.duplicates > len(result.duplicate_urls) else ""
+        notes.append(
+            f"{result.duplicates} rows repeat the URL of an earlier row and were merged "
+            f"into it (the later row wins): {urls}{more}"
+        )
+    if result.reverts:
+        changed = (
+            f"{result.reverts} items were changed after this export was made (by rulebot "
+            "or a newer import)"
+        )
+        if result.dry_run:
+            notes.append(f"warning: {changed}; importing it reverts them (marked above)")
+        else:
+            notes.append(
+                f"warning: {changed}; the import put the export's values back. "
+                f"`rulebot import --dry-run {printable(args.file)}` lists such items "
+                "without writing anything"
+            )
+    return notes
 
 
 def cmd_export(args: argparse.Namespace) -> int:

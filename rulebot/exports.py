@@ -15,7 +15,19 @@ Normalisation, chosen so that import → export → import is exact:
 - ``time_added`` 0 means "never" (``None``); ``time_updated = time_added``;
 - each item's id is derived from its URL (``item_id_for_url``), so the same export
   always yields the same ids;
-- a URL that appears twice in one export: the last row wins.
+- a URL that appears twice in one export: the last row wins (and the import
+  says how many were merged);
+- what an export never carries (favourite, word count, …) is unknown (None);
+- CSV cells that a spreadsheet would run as a formula (starting with ``=``,
+  ``+``, ``-``, ``@``, tab or CR) are written with a ``'`` in front (OWASP);
+  so that this stays lossless, a cell that starts with ``'`` followed by such
+  a cell gets one more ``'``, and reading removes exactly one ``'`` wherever
+  it stands before a trigger character or another such ``'``.
+
+Hostile files are bounded: a zip may expand to ``MAX_UNZIPPED_BYTES`` in all
+and a member above ``RATIO_CHECK_BYTES`` to ``MAX_RATIO`` times its compressed
+size; a CSV line may hold ``MAX_LINE_CHARS`` characters; an HTML tag or text
+run ``MAX_HTML_PENDING`` characters. Only http(s) URLs are imported.
 """
 
 from __future__ import annotations
@@ -24,18 +36,18 @@ import csv
 import hashlib
 import html
 import io
-import os
 import sys
 import time
 import zipfile
 import zlib
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import IO
 
 from rulebot.errors import ExportFormatError, RulebotError
+from rulebot.files import atomic_write
 from rulebot.item import ARCHIVED, UNREAD, Item
 from rulebot.store import Store, gc_paused
 
@@ -44,6 +56,25 @@ OLD_CSV_HEADER = ("title", "url", "time_added", "cursor", "tags", "status")
 ROWS_PER_PART = 10_000  # what Pocket put in each part_*.csv
 LARGE_FILE_BYTES = 1 << 20  # report progress only for files at least this big
 _PROGRESS_EVERY = 10_000
+# Hostile-file bounds. A 100k-item Pocket export is ~20 MB of CSV that
+# deflates about 4:1, so these leave real exports far inside and stop a zip
+# bomb (1 MB -> 1 GiB is 1000:1) before it is inflated.
+MAX_UNZIPPED_BYTES = 2 << 30  # 2 GiB, all members together
+MAX_RATIO = 200  # uncompressed : compressed, for a member above RATIO_CHECK_BYTES
+RATIO_CHECK_BYTES = 8 << 20
+MAX_LINE_CHARS = 1 << 20  # csv's own field limit is 128 KiB; five fields fit
+MAX_HTML_PENDING = 256 << 10  # an unfinished tag or text run html.parser rescans per chunk
+MAX_INT64 = (1 << 63) - 1
+MAX_BAD_ROWS_SHOWN = 20
+MAX_DUPLICATES_SHOWN = 5
+_ZIP_METHODS = {
+    zipfile.ZIP_STORED: "stored",
+    zipfile.ZIP_DEFLATED: "deflate",
+    zipfile.ZIP_BZIP2: "bzip2",
+    zipfile.ZIP_LZMA: "lzma",
+}
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_WEB_SCHEMES = ("http://", "https://")
 
 _STATUS_IN = {"unread": UNREAD, "archive": ARCHIVED, "archived": ARCHIVED}  # lower-cased
 _STATUS_OUT = {UNREAD: "unread", ARCHIVED: "archive"}
@@ -54,14 +85,44 @@ Progress = Callable[[int, bool], None]
 
 
 @dataclass(frozen=True, slots=True)
+class ImportChange:
+    """One item an import adds or changes (for ``--dry-run``)."""
+
+    kind: str  # "added" | "updated"
+    url: str
+    fields: tuple[str, ...] = ()  # what an update changes
+    reverts: bool = False  # rulebot (or a newer import) changed the item after this export
+
+
+@dataclass(frozen=True, slots=True)
 class ImportResult:
     added: int
     updated: int
     unchanged: int
+    # What the counts do not say; compare=False keeps ImportResult(a, u, n) handy.
+    bad_rows: tuple[str, ...] = field(default=(), compare=False)  # all, "where: what"
+    duplicates: int = field(default=0, compare=False)  # rows merged into an earlier one
+    duplicate_urls: tuple[str, ...] = field(default=(), compare=False)  # the first few
+    changes: tuple[ImportChange, ...] = field(default=(), compare=False)
+    dry_run: bool = field(default=False, compare=False)
 
     @property
     def total(self) -> int:
         return self.added + self.updated + self.unchanged
+
+    @property
+    def reverts(self) -> int:
+        return sum(1 for change in self.changes if change.reverts)
+
+
+@dataclass(frozen=True, slots=True)
+class ExportRead:
+    """A whole export: its good items, and what was wrong or merged."""
+
+    items: list[Item]
+    bad_rows: tuple[str, ...]
+    duplicates: int
+    duplicate_urls: tuple[str, ...]
 
 
 # -- reading -----------------------------------------------------------------
@@ -69,9 +130,31 @@ def read_export(path: str | Path, progress: Progress | bool | None = None) -> li
     """Every item of a Pocket export, in file order (duplicates: last wins).
 
     ``progress``: a callback, or True for a counter on stderr when stderr is
-    a terminal; used only for files of at least ``LARGE_FILE_BYTES``.
-    Raises ``ExportFormatError`` naming the file, zip member, row and problem.
+    a terminal; used only for exports of at least ``LARGE_FILE_BYTES``
+    (uncompressed). Raises ``ExportFormatError`` naming the file, zip member,
+    row and problem (every bad row, up to ``MAX_BAD_ROWS_SHOWN``).
     """
+    read = read_export_rows(path, progress)
+    if read.bad_rows:
+        raise bad_rows_error(Path(path), read.bad_rows)
+    return read.items
+
+
+def bad_rows_error(source: Path, bad: tuple[str, ...]) -> ExportFormatError:
+    hint = "fix them, or import the other rows with `rulebot import --skip-bad`"
+    if len(bad) == 1:
+        return ExportFormatError(f"{bad[0]} (nothing imported: {hint.replace('them', 'it')})")
+    shown = "\n".join(f"  {problem}" for problem in bad[:MAX_BAD_ROWS_SHOWN])
+    more = len(bad) - MAX_BAD_ROWS_SHOWN
+    tail = f"\n  … and {more} more" if more > 0 else ""
+    return ExportFormatError(
+        f"{source}: {len(bad)} bad rows, nothing imported; {hint}:\n{shown}{tail}"
+    )
+
+
+def read_export_rows(path: str | Path, progress: Progress | bool | None = None) -> ExportRead:
+    """Like ``read_export``, but bad rows are collected, not raised; the file
+    as a whole (its form, encoding, structure) must still be sound."""
     source = Path(path)
     where = str(source)
     report: Progress | None = None
@@ -80,17 +163,20 @@ def read_export(path: str | Path, progress: Progress | bool | None = None) -> li
     elif callable(progress):
         report = progress
     try:
-        if source.stat().st_size < LARGE_FILE_BYTES:
-            report = None
+        size = source.stat().st_size
         with source.open("rb") as head:
             start = head.read(4096)
     except OSError as exc:
         raise ExportFormatError(f"cannot read export {source}: {exc.strerror or exc}") from exc
+    is_zip = start[:4] in (b"PK\x03\x04", b"PK\x05\x06") or source.suffix.lower() == ".zip"
+    # A zip's progress is decided by what it expands to, not its compressed size.
     rows = _Rows(report)
     with gc_paused():
-        if start[:4] in (b"PK\x03\x04", b"PK\x05\x06") or source.suffix.lower() == ".zip":
-            _read_zip(source, rows)
+        if is_zip:
+            _read_zip(source, rows, report)
         else:
+            if size < LARGE_FILE_BYTES:
+                rows.progress = None
             first = start.removeprefix(b"\xef\xbb\xbf").lstrip()[:1]
             if not first and source.stat().st_size <= len(start):
                 raise ExportFormatError(f"{where} is empty; expected a Pocket export")
@@ -104,9 +190,11 @@ def read_export(path: str | Path, progress: Progress | bool | None = None) -> li
                         _read_csv(_text(raw), where, rows)
                 except UnicodeDecodeError:
                     raise _not_utf8(source.read_bytes(), where) from None
-        if report is not None:
-            report(rows.seen, True)
-        return rows.finish()
+        if rows.progress is not None:
+            rows.progress(rows.seen, True)
+        return ExportRead(
+            rows.finish(), tuple(rows.bad), rows.duplicates, tuple(rows.duplicate_urls)
+        )
 
 
 def item_id_for_url(url: str, attempt: int = 0) -> str:
@@ -128,6 +216,9 @@ class _Rows:
         self.by_url: dict[str, Item] = {}
         self.progress = progress
         self.seen = 0
+        self.bad: list[str] = []  # "where: what", in file order
+        self.duplicates = 0
+        self.duplicate_urls: list[str] = []
         # Raw tags field -> tuple: a library repeats a few tag combinations,
         # and sharing one tuple per combination saves time and memory.
         self.tag_tuples: dict[str, tuple[str, ...]] = {}
@@ -139,11 +230,24 @@ class _Rows:
 
     def add(self, url: str, entry: _Entry) -> None:
         title, added, tags, status = entry
+        if url in self.by_url:
+            self.duplicates += 1
+            if len(self.duplicate_urls) < MAX_DUPLICATES_SHOWN:
+                self.duplicate_urls.append(url)
         # Positional: item_id, given_url, resolved_url, given_title,
         # resolved_title, status, favorite, tags, time_added, time_updated.
         self.by_url[url] = Item(
             # favorite None: an export has no favourite column, so it is unknown
-            item_id_for_url(url), url, "", title, "", status, None, tags, added, added
+            item_id_for_url(url),
+            url,
+            "",
+            title,
+            "",
+            status,
+            None,
+            tags,
+            added,
+            added,
         )
         self.seen += 1
         if self.progress is not None and self.seen % _PROGRESS_EVERY == 0:
@@ -184,30 +288,41 @@ def _not_utf8(data: bytes, where: str) -> ExportFormatError:
     return ExportFormatError(f"{where}: not UTF-8 text")
 
 
-def _read_zip(source: Path, rows: _Rows) -> None:
+def _read_zip(source: Path, rows: _Rows, report: Progress | None) -> None:
     try:
         with zipfile.ZipFile(source) as archive:
             members = sorted(
-                info.filename
-                for info in archive.infolist()
-                if not info.is_dir()
-                and info.filename.lower().endswith(".csv")
-                and not info.filename.startswith("__MACOSX/")
-                and not Path(info.filename).name.startswith("._")
+                (
+                    info
+                    for info in archive.infolist()
+                    if not info.is_dir()
+                    and info.filename.lower().endswith(".csv")
+                    and not info.filename.startswith("__MACOSX/")
+                    and not Path(info.filename).name.startswith("._")
+                ),
+                key=lambda info: info.filename,
             )
             if not members:
                 raise ExportFormatError(
                     f"{source}: the zip holds no CSV files; a Pocket export zip holds "
                     "part_000000.csv, part_000001.csv, …"
                 )
-            for member in members:
-                where = f"{source} (member {member})"
+            _check_members(source, members)
+            if sum(info.file_size for info in members) < LARGE_FILE_BYTES:
+                report = None
+            rows.progress = report
+            for info in members:
+                where = f"{source} (member {info.filename})"
                 try:
-                    with archive.open(member) as raw:
+                    # zipfile never yields more than the declared file_size
+                    # (checked above), so the bounds hold for lying headers too
+                    with archive.open(info) as raw:
                         _read_csv(_text(raw), where, rows)
                 except UnicodeDecodeError:
-                    raise _not_utf8(archive.read(member), where) from None
+                    raise _not_utf8(archive.read(info), where) from None
                 except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+                    raise ExportFormatError(f"{where}: cannot be extracted: {exc}") from None
+                except (NotImplementedError, RuntimeError) as exc:  # method, encryption
                     raise ExportFormatError(f"{where}: cannot be extracted: {exc}") from None
     except zipfile.BadZipFile as exc:
         raise ExportFormatError(
@@ -217,8 +332,53 @@ def _read_zip(source: Path, rows: _Rows) -> None:
         raise ExportFormatError(f"cannot read export {source}: {exc.strerror or exc}") from exc
 
 
-def _read_csv(lines: Iterable[str], where: str, rows: _Rows) -> None:
-    reader = csv.reader(lines, strict=True)
+def _check_members(source: Path, members: list[zipfile.ZipInfo]) -> None:
+    """Refuse encryption, unknown methods and zip bombs before inflating anything."""
+    total = 0
+    for info in members:
+        where = f"{source} (member {info.filename})"
+        if info.flag_bits & 0x1:
+            raise ExportFormatError(
+                f"{where} is encrypted; Pocket's export zip is not. Unzip it yourself "
+                "and import the CSV files"
+            )
+        if info.compress_type not in _ZIP_METHODS:
+            raise ExportFormatError(
+                f"{where} uses compression method {info.compress_type}, which rulebot cannot "
+                f"read (it reads {', '.join(_ZIP_METHODS.values())}); unzip it with another "
+                "tool and import the CSV files"
+            )
+        total += info.file_size
+        if total > MAX_UNZIPPED_BYTES:
+            raise ExportFormatError(
+                f"{source} expands to more than {MAX_UNZIPPED_BYTES >> 30} GiB; no Pocket "
+                "export is that large, so rulebot does not unpack it (a zip bomb?)"
+            )
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size > RATIO_CHECK_BYTES and ratio > MAX_RATIO:
+            raise ExportFormatError(
+                f"{where} expands {ratio:,.0f} times ({info.compress_size:,} to "
+                f"{info.file_size:,} bytes); CSV text compresses far less than "
+                f"{MAX_RATIO}:1, so rulebot does not unpack it (a zip bomb?)"
+            )
+
+
+def _bounded_lines(text: io.TextIOWrapper, where: str) -> Iterator[str]:
+    """The physical lines of ``text``, refusing one longer than MAX_LINE_CHARS
+    before it is read whole (a 300 MB line would otherwise be held twice)."""
+    readline, number = text.readline, 0
+    while line := readline(MAX_LINE_CHARS):
+        number += 1
+        if len(line) >= MAX_LINE_CHARS and line[-1] not in "\r\n":
+            raise ExportFormatError(
+                f"{where}, line {number}: longer than {MAX_LINE_CHARS:,} characters; "
+                "a Pocket CSV export has short lines (is this the right file?)"
+            )
+        yield line
+
+
+def _read_csv(text: io.TextIOWrapper, where: str, rows: _Rows) -> None:
+    reader = csv.reader(_bounded_lines(text, where), strict=True)
     row_number, line = 0, 1
     try:
         header = next((row for row in reader if row), None)  # skip blank lines
@@ -239,15 +399,23 @@ def _read_csv(lines: Iterable[str], where: str, rows: _Rows) -> None:
         line = reader.line_num + 1
         # The per-row path is written out flat (no helper calls, no message
         # formatting): it runs 100,000 times for a large library.
-        status_of, add = _STATUS_IN.get, rows.add
+        status_of, add, web = _STATUS_IN.get, rows.add, _WEB_SCHEMES
         for row in reader:
             row_number += 1
             if len(row) == width:
                 url = row[u_col].strip()
                 added = row[a_col]
                 status = status_of(row[s_col])
-                if url and added.isdigit() and added.isascii() and status is not None:
-                    title, tags = row[t_col], row[g_col]
+                title, tags = row[t_col], row[g_col]
+                if (
+                    url.startswith(web)
+                    and added.isdigit()
+                    and added.isascii()
+                    and len(added) < 19  # below 2^63
+                    and status is not None
+                    and title[:1] != "'"
+                    and tags[:1] != "'"
+                ):
                     if title == url:
                         title = ""  # Pocket's fallback for an empty title
                     add(
@@ -258,14 +426,17 @@ def _read_csv(lines: Iterable[str], where: str, rows: _Rows) -> None:
                     continue
             if row:  # anything but a blank line: find what is wrong, or take it
                 at = f"{where}, row {row_number} (line {line})"
-                if len(row) != width:
-                    raise ExportFormatError(
-                        f"{at}: {len(row)} fields, expected {width} ({','.join(columns)}); "
-                        "a field holding a comma must be in double quotes"
-                    )
-                url = row[u_col].strip()
-                entry = _entry(at, url, row[t_col], row[a_col], row[g_col], "|", row[s_col])
-                add(url, entry)
+                try:
+                    if len(row) != width:
+                        raise ExportFormatError(
+                            f"{at}: {len(row)} fields, expected {width} ({','.join(columns)}); "
+                            "a field holding a comma must be in double quotes"
+                        )
+                    url = unquote_cell(row[u_col].strip())
+                    title, tags = unquote_cell(row[t_col]), unquote_cell(row[g_col])
+                    add(url, _entry(at, url, title, row[a_col], tags, "|", row[s_col]))
+                except ExportFormatError as bad:
+                    rows.bad.append(str(bad))
             line = reader.line_num + 1
     except csv.Error as exc:
         raise ExportFormatError(f"{where}, line {reader.line_num}: broken CSV: {exc}") from None
@@ -275,15 +446,29 @@ def _entry(at: str, url: str, title: str, added: str, tags: str, sep: str, statu
     """Check one row's fields slowly and thoroughly; raise naming the problem."""
     if not url:
         raise ExportFormatError(f"{at}: the url is missing")
+    if not url[:8].lower().startswith(_WEB_SCHEMES):
+        raise ExportFormatError(
+            f"{at}: the url {_clip(url)!r} is not an http(s) URL; rulebot imports only web links"
+        )
     added = added.strip()
     if not added.isdigit() or not added.isascii():
         raise ExportFormatError(
-            f"{at}: time_added {added!r} is not a unix timestamp (whole seconds since 1970)"
+            f"{at}: time_added {_clip(added)!r} is not a unix timestamp (whole seconds since 1970)"
+        )
+    if int(added) > MAX_INT64:
+        raise ExportFormatError(
+            f"{at}: time_added {_clip(added)!r} is beyond any date (above 2^63 - 1 seconds)"
         )
     state = _STATUS_IN.get(status.strip().lower())
     if state is None:
-        raise ExportFormatError(f"{at}: unknown status {status!r}; expected unread or archive")
+        raise ExportFormatError(
+            f"{at}: unknown status {_clip(status)!r}; expected unread or archive"
+        )
     return ("" if title == url else title, int(added) or None, _split_tags(tags, sep), state)
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _split_tags(raw: str, sep: str) -> tuple[str, ...]:
@@ -292,10 +477,35 @@ def _split_tags(raw: str, sep: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(tag for tag in (t.strip() for t in parts) if tag))
 
 
+def _needs_quote(cell: str) -> bool:
+    """Would a spreadsheet run this cell (or would ``unquote_cell`` alter it)?"""
+    while cell[:1] == "'":
+        cell = cell[1:]
+    return cell[:1] in _FORMULA_START
+
+
+def quote_cell(cell: str) -> str:
+    """OWASP CSV-injection guard: ``'`` before a cell a spreadsheet would run."""
+    return "'" + cell if _needs_quote(cell) else cell
+
+
+def unquote_cell(cell: str) -> str:
+    """Undo ``quote_cell`` exactly: drop the one ``'`` it added."""
+    return cell[1:] if cell[:1] == "'" and _needs_quote(cell[1:]) else cell
+
+
 def _read_html(text: io.TextIOWrapper, where: str, rows: _Rows) -> None:
     parser = _RilParser(where, rows)
     while chunk := text.read(1 << 16):
         parser.feed(chunk)
+        # html.parser keeps an unfinished tag (or text run) and rescans it on
+        # every chunk: bounding it keeps parsing linear
+        if len(parser.rawdata) > MAX_HTML_PENDING:
+            line = parser.getpos()[0]
+            raise ExportFormatError(
+                f"{where}, line {line}: a tag or text longer than {MAX_HTML_PENDING >> 10} KiB "
+                "without an end; a Pocket ril_export.html has none (damaged file?)"
+            )
     parser.close()
     if not parser.sections_seen:
         raise ExportFormatError(
@@ -317,6 +527,8 @@ class _RilParser(HTMLParser):
         self.link: dict[str, str | None] | None = None  # attributes of an open <a>
         self.link_line = 0
         self.title: list[str] = []
+        self.open_lists = 0  # <ul> not yet closed
+        self.html_open = False  # saw <html>: then </html> must come too
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "h1":
@@ -325,6 +537,10 @@ class _RilParser(HTMLParser):
         elif tag == "a":
             self._finish_link()
             self.link, self.link_line, self.title = dict(attrs), self.getpos()[0], []
+        elif tag == "ul":
+            self.open_lists += 1
+        elif tag == "html":
+            self.html_open = True
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "h1" and self.heading is not None:
@@ -339,6 +555,10 @@ class _RilParser(HTMLParser):
             self.sections_seen += 1
         elif tag == "a":
             self._finish_link()
+        elif tag == "ul":
+            self.open_lists = max(self.open_lists - 1, 0)
+        elif tag == "html":
+            self.html_open = False
 
     def handle_data(self, data: str) -> None:
         if self.heading is not None:
@@ -347,8 +567,29 @@ class _RilParser(HTMLParser):
             self.title.append(data)
 
     def close(self) -> None:
+        cut = self._truncation()
+        if cut:
+            raise ExportFormatError(
+                f"{self.where}: the file ends {cut}; it is truncated (an incomplete "
+                "download or copy?). Nothing was imported: get the whole file again"
+            )
         super().close()
         self._finish_link()
+
+    def _truncation(self) -> str | None:
+        """Where the file stops early, if it does."""
+        pending = self.rawdata[self.rawdata.find("<") :] if "<" in self.rawdata else ""
+        if pending.strip():
+            return f"inside a tag ({_clip(pending.strip(), 40)!r})"
+        if self.link is not None:
+            return f"inside the link that starts on line {self.link_line}"
+        if self.heading is not None:
+            return "inside a section heading"
+        if self.open_lists:
+            return "before a list is closed (no </ul>)"
+        if self.html_open:
+            return "before </html>"
+        return None
 
     def _finish_link(self) -> None:
         if self.link is None:
@@ -362,11 +603,16 @@ class _RilParser(HTMLParser):
             )
         url = (attrs.get("href") or "").strip()
         added = attrs.get("time_added")
-        if added is None:
-            raise ExportFormatError(f"{at}: the link has no time_added attribute")
         status = "archive" if self.section == ARCHIVED else "unread"
         tags = attrs.get("tags") or ""
-        self.rows.add(url, _entry(at, url, "".join(self.title), added, tags, ",", status))
+        try:
+            if added is None:
+                raise ExportFormatError(f"{at}: the link has no time_added attribute")
+            entry = _entry(at, url, "".join(self.title), added, tags, ",", status)
+        except ExportFormatError as bad:
+            self.rows.bad.append(str(bad))
+            return
+        self.rows.add(url, entry)
 
 
 # -- importing into a store ------------------------------------------------------
@@ -376,18 +622,31 @@ def import_export(
     *,
     now: int | None = None,
     progress: Progress | bool | None = None,
+    skip_bad: bool = False,
+    dry_run: bool = False,
 ) -> ImportResult:
     """Merge an export into ``store`` keyed by URL, in one transaction.
 
     An item already saved under a URL keeps its item_id and gets the
     export's title, time_added, tags and status; ``time_updated`` becomes
     ``now`` when anything changed (so plans made before see it as changed).
-    The whole file is read and checked before anything is written. The
-    caller holds ``store.lock(...)``.
+    The whole file is read and checked before anything is written: any bad
+    row refuses the import (listing every bad row) unless ``skip_bad``.
+    ``dry_run`` computes the same result and writes nothing. The caller
+    holds ``store.lock(...)``.
     """
-    imported = read_export(path, progress)
+    source = Path(path)
+    read = read_export_rows(source, progress)
+    if read.bad_rows and not skip_bad:
+        raise bad_rows_error(source, read.bad_rows)
+    imported = read.items
+    # An export has no time_updated; its newest time_added is the earliest it
+    # can have been made. An item the store changed after that, which the
+    # import would change again, is an edit the import reverts.
+    made_after = max((item.time_added or 0 for item in imported), default=0)
     stamp = int(time.time()) if now is None else now
     added = updated = unchanged = 0
+    changes: list[ImportChange] = []
     with store.transaction() as conn:
         existing = store.items(include_deleted=True)
         by_url: dict[str, Item] = {}
@@ -406,6 +665,7 @@ def import_export(
                     new = new.replace(item_id=_free_id(new.given_url, taken))
                 added += 1
                 writes.append(new)
+                changes.append(ImportChange("added", new.given_url))
                 continue
             merged = _merge(old, new, stamp)
             if merged is old:
@@ -413,8 +673,25 @@ def import_export(
             else:
                 updated += 1
                 writes.append(merged)
-        store.upsert(writes, conn=conn)
-    return ImportResult(added=added, updated=updated, unchanged=unchanged)
+                fields = tuple(
+                    name
+                    for name in ("title", "time_added", "tags", "status")
+                    if getattr(old, name) != getattr(merged, name)
+                )
+                reverts = (old.time_updated or 0) > made_after
+                changes.append(ImportChange("updated", new.given_url, fields, reverts))
+        if not dry_run:
+            store.upsert(writes, conn=conn)
+    return ImportResult(
+        added=added,
+        updated=updated,
+        unchanged=unchanged,
+        bad_rows=read.bad_rows,
+        duplicates=read.duplicates,
+        duplicate_urls=read.duplicate_urls,
+        changes=tuple(changes),
+        dry_run=dry_run,
+    )
 
 
 def _free_id(url: str, taken: set[str]) -> str:
@@ -447,7 +724,8 @@ def write_export(items: Iterable[Item], path: str | Path) -> int:
     """Write ``items`` as a Pocket export; the suffix picks the form
     (``.csv``, ``.zip`` of CSV parts, ``.html``). Deleted items and items
     without a URL are left out. Returns the number of items written. The
-    file is replaced atomically."""
+    file is replaced atomically (``files.atomic_write``: mode 0600, never
+    through a symbolic link)."""
     target = Path(path)
     suffix = target.suffix.lower()
     if suffix not in (".csv", ".zip", ".html", ".htm"):
@@ -464,21 +742,16 @@ def write_export(items: Iterable[Item], path: str | Path) -> int:
                     f"cannot export item {item.item_id}: its tag {tag!r} contains "
                     f"{separator!r}, which this export form uses between tags"
                 )
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
-        try:
-            if suffix == ".csv":
-                partial.write_text(_csv_text(live), encoding="utf-8", newline="")
-            elif suffix == ".zip":
-                _write_zip(live, partial)
-            else:
-                partial.write_text(_html_text(live), encoding="utf-8", newline="")
-            os.replace(partial, target)
-        finally:
-            partial.unlink(missing_ok=True)
-    except OSError as exc:
-        raise RulebotError(f"cannot write export {target}: {exc.strerror or exc}") from exc
+
+    def writer(handle: IO[bytes]) -> None:
+        if suffix == ".csv":
+            handle.write(_csv_text(live).encode())
+        elif suffix == ".zip":
+            _write_zip(live, handle)
+        else:
+            handle.write(_html_text(live).encode())
+
+    atomic_write(target, writer, what="export")
     return len(live)
 
 
@@ -490,10 +763,10 @@ def _csv_text(items: list[Item]) -> str:
     writer.writerow(CSV_HEADER)
     writer.writerows(
         (
-            item.title,
-            item.url,
+            quote_cell(item.title),
+            quote_cell(item.url),
             str(item.time_added or 0),
-            "|".join(item.tags or ()),
+            quote_cell("|".join(item.tags or ())),
             _STATUS_OUT[item.status],
         )
         for item in items
@@ -501,7 +774,7 @@ def _csv_text(items: list[Item]) -> str:
     return out.getvalue()
 
 
-def _write_zip(items: list[Item], target: Path) -> None:
+def _write_zip(items: list[Item], target: IO[bytes]) -> None:
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         # At least one part, so an empty library still reads back as a valid export.
         for part, start in enumerate(range(0, max(len(items), 1), ROWS_PER_PART)):
@@ -526,6 +799,12 @@ def _html_text(items: list[Item]) -> str:
                 continue
             # \r would survive html.parser, but some tools normalise it away.
             title = html.escape(item.title, quote=False).replace("\r", "&#13;")
+            if not item.url[:8].lower().startswith(_WEB_SCHEMES):
+                # never a link to javascript:, data:, file: …: the URL as text
+                # (import refuses such URLs anyway)
+                url = html.escape(item.url, quote=False).replace("\r", "&#13;")
+                lines.append(f"\t\t\t<li>{title} ({url})</li>")
+                continue
             lines.append(
                 f'\t\t\t<li><a href="{html.escape(item.url)}" '
                 f'time_added="{item.time_added or 0}" '

@@ -608,3 +608,324 @@ def test_sample_library_has_material_for_typical_rules() -> None:
     ages = [(reference - i.time_added) // day for i in items]  # type: ignore[operator]
     assert min(ages) >= 1 and max(ages) <= 4 * 366
     assert len({i.domain for i in items}) >= 15
+
+
+# -- hostile exports ---------------------------------------------------------------------
+def _patch_zip_headers(path: Path, *, flag: int | None = None, method: int | None = None) -> None:
+    """Rewrite every local and central header (zipfile cannot write these itself)."""
+    data = bytearray(path.read_bytes())
+    for signature, flag_at, method_at in ((b"PK\x03\x04", 6, 8), (b"PK\x01\x02", 8, 10)):
+        at = data.find(signature)
+        while at >= 0:
+            if flag is not None:
+                data[at + flag_at : at + flag_at + 2] = (
+                    int.from_bytes(data[at + flag_at : at + flag_at + 2], "little") | flag
+                ).to_bytes(2, "little")
+            if method is not None:
+                data[at + method_at : at + method_at + 2] = method.to_bytes(2, "little")
+            at = data.find(signature, at + 4)
+    path.write_bytes(bytes(data))
+
+
+def test_a_zip_bomb_is_refused_before_it_is_inflated(tmp_path: Path) -> None:
+    path = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("part_000000.csv", HEADER + "a" * (40 << 20))  # 40 MiB -> ~40 KB
+    assert path.stat().st_size < 1 << 20
+    with pytest.raises(ExportFormatError, match=r"expands [\d,]+ times .* zip bomb") as caught:
+        read_export(path)
+    assert "(member part_000000.csv)" in str(caught.value)
+
+
+def test_a_zip_expanding_beyond_the_total_cap_is_refused(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(exports, "MAX_UNZIPPED_BYTES", 1 << 30)
+    path = tmp_path / "big.zip"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:
+        archive.writestr("part_000000.csv", HEADER + _rows(10))
+    # declare 2 GiB in both headers: the cap is checked on what the zip claims
+    data = bytearray(path.read_bytes())
+    for signature, size_at in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
+        at = data.find(signature)
+        data[at + size_at : at + size_at + 4] = (2 << 30).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    with pytest.raises(ExportFormatError, match=r"expands to more than 1 GiB"):
+        read_export(path)
+
+
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [
+        ({"flag": 0x1}, r"\(member part_000000.csv\) is encrypted"),
+        ({"method": 98}, r"\(member part_000000.csv\) uses compression method 98"),
+    ],
+)
+def test_encrypted_or_unknown_compression_members_are_clean_errors(
+    tmp_path: Path, patch: dict, message: str
+) -> None:
+    path = make_zip(tmp_path / "odd.zip", {"part_000000.csv": HEADER + _rows(3)})
+    _patch_zip_headers(path, **patch)
+    with pytest.raises(ExportFormatError, match=message):
+        read_export(path)
+
+
+def test_zip_progress_is_decided_by_the_uncompressed_size(tmp_path: Path, monkeypatch) -> None:
+    rows = "".join(f"T{n},https://a.test/{n},{n + 1},,unread\n" for n in range(12_000))
+    path = tmp_path / "pocket.zip"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("part_000000.csv", HEADER + rows)
+    unzipped = len(HEADER + rows)
+    # compressed below the threshold, uncompressed above it
+    monkeypatch.setattr(exports, "LARGE_FILE_BYTES", (path.stat().st_size + unzipped) // 2)
+    calls: list[tuple[int, bool]] = []
+    read_export(path, lambda n, done: calls.append((n, done)))
+    assert calls == [(10_000, False), (12_000, True)]
+
+
+def test_an_unterminated_html_tag_fed_in_chunks_is_bounded(tmp_path: Path) -> None:
+    import time as clock
+
+    path = write(
+        tmp_path / "ril_export.html",
+        "<h1>Unread</h1><ul><li><a " + 'x="1" ' * ((4 << 20) // 6 + 1),
+    )
+    assert path.stat().st_size >= 4 << 20
+    started = clock.perf_counter()
+    with pytest.raises(ExportFormatError, match=r"line 1: a tag or text longer than 256 KiB"):
+        read_export(path)
+    assert clock.perf_counter() - started < 1.0
+
+
+@pytest.mark.parametrize(
+    ("cut_before", "message"),
+    [
+        ('time_added="200"', "inside a tag"),  # mid-tag
+        (
+            "</a></li>\n\t\t</ul>\n\t\t<h1>Read",
+            "inside the link that starts on line 11",
+        ),  # mid-title
+        ("\t\t</ul>\n\t</body>", "before a list is closed"),
+        ("</html>", "before </html>"),
+    ],
+)
+def test_a_truncated_html_export_says_so(tmp_path: Path, cut_before: str, message: str) -> None:
+    items = [
+        expected("https://a.test/1", "One", 100, ("a",), UNREAD),
+        expected("https://a.test/2", "Two", 200, (), UNREAD),
+        expected("https://a.test/3", "Three", 300, (), ARCHIVED),
+    ]
+    whole = tmp_path / "whole.html"
+    write_export(items, whole)
+    text = whole.read_text()
+    assert read_export(whole) == items
+    cut = write(tmp_path / "cut.html", text[: text.index(cut_before)])
+    with pytest.raises(ExportFormatError, match="truncated") as caught:
+        read_export(cut)
+    assert message in str(caught.value) and str(cut) in str(caught.value)
+
+
+def test_time_added_above_int64_is_a_bad_row_naming_its_line(tmp_path: Path, store: Store) -> None:
+    path = write(tmp_path / "a.csv", HEADER + _rows(2) + f"T,https://a.test/x,{2**63},,unread\n")
+    with pytest.raises(ExportFormatError, match=r"row 3 \(line 4\): time_added .* beyond any date"):
+        import_export(store, path)
+    assert store.count() == 0
+    assert import_export(store, path, skip_bad=True).added == 2  # and SQLite is never asked
+    assert store.count() == 2
+
+
+def test_a_huge_csv_line_fails_early_without_holding_it(tmp_path: Path) -> None:
+    import tracemalloc
+
+    path = tmp_path / "huge.csv"
+    with path.open("wb") as handle:
+        handle.write(HEADER.encode() + b'"' + b"x" * (40 << 20))
+    tracemalloc.start()
+    try:
+        with pytest.raises(ExportFormatError, match=r"line 2: longer than 1,048,576 characters"):
+            read_export(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20, peak  # reading the 40 MB line whole would hold 80 MB+
+
+
+# -- CSV injection and non-web links ----------------------------------------------------------
+_FORMULAS = [
+    '=HYPERLINK("http://evil.test","x")',
+    "+1+1",
+    "-2+3",
+    "@SUM(A1)",
+    "\tTab",
+    "\rCR",
+    "'=already quoted",
+    "''+twice",
+    "'plain quote",
+    "'",
+    "=",
+]
+
+
+def test_csv_export_neutralises_formulas_and_reads_back_exactly(tmp_path: Path) -> None:
+    items = [
+        expected(f"https://a.test/{n}", title, n + 1, (f"={n}", "b") if n % 2 else ("-x",), 0)
+        for n, title in enumerate(_FORMULAS)
+    ]
+    path = tmp_path / "out.csv"
+    write_export(items, path)
+    rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"), newline="")))[1:]
+    for row in rows:
+        for cell in (row[0], row[3]):  # title, tags: nothing a spreadsheet would run
+            assert cell[:1] not in ("=", "+", "-", "@", "\t", "\r"), row
+    assert rows[0][0] == '\'=HYPERLINK("http://evil.test","x")'
+    assert rows[6][0] == "''=already quoted"  # one more quote, so the import removes just one
+    assert rows[8][0] == "'plain quote"  # nothing to neutralise: as is
+    assert read_export(path) == items  # lossless
+    zipped = tmp_path / "out.zip"
+    write_export(items, zipped)
+    assert read_export(zipped) == items
+
+
+def test_non_web_urls_are_bad_rows_and_never_html_links(tmp_path: Path, store: Store) -> None:
+    path = write(
+        tmp_path / "a.csv",
+        HEADER
+        + "ok,https://a.test/1,5,,unread\n"
+        + "x,javascript:alert(document.cookie),5,,unread\n"
+        + "y,data:text/html;base64,PHNjcmlwdD4=,5,,unread\n",
+    )
+    with pytest.raises(ExportFormatError) as caught:
+        import_export(store, path)
+    message = str(caught.value)
+    assert "2 bad rows, nothing imported" in message
+    assert "row 2 (line 3): the url 'javascript:alert(document.cookie)' is not an http(s) URL" in (
+        message
+    )
+    assert "row 3 (line 4)" in message
+    # a mirror can hold such a URL (a server sent it): the HTML export shows it as text
+    hostile = Item("9", given_url="javascript:alert(1)", given_title="<b>x</b>", time_added=5)
+    out = tmp_path / "out.html"
+    write_export([hostile, expected("https://a.test/1", "ok", 5, (), UNREAD)], out)
+    text = out.read_text()
+    assert "javascript:alert(1)" in text and 'href="javascript' not in text.lower()
+    assert read_export(out) == [expected("https://a.test/1", "ok", 5, (), UNREAD)]
+
+
+# -- writing files safely -----------------------------------------------------------------------
+def test_export_never_writes_through_a_symlink(tmp_path: Path) -> None:
+    import os
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    target = tmp_path / "out.csv"
+    # the old temp name was predictable: a link planted there must not be followed
+    (tmp_path / f".out.csv.{os.getpid()}.partial").symlink_to(victim)
+    assert write_export(_library(), target) == 3
+    assert victim.read_text() == "precious\n"
+    assert target.stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")) == [
+        f".out.csv.{os.getpid()}.partial"  # only the planted link; our temp file is gone
+    ]
+    link = tmp_path / "link.csv"
+    link.symlink_to(victim)
+    with pytest.raises(RulebotError, match=r"link\.csv: it is a symbolic link"):
+        write_export(_library(), link)
+    assert victim.read_text() == "precious\n" and link.is_symlink()
+
+
+# -- import reporting: bad rows, duplicates, dry run, reverts --------------------------------------
+def _cli_config(tmp_path: Path) -> list[str]:
+    config = tmp_path / "rules.yaml"
+    config.write_text("version: 1\nrules: []\n")
+    return ["-c", str(config), "--store", str(tmp_path / "store" / "rulebot.db")]
+
+
+def test_every_bad_row_is_reported_and_skip_bad_imports_the_rest(tmp_path: Path, capsys) -> None:
+    from tests.helpers import rb
+
+    bad = "".join(f"T,https://a.test/b{n},when,,unread\n" for n in range(25))
+    path = write(tmp_path / "a.csv", HEADER + _rows(3) + bad + "T,https://a.test/z,5,,read\n")
+    options = _cli_config(tmp_path)
+    code, out, err = rb(capsys, *options, "import", str(path))
+    assert code == 1 and out == ""
+    assert "26 bad rows, nothing imported" in err
+    assert "row 4 (line 5): time_added 'when'" in err and "row 23 (line 24)" in err
+    assert "row 24 (line 25)" not in err and "… and 6 more" in err
+    assert "--skip-bad" in err and "Traceback" not in err
+    store_file = tmp_path / "store" / "rulebot.db"
+    with Store.open(store_file) as opened:
+        assert opened.count() == 0
+    code, out, err = rb(capsys, *options, "import", "--skip-bad", str(path))
+    assert code == 0
+    assert out.strip() == f"{path}: 3 added, 0 updated, 0 unchanged"
+    assert "skipped 26 bad rows" in err and "row 29 (line 30): unknown status 'read'" not in err
+    with Store.open(store_file) as opened:
+        assert opened.count() == 3
+
+
+def test_duplicate_urls_within_an_export_are_reported(tmp_path: Path, store: Store, capsys) -> None:
+    from tests.helpers import rb
+
+    path = write(
+        tmp_path / "a.csv",
+        HEADER
+        + "One,https://a.test/1,5,,unread\n"
+        + "Two,https://a.test/2,5,,unread\n"
+        + "One again,https://a.test/1,6,,archive\n"
+        + "One more,https://a.test/1,7,,archive\n",
+    )
+    result = import_export(store, path)
+    assert (result.added, result.duplicates, result.duplicate_urls) == (
+        2,
+        2,
+        ("https://a.test/1", "https://a.test/1"),
+    )
+    assert store.find_by_url("https://a.test/1").given_title == "One more"  # type: ignore[union-attr]
+    code, _, err = rb(capsys, *_cli_config(tmp_path), "import", str(path))
+    assert code == 0 and "2 rows repeat the URL of an earlier row" in err
+
+
+def test_dry_run_shows_changes_and_writes_nothing(tmp_path: Path, capsys) -> None:
+    from tests.helpers import rb
+
+    options = _cli_config(tmp_path)
+    first = write(tmp_path / "first.csv", HEADER + _rows(3))
+    assert rb(capsys, *options, "import", str(first))[0] == 0
+    store_file = tmp_path / "store" / "rulebot.db"
+    before = store_file.read_bytes()
+    second = write(
+        tmp_path / "second.csv",
+        HEADER
+        + "T0,https://a.test/0,1600000000,,unread\n"  # unchanged
+        + "Renamed,https://a.test/1,1600000001,x,unread\n"  # title and tags
+        + "New,https://a.test/new,5,,unread\n",
+    )
+    code, out, err = rb(capsys, *options, "import", "--dry-run", str(second))
+    assert code == 0, err
+    assert out.splitlines() == [
+        f"{second} (dry run, nothing written): 1 added, 1 updated, 1 unchanged",
+        "  updated  https://a.test/1 (title, tags)",
+        "  added    https://a.test/new",
+    ]
+    assert store_file.read_bytes() == before
+    with Store.open(store_file) as opened:
+        assert opened.find_by_url("https://a.test/new") is None
+
+
+def test_reimporting_an_older_export_warns_about_reverted_changes(tmp_path: Path, capsys) -> None:
+    from tests.helpers import rb
+
+    options = _cli_config(tmp_path)
+    old = write(tmp_path / "old.csv", HEADER + _rows(3))
+    assert rb(capsys, *options, "import", str(old))[0] == 0
+    store_file = tmp_path / "store" / "rulebot.db"
+    with Store.open(store_file) as opened:  # a later rulebot run archived one and tagged it
+        one = opened.find_by_url("https://a.test/1")
+        assert one is not None
+        opened.upsert([one.replace(status=ARCHIVED, tags=("done",), time_updated=1_800_000_000)])
+    code, out, err = rb(capsys, *options, "import", "--dry-run", str(old))
+    assert code == 0
+    assert "  updated  https://a.test/1 (tags, status)  <- reverts a later change" in out
+    assert "1 items were changed after this export was made" in err
+    code, out, err = rb(capsys, *options, "import", str(old))
+    assert code == 0 and "0 added, 1 updated, 2 unchanged" in out
+    assert "1 items were changed after this export was made" in err
+    assert f"rulebot import --dry-run {old}` lists such items" in err
