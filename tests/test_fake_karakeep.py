@@ -517,6 +517,18 @@ def test_cli_rejects_a_negative_seed():
     assert "Traceback" not in result.stderr
 
 
+def test_cli_port_in_use_is_a_clean_error(server):
+    result = subprocess.run(
+        [sys.executable, "-m", "rulebot.fake.karakeep", "--port", str(server.port)],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{server.port}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 # -- the published spec ----------------------------------------------------------------------------
 
 

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import copy
 import json
 import logging
 import os
@@ -697,27 +696,25 @@ class FakeKarakeep:
             "datePublished": None,
             "dateModified": None,
         }
-        return copy.deepcopy(
-            {
-                "id": bookmark.id,
-                "createdAt": _iso(bookmark.created_at),
-                "modifiedAt": None if bookmark.modified_at is None else _iso(bookmark.modified_at),
-                "title": bookmark.title,
-                "archived": bookmark.archived,
-                "favourited": bookmark.favourited,
-                "taggingStatus": status,
-                "summarizationStatus": status,
-                "embeddingStatus": status,
-                "note": bookmark.note,
-                "summary": bookmark.summary,
-                "source": bookmark.source,
-                "userId": self.user_id,
-                "tags": tags,
-                "content": content,
-                "assets": [],
-                "firstCreatedAt": _iso(bookmark.first_created_at),
-            }
-        )
+        return {  # built fresh on every call: callers may keep or change it
+            "id": bookmark.id,
+            "createdAt": _iso(bookmark.created_at),
+            "modifiedAt": None if bookmark.modified_at is None else _iso(bookmark.modified_at),
+            "title": bookmark.title,
+            "archived": bookmark.archived,
+            "favourited": bookmark.favourited,
+            "taggingStatus": status,
+            "summarizationStatus": status,
+            "embeddingStatus": status,
+            "note": bookmark.note,
+            "summary": bookmark.summary,
+            "source": bookmark.source,
+            "userId": self.user_id,
+            "tags": tags,
+            "content": content,
+            "assets": [],
+            "firstCreatedAt": _iso(bookmark.first_created_at),
+        }
 
     def _render_tag(self, tag_id: str) -> dict[str, Any]:
         kinds = [b.tags[tag_id] for b in self._bookmarks.values() if tag_id in b.tags]
