@@ -615,3 +615,10 @@ def test_the_spec_check_catches_a_wrong_shape():
     broken = dataclasses.replace(exchange, response_body=json.dumps(answer).encode())
     with pytest.raises(AssertionError, match="boolean"):
         karakeep_spec.check_exchange(api, broken)
+
+
+def test_the_spec_checks_say_why_they_skip(tmp_path, monkeypatch):
+    monkeypatch.setenv("RULEBOT_SPECS", str(tmp_path))
+    reason = karakeep_spec.missing_reason()
+    assert reason is not None
+    assert str(tmp_path / "karakeep-openapi.json") in reason and "RULEBOT_SPECS" in reason
