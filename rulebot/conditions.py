@@ -29,6 +29,8 @@ from rulebot.vocab import (
     format_age,
     parse_duration,
     parse_instant,
+    regex_problem,
+    show_text,
     tag_values,
 )
 
@@ -52,6 +54,8 @@ class Condition:
     # rough price of ``matches``: within a block cheap tests run first, so most
     # items are ruled out by a set lookup before a regex or a URL parse runs
     cost: ClassVar[int] = 2
+    # the Item fields it reads: a source that provides none of them makes it never match
+    fields: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, value: Any, ctx: CompileContext) -> None:
         self.value = value
@@ -139,6 +143,7 @@ def _tags_seen(item: Item) -> str:
 @condition
 class Tag(Condition):
     key = "tag"
+    fields = frozenset({"tags"})
     description = "Has this tag (case-insensitive). A list means: has all of them."
     schema = {
         "description": description,
@@ -179,6 +184,7 @@ class Tag(Condition):
 @condition
 class Tags(Condition):
     key = "tags"
+    fields = frozenset({"tags"})
     description = "Tag set tests: `any` (at least one), `all` (every one), `none` (not one)."
     _list = {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1}
     schema = {
@@ -253,6 +259,7 @@ class Tags(Condition):
 class Untagged(Condition):
     cost = 1
     key = "untagged"
+    fields = frozenset({"tags"})
     description = "true: has no tags at all; false: has at least one. Unknown tags never match."
     schema = {"description": description, "type": "boolean"}
 
@@ -282,6 +289,7 @@ _STATUS = {"unread": UNREAD, "archived": ARCHIVED}
 class Status(Condition):
     cost = 1
     key = "status"
+    fields = frozenset({"status"})
     description = "Pocket status: `unread` (0) or `archived` (1); a list means any of them."
     schema = _one_or_list({"type": "string", "enum": list(_STATUS)}, description)
 
@@ -306,6 +314,7 @@ class Status(Condition):
 class Favorite(Condition):
     cost = 1
     key = "favorite"
+    fields = frozenset({"favorite"})
     description = "true: is a favorite; false: is not."
     schema = {"description": description, "type": "boolean"}
 
@@ -444,6 +453,7 @@ def _time_condition(key: str, field_name: str) -> type[Condition]:
         {
             "key": key,
             "field": field_name,
+            "fields": frozenset({field_name}),
             "description": description,
             "schema": {"description": description, **TimeCondition.schema},
         },
@@ -458,14 +468,29 @@ for _key, _field in _TIME_FIELDS.items():
 # -- where it is from ---------------------------------------------------------
 
 
+def _check_domain(written: str, path: tuple[int, ...]) -> None:
+    """A URL where a host belongs never matches: say so, and name the host."""
+    if re.match(r"^\s*[A-Za-z][A-Za-z0-9+.-]*://", written) or "/" in written.strip().strip("/"):
+        host = host_of(written.strip() if "://" in written else "http://" + written.strip())
+        hint = f"; write `domain: {host}`" if host else ""
+        raise VocabError(
+            f"domain takes a host such as example.com, not a URL or a path: {show_text(written)}"
+            + hint,
+            path,
+        )
+
+
 @condition
 class Domain(Condition):
     cost = 3
     key = "domain"
+    fields = frozenset({"url"})
     description = "Host is this domain or any subdomain of it; `www.` is ignored. A list: any."
     schema = _one_or_list({"type": "string", "minLength": 1}, description)
 
     def __init__(self, value: Any, ctx: CompileContext) -> None:
+        for index, written in enumerate(_as_list(value)):
+            _check_domain(str(written), (index,) if isinstance(value, list) else ())
         self.domains = [host_of("http://" + str(d).strip().strip("/")) for d in _as_list(value)]
 
     def matches(self, item: Item, now: int) -> Truth:
@@ -537,6 +562,13 @@ class TextCondition(Condition):
                         f"regex {text!r} does not compile: {err.msg} at position {err.pos}",
                         (op,),
                     ) from None
+                slow = regex_problem(text)
+                if slow:  # one title could stall a run for minutes (catastrophic backtracking)
+                    raise VocabError(
+                        f"regex {show_text(text)} has {slow}, which can take exponential time; "
+                        "repeat a simpler part, e.g. a+ instead of (a+)+",
+                        (op,),
+                    )
                 self.tests.append((op, text, _found(compiled.search)))
 
     def matches(self, item: Item, now: int) -> Truth:
@@ -559,6 +591,7 @@ class TextCondition(Condition):
 @condition
 class Url(TextCondition):
     key = "url"
+    fields = frozenset({"url"})
     description = "Tests on the item's URL (resolved, else as saved)."
     schema = {"description": description, **TextCondition.schema}
     read = operator.attrgetter("url")
@@ -567,6 +600,7 @@ class Url(TextCondition):
 @condition
 class Title(TextCondition):
     key = "title"
+    fields = frozenset({"title", "url"})  # an item without a title shows its URL
     description = "Tests on the item's title (resolved, else as saved, else the URL)."
     schema = {"description": description, **TextCondition.schema}
     read = operator.attrgetter("title")
@@ -623,6 +657,7 @@ class NumberCondition(Condition):
 @condition
 class WordCount(NumberCondition):
     key = "word_count"
+    fields = frozenset({"word_count"})
     unit = ""
     description = "Compare the article's word count: {gt, gte, lt, lte}."
     schema = {"description": description, **NumberCondition.schema}
@@ -634,6 +669,7 @@ class WordCount(NumberCondition):
 @condition
 class ReadingTime(NumberCondition):
     key = "reading_time"
+    fields = frozenset({"time_to_read", "word_count"})  # else estimated from words
     unit = " min"
     description = (
         "Compare the reading time in minutes: {gt, gte, lt, lte}. Uses Pocket's "
@@ -655,6 +691,7 @@ _TYPES = ("article", "video", "image")
 @condition
 class Type(Condition):
     key = "type"
+    fields = frozenset({"is_article", "has_video", "has_image"})
     description = "What the item is: `article` (is_article), `video` or `image` (is one)."
     schema = _one_or_list({"type": "string", "enum": list(_TYPES)}, description)
 
@@ -678,6 +715,7 @@ class Type(Condition):
 @condition
 class Lang(Condition):
     key = "lang"
+    fields = frozenset({"lang"})
     description = "Language code as Pocket detected it (`en`, `de`…); a list means any."
     schema = _one_or_list({"type": "string", "minLength": 1}, description)
 
@@ -743,8 +781,16 @@ class Where:
         """The items that definitely match (not false, not unknown), in order:
         what the planner asks. ``None`` entries (deleted items) are skipped."""
         if self._select is None:
-            self._select = Env().selector(self)
+            try:
+                self._select = Env().selector(self)
+            except (SyntaxError, RecursionError, MemoryError):
+                # nested past Python's parser limits (validate refuses such configs, but
+                # a Where can be built elsewhere): the reference evaluation gives the same answer
+                self._select = self._reference_select
         return self._select(items, now)
+
+    def _reference_select(self, items: Iterable[Item | None], now: int) -> list[Item]:
+        return [i for i in items if i is not None and self.matches(i, now) is True]
 
     def test(self, item: Item, now: int) -> Check:
         checks = [part.test(item, now) for part in self.parts]
@@ -839,6 +885,8 @@ def compile_where(value: Mapping[str, Any], ctx: CompileContext | None = None) -
 def reasons(check: Check) -> list[str]:
     """Flatten a matched check tree into reason strings, in order written."""
     out: list[str] = []
+    if check.key == "where" and not check.children:  # `where: {}`, the explicit "every item"
+        return ["every item (where: {})"]
     if check.key in ("where", "all"):
         for child in check.children:
             out.extend(reasons(child))
@@ -864,26 +912,24 @@ def reasons_all(check: Check) -> list[str]:
 def where_schema() -> dict[str, Any]:
     """The JSON-Schema `$defs/where`: one property per condition word."""
     properties: dict[str, Any] = {key: cls.schema for key, cls in REGISTRY.items()}
+    # Only a rule's own `where` may be `{}` (every item); a nested block needs a condition.
+    block = {"$ref": "#/$defs/where", "minProperties": 1}
     properties["all"] = {
         "description": "Every one of these condition blocks holds.",
         "type": "array",
         "minItems": 1,
-        "items": {"$ref": "#/$defs/where"},
+        "items": block,
     }
     properties["any"] = {
         "description": "At least one of these condition blocks holds.",
         "type": "array",
         "minItems": 1,
-        "items": {"$ref": "#/$defs/where"},
+        "items": block,
     }
-    properties["not"] = {
-        "description": "This condition block does not hold.",
-        "$ref": "#/$defs/where",
-    }
+    properties["not"] = {"description": "This condition block does not hold.", **block}
     return {
-        "description": "Conditions; every key must hold (an implicit `all`).",
+        "description": "Conditions; every key must hold (an implicit `all`). `{}`: every item.",
         "type": "object",
         "additionalProperties": False,
-        "minProperties": 1,
         "properties": properties,
     }

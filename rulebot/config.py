@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from rulebot import actions as actions_vocab
+from rulebot import capabilities
 from rulebot import conditions as conditions_vocab
 from rulebot import schema as schema_module
 from rulebot.errors import ConfigError
@@ -44,14 +45,29 @@ from rulebot.schema_messages import (
     schema_findings,
     show,
 )
-from rulebot.vocab import CompileContext, VocabError, parse_instant, tag_values
+from rulebot.vocab import CompileContext, VocabError, parse_duration, parse_instant, tag_values
 
 Mark = tuple[int, int]  # 1-based (line, column)
 
 # A document with more nodes than this is an alias bomb, not a rules file.
 MAX_NODES = 200_000
+# Rules files are a few KiB; a huge one takes seconds to parse before any check runs.
+MAX_BYTES = 1024 * 1024
+# `where` blocks nested deeper than this are a generated mistake, not a rule (and the
+# compiled selector would hit Python's parser limits).
+MAX_WHERE_DEPTH = 20
+# Pocket keeps the first 25 characters of a tag.
+POCKET_TAG_LENGTH = 25
 
 # -- problems -----------------------------------------------------------------
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    """Control characters escaped: a message is one line, and a terminal obeys none of it."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 @dataclass(frozen=True)
@@ -63,15 +79,27 @@ class Problem:
     col: int
     message: str
     path: str = "$"
+    severity: str = "error"  # "warning": shown, but the config loads and validate exits 0
+
+    def __post_init__(self) -> None:
+        # user text (keys, values, file names) reaches messages; none may break the line
+        for name in ("file", "message", "path"):
+            object.__setattr__(self, name, one_line(getattr(self, name)))
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == "error"
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.col}: {self.message} [{self.path}]"
+        label = "" if self.is_error else f"{self.severity}: "
+        return f"{self.file}:{self.line}:{self.col}: {label}{self.message} [{self.path}]"
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "file": self.file,
             "line": self.line,
             "col": self.col,
+            "severity": self.severity,
             "message": self.message,
             "path": self.path,
         }
@@ -100,7 +128,8 @@ def render_problems(problems: Sequence[Problem], fmt: str = "text") -> str:
         return json.dumps([problem.as_dict() for problem in problems], indent=2)
     if fmt == "github":
         return "\n".join(
-            f"::error file={_gh_property(p.file)},line={p.line},col={p.col}::{_gh_data(p.message)}"
+            f"::{'error' if p.is_error else 'warning'} file={_gh_property(p.file)},"
+            f"line={p.line},col={p.col}::{_gh_data(p.message)}"
             for p in problems
         )
     raise ValueError(f"unknown format {fmt!r}; use text, json or github")
@@ -310,7 +339,7 @@ class _Checked:
             path = path[:-1]
         key_mark, value_mark = self.marks.get(path, ((1, 1), (1, 1)))
         line, col = key_mark if finding.at_key and path == finding.path else value_mark
-        return Problem(self.filename, line, col, finding.message, json_path(path))
+        return Problem(self.filename, line, col, finding.message, json_path(path), finding.severity)
 
     def line_of(self, path: JsonPath) -> int:
         return self.marks.get(path, ((1, 1), (1, 1)))[1][0]
@@ -318,6 +347,9 @@ class _Checked:
 
 def _check_text(text: str, filename: str) -> _Checked:
     checked = _Checked(filename)
+    if len(text) > MAX_BYTES:
+        checked.at(1, 1, _too_large(len(text.encode("utf-8", "surrogatepass"))))
+        return checked
     if "\x00" in text:
         checked.at(1, 1, "this is a binary file (it contains NUL bytes), not YAML text")
         return checked
@@ -480,6 +512,13 @@ def cron_problem(expression: str) -> str | None:
         longest = max(_MONTH_DAYS[m - 1] for m in months)
         if min(days) > longest:
             return f"schedule {expression!r} never runs: no such day in those months"
+    from rulebot.schedule import FIRE_HORIZON_YEARS, fires_within
+
+    if not fires_within(expression, dt.datetime.now()):
+        return (
+            f"schedule {expression!r} never runs: no time in the next {FIRE_HORIZON_YEARS} "
+            "years matches it (check the day-of-month, month and day-of-week together)"
+        )
     return None
 
 
@@ -504,6 +543,10 @@ class _Semantics:
         self.dirty = [finding.path for finding in checked.findings]
         self.ctx = CompileContext()
         self.rule_names: dict[str, JsonPath] = {}
+        self.caps = capabilities.for_document(checked.document)
+
+    def warn(self, path: JsonPath, message: str) -> None:
+        self.checked.findings.append(Finding(path, message, at_key=True, severity="warning"))
 
     def clean(self, path: JsonPath) -> bool:
         """No earlier finding at or below this path: its value is schema-valid."""
@@ -548,12 +591,75 @@ class _Semantics:
                 self.add((*path, "schedule"), message)
         where = None
         if "where" in rule and self.clean((*path, "where")):
-            try:
-                where = conditions_vocab.compile_where(rule["where"], self.ctx)
-            except VocabError as err:
-                self.add((*path, "where", *err.path), err.message)
+            where = self.where(rule, path)
         compiled = self.actions(rule, path)
         self.checked.compiled[int(path[1])] = (where, compiled)
+        if isinstance(name, str):
+            self.capabilities(rule, name, compiled, path)
+            self.tag_lengths(rule, path)
+
+    def where(self, rule: dict[str, Any], path: JsonPath) -> conditions_vocab.Where | None:
+        deepest = _where_depth(rule["where"], (*path, "where"))
+        if deepest is not None:
+            self.add(
+                deepest,
+                f"where is nested more than {MAX_WHERE_DEPTH} blocks deep (all/any/not); "
+                "flatten it: `all` inside `all` is the same as one `all`",
+            )
+            return None
+        try:
+            return conditions_vocab.compile_where(rule["where"], self.ctx)
+        except VocabError as err:
+            self.add((*path, "where", *err.path), err.message)
+            return None
+
+    def capabilities(
+        self, rule: dict[str, Any], name: str, compiled: list[actions_vocab.Action], path: JsonPath
+    ) -> None:
+        """Conditions the source can never answer (warning), actions it cannot do (error)."""
+        caps = self.caps
+        if self.clean((*path, "where")):
+            for gap in capabilities.condition_gaps(rule.get("where"), caps):
+                self.warn((*path, "where", *gap.path), capabilities.gap_message(name, gap, caps))
+        raw_actions = rule.get("actions")
+        for position, raw in enumerate(raw_actions if isinstance(raw_actions, list) else []):
+            word = _action_word(raw)
+            if word in actions_vocab.REGISTRY and word not in caps.actions:
+                self.add(
+                    (*path, "actions", position), capabilities.action_message(name, word, caps)
+                )
+        per_item = [action for action in compiled if not action.account_wide]
+        pocket = self.checked.document.get("pocket")
+        if caps.batches and per_item and isinstance(pocket, dict):
+            size = pocket.get("batch_size", schema_module.DEFAULT_BATCH_SIZE)
+            clean = self.clean(("pocket", "batch_size"))
+            if clean and isinstance(size, int) and len(per_item) > size:
+                # crash recovery relies on one item's actions landing in one request
+                self.add(
+                    (*path, "actions"),
+                    f"rule {name} sends up to {len(per_item)} actions per item, but "
+                    f"pocket.batch_size is {size}; one item's actions must travel in one "
+                    f"request: set batch_size to at least {len(per_item)}",
+                )
+
+    def tag_lengths(self, rule: dict[str, Any], path: JsonPath) -> None:
+        """Pocket keeps 25 characters of a tag: a longer one never reads back as written."""
+        if self.caps.kind != "pocket":
+            return
+        raw_actions = rule.get("actions")
+        for position, raw in enumerate(raw_actions if isinstance(raw_actions, list) else []):
+            action_path: JsonPath = (*path, "actions", position)
+            if not isinstance(raw, dict) or len(raw) != 1 or not self.clean(action_path):
+                continue
+            ((word, value),) = raw.items()
+            for inner, tag in _written_tags(word, value):
+                if len(tag) > POCKET_TAG_LENGTH:
+                    self.warn(
+                        (*action_path, word, *inner),
+                        f"tag {show(tag)} is {len(tag)} characters long; Pocket keeps the first "
+                        f"{POCKET_TAG_LENGTH} characters ({show(tag[:POCKET_TAG_LENGTH])}), so "
+                        "the tag will not read back as written",
+                    )
 
     def actions(self, rule: dict[str, Any], path: JsonPath) -> list[actions_vocab.Action]:
         compiled: list[actions_vocab.Action] = []
@@ -578,6 +684,16 @@ class _Semantics:
                     f"{name} is account-wide (it acts on the whole library), so it cannot be "
                     "in a rule with `where`; move it to a rule without `where`",
                 )
+        elif per_item and not wide:
+            self.checked.findings.append(
+                Finding(
+                    (*path, "actions"),
+                    f"{', '.join(name for _, name in per_item)} acts on matching items, but this "
+                    "rule has no `where`; write `where: {}` for every item (the explicit "
+                    "'every item'), or add conditions",
+                    at_key=True,
+                )
+            )
         elif wide and per_item:
             names = ", ".join(name for _, name in wide)
             for action_path, name in per_item:
@@ -613,7 +729,9 @@ class _Semantics:
             if not isinstance(item, dict) or not self.clean(item_path):
                 continue
             for key in sorted(TEST_TIME_KEYS & item.keys()):
-                if not re.fullmatch(r"[0-9]+[mhdw]", str(item[key])):  # ages need no check
+                if re.fullmatch(r"[0-9]+[mhdw]", str(item[key])):
+                    self.duration(item[key], (*item_path, key))
+                else:
                     self.instant(item[key], (*item_path, key))
             self.tags(item.get("tags"), (*item_path, "tags"))
         expect = test.get("expect")
@@ -645,12 +763,59 @@ class _Semantics:
         except VocabError as err:
             self.add(path, err.message)
 
+    def duration(self, value: Any, path: JsonPath) -> None:
+        try:
+            parse_duration(str(value))
+        except VocabError as err:
+            self.add(path, err.message)
+
     def tags(self, value: Any, path: JsonPath) -> None:
         if isinstance(value, list):
             try:
                 tag_values(value)
             except VocabError as err:
                 self.add((*path, *err.path), err.message)
+
+
+def _where_depth(where: Any, path: JsonPath, depth: int = 1) -> JsonPath | None:
+    """The path of the first block nested deeper than ``MAX_WHERE_DEPTH``, or None."""
+    if not isinstance(where, dict):
+        return None
+    if depth > MAX_WHERE_DEPTH:
+        return path
+    for key in ("all", "any"):
+        members = where.get(key)
+        for index, member in enumerate(members if isinstance(members, list) else []):
+            found = _where_depth(member, (*path, key, index), depth + 1)
+            if found:
+                return found
+    return _where_depth(where.get("not"), (*path, "not"), depth + 1)
+
+
+def _action_word(raw: Any) -> str | None:
+    """The action's name as written: `archive` or the key of `{tags_add: [...]}`."""
+    if isinstance(raw, dict) and raw:
+        raw = next(iter(raw))
+    return raw if isinstance(raw, str) else None
+
+
+def _written_tags(word: str, value: Any) -> list[tuple[JsonPath, str]]:
+    """The tags an action writes to items, with their path inside the action's value."""
+    base: JsonPath = ()
+    if word in ("tags_add", "tags_replace"):
+        written = value
+    elif word == "add" and isinstance(value, dict):
+        written, base = value.get("tags"), ("tags",)
+    elif word == "tag_rename" and isinstance(value, dict):
+        new = value.get("new_tag")
+        return [(("new_tag",), new.strip())] if isinstance(new, str) else []
+    else:
+        return []
+    if isinstance(written, str):
+        return [(base, tag.strip()) for tag in written.split(",")]
+    if isinstance(written, list):
+        return [((*base, i), str(tag).strip()) for i, tag in enumerate(written)]
+    return []
 
 
 # -- the typed model ---------------------------------------------------------------
@@ -714,12 +879,17 @@ class Config:
     limits: Limits
     rules: list[Rule]
     tests: list[TestCase]
+    # what `validate` warns about (conditions the source never answers, long tags…);
+    # the CLI shows them on stderr, the config works regardless
+    warnings: list[Problem] = field(default_factory=list)
 
     def rule(self, name: str) -> Rule | None:
         return next((rule for rule in self.rules if rule.name == name), None)
 
 
-def _build(checked: _Checked, path: Path, digest: str) -> Config:
+def _build(
+    checked: _Checked, path: Path, digest: str, warnings: list[Problem] | None = None
+) -> Config:
     document = checked.document
     pocket = document.get("pocket")
     settings = None
@@ -770,16 +940,29 @@ def _build(checked: _Checked, path: Path, digest: str) -> Config:
         limits=limits,
         rules=rules,
         tests=tests,
+        warnings=list(warnings or []),
     )
 
 
 # -- entry points -------------------------------------------------------------------
 
 
+def _too_large(size: int) -> str:
+    return (
+        f"the file is {size / 1024 / 1024:.1f} MiB; a rules file may be at most "
+        f"{MAX_BYTES // 1024} KiB (is this the right file?)"
+    )
+
+
 def _read(path: Path) -> tuple[bytes | None, list[Problem]]:
     name = str(path)
     try:
-        return path.read_bytes(), []
+        with path.open("rb") as handle:
+            data = handle.read(MAX_BYTES + 1)  # never more: the cap is checked before parsing
+            if len(data) > MAX_BYTES:
+                size = max(path.stat().st_size, len(data))
+                return None, [Problem(name, 1, 1, _too_large(size))]
+            return data, []
     except FileNotFoundError:
         message = "no such file; create it or pass -c FILE"
     except IsADirectoryError:
@@ -801,6 +984,10 @@ def validate_text(text: str, filename: str = "rules.yaml") -> list[Problem]:
     return _run(_check_text, text, filename)[1]
 
 
+def errors_in(problems: Sequence[Problem]) -> list[Problem]:
+    return [problem for problem in problems if problem.is_error]
+
+
 def load_config(path: str | Path) -> Config:
     """The typed config; raises ``ConfigError`` with every problem."""
     path = Path(path)
@@ -808,14 +995,15 @@ def load_config(path: str | Path) -> Config:
     if data is None:
         raise ConfigError(problems)
     checked, problems = _run(_check_bytes, data, str(path))
-    if problems:
-        raise ConfigError(problems)
-    return _build(checked, path, hashlib.sha256(data).hexdigest())
+    if errors_in(problems):
+        raise ConfigError(errors_in(problems))
+    return _build(checked, path, hashlib.sha256(data).hexdigest(), problems)
 
 
 def load_config_text(text: str, filename: str = "rules.yaml") -> Config:
     """``load_config`` for text in memory (tests); paths resolve from filename's directory."""
     checked, problems = _run(_check_text, text, filename)
-    if problems:
-        raise ConfigError(problems)
-    return _build(checked, Path(filename), hashlib.sha256(text.encode("utf-8")).hexdigest())
+    if errors_in(problems):
+        raise ConfigError(errors_in(problems))
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return _build(checked, Path(filename), digest, problems)

@@ -20,8 +20,17 @@ class ConfigError(RulebotError):
 
     def __init__(self, problems: list) -> None:  # list[config.Problem]
         self.problems = problems
-        first = problems[0] if problems else None
-        super().__init__(str(first) if first else "invalid config")
+        super().__init__(self.describe(problems))
+
+    @staticmethod
+    def describe(problems: list) -> str:
+        """Every problem, one a line, as `validate` shows them: fix them all in one go."""
+        if not problems:
+            return "invalid config"
+        if len(problems) == 1:
+            return str(problems[0])
+        lines = "\n".join(str(problem) for problem in problems)
+        return f"the config has {len(problems)} problems:\n{lines}"
 
 
 class ItemDataError(RulebotError):

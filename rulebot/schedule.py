@@ -48,6 +48,22 @@ def _walk(expr: str, start: dt.datetime, *, backwards: bool) -> Iterator[dt.date
         yield step(dt.datetime)
 
 
+# A schedule with no fire time in this many years is a mistake (31 February), not a plan.
+FIRE_HORIZON_YEARS = 8
+
+
+def fires_within(expr: str, start: dt.datetime, years: int = FIRE_HORIZON_YEARS) -> bool:
+    """Whether a (valid) cron expression fires in the ``years`` after ``start``, any field
+    combination (``0 0 31 2 ?``, ``0 0 30 2 mon#5``): croniter, which runs it, decides."""
+    from croniter import croniter
+
+    try:
+        croniter(expr, start, max_years_between_matches=years).get_next(dt.datetime)
+    except (ValueError, KeyError, OverflowError):  # CroniterBadDateError is a ValueError
+        return False
+    return True
+
+
 def _repeats_in_fold(expr: str) -> bool:
     """A wildcard hour fires in both passes of a repeated hour (cronie's HR_STAR)."""
     fields = expr.split()

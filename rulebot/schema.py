@@ -157,8 +157,8 @@ def _rule_schema() -> dict[str, Any]:
                 "minLength": 1,
             },
             "where": {
-                "description": "Which items: every condition must hold. Absent: an "
-                "account-wide rule (tag_rename, tag_delete, add).",
+                "description": "Which items: every condition must hold; `{}` means every "
+                "item. Absent: an account-wide rule (tag_rename, tag_delete, add).",
                 "$ref": "#/$defs/where",
             },
             "actions": {

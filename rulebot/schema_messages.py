@@ -29,6 +29,7 @@ class Finding:
     path: JsonPath
     message: str
     at_key: bool = False  # point at the key (unknown keys) rather than the value
+    severity: str = "error"  # or "warning": reported, but the config still loads
 
 
 @cache
@@ -125,9 +126,11 @@ _PATTERN_HINTS = {
 
 
 _EMPTY_WHERE = (
-    "where is empty; add a condition (e.g. `tag: read-later`), or remove `where:` for an "
-    "account-wide rule"
+    "where is empty; add a condition (e.g. `tag: read-later`), write `where: {}` for every "
+    "item, or remove `where:` for an account-wide rule"
 )
+
+_DURATION_KEYS = ("older_than", "newer_than")
 
 
 def show(value: Any) -> str:
@@ -251,6 +254,12 @@ def _describe(error: Any) -> Iterator[Finding]:
         )
     elif kind == "type" and value is None and _is_where_block(path) and len(path) == 3:
         yield Finding(path, _EMPTY_WHERE)
+    elif kind == "type" and path[-1:] in [(key,) for key in _DURATION_KEYS]:
+        yield Finding(
+            path,
+            f"{label} must be a duration such as 30d; got {show(value)}"
+            + _duration_hint(path, value),
+        )
     elif kind == "type" and _is_action(path):
         yield Finding(
             path,
@@ -263,7 +272,7 @@ def _describe(error: Any) -> Iterator[Finding]:
         hint = _PATTERN_HINTS.get(
             str(path[-1]) if path else "", f"does not match the pattern {error.validator_value}"
         )
-        suggestion = ""
+        suggestion = _duration_hint(path, value)
         if path[-1:] == ("name",) and path[:1] == ("rules",):
             slug = re.sub(r"[^a-z0-9_-]+", "-", str(value).lower()).strip("-_")
             suggestion = f"; try {slug!r}" if slug else ""
@@ -282,6 +291,8 @@ def _describe(error: Any) -> Iterator[Finding]:
         choices = ", ".join(error.schema.get("properties", {}))
         if _is_where_block(path) and len(path) == 3:
             message = _EMPTY_WHERE
+        elif _is_where_block(path):
+            message = f"{label} is empty; give at least one condition, e.g. `tag: read-later`"
         else:
             message = f"{label} is empty; give at least one of: {choices}"
         yield Finding(path, message)
@@ -296,6 +307,16 @@ def _describe(error: Any) -> Iterator[Finding]:
         yield Finding(path, f"{label} must not be empty")
     else:  # not reachable with today's schema; keep jsonschema's words
         yield Finding(path, f"{label}: {error.message}")
+
+
+def _duration_hint(path: JsonPath, value: Any) -> str:
+    """``older_than: 30``: the unit is missing, and days is the likely one."""
+    if path[-1:] not in [(key,) for key in _DURATION_KEYS] or isinstance(value, bool):
+        return ""
+    text = str(value).strip()
+    if isinstance(value, int | str) and re.fullmatch(r"[1-9][0-9]{0,5}", text):
+        return f"; did you mean '{text}d' ({text} days)?"
+    return ""
 
 
 def _type_message(error: Any, label: str, value: Any) -> str:

@@ -12,6 +12,7 @@ import datetime as dt
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from zoneinfo import ZoneInfo
 
 
@@ -39,14 +40,166 @@ DURATION_PATTERN = r"^[1-9][0-9]*[mhdw]$"
 _UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
+# Longer than any library has existed; also keeps int() off thousands of digits.
+MAX_DURATION_SECONDS = 1000 * 366 * 86400
+
+
 def parse_duration(text: str) -> int:
     """``30d`` → seconds. Units: m(inutes), h(ours), d(ays), w(eeks)."""
     match = re.fullmatch(r"([1-9][0-9]*)([mhdw])", str(text).strip())
     if not match:
         raise VocabError(
-            f"{text!r} is not a duration; write a whole number and a unit: 90m, 12h, 30d, 2w"
+            f"{show_text(text)} is not a duration; write a whole number and a unit: "
+            "90m, 12h, 30d, 2w"
         )
-    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    digits, unit = match.groups()
+    if len(digits) > 12 or int(digits) * _UNIT_SECONDS[unit] > MAX_DURATION_SECONDS:
+        raise VocabError(
+            f"duration {show_text(text)} is longer than 1000 years; write a shorter one, e.g. 3650d"
+        )
+    return int(digits) * _UNIT_SECONDS[unit]
+
+
+def show_text(value: object, limit: int = 60) -> str:
+    """User text quoted for a message: one line (control characters escaped), clipped."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def regex_problem(pattern: str) -> str | None:
+    """Why a regex may take exponential time (nested or overlapping repetition), or None.
+
+    Python's ``re`` backtracks: ``(a+)+$`` on 30 a's and a b takes minutes. The
+    rule (like safe-regex's star height): a repeated part may not itself hold
+    a repetition, nor alternatives that can start with the same character.
+    """
+    import re._parser as sre  # the parser ``re`` itself uses; ``sre_parse`` is deprecated
+
+    try:
+        parsed = sre.parse(pattern)
+    except (re.error, RecursionError, OverflowError):
+        return None  # compiling reports it
+    return _repeat_problem(list(parsed), inside_repeat=False)
+
+
+Node = tuple[Any, Any]  # (opcode, argument) of re's parse tree
+_REPEATS = ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT")
+_CATEGORIES = {  # \d and \s, ASCII only: enough to see a delimiter they cannot eat
+    "CATEGORY_DIGIT": set(range(ord("0"), ord("9") + 1)),
+    "CATEGORY_SPACE": {9, 10, 11, 12, 13, 32},
+}
+
+
+def _repeat_problem(items: list[Node], *, inside_repeat: bool) -> str | None:
+    for op, arg in items:
+        name = str(op)
+        if name in _REPEATS:
+            _, high, sub = arg
+            if high == 1 or name == "POSSESSIVE_REPEAT":
+                found = _repeat_problem(list(sub), inside_repeat=inside_repeat)
+            elif inside_repeat:
+                return "a repetition inside a repeated group, as in (a+)+"
+            else:  # `(?:-[a-z]+)*` is safe: each round starts at a `-` that [a-z]+ cannot eat
+                found = _repeat_problem(list(sub), inside_repeat=not _delimited(list(sub)))
+        elif name == "SUBPATTERN":
+            found = _repeat_problem(list(arg[-1]), inside_repeat=inside_repeat)
+        elif name == "BRANCH":
+            branches = [list(b) for b in arg[1]]
+            if inside_repeat and _overlap(branches):
+                return "alternatives that can start alike inside a repeated group, as in (a|ab)*"
+            found = next(
+                (p for b in branches if (p := _repeat_problem(b, inside_repeat=inside_repeat))),
+                None,
+            )
+        elif name in ("ASSERT", "ASSERT_NOT"):
+            found = _repeat_problem(list(arg[1]), inside_repeat=inside_repeat)
+        else:
+            found = None
+        if found:
+            return found
+    return None
+
+
+def _delimited(items: list[Node]) -> bool:
+    """A sequence holds a required character that none of its repetitions can match."""
+    literals = [arg for op, arg in items if str(op) == "LITERAL"]
+    inner: set[int] = set()
+    for op, arg in items:
+        if str(op) in _REPEATS:
+            chars = _chars(list(arg[2]))
+            if chars is None:
+                return False
+            inner |= chars
+        elif str(op) in ("SUBPATTERN", "BRANCH"):
+            return False  # nested structure: stay strict
+    return any(char not in inner for char in literals)
+
+
+def _chars(items: list[Node]) -> set[int] | None:
+    """Every character a sequence can match; None: unknown or any."""
+    found: set[int] = set()
+    for op, arg in items:
+        name = str(op)
+        if name == "LITERAL":
+            found.add(arg)
+        elif name == "IN":
+            first = _first_chars([(op, arg)])
+            if first is None:
+                return None
+            found |= first
+        elif name in _REPEATS:
+            sub = _chars(list(arg[2]))
+            if sub is None:
+                return None
+            found |= sub
+        else:
+            return None
+    return found
+
+
+def _first_chars(items: list[Node]) -> set[int] | None:
+    """The characters a sequence can start with; None: any (or can be empty)."""
+    if not items:
+        return None
+    op, arg = items[0]
+    name = str(op)
+    if name == "LITERAL":
+        return {arg}
+    if name == "SUBPATTERN":
+        return _first_chars(list(arg[-1]))
+    if name in _REPEATS and arg[0] >= 1:
+        return _first_chars(list(arg[2]))
+    if name == "IN":
+        chars: set[int] = set()
+        for in_op, in_arg in arg:
+            if str(in_op) == "LITERAL":
+                chars.add(in_arg)
+            elif str(in_op) == "RANGE" and in_arg[1] - in_arg[0] < 256:
+                chars.update(range(in_arg[0], in_arg[1] + 1))
+            elif str(in_op) == "CATEGORY" and str(in_arg) in _CATEGORIES:
+                chars |= _CATEGORIES[str(in_arg)]
+            else:
+                return None
+        return chars
+    if name == "BRANCH":
+        union: set[int] = set()
+        for branch in arg[1]:
+            first = _first_chars(list(branch))
+            if first is None:
+                return None
+            union |= first
+        return union
+    return None
+
+
+def _overlap(branches: list[list[Node]]) -> bool:
+    seen: set[int] = set()
+    for branch in branches:
+        first = _first_chars(branch)
+        if first is None or first & seen:
+            return True
+        seen |= first
+    return False
 
 
 def format_age(seconds: int) -> str:

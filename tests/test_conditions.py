@@ -305,3 +305,79 @@ def test_generated_predicate_agrees_with_reference(where: dict, items: list) -> 
         assert compiled.matches(sample, NOW) == reference
     selected = compiled.select([None, *items], NOW)
     assert selected == [i for i in items if compiled.test(i, NOW).matched is True], where
+
+
+# -- A4: where: {}, depth fallback, regex and domain vetting, fields ---------------------
+
+
+def test_empty_where_matches_every_live_item_and_says_so() -> None:
+    where = compile_where({})
+    items = [item(1, tags=None), item(2, status=ARCHIVED), item(3, favorite=None), None]
+    assert [i.item_id for i in where.select(items, NOW)] == ["1", "2", "3"]
+    assert where.matches(items[0], NOW) is True
+    assert reasons(where.test(items[0], NOW)) == ["every item (where: {})"]
+
+
+@pytest.mark.parametrize("kind", ["not", "all", "any"])
+def test_where_nested_100_deep_selects_like_the_reference(kind: str) -> None:
+    # The generated predicate passes Python's parenthesis limit; select falls back.
+    where_value: dict = {"tag": "x"}
+    for _ in range(100):
+        where_value = {"not": where_value} if kind == "not" else {kind: [where_value]}
+    where = compile_where(where_value)
+    items = [item(1, tags=("x",)), item(2, tags=("y",)), item(3, tags=None)]
+    assert [i.item_id for i in where.select(items, NOW)] == ["1"]
+    assert [i.item_id for i in items if where.matches(i, NOW) is True] == ["1"]
+
+
+@pytest.mark.parametrize(
+    "pattern", ["(a+)+", "^(a+)+$", "(a*)*", "(a|a)*", "(a|ab)+", "(x+x+)+y", "(\\w+\\s)*"]
+)
+def test_catastrophic_regex_is_refused(pattern: str) -> None:
+    with pytest.raises(VocabError, match="exponential time") as caught:
+        compile_where({"title": {"regex": pattern}})
+    assert caught.value.path == ("title", "regex")
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    ["(foo|bar)*", "[a-z]+(?:-[a-z]+)*", "(?:\\d+,)*", "(?i)video", "x+y*", "(https?|ftp)://"],
+)
+def test_ordinary_regex_is_accepted(pattern: str) -> None:
+    compile_where({"url": {"regex": pattern}})
+
+
+def test_catastrophic_regex_would_really_be_slow() -> None:
+    # Why the rule exists: the refused shape backtracks exponentially.
+    import re
+    import time
+
+    started = time.perf_counter()
+    re.search("^(a+)+$", "a" * 22 + "b")
+    assert time.perf_counter() - started > 0.05
+
+
+@pytest.mark.parametrize(
+    ("written", "host"),
+    [("https://youtube.com/", "youtube.com"), ("www.example.org/watch", "example.org")],
+)
+def test_domain_given_a_url_says_host_and_suggests_it(written: str, host: str) -> None:
+    with pytest.raises(VocabError, match="domain takes a host") as caught:
+        compile_where({"domain": written})
+    assert f"write `domain: {host}`" in caught.value.message
+
+
+def test_domain_list_entry_points_at_its_index() -> None:
+    with pytest.raises(VocabError) as caught:
+        compile_where({"domain": ["a.com", "http://b.com/x"]})
+    assert caught.value.path == ("domain", 1)
+    compile_where({"domain": ["a.com", "b.com/"]})  # a trailing slash is harmless
+
+
+def test_every_condition_names_the_fields_it_reads() -> None:
+    from rulebot.capabilities import ALL_FIELDS
+    from rulebot.conditions import REGISTRY
+
+    for key, cls in REGISTRY.items():
+        assert cls.fields, key
+        assert cls.fields <= ALL_FIELDS, key

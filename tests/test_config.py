@@ -31,8 +31,15 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def problems(text: str) -> list[str]:
-    """Problems as ``LINE:COL: message [path]`` (file name dropped)."""
-    return [str(p).split(":", 1)[1] for p in validate_text(textwrap.dedent(text), "f.yaml")]
+    """Errors as ``LINE:COL: message [path]`` (file name dropped; warnings left out)."""
+    found = validate_text(textwrap.dedent(text), "f.yaml")
+    return [str(p).split(":", 1)[1] for p in found if p.is_error]
+
+
+def warnings(text: str) -> list[str]:
+    """Warnings as ``LINE:COL: warning: message [path]``."""
+    found = validate_text(textwrap.dedent(text), "f.yaml")
+    return [str(p).split(":", 1)[1] for p in found if not p.is_error]
 
 
 def one_rule(where: str = "{tag: x}", actions_text: str = "[archive]", extra: str = "") -> str:
@@ -57,6 +64,7 @@ def test_render_text_and_json() -> None:
         "file": "f",
         "line": 2,
         "col": 5,
+        "severity": "error",
         "message": "b",
         "path": "$.rules",
     }
@@ -332,7 +340,11 @@ def test_load_config_raises_with_every_problem(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert len(caught.value.problems) == 3
-    assert str(caught.value).startswith(f"{path}:1:10: version must be 1")
+    # every problem, one a line, as `validate` prints them (#10.7)
+    message = str(caught.value)
+    assert message.splitlines()[0] == "the config has 3 problems:"
+    assert message.splitlines()[1:] == [str(p) for p in caught.value.problems]
+    assert message.splitlines()[1].startswith(f"{path}:1:10: version must be 1")
     with pytest.raises(ConfigError, match="no such file"):
         load_config(tmp_path / "missing.yaml")
 
@@ -347,12 +359,12 @@ def test_example_config_model() -> None:
     assert config.timezone == ZoneInfo("UTC") and config.timezone_name == "UTC"
     assert (config.limits.max_actions, config.limits.max_deletes) == (500, 25)
     names = [rule.name for rule in config.rules]
-    assert names[:2] == ["archive-stale-read-later", "rename-js"]
+    assert names[:3] == ["delete-ancient-archive", "archive-stale-read-later", "rename-js"]
     stale = config.rule("archive-stale-read-later")
     assert isinstance(stale.where, conditions.Where)
     assert [a.name for a in stale.actions] == ["archive", "tags_add"]
     assert all(isinstance(a, actions.Action) for a in stale.actions)
-    assert stale.line == 18 and stale.enabled and stale.limit is None and stale.keep_newest == 0
+    assert stale.line == 33 and stale.enabled and stale.limit is None and stale.keep_newest == 0
     assert config.rule("rename-js").account_wide and not stale.account_wide
     ancient = config.rule("delete-ancient-archive")
     assert ancient.limit == 20 <= config.limits.max_deletes
@@ -410,4 +422,231 @@ def test_validate_stays_light() -> None:
         "print(rc, sorted(m for m in ('httpx', 'sqlite3') if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == "0 []"
+    assert done.stdout.strip().splitlines()[-1] == "0 []"
+
+
+# -- A4: where: {}, all problems, warnings, capabilities, hints, limits -------------------
+
+POCKET = "pocket: {base_url: 'http://127.0.0.1:9'}\n"
+
+
+def test_item_actions_without_where_are_an_error_that_names_where_braces() -> None:
+    text = "version: 1\nrules:\n  - name: a\n    actions: [archive, {tags_add: [x]}]\n"
+    assert problems(text) == [
+        "4:5: archive, tags_add acts on matching items, but this rule has no `where`; write "
+        "`where: {}` for every item (the explicit 'every item'), or add conditions "
+        "[$.rules[0].actions]"
+    ]
+    with pytest.raises(ConfigError, match=r"where: \{\}"):
+        load_config_text(text)
+
+
+def test_where_braces_is_every_item() -> None:
+    from .helpers import NOW, item
+
+    config = load_config_text(one_rule(where="{}"))
+    rule = config.rules[0]
+    assert rule.where is not None and not rule.account_wide
+    library = [item(1, tags=None), item(2, favorite=None)]
+    assert [i.item_id for i in rule.where.select(library, NOW)] == ["1", "2"]
+
+
+def test_nested_empty_block_is_still_an_error() -> None:
+    assert problems(one_rule(where="{not: {}}")) == [
+        "4:18: not is empty; give at least one condition, e.g. `tag: read-later` "
+        "[$.rules[0].where.not]"
+    ]
+    assert problems(one_rule(where="{any: [{}]}"))[0].endswith("[$.rules[0].where.any[0]]")
+
+
+def test_warning_is_reported_but_config_loads() -> None:
+    text = one_rule(where="{favorite: true}")
+    assert problems(text) == []
+    assert warnings(text) == [
+        "4:13: warning: rule a: `favorite` is never known in the local library (a Pocket export "
+        "has no favourite column), so this condition never matches [$.rules[0].where.favorite]"
+    ]
+    config = load_config_text(text)
+    assert [p.severity for p in config.warnings] == ["warning"]
+    assert config.warnings[0].path == "$.rules[0].where.favorite"
+
+
+def test_warning_renderings() -> None:
+    found = [
+        Problem("f", 1, 2, "x", "$.a", "warning"),
+        Problem("f", 3, 4, "y", "$.b"),
+    ]
+    assert render_problems(found, "text") == "f:1:2: warning: x [$.a]\nf:3:4: y [$.b]"
+    assert [p["severity"] for p in json.loads(render_problems(found, "json"))] == [
+        "warning",
+        "error",
+    ]
+    assert render_problems(found, "github") == (
+        "::warning file=f,line=1,col=2::x\n::error file=f,line=3,col=4::y"
+    )
+
+
+@pytest.mark.parametrize(
+    ("where", "key"),
+    [
+        ("{not: {favorite: true}}", "favorite"),
+        ("{any: [{tag: x}, {word_count: {gt: 10}}]}", "word_count"),
+        ("{reading_time: {gt: 5}}", "reading_time"),
+        ("{read: {older_than: 3d}}", "read"),
+        ("{favorited: {newer_than: 3d}}", "favorited"),
+        ("{type: video}", "type"),
+        ("{lang: en}", "lang"),
+    ],
+)
+def test_local_library_warns_about_fields_an_export_never_has(where: str, key: str) -> None:
+    found = warnings(one_rule(where=where))
+    assert len(found) == 1
+    assert f"rule a: `{key}` is never known in the local library" in found[0]
+    assert found[0].split(" [")[-1].endswith(f".{key}]")
+    # the same rule on Pocket: every field is known
+    assert warnings(one_rule(where=where).replace("rules:", POCKET + "rules:")) == []
+
+
+def test_fields_an_export_has_do_not_warn() -> None:
+    where = "{tag: x, status: unread, added: {older_than: 3d}, domain: a.com, title: {contains: b}}"
+    assert warnings(one_rule(where=where)) == []
+
+
+def test_an_action_the_source_cannot_do_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rulebot import capabilities
+
+    tags_only = capabilities.Capabilities(
+        kind="local",
+        fields=capabilities.ALL_FIELDS,
+        actions=frozenset({"tags_add", "tags_remove"}),
+        batches=False,
+        label="a tags-only test source",
+    )
+    monkeypatch.setitem(capabilities.SOURCES, "local", tags_only)
+    found = problems(one_rule(actions_text="[archive, {tags_add: [x]}]"))
+    assert found == [
+        "5:15: rule a: a tags-only test source cannot do `archive`; it can do: tags_add, "
+        "tags_remove [$.rules[0].actions[0]]"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "hint"),
+    [("30", "did you mean '30d' (30 days)?"), ("'30'", "did you mean '30d' (30 days)?")],
+)
+def test_duration_without_unit_suggests_days(value: str, hint: str) -> None:
+    found = problems(one_rule(where="{added: {older_than: " + value + "}}"))
+    assert len(found) == 1 and found[0].endswith(hint + " [$.rules[0].where.added.older_than]")
+
+
+def test_domain_given_as_url_suggests_the_host() -> None:
+    found = problems(one_rule(where="{domain: 'https://youtube.com/'}"))
+    assert found == [
+        "4:21: domain takes a host such as example.com, not a URL or a path: "
+        "'https://youtube.com/'; write `domain: youtube.com` [$.rules[0].where.domain]"
+    ]
+
+
+@pytest.mark.parametrize("kind", ["not", "all", "any"])
+def test_where_nested_100_deep_is_refused_cleanly(kind: str) -> None:
+    where = "{tag: x}"
+    for _ in range(100):
+        where = {
+            "not": f"{{not: {where}}}",
+            "all": f"{{all: [{where}]}}",
+            "any": f"{{any: [{where}, {{tag: z}}]}}",
+        }[kind]
+    found = problems(one_rule(where=where))
+    assert len(found) == 1
+    assert "where is nested more than 20 blocks deep" in found[0]
+    shallow = one_rule(where="{not: {all: [{any: [{tag: x}]}]}}")
+    assert problems(shallow) == []
+
+
+@pytest.mark.parametrize(
+    "cron", ["0 0 31 2 *", "0 0 30 2 *", "0 0 31 2 ?", "0 0 31 2 mon#5", "0 0 31 4,6 *"]
+)
+def test_cron_that_never_fires_is_refused(cron: str) -> None:
+    assert "never runs" in (cron_problem(cron) or "")
+
+
+@pytest.mark.parametrize("cron", ["0 0 29 2 *", "0 0 L 2 *", "0 0 31 2 1", "*/5 * * * *"])
+def test_rare_but_real_cron_is_accepted(cron: str) -> None:
+    assert cron_problem(cron) is None
+
+
+def test_duration_with_thousands_of_digits_is_a_clean_error() -> None:
+    huge = "9" * 5000
+    found = problems(one_rule(where="{added: {older_than: " + huge + "d}}"))
+    assert len(found) == 1 and "longer than 1000 years" in found[0]
+    test_item = (
+        "tests:\n  - name: t\n    now: 2026-01-01\n    items: [{url: 'https://a.b/', added: "
+        + huge
+        + "d}]\n    expect: []\n"
+    )
+    found = problems(one_rule(where="{}") + test_item)
+    assert len(found) == 1 and "longer than 1000 years" in found[0]
+
+
+def test_catastrophic_regex_is_refused_at_validate() -> None:
+    found = problems(one_rule(where="{title: {regex: '^(a+)+$'}}"))
+    assert len(found) == 1
+    assert "exponential time" in found[0] and found[0].startswith("4:28:")
+
+
+def test_config_file_size_is_capped_before_parsing(tmp_path: Path) -> None:
+    import time
+
+    path = tmp_path / "rules.yaml"
+    path.write_text(one_rule() + "# " + "x" * (2 * 1024 * 1024) + "\n")
+    started = time.perf_counter()
+    found = validate_file(path)
+    assert time.perf_counter() - started < 1
+    assert [p.message for p in found] == [
+        "the file is 2.0 MiB; a rules file may be at most 1024 KiB (is this the right file?)"
+    ]
+    with pytest.raises(ConfigError, match="at most 1024 KiB"):
+        load_config(path)
+
+
+def test_batch_size_must_hold_one_rules_actions_per_item() -> None:
+    text = one_rule(actions_text="[archive, {tags_add: [x]}, {tags_remove: [z]}]").replace(
+        "rules:", "pocket: {base_url: 'http://127.0.0.1:9', batch_size: 2}\nrules:"
+    )
+    assert problems(text) == [
+        "6:14: rule a sends up to 3 actions per item, but pocket.batch_size is 2; one item's "
+        "actions must travel in one request: set batch_size to at least 3 [$.rules[0].actions]"
+    ]
+    assert problems(text.replace("batch_size: 2", "batch_size: 3")) == []
+
+
+def test_long_tags_warn_on_pocket_only() -> None:
+    long_tag = "a-very-long-tag-name-over-25"
+    actions_text = f"[{{tags_add: [ok, {long_tag}]}}, {{tags_replace: '{long_tag}'}}]"
+    text = one_rule(actions_text=actions_text).replace("rules:", POCKET + "rules:")
+    found = warnings(text)
+    assert len(found) == 2
+    assert "Pocket keeps the first 25 characters ('a-very-long-tag-name-over')" in found[0]
+    assert found[0].endswith("[$.rules[0].actions[0].tags_add[1]]")
+    assert found[1].endswith("[$.rules[0].actions[1].tags_replace]")
+    wide = (
+        "version: 1\n" + POCKET + "rules:\n  - name: w\n    actions:\n"
+        f"      - tag_rename: {{old_tag: a, new_tag: {long_tag}}}\n"
+        f"      - add: {{url: 'https://a.b/', tags: [{long_tag}]}}\n"
+    )
+    assert len(warnings(wide)) == 2
+    assert warnings(one_rule(actions_text=actions_text)) == []  # the local library keeps it
+
+
+def test_add_url_must_be_http() -> None:
+    text = "version: 1\nrules:\n  - name: a\n    actions: [{add: {url: 'javascript:alert(1)'}}]\n"
+    found = problems(text)
+    assert len(found) == 1 and "starting with http:// or https://" in found[0]
+
+
+def test_control_characters_in_quoted_user_text_stay_on_one_line() -> None:
+    text = one_rule(actions_text='[{archive: 1, "b\\ec\\nd": 2}]')
+    found = validate_text(text)
+    assert found and all("\n" not in str(p) and "\x1b" not in str(p) for p in found)
+    assert Problem("a\nb", 1, 1, "x\x1b[2Jy\u2028z").message == "x\\x1b[2Jy\\u2028z"
+    assert Problem("a\nb", 1, 1, "m").file == "a\\nb"

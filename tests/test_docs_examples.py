@@ -103,7 +103,8 @@ def test_yaml_block(where: str, block: str) -> None:
     kind, invalid, skip = _markers(block)
     if skip:
         pytest.skip("marked # not-config")
-    problems = validate_text(wrap(block, kind), filename=where)
+    # warnings (a condition the local library cannot answer…) do not make a block invalid
+    problems = [p for p in validate_text(wrap(block, kind), filename=where) if p.is_error]
     if invalid:
         assert problems, f"{where}: marked # invalid but validates"
     else:

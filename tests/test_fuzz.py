@@ -226,13 +226,13 @@ def test_fuzz_config_validate_and_load(workdir: Path, text: str) -> None:
     code, out, err = rb("validate", str(path), "--format", "json")
     assert_clean_exit(code, err, error_line=False)
     problems = json.loads(out or "[]")  # the JSON report is JSON whatever the input
-    assert bool(problems) == (code == 1)
+    assert any(p["severity"] == "error" for p in problems) == (code == 1)  # warnings pass
     code_text, out, err = rb("validate", str(path))
     assert_clean_exit(code_text, err, error_line=False)
     assert code_text == code
     # One problem per line: no message may carry a line break of its own.
     assert not [p for p in problems if "\n" in p["message"]], problems
-    lines = [line for line in out.split("\n") if line[:1] not in ("", " ")]
+    lines = [line for line in out.split("\n") if line]
     assert all(line.startswith(str(path)) for line in lines), out
     try:
         load_config(path)

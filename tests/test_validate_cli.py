@@ -322,7 +322,8 @@ def test_every_problem_at_once(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 def test_example_config_is_valid(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run_validate(capsys, str(EXAMPLE))
-    assert (code, out) == (0, "")
+    assert code == 0
+    assert all(": warning: " in line for line in out.splitlines())  # no errors
     assert err == f"{EXAMPLE}: valid\n"
 
 
@@ -371,6 +372,7 @@ def test_json_format_exact(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
             "file": str(path),
             "line": 4,
             "col": 13,
+            "severity": "error",
             "message": message,
             "path": "$.rules[0].where['t,a:g%']",
         }
@@ -379,8 +381,10 @@ def test_json_format_exact(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert out == json.dumps(expected, indent=2) + "\n"
 
 
-def test_json_format_valid_is_empty_list(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run_validate(capsys, str(EXAMPLE), "--format", "json")
+def test_json_format_valid_is_empty_list(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run_validate(capsys, str(write(tmp_path, VALID_RULE)), "--format", "json")
     assert (code, out, err) == (0, "[]\n", "")
 
 
@@ -398,9 +402,10 @@ def test_github_format_exact(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 def test_github_escapes_newlines() -> None:
     from rulebot.config import Problem, render_problems
 
+    # a message is one line whatever it quotes: control characters are escaped first
     problem = Problem("a,b:c%.yaml", 2, 3, "100% wrong\r\nreally", "$.x")
     assert render_problems([problem], "github") == (
-        "::error file=a%2Cb%3Ac%25.yaml,line=2,col=3::100%25 wrong%0D%0Areally"
+        "::error file=a%2Cb%3Ac%25.yaml,line=2,col=3::100%25 wrong\\r\\nreally"
     )
 
 
@@ -421,7 +426,7 @@ def _subprocess(*argv: str) -> subprocess.CompletedProcess[str]:
 def test_subprocess_example_valid() -> None:
     done = _subprocess("validate", str(EXAMPLE))
     assert done.returncode == 0, done.stderr
-    assert done.stdout == ""
+    assert all(": warning: " in line for line in done.stdout.splitlines())
 
 
 @pytest.mark.parametrize("case", [INVALID[4], INVALID[14], INVALID[22]], ids=lambda c: c[0])
@@ -598,7 +603,7 @@ def test_several_files_at_once_as_pre_commit_passes_them(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     good = tmp_path / "rules-good.yaml"
-    good.write_text("version: 1\nrules:\n  - name: a\n    actions: [archive]\n")
+    good.write_text("version: 1\nrules:\n  - name: a\n    where: {}\n    actions: [archive]\n")
     bad = tmp_path / "rules-bad.yaml"
     bad.write_text("version: 1\nrules:\n  - name: b\n")
     code = main(["validate", str(good), str(bad)])
@@ -607,3 +612,67 @@ def test_several_files_at_once_as_pre_commit_passes_them(
     assert captured.out.startswith(f"{bad}:3:5: ")
     assert f"{good}: valid" in captured.err and f"{bad}: valid" not in captured.err
     assert main(["validate", str(good), str(good)]) == 0
+
+
+# -- A4: every problem everywhere, warnings ------------------------------------------------
+
+THREE_PROBLEMS = """\
+version: 1
+rules:
+  - name: a
+    where: {tagz: x}
+    actions: [archiv]
+  - name: b
+    schedule: "0 0 31 2 *"
+    where: {}
+    actions: [archive]
+"""
+
+
+@pytest.mark.parametrize("command", [["plan"], ["run", "--dry-run"], ["run"], ["test"]])
+def test_every_command_that_loads_the_config_shows_every_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    path = write(tmp_path, THREE_PROBLEMS)
+    code, validate_out, _ = run_validate(capsys, str(path))
+    assert code == 1 and len(validate_out.splitlines()) == 3
+    code = main(["-c", str(path), "--store", str(tmp_path / "s.db"), *command])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "Traceback" not in captured.err
+    assert captured.err.startswith("rulebot: error: the config has 3 problems:\n")
+    for line in validate_out.splitlines():  # exactly what validate shows, one a line
+        assert line in captured.err.splitlines()
+
+
+WARNED = VALID_RULE.replace("{tag: x}", "{tag: x, favorite: true}")
+
+
+def test_only_warnings_exit_0_in_every_format(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, WARNED)
+    code, out, err = run_validate(capsys, str(path))
+    assert code == 0
+    assert out.startswith(f"{path}:4:21: warning: rule a: `favorite` is never known")
+    assert err == f"{path}: valid\n"
+    code, out, _ = run_validate(capsys, str(path), "--format", "json")
+    assert code == 0 and [p["severity"] for p in json.loads(out)] == ["warning"]
+    code, out, _ = run_validate(capsys, str(path), "--format", "github")
+    assert code == 0 and out.startswith("::warning file=") and "line=4,col=21::rule a:" in out
+
+
+def test_a_warning_next_to_an_error_still_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, WARNED.replace("[archive]", "[archiv]"))
+    code, out, err = run_validate(capsys, str(path))
+    assert code == 1
+    assert [": warning: " in line for line in out.splitlines()] == [True, False]
+    assert "valid" not in err
+
+
+def test_plan_runs_with_warnings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, WARNED)
+    code = main(["-c", str(path), "--store", str(tmp_path / "s.db"), "plan"])
+    assert code == 0, capsys.readouterr().err

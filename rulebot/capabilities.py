@@ -1,0 +1,136 @@
+"""What each source can tell rulebot about an item, and what it can do.
+
+A condition on a field the source never provides matches nothing (unknown is
+never a match), which is easy to miss: ``validate`` warns about it, naming the
+rule, the condition and the source. An action the source cannot do is an
+error. Each condition class names the item field(s) it reads (``fields``);
+each source here names the fields it provides and the actions it performs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from rulebot import actions as actions_vocab
+from rulebot import conditions as conditions_vocab
+
+JsonPath = tuple[str | int, ...]
+
+# Every field a condition can read (Item attribute names).
+ALL_FIELDS = frozenset(
+    {
+        "url",
+        "title",
+        "tags",
+        "status",
+        "favorite",
+        "time_added",
+        "time_updated",
+        "time_read",
+        "time_favorited",
+        "word_count",
+        "time_to_read",
+        "lang",
+        "is_article",
+        "has_video",
+        "has_image",
+    }
+)
+ALL_ACTIONS = frozenset(actions_vocab.REGISTRY)
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """One kind of source: the item fields it provides, the actions it can do."""
+
+    kind: str
+    fields: frozenset[str]
+    actions: frozenset[str]
+    batches: bool  # several actions travel in one request (Pocket's /v3/send)
+    label: str = ""  # how a message names it: "the local library"
+    # why a field is missing, for the warning: field -> "a Pocket export has no ... column"
+    missing_because: Mapping[str, str] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.label or f"the {self.kind} source"
+
+
+# What a Pocket export (CSV/zip or ril_export.html) carries: url, title, tags,
+# status and time added; nothing else, so the local library never knows the rest.
+_EXPORT_LACKS = {
+    "favorite": "a Pocket export has no favourite column",
+    "time_read": "a Pocket export has no read time",
+    "time_favorited": "a Pocket export has no favourited time",
+    "word_count": "a Pocket export has no word count",
+    "time_to_read": "a Pocket export has no reading time",
+    "lang": "a Pocket export has no language",
+    "is_article": "a Pocket export does not say what an item is",
+    "has_video": "a Pocket export does not say what an item is",
+    "has_image": "a Pocket export does not say what an item is",
+}
+
+LOCAL = Capabilities(
+    kind="local",
+    fields=ALL_FIELDS - _EXPORT_LACKS.keys(),
+    actions=ALL_ACTIONS,
+    batches=False,
+    label="the local library",
+    missing_because=_EXPORT_LACKS,
+)
+POCKET = Capabilities(
+    kind="pocket", fields=ALL_FIELDS, actions=ALL_ACTIONS, batches=True, label="Pocket"
+)
+
+SOURCES: dict[str, Capabilities] = {"local": LOCAL, "pocket": POCKET}
+
+
+def source_kind(document: Mapping[str, Any]) -> str:
+    """The source a config uses: its source block's name, else the local library."""
+    return next((kind for kind in SOURCES if kind != "local" and kind in document), "local")
+
+
+def for_document(document: Mapping[str, Any]) -> Capabilities:
+    return SOURCES[source_kind(document)]
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A condition that reads only fields the source never provides."""
+
+    path: JsonPath  # inside the rule's `where`, to the condition's key
+    key: str
+    missing: tuple[str, ...]
+
+
+def condition_gaps(where: Any, caps: Capabilities, path: JsonPath = ()) -> Iterator[Gap]:
+    """Walk a (schema-valid) ``where`` value: every condition its source cannot answer."""
+    if not isinstance(where, Mapping):
+        return
+    for key, value in where.items():
+        if key in ("all", "any") and isinstance(value, list):
+            for index, member in enumerate(value):
+                yield from condition_gaps(member, caps, (*path, key, index))
+        elif key == "not":
+            yield from condition_gaps(value, caps, (*path, key))
+        elif key in conditions_vocab.REGISTRY:
+            reads = conditions_vocab.REGISTRY[key].fields
+            if reads and not reads & caps.fields:
+                yield Gap((*path, key), key, tuple(sorted(reads)))
+
+
+def gap_message(rule: str, gap: Gap, caps: Capabilities) -> str:
+    because = caps.missing_because or {}
+    why = next((because[f] for f in gap.missing if f in because), "")
+    return (
+        f"rule {rule}: `{gap.key}` is never known in {caps.name}"
+        + (f" ({why})" if why else "")
+        + ", so this condition never matches"
+    )
+
+
+def action_message(rule: str, action: str, caps: Capabilities) -> str:
+    can = ", ".join(sorted(caps.actions)) or "none"
+    return f"rule {rule}: {caps.name} cannot do `{action}`; it can do: {can}"
