@@ -240,9 +240,15 @@ def now_of(args: argparse.Namespace) -> int:
 
 
 def load(args: argparse.Namespace) -> Config:
+    """The config; its warnings (a condition its source never answers, …)
+    go to stderr, as `validate` shows them, unless -q."""
     from rulebot.config import load_config
 
-    return load_config(config_path(args))
+    config = load_config(config_path(args))
+    if not args.quiet:
+        for problem in config.warnings:
+            out(f"rulebot: {problem}", sys.stderr)
+    return config
 
 
 def open_store(config: Config, args: argparse.Namespace) -> Store:

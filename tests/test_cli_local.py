@@ -477,3 +477,17 @@ def test_reapplying_a_saved_plan_skips_account_wide_actions_already_done(
     assert code == 0 and result["summary"]["succeeded"] == 0
     assert result["summary"]["skipped"] == 1
     assert result["skipped"][0]["error"].startswith("already done")
+
+
+def test_plan_shows_config_warnings_and_names_silent_rules(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workspace / "fav.yaml").write_text(
+        "version: 1\nrules:\n  - name: favs\n    where: {favorite: true}\n    actions: [archive]\n"
+    )
+    code, out, err = rb(capsys, "-c", "fav.yaml", "plan", "--now", NOW)
+    assert code == 0
+    assert "warning: rule favs: `favorite` is never known in the local library" in err
+    assert "Matched no item: favs" in out
+    code, out, err = rb(capsys, "-q", "-c", "fav.yaml", "plan", "--now", NOW)
+    assert "warning" not in err
