@@ -44,7 +44,7 @@ def rulebot_commands(script: str) -> list[list[str]]:
                 continue
             if tokens and tokens[0].endswith("/env"):
                 tokens = tokens[1:]
-            if tokens and tokens[0] == "rulebot":
+            if tokens and (tokens[0] == "rulebot" or tokens[0].endswith("/bin/rulebot")):
                 found.append(_without_redirections(tokens[1:]))
     return found
 
@@ -183,7 +183,9 @@ def test_systemd_units_have_their_sections(name: str) -> None:
     service = parsed["Service"]
     (argv,) = rulebot_commands(f"ExecStart={service['ExecStart']}")
     assert_parses(argv, name)
-    assert service["ExecStart"].startswith("/")  # systemd wants an absolute path
+    # systemd wants an absolute path (%h expands to one), and a unit's PATH
+    # never has the venv: the recipe names the venv's rulebot
+    assert service["ExecStart"].startswith("%h/rulebot/.venv/bin/rulebot ")
     if name == "rulebot.service":
         assert service["Type"] == "oneshot" and "--due" in argv
         assert "Install" not in parsed  # started by the timer, not enabled itself
@@ -229,6 +231,8 @@ def test_crontab_line_is_five_fields_and_a_due_run() -> None:
     fields = line.split()
     assert len(fields) > 5 and not fields[5][0].isdigit() and fields[5] != "*"
     assert rulebot_commands(" ".join(fields[5:])) == [["run", "--due", "--quiet"]]
+    # cron's PATH is /usr/bin:/bin: the venv's rulebot by its absolute path
+    assert '"$HOME/rulebot/.venv/bin/rulebot" run' in line
 
 
 @pytest.mark.parametrize(("limits", "step_code", "plan_code"), [("", 0, "2"), ("strict", 3, "3")])
