@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -76,7 +77,9 @@ def regex_problem(pattern: str) -> str | None:
     import re._parser as sre  # the parser ``re`` itself uses; ``sre_parse`` is deprecated
 
     try:
-        parsed = sre.parse(pattern)
+        with warnings.catch_warnings():  # re.compile has already warned about this pattern
+            warnings.simplefilter("ignore")
+            parsed = sre.parse(pattern)
     except (re.error, RecursionError, OverflowError):
         return None  # compiling reports it
     return _repeat_problem(list(parsed), inside_repeat=False)
