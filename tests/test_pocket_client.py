@@ -173,7 +173,8 @@ def test_send_accepts_a_server_without_action_errors(server, client):
 
 def test_add_returns_the_item_and_dedupes(server, client):
     item = client.add("https://example.com/x", title="X", tags=["a", "b"])
-    assert item["given_title"] == "X" and set(item["tags"]) == {"a", "b"}
+    assert item["title"] == "X"  # the add shape: no tags, `title` not `given_title`
+    assert set(server.item(item["item_id"])["tags"]) == {"a", "b"}
     assert client.add("https://example.com/x")["item_id"] == item["item_id"]
     assert len(server.items) == 1
 
@@ -467,6 +468,7 @@ def test_base_url_must_be_http_without_credentials():
 def test_oauth_happy_path(server, sleeps):
     with make_client(server, sleeps, access_token="") as client:
         code = client.oauth_request("https://localhost/cb")
+        server.approve(code)  # the user approved at /auth/authorize
         granted = client.oauth_authorize(code)
     assert granted.access_token == server.access_token
     assert granted.username == "fakeuser"
@@ -476,6 +478,7 @@ def test_oauth_happy_path(server, sleeps):
 
 def test_oauth_errors(server, client):
     code = client.oauth_request("https://localhost/cb")
+    server.approve(code)
     client.oauth_authorize(code)
     with pytest.raises(AuthError, match="already used"):
         client.oauth_authorize(code)

@@ -299,8 +299,9 @@ def test_apply_a_saved_plan_skips_what_changed_on_the_server(
     ids = populate(fake_pocket, 12)
     write_config(fake_pocket, batch_size=4)
     assert rb(capsys, "plan", "--out", "plan.json")[0] == 0
-    with other_device(fake_pocket) as device:  # item 6 changes after planning
-        device.send([{"action": "tags_add", "item_id": ids[6], "tags": "touched"}])
+    with other_device(fake_pocket) as device:  # item 6 changes after planning (a minute on)
+        later = fake_pocket.now + 60
+        device.send([{"action": "tags_add", "item_id": ids[6], "tags": "touched", "time": later}])
     sends = fake_pocket.calls("/v3/send")
     code, out, err = rb(capsys, "apply", "plan.json")
     assert code == 0, err
@@ -574,6 +575,7 @@ def test_auth_flow_prints_the_token_once(
 ) -> None:
     monkeypatch.delenv("POCKET_ACCESS_TOKEN")
     monkeypatch.setattr("sys.stdin", io.StringIO("\n"))
+    fake_pocket.auto_approve = True  # as if the user approved at /auth/authorize
     code, out, err = rb(capsys, "auth", "--base-url", fake_pocket.base_url)
     assert code == 0, err
     assert out == ACCESS_TOKEN + "\n"

@@ -108,6 +108,10 @@ def reject(server: FakePocket) -> None:
     server.reject_authorization = True
 
 
+def approve(server: FakePocket) -> None:
+    server.auto_approve = True  # as if the user approved at /auth/authorize
+
+
 CASES = [
     # -- every command, happy path -----------------------------------------------------------
     Case("validate", (s("validate"),), logs_http=False),
@@ -132,7 +136,7 @@ CASES = [
         (s("-c", "local.yaml", "import", "lib.csv"), s("-c", "local.yaml", "export", "back.csv")),
         logs_http=False,
     ),
-    Case("auth", (s("auth", stdin="\n"),), token_on_stdout=True, logs_http=False),
+    Case("auth", (s("auth", stdin="\n"),), setup=approve, token_on_stdout=True, logs_http=False),
     # -- failing paths ---------------------------------------------------------------------------
     Case("401-bad-token", (s("run", code=1, env={"POCKET_ACCESS_TOKEN": WRONG_TOKEN}),)),
     Case("403-bad-consumer-key", (s("sync", code=1, env={"POCKET_CONSUMER_KEY": WRONG_KEY}),)),
