@@ -16,7 +16,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, TextIO
+from typing import IO, TYPE_CHECKING, NoReturn, TextIO
 
 from rulebot import __version__
 from rulebot.errors import RulebotError
@@ -342,13 +342,7 @@ def cmd_plan(args: argparse.Namespace, *, apply: bool = False) -> int:
         except LimitExceededError as err:
             refused = err
         if getattr(args, "out", None):
-            try:
-                with open(args.out, "w", encoding="utf-8") as handle:
-                    plan.write(handle)
-            except OSError as err:
-                raise RulebotError(
-                    f"cannot write the plan to {args.out}: {err.strerror or err}"
-                ) from None
+            _write_plan(plan, args.out)
         if not apply or refused:
             _emit_plan(plan, args, str(refused) if refused else None)
             if refused:
@@ -364,6 +358,24 @@ def cmd_plan(args: argparse.Namespace, *, apply: bool = False) -> int:
     if not result.ok:
         return EXIT_ERROR
     return EXIT_CHANGES if args.detailed_exitcode and plan.actions else EXIT_OK
+
+
+def _write_plan(plan: Plan, path: str) -> None:
+    """Atomically, never through a symbolic link, private (0600): a reviewer
+    may hold the old file open, and the plan lists someone's reading."""
+    import io
+
+    from rulebot.files import atomic_write
+
+    def write(handle: IO[bytes]) -> None:
+        text = io.TextIOWrapper(handle, encoding="utf-8", write_through=True)
+        plan.write(text)
+        text.flush()
+        text.detach()  # the caller closes the file, not the wrapper
+
+    if not Path(path).parent.is_dir():  # a typo must not create directories
+        raise RulebotError(f"cannot write the plan to {path}: no such directory")
+    atomic_write(path, write, what="the plan")
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -491,3 +491,20 @@ def test_plan_shows_config_warnings_and_names_silent_rules(
     assert "Matched no item: favs" in out
     code, out, err = rb(capsys, "-q", "-c", "fav.yaml", "plan", "--now", NOW)
     assert "warning" not in err
+
+
+def test_plan_out_is_atomic_private_and_never_follows_a_link(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    victim = workspace / "victim.txt"
+    victim.write_text("precious\n")
+    (workspace / "plan.json").symlink_to(victim)
+    code, _, err = rb(capsys, "plan", "--now", NOW, "--out", "plan.json")
+    assert code == 1 and "symbolic link" in err and "plan.json" in err
+    assert victim.read_text() == "precious\n"
+    (workspace / "plan.json").unlink()
+    assert rb(capsys, "plan", "--now", NOW, "--out", "plan.json")[0] == 0
+    written = workspace / "plan.json"
+    assert json.loads(written.read_text())["format_version"] == 1
+    assert written.stat().st_mode & 0o777 == 0o600
+    assert not [p for p in workspace.iterdir() if p.name.endswith(".partial")]
