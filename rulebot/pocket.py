@@ -17,32 +17,33 @@ is safe; that is why ``/v3/send`` is retried like the other endpoints.
 
 from __future__ import annotations
 
-import email.utils
-import functools
 import json
 import logging
 import math
 import os
-import random
-import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-import httpx
-
 from rulebot import __version__
 from rulebot.errors import AuthError, PocketError, RateLimitError
+from rulebot.http import (
+    MAX_BACKOFF,
+    MAX_BODY,
+    HttpClient,
+    Response,
+    clean,
+    header_number,
+    retry_after,
+    scrub,
+)
 
 logger = logging.getLogger("rulebot.pocket")
 
 CONSUMER_KEY_ENV = "POCKET_CONSUMER_KEY"
 ACCESS_TOKEN_ENV = "POCKET_ACCESS_TOKEN"
-MAX_BACKOFF = 60.0  # seconds; cap of one backoff sleep
-GARBAGE_RETRIES = 2  # a 200 with a body that is not JSON: retried this often, then fatal
-MAX_RATE_WAITS = 10  # consecutive rate-limit waits before giving up
 
 
 class BadRequestError(PocketError):
@@ -100,10 +101,9 @@ class RateLimits:
     seen_at: float = 0.0  # time.monotonic() when the headers arrived
 
     @classmethod
-    def from_headers(cls, headers: httpx.Headers, seen_at: float) -> RateLimits:
+    def from_headers(cls, headers: Mapping[str, str], seen_at: float) -> RateLimits:
         def number(name: str) -> int | None:
-            text = headers.get(name, "").strip()
-            return int(text) if text.isdigit() else None
+            return header_number(headers, name)  # "²" or 300 digits: absent
 
         return cls(
             user_limit=number("X-Limit-User-Limit"),
@@ -140,27 +140,17 @@ class RateLimits:
         return " and ".join(parts) or "budget"
 
 
-class _Retry(Exception):
-    """One failed attempt worth retrying; ``problem`` says what happened."""
-
-    def __init__(
-        self, problem: str, retry_after: float | None = None, *, garbage: bool = False
-    ) -> None:
-        super().__init__(problem)
-        self.problem, self.retry_after, self.garbage = problem, retry_after, garbage
-
-
 class PocketClient:
     """A client for one Pocket v3 server and one user.
 
-    ``max_retries``: extra attempts after a 5xx, timeout, dropped connection
-    or non-JSON 200 (at most ``GARBAGE_RETRIES`` of the latter); backoff is
-    ``uniform(0, backoff_base * 2**n)`` capped at ``MAX_BACKOFF``, or the
-    server's ``Retry-After``. ``max_rate_wait``: the longest wait for a
+    HTTP itself (retries, backoff, the total deadline per request, the
+    size cap, connection errors) is ``rulebot.http.HttpClient``; this class
+    adds Pocket's credentials, ``X-Limit-*`` budgets and error headers.
+    ``timeout`` bounds each request as a whole (connect, send, the whole
+    answer), not each socket read. ``max_rate_wait``: the longest wait for a
     rate-limit reset (or a ``Retry-After``) before giving up. ``on_wait``
-    receives one line per wait (rate limit or retry) for progress output;
-    without it those lines go to the log as warnings. ``sleep`` is
-    injectable for tests.
+    receives one line per rate-limit wait; retries are logged at info level
+    and only the final failure is raised. ``sleep`` is injectable for tests.
     """
 
     def __init__(
@@ -170,6 +160,7 @@ class PocketClient:
         access_token: str,
         *,
         timeout: float = 30.0,
+        max_body: int = MAX_BODY,
         max_retries: int = 5,
         backoff_base: float = 0.5,
         max_rate_wait: float = 900.0,
@@ -186,27 +177,41 @@ class PocketClient:
         parts = urlsplit(base_url.strip())
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise PocketError(
-                f"the Pocket base_url {base_url!r} is not an http(s) URL; "
+                f"the Pocket base_url {clean(base_url, (), 80)!r} is not an http(s) URL; "
                 "set pocket.base_url to e.g. https://getpocket.com"
             )
         self.base_url = base_url.strip().rstrip("/")
         self._consumer_key = consumer_key
         self._access_token = access_token
         self.timeout = timeout
-        self.max_retries = max_retries
-        self.backoff_base = backoff_base
         self.max_rate_wait = max_rate_wait
         self._sleep = sleep
-        self._on_wait = on_wait
         self._key_env, self._token_env = consumer_key_env, access_token_env
-        self.requests_made = 0
         self.rate_limits = RateLimits()
-        self._http = httpx.Client(
-            timeout=httpx.Timeout(timeout),
-            verify=_tls_context(),
-            headers={"User-Agent": f"rulebot/{__version__}"},
-            follow_redirects=False,
+        self._http = HttpClient(
+            self.base_url,
+            timeout=timeout,
+            total_timeout=timeout,
+            max_body=max_body,
+            user_agent=f"rulebot/{__version__}",
+            secrets=(consumer_key, access_token),
+            on_wait=on_wait,
+            max_retries=max_retries,
+            backoff_base=backoff_base,
+            max_wait=max_rate_wait,
+            sleep=sleep,
+            rate_limited=self._rate_limited,
+            detail=self._detail,
+            error=PocketError,
+            rate_error=RateLimitError,
+            service="a Pocket v3 server",
+            config_key="pocket.base_url",
         )
+
+    @property
+    def requests_made(self) -> int:
+        """HTTP requests sent so far, retries included."""
+        return self._http.requests_made
 
     @classmethod
     def from_env(
@@ -266,7 +271,8 @@ class PocketClient:
         endpoint = "/v3/get"
         status = answer.get("status")
         if status not in (0, 1, 2, "0", "1", "2"):
-            raise self._shape(endpoint, f"'status' is {status!r}, expected 0, 1 or 2")
+            shown = self._clean(repr(status), 40) if isinstance(status, (int, str)) else "absent"
+            raise self._shape(endpoint, f"'status' is {shown}, expected 0, 1 or 2")
         if int(status) == 0:
             detail = answer.get("error") or "no reason given"
             raise PocketError(f"{endpoint}: the server reported an error: {self._clean(detail)}")
@@ -283,7 +289,8 @@ class PocketClient:
             raise self._shape(endpoint, f"'list' is a {type(listing).__name__}")
         for key, entry in listing.items():
             if not isinstance(entry, Mapping):
-                raise self._shape(endpoint, f"entry {key!r} in 'list' is not an object")
+                shown = self._clean(repr(key), 40)
+                raise self._shape(endpoint, f"entry {shown} in 'list' is not an object")
         return {**answer, "status": int(status), "list": dict(listing)}
 
     def send(self, actions: Sequence[Mapping[str, Any]]) -> SendResponse:
@@ -303,13 +310,10 @@ class PocketClient:
             errors = [None] * len(actions)
         if not isinstance(errors, list) or len(errors) != len(actions):
             raise self._shape(endpoint, "'action_errors' does not match the actions sent")
-        # Server text ends up in messages, result files and the journal: no secrets.
-        errors = [
-            {k: self._clean(v) if isinstance(v, str) else v for k, v in error.items()}
-            if isinstance(error, Mapping)
-            else error
-            for error in errors
-        ]
+        # Server text ends up in messages, result files, the journal and the
+        # mirror: every string at any depth is masked (clipped where shown).
+        secrets = (self._consumer_key, self._access_token)
+        results, errors = scrub(results, secrets), scrub(errors, secrets)
         status = answer.get("status")
         return SendResponse(http_status, status if isinstance(status, int) else -1, results, errors)
 
@@ -358,66 +362,25 @@ class PocketClient:
         body: dict[str, Any] = {**params, "consumer_key": self._consumer_key}
         if with_token:
             body["access_token"] = self._access_token
-        content = json.dumps(body).encode()
-        problems: list[str] = []
-        garbage = rate_waits = 0
-        while True:
-            self._wait_for_budget(endpoint)
-            try:
-                return self._attempt(endpoint, content)
-            except _RateLimited as limited:
-                rate_waits += 1
-                self._wait_for_reset(endpoint, limited.limits, rate_waits)
-            except _Retry as retry:
-                problems.append(retry.problem)
-                garbage += retry.garbage
-                if garbage > GARBAGE_RETRIES:
-                    raise PocketError(
-                        f"{endpoint}: the server {retry.problem} {garbage} times; "
-                        "it does not look like a Pocket v3 server (check pocket.base_url)"
-                    ) from None
-                if len(problems) > self.max_retries:
-                    raise PocketError(self._give_up(endpoint, problems)) from None
-                delay = self._backoff(len(problems), retry.retry_after, endpoint, problems)
-                self._tell(
-                    f"{endpoint}: {retry.problem}; retry {len(problems)} of "
-                    f"{self.max_retries} in {delay:.1f} s"
-                )
-                self._sleep(delay)
-
-    def _attempt(self, endpoint: str, content: bytes) -> tuple[dict[str, Any], int]:
-        """One HTTP exchange: the parsed answer, or an exception saying what to do."""
-        self.requests_made += 1
-        failure = ""
-        try:
-            response = self._http.post(
-                self.base_url + endpoint,
-                content=content,
-                headers={
-                    "Content-Type": "application/json; charset=UTF-8",
-                    "X-Accept": "application/json",
-                },
-            )
-        except httpx.TimeoutException:
-            failure = f"no answer within {self.timeout:g} s (timeout)"
-        except httpx.HTTPError as exc:
-            failure = f"connection failed ({type(exc).__name__})"
-        if failure:
-            # Raised outside the except block so no exception chain keeps the
-            # httpx error, whose .request holds the body with the credentials.
-            raise _Retry(failure)
-        status = response.status_code
-        self.rate_limits = RateLimits.from_headers(response.headers, time.monotonic())
-        logger.debug("%s: HTTP %d", endpoint, status)
+        self._wait_for_budget(endpoint)
+        # The OAuth calls may answer form-encoded (X-Accept ignored): parsed below.
+        oauth = endpoint.startswith("/v3/oauth/")
+        response = self._http.request(
+            "POST",
+            endpoint,
+            content=json.dumps(body).encode(),
+            headers={
+                "Content-Type": "application/json; charset=UTF-8",
+                "X-Accept": "application/json",
+            },
+            expect_json=not oauth,
+            label=endpoint,
+        )
+        status = response.status
         if status == 200:
             return self._parse(endpoint, response), status
-        error_code = response.headers.get("X-Error-Code", "").strip()
-        error_text = self._clean(response.headers.get("X-Error", ""))
-        detail = f"X-Error-Code {error_code}" if error_code else "no X-Error-Code"
-        if error_text:
-            detail += f": {error_text}"
-        if status == 429 or (status == 403 and self.rate_limits.exhausted):
-            raise _RateLimited(self.rate_limits, _retry_after(response))
+        error_code = self._clean(response.headers.get("X-Error-Code", ""), 20)
+        detail = self._detail(response)
         if status == 401:
             raise AuthError(
                 f"{endpoint}: the access token was rejected ({status}, {detail}): set "
@@ -430,27 +393,49 @@ class PocketClient:
                 f"{endpoint}: the server refused the request as malformed (400, {detail})",
                 endpoint=endpoint,
                 error_code=error_code,
-                error_text=error_text,
+                error_text=self._clean(response.headers.get("X-Error", "")),
             )
-        if status >= 500:
-            what = "maintenance, " if status == 503 else ""
-            raise _Retry(f"server answered {status} ({what}{detail})", _retry_after(response))
         raise PocketError(
             f"{endpoint}: unexpected answer {status} ({detail}); "
             "check that pocket.base_url points at a Pocket v3 server"
         )
 
-    def _parse(self, endpoint: str, response: httpx.Response) -> dict[str, Any]:
-        kind = response.headers.get("Content-Type", "")
-        if "x-www-form-urlencoded" in kind:  # OAuth answers without X-Accept honoured
-            return dict(parse_qsl(response.text))
-        try:
-            answer = json.loads(response.content)
-        except ValueError:
-            shown = kind.split(";")[0] or "no content type"
-            raise _Retry(
-                f"answered 200 with a body that is not JSON ({shown})", garbage=True
-            ) from None
+    def _detail(self, response: Response) -> str:
+        """``X-Error-Code`` and ``X-Error``, masked then clipped."""
+        error_code = self._clean(response.headers.get("X-Error-Code", ""), 20)
+        error_text = self._clean(response.headers.get("X-Error", ""))
+        detail = f"X-Error-Code {error_code}" if error_code else "no X-Error-Code"
+        return f"{detail}: {error_text}" if error_text else detail
+
+    def _rate_limited(self, response: Response) -> float | None:
+        """Sees every answer: records ``X-Limit-*``; for a rate-limit answer,
+        the seconds to wait (or ``RateLimitError`` when that is too long)."""
+        limits = RateLimits.from_headers(response.headers, time.monotonic())
+        self.rate_limits = limits
+        if not (response.status == 429 or (response.status == 403 and limits.exhausted)):
+            return None
+        after = retry_after(response.headers)
+        if after is not None and limits.reset_in() is None:
+            limits = RateLimits(user_remaining=0, user_reset=math.ceil(after), seen_at=limits.seen_at)
+            self.rate_limits = limits
+        reset = limits.reset_in()
+        seconds = float(reset) if reset is not None else MAX_BACKOFF
+        if seconds > self.max_rate_wait:
+            raise self._too_long(response.path, limits, seconds)
+        self.rate_limits = RateLimits()  # waited out by the caller; the next answer says
+        return seconds
+
+    def _parse(self, endpoint: str, response: Response) -> dict[str, Any]:
+        if response.data is not None:
+            answer = response.data
+        else:
+            kind = response.headers.get("Content-Type", "")
+            if "x-www-form-urlencoded" in kind:  # OAuth answers without X-Accept honoured
+                return dict(parse_qsl(response.text))
+            try:
+                answer = response.json()
+            except ValueError:
+                raise self._shape(endpoint, "the body is not JSON") from None
         if not isinstance(answer, dict):
             raise self._shape(endpoint, f"the answer is a JSON {type(answer).__name__}")
         return answer
@@ -475,19 +460,6 @@ class PocketClient:
         )
 
     # -- waiting -------------------------------------------------------------------
-    def _backoff(
-        self, failures: int, retry_after: float | None, endpoint: str, problems: list[str]
-    ) -> float:
-        if retry_after is not None:
-            if retry_after > self.max_rate_wait:
-                raise PocketError(
-                    f"{endpoint}: {problems[-1]} and asked to retry after {retry_after:g} s, "
-                    f"longer than max_rate_wait ({self.max_rate_wait:g} s); try again later"
-                )
-            return retry_after
-        ceiling = min(MAX_BACKOFF, self.backoff_base * 2 ** (failures - 1))
-        return random.uniform(0, ceiling)  # full jitter
-
     def _wait_for_budget(self, endpoint: str) -> None:
         """Before a call: if the last answer said the budget is spent, wait it out."""
         limits = self.rate_limits
@@ -496,80 +468,25 @@ class PocketClient:
             return
         left = limits.seen_at + reset - time.monotonic()
         if left > 0:
-            self._rate_wait(endpoint, limits, left)
+            if left > self.max_rate_wait:
+                raise self._too_long(endpoint, limits, left)
+            self._http.tell(f"rate limit reached; waiting {math.ceil(left)} s for reset", endpoint)
+            self._sleep(left)
         self.rate_limits = RateLimits()  # assume the refill; the next answer says
 
-    def _wait_for_reset(self, endpoint: str, limits: RateLimits, waits: int) -> None:
-        if waits > MAX_RATE_WAITS:
-            raise RateLimitError(
-                f"{endpoint}: still rate limited after waiting {MAX_RATE_WAITS} times for the "
-                f"reset ({limits.describe()}); try again later"
-            )
-        reset = limits.reset_in()
-        self._rate_wait(endpoint, limits, float(reset) if reset is not None else MAX_BACKOFF)
-        self.rate_limits = RateLimits()
-
-    def _rate_wait(self, endpoint: str, limits: RateLimits, seconds: float) -> None:
-        if seconds > self.max_rate_wait:
-            raise RateLimitError(
-                f"{endpoint}: rate limit reached ({limits.describe()} spent); the server resets "
-                f"in {math.ceil(seconds)} s, longer than max_rate_wait "
-                f"({self.max_rate_wait:g} s); try again after the reset"
-            )
-        self._tell(f"rate limit reached; waiting {math.ceil(seconds)} s for reset", endpoint)
-        self._sleep(seconds)
-
-    def _tell(self, message: str, endpoint: str = "") -> None:
-        """A wait the user should hear about: via ``on_wait``, else a warning."""
-        if self._on_wait is not None:
-            logger.info("%s", f"{endpoint}: {message}" if endpoint else message)
-            self._on_wait(message)
-        else:
-            logger.warning("%s", f"{endpoint}: {message}" if endpoint else message)
+    def _too_long(self, endpoint: str, limits: RateLimits, seconds: float) -> RateLimitError:
+        return RateLimitError(
+            f"{endpoint}: rate limit reached ({limits.describe()} spent); the server resets "
+            f"in {math.ceil(seconds)} s, longer than max_rate_wait "
+            f"({self.max_rate_wait:g} s); try again after the reset"
+        )
 
     # -- messages --------------------------------------------------------------------
-    def _give_up(self, endpoint: str, problems: list[str]) -> str:
-        if len(set(problems)) == 1:
-            return f"{endpoint}: {problems[0]} {len(problems)} times; giving up"
-        return f"{endpoint}: failed {len(problems)} times (last: {problems[-1]}); giving up"
-
     def _shape(self, endpoint: str, what: str) -> PocketError:
         return PocketError(
             f"{endpoint}: the server's answer is not what a Pocket v3 server sends: {what}"
         )
 
-    def _clean(self, text: Any) -> str:
-        """Server text made safe for a message: short, one line, no secrets."""
-        cleaned = " ".join(str(text).split())[:200]
-        for secret in (self._consumer_key, self._access_token):
-            if secret:
-                cleaned = cleaned.replace(secret, "<hidden>")
-        return cleaned
-
-
-class _RateLimited(Exception):
-    def __init__(self, limits: RateLimits, retry_after: float | None) -> None:
-        super().__init__("rate limited")
-        if retry_after is not None and limits.reset_in() is None:
-            limits = RateLimits(user_remaining=0, user_reset=math.ceil(retry_after))
-        self.limits = limits
-
-
-@functools.cache
-def _tls_context() -> ssl.SSLContext:
-    """httpx's default verifying context, built once (it costs ~20 ms a client)."""
-    return httpx.create_ssl_context()
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    """``Retry-After`` as seconds (delta or HTTP date); None when absent or unreadable."""
-    value = response.headers.get("Retry-After", "").strip()
-    if not value:
-        return None
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+    def _clean(self, text: Any, limit: int = 200) -> str:
+        """Server text made safe for a message: secrets masked, then clipped."""
+        return clean(text, (self._consumer_key, self._access_token), limit)
