@@ -1,0 +1,1 @@
+"""Where the library lives: one module per backend (local, Pocket, Karakeep, ...)."""
