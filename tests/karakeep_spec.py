@@ -74,8 +74,8 @@ def divergence(exchange: Exchange) -> str | None:
     if not exchange.path.startswith("/api/v1/"):
         return "outside the API's server URL (/api/v1)"
     content_type = exchange.response_headers.get("Content-Type", "")
-    if exchange.fault == "status" and exchange.status >= 500:
-        return "an injected server/proxy failure"
+    if exchange.fault == "status" and not 400 <= exchange.status < 500:
+        return "an injected failure or garbage answer (a proxy, a wrong base URL)"
     if exchange.status >= 400 and exchange.status != 401:
         if content_type.startswith("application/json"):
             # zod-validator 400s: {"success": false, "error": {...}} (karakeep.md §2)

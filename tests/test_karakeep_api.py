@@ -307,6 +307,13 @@ def test_base_url_is_the_instance_root(server, sleeps):
         client.list_tags()
 
 
+def test_a_web_page_instead_of_the_api_names_the_config_key(server, client):
+    server.inject("status", status=200, body="<html>a single-page app</html>", count=5)
+    with pytest.raises(KarakeepError, match=r"does not look like a Karakeep server.*base_url"):
+        client.list_tags()
+    assert server.calls() == 3  # the first answer and two retries
+
+
 def test_one_client_shared_by_worker_threads(server):
     server.latency = 0.02
     ids = [server.add_bookmark() for _ in range(40)]

@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from rulebot import __version__
 from rulebot.errors import ItemDataError, RulebotError
 from rulebot.http import HttpClient, Response, clip
 from rulebot.item import ARCHIVED, UNREAD, Item
@@ -181,7 +182,8 @@ class KarakeepClient:
             if cursor in cursors or not fresh:
                 raise KarakeepError(
                     f"GET /bookmarks: {self.origin} keeps answering pages with nothing new "
-                    f"(cursor {clip(cursor, 60)!r}); stopped the scan after {len(seen)} bookmarks"
+                    f"(cursor {self._http().clean(cursor, 60)}); stopped the scan after "
+                    f"{len(seen)} bookmarks"
                 )
             cursors.add(cursor)
 
@@ -269,12 +271,13 @@ class KarakeepClient:
             client = HttpClient(
                 self.base_url,
                 **self._settings,
-                user_agent="rulebot (karakeep)",
+                user_agent=f"rulebot/{__version__}",
                 secrets=[self._api_key],
                 rate_limited=_rate_wait,
                 error=KarakeepError,
                 rate_error=KarakeepRateLimitError,
-                service="Karakeep",
+                service="a Karakeep server",
+                config_key="karakeep.base_url",
             )
             self._local.client = client
             with self._clients_lock:
