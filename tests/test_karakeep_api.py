@@ -315,15 +315,15 @@ def test_a_web_page_instead_of_the_api_names_the_config_key(server, client):
 
 
 def test_one_client_shared_by_worker_threads(server):
-    server.latency = 0.02
-    ids = [server.add_bookmark() for _ in range(40)]
+    server.latency = 0.05  # latency dominates, so the timing holds on a busy machine
+    ids = [server.add_bookmark() for _ in range(24)]
     with KarakeepClient(server.base_url, KEY) as client, ThreadPoolExecutor(4) as pool:
         started = time.monotonic()
         list(pool.map(lambda i: client.update_bookmark(i, archived=True), ids))
         elapsed = time.monotonic() - started
-        assert client.requests_made == 40
+        assert client.requests_made == 24
     assert all(server.bookmark(i)["archived"] for i in ids)
-    assert elapsed < 40 * 0.02 * 0.6  # four at a time, not one after another
+    assert elapsed < 24 * 0.05 * 0.6  # four at a time, not one after another
 
 
 # -- the mapping -------------------------------------------------------------------------------
