@@ -393,6 +393,7 @@ def remote(config: Config, store: Store, args: argparse.Namespace) -> Iterator[P
     from rulebot.sync import connect, sync_store
 
     with connect(config) as client:
+        client.show_progress = not args.quiet  # "sent batch k/n", on a terminal only
         close_interrupted_runs(store)
         sync_store(config, store, client, progress=not args.quiet)
         yield client
@@ -780,8 +781,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"rulebot: error: {printable_lines(err)}", file=sys.stderr)
         _summary_of_error(args, err)
         return err.exit_code
-    except KeyboardInterrupt:
-        print("rulebot: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as stopped:
+        from rulebot.sender import SendInterrupted
+
+        done = stopped.message() if isinstance(stopped, SendInterrupted) else "interrupted"
+        print(f"rulebot: {done}", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return EXIT_ERROR

@@ -11,8 +11,10 @@ Which rules: only enabled rules with a ``schedule:``. "No schedule" means
 that to (running them at every wake-up would tie them to other rules'
 schedules), so the CLI names them at start-up and leaves them to ``run``.
 
-Failures (any ``RulebotError``: a held lock, a refused limit, a server
-error, a failed action) are logged, and the next attempt waits
+Failures (a ``RulebotError``: a held lock, a refused limit, a server
+error, a failed action; or any other exception of one cycle, a bug or an
+``OSError``: one line, the traceback at debug level) are logged, and the
+next attempt waits
 ``backoff_first`` seconds, doubling up to ``backoff_cap``; a failed rule's
 last run is not recorded, so it is retried, once, after the back-off.
 
@@ -107,16 +109,16 @@ class Daemon(Generic[R]):
         while not self.stop.is_set():
             try:
                 wake = max(float(self.next_wake(int(self.clock()))), retry_at)
-            except RulebotError as err:
-                retry_at = self._failed(f"cannot read the schedule: {err}")
+            except Exception as err:  # one bad cycle must not end the daemon
+                retry_at = self._failed(f"cannot read the schedule: {_describe(err)}")
                 continue
             if self._sleep_until(wake):
                 break
             self.cycles += 1
             try:
                 report = self.run_due(self.rules, int(self.clock()))
-            except RulebotError as err:
-                retry_at = self._failed(f"run failed: {err}")
+            except Exception as err:  # KeyboardInterrupt, SystemExit still stop
+                retry_at = self._failed(f"run failed: {_describe(err)}")
                 continue
             if not report.rules:
                 continue  # another process ran them first
@@ -145,6 +147,16 @@ class Daemon(Generic[R]):
             if sleep(min(remaining, self.max_step)):
                 break
         return True
+
+
+def _describe(err: Exception) -> str:
+    """A cycle's failure in one line; anything but a RulebotError is a bug
+    or an environment problem, so its type is named and its traceback logged."""
+    if isinstance(err, RulebotError):
+        return str(err)
+    logger.debug("cycle failed", exc_info=err)
+    text = " ".join(str(err).split())[:300]
+    return f"internal error: {type(err).__name__}: {text}" if text else type(err).__name__
 
 
 def stop_on_signals(stop: threading.Event, received: list[str]) -> Callable[[], None]:

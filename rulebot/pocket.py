@@ -188,6 +188,7 @@ class PocketClient:
         self._sleep = sleep
         self._key_env, self._token_env = consumer_key_env, access_token_env
         self.rate_limits = RateLimits()
+        self.show_progress = False  # the sender's "sent batch k/n" line (on a TTY only)
         self._http = HttpClient(
             self.base_url,
             timeout=timeout,

@@ -9,23 +9,34 @@ splitting the batch until the culprit stands alone; the rest is applied.
 Crash safety: a killed run leaves ``sent`` rows without an outcome. Nothing
 is resent from the journal; the next run syncs first and plans again, so
 actions that did land are now no-ops and only the rest is sent. For that to
-finish the work, one rule's actions on one item travel in the same request
-(see ``_batches``).
+finish the work, one rule's actions on one item always travel in the same
+request (see ``_batches``), and bisecting a refused batch stops at those
+groups. Ctrl-C closes the journal's run as ``interrupted`` and says how many
+actions landed (``SendInterrupted``).
+
+Tags: Pocket's later server trimmed, lowercased and cut tags to 25
+characters, the old one kept them as sent. An item a confirmed action gave
+a tag longer than that gets *unknown* tags in the mirror (not a guess), so
+no rule acts on them until the next sync (which every run starts with)
+brings what the server really kept.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from rulebot.actions import from_send
 from rulebot.engine import stale_reason
 from rulebot.errors import ItemDataError
+from rulebot.http import clip, describe
 from rulebot.item import Item
 from rulebot.plan import Outcome, Plan, PlannedAction, Result
 from rulebot.planner import url_keys
 from rulebot.pocket import BadRequestError, PocketClient
+from rulebot.sync import entry_problem
 
 if TYPE_CHECKING:
     from rulebot.config import Config
@@ -35,6 +46,21 @@ logger = logging.getLogger("rulebot.sender")
 
 Batch = list[tuple[int, PlannedAction]]
 STOPPED = "not sent: rulebot was asked to stop; the next run plans it again"
+TAG_KEPT = 25  # characters of a tag the later Pocket server kept
+
+
+class SendInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a send: the journal's run is closed as ``interrupted``."""
+
+    def __init__(self, landed: int, total: int) -> None:
+        super().__init__(f"{landed} of {total} actions landed")
+        self.landed, self.total = landed, total
+
+    def message(self) -> str:
+        return (
+            f"interrupted: {self.landed} of {self.total} action{'' if self.total == 1 else 's'} "
+            "landed; the next run finishes the rest"
+        )
 
 
 def close_interrupted_runs(store: Store) -> int:
@@ -83,14 +109,51 @@ def apply_remote(
     for index, outcome in outcomes.items():
         store.journal_mark(run_id, [index], "skipped", outcome.error)
     batches = _batches(queue, batch_size)
+    show = client.show_progress and sys.stderr.isatty()
+    try:
+        _send_batches(store, client, run_id, batches, outcomes, stop, show)
+    except KeyboardInterrupt:
+        landed = sum(1 for o in outcomes.values() if o.state == "succeeded")
+        store.journal_finish(run_id, "interrupted")
+        raise SendInterrupted(landed, len(plan.actions)) from None
+    finally:
+        if show and batches:
+            print(file=sys.stderr, flush=True)
+    _forgive_superseded(store, run_id, outcomes)
+    ordered = [outcomes[i] for i in sorted(outcomes)]
+    status = "ok" if all(o.state != "failed" for o in ordered) else "partial"
+    store.journal_finish(run_id, status)
+    return Result(
+        outcomes=ordered,
+        started_at=plan.created_at,
+        requests=client.requests_made - requests_before,
+        source=plan.source,
+    )
+
+
+def _send_batches(
+    store: Store,
+    client: PocketClient,
+    run_id: int,
+    batches: list[Batch],
+    outcomes: dict[int, Outcome],
+    stop: Callable[[], bool] | None,
+    show: bool,
+) -> None:
+    total = sum(len(batch) for batch in batches)
+    done = 0
     for number, batch in enumerate(batches):
         if stop is not None and stop():
             unsent = [entry for later in batches[number:] for entry in later]
             for index, planned in unsent:
                 outcomes[index] = Outcome(index, planned, "skipped", STOPPED)
             store.journal_mark(run_id, [i for i, _ in unsent], "skipped", STOPPED)
-            logger.warning("stopping: %d action(s) not sent; the next run plans them", len(unsent))
-            break
+            logger.warning(
+                "stopping: %d action%s not sent; the next run plans them",
+                len(unsent),
+                "" if len(unsent) == 1 else "s",
+            )
+            return
         store.journal_mark(run_id, [i for i, _ in batch], "sent")
         answered = _send(client, batch)
         with store.transaction() as conn:
@@ -102,16 +165,14 @@ def apply_remote(
                 else:
                     outcomes[index] = Outcome(index, planned, "failed", str(detail))
                     store.journal_mark(run_id, [index], "failed", str(detail), conn)
-    _forgive_superseded(store, run_id, outcomes)
-    ordered = [outcomes[i] for i in sorted(outcomes)]
-    status = "ok" if all(o.state != "failed" for o in ordered) else "partial"
-    store.journal_finish(run_id, status)
-    return Result(
-        outcomes=ordered,
-        started_at=plan.created_at,
-        requests=client.requests_made - requests_before,
-        source=plan.source,
-    )
+        done += len(batch)
+        if show:  # TTY only, like sync's progress
+            print(
+                f"\rrulebot: sent batch {number + 1}/{len(batches)} ({done}/{total} actions)",
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
 
 
 def _forgive_superseded(store: Store, run_id: int, outcomes: dict[int, Outcome]) -> None:
@@ -141,8 +202,8 @@ def _batches(queue: Batch, size: int) -> list[Batch]:
     A request is what a crash leaves all-or-nothing. After a crash the next
     run plans again, and a rule's first action can end its own match
     (``archive`` then ``tags_add`` under ``status: unread``): were the two
-    split across requests, the second would never be sent. A group larger
-    than a whole batch is split all the same.
+    split across requests, the second would never be sent. So a group
+    larger than a whole batch goes alone, as one request of its own.
     """
     groups: list[Batch] = []
     for entry in queue:
@@ -159,11 +220,10 @@ def _batches(queue: Batch, size: int) -> list[Batch]:
         if current and len(current) + len(group) > size:
             batches.append(current)
             current = []
-        for entry in group:
-            current.append(entry)
-            if len(current) == size:
-                batches.append(current)
-                current = []
+        current.extend(group)
+        if len(current) >= size:
+            batches.append(current)
+            current = []
     if current:
         batches.append(current)
     return batches
@@ -174,10 +234,11 @@ def _send(client: PocketClient, batch: Batch) -> list[tuple[bool, Any]]:
     try:
         answer = client.send([planned.send for _, planned in batch])
     except BadRequestError as refused:
-        if len(batch) == 1:
-            reason = refused.error_text or f"refused as malformed (400, {refused.error_code})"
-            return [(False, f"the server refused this action: {reason}")]
         middle = _split_point(batch)
+        if middle is None:  # one rule's actions on one item: refused together, none ran
+            reason = refused.error_text or f"refused as malformed (400, {refused.error_code})"
+            what = "this action" if len(batch) == 1 else f"these {len(batch)} actions on one item"
+            return [(False, f"the server refused {what}: {reason}")] * len(batch)
         logger.info("whole batch of %d refused (400); splitting to find the cause", len(batch))
         return _send(client, batch[:middle]) + _send(client, batch[middle:])
     results = []
@@ -190,27 +251,49 @@ def _send(client: PocketClient, batch: Batch) -> list[tuple[bool, Any]]:
             # Not a result Pocket sends (null, a string…): counting it as done
             # would put a change the server may not have made into the mirror,
             # where no later sync corrects it.
-            shown = repr(result)[:40]
-            results.append((False, f"the server answered {shown} for this action, not a result"))
+            # Never shown as is: a hostile server may echo a secret in it.
+            results.append((False, f"the server answered {describe(result)}, not a result"))
     return results
 
 
-def _split_point(batch: Batch) -> int:
+def _split_point(batch: Batch) -> int | None:
     """Where to halve a refused batch: the group boundary nearest the middle,
-    so one rule's actions on one item stay together (see ``_batches``) until
-    a group is all that is left."""
+    so one rule's actions on one item stay together (see ``_batches``);
+    None when the batch is one group (or one action): it is never split."""
     middle = len(batch) // 2
     keys = [(planned.rule, planned.item_id) for _, planned in batch]
     bounds = [i for i in range(1, len(batch)) if keys[i] != keys[i - 1] or keys[i][1] is None]
-    return min(bounds, key=lambda i: abs(i - middle)) if bounds else middle
+    return min(bounds, key=lambda i: abs(i - middle)) if bounds else None
 
 
 def _error_text(error: Any) -> str:
+    """An ``action_errors`` entry (already scrubbed of secrets by the client)
+    as one short line, whatever its shape."""
     if isinstance(error, dict):
         code = error.get("code")
         message = error.get("message") or error.get("type") or "failed"
-        return f"{message} ({code})" if code else str(message)
+        text = message if isinstance(message, str) else _flatten(message)
+        if code not in (None, ""):
+            shown = code if isinstance(code, (str, int)) else _flatten(code)
+            text = f"{text} ({clip(str(shown), 20)})"
+        return clip(text)
+    if isinstance(error, str) and error.strip():
+        return clip(error)
+    if isinstance(error, list) and error:
+        return clip(_flatten(error))
     return "the server reported a failure without details"
+
+
+def _flatten(value: Any) -> str:
+    """Strings and numbers inside lists and objects, joined: a readable
+    reason from an oddly shaped error, never a Python repr."""
+    if isinstance(value, dict):
+        return "; ".join(filter(None, (_flatten(v) for v in value.values())))
+    if isinstance(value, (list, tuple)):
+        return "; ".join(filter(None, (_flatten(v) for v in value)))
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return str(value)
+    return ""
 
 
 def _mirror(store: Store, planned: PlannedAction, detail: Any, conn: Any) -> None:
@@ -219,17 +302,23 @@ def _mirror(store: Store, planned: PlannedAction, detail: Any, conn: Any) -> Non
     when = int(send.get("time") or 0)
     action = from_send(send)
     if planned.name == "add":
-        if isinstance(detail, dict) and str(detail.get("item_id", "")).isdigit():
+        if isinstance(detail, dict) and entry_problem(None, detail) is None:
             try:
-                store.upsert([Item.from_pocket(detail)], conn)
+                added = Item.from_pocket(detail, tags_known="tags" in detail)
             except ItemDataError:  # the next sync brings it anyway
                 logger.debug("add: the server's item object was not usable")
+                return
+            if added.tags is None:  # the add shape has no tags: the server added ours
+                added = added.replace(
+                    tags=tuple(t for t in str(send.get("tags", "")).split(",") if t)
+                )
+            store.upsert([_tags_as_kept(added)], conn)
         return
     if action.account_wide:
         library = {item.item_id: item for item in store.items()}
         effect = action.on_library(library, set(), when)
         if effect is not None:
-            store.upsert(effect.changed, conn)
+            store.upsert([_tags_as_kept(item) for item in effect.changed], conn)
         return
     item_id = str(send["item_id"])
     current = store.get(item_id)
@@ -242,4 +331,11 @@ def _mirror(store: Store, planned: PlannedAction, detail: Any, conn: Any) -> Non
     if changed.is_deleted:
         store.delete([item_id], conn)
     else:
-        store.upsert([changed], conn)
+        store.upsert([_tags_as_kept(changed)], conn)
+
+
+def _tags_as_kept(item: Item) -> Item:
+    """Tags longer than a Pocket server may keep: unknown until the next sync."""
+    if item.tags and any(len(tag) > TAG_KEPT for tag in item.tags):
+        return item.replace(tags=None)
+    return item

@@ -4,9 +4,17 @@ The first sync (or ``--full``) pages through ``/v3/get`` with
 ``state=all&detailType=complete``; later ones ask only for what changed
 ``since`` the stored cursor and apply deleted stubs. Pages may be shorter
 (or longer) than ``count``: ``offset`` advances by what actually arrived, and
-only an empty page ends the loop. The cursor comes from the *first* answer,
-so changes made while paging are fetched again next time, and it is saved
-only when the whole sync succeeded, in the same transaction as the items.
+only an empty page ends the loop, or a page that brings no item this sync
+has not seen already (a server that ignores ``offset`` or repeats its last
+page); a server that keeps sending new items well past the ``total`` it
+announced is refused. The cursor comes from the *first* answer, so changes
+made while paging are fetched again next time, and it is saved only when the
+whole sync succeeded, in the same transaction as the items.
+
+Every entry is checked at this boundary before it becomes an ``Item``: ids
+are ASCII digits up to 2^63-1, and every number fits SQLite's integer; an
+entry that fails is reported (one warning naming its id, clipped) and
+skipped, never stored, so one bad item cannot poison the store.
 """
 
 from __future__ import annotations
@@ -16,7 +24,8 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from rulebot.errors import PocketError
+from rulebot.errors import ItemDataError, PocketError
+from rulebot.http import clip
 from rulebot.item import Item
 
 if TYPE_CHECKING:
@@ -28,7 +37,26 @@ logger = logging.getLogger("rulebot.sync")
 
 CURSOR_KEY = "since"
 SOURCE_KEY = "source"
-MAX_PAGES = 1_000_000  # a server that never sends an empty page must not loop forever
+MAX_ID = 2**63 - 1  # SQLite's INTEGER, and Pocket's ids
+TOTAL_MARGIN = 0.1  # items beyond the announced total tolerated (changes while paging)
+# Fields read as numbers (by Item.from_pocket, or kept in the raw JSON).
+NUMERIC_FIELDS = (
+    "status",
+    "favorite",
+    "time_added",
+    "time_updated",
+    "time_read",
+    "time_favorited",
+    "word_count",
+    "time_to_read",
+    "listen_duration_estimate",
+    "sort_id",
+    "resolved_id",
+    "is_article",
+    "is_index",
+    "has_image",
+    "has_video",
+)
 
 
 @dataclass
@@ -78,21 +106,31 @@ def sync_store(
         full = True
     params: dict[str, Any] = {"state": "all", "detailType": "complete", "sort": "oldest"}
     if not full:
-        params["since"] = int(cursor) if cursor and cursor.isdigit() else cursor
+        params["since"] = int(cursor) if cursor and _number(cursor) is not None else cursor
     requests_before = client.requests_made
     live: dict[str, Item] = {}
     gone: set[str] = set()
-    offset, received, new_cursor = 0, 0, None
+    seen: set[str] = set()  # every id this sync received, skipped ones included
+    offset, received, new_cursor, total = 0, 0, None, None
     show = progress and sys.stderr.isatty()
-    for page in range(MAX_PAGES):
-        answer = client.get(**params, count=settings.page_size, offset=offset)
+    page = 0
+    while True:
+        answer = client.get(**params, count=settings.page_size, offset=offset, total=1)
         if page == 0:
             new_cursor = _cursor(answer.get("since"))
+            total = _number(answer.get("total"))
+        page += 1
         entries = answer["list"]
         if not entries or answer["status"] == 2:
             break
-        for entry in entries.values():
-            item = Item.from_pocket(entry)
+        if seen.issuperset(str(key) for key in entries):
+            logger.info("/v3/get: page %d brought nothing new; paging ends here", page)
+            break
+        for key, entry in entries.items():
+            seen.add(str(key))
+            item = _item(key, entry)
+            if item is None:
+                continue
             if item.is_deleted:
                 gone.add(item.item_id)
                 live.pop(item.item_id, None)
@@ -101,10 +139,13 @@ def sync_store(
                 gone.discard(item.item_id)
         offset += len(entries)
         received += len(entries)
+        if total is not None and len(seen) > total + max(settings.page_size, total * TOTAL_MARGIN):
+            raise PocketError(
+                f"/v3/get: the server sent {len(seen)} different items, far more than the "
+                f"{total} it said the library holds; giving up the sync (nothing was stored)"
+            )
         if show:
             print(f"\rrulebot: synced {received} items…", end="", file=sys.stderr, flush=True)
-    else:
-        raise PocketError("/v3/get: the server never sent an empty page; giving up the sync")
     if show:
         print(file=sys.stderr)
     with store.transaction() as conn:
@@ -118,11 +159,12 @@ def sync_store(
         store.set_meta(SOURCE_KEY, source, conn)
     requests = client.requests_made - requests_before
     logger.info(
-        "%s sync: %d received, %d deleted, %d requests",
+        "%s sync: %d received, %d deleted, %d request%s",
         "full" if full else "incremental",
         received,
         len(gone),
         requests,
+        "" if requests == 1 else "s",
     )
     return SyncResult(full, received, len(gone), requests, new_cursor)
 
@@ -134,10 +176,59 @@ def _cursor(since: Any) -> str | None:
     every later sync and refused there: no cursor keeps the old one, or makes
     the next sync a full one.
     """
-    if isinstance(since, int) and not isinstance(since, bool) and since >= 0:
-        return str(since)
-    if isinstance(since, str) and since.strip().isdigit():
-        return since.strip()
+    number = _number(since)
+    if number is not None:
+        return str(number)
     if since is not None:
-        logger.warning("/v3/get: ignoring the server's 'since' %r: not unix seconds", since)
+        shown = clip(repr(since), 40) if isinstance(since, (str, int)) else type(since).__name__
+        logger.warning("/v3/get: ignoring the server's 'since' %s: not unix seconds", shown)
+    return None
+
+
+def _number(value: Any) -> int | None:
+    """A non-negative integer up to 2^63-1 (an int, or a string of ASCII
+    digits); None for anything else ("²", 5000 digits, -1, a bool)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if 0 <= value <= MAX_ID else None
+    if isinstance(value, str):
+        text = value.strip()
+        if text and len(text) <= 19 and text.isascii() and text.isdigit():
+            number = int(text)
+            return number if number <= MAX_ID else None
+    return None
+
+
+def entry_problem(key: Any, entry: Any) -> str | None:
+    """Why a ``/v3/get`` entry must not be stored, or None when it may."""
+    if not isinstance(entry, dict):
+        return f"it is a {type(entry).__name__}, not an object"
+    item_id = entry.get("item_id", key)
+    if _number(item_id) is None:
+        return "its item_id is not a number of at most 19 ASCII digits"
+    for name in NUMERIC_FIELDS:
+        value = entry.get(name)
+        if value is None or value == "":
+            continue
+        if isinstance(value, str) and value.strip().startswith("-"):
+            value = value.strip()[1:]  # a negative number is odd, but fits
+        elif isinstance(value, int) and not isinstance(value, bool) and value < 0:
+            value = -value
+        if _number(value) is None and not isinstance(value, bool):
+            return f"its field {name!r} is not a number that fits 64 bits"
+    return None
+
+
+def _item(key: Any, entry: Any) -> Item | None:
+    """The entry as an Item, or None (with one warning) when it is unusable."""
+    problem = entry_problem(key, entry)
+    if problem is None:
+        try:
+            return Item.from_pocket(entry)
+        except ItemDataError as err:
+            problem = str(err)
+    raw_id = entry.get("item_id", key) if isinstance(entry, dict) else key
+    shown = clip(str(raw_id), 40) if isinstance(raw_id, (str, int)) else type(raw_id).__name__
+    logger.warning("/v3/get: skipped item %s: %s", shown, clip(problem, 200))
     return None

@@ -687,7 +687,8 @@ def test_split_point_keeps_one_rules_actions_on_an_item_together() -> None:
     assert _split_point(batch) == 3  # not 3 of item 1 | … but at the item boundary
     batch = [act("r", "1"), act("r", "1"), act("r", "2"), act("r", "2")]
     assert _split_point(batch) == 2
-    assert _split_point([act("r", "1")] * 4) == 2  # one group: halve it
+    assert _split_point([act("r", "1")] * 4) is None  # one group: never split (#11.3)
+    assert _split_point([act("r", "1")]) is None
     assert _split_point([act("a", None), act("b", None), act("c", None)]) == 1
 
 
