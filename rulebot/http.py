@@ -109,11 +109,13 @@ def describe(value: Any) -> str:
     return f"an unexpected value of type {type(value).__name__}"
 
 
-def header_number(headers: Mapping[str, str], name: str) -> int | None:
+def header_number(
+    headers: Mapping[str, str], name: str, max_digits: int = MAX_HEADER_DIGITS
+) -> int | None:
     """A non-negative integer header; None when absent or not plain ASCII
     digits of a sane length (``"²"``, a hundred digits)."""
     text = headers.get(name, "").strip()
-    if not text or len(text) > MAX_HEADER_DIGITS or not (text.isascii() and text.isdigit()):
+    if not text or len(text) > max_digits or not (text.isascii() and text.isdigit()):
         return None
     return int(text)
 
@@ -207,7 +209,9 @@ class _DeadlineBackend(httpcore.NetworkBackend):
     def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Any = None
     ) -> httpcore.NetworkStream:
-        stream = self._inner.connect_unix_socket(path, self._deadline.bound(timeout), socket_options)
+        stream = self._inner.connect_unix_socket(
+            path, self._deadline.bound(timeout), socket_options
+        )
         return _DeadlineStream(stream, self._deadline)
 
     def sleep(self, seconds: float) -> None:
@@ -433,7 +437,7 @@ class HttpClient:
         with self._http.stream(
             method, url, params=params, headers=headers, content=content
         ) as response:
-            declared = header_number(response.headers, "Content-Length")
+            declared = header_number(response.headers, "Content-Length", 19)
             if declared is not None and declared > self.max_body:
                 raise self._too_large(method, path)
             chunks: list[bytes] = []

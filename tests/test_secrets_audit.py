@@ -17,6 +17,7 @@ obtained, once, on stdout; it must appear nowhere else.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from rulebot.fakepocket import FakePocket
-from tests.conftest import ACCESS_TOKEN, CONSUMER_KEY
+from tests.conftest import ACCESS_TOKEN, CONSUMER_KEY, use_fake_credentials
 from tests.test_pocket_mode import RULES, populate, subprocess_env, write_config
 
 WRONG_TOKEN = "at-WRONG-SECRET-4242"
@@ -253,3 +254,93 @@ def test_no_command_leaks_the_credentials(
             assert request.body.get("access_token") in (ACCESS_TOKEN, WRONG_TOKEN)
         else:
             assert "access_token" not in request.body
+
+
+# -- a server that echoes the credentials back (#11.1) ------------------------------------------
+PADDING = "p" * 190  # cut at 200 before masking, "at-SECRET-" would survive
+
+
+class EchoingPocket(FakePocket):
+    """The fake, made hostile: its answers carry the credentials in every
+    shape an ``action_errors`` entry, an ``action_results`` value or an
+    ``X-Error`` header can take."""
+
+    echo_results = False
+
+    def _handle(self, method, target, headers, raw_body):  # type: ignore[no-untyped-def]
+        reply = super()._handle(method, target, headers, raw_body)
+        if reply is None:
+            return reply
+        if reply.status >= 403:
+            reply.headers["X-Error"] = PADDING + ACCESS_TOKEN + " " + CONSUMER_KEY
+        if reply.status == 200 and target.startswith("/v3/send"):
+            answer = json.loads(reply.body)
+            results, errors = answer["action_results"], answer.get("action_errors") or []
+            shapes = [
+                {"message": [PADDING + ACCESS_TOKEN], "type": {"d": CONSUMER_KEY}, "code": [1]},
+                [PADDING, ACCESS_TOKEN, {"deep": [[CONSUMER_KEY]]}],
+                PADDING + ACCESS_TOKEN,
+                {"message": {"text": PADDING + CONSUMER_KEY}, "code": {"x": ACCESS_TOKEN}},
+            ]
+            for index, result in enumerate(results):
+                if result is False:
+                    errors[index] = shapes[index % len(shapes)]
+                elif self.echo_results and result is True:
+                    results[index] = f"{ACCESS_TOKEN}-{CONSUMER_KEY}"  # not a result at all
+            answer["action_errors"] = errors
+            reply.body = json.dumps(answer).encode()
+        return reply
+
+
+def fail_four(server: FakePocket) -> None:
+    first = min(server.items, key=int)
+    for offset in (3, 4, 6, 7):
+        server.fail_actions[str(int(first) + offset)] = (422, "nope")
+
+
+ECHO_CASES = {
+    "echoed-nested-action-errors": (fail_four, False, (s("run", "--format", "json", code=1),)),
+    "echoed-odd-action-results": (lambda server: None, True, (s("run", code=1),)),
+    "echoed-x-error-on-503": (
+        inject(("503", 12, "/v3/get", {"retry_after": 0})),
+        False,
+        (s("sync", code=1),),
+    ),
+    "echoed-x-error-on-403": (no_modify, False, (s("run", code=1),)),
+    "echoed-x-error-on-401": (
+        lambda server: None,
+        False,
+        (s("sync", code=1, env={"POCKET_ACCESS_TOKEN": WRONG_TOKEN}),),
+    ),
+}
+
+
+@pytest.mark.parametrize("case_id", list(ECHO_CASES))
+def test_credentials_a_server_echoes_are_masked_everywhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case_id: str
+) -> None:
+    """Masked before clipped, at any depth, never via a repr; -v -v prints no
+    raw headers or bodies. A piece of a secret counts as a leak."""
+    setup, echo_results, steps = ECHO_CASES[case_id]
+    use_fake_credentials(tmp_path, monkeypatch)
+    with EchoingPocket(consumer_key=CONSUMER_KEY, access_token=ACCESS_TOKEN) as server:
+        server.echo_results = echo_results
+        populate(server, 12)
+        write_config(server, page_size=5, batch_size=3)
+        setup(server)
+        said = ""
+        for step in steps:
+            done = run_step(step, tmp_path)
+            said += done.stdout + done.stderr
+            assert done.returncode == step.code, said
+            assert "Traceback" not in said and "internal error" not in said, said
+        assert "HTTP 200" in said or "HTTP 503" in said or "HTTP 40" in said  # -v -v was on
+        blobs = [("output", said.encode())]
+        blobs += [(str(p.relative_to(tmp_path)), p.read_bytes()) for p in files_under(tmp_path)]
+        for secret in (ACCESS_TOKEN, CONSUMER_KEY, WRONG_TOKEN):
+            for where, blob in blobs:
+                assert secret[:10].encode() not in blob, f"{secret[:10]}… found in {where}"
+        if echo_results:
+            assert "an unexpected value of type str" in said
+        if case_id == "echoed-nested-action-errors":
+            assert "p" * 50 in said and "nope" not in said  # the echoed errors were shown

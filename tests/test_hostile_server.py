@@ -1,0 +1,397 @@
+"""Hostile servers on 127.0.0.1: the HTTP layer and the sync hold (#11.4, #11.6, #11.7, #10.8).
+
+Each server here is a few lines inside the test: a raw socket server for
+answers no well-behaved HTTP library would produce (a byte a second, a
+body without end, bytes that are not HTTP), and a small Pocket-shaped
+``http.server`` for answers that are valid HTTP but hostile JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rulebot.http import BodyTooLargeError, HttpClient, HttpError, retry_after
+from rulebot.pocket import PocketClient
+from tests.conftest import ACCESS_TOKEN, CONSUMER_KEY
+from tests.helpers import rb
+
+# -- servers --------------------------------------------------------------------------------
+
+
+class RawServer:
+    """Accepts connections; ``serve(conn)`` writes whatever it likes after
+    the request headers were read."""
+
+    def __init__(self, serve: Callable[[socket.socket], None], read: bool = True) -> None:
+        self._serve, self._read = serve, read
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(8)
+        self.port = self._sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.stopped = threading.Event()
+        threading.Thread(target=self._loop, daemon=True).start()
+
+    def _loop(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
+
+    def _one(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(5)
+            data = b"" if self._read else b"\r\n\r\n"
+            try:
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    data += chunk
+                self._serve(conn)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self.stopped.set()
+        self._sock.close()
+
+
+@pytest.fixture
+def raw() -> Iterator[Callable[..., RawServer]]:
+    servers: list[RawServer] = []
+
+    def start(serve: Callable[[socket.socket], None], read: bool = True) -> RawServer:
+        servers.append(RawServer(serve, read))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+class PocketLike:
+    """A Pocket-shaped server whose ``/v3/get`` pages come from ``page(offset)``."""
+
+    def __init__(self, page: Callable[[int], dict[str, Any]]) -> None:
+        outer = self
+        self.gets = 0
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if self.path == "/v3/get":
+                    outer.gets += 1
+                    answer = page(int(body.get("offset", 0)))
+                else:
+                    answer = {"status": 1, "action_results": [True] * len(body["actions"])}
+                data = answer if isinstance(answer, bytes) else json.dumps(answer).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def item(item_id: Any, **fields: Any) -> dict[str, Any]:
+    return {
+        "item_id": item_id,
+        "given_url": f"https://example.com/{str(item_id)[:10]}",
+        "given_title": "T",
+        "status": "0",
+        "time_added": "1700000000",
+        **fields,
+    }
+
+
+def pocket_config(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: str = ""
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("POCKET_CONSUMER_KEY", CONSUMER_KEY)
+    monkeypatch.setenv("POCKET_ACCESS_TOKEN", ACCESS_TOKEN)
+    (tmp_path / "rules.yaml").write_text(
+        "version: 1\n"
+        f"pocket:\n  base_url: {url}\n  page_size: 3\n{extra}"
+        "rules:\n"
+        "  - name: archive-old\n"
+        "    where: {tag: old}\n"
+        "    actions: [archive]\n",
+        encoding="utf-8",
+    )
+
+
+def client(url: str, **kw: Any) -> HttpClient:
+    options: dict[str, Any] = {"timeout": 1.0, "max_retries": 0, "sleep": lambda s: None}
+    return HttpClient(url, **{**options, **kw})
+
+
+# -- the total deadline and the size cap (#11.4) ------------------------------------------------
+
+
+def test_a_server_trickling_its_body_is_cut_off_at_the_total_deadline(raw) -> None:
+    def trickle(conn: socket.socket) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+        for _ in range(200):  # one byte every 0.1 s: a read timeout never fires
+            conn.sendall(b"x")
+            time.sleep(0.1)
+
+    server = raw(trickle)
+    started = time.monotonic()
+    with pytest.raises(HttpError, match=r"no complete answer within 0.8 s \(timeout\) once"):
+        client(server.url, timeout=0.5, total_timeout=0.8).request("GET", "/")
+    assert time.monotonic() - started < 3
+
+
+def test_a_server_trickling_its_headers_is_cut_off_too(raw) -> None:
+    def trickle(conn: socket.socket) -> None:
+        for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"y" * 200:
+            conn.sendall(bytes([byte]))
+            time.sleep(0.1)
+
+    server = raw(trickle)
+    started = time.monotonic()
+    with pytest.raises(HttpError, match="timeout"):
+        client(server.url, timeout=0.5, total_timeout=0.8).request("GET", "/")
+    assert time.monotonic() - started < 3
+
+
+def test_a_huge_body_is_refused_while_streaming_and_never_fetched_again(raw) -> None:
+    def endless(conn: socket.socket) -> None:  # chunked, no Content-Length, no end
+        conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        chunk = b"a" * 65536
+        for _ in range(1000):
+            conn.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+
+    server = raw(endless)
+    http = client(server.url, max_body=1024 * 1024, max_retries=3)
+    with pytest.raises(BodyTooLargeError, match=r"larger than 1 MiB; stopped reading"):
+        http.request("GET", "/")
+    assert http.requests_made == 1  # fatal, not retried
+
+
+def test_a_declared_huge_body_is_refused_before_reading(raw) -> None:
+    def declared(conn: socket.socket) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999\r\n\r\nabc")
+
+    server = raw(declared)
+    with pytest.raises(BodyTooLargeError):
+        client(server.url, max_body=1000).request("GET", "/")
+
+
+# -- unreadable numbers in headers (#11.7) ----------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["²", "٣", "9" * 300, "Wed, 99 Foo 2026", "-5", "1e9"])
+def test_retry_after_garbage_is_treated_as_absent(value: str) -> None:
+    assert retry_after({"Retry-After": value}) is None
+
+
+def test_429_with_an_absurd_retry_after_backs_off_exponentially(raw) -> None:
+    answers = iter([b"429 Too Many", b"429 Too Many", b"200 OK"])
+
+    def limited(conn: socket.socket) -> None:
+        status = next(answers)
+        conn.sendall(b"HTTP/1.1 " + status + b"\r\nRetry-After: " + b"9" * 300)
+        conn.sendall(b"\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+
+    server = raw(limited)
+    sleeps: list[float] = []
+    waits: list[str] = []
+    http = client(server.url, sleep=sleeps.append, on_wait=waits.append, backoff_base=1.0)
+    assert http.request("GET", "/", expect_json=True).data == {}
+    assert sleeps == [1.0, 2.0]
+    assert waits == [
+        "rate limit reached; waiting 1 s for reset",
+        "rate limit reached; waiting 2 s for reset",
+    ]
+
+
+def test_x_limit_headers_in_other_digits_or_hundreds_of_digits_count_as_absent(raw) -> None:
+    def odd_limits(conn: socket.socket) -> None:
+        body = b'{"status": 2, "list": []}'
+        conn.sendall(
+            "HTTP/1.1 200 OK\r\nX-Limit-User-Remaining: ٠\r\nX-Limit-User-Reset: ²\r\n"
+            f"X-Limit-Key-Remaining: {'7' * 400}\r\nConnection: close\r\n".encode()
+            + b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
+
+    server = raw(odd_limits)
+    with PocketClient(server.url, CONSUMER_KEY, ACCESS_TOKEN, max_retries=0) as pocket:
+        assert pocket.get()["status"] == 2
+        assert pocket.rate_limits.user_remaining is None
+        assert pocket.rate_limits.key_remaining is None
+        assert pocket.get()["status"] == 2  # and no wait for a reset that was never said
+
+
+# -- connection errors name the server (#10.8) ---------------------------------------------------
+
+
+def test_a_refused_connection_names_the_server_and_the_port_hint() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again: nobody listens there
+    with pytest.raises(HttpError) as caught:
+        client(f"http://127.0.0.1:{port}", max_retries=2).request("GET", "/")
+    message = str(caught.value)
+    assert f"connection to http://127.0.0.1:{port} failed" in message
+    assert "is the port right and the server up?" in message
+    assert message.endswith("3 times; giving up")
+
+
+def test_https_to_a_plain_http_port_hints_at_tls(raw) -> None:
+    # Answers the TLS ClientHello at once, as an HTTP server does.
+    server = raw(lambda conn: conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n"), read=False)
+    url = f"https://127.0.0.1:{server.port}"
+    with pytest.raises(HttpError) as caught:
+        client(url).request("GET", "/")
+    assert f"connection to https://127.0.0.1:{server.port} failed" in str(caught.value)
+    assert "is it plain http on this port? try http://" in str(caught.value)
+
+
+def test_http_to_a_tls_port_hints_at_https(raw) -> None:
+    # What a TLS server answers to plain HTTP: a TLS alert record, not HTTP.
+    server = raw(lambda conn: conn.sendall(b"\x15\x03\x01\x00\x02\x02\x46"))
+    with pytest.raises(HttpError, match=r"is it https on an http port\? try https://"):
+        client(server.url).request("GET", "/")
+
+
+def test_the_cli_names_the_server_once_not_once_per_retry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    pocket_config(f"http://127.0.0.1:{port}", tmp_path, monkeypatch)
+    monkeypatch.setattr("rulebot.http.random.uniform", lambda low, high: 0.0)
+    code, _out, err = rb(capsys, "sync")
+    assert code == 1
+    assert err.count(f"http://127.0.0.1:{port}") == 1, err
+    assert "6 times; giving up" in err and "is the port right" in err
+    assert "Traceback" not in err
+
+
+# -- hostile JSON and items (#11.4, #11.6, #11.7) -------------------------------------------------
+
+
+@pytest.fixture
+def pocket_like() -> Iterator[Callable[[Callable[[int], Any]], PocketLike]]:
+    servers: list[PocketLike] = []
+
+    def start(page: Callable[[int], Any]) -> PocketLike:
+        servers.append(PocketLike(page))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def test_json_nested_200k_deep_is_a_clean_error(
+    pocket_like, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = pocket_like(lambda offset: b"[" * 200_000 + b"]" * 200_000)
+    pocket_config(server.url, tmp_path, monkeypatch)
+    monkeypatch.setattr("rulebot.http.random.uniform", lambda low, high: 0.0)
+    code, _out, err = rb(capsys, "sync")
+    assert code == 1
+    assert "not JSON" in err and "does not look like a Pocket v3 server" in err
+    assert "Traceback" not in err and "internal error" not in err
+
+
+def test_a_server_repeating_its_page_ends_the_sync_when_nothing_new_comes(
+    pocket_like, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    page = {"status": 1, "since": 1700000000, "list": {str(i): item(str(i)) for i in (1, 2, 3)}}
+    server = pocket_like(lambda offset: page)  # ignores offset, never empty
+    pocket_config(server.url, tmp_path, monkeypatch)
+    code, out, err = rb(capsys, "sync")
+    assert code == 0, err
+    assert server.gets == 2
+    assert "3 items in the store" in out
+
+
+def test_a_server_sending_new_items_forever_is_stopped_by_its_total(
+    pocket_like, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def endless(offset: int) -> dict[str, Any]:
+        ids = [str(1000 + offset + i) for i in range(3)]
+        return {"status": 1, "total": "6", "list": {i: item(i) for i in ids}}
+
+    server = pocket_like(endless)
+    pocket_config(server.url, tmp_path, monkeypatch)
+    code, _out, err = rb(capsys, "sync")
+    assert code == 1
+    assert "far more than the 6 it said the library holds" in err
+    assert server.gets <= 5
+
+
+BAD_ITEMS = {
+    "²": item("²"),
+    "long": item("1" * 5000),
+    "77": item("77", time_added=str(2**64)),
+    "78": item("78", word_count=2**70),
+    "79": item("79", status="٣"),
+}
+
+
+def test_bad_ids_and_numbers_are_skipped_with_a_warning_and_never_stored(
+    pocket_like, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = {"5": item("5", tags={"old": {"item_id": "5", "tag": "old"}})}
+    pages = [{"status": 1, "since": 1700000000, "list": {**BAD_ITEMS, **good}}]
+
+    def page(offset: int) -> dict[str, Any]:
+        return pages[0] if offset == 0 else {"status": 2, "list": []}
+
+    server = pocket_like(page)
+    pocket_config(server.url, tmp_path, monkeypatch)
+    code, out, err = rb(capsys, "sync")
+    assert code == 0, err
+    assert "1 items in the store" in out or "1 item in the store" in out
+    skipped = [line for line in err.splitlines() if "skipped item" in line]
+    assert len(skipped) == 5, err
+    assert all(len(line) < 400 for line in skipped)  # the 5000-digit id is clipped
+    assert "skipped item ²" in err
+    # The store is not poisoned: every later command works.
+    for args in (("plan",), ("sync", "--full"), ("export", "out.csv")):
+        code, out, err = rb(capsys, *args)
+        assert code == 0, (args, err)
+        assert "Traceback" not in err
+    assert server.gets >= 3
+
+
+def test_an_unreadable_since_is_not_kept_as_the_cursor(
+    pocket_like, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def page(offset: int) -> dict[str, Any]:
+        return {"status": 2, "since": "²" * 3, "list": []}
+
+    server = pocket_like(page)
+    pocket_config(server.url, tmp_path, monkeypatch)
+    for _ in range(2):
+        code, _out, err = rb(capsys, "sync")
+        assert code == 0, err
+    assert "ignoring the server's 'since'" in err
