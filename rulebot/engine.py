@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from rulebot.actions import from_send
 from rulebot.errors import RulebotError
+from rulebot.vocab import VocabError
 from rulebot.item import Item
 from rulebot.plan import Outcome, Plan, PlannedAction, Result
 from rulebot.planner import Usage, make_plan, url_keys
@@ -126,7 +127,7 @@ def apply_local(store: Store, plan: Plan, *, check_stale: bool = True) -> Result
             continue
         try:
             _apply_one(planned, library, urls)
-        except (KeyError, ValueError, TypeError) as err:
+        except (KeyError, ValueError, TypeError, VocabError, NotImplementedError) as err:
             outcomes.append(Outcome(index, planned, "failed", f"cannot apply: {err}"))
             continue
         outcomes.append(Outcome(index, planned, "succeeded"))
@@ -162,10 +163,15 @@ def stale_reason(planned: PlannedAction, before: Mapping[str, Item]) -> str | No
 def _account_wide_done(planned: PlannedAction, before: Mapping[str, Item]) -> str | None:
     """A saved plan's account-wide action that the library already reflects
     (a re-applied plan, or someone did it by hand) is skipped, not repeated."""
-    action = from_send(planned.send)
-    urls = {url for item in before.values() for url in url_keys(item)}
-    if action.on_library(before, urls, int(planned.send.get("time") or 0)) is not None:
-        return None
+    try:
+        action = from_send(planned.send)
+        if not action.account_wide:
+            return None  # an item action without its item: the applier reports it
+        urls = {url for item in before.values() for url in url_keys(item)}
+        if action.on_library(before, urls, int(planned.send.get("time") or 0)) is not None:
+            return None
+    except (VocabError, KeyError, TypeError, ValueError, NotImplementedError):
+        return None  # not an action rulebot knows: sent as planned, the server decides
     if planned.name == "add":
         return "already done: an item with this URL is saved"
     return "already done: no item needs it any more"

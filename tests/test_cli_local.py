@@ -508,3 +508,16 @@ def test_plan_out_is_atomic_private_and_never_follows_a_link(
     assert json.loads(written.read_text())["format_version"] == 1
     assert written.stat().st_mode & 0o777 == 0o600
     assert not [p for p in workspace.iterdir() if p.name.endswith(".partial")]
+
+
+def test_apply_of_a_plan_with_an_unknown_action_fails_that_action_only(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert rb(capsys, "plan", "--now", NOW, "--out", "plan.json")[0] == 0
+    plan = json.loads((workspace / "plan.json").read_text())
+    plan["actions"].insert(0, {"rule": "x", "send": {"action": "bogus", "time": T}, "reasons": []})
+    (workspace / "plan.json").write_text(json.dumps(plan))
+    code, out, err = rb(capsys, "apply", "plan.json", "--force", "--format", "json")
+    assert code == 1 and "internal error" not in err
+    summary = json.loads(out)["summary"]
+    assert (summary["failed"], summary["succeeded"]) == (1, 4)
