@@ -525,7 +525,10 @@ class Store:
             )
 
     def last_run(self, rule: str) -> int | None:
-        row = self._conn.execute("SELECT last_run FROM schedule WHERE rule = ?", (rule,)).fetchone()
+        with self._snapshot():
+            row = self._conn.execute(
+                "SELECT last_run FROM schedule WHERE rule = ?", (rule,)
+            ).fetchone()
         return None if row is None else int(row[0])
 
     def set_last_run(self, rule: str, ts: int, conn: sqlite3.Connection | None = None) -> None:
@@ -604,57 +607,62 @@ class Store:
     def journal_pending(self) -> list[JournalAction]:
         """Actions of unfinished runs that were sent but never confirmed or
         failed: after a crash their outcome is unknown and must be checked."""
-        rows = self._conn.execute(
-            "SELECT a.run_id, a.idx, a.rule, a.send, a.action, a.state, a.error,"
-            " r.kind, r.started_at FROM run_actions a JOIN runs r USING (run_id)"
-            " WHERE r.finished_at IS NULL AND a.state = 'sent' ORDER BY a.run_id, a.idx"
-        ).fetchall()
-        return [
-            JournalAction(
-                run_id=row[0],
-                index=row[1],
-                rule=row[2],
-                send=json.loads(row[3]),
-                action=json.loads(row[4]),
-                state=row[5],
-                error=row[6],
-                run_kind=row[7],
-                run_started_at=row[8],
-            )
-            for row in rows
-        ]
+        with self._snapshot():
+            rows = self._conn.execute(
+                "SELECT a.run_id, a.idx, a.rule, a.send, a.action, a.state, a.error,"
+                " r.kind, r.started_at FROM run_actions a JOIN runs r USING (run_id)"
+                " WHERE r.finished_at IS NULL AND a.state = 'sent' ORDER BY a.run_id, a.idx"
+            ).fetchall()
+            return [
+                JournalAction(
+                    run_id=row[0],
+                    index=row[1],
+                    rule=row[2],
+                    send=json.loads(row[3]),
+                    action=json.loads(row[4]),
+                    state=row[5],
+                    error=row[6],
+                    run_kind=row[7],
+                    run_started_at=row[8],
+                )
+                for row in rows
+            ]
 
     def journal_runs(self, limit: int = 20) -> list[JournalRun]:
         """The most recent runs, newest first, with action counts per state."""
-        runs = self._conn.execute(
-            "SELECT run_id, kind, status, started_at, finished_at FROM runs"
-            " ORDER BY run_id DESC LIMIT ?",
-            (limit,),
-        ).fetchall()
-        result = []
-        for run_id, kind, status, started_at, finished_at in runs:
-            states = dict(
-                self._conn.execute(
-                    "SELECT state, count(*) FROM run_actions WHERE run_id = ?"
-                    " GROUP BY state ORDER BY state",
-                    (run_id,),
-                ).fetchall()
-            )
-            result.append(JournalRun(run_id, kind, status, started_at, finished_at, states))
-        return result
+        with self._snapshot():
+            runs = self._conn.execute(
+                "SELECT run_id, kind, status, started_at, finished_at FROM runs"
+                " ORDER BY run_id DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+            result = []
+            for run_id, kind, status, started_at, finished_at in runs:
+                states = dict(
+                    self._conn.execute(
+                        "SELECT state, count(*) FROM run_actions WHERE run_id = ?"
+                        " GROUP BY state ORDER BY state",
+                        (run_id,),
+                    ).fetchall()
+                )
+                result.append(JournalRun(run_id, kind, status, started_at, finished_at, states))
+            return result
 
     def journal_done_since(self, rule: str, since: int) -> list[tuple[str | None, str]]:
         """(item_id, action) of every action of ``rule`` planned at or after
         ``since`` (the plan's clock) that landed or may have landed: confirmed,
         or sent by a run that crashed before it heard back. What a rule's
         ``limit`` and ``max_deletes`` count per schedule period."""
-        rows = self._conn.execute(
-            "SELECT json_extract(send, '$.item_id'), json_extract(send, '$.action')"
-            " FROM run_actions WHERE rule = ? AND state IN ('confirmed', 'sent')"
-            " AND json_extract(send, '$.time') >= ?",
-            (rule, since),
-        ).fetchall()
-        return [(None if item_id is None else str(item_id), str(name)) for item_id, name in rows]
+        with self._snapshot():
+            rows = self._conn.execute(
+                "SELECT json_extract(send, '$.item_id'), json_extract(send, '$.action')"
+                " FROM run_actions WHERE rule = ? AND state IN ('confirmed', 'sent')"
+                " AND json_extract(send, '$.time') >= ?",
+                (rule, since),
+            ).fetchall()
+            return [
+                (None if item_id is None else str(item_id), str(name)) for item_id, name in rows
+            ]
 
 
 # -- row conversion ------------------------------------------------------------

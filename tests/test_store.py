@@ -122,6 +122,18 @@ def test_undecodable_text_in_the_store_is_a_clean_error(tmp_path: Path, capsys) 
     assert code == 1 and "damaged" in err and str(path) in err and "Traceback" not in err
 
 
+def test_a_damaged_journal_is_a_clean_error(store: Store) -> None:
+    run_id = store.journal_begin("apply-pocket", _actions(1))
+    store.journal_mark(run_id, [0], "sent")
+    store._conn.execute("UPDATE run_actions SET action = '{broken'")
+    with pytest.raises(StoreError, match="damaged") as caught:
+        store.journal_pending()
+    assert str(store.path) in str(caught.value)
+    store._conn.execute("UPDATE runs SET kind = CAST(x'ff' AS TEXT)")  # not UTF-8
+    with pytest.raises(StoreError, match="damaged"):
+        store.journal_runs()
+
+
 def test_a_malformed_store_is_a_clean_error(tmp_path: Path) -> None:
     path = tmp_path / "rulebot.db"
     with Store.open(path) as opened:
