@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from rulebot.actions import from_send
 from rulebot.errors import RulebotError
-from rulebot.vocab import VocabError
 from rulebot.item import Item
 from rulebot.plan import Outcome, Plan, PlannedAction, Result
 from rulebot.planner import Usage, make_plan, url_keys
+from rulebot.vocab import VocabError
 
 DESTRUCTIVE = ("delete", "tag_delete")  # what max_deletes counts
 
