@@ -87,10 +87,13 @@ def apply_remote(
     check_stale: bool,
     requests_before: int = 0,
     stop: Callable[[], bool] | None = None,
+    progress: bool = False,
 ) -> Result:
     """Send ``plan``; ``stop`` is asked between batches (the daemon's SIGTERM):
     when it says so, no further batch is sent, and the unsent actions are
-    reported as skipped, to be planned again by the next run."""
+    reported as skipped, to be planned again by the next run. ``progress``
+    (or ``client.show_progress``) shows "sent batch k/n" on a terminal.
+    Ctrl-C raises ``SendInterrupted`` after closing the journal's run."""
     assert config.pocket is not None
     batch_size = config.pocket.batch_size
     before = {item.item_id: item for item in store.items()}
@@ -109,7 +112,7 @@ def apply_remote(
     for index, outcome in outcomes.items():
         store.journal_mark(run_id, [index], "skipped", outcome.error)
     batches = _batches(queue, batch_size)
-    show = client.show_progress and sys.stderr.isatty()
+    show = (progress or client.show_progress) and sys.stderr.isatty()
     try:
         _send_batches(store, client, run_id, batches, outcomes, stop, show)
     except KeyboardInterrupt:

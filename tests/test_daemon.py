@@ -443,3 +443,63 @@ def test_signals_stop_the_loop_and_a_second_one_interrupts() -> None:
     finally:
         restore()
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+@dataclass(frozen=True)
+class EveryMinute:
+    name: str = "r"
+    schedule: str = "* * * * *"
+
+
+def loop_with(run_due: Callable[..., CycleReport], lines: list[str]) -> Daemon:
+    """The real loop with an injected cycle and clock; it stops after 10 minutes."""
+    fake = FakeTime(now=T0, until=T0 + 600)
+    last: dict[str, int | None] = {"r": None}
+
+    def cycle(rules: object, now: int) -> CycleReport:
+        report = run_due(rules, now)
+        last["r"] = now
+        return report
+
+    daemon = Daemon(
+        rules=[EveryMinute()],
+        tz=dt.UTC,
+        last_runs=lambda: last,
+        run_due=cycle,
+        log=lines.append,
+        warn=lines.append,
+    )
+    fake.drive(daemon)
+    return daemon
+
+
+@pytest.mark.parametrize(
+    "error",
+    [OSError(28, "No space left on device"), RecursionError("deep"), OverflowError("big")],
+    ids=["enospc", "recursion", "overflow"],
+)
+def test_any_error_of_one_cycle_is_one_line_and_the_daemon_goes_on(error: Exception) -> None:
+    """Not only RulebotErrors: whatever one cycle raises is logged, backed off,
+    and the next cycle runs (#11.7)."""
+    calls: list[int] = []
+
+    def fail_once(rules: object, now: int) -> CycleReport:
+        calls.append(now)
+        if len(calls) == 1:
+            raise error
+        return CycleReport(rules=("r",), succeeded=1)
+
+    lines: list[str] = []
+    daemon = loop_with(fail_once, lines)
+    assert lines[0].startswith(f"run failed: internal error: {type(error).__name__}: ")
+    assert lines[0].endswith("retrying in 30s") and "\n" not in lines[0]
+    assert lines[1] == "ran 1 rule: 1 succeeded, 0 failed"
+    assert daemon.cycles > 2
+
+
+def test_keyboard_interrupt_in_a_cycle_still_stops_the_daemon() -> None:
+    def interrupt(rules: object, now: int) -> CycleReport:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        loop_with(interrupt, [])
