@@ -71,9 +71,10 @@ def close_interrupted_runs(store: Store) -> int:
         store.journal_finish(run_id, "interrupted")
     if pending:
         logger.warning(
-            "a previous run was interrupted with %d sent action(s) unconfirmed; "
+            "a previous run was interrupted with %d sent action%s unconfirmed; "
             "the sync shows which landed, and only the rest is planned again",
             len(pending),
+            "" if len(pending) == 1 else "s",
         )
     return len(pending)
 

@@ -232,3 +232,16 @@ def test_a_tag_longer_than_pocket_keeps_leaves_the_mirror_unknown_until_the_next
     with Store.open(Path(".rulebot/rulebot.db")) as store:
         kept = set(fake_pocket.item(item_id).get("tags", {}))
         assert set(store.get(item_id).tags or ()) == kept
+
+
+# -- #10.11: "1 requests" ---------------------------------------------------------------------
+
+
+def test_one_request_is_said_in_the_singular(
+    fake_pocket: FakePocket, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_config(fake_pocket)
+    code, _out, err = rb(capsys, "-v", "sync")
+    assert code == 0, err
+    assert "full sync: 0 received, 0 deleted, 1 request" in err
+    assert "1 requests" not in err
