@@ -228,7 +228,10 @@ def test_503_gives_up_after_max_retries(server, client):
 
 def test_drop_gives_up(server, client):
     server.inject("drop", count=10)
-    with pytest.raises(PocketError, match=r"/v3/send: connection to http://127.0.0.1:\d+ failed .* 4 times; giving up"):
+    with pytest.raises(
+        PocketError,
+        match=r"/v3/send: connection to http://127.0.0.1:\d+ failed .* 4 times; giving up",
+    ):
         client.send([{"action": "archive", "item_id": "1"}])
 
 
@@ -266,7 +269,9 @@ def test_timeout_is_retried_then_succeeds_and_gives_up(server, sleeps):
         assert client.get()["status"] == 2
         assert server.calls() == 2
         server.inject("slow", count=2, seconds=1)
-        with pytest.raises(PocketError, match=r"no complete answer within 0.25 s \(timeout\) 2 times"):
+        with pytest.raises(
+            PocketError, match=r"no complete answer within 0.25 s \(timeout\) 2 times"
+        ):
             client.get()
 
 
@@ -280,7 +285,9 @@ def test_garbage_200_fails_after_a_couple_of_retries(server, client):
 def test_mixed_failures_name_the_last_one(server, client):
     server.inject("500", count=2)
     server.inject("drop", count=2)
-    with pytest.raises(PocketError, match=r"failed 4 times \(last: connection to http://127.0.0.1:\d+ failed"):
+    with pytest.raises(
+        PocketError, match=r"failed 4 times \(last: connection to http://127.0.0.1:\d+ failed"
+    ):
         client.get()
 
 
