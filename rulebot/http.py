@@ -55,6 +55,8 @@ GARBAGE_RETRIES = 2  # a 2xx that should be JSON and is not: retried this often
 MAX_RATE_WAITS = 10  # consecutive 429 waits before giving up
 MAX_HEADER_DIGITS = 10  # a number header longer than this is nonsense: absent
 HIDDEN = "<hidden>"
+MAX_DEPTH = 64  # deeper server JSON is replaced, not walked (Python's stack is ~1000)
+TOO_DEEP = "<nested too deeply>"
 
 
 class HttpError(RulebotError):
@@ -71,22 +73,24 @@ _CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]"
 
 def scrub(value: Any, secrets: Sequence[str]) -> Any:
     """``value`` with every secret masked, in strings, lists, tuples and dicts
-    (keys too), at any depth. Other values come back as they are."""
-    live = [secret for secret in secrets if secret]
-    if not live:
-        return value
-    return _scrub(value, live)
+    (keys too), at any depth; a structure nested deeper than ``MAX_DEPTH``
+    is replaced by ``TOO_DEEP``. Other values come back as they are."""
+    return _scrub(value, [secret for secret in secrets if secret], 0)
 
 
-def _scrub(value: Any, secrets: list[str]) -> Any:
+def _scrub(value: Any, secrets: list[str], depth: int) -> Any:
     if isinstance(value, str):
         for secret in secrets:
             value = value.replace(secret, HIDDEN)
         return value
+    if isinstance(value, (Mapping, list, tuple)) and depth >= MAX_DEPTH:
+        return TOO_DEEP
     if isinstance(value, Mapping):
-        return {_scrub(k, secrets): _scrub(v, secrets) for k, v in value.items()}
+        return {
+            _scrub(k, secrets, depth + 1): _scrub(v, secrets, depth + 1) for k, v in value.items()
+        }
     if isinstance(value, (list, tuple)):
-        return [_scrub(entry, secrets) for entry in value]
+        return [_scrub(entry, secrets, depth + 1) for entry in value]
     return value
 
 

@@ -395,3 +395,22 @@ def test_an_unreadable_since_is_not_kept_as_the_cursor(
         code, _out, err = rb(capsys, "sync")
         assert code == 0, err
     assert "ignoring the server's 'since'" in err
+
+
+def test_action_errors_nested_900_deep_are_scrubbed_without_a_crash(raw) -> None:
+    deep: object = ACCESS_TOKEN
+    for _ in range(900):  # parses (under Python's limit), but too deep to walk
+        deep = [deep]
+    body = json.dumps(
+        {"status": 1, "action_results": [False, False], "action_errors": [deep, [ACCESS_TOKEN]]}
+    ).encode()
+
+    def answer(conn: socket.socket) -> None:
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+        conn.sendall(head + b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+
+    server = raw(answer)
+    with PocketClient(server.url, CONSUMER_KEY, ACCESS_TOKEN, max_retries=0) as pocket:
+        response = pocket.send([{"action": "archive", "item_id": "1"}] * 2)
+    assert ACCESS_TOKEN not in json.dumps(response.action_errors)
+    assert response.action_errors[1] == ["<hidden>"]
