@@ -84,7 +84,27 @@ POCKET = Capabilities(
     kind="pocket", fields=ALL_FIELDS, actions=ALL_ACTIONS, batches=True, label="Pocket"
 )
 
-SOURCES: dict[str, Capabilities] = {"local": LOCAL, "pocket": POCKET}
+# Karakeep: archived, favourited, tags, created/modified dates; nothing else
+_KARAKEEP_LACKS = {
+    "time_read": "Karakeep keeps no read time",
+    "time_favorited": "Karakeep keeps no favourited time",
+    "word_count": "Karakeep's API has no word count",
+    "time_to_read": "Karakeep's API has no reading time",
+    "lang": "Karakeep's API has no language",
+    "is_article": "Karakeep's API does not say what a link is",
+    "has_video": "Karakeep's API does not say what a link is",
+    "has_image": "Karakeep's API does not say what a link is",
+}
+KARAKEEP = Capabilities(
+    kind="karakeep",
+    fields=ALL_FIELDS - _KARAKEEP_LACKS.keys(),
+    actions=ALL_ACTIONS,
+    batches=False,
+    label="Karakeep",
+    missing_because=_KARAKEEP_LACKS,
+)
+
+SOURCES: dict[str, Capabilities] = {"local": LOCAL, "pocket": POCKET, "karakeep": KARAKEEP}
 
 
 def source_kind(document: Mapping[str, Any]) -> str:

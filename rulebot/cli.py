@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, NoReturn, TextIO
 
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from rulebot.exports import ImportResult
     from rulebot.plan import Plan, Result
     from rulebot.planner import Limits
-    from rulebot.pocket import PocketClient
     from rulebot.store import Store
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_LIMIT = 0, 1, 2, 3
@@ -315,7 +314,7 @@ def _github_files(
 
 
 def cmd_plan(args: argparse.Namespace, *, apply: bool = False) -> int:
-    from rulebot.engine import period_usage, plan_rules
+    from rulebot import pipeline
     from rulebot.errors import LimitExceededError
     from rulebot.planner import check_limits
 
@@ -324,18 +323,16 @@ def cmd_plan(args: argparse.Namespace, *, apply: bool = False) -> int:
     with (
         open_store(config, args) as store,
         store.lock("run" if apply else "plan"),
-        remote(config, store, args) as client,
+        pipeline.connected(config, store, progress=not args.quiet) as live,
     ):
         rules = _chosen_rules(config, store, args, now)
-        items = store.items()
-        if not items and client is None and not args.quiet:
+        if not live.source.remote and not store.count() and not args.quiet:
             out(
                 f"rulebot: the library in {store.path} is empty; fill it with "
                 "`rulebot import pocket-export.zip` (or .csv, .html)",
                 sys.stderr,
             )
-        usage = period_usage(config, store, [r.name for r in rules], now)
-        plan = plan_rules(config, rules, items, now, usage)
+        plan, usage = pipeline.make_plan(config, store, live, rules, now)
         refused: LimitExceededError | None = None
         try:
             check_limits(plan, _limits(config, args), usage)
@@ -352,8 +349,8 @@ def cmd_plan(args: argparse.Namespace, *, apply: bool = False) -> int:
             from rulebot import render
 
             out(render.plan_text(plan, colour=render.use_colour(sys.stderr)), sys.stderr)
-        result = _apply(config, store, plan, client, check_stale=False)
-        _record_runs(store, plan, result, now)
+        result = pipeline.apply(store, plan, live, check_stale=False, progress=not args.quiet)
+        pipeline.record_runs(store, plan, result, now)
     _emit_result(result, args, plan)
     if not result.ok:
         return EXIT_ERROR
@@ -382,50 +379,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     return cmd_plan(args, apply=not args.dry_run)
 
 
-@contextlib.contextmanager
-def remote(config: Config, store: Store, args: argparse.Namespace) -> Iterator[PocketClient | None]:
-    """In Pocket mode: connect, close runs a crash left open, sync; then the
-    client for sending. ``None`` on the local library. Always closed after."""
-    if config.pocket is None:
-        yield None
-        return
-    from rulebot.sender import close_interrupted_runs
-    from rulebot.sync import connect, sync_store
-
-    with connect(config) as client:
-        client.show_progress = not args.quiet  # "sent batch k/n", on a terminal only
-        close_interrupted_runs(store)
-        sync_store(config, store, client, progress=not args.quiet)
-        yield client
-
-
-def _apply(
-    config: Config,
-    store: Store,
-    plan: Plan,
-    client: PocketClient | None,
-    *,
-    check_stale: bool,
-    stop: Callable[[], bool] | None = None,
-) -> Result:
-    if client is None:
-        from rulebot.engine import apply_local
-
-        return apply_local(store, plan, check_stale=check_stale)
-    from rulebot.sender import apply_remote
-
-    return apply_remote(config, store, plan, client, check_stale=check_stale, stop=stop)
-
-
-def _record_runs(store: Store, plan: Plan, result: Result, now: int) -> None:
-    """A rule's last run is recorded only when all its actions succeeded."""
-    failed = {o.action.rule for o in result.outcomes if o.state != "succeeded"}
-    with store.transaction() as conn:
-        for rule in plan.rules:
-            if rule not in failed:
-                store.set_last_run(rule, now, conn)
-
-
 def _emit_result(result: Result, args: argparse.Namespace, plan: Plan) -> None:
     from rulebot import render
 
@@ -440,6 +393,7 @@ def _emit_result(result: Result, args: argparse.Namespace, plan: Plan) -> None:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
+    from rulebot import pipeline
     from rulebot.engine import period_usage, source_of
     from rulebot.plan import Plan
     from rulebot.planner import check_limits
@@ -460,26 +414,29 @@ def cmd_apply(args: argparse.Namespace) -> int:
     with (
         open_store(config, args) as store,
         store.lock("apply"),
-        remote(config, store, args) as client,
+        pipeline.connected(config, store, progress=not args.quiet) as live,
     ):
         check_limits(plan, _limits(config, args), period_usage(config, store, plan.rules, now))
-        result = _apply(config, store, plan, client, check_stale=True)
-        _record_runs(store, plan, result, now)
+        result = pipeline.apply(store, plan, live, check_stale=True, progress=not args.quiet)
+        pipeline.record_runs(store, plan, result, now)
     _emit_result(result, args, plan)
     return EXIT_OK if result.ok else EXIT_ERROR
 
 
 def cmd_import(args: argparse.Namespace) -> int:
     from rulebot.exports import import_export
+    from rulebot.sources import source_for
 
     config = load(args)
-    if config.pocket is not None:
+    source = source_for(config)
+    if source.remote:
         # the store mirrors the server there: imported items would get ids the
         # server does not know, and every run would fail on them
+        kind, where = config.source_kind, source.describe().get("base_url", "")
         raise RulebotError(
-            f"{config.path} has a `pocket:` block, so the store mirrors {config.pocket.base_url} "
+            f"{config.path} has a `{kind}:` block, so the store mirrors {where} "
             "and is filled by `rulebot sync`; import into a local library (a config "
-            "without `pocket:`), or add the items to the server"
+            f"without `{kind}:`), or import the export into the server itself"
         )
     with open_store(config, args) as store, store.lock("import"):
         result = import_export(
@@ -592,19 +549,23 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from rulebot.sender import close_interrupted_runs
-    from rulebot.sync import connect, sync_store
+    from rulebot import pipeline
+    from rulebot.sources import source_for
 
     config = load(args)
-    if config.pocket is None:
+    if not source_for(config).remote:
         raise RulebotError(
-            f"{config.path} has no `pocket:` block, so there is no server to sync from; "
-            "the local library is filled with `rulebot import FILE`"
+            f"{config.path} has no source block (`pocket:`, `karakeep:` …), so there is no "
+            "server to sync from; the local library is filled with `rulebot import FILE`"
         )
-    with open_store(config, args) as store, store.lock("sync"), connect(config) as client:
-        close_interrupted_runs(store)
-        synced = sync_store(config, store, client, full=args.full, progress=not args.quiet)
+    with (
+        open_store(config, args) as store,
+        store.lock("sync"),
+        pipeline.connected(config, store, full=args.full, progress=not args.quiet) as live,
+    ):
+        synced = live.synced
         total = store.count()
+    assert synced is not None
     kind = "full" if synced.full else "incremental"
     out(
         f"{kind} sync: {synced.received} received, {synced.deleted} deleted, "
@@ -661,9 +622,8 @@ def daemon_for(
     args: argparse.Namespace, *, info: Callable[[str], None], warn: Callable[[str], None]
 ) -> Daemon:
     """The daemon for ``args``, with the real pipeline; tests swap its clock."""
+    from rulebot import pipeline
     from rulebot.daemon import CycleReport, Daemon
-    from rulebot.engine import period_usage, plan_rules
-    from rulebot.planner import check_limits
     from rulebot.schedule import is_due
 
     config = load(args)
@@ -694,12 +654,10 @@ def daemon_for(
             due = [r for r in rules if is_due(r, store.last_run(r.name), now, config.timezone)]
             if not due:
                 return CycleReport()
-            with remote(config, store, args) as client:
-                usage = period_usage(config, store, [r.name for r in due], now)
-                plan = plan_rules(config, due, store.items(), now, usage)
-                check_limits(plan, limits, usage)
-                result = _apply(config, store, plan, client, check_stale=False, stop=stop.is_set)
-                _record_runs(store, plan, result, now)
+            with pipeline.connected(config, store) as live:
+                _, result = pipeline.run_checked(
+                    config, store, live, due, now, limits, stop=stop.is_set
+                )
         return CycleReport(
             rules=tuple(r.name for r in due),
             succeeded=len(result.succeeded),

@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -564,6 +564,13 @@ class _Semantics:
                 self.add(("timezone",), message)
             self.checked.timezone = zone or dt.UTC
         self.ctx = CompileContext(self.checked.timezone)
+        blocks = [key for key in ("pocket", *schema_module.SERVICES) if key in document]
+        for extra in blocks[1:]:
+            self.add(
+                (extra,),
+                f"a config has at most one source block, and this one already has "
+                f"`{blocks[0]}:`; keep the one where your library lives",
+            )
         rules = document.get("rules")
         for index, rule in enumerate(rules if isinstance(rules, list) else []):
             if isinstance(rule, dict):
@@ -867,6 +874,19 @@ class TestCase:
     __test__ = False  # not a pytest class
 
 
+@dataclass(frozen=True)
+class ServiceSettings:
+    """A native source block (`karakeep:` …): where, how fast, which variables."""
+
+    kind: str
+    base_url: str
+    page_size: int
+    concurrency: int = schema_module.DEFAULT_CONCURRENCY
+    timeout: float = schema_module.DEFAULT_TIMEOUT
+    max_rate_wait: float = schema_module.DEFAULT_MAX_RATE_WAIT
+    env: Mapping[str, str] = field(default_factory=dict)  # `api_key_env` -> variable name
+
+
 @dataclass
 class Config:
     path: Path
@@ -882,6 +902,14 @@ class Config:
     # what `validate` warns about (conditions the source never answers, long tags…);
     # the CLI shows them on stderr, the config works regardless
     warnings: list[Problem] = field(default_factory=list)
+    service: ServiceSettings | None = None  # a native source block, if any
+
+    @property
+    def source_kind(self) -> str:
+        """`local`, `pocket`, or a native source's block name (`karakeep`, …)."""
+        if self.pocket is not None:
+            return "pocket"
+        return self.service.kind if self.service is not None else "local"
 
     def rule(self, name: str) -> Rule | None:
         return next((rule for rule in self.rules if rule.name == name), None)
@@ -898,6 +926,23 @@ def _build(
         settings = PocketSettings(
             **{key: numbers.get(key, str)(value) for key, value in pocket.items()}
         )
+    service = None
+    for name, spec in schema_module.SERVICES.items():
+        block = document.get(name)
+        if isinstance(block, dict):
+            service = ServiceSettings(
+                kind=name,
+                base_url=str(block["base_url"]),
+                page_size=int(block.get("page_size", spec.page_size)),
+                concurrency=int(block.get("concurrency", schema_module.DEFAULT_CONCURRENCY)),
+                timeout=float(block.get("timeout", schema_module.DEFAULT_TIMEOUT)),
+                max_rate_wait=float(
+                    block.get("max_rate_wait", schema_module.DEFAULT_MAX_RATE_WAIT)
+                ),
+                env={
+                    key: str(block.get(key, default)) for key, default in spec.credentials.items()
+                },
+            )
     store = Path(document.get("store", schema_module.DEFAULT_STORE)).expanduser()
     if not store.is_absolute():  # relative to the config, not to wherever rulebot runs
         store = path.parent / store
@@ -941,6 +986,7 @@ def _build(
         rules=rules,
         tests=tests,
         warnings=list(warnings or []),
+        service=service,
     )
 
 

@@ -33,9 +33,10 @@ def store_path(config: Config, override: str | None = None) -> Path:
 
 
 def source_of(config: Config) -> dict[str, Any]:
-    if config.pocket is None:
-        return {"kind": "local"}
-    return {"kind": "pocket", "base_url": config.pocket.base_url}
+    """``plan.source``: which library a plan is for."""
+    from rulebot.sources import source_for
+
+    return source_for(config).describe()
 
 
 def select_rules(config: Config, names: Sequence[str] = ()) -> list[Rule]:

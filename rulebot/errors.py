@@ -55,11 +55,16 @@ class LimitExceededError(RulebotError):
     exit_code = 3
 
 
+class CredentialsError(RulebotError):
+    """A server refused the credentials: never retried, and the run stops
+    (the message names the environment variables, never their values)."""
+
+
 class PocketError(RulebotError):
     """The Pocket server failed or answered something we cannot use."""
 
 
-class AuthError(PocketError):
+class AuthError(PocketError, CredentialsError):
     """401 or 403-permission: credentials are missing, wrong or lack rights."""
 
 

@@ -14,6 +14,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,29 @@ DEFAULT_STORE = ".rulebot/rulebot.db"
 DEFAULT_TIMEZONE = "UTC"
 DEFAULT_CONSUMER_KEY_ENV = "POCKET_CONSUMER_KEY"
 DEFAULT_ACCESS_TOKEN_ENV = "POCKET_ACCESS_TOKEN"
+DEFAULT_CONCURRENCY = 4
+
+
+@dataclass(frozen=True)
+class Service:
+    """A native source block (`karakeep:` …): what its schema offers."""
+
+    name: str  # the block's key
+    title: str  # the service, as people name it
+    credentials: dict[str, str]  # `*_env` key -> default variable name
+    page_size: int  # default and maximum items per list request
+    api_hint: str = ""
+
+
+SERVICES: dict[str, Service] = {
+    "karakeep": Service(
+        "karakeep",
+        "Karakeep (formerly Hoarder)",
+        {"api_key_env": "KARAKEEP_API_KEY"},
+        page_size=100,
+        api_hint="the instance root, e.g. https://karakeep.example.org (rulebot adds /api/v1)",
+    ),
+}
 
 
 def _obj(description: str, properties: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -55,6 +79,61 @@ def _obj(description: str, properties: dict[str, Any], **extra: Any) -> dict[str
         **extra,
         "properties": properties,
     }
+
+
+def _service_schema(service: Service) -> dict[str, Any]:
+    env_name = {"type": "string", "pattern": ENV_NAME_PATTERN}
+    credentials = {
+        key: {
+            **env_name,
+            "description": "Name of the environment variable holding the credential.",
+            "default": default,
+        }
+        for key, default in service.credentials.items()
+    }
+    return _obj(
+        f"Present: the items live on {service.title}; rulebot syncs a mirror into the "
+        "store and applies plans through its API. Credentials come from environment "
+        f"variables ({', '.join(service.credentials.values())}), never from this file. "
+        "A config has at most one source block.",
+        {
+            "base_url": {
+                "description": f"The server: {service.api_hint or 'its root URL'}.",
+                "type": "string",
+                "format": "uri",
+                "pattern": "^https?://[^\\s/?#]+[^\\s?#]*$",
+            },
+            "page_size": {
+                "description": "Items per list request.",
+                "type": "integer",
+                "minimum": 1,
+                "maximum": service.page_size,
+                "default": service.page_size,
+            },
+            "concurrency": {
+                "description": "Requests in flight at once while applying (the service "
+                "has no batch endpoint).",
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 16,
+                "default": DEFAULT_CONCURRENCY,
+            },
+            **credentials,
+            "timeout": {
+                "description": "Seconds one HTTP request may take in all.",
+                "type": "number",
+                "exclusiveMinimum": 0,
+                "default": DEFAULT_TIMEOUT,
+            },
+            "max_rate_wait": {
+                "description": "Longest wait, in seconds, for a rate limit before giving up.",
+                "type": "number",
+                "minimum": 0,
+                "default": DEFAULT_MAX_RATE_WAIT,
+            },
+        },
+        required=["base_url"],
+    )
 
 
 def _pocket_schema() -> dict[str, Any]:
@@ -299,6 +378,7 @@ def build_schema() -> dict[str, Any]:
         "properties": {
             "version": {"description": "Config format version; write 1.", "const": 1},
             "pocket": _pocket_schema(),
+            **{name: _service_schema(service) for name, service in SERVICES.items()},
             "store": {
                 "description": "SQLite store: the local library (no `pocket:`) or the "
                 "server's mirror, plus sync cursor, schedule state and run journal. A "

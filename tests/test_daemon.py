@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from rulebot import cli
+from rulebot import pipeline
 from rulebot.cli import build_parser, daemon_for, main
 from rulebot.daemon import CycleReport, Daemon, stop_on_signals
 from rulebot.errors import LockHeldError, PocketError, StoreError
@@ -240,7 +240,7 @@ def test_loop_runs_on_schedule_and_frees_the_lock_between_runs(
     log = Log(fake)
     daemon = make_daemon(fake, log)
     holders: list[str] = []
-    real_apply = cli._apply
+    real_apply = pipeline.apply
 
     def apply_while_checking_the_lock(*args: object, **kwargs: object) -> object:
         with (
@@ -252,7 +252,7 @@ def test_loop_runs_on_schedule_and_frees_the_lock_between_runs(
         holders.append(str(held.value))
         return real_apply(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(cli, "_apply", apply_while_checking_the_lock)
+    monkeypatch.setattr(pipeline, "apply", apply_while_checking_the_lock)
     free_checks: list[int] = []
 
     def between_runs(now: float) -> None:
@@ -288,13 +288,13 @@ def test_stop_during_a_run_finishes_and_records_it(
     fake = FakeTime(now=T0 + 60, until=T0 + 10 * DAY)
     log = Log(fake)
     daemon = make_daemon(fake, log)
-    real_apply = cli._apply
+    real_apply = pipeline.apply
 
     def signal_arrives_mid_run(*args: object, **kwargs: object) -> object:
         daemon.stop.set()  # what the SIGTERM handler does
         return real_apply(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(cli, "_apply", signal_arrives_mid_run)
+    monkeypatch.setattr(pipeline, "apply", signal_arrives_mid_run)
     fake.drive(daemon)
     assert [line for _, line in log.lines if line.startswith("ran")] == [
         "ran 1 rule: 4 succeeded, 0 failed"

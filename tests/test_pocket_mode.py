@@ -7,7 +7,6 @@ the command printed and stored, and what the server received and holds.
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import math
@@ -698,10 +697,10 @@ def test_a_stop_between_batches_sends_nothing_more_and_the_next_run_finishes(
     """The daemon's SIGTERM: the batch in flight completes, no further batch
     is sent, the unsent actions are reported as skipped and the journal is
     closed; the next run plans and sends exactly those."""
-    from rulebot.cli import remote
+    from rulebot import pipeline
     from rulebot.config import load_config
     from rulebot.engine import plan_rules
-    from rulebot.sender import STOPPED, apply_remote
+    from rulebot.sender import STOPPED
 
     ids = populate(fake_pocket, 40)
     config = load_config(write_config(fake_pocket, batch_size=10))
@@ -711,10 +710,9 @@ def test_a_stop_between_batches_sends_nothing_more_and_the_next_run_finishes(
         asked.append(1)
         return len(asked) > 1  # let the first batch go, then stop
 
-    args = argparse.Namespace(quiet=True)
-    with Store.open(config.store) as store, remote(config, store, args) as client:
+    with Store.open(config.store) as store, pipeline.connected(config, store) as live:
         plan = plan_rules(config, config.rules, store.items(), 1_795_672_800)
-        result = apply_remote(config, store, plan, client, check_stale=False, stop=stop)
+        result = pipeline.apply(store, plan, live, check_stale=False, stop=stop)
         runs = store.journal_runs(1)
     assert fake_pocket.calls("/v3/send") == 1
     assert len(result.succeeded) == len(sent_actions(fake_pocket)) <= 10

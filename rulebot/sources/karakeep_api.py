@@ -31,7 +31,7 @@ from typing import Any
 from urllib.parse import quote
 
 from rulebot import __version__
-from rulebot.errors import ItemDataError, RulebotError
+from rulebot.errors import CredentialsError, ItemDataError, RulebotError
 from rulebot.http import HttpClient, Response, clip
 from rulebot.item import ARCHIVED, UNREAD, Item
 
@@ -55,7 +55,7 @@ class KarakeepError(RulebotError):
         self.status, self.detail = status, detail
 
 
-class KarakeepAuthError(KarakeepError):
+class KarakeepAuthError(KarakeepError, CredentialsError):
     """401 (the key is missing, wrong or revoked) or 403 for a missing key scope."""
 
 

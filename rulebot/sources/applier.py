@@ -1,0 +1,275 @@
+"""Apply a plan request by request, for services without a batch endpoint.
+
+The plan is cut into *units*: one rule's actions on one item (they travel
+together, so a crash leaves a unit all-or-nothing as far as the service
+allows), or one account-wide action. Units run on a thread pool of
+``concurrency`` workers, with two orders kept:
+
+- units on the same item run one after another, in plan order (rule 1's
+  ``archive`` lands before rule 2's ``delete``);
+- an account-wide unit (``tag_rename``, ``add`` …) runs alone: everything
+  before it has settled first, nothing after it starts until it has.
+
+Only the main thread touches the store: each unit is journaled ``sent``
+before it is submitted, and its answers are journaled
+``confirmed``/``failed`` together with the mirror update in one
+transaction. A 404 on an item is *moot* (the item is gone: counted as done,
+and it leaves the mirror). A credentials error stops the run.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from rulebot.actions import from_send
+from rulebot.engine import stale_reason
+from rulebot.errors import CredentialsError, RulebotError
+from rulebot.plan import Outcome, PlannedAction, Result
+from rulebot.planner import url_keys
+from rulebot.sources.base import STOPPED
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from rulebot.item import Item
+    from rulebot.plan import Plan
+    from rulebot.store import Store
+
+logger = logging.getLogger("rulebot.applier")
+
+Unit = list[tuple[int, PlannedAction]]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """How one action of a unit went."""
+
+    ok: bool
+    error: str | None = None
+    moot: bool = False  # the item is gone on the server: done, and out of the mirror
+    created: Item | None = None  # `add`: the new item, to mirror
+
+
+class Performer(Protocol):
+    def __call__(
+        self, unit: Unit, current: Item | None, library: Mapping[str, Item]
+    ) -> list[Answer]:
+        """Carry out one unit (in a worker thread; never touch the store).
+
+        ``current`` is the item as the mirror has it (None for account-wide
+        units); ``library`` the whole mirror, for account-wide units."""
+        ...
+
+
+def units_of(queue: Sequence[tuple[int, PlannedAction]]) -> list[Unit]:
+    units: list[Unit] = []
+    for entry in queue:
+        planned = entry[1]
+        last = units[-1][-1][1] if units else None
+        if (
+            last is not None
+            and planned.item_id is not None
+            and (last.rule, last.item_id) == (planned.rule, planned.item_id)
+        ):
+            units[-1].append(entry)
+        else:
+            units.append([entry])
+    return units
+
+
+def apply_units(
+    store: Store,
+    plan: Plan,
+    perform: Performer,
+    *,
+    kind: str,
+    concurrency: int,
+    requests: Callable[[], int],
+    check_stale: bool,
+    stop: Callable[[], bool] | None = None,
+    progress: bool = False,
+) -> Result:
+    requests_before = requests()
+    before = {item.item_id: item for item in store.items()}
+    urls = {url for item in before.values() for url in url_keys(item)}
+    outcomes: dict[int, Outcome] = {}
+    queue: list[tuple[int, PlannedAction]] = []
+    for index, planned in enumerate(plan.actions):
+        problem = stale_reason(planned, before) if check_stale else None
+        if problem is None and planned.name == "add" and planned.send.get("url") in urls:
+            # re-posting a saved URL is never harmless (Karakeep un-archives it)
+            problem = "already done: an item with this URL is saved"
+        if problem:
+            outcomes[index] = Outcome(index, planned, "skipped", problem)
+        else:
+            queue.append((index, planned))
+    run_id = store.journal_begin(f"apply-{kind}", [a.to_json() for a in plan.actions])
+    for index, outcome in outcomes.items():
+        store.journal_mark(run_id, [index], "skipped", outcome.error)
+    units = units_of(queue)
+    shown = _Progress(len(units), enabled=progress)
+    fatal: BaseException | None = None
+    in_flight: dict[Future[list[Answer]], Unit] = {}
+    by_item: dict[str, Future[list[Answer]]] = {}
+
+    def settle(future: Future[list[Answer]]) -> None:
+        nonlocal fatal
+        unit = in_flight.pop(future)
+        item_id = unit[0][1].item_id
+        if item_id is not None and by_item.get(item_id) is future:
+            del by_item[item_id]
+        try:
+            answers = future.result()
+        except CredentialsError as err:  # the key is wrong: no later request will do better
+            fatal = fatal or err
+            answers = [Answer(False, str(err))] * len(unit)
+        except RulebotError as err:
+            answers = [Answer(False, str(err))] * len(unit)
+        _record(store, run_id, unit, answers, outcomes)
+        shown.step()
+
+    def settle_all() -> None:
+        while in_flight:
+            settle(next(iter(in_flight)))
+
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+            for number, unit in enumerate(units):
+                if fatal is None and stop is not None and stop():
+                    fatal = None
+                    _skip_rest(store, run_id, units[number:], outcomes, STOPPED)
+                    logger.warning("stopping: the rest is not sent; the next run plans it")
+                    break
+                if fatal is not None:
+                    _skip_rest(store, run_id, units[number:], outcomes, f"not sent: {fatal}")
+                    break
+                item_id = unit[0][1].item_id
+                if item_id is None:
+                    settle_all()  # an account-wide unit runs alone
+                elif item_id in by_item:
+                    settle(by_item[item_id])  # same item: in plan order
+                while len(in_flight) >= concurrency:
+                    done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        settle(future)
+                current = store.get(item_id) if item_id is not None else None
+                library = {i.item_id: i for i in store.items()} if item_id is None else _NO_LIBRARY
+                store.journal_mark(run_id, [i for i, _ in unit], "sent")
+                future = pool.submit(perform, unit, current, library)
+                in_flight[future] = unit
+                if item_id is None:
+                    settle(future)
+                else:
+                    by_item[item_id] = future
+            settle_all()
+    except KeyboardInterrupt:
+        store.journal_finish(run_id, "interrupted")
+        raise
+    finally:
+        shown.done()
+    ordered = [outcomes[i] for i in sorted(outcomes)]
+    status = "ok" if all(o.state != "failed" for o in ordered) else "partial"
+    store.journal_finish(run_id, "failed" if fatal else status)
+    if fatal is not None:
+        raise fatal
+    return Result(
+        outcomes=ordered,
+        started_at=plan.created_at,
+        requests=requests() - requests_before,
+        source=plan.source,
+    )
+
+
+_NO_LIBRARY: Mapping[str, Item] = {}
+
+
+def _skip_rest(
+    store: Store, run_id: int, units: list[Unit], outcomes: dict[int, Outcome], why: str
+) -> None:
+    unsent = [entry for unit in units for entry in unit]
+    for index, planned in unsent:
+        outcomes[index] = Outcome(index, planned, "skipped", why)
+    if unsent:
+        store.journal_mark(run_id, [i for i, _ in unsent], "skipped", why)
+
+
+def _record(
+    store: Store,
+    run_id: int,
+    unit: Unit,
+    answers: list[Answer],
+    outcomes: dict[int, Outcome],
+) -> None:
+    with store.transaction() as conn:
+        for (index, planned), answer in zip(unit, answers, strict=True):
+            if answer.ok:
+                outcomes[index] = Outcome(index, planned, "succeeded")
+                note = f"moot: {answer.error}" if answer.moot else None
+                store.journal_mark(run_id, [index], "confirmed", note, conn)
+                if answer.moot:
+                    if planned.item_id is not None:
+                        store.delete([planned.item_id], conn)
+                else:
+                    mirror(store, planned, answer.created, conn)
+            else:
+                outcomes[index] = Outcome(index, planned, "failed", answer.error)
+                store.journal_mark(run_id, [index], "failed", answer.error, conn)
+
+
+def mirror(
+    store: Store, planned: PlannedAction, created: Item | None, conn: sqlite3.Connection
+) -> None:
+    """Bring the mirror in line with a confirmed action (the next sync confirms)."""
+    send = planned.send
+    when = int(send.get("time") or 0)
+    action = from_send(send)
+    if planned.name == "add":
+        if created is not None:
+            store.upsert([created], conn)
+        return
+    if action.account_wide:
+        library = {item.item_id: item for item in store.items()}
+        effect = action.on_library(library, set(), when)
+        if effect is not None:
+            store.upsert(effect.changed, conn)
+        return
+    current = store.get(str(send["item_id"]))
+    if current is None:
+        return
+    effect = action.on_item(current, when)
+    if effect is None:
+        return
+    changed = effect.changed[0]
+    if changed.is_deleted:
+        store.delete([changed.item_id], conn)
+    else:
+        store.upsert([changed], conn)
+
+
+class _Progress:
+    """``applied 12/40`` on a terminal's stderr; nothing on a pipe or a log."""
+
+    def __init__(self, total: int, *, enabled: bool) -> None:
+        self.total = total
+        self.count = 0
+        self.enabled = enabled and total > 1 and sys.stderr.isatty()
+
+    def step(self) -> None:
+        self.count += 1
+        if self.enabled:
+            sys.stderr.write(f"\rrulebot: applied {self.count}/{self.total} requests")
+            sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.enabled and self.count:
+            sys.stderr.write("\n")
+
+
+def split_tags(value: Any) -> list[str]:
+    """A plan's comma-string of tags as a list."""
+    return [tag for tag in str(value or "").split(",") if tag]

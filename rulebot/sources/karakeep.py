@@ -1,0 +1,331 @@
+"""Karakeep (formerly Hoarder): bookmarks over its REST API v1.
+
+Capabilities: archived, favourited, tags and the created/modified dates
+(``capabilities.KARAKEEP``); every action. No change feed, so a sync is a
+full scan of the bookmark list (⌈n/100⌉ requests), and a bookmark missing
+from a complete scan leaves the mirror. No batch endpoint, so a plan is
+applied unit by unit on ``concurrency`` workers (``sources.applier``).
+
+How a Pocket word becomes Karakeep requests, per item unit (one rule's
+actions on one item), in this order so a crash mid-unit leaves the item
+still matching the rule and the next run finishes it:
+
+- tag changes: ``DELETE /bookmarks/{id}/tags`` (the server's spellings:
+  tags compare case-insensitively in rulebot, exactly on the server), then
+  ``POST /bookmarks/{id}/tags`` (an unknown name creates the tag);
+- ``archive``/``readd``/``favorite``/``unfavorite``: one ``PATCH`` with
+  ``archived``/``favourited`` together;
+- ``delete``: ``DELETE /bookmarks/{id}`` alone (what came before it in the
+  unit is moot).
+
+Account-wide: ``tag_rename`` is ``PATCH /tags/{id}``, except onto a name the
+library already has (Karakeep answers 400 and cannot merge): ``refine`` then
+plans per-item ``tags_remove`` + ``tags_add`` instead, so the plan is what
+happens. ``tag_delete`` is ``DELETE /tags/{id}``. ``add`` posts the link only
+when no item in the mirror has the URL (re-posting un-archives it), then
+attaches its tags. A 404 on an item is moot.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from rulebot.actions import from_send
+from rulebot.capabilities import KARAKEEP, Capabilities
+from rulebot.errors import ItemDataError
+from rulebot.item import Item, folded_tags
+from rulebot.plan import Plan, PlannedAction
+from rulebot.planner import item_ref
+from rulebot.sources.applier import Answer, Unit, apply_units, split_tags
+from rulebot.sources.base import SyncResult
+from rulebot.sources.karakeep_api import (
+    API_KEY_ENV,
+    KarakeepClient,
+    NotFound,
+    TagNameConflict,
+    bookmark_to_item,
+)
+
+if TYPE_CHECKING:
+    from rulebot.config import ServiceSettings
+    from rulebot.plan import Result
+    from rulebot.store import Store
+
+logger = logging.getLogger("rulebot.karakeep")
+
+SOURCE_KEY = "source"  # store meta: which library the mirror holds
+
+
+class KarakeepSession:
+    def __init__(self, client: KarakeepClient, settings: ServiceSettings) -> None:
+        self.client = client
+        self.settings = settings
+
+    @property
+    def requests_made(self) -> int:
+        return self.client.requests_made
+
+    # -- sync -------------------------------------------------------------------
+    def sync(self, store: Store, *, full: bool = False, progress: bool = False) -> SyncResult:
+        """A full scan (Karakeep has no change feed); the mirror becomes exactly
+        what the scan saw. A bookmark the server garbles is reported and kept
+        out of the mirror (never stored half-read)."""
+        before = self.client.requests_made
+        known = {item.item_id for item in store.items()}
+        items: list[Item] = []
+        for raw in self.client.iter_bookmarks():
+            try:
+                items.append(bookmark_to_item(raw))
+            except ItemDataError as err:
+                logger.warning("skipped a bookmark rulebot cannot read: %s", err)
+        seen = {item.item_id for item in items}
+        with store.transaction() as conn:
+            store.replace_all(items, conn)
+            store.set_meta(SOURCE_KEY, f"karakeep {self.settings.base_url.rstrip('/')}", conn)
+        requests = self.client.requests_made - before
+        return SyncResult(True, len(items), len(known - seen), requests)
+
+    # -- apply ------------------------------------------------------------------
+    def apply(
+        self,
+        store: Store,
+        plan: Plan,
+        *,
+        check_stale: bool,
+        stop: Callable[[], bool] | None = None,
+        progress: bool = False,
+    ) -> Result:
+        return apply_units(
+            store,
+            plan,
+            self.perform,
+            kind="karakeep",
+            concurrency=self.settings.concurrency,
+            requests=lambda: self.client.requests_made,
+            check_stale=check_stale,
+            stop=stop,
+            progress=progress,
+        )
+
+    def perform(
+        self, unit: Unit, current: Item | None, library: Mapping[str, Item]
+    ) -> list[Answer]:
+        first = unit[0][1]
+        if first.item_id is None:
+            return [self._account_wide(first, library)]
+        try:
+            self._item_unit(first.item_id, [planned for _, planned in unit], current)
+        except NotFound:
+            return [Answer(True, "the bookmark is gone on the server", moot=True)] * len(unit)
+        return [Answer(True)] * len(unit)
+
+    def _item_unit(
+        self, bookmark_id: str, actions: list[PlannedAction], current: Item | None
+    ) -> None:
+        tags = list(current.tags or ()) if current is not None else []
+        attach: list[str] = []
+        detach: list[str] = []
+        patch: dict[str, bool] = {}
+
+        def drop(spelling: str) -> None:
+            tags.remove(spelling)
+            if spelling in attach:
+                attach.remove(spelling)  # attached by this unit: never send it
+            else:
+                detach.append(spelling)
+
+        def add(tag: str) -> None:
+            if tag.casefold() in folded_tags(tuple(tags)):
+                return
+            tags.append(tag)
+            if tag in detach:
+                detach.remove(tag)
+            else:
+                attach.append(tag)
+
+        for planned in actions:
+            name = planned.name
+            if name == "delete":
+                self.client.delete_bookmark(bookmark_id)
+                return
+            if name in ("archive", "readd"):
+                patch["archived"] = name == "archive"
+            elif name in ("favorite", "unfavorite"):
+                patch["favourited"] = name == "favorite"
+            elif name == "tags_add":
+                for tag in split_tags(planned.send.get("tags")):
+                    add(tag)
+            elif name == "tags_remove":
+                gone = folded_tags(tuple(split_tags(planned.send.get("tags"))))
+                for spelling in [t for t in tags if t.casefold() in gone]:
+                    drop(spelling)
+            elif name in ("tags_replace", "tags_clear"):
+                wanted = split_tags(planned.send.get("tags")) if name == "tags_replace" else []
+                keep = folded_tags(tuple(wanted))
+                for spelling in [t for t in tags if t.casefold() not in keep]:
+                    drop(spelling)
+                for tag in wanted:
+                    add(tag)
+        if detach:
+            self.client.detach_tags(bookmark_id, detach)
+        if attach:
+            self.client.attach_tags(bookmark_id, attach)
+        if patch:
+            self.client.update_bookmark(bookmark_id, **patch)
+
+    def _account_wide(self, planned: PlannedAction, library: Mapping[str, Item]) -> Answer:
+        send = planned.send
+        if planned.name == "add":
+            return self._add(send)
+        if planned.name == "tag_rename":
+            old, new = str(send["old_tag"]), str(send["new_tag"])
+            for tag in self._tags_named(old):
+                if tag["name"] == new:
+                    continue
+                try:
+                    self.client.rename_tag(tag["id"], new)
+                except NotFound:
+                    continue  # deleted meanwhile: nothing left to rename
+                except TagNameConflict as err:
+                    return Answer(False, f"{err} (run again: the plan moves them per item)")
+            return Answer(True)
+        if planned.name == "tag_delete":
+            for tag in self._tags_named(str(send["tag"])):
+                try:
+                    self.client.delete_tag(tag["id"])
+                except NotFound:
+                    continue
+            return Answer(True)
+        return Answer(False, f"{planned.name} is not an account-wide action")
+
+    def _tags_named(self, name: str) -> list[dict[str, Any]]:
+        """The server's tags that rulebot calls ``name`` (case-insensitively)."""
+        folded = name.casefold()
+        return [t for t in self.client.list_tags() if str(t["name"]).casefold() == folded]
+
+    def _add(self, send: Mapping[str, Any]) -> Answer:
+        created = self.client.create_link(str(send["url"]), str(send.get("title") or "") or None)
+        # already_existed: the mirror did not have the URL (the applier checked),
+        # so this is our own earlier attempt whose answer was lost; not a duplicate
+        try:
+            item = bookmark_to_item(created.bookmark)
+        except ItemDataError as err:
+            logger.debug("add: the created bookmark was not readable: %s", err)
+            return Answer(True)  # the next sync brings it
+        tags = split_tags(send.get("tags"))
+        if tags:
+            self.client.attach_tags(item.item_id, tags)
+            item = item.replace(tags=tuple(dict.fromkeys([*(item.tags or ()), *tags])))
+        return Answer(True, created=item)
+
+
+class KarakeepSource:
+    kind = "karakeep"
+    remote = True
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.settings = settings
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return KARAKEEP
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "karakeep", "base_url": self.settings.base_url}
+
+    @contextmanager
+    def connect(self) -> Iterator[KarakeepSession]:
+        env = self.settings.env.get("api_key_env", API_KEY_ENV)
+        with KarakeepClient(
+            self.settings.base_url,
+            os.environ.get(env),
+            page_size=self.settings.page_size,
+            timeout=self.settings.timeout,
+            max_wait=self.settings.max_rate_wait,
+            api_key_env=env,
+            on_wait=lambda message: logger.warning("%s", message),
+        ) as client:
+            yield KarakeepSession(client, self.settings)
+
+    def refine(self, plan: Plan, library: Mapping[str, Item]) -> Plan:
+        """Tag renames Karakeep would refuse become the per-item actions that
+        do the same: the dry run shows what will really be sent."""
+        if not any(planned.name == "tag_rename" for planned in plan.actions):
+            return plan
+        actions: list[PlannedAction] = []
+        state = dict(library)  # replayed action by action: the state each rename sees
+        for planned in plan.actions:
+            per_item = _rename_per_item(planned, state) if planned.name == "tag_rename" else None
+            if per_item is None:
+                actions.append(planned)
+                _replay(planned, state)
+            else:
+                actions.extend(per_item)
+        return replace(plan, actions=actions)
+
+
+def _replay(planned: PlannedAction, state: dict[str, Item]) -> None:
+    action = from_send(planned.send)
+    when = int(planned.send.get("time") or 0)
+    if action.account_wide:
+        effect = action.on_library(state, set(), when)
+    else:
+        current = state.get(str(planned.item_id))
+        effect = action.on_item(current, when) if current is not None else None
+    for item in effect.changed if effect is not None else ():
+        state[item.item_id] = item
+
+
+def _rename_per_item(
+    planned: PlannedAction, library: dict[str, Item]
+) -> list[PlannedAction] | None:
+    """``tag_rename`` as tags_remove + tags_add per item, when the native
+    rename would fail: the new name (in any spelling) is already a tag, or the
+    old name has several spellings (both would be renamed onto one name)."""
+    old, new = str(planned.send["old_tag"]), str(planned.send["new_tag"])
+    spellings = {t for item in library.values() for t in item.tags or () if not item.is_deleted}
+    olds = {t for t in spellings if t.casefold() == old.casefold()}
+    clash = {t for t in spellings if t.casefold() == new.casefold()} - olds
+    if not clash and len(olds) <= 1:
+        return None
+    when = int(planned.send.get("time") or 0)
+    why = (f"tag_rename {old} → {new} per item: Karakeep cannot rename onto an existing tag",)
+    result: list[PlannedAction] = []
+    for item in sorted(library.values(), key=lambda i: i.sort_key):
+        if item.is_deleted or item.tags is None:
+            continue
+        had = [t for t in item.tags if t.casefold() == old.casefold() and t != new]
+        if not had:
+            continue
+        ref = item_ref(item)
+        result.append(
+            PlannedAction(
+                planned.rule,
+                {
+                    "action": "tags_remove",
+                    "item_id": item.item_id,
+                    "tags": ",".join(had),
+                    "time": when,
+                },
+                ref,
+                why,
+            )
+        )
+        kept = [t for t in item.tags if t not in had]
+        if new.casefold() not in folded_tags(tuple(kept)):
+            result.append(
+                PlannedAction(
+                    planned.rule,
+                    {"action": "tags_add", "item_id": item.item_id, "tags": new, "time": when},
+                    ref,
+                    why,
+                )
+            )
+            kept.append(new)
+        library[item.item_id] = item.replace(tags=tuple(kept))
+    return result
