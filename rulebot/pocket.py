@@ -417,7 +417,9 @@ class PocketClient:
             return None
         after = retry_after(response.headers)
         if after is not None and limits.reset_in() is None:
-            limits = RateLimits(user_remaining=0, user_reset=math.ceil(after), seen_at=limits.seen_at)
+            limits = RateLimits(
+                user_remaining=0, user_reset=math.ceil(after), seen_at=limits.seen_at
+            )
             self.rate_limits = limits
         reset = limits.reset_in()
         seconds = float(reset) if reset is not None else MAX_BACKOFF

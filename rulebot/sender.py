@@ -36,7 +36,7 @@ from rulebot.item import Item
 from rulebot.plan import Outcome, Plan, PlannedAction, Result
 from rulebot.planner import url_keys
 from rulebot.pocket import BadRequestError, PocketClient
-from rulebot.sync import entry_problem
+from rulebot.sync import CURSOR_KEY, bounded_int, entry_problem
 
 if TYPE_CHECKING:
     from rulebot.config import Config
@@ -64,11 +64,22 @@ class SendInterrupted(KeyboardInterrupt):
 
 
 def close_interrupted_runs(store: Store) -> int:
-    """Mark runs a crash left open; returns how many actions had no outcome."""
+    """Mark runs a crash left open; returns how many actions had no outcome.
+
+    The server stamps a changed item's ``time_updated`` with the action's
+    ``time`` (the plan's clock), which can be older than the sync cursor
+    taken just before sending: an incremental sync would then never show
+    that those actions landed, and the next run would send them again. So
+    the cursor is moved back to before the earliest unconfirmed action."""
     pending = store.journal_pending()
     runs = sorted({p.run_id for p in pending})
     for run_id in runs:
         store.journal_finish(run_id, "interrupted")
+    cursor = bounded_int(store.get_meta(CURSOR_KEY))
+    stamps = [bounded_int(p.send.get("time")) or p.run_started_at for p in pending]
+    earliest = min((stamp for stamp in stamps if stamp), default=None)
+    if cursor is not None and earliest is not None and earliest <= cursor:
+        store.set_meta(CURSOR_KEY, str(max(earliest - 1, 0)))
     if pending:
         logger.warning(
             "a previous run was interrupted with %d sent action%s unconfirmed; "

@@ -106,7 +106,7 @@ def sync_store(
         full = True
     params: dict[str, Any] = {"state": "all", "detailType": "complete", "sort": "oldest"}
     if not full:
-        params["since"] = int(cursor) if cursor and _number(cursor) is not None else cursor
+        params["since"] = int(cursor) if cursor and bounded_int(cursor) is not None else cursor
     requests_before = client.requests_made
     live: dict[str, Item] = {}
     gone: set[str] = set()
@@ -118,7 +118,7 @@ def sync_store(
         answer = client.get(**params, count=settings.page_size, offset=offset, total=1)
         if page == 0:
             new_cursor = _cursor(answer.get("since"))
-            total = _number(answer.get("total"))
+            total = bounded_int(answer.get("total"))
         page += 1
         entries = answer["list"]
         if not entries or answer["status"] == 2:
@@ -176,16 +176,16 @@ def _cursor(since: Any) -> str | None:
     every later sync and refused there: no cursor keeps the old one, or makes
     the next sync a full one.
     """
-    number = _number(since)
-    if number is not None:
-        return str(number)
+    seconds = bounded_int(since)
+    if seconds is not None:
+        return str(seconds)
     if since is not None:
         shown = clip(repr(since), 40) if isinstance(since, (str, int)) else type(since).__name__
         logger.warning("/v3/get: ignoring the server's 'since' %s: not unix seconds", shown)
     return None
 
 
-def _number(value: Any) -> int | None:
+def bounded_int(value: Any) -> int | None:
     """A non-negative integer up to 2^63-1 (an int, or a string of ASCII
     digits); None for anything else ("²", 5000 digits, -1, a bool)."""
     if isinstance(value, bool):
@@ -205,7 +205,7 @@ def entry_problem(key: Any, entry: Any) -> str | None:
     if not isinstance(entry, dict):
         return f"it is a {type(entry).__name__}, not an object"
     item_id = entry.get("item_id", key)
-    if _number(item_id) is None:
+    if bounded_int(item_id) is None:
         return "its item_id is not a number of at most 19 ASCII digits"
     for name in NUMERIC_FIELDS:
         value = entry.get(name)
@@ -215,7 +215,7 @@ def entry_problem(key: Any, entry: Any) -> str | None:
             value = value.strip()[1:]  # a negative number is odd, but fits
         elif isinstance(value, int) and not isinstance(value, bool) and value < 0:
             value = -value
-        if _number(value) is None and not isinstance(value, bool):
+        if bounded_int(value) is None and not isinstance(value, bool):
             return f"its field {name!r} is not a number that fits 64 bits"
     return None
 

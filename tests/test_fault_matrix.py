@@ -453,7 +453,7 @@ def test_sigkill_then_rerun(server: RecordingPocket, tmp_path: Path, path: str, 
     assert "Traceback" not in done.stderr
     if path == "/v3/send":
         assert "interrupted" in done.stderr
-        assert f"Applied: {PLANNED - landed} succeeded" in done.stdout
+        assert f"Applied: {PLANNED - landed} succeeded" in done.stdout, done.stderr
     check_state(server, frozenset())
     check_once(server, resend_ok=False)
     assert len(server.executed) == PLANNED

@@ -245,3 +245,27 @@ def test_one_request_is_said_in_the_singular(
     assert code == 0, err
     assert "full sync: 0 received, 0 deleted, 1 request" in err
     assert "1 requests" not in err
+
+
+def test_after_a_crash_the_cursor_goes_back_before_the_unconfirmed_actions(tmp_path: Path) -> None:
+    """The server stamps time_updated with an action's `time` (the plan's
+    clock), which can be older than the cursor of the sync just before the
+    send: without moving the cursor back, the next incremental sync would
+    not show that those actions landed, and the re-run would send them again."""
+    from rulebot.sender import close_interrupted_runs
+    from rulebot.sync import CURSOR_KEY
+
+    with Store.open(tmp_path / "store.db") as store:
+        store.set_meta(CURSOR_KEY, "1700000010")
+        run_id = store.journal_begin(
+            "apply-pocket",
+            [
+                {"action": "archive", "item_id": "1", "time": 1700000009},
+                {"action": "archive", "item_id": "2", "time": 1700000009},
+            ],
+        )
+        store.journal_mark(run_id, [0, 1], "sent")
+        assert close_interrupted_runs(store) == 2
+        assert store.get_meta(CURSOR_KEY) == "1700000008"
+        assert close_interrupted_runs(store) == 0  # once closed, the cursor stays
+        assert store.get_meta(CURSOR_KEY) == "1700000008"
