@@ -490,6 +490,8 @@ class PocketClient:
             f"{endpoint}: the server's answer is not what a Pocket v3 server sends: {what}"
         )
 
-    def _clean(self, text: Any, limit: int = 200) -> str:
+    def clean(self, text: Any, limit: int = 200) -> str:
         """Server text made safe for a message: secrets masked, then clipped."""
         return clean(text, (self._consumer_key, self._access_token), limit)
+
+    _clean = clean

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -117,7 +118,7 @@ def sync_store(
     while True:
         answer = client.get(**params, count=settings.page_size, offset=offset, total=1)
         if page == 0:
-            new_cursor = _cursor(answer.get("since"))
+            new_cursor = _cursor(answer.get("since"), client.clean)
             total = bounded_int(answer.get("total"))
         page += 1
         entries = answer["list"]
@@ -128,7 +129,7 @@ def sync_store(
             break
         for key, entry in entries.items():
             seen.add(str(key))
-            item = _item(key, entry)
+            item = _item(key, entry, client.clean)
             if item is None:
                 continue
             if item.is_deleted:
@@ -169,7 +170,7 @@ def sync_store(
     return SyncResult(full, received, len(gone), requests, new_cursor)
 
 
-def _cursor(since: Any) -> str | None:
+def _cursor(since: Any, clean: Callable[[Any, int], str] = clip) -> str | None:
     """The first answer's ``since`` as a cursor; None unless it is unix seconds.
 
     Anything else (a list, a word) stored as the cursor would be sent back on
@@ -180,7 +181,7 @@ def _cursor(since: Any) -> str | None:
     if seconds is not None:
         return str(seconds)
     if since is not None:
-        shown = clip(repr(since), 40) if isinstance(since, (str, int)) else type(since).__name__
+        shown = clean(repr(since), 40) if isinstance(since, (str, int)) else type(since).__name__
         logger.warning("/v3/get: ignoring the server's 'since' %s: not unix seconds", shown)
     return None
 
@@ -220,8 +221,9 @@ def entry_problem(key: Any, entry: Any) -> str | None:
     return None
 
 
-def _item(key: Any, entry: Any) -> Item | None:
-    """The entry as an Item, or None (with one warning) when it is unusable."""
+def _item(key: Any, entry: Any, clean: Callable[[Any, int], str] = clip) -> Item | None:
+    """The entry as an Item, or None (with one warning) when it is unusable;
+    ``clean`` masks the credentials (a server may echo them) before clipping."""
     problem = entry_problem(key, entry)
     if problem is None:
         try:
@@ -229,6 +231,6 @@ def _item(key: Any, entry: Any) -> Item | None:
         except ItemDataError as err:
             problem = str(err)
     raw_id = entry.get("item_id", key) if isinstance(entry, dict) else key
-    shown = clip(str(raw_id), 40) if isinstance(raw_id, (str, int)) else type(raw_id).__name__
-    logger.warning("/v3/get: skipped item %s: %s", shown, clip(problem, 200))
+    shown = clean(str(raw_id), 40) if isinstance(raw_id, (str, int)) else type(raw_id).__name__
+    logger.warning("/v3/get: skipped item %s: %s", shown, clean(problem, 200))
     return None
