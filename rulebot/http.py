@@ -424,7 +424,7 @@ class HttpClient:
             except ValueError:
                 kind = answer_headers.get("Content-Type", "").split(";")[0] or "no content type"
                 raise _Retry(
-                    f"answered {status} with a body that is not JSON ({clip(kind, 60)})",
+                    f"answered {status} with a body that is not JSON ({self.clean(kind, 60)})",
                     garbage=True,
                 ) from None
         return response
