@@ -39,6 +39,7 @@ def connected(
     are closed, and the mirror is synced before anything is planned."""
     source = source_for(config)
     with source.connect() as session:
+        start = session.requests_made
         synced = None
         if source.remote:
             from rulebot.sender import close_interrupted_runs
@@ -46,7 +47,7 @@ def connected(
             close_interrupted_runs(store)
             if sync:
                 synced = session.sync(store, full=full, progress=progress)
-        yield Connected(source, session, synced)
+        yield Connected(source, session, synced, start)
 
 
 @dataclass
@@ -54,6 +55,12 @@ class Connected:
     source: Source
     session: Session
     synced: SyncResult | None
+    start: int = 0  # requests made before this run's sync
+
+    @property
+    def requests(self) -> int:
+        """What this run cost so far: its sync and its sends."""
+        return self.session.requests_made - self.start
 
 
 def make_plan(
@@ -77,7 +84,9 @@ def apply(
     stop: Callable[[], bool] | None = None,
     progress: bool = False,
 ) -> Result:
-    return live.session.apply(store, plan, check_stale=check_stale, stop=stop, progress=progress)
+    result = live.session.apply(store, plan, check_stale=check_stale, stop=stop, progress=progress)
+    result.requests = live.requests  # the run's whole cost, sync included
+    return result
 
 
 def record_runs(store: Store, plan: Plan, result: Result, now: int) -> None:

@@ -53,6 +53,9 @@ class Answer:
     error: str | None = None
     moot: bool = False  # the item is gone on the server: done, and out of the mirror
     created: Item | None = None  # `add`: the new item, to mirror
+    # the item's tags as the server now spells them (services that keep their
+    # own spelling: rulebot compares tags case-insensitively, the mirror must not drift)
+    tags: tuple[str, ...] | None = None
 
 
 class Performer(Protocol):
@@ -219,6 +222,12 @@ def _record(
             else:
                 outcomes[index] = Outcome(index, planned, "failed", answer.error)
                 store.journal_mark(run_id, [index], "failed", answer.error, conn)
+        spelled = answers[-1].tags if answers else None
+        item_id = unit[0][1].item_id
+        if spelled is not None and item_id is not None and answers[-1].ok:
+            current = store.get(item_id)
+            if current is not None:
+                store.upsert([current.replace(tags=spelled)], conn)
 
 
 def mirror(

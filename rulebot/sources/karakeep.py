@@ -119,14 +119,16 @@ class KarakeepSession:
         if first.item_id is None:
             return [self._account_wide(first, library)]
         try:
-            self._item_unit(first.item_id, [planned for _, planned in unit], current)
+            tags = self._item_unit(first.item_id, [planned for _, planned in unit], current)
         except NotFound:
             return [Answer(True, "the bookmark is gone on the server", moot=True)] * len(unit)
-        return [Answer(True)] * len(unit)
+        return [Answer(True, tags=tags)] * len(unit)
 
     def _item_unit(
         self, bookmark_id: str, actions: list[PlannedAction], current: Item | None
-    ) -> None:
+    ) -> tuple[str, ...] | None:
+        """The requests for one unit; the bookmark's tags afterwards, as spelled
+        on the server (None when deleted, or when its tags were unknown)."""
         tags = list(current.tags or ()) if current is not None else []
         attach: list[str] = []
         detach: list[str] = []
@@ -152,7 +154,7 @@ class KarakeepSession:
             name = planned.name
             if name == "delete":
                 self.client.delete_bookmark(bookmark_id)
-                return
+                return None
             if name in ("archive", "readd"):
                 patch["archived"] = name == "archive"
             elif name in ("favorite", "unfavorite"):
@@ -177,6 +179,7 @@ class KarakeepSession:
             self.client.attach_tags(bookmark_id, attach)
         if patch:
             self.client.update_bookmark(bookmark_id, **patch)
+        return tuple(tags) if current is not None and current.tags is not None else None
 
     def _account_wide(self, planned: PlannedAction, library: Mapping[str, Item]) -> Answer:
         send = planned.send

@@ -1,0 +1,347 @@
+"""The Karakeep source end to end: the real CLI against the fake Karakeep on
+127.0.0.1, a real store file, and every answer the fake gave checked against
+Karakeep's published OpenAPI document at teardown."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rulebot.fake.karakeep import FakeKarakeep
+from rulebot.store import Store
+from tests import karakeep_spec
+
+from .helpers import clear_rulebot_env, rb
+
+T = 1_795_672_800  # 2026-11-26T06:00:00Z
+NOW = "2026-11-26T06:00:00Z"
+DAY = 86400
+KEY = "kk-SECRET-0b1c2d3e4f5a6b7c8d9e"
+
+RULES = """\
+limits: {max_actions: 500, max_deletes: 25}
+rules:
+  - name: purge
+    where: {tag: junk}
+    actions: [delete]
+  - name: archive-stale
+    where: {tag: read-later, status: unread, added: {older_than: 30d}}
+    actions: [archive, {tags_add: [auto-archived]}]
+  - name: fav-rust
+    where: {tag: rust, favorite: false}
+    actions: [favorite]
+  - name: unfav-ancient
+    where: {favorite: true, added: {older_than: 700d}}
+    actions: [unfavorite, readd]
+  - name: tidy
+    where: {tag: to-sort, status: archived}
+    actions: [{tags_remove: [TO-SORT]}]
+  - name: replace
+    where: {tag: replace-me}
+    actions: [{tags_replace: [alpha, beta]}]
+  - name: clear
+    where: {tag: clear-me}
+    actions: [tags_clear]
+  - name: rename-js
+    actions: [{tag_rename: {old_tag: js, new_tag: javascript}}]
+  - name: drop-tmp
+    actions: [{tag_delete: tmp}]
+  - name: add-docs
+    actions: [{add: {url: "https://docs.example/new", title: New docs, tags: [docs]}}]
+"""
+
+
+@pytest.fixture
+def karakeep(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKarakeep]:
+    monkeypatch.chdir(tmp_path)
+    clear_rulebot_env(monkeypatch)
+    monkeypatch.setenv("KARAKEEP_API_KEY", KEY)
+    with FakeKarakeep(now=T, api_key=KEY) as fake:
+        yield fake
+    if karakeep_spec.missing_reason() is None:
+        karakeep_spec.check_all(fake)
+
+
+def configure(fake: FakeKarakeep, rules: str = RULES, **settings: object) -> Path:
+    extra = "".join(f", {k}: {v}" for k, v in settings.items())
+    path = Path("rules.yaml")
+    path.write_text(f"version: 1\nkarakeep: {{base_url: '{fake.base_url}'{extra}}}\n{rules}")
+    return path
+
+
+def library(fake: FakeKarakeep) -> dict[str, str]:
+    """The fixtures of the whole-flow test: name -> bookmark id."""
+    old = T - 60 * DAY
+    return {
+        "junk": fake.add_bookmark("https://a.example/junk", "Junk", tags=["junk"], created_at=old),
+        "stale": fake.add_bookmark(
+            "https://a.example/stale", "Stale", tags=["Read-Later"], created_at=old
+        ),
+        "fresh": fake.add_bookmark(
+            "https://a.example/fresh", "Fresh", tags=["read-later"], created_at=T - DAY
+        ),
+        "rust": fake.add_bookmark("https://a.example/rust", "Rust", tags=["rust"], created_at=old),
+        "ancient": fake.add_bookmark(
+            "https://a.example/ancient",
+            "Ancient",
+            archived=True,
+            favourited=True,
+            created_at=T - 800 * DAY,
+        ),
+        "sorted": fake.add_bookmark(
+            "https://a.example/sorted", "Sorted", tags=["To-Sort", "keep"], archived=True
+        ),
+        "replace": fake.add_bookmark(
+            "https://a.example/replace", "Replace", tags=["replace-me", "Alpha"]
+        ),
+        "clear": fake.add_bookmark("https://a.example/clear", "Clear", tags=["clear-me", "x"]),
+        "js": fake.add_bookmark("https://a.example/js", "JS", tags=["js", "web"]),
+        "tmp": fake.add_bookmark("https://a.example/tmp", "Tmp", tags=["tmp", "keep"]),
+    }
+
+
+def tags_of(fake: FakeKarakeep, bookmark_id: str) -> list[str]:
+    return sorted(fake.state.tag_names(bookmark_id))
+
+
+def test_the_whole_flow_maps_every_action_and_a_second_run_is_idle(
+    karakeep: FakeKarakeep, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = library(karakeep)
+    configure(karakeep)
+    code, out, err = rb(capsys, "run", "--now", NOW, "--format", "json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["summary"]["failed"] == 0
+    state = karakeep.state
+    assert ids["junk"] not in state.bookmarks  # delete
+    stale = state.bookmarks[ids["stale"]]
+    assert stale["archived"] is True  # archive
+    # tags compare case-insensitively; the server's spelling is kept
+    assert tags_of(karakeep, ids["stale"]) == ["Read-Later", "auto-archived"]
+    fresh = state.bookmarks[ids["fresh"]]
+    assert fresh["archived"] is False and tags_of(karakeep, ids["fresh"]) == ["read-later"]
+    assert state.bookmarks[ids["rust"]]["favourited"] is True  # favorite
+    ancient = state.bookmarks[ids["ancient"]]
+    assert (ancient["favourited"], ancient["archived"]) == (False, False)  # unfavorite, readd
+    assert tags_of(karakeep, ids["sorted"]) == ["keep"]  # tags_remove, server's spelling
+    assert tags_of(karakeep, ids["replace"]) == ["Alpha", "beta"]  # tags_replace
+    assert tags_of(karakeep, ids["clear"]) == []  # tags_clear
+    assert tags_of(karakeep, ids["js"]) == ["javascript", "web"]  # tag_rename, native
+    assert karakeep.tag_id("javascript") is not None and karakeep.tag_id("js") is None
+    assert tags_of(karakeep, ids["tmp"]) == ["keep"] and karakeep.tag_id("tmp") is None
+    added = state.by_url("https://docs.example/new")  # add, with its tags
+    assert added is not None and tags_of(karakeep, added["id"]) == ["docs"]
+    assert karakeep.calls("PATCH /tags/{id}") == 1  # the rename went natively
+    # the mirror agrees with the server
+    with Store.open(Path(".rulebot/rulebot.db")) as store:
+        mirrored = {item.item_id: item for item in store.items()}
+    assert set(mirrored) == set(state.bookmarks)
+    assert sorted(mirrored[ids["replace"]].tags or ()) == ["Alpha", "beta"]
+    # a second run: one list request (11 bookmarks < 100) and nothing else
+    before = karakeep.calls()
+    code, out, _ = rb(capsys, "run", "--now", NOW, "--detailed-exitcode")
+    assert code == 0 and "Applied: 0 succeeded (1 request)" in out
+    assert karakeep.calls() - before == 1 == karakeep.calls("GET /bookmarks") - 1
+
+
+def test_an_idle_scheduled_run_on_1000_bookmarks_costs_ten_list_requests(
+    karakeep: FakeKarakeep, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for n in range(1000):
+        karakeep.add_bookmark(f"https://b.example/{n}", f"B {n}", created_at=T - n)
+    configure(
+        karakeep,
+        "rules:\n  - name: a\n    schedule: '0 6 * * *'\n    where: {tag: nope}\n"
+        "    actions: [archive]\n",
+    )
+    assert rb(capsys, "run", "--due", "--now", NOW)[0] == 0
+    assert karakeep.calls() == karakeep.calls("GET /bookmarks") == 10
+
+
+def test_plan_out_then_apply_then_apply_again_does_nothing_twice(
+    karakeep: FakeKarakeep, capsys: pytest.CaptureFixture[str]
+) -> None:
+    library(karakeep)
+    configure(karakeep)
+    assert rb(capsys, "plan", "--now", NOW, "--out", "plan.json")[0] == 0
+    plan = json.loads(Path("plan.json").read_text())
+    assert plan["source"] == {"kind": "karakeep", "base_url": karakeep.base_url}
+    assert karakeep.calls("POST /bookmarks") == 0  # planning sends nothing
+    karakeep.now = T + 60  # the apply runs a minute later: changes get a new modifiedAt
+    assert rb(capsys, "apply", "plan.json")[0] == 0
+    assert len(karakeep.state.bookmarks) == 10  # junk deleted, docs added
+    code, out, _ = rb(capsys, "apply", "plan.json", "--format", "json")
+    result = json.loads(out)
+    assert code == 0 and result["summary"]["succeeded"] == 0
+    assert karakeep.calls("POST /bookmarks") == 1  # the add, once
+    assert len(karakeep.state.bookmarks) == 10  # junk deleted, docs added
+
+
+def test_a_rename_onto_an_existing_tag_is_planned_per_item(
+    karakeep: FakeKarakeep, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a = karakeep.add_bookmark("https://c.example/a", "A", tags=["js"])
+    b = karakeep.add_bookmark("https://c.example/b", "B", tags=["js", "JavaScript"])
+    c = karakeep.add_bookmark("https://c.example/c", "C", tags=["JavaScript"])
+    configure(
+        karakeep,
+        "rules:\n  - name: rename\n    actions:\n"
+        "      - tag_rename: {old_tag: js, new_tag: javascript}\n",
+    )
+    code, out, _ = rb(capsys, "plan", "--now", NOW)
+    assert code == 0
+    assert "tag_rename" not in out  # the dry run is what will be sent
+    assert 'tags_remove js "A"' in out and 'tags_add javascript "A"' in out
+    assert 'tags_remove js "B"' in out and 'tags_add javascript "B"' not in out
+    assert rb(capsys, "run", "--now", NOW)[0] == 0
+    assert tags_of(karakeep, a) == ["javascript"]
+    assert tags_of(karakeep, b) == ["JavaScript"] == tags_of(karakeep, c)
+    assert karakeep.calls("PATCH /tags/{id}") == 0
+    code, out, _ = rb(capsys, "plan", "--now", NOW, "--detailed-exitcode")
+    assert code == 0 and "no changes" in out
+
+
+def test_validate_refuses_nothing_but_warns_about_fields_karakeep_lacks(
+    karakeep: FakeKarakeep, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure(
+        karakeep,
+        "rules:\n  - name: long\n    where: {word_count: {gt: 5000}}\n    actions: [archive]\n",
+    )
+    code, out, _ = rb(capsys, "validate")
+    assert code == 0
+    assert "rule long: `word_count` is never known in Karakeep" in out
+
+
+# -- faults ---------------------------------------------------------------------------
+
+
+def test_503_while_listing_is_retried(
+    karakeep: FakeKarakeep, capsys: pytest.CaptureFixture[str]
+) -> None:
+    library(karakeep)
+    configure(karakeep)
+    karakeep.inject("status", status=503, route="GET /bookmarks")
+    code, _, err = rb(capsys, "run", "--now", NOW)
+    assert code == 0, err
+    assert karakeep.calls("GET /bookmarks") == 2
+
+
+def test_429_without_retry_after_backs_off_and_finishes(
+    karakeep: FakeKarakeep, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = library(karakeep)
+    configure(karakeep, concurrency=1)
+    karakeep.inject("status", status=429, route="PATCH /bookmarks/{id}")
+    code, _, err = rb(capsys, "run", "--now", NOW)
+    assert code == 0, err
+    assert karakeep.state.bookmarks[ids["stale"]]["archived"] is True
+
+
+def test_401_is_a_credentials_error_never_retried(
+    karakeep: FakeKarakeep, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    library(karakeep)
+    configure(karakeep)
+    monkeypatch.setenv("KARAKEEP_API_KEY", "kk-WRONG-key-123456")
+    code, out, err = rb(capsys, "run", "--now", NOW)
+    assert code == 1 and "KARAKEEP_API_KEY" in err
+    assert "kk-WRONG-key-123456" not in out + err
+    assert karakeep.calls() == 1
+    monkeypatch.delenv("KARAKEEP_API_KEY")
+    code, _, err = rb(capsys, "plan", "--now", NOW)
+    assert code == 1 and "KARAKEEP_API_KEY" in err and karakeep.calls() == 1
+
+
+def test_404_on_an_item_action_is_moot_and_leaves_the_mirror(
+    karakeep: FakeKarakeep, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stale = karakeep.add_bookmark(
+        "https://d.example/y", "Y", tags=["read-later"], created_at=T - 90 * DAY
+    )
+    configure(karakeep, concurrency=1)
+    karakeep.inject("status", status=404, route="PATCH /bookmarks/{id}", body="Bookmark not found")
+    code, out, err = rb(capsys, "run", "--now", NOW, "--format", "json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["summary"]["failed"] == 0
+    with Store.open(Path(".rulebot/rulebot.db")) as store:
+        assert store.get(stale) is None  # moot: the item left the mirror
+
+
+def test_a_dropped_connection_mid_apply_then_a_rerun_converges_without_a_double_add(
+    karakeep: FakeKarakeep, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = library(karakeep)
+    configure(karakeep, concurrency=1)
+    # the create lands but its answer is lost: the client's retry finds the
+    # bookmark its first attempt made, which is no second bookmark
+    karakeep.inject("drop_after", route="POST /bookmarks")
+    # a connection dropped before the work, retried; then a refusal that fails a unit
+    karakeep.inject("drop", route="PATCH /bookmarks/{id}")
+    karakeep.inject("status", status=400, route="PATCH /bookmarks/{id}", nth=2, body="busy")
+    code, out, _ = rb(capsys, "run", "--now", NOW)
+    assert code == 1 and "busy" in out
+    karakeep.clear_faults()
+    code, _, err = rb(capsys, "run", "--now", NOW)
+    assert code == 0, err
+    assert len([b for b in karakeep.state.bookmarks.values() if "docs.example" in str(b)]) == 1
+    assert karakeep.state.bookmarks[ids["stale"]]["archived"] is True
+    assert karakeep.state.bookmarks[ids["rust"]]["favourited"] is True
+    code, out, _ = rb(capsys, "plan", "--now", NOW)
+    assert "no changes" in out
+
+
+# -- secrets ----------------------------------------------------------------------------
+
+
+def test_the_api_key_never_leaves_the_environment(karakeep: FakeKarakeep, tmp_path: Path) -> None:
+    library(karakeep)
+    configure(karakeep)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "KARAKEEP_API_KEY": KEY,
+        "HOME": str(tmp_path),
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
+    }
+    outputs = []
+    for args in (
+        ["validate"],
+        ["sync"],
+        ["plan", "--out", "plan.json", "--now", NOW],
+        ["apply", "plan.json", "--format", "json"],
+        ["run", "--now", NOW, "--format", "markdown"],
+        ["explain", "nope"],
+        ["schedule"],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "rulebot", "-v", "-v", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+        outputs.append(done.stdout + done.stderr)
+    karakeep.inject("status", status=400, route="GET /bookmarks", body=f"bad key {KEY} !")
+    done = subprocess.run(
+        [sys.executable, "-m", "rulebot", "-v", "-v", "sync"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    outputs.append(done.stdout + done.stderr)
+    assert done.returncode == 1
+    for text in outputs:
+        assert KEY not in text
+    for path in Path().rglob("*"):
+        if path.is_file():
+            assert KEY.encode() not in path.read_bytes(), path
+    for exchange in karakeep.exchanges:
+        assert KEY not in exchange.path
