@@ -345,3 +345,20 @@ def test_the_api_key_never_leaves_the_environment(karakeep: FakeKarakeep, tmp_pa
             assert KEY.encode() not in path.read_bytes(), path
     for exchange in karakeep.exchanges:
         assert KEY not in exchange.path
+
+
+def test_a_karakeep_plan_file_validates_against_the_plan_schema(
+    karakeep: FakeKarakeep, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from jsonschema import Draft202012Validator
+
+    library(karakeep)
+    configure(karakeep)
+    assert rb(capsys, "plan", "--now", NOW, "--out", "plan.json")[0] == 0
+    schema_path = Path(__file__).resolve().parent.parent / "schemas" / "plan.schema.json"
+    schema = json.loads(schema_path.read_text())
+    plan = json.loads(Path("plan.json").read_text())
+    assert plan["actions"] and all(
+        not a["send"].get("item_id", "x").isdigit() for a in plan["actions"]
+    )
+    assert list(Draft202012Validator(schema).iter_errors(plan)) == []

@@ -1,29 +1,28 @@
 """Where the library lives: one module per backend, all on one seam (``base``).
 
 ``source_for(config)`` picks the backend from the config's source block
-(none: the local library).
+(none: the local library). A new backend adds one line to ``BACKENDS``.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from rulebot.config import Config
     from rulebot.sources.base import Source
 
+# config block -> "module:factory"; the factory takes the Config
+BACKENDS: dict[str, str] = {
+    "local": "rulebot.sources.local:from_config",
+    "pocket": "rulebot.sources.pocket:from_config",
+    "karakeep": "rulebot.sources.karakeep:from_config",
+}
+
 
 def source_for(config: Config) -> Source:
-    kind = config.source_kind
-    if kind == "pocket":
-        from rulebot.sources.pocket import PocketSource
-
-        return PocketSource(config)
-    if kind == "karakeep":
-        from rulebot.sources.karakeep import KarakeepSource
-
-        assert config.service is not None
-        return KarakeepSource(config.service)
-    from rulebot.sources.local import LocalSource
-
-    return LocalSource()
+    module_name, factory = BACKENDS[config.source_kind].split(":")
+    module = importlib.import_module(module_name)
+    source: Source = getattr(module, factory)(config)
+    return source

@@ -52,7 +52,7 @@ from rulebot.sources.karakeep_api import (
 )
 
 if TYPE_CHECKING:
-    from rulebot.config import ServiceSettings
+    from rulebot.config import Config, ServiceSettings
     from rulebot.plan import Result
     from rulebot.store import Store
 
@@ -332,3 +332,8 @@ def _rename_per_item(
             kept.append(new)
         library[item.item_id] = item.replace(tags=tuple(kept))
     return result
+
+
+def from_config(config: Config) -> KarakeepSource:
+    assert config.service is not None and config.service.kind == "karakeep"
+    return KarakeepSource(config.service)

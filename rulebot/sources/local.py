@@ -56,3 +56,7 @@ class LocalSource:
 
     def refine(self, plan: Plan, library: Mapping[str, Item]) -> Plan:
         return plan
+
+
+def from_config(config: object) -> LocalSource:
+    return LocalSource()

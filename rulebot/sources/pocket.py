@@ -79,3 +79,7 @@ class PocketSource:
 
     def refine(self, plan: Plan, library: Mapping[str, Item]) -> Plan:
         return plan  # every action is native /v3/send
+
+
+def from_config(config: Config) -> PocketSource:
+    return PocketSource(config)
