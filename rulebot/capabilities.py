@@ -38,6 +38,9 @@ ALL_FIELDS = frozenset(
         "has_image",
     }
 )
+# Fields only some services have: never in ALL_FIELDS (so a source built as
+# ``ALL_FIELDS - lacks`` does not claim them); a source that has one lists it.
+SERVICE_FIELDS = frozenset({"private"})  # Shaarli's private flag
 ALL_ACTIONS = frozenset(actions_vocab.REGISTRY)
 
 
@@ -52,6 +55,10 @@ class Capabilities:
     label: str = ""  # how a message names it: "the local library"
     # why a field is missing, for the warning: field -> "a Pocket export has no ... column"
     missing_because: Mapping[str, str] | None = None
+    # fields the service has no notion of at all (Shaarli: no read status, no
+    # favourite): a condition on them is an error naming the source, not a warning
+    refuses: frozenset[str] = frozenset()
+    refused_because: str = ""
 
     @property
     def name(self) -> str:
@@ -104,7 +111,34 @@ KARAKEEP = Capabilities(
     missing_because=_KARAKEEP_LACKS,
 )
 
-SOURCES: dict[str, Capabilities] = {"local": LOCAL, "pocket": POCKET, "karakeep": KARAKEEP}
+# Shaarli: tags-only bookmarks. No read status and no favourite at all: rules
+# on them are errors; the private flag is Shaarli's own field.
+_SHAARLI_REFUSES = frozenset({"status", "favorite", "time_read", "time_favorited"})
+_SHAARLI_LACKS = {
+    "word_count": "Shaarli keeps no word count",
+    "time_to_read": "Shaarli keeps no reading time",
+    "lang": "Shaarli keeps no language",
+    "is_article": "Shaarli does not say what a link is",
+    "has_video": "Shaarli does not say what a link is",
+    "has_image": "Shaarli does not say what a link is",
+}
+SHAARLI = Capabilities(
+    kind="shaarli",
+    fields=(ALL_FIELDS - _SHAARLI_LACKS.keys() - _SHAARLI_REFUSES) | {"private"},
+    actions=ALL_ACTIONS - {"archive", "readd", "favorite", "unfavorite"},
+    batches=False,
+    label="Shaarli",
+    missing_because=_SHAARLI_LACKS,
+    refuses=_SHAARLI_REFUSES,
+    refused_because="Shaarli keeps tagged bookmarks only: no read/archived status, no favourite",
+)
+
+SOURCES: dict[str, Capabilities] = {
+    "local": LOCAL,
+    "pocket": POCKET,
+    "karakeep": KARAKEEP,
+    "shaarli": SHAARLI,
+}
 
 
 def source_kind(document: Mapping[str, Any]) -> str:
@@ -123,6 +157,7 @@ class Gap:
     path: JsonPath  # inside the rule's `where`, to the condition's key
     key: str
     missing: tuple[str, ...]
+    refused: bool = False  # the source has no such notion: an error, not a warning
 
 
 def condition_gaps(where: Any, caps: Capabilities, path: JsonPath = ()) -> Iterator[Gap]:
@@ -138,10 +173,17 @@ def condition_gaps(where: Any, caps: Capabilities, path: JsonPath = ()) -> Itera
         elif key in conditions_vocab.REGISTRY:
             reads = conditions_vocab.REGISTRY[key].fields
             if reads and not reads & caps.fields:
-                yield Gap((*path, key), key, tuple(sorted(reads)))
+                refused = bool(reads & caps.refuses)
+                yield Gap((*path, key), key, tuple(sorted(reads)), refused)
 
 
 def gap_message(rule: str, gap: Gap, caps: Capabilities) -> str:
+    if gap.refused:
+        return (
+            f"rule {rule}: {caps.name} has no `{gap.key}`"
+            + (f" ({caps.refused_because})" if caps.refused_because else "")
+            + "; remove this condition or use another source"
+        )
     because = caps.missing_because or {}
     why = next((because[f] for f in gap.missing if f in because), "")
     return (

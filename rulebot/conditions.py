@@ -333,6 +333,25 @@ class Favorite(Condition):
         return Check(self.key, ok, "favorite" if item.favorite else "not favorite")
 
 
+@condition
+class Private(Condition):
+    cost = 1
+    key = "private"
+    fields = frozenset({"private"})
+    description = "true: a private bookmark; false: a public one (Shaarli; unknown elsewhere)."
+    schema = {"description": description, "type": "boolean"}
+
+    def matches(self, item: Item, now: int) -> Truth:
+        private = item.extra.get("private")
+        return private == bool(self.value) if isinstance(private, bool) else None
+
+    def test(self, item: Item, now: int) -> Check:
+        private = item.extra.get("private")
+        if not isinstance(private, bool):
+            return Check(self.key, None, "private flag unknown")
+        return Check(self.key, private == bool(self.value), "private" if private else "public")
+
+
 # -- times --------------------------------------------------------------------
 
 _TIME_FIELDS = {

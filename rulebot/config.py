@@ -627,7 +627,8 @@ class _Semantics:
         caps = self.caps
         if self.clean((*path, "where")):
             for gap in capabilities.condition_gaps(rule.get("where"), caps):
-                self.warn((*path, "where", *gap.path), capabilities.gap_message(name, gap, caps))
+                report = self.add if gap.refused else self.warn  # no such notion: an error
+                report((*path, "where", *gap.path), capabilities.gap_message(name, gap, caps))
         raw_actions = rule.get("actions")
         for position, raw in enumerate(raw_actions if isinstance(raw_actions, list) else []):
             word = _action_word(raw)

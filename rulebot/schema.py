@@ -67,6 +67,13 @@ SERVICES: dict[str, Service] = {
         page_size=100,
         api_hint="the instance root, e.g. https://karakeep.example.org (rulebot adds /api/v1)",
     ),
+    "shaarli": Service(
+        "shaarli",
+        "Shaarli (tags-only bookmarks)",
+        {"api_secret_env": "SHAARLI_API_SECRET"},
+        page_size=100,
+        api_hint="the instance root, e.g. https://links.example.org (rulebot adds /api/v1)",
+    ),
 }
 
 

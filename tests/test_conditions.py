@@ -375,9 +375,9 @@ def test_domain_list_entry_points_at_its_index() -> None:
 
 
 def test_every_condition_names_the_fields_it_reads() -> None:
-    from rulebot.capabilities import ALL_FIELDS
+    from rulebot.capabilities import ALL_FIELDS, SERVICE_FIELDS
     from rulebot.conditions import REGISTRY
 
     for key, cls in REGISTRY.items():
         assert cls.fields, key
-        assert cls.fields <= ALL_FIELDS, key
+        assert cls.fields <= ALL_FIELDS | SERVICE_FIELDS, key

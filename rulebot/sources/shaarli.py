@@ -1,0 +1,369 @@
+"""Shaarli: tags-only bookmarks over its REST API v1 (``specs/shaarli.md``).
+
+Capabilities (``capabilities.SHAARLI``): url, title, tags, created/updated
+dates and the ``private`` flag. Shaarli has no read status and no favourite:
+conditions on them and ``archive``/``readd``/``favorite``/``unfavorite`` are
+refused at validate.
+
+Sync is a full scan of ``GET /links`` (⌈n/page_size⌉ requests). The server's
+``/history`` feed is not used: it keeps 31 days, has second resolution and
+"strictly newer than" semantics (an event in the same second as the cursor
+is lost), reports web-UI imports without link ids, and link ids are reused,
+so it cannot bring the mirror back in line on its own; a scan always does.
+
+Per item unit (one rule's actions on one item): ``GET /links/{id}`` first
+(ids are reused: a link whose URL differs from the one planned, or whose
+``shorturl`` differs from the mirror's, is a different link: the unit is
+moot), then the tag changes applied to the server's own tag list and one
+``PUT`` with every field sent back unchanged but ``tags`` (PUT replaces the
+whole link; a note's url is sent empty, which keeps it a note); or
+``DELETE``. Nothing is sent when the tags would not change.
+
+Account-wide: ``tag_rename`` is ``PUT /tags/{old}`` and ``tag_delete`` is
+``DELETE /tags/{name}`` where the server does exactly that; Shaarli's tag
+routes only take ``[A-Za-z0-9_]+``, touch one exact spelling, and a rename
+onto an existing tag leaves duplicates, so otherwise ``refine`` plans the
+per-item actions instead. ``add`` posts the link with its tags; a 409 (the
+URL, as the server normalises it, is saved) counts as done.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from rulebot.actions import from_send
+from rulebot.capabilities import SHAARLI, Capabilities
+from rulebot.errors import ItemDataError
+from rulebot.item import Item, folded_tags
+from rulebot.plan import Plan, PlannedAction
+from rulebot.planner import item_ref
+from rulebot.sources.applier import Answer, Unit, apply_units, split_tags
+from rulebot.sources.base import SyncResult
+from rulebot.sources.shaarli_api import (
+    API_SECRET_ENV,
+    TAG_ROUTE,
+    Conflict,
+    NotFound,
+    ShaarliClient,
+    link_to_item,
+)
+
+if TYPE_CHECKING:
+    from rulebot.config import Config, ServiceSettings
+    from rulebot.plan import Result
+    from rulebot.store import Store
+
+logger = logging.getLogger("rulebot.shaarli")
+
+SOURCE_KEY = "source"  # store meta: which library the mirror holds
+_TAG_ACTIONS = ("tags_add", "tags_remove", "tags_replace", "tags_clear")
+
+
+class ShaarliSession:
+    def __init__(self, client: ShaarliClient, settings: ServiceSettings) -> None:
+        self.client = client
+        self.settings = settings
+
+    @property
+    def requests_made(self) -> int:
+        return self.client.requests_made
+
+    def sync(self, store: Store, *, full: bool = False, progress: bool = False) -> SyncResult:
+        """A full scan; the mirror becomes exactly what it saw. A link the
+        server garbles is reported and kept out of the mirror."""
+        before = self.client.requests_made
+        known = {item.item_id for item in store.items()}
+        items: list[Item] = []
+        for raw in self.client.iter_links():
+            try:
+                items.append(link_to_item(raw))
+            except ItemDataError as err:
+                logger.warning("skipped a link rulebot cannot read: %s", err)
+        seen = {item.item_id for item in items}
+        with store.transaction() as conn:
+            store.replace_all(items, conn)
+            store.set_meta(SOURCE_KEY, f"shaarli {self.settings.base_url.rstrip('/')}", conn)
+        return SyncResult(True, len(items), len(known - seen), self.client.requests_made - before)
+
+    def apply(
+        self,
+        store: Store,
+        plan: Plan,
+        *,
+        check_stale: bool,
+        stop: Callable[[], bool] | None = None,
+        progress: bool = False,
+    ) -> Result:
+        return apply_units(
+            store,
+            plan,
+            self.perform,
+            kind="shaarli",
+            concurrency=self.settings.concurrency,
+            requests=lambda: self.client.requests_made,
+            check_stale=check_stale,
+            stop=stop,
+            progress=progress,
+        )
+
+    def perform(
+        self, unit: Unit, current: Item | None, library: Mapping[str, Item]
+    ) -> list[Answer]:
+        first = unit[0][1]
+        if first.item_id is None:
+            return [self._account_wide(first)]
+        cannot = [p.name for _, p in unit if p.name not in (*_TAG_ACTIONS, "delete")]
+        if cannot:
+            return [Answer(False, f"Shaarli cannot do `{cannot[0]}` (tags-only bookmarks)")] * len(
+                unit
+            )
+        try:
+            return [self._item_unit(first.item_id, [p for _, p in unit], current)] * len(unit)
+        except NotFound:
+            return [Answer(True, "the link is gone on the server", moot=True)] * len(unit)
+
+    def _item_unit(
+        self, item_id: str, actions: list[PlannedAction], current: Item | None
+    ) -> Answer:
+        link_id = int(item_id)
+        link = self.client.get_link(link_id)
+        if not _same_link(link, actions[0], current):
+            # ids are reused: this is a newer link; the one the plan meant is gone
+            return Answer(True, "the link is gone (its id now belongs to another)", moot=True)
+        if any(planned.name == "delete" for planned in actions):
+            self.client.delete_link(link_id)
+            return Answer(True)
+        server_tags = link.get("tags")
+        if not isinstance(server_tags, list) or not all(isinstance(t, str) for t in server_tags):
+            return Answer(False, f"GET /links/{link_id}: the link's tags are not a list of text")
+        changes = [(p.name, split_tags(p.send.get("tags"))) for p in actions]
+        tags = _apply_tags(list(server_tags), changes)
+        if tags == server_tags:
+            return Answer(True, tags=tuple(tags))
+        if not _editable(link):
+            return Answer(False, f"GET /links/{link_id}: the link lacks fields a PUT must keep")
+        if _note_url(link):
+            # a note's url comes back absolute; sent back so, the note would become a
+            # link to itself (and the relative /shaare/… becomes http:///shaare/…):
+            # an empty url keeps it a note
+            link = {**link, "url": ""}
+        saved = self.client.put_link(link_id, {**link, "tags": tags})
+        spelled = saved.get("tags")
+        if isinstance(spelled, list) and all(isinstance(t, str) for t in spelled):
+            return Answer(True, tags=tuple(spelled))
+        return Answer(True, tags=tuple(tags))
+
+    def _account_wide(self, planned: PlannedAction) -> Answer:
+        send = planned.send
+        try:
+            if planned.name == "add":
+                return self._add(send)
+            if planned.name == "tag_rename":
+                self.client.rename_tag(str(send["old_tag"]), str(send["new_tag"]))
+                return Answer(True)
+            if planned.name == "tag_delete":
+                self.client.delete_tag(str(send["tag"]))
+                return Answer(True)
+        except NotFound:
+            return Answer(True)  # no link has the tag (any more): nothing left to do
+        return Answer(False, f"Shaarli cannot do `{planned.name}` account-wide")
+
+    def _add(self, send: Mapping[str, Any]) -> Answer:
+        tags = split_tags(send.get("tags"))
+        try:
+            created = self.client.create_link(str(send["url"]), str(send.get("title") or ""), tags)
+        except Conflict as conflict:
+            # saved already (the server strips tracking parameters before comparing)
+            existing = conflict.existing if isinstance(conflict.existing, dict) else None
+            if existing is None:
+                return Answer(True)
+            old = existing.get("tags")
+            if not isinstance(old, list) or not all(isinstance(t, str) for t in old):
+                return Answer(True)  # the next sync brings it
+            merged = _apply_tags(list(old), [("tags_add", tags)])
+            if merged != old and isinstance(existing.get("id"), int) and _editable(existing):
+                existing = self.client.put_link(existing["id"], {**existing, "tags": merged})
+            created = existing
+        try:
+            return Answer(True, created=link_to_item(created))
+        except ItemDataError as err:
+            logger.debug("add: the created link was not readable: %s", err)
+            return Answer(True)  # the next sync brings it
+
+
+def _same_link(link: Mapping[str, Any], planned: PlannedAction, current: Item | None) -> bool:
+    """The link the plan meant: its URL as planned (URLs are unique in Shaarli),
+    and its shorturl as mirrored. The shorturl alone is not enough: it hashes
+    the creation second and the id, so a reused id within a second repeats it."""
+    url = (planned.item or {}).get("url") or (current.url if current is not None else None)
+    short = current.extra.get("shorturl") if current is not None else None
+    return (not url or link.get("url") == url) and (short is None or link.get("shorturl") == short)
+
+
+def _editable(link: Mapping[str, Any]) -> bool:
+    """The link has every field a PUT must send back."""
+    return all(key in link for key in ("url", "title", "description", "tags", "private"))
+
+
+def _note_url(link: Mapping[str, Any]) -> bool:
+    url, short = link.get("url"), link.get("shorturl")
+    return isinstance(url, str) and isinstance(short, str) and url.endswith(f"/shaare/{short}")
+
+
+def _apply_tags(tags: list[str], changes: list[tuple[str, list[str]]]) -> list[str]:
+    """A unit's tag changes (action word, its tags) on the server's list:
+    compared case-insensitively (as rulebot's conditions do), the server's
+    spelling and order kept."""
+    for name, wanted in changes:
+        if name == "tags_add":
+            for tag in wanted:
+                if tag.casefold() not in folded_tags(tuple(tags)):
+                    tags.append(tag)
+        elif name == "tags_remove":
+            gone = folded_tags(tuple(wanted))
+            tags = [t for t in tags if t.casefold() not in gone]
+        elif name in ("tags_replace", "tags_clear"):
+            keep = folded_tags(tuple(wanted)) if name == "tags_replace" else frozenset()
+            tags = [t for t in tags if t.casefold() in keep]
+            for tag in wanted if name == "tags_replace" else []:
+                if tag.casefold() not in folded_tags(tuple(tags)):
+                    tags.append(tag)
+    return tags
+
+
+class ShaarliSource:
+    kind = "shaarli"
+    remote = True
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.settings = settings
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return SHAARLI
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "shaarli", "base_url": self.settings.base_url}
+
+    @contextmanager
+    def connect(self) -> Iterator[ShaarliSession]:
+        env = self.settings.env.get("api_secret_env", API_SECRET_ENV)
+        with ShaarliClient(
+            self.settings.base_url,
+            os.environ.get(env),
+            page_size=self.settings.page_size,
+            timeout=self.settings.timeout,
+            max_wait=self.settings.max_rate_wait,
+            secret_env=env,
+            on_wait=lambda message: logger.warning("%s", message),
+        ) as client:
+            yield ShaarliSession(client, self.settings)
+
+    def refine(self, plan: Plan, library: Mapping[str, Item]) -> Plan:
+        """Tag renames and deletes Shaarli's tag routes would not do exactly
+        become per-item actions: the dry run shows what will really be sent."""
+        if not any(p.name in ("tag_rename", "tag_delete") for p in plan.actions):
+            return plan
+        actions: list[PlannedAction] = []
+        state = dict(library)  # replayed action by action: the state each one sees
+        for planned in plan.actions:
+            per_item = _per_item(planned, state) if planned.item_id is None else None
+            if per_item is None:
+                actions.append(_native(planned, state))
+                _replay(actions[-1], state)
+            else:
+                actions.extend(per_item)
+        return replace(plan, actions=actions)
+
+
+def _spellings(library: Mapping[str, Item], name: str) -> set[str]:
+    folded = name.casefold()
+    return {
+        t
+        for item in library.values()
+        if not item.is_deleted
+        for t in item.tags or ()
+        if t.casefold() == folded
+    }
+
+
+def _native(planned: PlannedAction, library: Mapping[str, Item]) -> PlannedAction:
+    """A native tag action names the server's exact spelling (its routes are case-sensitive)."""
+    key = {"tag_rename": "old_tag", "tag_delete": "tag"}.get(planned.name)
+    if key is None:
+        return planned
+    spelled = _spellings(library, str(planned.send[key]))
+    if len(spelled) == 1 and spelled != {planned.send[key]}:
+        return replace(planned, send={**planned.send, key: spelled.pop()})
+    return planned
+
+
+def _per_item(planned: PlannedAction, library: dict[str, Item]) -> list[PlannedAction] | None:
+    """``tag_rename``/``tag_delete`` as per-item actions when the tag route
+    would not do exactly that: a name outside ``[A-Za-z0-9_]+``, several
+    spellings, a link holding the tag twice, or (rename) a new name that is
+    already a tag (Shaarli would leave it twice in those links) or has spaces."""
+    send = planned.send
+    if planned.name == "tag_rename":
+        old, new = str(send["old_tag"]), str(send["new_tag"])
+        clash = _spellings(library, new) - _spellings(library, old)
+        route_ok = not clash and new == new.strip() and " " not in new
+    elif planned.name == "tag_delete":
+        old, new = str(send["tag"]), ""
+        route_ok = True
+    else:
+        return None
+    olds = _spellings(library, old)
+    doubled = any(
+        sum(t.casefold() == old.casefold() for t in item.tags or ()) > 1
+        for item in library.values()
+    )
+    spellings_ok = len(olds) <= 1 and all(TAG_ROUTE.match(t) for t in olds)
+    if route_ok and spellings_ok and not doubled and TAG_ROUTE.match(old):
+        return None
+    when = int(send.get("time") or 0)
+    why = (f"{planned.name} {old}" + (f" → {new}" if new else "") + " per link on Shaarli",)
+    result: list[PlannedAction] = []
+    for item in sorted(library.values(), key=lambda i: i.sort_key):
+        if item.is_deleted or item.tags is None:
+            continue
+        had = [t for t in item.tags if t.casefold() == old.casefold() and t != new]
+        if not had:
+            continue
+        ref = item_ref(item)
+        base = {"item_id": item.item_id, "time": when}
+        result.append(
+            PlannedAction(
+                planned.rule, {"action": "tags_remove", **base, "tags": ",".join(had)}, ref, why
+            )
+        )
+        kept = [t for t in item.tags if t not in had]
+        if new and new.casefold() not in folded_tags(tuple(kept)):
+            result.append(
+                PlannedAction(planned.rule, {"action": "tags_add", **base, "tags": new}, ref, why)
+            )
+            kept.append(new)
+        library[item.item_id] = item.replace(tags=tuple(kept))
+    return result
+
+
+def _replay(planned: PlannedAction, state: dict[str, Item]) -> None:
+    action = from_send(planned.send)
+    when = int(planned.send.get("time") or 0)
+    if action.account_wide:
+        effect = action.on_library(state, set(), when)
+    else:
+        current = state.get(str(planned.item_id))
+        effect = action.on_item(current, when) if current is not None else None
+    for item in effect.changed if effect is not None else ():
+        state[item.item_id] = item
+
+
+def from_config(config: Config) -> ShaarliSource:
+    assert config.service is not None and config.service.kind == "shaarli"
+    return ShaarliSource(config.service)
