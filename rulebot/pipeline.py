@@ -8,20 +8,25 @@ sync that fills the mirror); planning is pure.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
+from rulebot.actions import from_send
 from rulebot.engine import period_usage, plan_rules
-from rulebot.planner import Limits, Usage, check_limits
+from rulebot.errors import RulebotError
+from rulebot.plan import PlannedAction
+from rulebot.planner import Limits, Usage, check_limits, item_ref
 from rulebot.sources import source_for
+from rulebot.vocab import VocabError
 
 if TYPE_CHECKING:
     from rulebot.config import Config, Rule
+    from rulebot.item import Item
     from rulebot.plan import Plan, Result
     from rulebot.sources.base import Session, Source, SyncResult
-    from rulebot.store import Store
+    from rulebot.store import JournalAction, Store
 
 logger = logging.getLogger("rulebot.pipeline")
 
@@ -41,13 +46,15 @@ def connected(
     with source.connect() as session:
         start = session.requests_made
         synced = None
+        pending: list[JournalAction] = []
         if source.remote:
             from rulebot.sender import close_interrupted_runs
 
+            pending = store.journal_pending()  # before they are closed
             close_interrupted_runs(store)
             if sync:
                 synced = session.sync(store, full=full, progress=progress)
-        yield Connected(source, session, synced, start)
+        yield Connected(source, session, synced, start, pending)
 
 
 @dataclass
@@ -56,6 +63,8 @@ class Connected:
     session: Session
     synced: SyncResult | None
     start: int = 0  # requests made before this run's sync
+    # actions a crashed run sent without hearing back: finished by this run
+    pending: list[JournalAction] = field(default_factory=list)
 
     @property
     def requests(self) -> int:
@@ -71,8 +80,58 @@ def make_plan(
     usage = period_usage(config, store, [r.name for r in rules], now)
     items = store.items()
     plan = plan_rules(config, rules, items, now, usage)
-    plan = live.source.refine(plan, {item.item_id: item for item in items})
+    library = {item.item_id: item for item in items}
+    resumed = resume(live.pending, {r.name for r in rules}, plan, dict(library), now)
+    if resumed:
+        plan = replace(plan, actions=resumed + plan.actions)
+    plan = live.source.refine(plan, library)
     return plan, usage
+
+
+def resume(
+    pending: Sequence[JournalAction],
+    rules: set[str],
+    plan: Plan,
+    library: dict[str, Item],
+    now: int,
+) -> list[PlannedAction]:
+    """What a crashed run sent without hearing back and did not land.
+
+    Where a service takes one rule's actions on one item in several requests
+    (Karakeep: detach a tag, then archive), a crash between them can leave an
+    item that no longer matches the rule, so planning again would never
+    finish it. The journal knows what was sent: after the sync, each such
+    action that would still change its item is planned again, first, unless
+    the plan already has it. Only items still in the library, and only the
+    rules this run covers."""
+    planned = {_key(action.send) for action in plan.actions}
+    resumed: list[PlannedAction] = []
+    for sent in pending:
+        item_id = sent.send.get("item_id")
+        current = library.get(str(item_id)) if item_id is not None else None
+        if current is None or current.is_deleted or sent.rule not in rules:
+            continue
+        try:
+            effect = from_send(sent.send).on_item(current, now)
+        except (RulebotError, VocabError, KeyError, TypeError, ValueError, NotImplementedError):
+            continue  # not an action rulebot knows: nothing to finish
+        if effect is None or _key(effect.send) in planned:
+            continue
+        library[current.item_id] = effect.changed[0]
+        why = (f"resuming run {sent.run_id}: interrupted before the server answered",)
+        resumed.append(PlannedAction(str(sent.rule), effect.send, item_ref(current), why))
+        planned.add(_key(effect.send))
+    if resumed:
+        logger.warning(
+            "finishing %d action%s of an interrupted run",
+            len(resumed),
+            "" if len(resumed) == 1 else "s",
+        )
+    return resumed
+
+
+def _key(send: Mapping[str, Any]) -> tuple[Any, ...]:
+    return (send.get("item_id"), send.get("action"), send.get("tags"))
 
 
 def apply(

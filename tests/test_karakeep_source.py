@@ -362,3 +362,47 @@ def test_a_karakeep_plan_file_validates_against_the_plan_schema(
         not a["send"].get("item_id", "x").isdigit() for a in plan["actions"]
     )
     assert list(Draft202012Validator(schema).iter_errors(plan)) == []
+
+
+def test_a_crash_between_a_units_requests_is_finished_by_the_next_run(
+    karakeep: FakeKarakeep, tmp_path: Path
+) -> None:
+    """Karakeep takes one rule's actions on one bookmark in several requests.
+    Killed after `tags_remove inbox` landed and before `archive` did, the item
+    no longer matches `tag: inbox`: only the journal knows the archive is owed."""
+    import os
+    import signal
+    import time
+
+    target = karakeep.add_bookmark("https://e.example/inbox", "Inbox", tags=["inbox"])
+    configure(
+        karakeep,
+        "rules:\n  - name: file-inbox\n    where: {tag: inbox}\n"
+        "    actions: [{tags_remove: [inbox]}, archive]\n",
+    )
+    # the archive never lands: its connection drops, and the client is killed retrying
+    karakeep.inject("drop", route="PATCH /bookmarks/{id}", count=99)
+    env = {**os.environ, "KARAKEEP_API_KEY": KEY}
+    command = [sys.executable, "-m", "rulebot", "run", "--now", NOW]
+    victim = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 20
+    while karakeep.calls("PATCH /bookmarks/{id}") < 1 and victim.poll() is None:
+        assert time.monotonic() < deadline, "the run never reached the archive"
+        time.sleep(0.01)
+    victim.send_signal(signal.SIGKILL)
+    victim.communicate(timeout=10)
+    karakeep.clear_faults()
+    assert tags_of(karakeep, target) == []  # half done: the tag is gone ...
+    assert karakeep.state.bookmarks[target]["archived"] is False  # ... the archive is not
+    done = subprocess.run(
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert karakeep.state.bookmarks[target]["archived"] is True
+    assert "finishing 1 action of an interrupted run" in done.stderr
+    code = subprocess.run(
+        [*command[:3], "plan", "--now", NOW], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert "no changes" in code.stdout
