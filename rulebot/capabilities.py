@@ -141,6 +141,22 @@ SOURCES: dict[str, Capabilities] = {
 }
 
 
+# Readeck: archived, marked, labels, created/updated, word count, reading
+# time, language and type (article/photo/video); no read or favourited time
+_READECK_LACKS = {
+    "time_read": "Readeck keeps a read progress, not a read time",
+    "time_favorited": "Readeck keeps no favourited time",
+}
+READECK = Capabilities(
+    kind="readeck",
+    fields=ALL_FIELDS - _READECK_LACKS.keys(),
+    actions=ALL_ACTIONS,
+    batches=False,
+    label="Readeck",
+    missing_because=_READECK_LACKS,
+)
+SOURCES["readeck"] = READECK
+
 def source_kind(document: Mapping[str, Any]) -> str:
     """The source a config uses: its source block's name, else the local library."""
     return next((kind for kind in SOURCES if kind != "local" and kind in document), "local")

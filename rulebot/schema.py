@@ -60,6 +60,13 @@ class Service:
 
 
 SERVICES: dict[str, Service] = {
+    "readeck": Service(
+        "readeck",
+        "Readeck",
+        {"token_env": "READECK_TOKEN"},
+        page_size=100,
+        api_hint="the instance root, e.g. https://readeck.example.org (rulebot adds /api)",
+    ),
     "karakeep": Service(
         "karakeep",
         "Karakeep (formerly Hoarder)",
