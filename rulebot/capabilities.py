@@ -133,12 +133,29 @@ SHAARLI = Capabilities(
     refused_because="Shaarli keeps tagged bookmarks only: no read/archived status, no favourite",
 )
 
+# Wallabag: archived/starred with their times, tags, dates, reading time, language
+_WALLABAG_LACKS = {
+    "word_count": "Wallabag keeps a reading time, not a word count",
+    "is_article": "Wallabag's API does not say what an entry is",
+    "has_video": "Wallabag's API does not say what an entry is",
+    "has_image": "Wallabag's API does not say what an entry is",
+}
+WALLABAG = Capabilities(
+    kind="wallabag",
+    fields=ALL_FIELDS - _WALLABAG_LACKS.keys(),
+    actions=ALL_ACTIONS,
+    batches=False,
+    label="Wallabag",
+    missing_because=_WALLABAG_LACKS,
+)
+
 SOURCES: dict[str, Capabilities] = {
     "local": LOCAL,
     "pocket": POCKET,
     "karakeep": KARAKEEP,
     "shaarli": SHAARLI,
 }
+SOURCES["wallabag"] = WALLABAG
 
 
 # Readeck: archived, marked, labels, created/updated, word count, reading

@@ -886,6 +886,7 @@ class ServiceSettings:
     timeout: float = schema_module.DEFAULT_TIMEOUT
     max_rate_wait: float = schema_module.DEFAULT_MAX_RATE_WAIT
     env: Mapping[str, str] = field(default_factory=dict)  # `api_key_env` -> variable name
+    extra: Mapping[str, Any] = field(default_factory=dict)  # the service's own keys, as written
 
 
 @dataclass
@@ -943,6 +944,7 @@ def _build(
                 env={
                     key: str(block.get(key, default)) for key, default in spec.credentials.items()
                 },
+                extra={key: block.get(key, rule["default"]) for key, rule in spec.extra.items()},
             )
     store = Path(document.get("store", schema_module.DEFAULT_STORE)).expanduser()
     if not store.is_absolute():  # relative to the config, not to wherever rulebot runs

@@ -14,7 +14,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,8 @@ class Service:
     credentials: dict[str, str]  # `*_env` key -> default variable name
     page_size: int  # default and maximum items per list request
     api_hint: str = ""
+    # keys only this service's block has (name -> JSON schema); read into ServiceSettings.extra
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 SERVICES: dict[str, Service] = {
@@ -73,6 +75,28 @@ SERVICES: dict[str, Service] = {
         {"api_key_env": "KARAKEEP_API_KEY"},
         page_size=100,
         api_hint="the instance root, e.g. https://karakeep.example.org (rulebot adds /api/v1)",
+    ),
+    "wallabag": Service(
+        "wallabag",
+        "Wallabag",
+        {
+            "client_id_env": "WALLABAG_CLIENT_ID",
+            "client_secret_env": "WALLABAG_CLIENT_SECRET",
+            "username_env": "WALLABAG_USERNAME",
+            "password_env": "WALLABAG_PASSWORD",
+        },
+        page_size=500,
+        api_hint="the instance root, e.g. https://app.wallabag.it (rulebot adds /api)",
+        extra={
+            "full_scan_every": {
+                "description": "How often a sync lists every entry to find the ones deleted "
+                "on the server (Wallabag's change feed never reports deletions); in between, "
+                "syncs fetch only what changed.",
+                "type": "string",
+                "pattern": DURATION_PATTERN,
+                "default": "7d",
+            }
+        },
     ),
     "shaarli": Service(
         "shaarli",
@@ -133,6 +157,7 @@ def _service_schema(service: Service) -> dict[str, Any]:
                 "default": DEFAULT_CONCURRENCY,
             },
             **credentials,
+            **service.extra,
             "timeout": {
                 "description": "Seconds one HTTP request may take in all.",
                 "type": "number",

@@ -18,6 +18,7 @@ BACKENDS: dict[str, str] = {
     "local": "rulebot.sources.local:from_config",
     "pocket": "rulebot.sources.pocket:from_config",
     "karakeep": "rulebot.sources.karakeep:from_config",
+    "wallabag": "rulebot.sources.wallabag:from_config",
     "readeck": "rulebot.sources.readeck:from_config",
     "shaarli": "rulebot.sources.shaarli:from_config",
 }

@@ -1,0 +1,416 @@
+"""Wallabag (self-hosted or wallabag.it): entries over its v2 API.
+
+Capabilities: archived and starred with their times, tags (lower-case
+labels), the created/updated dates, reading time and language
+(``capabilities.WALLABAG``); every action.
+
+Sync: incremental with ``since`` (entries whose ``updated_at`` is strictly
+after the cursor; the cursor is the newest ``updated_at`` seen minus an
+overlap, because the comparison is at whole seconds in the server's local
+time). Wallabag hard-deletes and ``since`` never reports a deletion, so every
+``full_scan_every`` (default 7 days; ``rulebot sync --full`` any time) the
+sync lists every entry and the mirror becomes exactly that list. A 404 on an
+action is moot and the entry leaves the mirror.
+
+How a Pocket word becomes Wallabag requests, per item unit (one rule's
+actions on one entry), additions first so a crash mid-unit leaves the entry
+still matching its rule and the next run finishes it:
+
+- tags to add: ``POST /entries/{id}/tags`` (one request for all of them);
+  a plan whose only item actions are additions sends them through the bulk
+  ``POST /entries/tags/lists`` instead, up to 10 entries per request;
+- tags to remove: ``DELETE /entries/{id}/tags/{tagId}`` per tag (the tag ids
+  come from one ``GET /tags`` per run);
+- ``archive``/``readd``/``favorite``/``unfavorite``: one ``PATCH`` with
+  ``archive``/``starred``;
+- ``delete``: ``DELETE /entries/{id}`` alone.
+
+Account-wide: Wallabag has no tag rename, so ``refine`` plans it as the
+per-item ``tags_add`` + ``tags_remove`` that will really run. ``tag_delete``
+is ``DELETE /tag/label``. ``add`` posts the URL only when no entry in the
+mirror has it (a re-post merges tags into the existing entry).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from rulebot.actions import from_send
+from rulebot.capabilities import WALLABAG, Capabilities
+from rulebot.errors import ItemDataError
+from rulebot.item import Item, folded_tags
+from rulebot.plan import Plan, PlannedAction
+from rulebot.planner import item_ref
+from rulebot.sources.applier import Answer, Unit, apply_units, split_tags
+from rulebot.sources.base import SyncResult
+from rulebot.sources.wallabag_api import (
+    ENV,
+    MASS_ACTION_LIMIT,
+    NotFound,
+    WallabagClient,
+    entry_to_item,
+)
+from rulebot.vocab import parse_duration
+
+if TYPE_CHECKING:
+    from rulebot.config import Config, ServiceSettings
+    from rulebot.plan import Result
+    from rulebot.store import Store
+
+logger = logging.getLogger("rulebot.wallabag")
+
+SOURCE_KEY = "source"  # store meta: which library the mirror holds
+SINCE_KEY = "wallabag.since"  # the `since` cursor (server unix seconds)
+FULL_SCAN_KEY = "wallabag.full_scan_at"  # when the last full scan finished (unix seconds)
+DEFAULT_FULL_SCAN_EVERY = "7d"
+# `since` is strict, at whole seconds, compared in server-local wall time (a
+# DST fold repeats an hour): the cursor stays an hour behind the server's clock
+OVERLAP = 3600
+
+
+class WallabagSession:
+    def __init__(
+        self,
+        client: WallabagClient,
+        settings: ServiceSettings,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.client = client
+        self.settings = settings
+        self.clock = clock
+        self._tag_ids: dict[str, int] | None = None
+        self._tag_lock = threading.Lock()
+
+    @property
+    def requests_made(self) -> int:
+        return self.client.requests_made
+
+    @property
+    def full_scan_every(self) -> int:
+        text = self.settings.extra.get("full_scan_every", DEFAULT_FULL_SCAN_EVERY)
+        return parse_duration(str(text))
+
+    # -- sync ---------------------------------------------------------------------
+    def sync(self, store: Store, *, full: bool = False, progress: bool = False) -> SyncResult:
+        """Incremental with ``since``; a full scan when asked, when the store holds
+        another library or none yet, or when ``full_scan_every`` has passed."""
+        before = self.client.requests_made
+        source = f"wallabag {self.client.base_url}"
+        cursor = _int(store.get_meta(SINCE_KEY))
+        last_full = _int(store.get_meta(FULL_SCAN_KEY))
+        now = int(self.clock())
+        full = (
+            full
+            or store.get_meta(SOURCE_KEY) != source
+            or cursor is None
+            or last_full is None
+            or now - last_full >= self.full_scan_every
+        )
+        if full:
+            items, deleted = self._full_scan(store)
+        else:
+            items = self._read(self.client.iter_entries(since=cursor or None))
+            deleted = 0
+        cursor = max(cursor or 0, self._cursor(items))
+        with store.transaction() as conn:
+            if full:
+                store.replace_all(items, conn)
+                store.set_meta(FULL_SCAN_KEY, str(now), conn)
+            else:
+                store.upsert(items, conn)
+            store.set_meta(SINCE_KEY, str(cursor), conn)
+            store.set_meta(SOURCE_KEY, source, conn)
+        return SyncResult(full, len(items), deleted, self.client.requests_made - before)
+
+    def _cursor(self, items: list[Item]) -> int:
+        """The next ``since``: the server's clock when the listing began (its
+        Date header), else the newest change seen, minus the overlap. From the
+        server's clock, an idle library re-reads nothing; from the newest
+        change, the last hour of changes is read again each time."""
+        listed_at = self.client.listed_at
+        if listed_at is not None:
+            return listed_at - OVERLAP
+        newest = max((item.time_updated or 0 for item in items), default=0)
+        return newest - OVERLAP if newest else 0
+
+    def _full_scan(self, store: Store) -> tuple[list[Item], int]:
+        """Every entry; paging is by offset, so a scan during which the total
+        changed (an entry added or deleted meanwhile) is run once more."""
+        known = {item.item_id for item in store.items()}
+        items = self._read(self.client.iter_entries())
+        if self.client.last_total not in (None, len(items)):
+            logger.info("the library changed during the full scan; scanning once more")
+            items = self._read(self.client.iter_entries())
+        return items, len(known - {item.item_id for item in items})
+
+    @staticmethod
+    def _read(raws: Iterator[dict[str, Any]]) -> list[Item]:
+        items: dict[str, Item] = {}
+        for raw in raws:
+            try:
+                item = entry_to_item(raw)
+            except ItemDataError as err:
+                logger.warning("skipped an entry rulebot cannot read: %s", err)
+                continue
+            items[item.item_id] = item  # offset paging may show one twice
+        return list(items.values())
+
+    # -- apply --------------------------------------------------------------------
+    def apply(
+        self,
+        store: Store,
+        plan: Plan,
+        *,
+        check_stale: bool,
+        stop: Callable[[], bool] | None = None,
+        progress: bool = False,
+    ) -> Result:
+        return apply_units(
+            store,
+            plan,
+            self.perform,
+            kind="wallabag",
+            concurrency=self.settings.concurrency,
+            requests=lambda: self.client.requests_made,
+            check_stale=check_stale,
+            stop=stop,
+            progress=progress,
+        )
+
+    def perform(
+        self, unit: Unit, current: Item | None, library: Mapping[str, Item]
+    ) -> list[Answer]:
+        first = unit[0][1]
+        if first.item_id is None:
+            return [self._account_wide(first)]
+        try:
+            tags = self._item_unit(first.item_id, [planned for _, planned in unit], current)
+        except NotFound:
+            return [Answer(True, "the entry is gone on the server", moot=True)] * len(unit)
+        return [Answer(True, tags=tags)] * len(unit)
+
+    def _item_unit(
+        self, entry_id: str, actions: list[PlannedAction], current: Item | None
+    ) -> tuple[str, ...] | None:
+        """The requests for one unit; the entry's tags afterwards as the server
+        answered them (None when deleted, or when nothing was sent)."""
+        tags = list(current.tags or ()) if current is not None else []
+        attach: list[str] = []
+        detach: list[str] = []
+        patch: dict[str, bool] = {}
+
+        def drop(label: str) -> None:
+            tags.remove(label)
+            if label in attach:
+                attach.remove(label)
+            else:
+                detach.append(label)
+
+        def add(tag: str) -> None:
+            label = tag.lower()  # Wallabag stores labels lower-cased
+            if label.casefold() in folded_tags(tuple(tags)):
+                return
+            tags.append(label)
+            if label in detach:
+                detach.remove(label)
+            else:
+                attach.append(label)
+
+        for planned in actions:
+            name = planned.name
+            if name == "delete":
+                self.client.delete_entry(entry_id)
+                return None
+            if name in ("archive", "readd"):
+                patch["archive"] = name == "archive"
+            elif name in ("favorite", "unfavorite"):
+                patch["starred"] = name == "favorite"
+            elif name == "tags_add":
+                for tag in split_tags(planned.send.get("tags")):
+                    add(tag)
+            elif name == "tags_remove":
+                gone = folded_tags(tuple(split_tags(planned.send.get("tags"))))
+                for label in [t for t in tags if t.casefold() in gone]:
+                    drop(label)
+            elif name in ("tags_replace", "tags_clear"):
+                wanted = split_tags(planned.send.get("tags")) if name == "tags_replace" else []
+                keep = folded_tags(tuple(wanted))
+                for label in [t for t in tags if t.casefold() not in keep]:
+                    drop(label)
+                for tag in wanted:
+                    add(tag)
+        answer: Any = None
+        if attach:  # additions first: a crash mid-unit leaves the entry matching
+            answer = self.client.add_tags(entry_id, attach)
+        for label in detach:
+            tag_id = self._tag_id(label)
+            if tag_id is not None:  # unknown: no entry of ours has it any more
+                answer = self.client.remove_tag(entry_id, tag_id)
+        if patch:
+            answer = self.client.update_entry(entry_id, **patch)
+        if answer is None or current is None or current.tags is None:
+            return None
+        try:
+            return entry_to_item(answer).tags
+        except ItemDataError:
+            return None  # the next sync reads them
+
+    def _tag_id(self, label: str) -> int | None:
+        """A label's global id, from one ``GET /tags`` per run (again for a label
+        created since)."""
+        with self._tag_lock:
+            for attempt in (0, 1):
+                if self._tag_ids is None or attempt:
+                    self._tag_ids = {
+                        str(t["label"]).casefold(): int(t["id"]) for t in self.client.list_tags()
+                    }
+                if label.casefold() in self._tag_ids:
+                    return self._tag_ids[label.casefold()]
+        return None
+
+    def _account_wide(self, planned: PlannedAction) -> Answer:
+        send = planned.send
+        if planned.name == "add":
+            return self._add(send)
+        if planned.name == "tag_delete":
+            try:
+                self.client.delete_tag_label(str(send["tag"]).lower())
+            except NotFound:
+                pass  # no entry of ours has it: done
+            with self._tag_lock:
+                self._tag_ids = None
+            return Answer(True)
+        return Answer(
+            False,
+            f"Wallabag cannot do {planned.name} in one request; plan again "
+            "(the plan then lists the per-item actions)",
+        )
+
+    def _add(self, send: Mapping[str, Any]) -> Answer:
+        tags = [tag.lower() for tag in split_tags(send.get("tags"))]
+        created = self.client.create_entry(
+            str(send["url"]), title=str(send.get("title") or "") or None, tags=tags
+        )
+        try:
+            item = entry_to_item(created)
+        except ItemDataError as err:
+            logger.debug("add: the created entry was not readable: %s", err)
+            return Answer(True)  # the next sync brings it
+        return Answer(True, created=item)
+
+
+class WallabagSource:
+    kind = "wallabag"
+    remote = True
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.settings = settings
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return WALLABAG
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "wallabag", "base_url": self.settings.base_url}
+
+    @contextmanager
+    def connect(self) -> Iterator[WallabagSession]:
+        env = {key: self.settings.env.get(key, default) for key, default in ENV.items()}
+        with WallabagClient(
+            self.settings.base_url,
+            {key: os.environ.get(name) for key, name in env.items()},
+            env=env,
+            page_size=self.settings.page_size,
+            timeout=self.settings.timeout,
+            max_wait=self.settings.max_rate_wait,
+            on_wait=lambda message: logger.warning("%s", message),
+        ) as client:
+            yield WallabagSession(client, self.settings)
+
+    def refine(self, plan: Plan, library: Mapping[str, Item]) -> Plan:
+        """Wallabag has no tag rename: each becomes, per entry with the old tag,
+        ``tags_add`` new then ``tags_remove`` old, the requests that will run."""
+        if not any(planned.name == "tag_rename" for planned in plan.actions):
+            return plan
+        actions: list[PlannedAction] = []
+        state = dict(library)  # replayed action by action: the state each rename sees
+        for planned in plan.actions:
+            if planned.name == "tag_rename":
+                actions.extend(_rename_per_item(planned, state))
+            else:
+                actions.append(planned)
+                _replay(planned, state)
+        return replace(plan, actions=actions)
+
+
+def _replay(planned: PlannedAction, state: dict[str, Item]) -> None:
+    action = from_send(planned.send)
+    when = int(planned.send.get("time") or 0)
+    if action.account_wide:
+        effect = action.on_library(state, set(), when)
+    else:
+        current = state.get(str(planned.item_id))
+        effect = action.on_item(current, when) if current is not None else None
+    for item in effect.changed if effect is not None else ():
+        state[item.item_id] = item
+
+
+def _rename_per_item(planned: PlannedAction, library: dict[str, Item]) -> list[PlannedAction]:
+    old, new = str(planned.send["old_tag"]), str(planned.send["new_tag"])
+    when = int(planned.send.get("time") or 0)
+    why = (f"tag_rename {old} → {new} per entry: Wallabag has no tag rename",)
+    result: list[PlannedAction] = []
+    if old.casefold() == new.casefold():
+        return result  # labels are lower-case on the server: nothing to do
+    for item in sorted(library.values(), key=lambda i: i.sort_key):
+        if item.is_deleted or item.tags is None:
+            continue
+        had = [t for t in item.tags if t.casefold() == old.casefold()]
+        if not had:
+            continue
+        ref = item_ref(item)
+        kept = [t for t in item.tags if t not in had]
+        if new.casefold() not in folded_tags(tuple(kept)):
+            result.append(
+                PlannedAction(
+                    planned.rule,
+                    {"action": "tags_add", "item_id": item.item_id, "tags": new, "time": when},
+                    ref,
+                    why,
+                )
+            )
+            kept.append(new)
+        result.append(
+            PlannedAction(
+                planned.rule,
+                {
+                    "action": "tags_remove",
+                    "item_id": item.item_id,
+                    "tags": ",".join(had),
+                    "time": when,
+                },
+                ref,
+                why,
+            )
+        )
+        library[item.item_id] = item.replace(tags=tuple(kept))
+    return result
+
+
+def _int(text: str | None) -> int | None:
+    try:
+        return int(text) if text is not None else None
+    except ValueError:
+        return None
+
+
+def from_config(config: Config) -> WallabagSource:
+    assert config.service is not None and config.service.kind == "wallabag"
+    return WallabagSource(config.service)
