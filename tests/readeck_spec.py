@@ -50,8 +50,14 @@ CORRECTIONS = {
 }
 
 
-SERVED = ("/info", "/profile", "/bookmarks", "/bookmarks/{id}", "/bookmarks/sync",
-          "/bookmarks/labels")
+SERVED = (
+    "/info",
+    "/profile",
+    "/bookmarks",
+    "/bookmarks/{id}",
+    "/bookmarks/sync",
+    "/bookmarks/labels",
+)
 
 
 def spec_dir() -> Path:
@@ -225,7 +231,7 @@ def divergence(exchange: Exchange) -> str | None:
                 assert answer["is_valid"] is False, exchange
                 return "PATCH validation errors are 400 form JSON, not 422 (readeck.md §2, §7)"
             assert answer == {"status": status, "message": answer["message"]}, exchange
-            assert "application/json" in accept, exchange
+            assert "application/json" in accept, exchange  # else text or HTML
             if status in (401, 403):
                 return None  # declared: the `message` schema
             return "ErrorPages JSON {status, message} for an undeclared status (readeck.md §2)"
@@ -271,7 +277,10 @@ def check_exchange(api: Any, exchange: Exchange) -> None:
     where = f"{exchange.method} {exchange.target} -> {exchange.status}"
     try:
         api.validate_response(request, response)
-        if 200 <= (exchange.status or 0) < 300:
+        # Basic with the token as the password works (readeck.md §1), the YAML names only
+        # bearer: such a request's answer is checked, the request is not
+        basic = exchange.headers.get("authorization", "").lower().startswith("basic ")
+        if 200 <= (exchange.status or 0) < 300 and not basic:
             api.validate_request(request)
     except Exception as err:  # openapi-core raises a family of errors; show the details
         details = getattr(err, "schema_errors", None) or err.__cause__ or ""

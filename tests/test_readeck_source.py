@@ -92,7 +92,10 @@ def library(fake: FakeReadeck) -> dict[str, str]:
         ),
         "book": fake.add_bookmark("https://a.example/book", "Book", word_count=9000),
         "ancient": fake.add_bookmark(
-            "https://a.example/ancient", "Ancient", archived=True, marked=True,
+            "https://a.example/ancient",
+            "Ancient",
+            archived=True,
+            marked=True,
             created=T - 800 * DAY,
         ),
         "replace": fake.add_bookmark(

@@ -850,7 +850,7 @@ def _error_page(status: int, accept: str) -> _Reply:
 
 
 def _negotiate(accept: str) -> str:
-    """Among text/plain, text/html, application/json; text/html when nothing says."""
+    """Among text/plain, text/html, application/json; text/html when nothing names one."""
     best, best_q = "text/html", 0.0
     for part in accept.split(","):
         kind, _, params = part.strip().partition(";")
@@ -862,7 +862,7 @@ def _negotiate(accept: str) -> str:
             except ValueError:
                 q = 0.0
         for offered in ("application/json", "text/plain", "text/html"):
-            if kind.strip() in (offered, "*/*") and q > best_q:
+            if kind.strip() == offered and q > best_q:
                 best, best_q = offered, q
                 break
     return best

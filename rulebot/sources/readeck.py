@@ -89,7 +89,7 @@ class ReadeckSession:
         before = self.client.requests_made
         known = {item.item_id for item in store.items()}
         self.client.server_time = None
-        items = self._read(self.client.iter_bookmarks())
+        items, _ = self._read(self.client.iter_bookmarks())
         started = self.client.server_time
         if started is None:  # no Date header: the newest change the list showed
             started = max((item.time_updated or 0 for item in items), default=0)
@@ -114,8 +114,9 @@ class ReadeckSession:
             if known is not None and parse_time(known.extra.get("updated")) == change.time:
                 continue  # the cursor's second, re-sent: already mirrored
             wanted[change.bookmark_id] = None
-        items = self._read(self.client.iter_bookmarks(list(wanted))) if wanted else []
-        returned = {item.item_id for item in items}
+        items, returned = (
+            self._read(self.client.iter_bookmarks(list(wanted))) if wanted else ([], set())
+        )
         # asked for and not answered: deleted (or scheduled for deletion) meanwhile
         gone = (deleted | (set(wanted) - returned)) & set(mirror)
         newest = max((int(change.time.timestamp()) for change in changes), default=since)
@@ -126,18 +127,22 @@ class ReadeckSession:
         requests = self.client.requests_made - before
         return SyncResult(False, len(items), len(gone), requests)
 
-    def _read(self, raws: Iterator[dict[str, Any]]) -> list[Item]:
-        """Bookmarks as items; a garbled one is reported and kept out (never
-        stored half-read); one the web UI is deleting (20 s) is not there."""
+    def _read(self, raws: Iterator[dict[str, Any]]) -> tuple[list[Item], set[str]]:
+        """Bookmarks as items, and the ids the server still has. A garbled one is
+        reported and kept out (never stored half-read) but is not gone; one the
+        web UI is deleting (20 s) is gone."""
         items: list[Item] = []
+        present: set[str] = set()
         for raw in raws:
             if is_scheduled_for_deletion(raw):
                 continue
+            if isinstance(raw.get("id") if isinstance(raw, dict) else None, str):
+                present.add(raw["id"])
             try:
                 items.append(bookmark_to_item(raw))
             except ItemDataError as err:
                 logger.warning("skipped a bookmark rulebot cannot read: %s", err)
-        return items
+        return items, present
 
     # -- apply ------------------------------------------------------------------
     def apply(
