@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -120,3 +123,30 @@ def test_sync_full_then_incremental_skips_garbled_and_scheduled_deletions(
     fake._bookmarks[ids[3]].is_marked = "garbled"  # type: ignore[assignment]
     assert sync.sync(store).received == 0
     assert "cannot read" in caplog.text and store.get(ids[3]) is not None  # kept as it was
+
+
+def test_a_server_repeating_its_page_under_a_huge_total_is_stopped() -> None:
+    page = json.dumps([{**RAW}]).encode()
+
+    class Repeating(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Total-Count", "999999999")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Repeating)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = ReadeckClient(f"http://127.0.0.1:{server.server_address[1]}", TOKEN)
+        with pytest.raises(ReadeckError, match="nothing new"):
+            list(client.iter_bookmarks())
+        assert client.requests_made == 2
+    finally:
+        server.shutdown()
+        server.server_close()

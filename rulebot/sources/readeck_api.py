@@ -175,18 +175,23 @@ class ReadeckClient:
             total = header_number(response.headers, "Total-Count", 12)
             if self.server_time is None:
                 self.server_time = _date(response.headers.get("Date"))
+            fresh = 0
             for raw in page:
                 bookmark_id = raw.get("id") if isinstance(raw, Mapping) else None
                 if isinstance(bookmark_id, str):
                     if bookmark_id in seen:
                         continue
                     seen.add(bookmark_id)
+                fresh += 1
                 yield raw
             offset += self.page_size
             if expected is not None or not page or total is None or offset >= total:
                 return
-            if offset > total + 10 * self.page_size:  # a server that never ends: stop
-                raise ReadeckError(f"GET /bookmarks: {self.origin} keeps answering pages")
+            if not fresh:  # a server repeating its page under a huge Total-Count: stop
+                raise ReadeckError(
+                    f"GET /bookmarks: {self.origin} keeps answering pages with nothing new "
+                    f"(offset {offset}, Total-Count {total}); stopped after {len(seen)} bookmarks"
+                )
 
     def changes(self, since: int) -> list[Change]:
         """The change feed since ``since`` (unix seconds, inclusive): one request."""
