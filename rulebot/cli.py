@@ -146,8 +146,30 @@ def build_parser() -> Parser:
     sub.add_argument("--max-deletes", type=int, metavar="N", help="override limits.max_deletes")
 
     sub = command("explain", "show how each rule and condition sees one item")
-    sub.add_argument("item_id")
+    sub.add_argument("item_id", metavar="ITEM", help="an item id or its URL")
     sub.add_argument("--format", choices=("text", "json"), default="text")
+    sub.add_argument("--now", help=argparse.SUPPRESS)
+
+    sub = command("runs", "recent runs from the journal: command, source, counts")
+    sub.add_argument("--format", choices=("text", "json"), default="text")
+    sub.add_argument("--limit", type=int, default=20, metavar="N", help="at most N runs")
+
+    sub = command("undo", "plan and apply the reversal of what a run confirmed")
+    sub.add_argument("run_id", nargs="?", type=int, metavar="RUN_ID", help="default: the latest")
+    sub.add_argument("--dry-run", action="store_true", help="only show the reversal plan")
+    sub.add_argument("--format", choices=FORMATS, default="text")
+    sub.add_argument(
+        "--detailed-exitcode", action="store_true", help="exit 2 when the plan is not empty"
+    )
+    sub.add_argument("--max-actions", type=int, metavar="N", help="override limits.max_actions")
+    sub.add_argument("--max-deletes", type=int, metavar="N", help="override limits.max_deletes")
+    sub.add_argument("--now", help=argparse.SUPPRESS)
+
+    sub = command("items", "list the items in the store that a `where` or a rule matches")
+    sub.add_argument("--where", metavar="YAML", help="an inline where, e.g. '{tag: x}'")
+    sub.add_argument("--rule", metavar="NAME", help="the items this rule's where matches")
+    sub.add_argument("--format", choices=("text", "json", "csv"), default="text")
+    sub.add_argument("--limit", type=int, metavar="N", help="at most N items")
     sub.add_argument("--now", help=argparse.SUPPRESS)
 
     sub = command("test", "run the tests: cases in the config")
@@ -693,7 +715,97 @@ def cmd_daemon(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_runs(args: argparse.Namespace) -> int:
+    from rulebot.lifecycle import run_json, runs_text
+
+    if args.limit < 1:
+        raise UsageError(f"--limit must be 1 or more, not {args.limit}")
+    config = load(args)
+    with open_store(config, args) as store:
+        runs = store.journal_runs(limit=args.limit)
+    if args.format == "json":
+        out(json.dumps([run_json(run) for run in runs], indent=2, ensure_ascii=False))
+    else:
+        out(runs_text(runs))
+    return EXIT_OK
+
+
+def cmd_undo(args: argparse.Namespace) -> int:
+    """The reversal of a run is a plan like any other: same limits, renderers,
+    journal and exit codes as `run` (`--dry-run` shows it, as `plan` does)."""
+    from rulebot import pipeline
+    from rulebot.engine import source_of
+    from rulebot.errors import LimitExceededError
+    from rulebot.lifecycle import plan_undo
+    from rulebot.planner import check_limits
+
+    config = load(args)
+    now = now_of(args)
+    with (
+        open_store(config, args) as store,
+        store.lock("undo"),
+        pipeline.connected(config, store, progress=not args.quiet) as live,
+    ):
+        library = {item.item_id: item for item in store.items()}
+        undo = plan_undo(
+            store,
+            args.run_id,
+            library,
+            now,
+            source=source_of(config),
+            config_sha256=config.sha256,
+        )
+        for note in undo.stale:
+            out(f"rulebot: stale, not undone: {note}", sys.stderr)
+        plan = live.source.refine(undo.plan, library)
+        refused: LimitExceededError | None = None
+        try:
+            check_limits(plan, _limits(config, args))
+        except LimitExceededError as err:
+            refused = err
+        if args.dry_run or refused:
+            _emit_plan(plan, args, str(refused) if refused else None)
+            if refused:
+                raise refused
+            return EXIT_CHANGES if args.detailed_exitcode and plan.actions else EXIT_OK
+        if not args.quiet and args.format == "text":
+            from rulebot import render
+
+            out(render.plan_text(plan, colour=render.use_colour(sys.stderr)), sys.stderr)
+        result = pipeline.apply(store, plan, live, check_stale=False, progress=not args.quiet)
+    _emit_result(result, args, plan)
+    if not result.ok:
+        return EXIT_ERROR
+    return EXIT_CHANGES if args.detailed_exitcode and plan.actions else EXIT_OK
+
+
+def cmd_items(args: argparse.Namespace) -> int:
+    from rulebot.engine import select_rules
+    from rulebot.lifecycle import inline_where, items_output, matching_items
+
+    if args.limit is not None and args.limit < 1:
+        raise UsageError(f"--limit must be 1 or more, not {args.limit}")
+    if args.where is not None and args.rule:
+        raise UsageError("give --where or --rule, not both")
+    config = load(args)
+    where = None
+    if args.where is not None:
+        where = inline_where(args.where, config.timezone_name)
+    elif args.rule:
+        [rule] = select_rules(config, [args.rule])
+        if rule.where is None:
+            raise RulebotError(f"rule {rule.name} is account-wide: it has no `where` to match")
+        where = rule.where
+    with open_store(config, args) as store:
+        found = matching_items(store.items(), where, now_of(args), args.limit)
+    out(items_output(found, args.format))
+    return EXIT_OK
+
+
 HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "runs": cmd_runs,
+    "undo": cmd_undo,
+    "items": cmd_items,
     "auth": cmd_auth,
     "sync": cmd_sync,
     "apply": cmd_apply,
@@ -730,6 +842,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_ERROR
         _setup_logging(args)
         handler = HANDLERS.get(args.command)
+        if args.command in ("run", "apply", "undo", "daemon"):
+            from rulebot.store import COMMAND
+
+            COMMAND.set(args.command)  # what `rulebot runs` shows for the runs it journals
         if handler is None:
             raise UsageError(f"'{args.command}' is not available in this build yet")
         return handler(args)

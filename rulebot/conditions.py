@@ -264,20 +264,33 @@ class Untagged(Condition):
     schema = {"description": description, "type": "boolean"}
 
     def matches(self, item: Item, now: int) -> Truth:
-        return None if item.tags is None else (not item.tags) == bool(self.value)
+        return None if item.tags is None else only_marks(item.tags) == bool(self.value)
 
     def truth(self, env: Env) -> tuple[str, str]:
         wanted = bool(self.value)
+        only = env.const(only_marks)
         return (
-            f"(i.tags is not None and (not i.tags) is {wanted})",
-            f"(i.tags is not None and (not i.tags) is not {wanted})",
+            f"(i.tags is not None and (not i.tags or {only}(i.tags)) is {wanted})",
+            f"(i.tags is not None and (not i.tags or {only}(i.tags)) is not {wanted})",
         )
 
     def test(self, item: Item, now: int) -> Check:
         if item.tags is None:
             return Check(self.key, None, "untagged: tags unknown")
-        ok = (not item.tags) == bool(self.value)
-        return Check(self.key, ok, "untagged" if not item.tags else _tags_seen(item))
+        bare = only_marks(item.tags)
+        return Check(self.key, bare == bool(self.value), "untagged" if bare else _tags_seen(item))
+
+
+# A grace mark (`rulebot:RULE:YYYY-MM-DD`, see planner.py) is rulebot's own
+# bookkeeping kept in the library: an item carrying only marks still counts as
+# untagged, so marking an item never changes what an `untagged` rule does.
+# `tag`/`tags` see marks like any tag (they are only matched when named).
+MARK = re.compile(r"^rulebot:[a-z0-9_-]+:\d{4}-\d{2}-\d{2}$", re.IGNORECASE)
+
+
+def only_marks(tags: tuple[str, ...]) -> bool:
+    """True when every tag (possibly none) is a grace mark."""
+    return all(MARK.match(tag) for tag in tags)
 
 
 # -- state --------------------------------------------------------------------
@@ -750,6 +763,104 @@ class Lang(Condition):
         return Check(self.key, item.lang.lower() in self.langs, f"lang {item.lang}")
 
 
+# -- the library as a whole ---------------------------------------------------
+
+
+@condition
+class Duplicate(Condition):
+    """Needs the whole library, not one item: ``Where.select`` calls ``prepare``
+    with every live item (as the rule sees the library) before any test."""
+
+    cost = 1
+    key = "duplicate"
+    fields = frozenset({"url", "time_added"})
+    library_wide = True
+    description = (
+        "Another live item has the same URL (normalised: scheme, www., tracking parameters, "
+        "trailing slash and fragment ignored; given and resolved URL both count). Matches "
+        "every copy except the one kept: the oldest (keep: oldest) or newest by time_added."
+    )
+    schema = {
+        "description": description,
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["by"],
+        "properties": {
+            "by": {"description": "What makes a duplicate: the URL.", "enum": ["url"]},
+            "keep": {
+                "description": "The copy that does not match: oldest (default) or newest.",
+                "enum": ["oldest", "newest"],
+                "default": "oldest",
+            },
+        },
+    }
+
+    def __init__(self, value: Mapping[str, Any], ctx: CompileContext) -> None:
+        self.newest = value.get("keep", "oldest") == "newest"
+        # item_id -> the id of the copy kept; filled in place (the generated
+        # predicate holds this very dict)
+        self.copies: dict[str, str] = {}
+        self._keys: dict[str, str] = {}  # URL -> normalised, across prepares
+
+    def _key(self, url: str) -> str:
+        key = self._keys.get(url)
+        if key is None:
+            from rulebot.urls import normalise_url
+
+            key = self._keys[url] = normalise_url(url)
+        return key
+
+    def prepare(self, items: Iterable[Item | None]) -> None:
+        parent: dict[str, str] = {}
+
+        def root(key: str) -> str:
+            while parent[key] != key:
+                parent[key] = parent[parent[key]]
+                key = parent[key]
+            return key
+
+        keyed: list[tuple[Item, str]] = []
+        for item in items:
+            if item is None or item.is_deleted:
+                continue
+            keys = [
+                k for k in {self._key(u) for u in (item.given_url, item.resolved_url) if u} if k
+            ]
+            if not keys:
+                continue
+            for key in keys:
+                parent.setdefault(key, key)
+            for key in keys[1:]:  # given and resolved URL join their groups
+                parent[root(key)] = root(keys[0])
+            keyed.append((item, keys[0]))
+        groups: dict[str, list[Item]] = {}
+        for item, key in keyed:
+            groups.setdefault(root(key), []).append(item)
+        self.copies.clear()
+        pick = max if self.newest else min
+        for members in groups.values():
+            if len(members) < 2:
+                continue
+            kept = pick(members, key=lambda i: i.sort_key)
+            for member in members:
+                if member is not kept:
+                    self.copies[member.item_id] = kept.item_id
+
+    def matches(self, item: Item, now: int) -> Truth:
+        return item.item_id in self.copies
+
+    def truth(self, env: Env) -> tuple[str, str]:
+        copies = env.const(self.copies)
+        return f"(i.item_id in {copies})", f"(i.item_id not in {copies})"
+
+    def test(self, item: Item, now: int) -> Check:
+        kept = self.copies.get(item.item_id)
+        which = "newest" if self.newest else "oldest"
+        if kept is None:
+            return Check(self.key, False, f"not a duplicate (or the {which} copy, kept)")
+        return Check(self.key, True, f"duplicate of item {kept} (same URL; the {which} is kept)")
+
+
 # -- composition --------------------------------------------------------------
 
 
@@ -792,13 +903,27 @@ class Where:
         self.fast = sorted(self.parts, key=lambda part: part.cost)
         self.cost = sum(part.cost for part in self.parts)
         self._select: Selector | None = None
+        # conditions that look at the whole library (duplicate), anywhere inside
+        self.library: list[Any] = [
+            found
+            for part in self.parts
+            for found in (
+                [part] if getattr(part, "library_wide", False) else getattr(part, "library", [])
+            )
+        ]
 
     def truth(self, env: Env) -> tuple[str, str]:
         return _conjunction([part.truth(env) for part in self.fast])
 
     def select(self, items: Iterable[Item | None], now: int) -> list[Item]:
         """The items that definitely match (not false, not unknown), in order:
-        what the planner asks. ``None`` entries (deleted items) are skipped."""
+        what the planner asks. ``None`` entries (deleted items) are skipped.
+        ``items`` is the whole library as the rule sees it: conditions such as
+        ``duplicate`` form their groups over it first."""
+        if self.library:
+            items = list(items)
+            for part in self.library:
+                part.prepare(items)
         if self._select is None:
             try:
                 self._select = Env().selector(self)
@@ -838,6 +963,7 @@ class _Group:
                 self.members.append(Where(member, ctx))
             except VocabError as err:
                 raise VocabError(err.message, (index, *err.path)) from None
+        self.library = [found for member in self.members for found in member.library]
 
     def test(self, item: Item, now: int) -> Check:
         checks = [m.test(item, now) for m in self.members]
@@ -871,6 +997,7 @@ class Not:
 
     def __init__(self, value: Mapping[str, Any], ctx: CompileContext) -> None:
         self.inner = Where(value, ctx)
+        self.library = self.inner.library
 
     def test(self, item: Item, now: int) -> Check:
         inner = self.inner.test(item, now)

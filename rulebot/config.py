@@ -654,6 +654,14 @@ class _Semantics:
         """Pocket keeps 25 characters of a tag: a longer one never reads back as written."""
         if self.caps.kind != "pocket":
             return
+        mark = f"rulebot:{rule.get('name')}:YYYY-MM-DD"
+        if "grace" in rule and len(mark) > POCKET_TAG_LENGTH:
+            self.warn(
+                (*path, "grace"),
+                f"the grace mark {mark} is {len(mark)} characters long; Pocket keeps "
+                f"{POCKET_TAG_LENGTH}, so the mark would not read back: use a rule name of at "
+                f"most {POCKET_TAG_LENGTH - len(mark) + len(str(rule.get('name')))} characters",
+            )
         raw_actions = rule.get("actions")
         for position, raw in enumerate(raw_actions if isinstance(raw_actions, list) else []):
             action_path: JsonPath = (*path, "actions", position)
@@ -710,6 +718,11 @@ class _Semantics:
                     f"{name} acts on matching items, but this rule has no `where` and holds "
                     f"account-wide {names}; put the account-wide actions in a rule of their own",
                 )
+        if "grace" in rule and (wide or not per_item) and self.clean((*path, "grace")):
+            self.add(
+                (*path, "grace"),
+                "grace delays a rule's item actions, and this rule has none; remove it",
+            )
         if wide and not per_item:
             for key in ("limit", "keep_newest"):
                 if key in rule and self.clean((*path, key)):
@@ -857,6 +870,7 @@ class Rule:
     limit: int | None = None
     keep_newest: int = 0
     line: int = 0
+    grace: int | None = None  # seconds: two-phase mark-for-op (planner.Grace)
 
     @property
     def account_wide(self) -> bool:
@@ -965,6 +979,7 @@ def _build(
                 limit=None if limit is None else int(limit),
                 keep_newest=int(raw.get("keep_newest", 0)),
                 line=checked.line_of(("rules", index)),
+                grace=parse_duration(raw["grace"]) if "grace" in raw else None,
             )
         )
     tests = [

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from rulebot.actions import from_send
 from rulebot.errors import RulebotError
 from rulebot.item import Item
+from rulebot.lifecycle import before_states
 from rulebot.plan import Outcome, Plan, PlannedAction, Result
 from rulebot.planner import Usage, make_plan, url_keys
 from rulebot.vocab import VocabError
@@ -70,6 +71,7 @@ def plan_rules(
         config_sha256=config.sha256,
         source=source_of(config),
         used=usage.items if usage else None,
+        timezone=config.timezone,
     )
 
 
@@ -135,7 +137,13 @@ def apply_local(store: Store, plan: Plan, *, check_stale: bool = True) -> Result
     changed = [item for item_id, item in library.items() if before.get(item_id) != item]
     gone = [item.item_id for item in changed if item.is_deleted]
     with store.transaction() as conn:
-        run_id = store.journal_begin("apply-local", [a.to_json() for a in plan.actions], conn)
+        run_id = store.journal_begin(
+            "apply-local",
+            [a.to_json() for a in plan.actions],
+            conn,
+            source=plan.source,
+            before=before_states(plan, before),
+        )
         store.upsert([item for item in changed if not item.is_deleted], conn)
         store.delete(gone, conn)
         confirmed = [o.index for o in outcomes if o.state == "succeeded"]
@@ -191,8 +199,11 @@ def _apply_one(planned: PlannedAction, library: dict[str, Item], urls: set[str])
         if effect.added_url:
             url = effect.added_url
             tags = tuple(t for t in str(send.get("tags", "")).split(",") if t)
+            # undo of a delete brings the same row back: it names the old id
+            wanted = str(send.get("item_id") or "")
+            taken = wanted in library and not library[wanted].is_deleted
             item = Item(
-                item_id=new_item_id(url, library),
+                item_id=wanted if wanted and not taken else new_item_id(url, library),
                 given_url=url,
                 given_title=str(send.get("title", "")),
                 tags=tags,

@@ -52,10 +52,33 @@ DETAILS = (
 )
 
 
+def find_item(store: Store, wanted: str) -> Item:
+    """An item by its id, or by its URL (given or resolved; failing an exact
+    match, the same URL up to scheme, `www.`, tracking parameters …)."""
+    item = store.get(wanted)
+    if item is not None:
+        return item
+    if "://" in wanted:
+        from rulebot.urls import normalise_url
+
+        found = store.find_by_url(wanted)
+        if found is not None:
+            return found
+        key = normalise_url(wanted)
+        same = [
+            i
+            for i in store.items()
+            if key in {normalise_url(u) for u in (i.given_url, i.resolved_url) if u}
+        ]
+        if same:
+            return min(same, key=lambda i: i.sort_key)
+        raise RulebotError(f"no item with the URL {printable(wanted)} in the store {store.path}")
+    raise RulebotError(f"no item {printable(repr(wanted))} in the store {store.path}")
+
+
 def explain_item(config: Config, store: Store, item_id: str, now: int) -> dict[str, Any]:
-    item = store.get(item_id)
-    if item is None:
-        raise RulebotError(f"no item {item_id!r} in the store {store.path}")
+    item = find_item(store, item_id)
+    item_id = item.item_id
     # Plan with every enabled rule, watching the item as each rule sees it:
     # an earlier rule may have archived or re-tagged it (the simulated state).
     seen: dict[str, Item | None] = {}
@@ -64,7 +87,7 @@ def explain_item(config: Config, store: Store, item_id: str, now: int) -> dict[s
         seen[rule.name] = state.by_id.get(item_id)
 
     enabled = [r for r in config.rules if r.enabled]
-    plan = make_plan(enabled, store.items(), now, observe=observe)
+    plan = make_plan(enabled, store.items(), now, observe=observe, timezone=config.timezone)
     planned = [a for a in plan.actions if a.item_id == item_id]
     rules = []
     for rule in config.rules:

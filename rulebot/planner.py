@@ -10,21 +10,30 @@ Semantics (design.md, "Planner semantics"):
   ``item_id``; within an item, actions in the order written;
 - ``keep_newest: N`` sets aside the N most recently added matches, then
   ``limit: N`` acts on the oldest N of the rest that get at least one action;
-- deleted items are never candidates.
+- deleted items are never candidates;
+- a rule with ``grace`` is two-phase (mark-for-op): a matching item first
+  gets the tag ``rulebot:RULE:YYYY-MM-DD`` (the day its actions fall due, in
+  the config's timezone); on or after that day, if it still matches and still
+  carries the mark, the actions run and the mark goes; a marked item that no
+  longer matches loses its mark. Marks are ordinary tag actions in the plan.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from rulebot.actions import Action
+from rulebot.actions import Action, TagsAdd, TagsRemove
 from rulebot.conditions import Where, reasons
 from rulebot.errors import LimitExceededError
 from rulebot.item import Item
 from rulebot.plan import Plan, PlannedAction
+from rulebot.vocab import CompileContext
+
+_NO_CTX = CompileContext()
 
 
 class RuleLike(Protocol):
@@ -38,6 +47,8 @@ class RuleLike(Protocol):
     def limit(self) -> int | None: ...
     @property
     def keep_newest(self) -> int | None: ...
+
+    # `grace` (seconds) is optional: read with getattr, so plain test doubles still work
 
 
 def item_ref(item: Item) -> dict[str, Any]:
@@ -111,6 +122,7 @@ def make_plan(
     source: dict[str, Any] | None = None,
     observe: Callable[[RuleLike, Simulation], None] | None = None,
     used: Mapping[str, int] | None = None,
+    timezone: dt.tzinfo = dt.UTC,
 ) -> Plan:
     """The plan; ``observe(rule, state)`` sees the library as each rule sees it
     (``explain`` uses it to show conditions against the simulated state).
@@ -131,7 +143,11 @@ def make_plan(
             candidates = matching(rule, state, now)
             matched[rule.name] = len(candidates)
             left = None if rule.limit is None else max(0, rule.limit - used.get(rule.name, 0))
-            planned.extend(_plan_item_rule(rule, candidates, left, state, original, now))
+            if getattr(rule, "grace", None):
+                grace = Grace(rule, now, timezone)
+                planned.extend(grace.plan(candidates, left, state, original))
+            else:
+                planned.extend(_plan_item_rule(rule, candidates, left, state, original, now))
     return Plan(
         created_at=now,
         actions=planned,
@@ -194,6 +210,101 @@ def _plan_item_rule(
             planned.extend(PlannedAction(rule.name, send, ref, reasons_) for send in sends)
             state.put(current)
     return planned
+
+
+class Grace:
+    """One grace rule's plan: marks, due actions, unmarks (Cloud Custodian's
+    mark-for-op). The mark lives in the library, so it shows in the reading
+    app and survives a lost store; removing it by hand postpones the action."""
+
+    def __init__(self, rule: RuleLike, now: int, timezone: dt.tzinfo) -> None:
+        self.rule = rule
+        self.now = now
+        self.prefix = f"rulebot:{rule.name}:"
+        today = dt.datetime.fromtimestamp(now, timezone)
+        self.today = today.date()
+        seconds = int(getattr(rule, "grace", 0) or 0)
+        self.due = (today + dt.timedelta(seconds=seconds)).date()
+
+    def marks(self, item: Item) -> list[str]:
+        prefix = self.prefix.casefold()
+        return [t for t in item.tags or () if t.casefold().startswith(prefix)]
+
+    def due_day(self, marks: list[str]) -> dt.date | None:
+        """The earliest day a mark names; None when none is a date (not a mark)."""
+        days = []
+        for mark in marks:
+            try:
+                days.append(dt.date.fromisoformat(mark[len(self.prefix) :]))
+            except ValueError:
+                continue
+        return min(days) if days else None
+
+    def plan(
+        self,
+        candidates: list[Item],
+        limit: int | None,
+        state: Simulation,
+        original: dict[str, Item],
+    ) -> list[PlannedAction]:
+        rule, now = self.rule, self.now
+        matched = {item.item_id for item in candidates}
+        if rule.keep_newest:
+            kept = {item.item_id for item in candidates[-rule.keep_newest :]}
+            candidates = [item for item in candidates if item.item_id not in kept]
+        planned: list[PlannedAction] = []
+        acted = 0
+        for item in candidates:
+            if limit is not None and acted >= limit:
+                break
+            if item.tags is None:
+                continue  # tags unknown: a mark could not be seen again
+            marks = self.marks(item)
+            due = self.due_day(marks)
+            steps: list[Action]
+            if due is None:
+                mark = f"{self.prefix}{self.due.isoformat()}"
+                steps = [TagsAdd([mark], _NO_CTX)]
+                note = f"grace: marked, due {self.due.isoformat()}"
+            elif self.today >= due:
+                steps = [*rule.actions, TagsRemove(marks, _NO_CTX)]
+                note = f"grace: due {due.isoformat()}"
+            else:
+                continue  # marked, not yet due
+            sends, current = _effects(steps, item, now)
+            if sends:
+                acted += 1
+                ref = item_ref(original.get(item.item_id, item))
+                reasons_ = (*why(rule, item, now), sys.intern(note))
+                planned.extend(PlannedAction(rule.name, send, ref, reasons_) for send in sends)
+                state.put(current)
+        for entry in list(state.in_order):  # marked items that no longer match lose the mark
+            if entry is None or entry.item_id in matched:
+                continue
+            marks = self.marks(entry)
+            if not marks or self.due_day(marks) is None:
+                continue
+            sends, current = _effects([TagsRemove(marks, _NO_CTX)], entry, now)
+            ref = item_ref(original.get(entry.item_id, entry))
+            note = "grace: no longer matches, mark removed"
+            planned.extend(PlannedAction(rule.name, send, ref, (note,)) for send in sends)
+            state.put(current)
+        return planned
+
+
+def _effects(actions: Sequence[Action], item: Item, now: int) -> tuple[list[dict[str, Any]], Item]:
+    """The sends of ``actions`` on ``item`` in order, and the item afterwards."""
+    current = item
+    sends = []
+    for action in actions:
+        if current.is_deleted:
+            break
+        effect = action.on_item(current, now)
+        if effect is None:
+            continue
+        current = effect.changed[0]
+        sends.append(effect.send)
+    return sends, current
 
 
 def _plan_account_rule(

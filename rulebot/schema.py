@@ -296,6 +296,14 @@ def _rule_schema() -> dict[str, Any]:
                 "minimum": 0,
                 "default": 0,
             },
+            "grace": {
+                "description": "Two-phase: a matching item is first tagged "
+                "rulebot:RULE:YYYY-MM-DD (the day its actions fall due, this long from now); "
+                "the actions run on or after that day if it still matches and is still "
+                "marked. Remove the tag to postpone. e.g. 7d",
+                "type": "string",
+                "pattern": DURATION_PATTERN,
+            },
         },
         required=["name", "actions"],
     )

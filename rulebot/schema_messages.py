@@ -111,6 +111,7 @@ _PATTERN_HINTS = {
     "name": "may use only lowercase letters, digits, - and _, starting with a letter or digit",
     "older_than": "is not a duration; write a whole number and a unit: 90m, 12h, 30d, 2w",
     "newer_than": "is not a duration; write a whole number and a unit: 90m, 12h, 30d, 2w",
+    "grace": "is not a duration; write a whole number and a unit: 90m, 12h, 30d, 2w",
     "consumer_key_env": "is not an environment variable name; use letters, digits and _",
     "access_token_env": "is not an environment variable name; use letters, digits and _",
     "base_url": "is not an http:// or https:// URL; write e.g. https://getpocket.com",
@@ -130,7 +131,7 @@ _EMPTY_WHERE = (
     "item, or remove `where:` for an account-wide rule"
 )
 
-_DURATION_KEYS = ("older_than", "newer_than")
+_DURATION_KEYS = ("older_than", "newer_than", "grace")
 
 
 def show(value: Any) -> str:

@@ -119,7 +119,7 @@ def run_case(config: Config, case: TestCase) -> CaseResult:
     except (VocabError, KeyError, TypeError, ValueError) as err:
         return CaseResult(case.name, False, error=f"bad test item: {err}")
     by_id = {item.item_id: item for item in items}
-    plan = make_plan([r for r in config.rules if r.enabled], items, now)
+    plan = make_plan([r for r in config.rules if r.enabled], items, now, timezone=config.timezone)
     expected, planned_lines = [], []
     passed = len(plan.actions) == len(case.expect)
     for position in range(max(len(plan.actions), len(case.expect))):

@@ -33,6 +33,7 @@ from rulebot.engine import stale_reason
 from rulebot.errors import ItemDataError
 from rulebot.http import clip, describe
 from rulebot.item import Item
+from rulebot.lifecycle import before_states
 from rulebot.plan import Outcome, Plan, PlannedAction, Result
 from rulebot.planner import url_keys
 from rulebot.pocket import BadRequestError, PocketClient
@@ -120,7 +121,12 @@ def apply_remote(
             outcomes[index] = Outcome(index, planned, "skipped", problem)
         else:
             queue.append((index, planned))
-    run_id = store.journal_begin("apply-pocket", [a.to_json() for a in plan.actions])
+    run_id = store.journal_begin(
+        "apply-pocket",
+        [a.to_json() for a in plan.actions],
+        source=plan.source,
+        before=before_states(plan, before),  # what `undo` restores
+    )
     for index, outcome in outcomes.items():
         store.journal_mark(run_id, [index], "skipped", outcome.error)
     batches = _batches(queue, batch_size)

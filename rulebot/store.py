@@ -21,6 +21,7 @@ import socket
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,6 +124,14 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "UPDATE items SET favorite = NULL WHERE favorite = 0"
         " AND NOT EXISTS (SELECT 1 FROM meta WHERE key = 'since')",
     ),
+    # 2 -> 3: what `runs` and `undo` need. A run records the command that made
+    # it and the library it changed; each action the item state before it (the
+    # undo table). Older rows keep NULL: "unknown", and they cannot be undone.
+    (
+        "ALTER TABLE runs ADD COLUMN command TEXT",
+        "ALTER TABLE runs ADD COLUMN source TEXT",
+        "ALTER TABLE run_actions ADD COLUMN before TEXT",
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 # PRAGMA application_id of a rulebot store ("RBOT"): what tells it from
@@ -144,6 +153,8 @@ _UPSERT_ITEM = (
     " ON CONFLICT(item_id) DO UPDATE SET "
     + ", ".join(f"{c.strip()} = excluded.{c.strip()}" for c in _ITEM_COLUMNS.split(",")[1:])
 )
+
+_INSERT_ITEM = f"INSERT INTO items ({_ITEM_COLUMNS}) VALUES ({', '.join('?' * 20)})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +180,25 @@ class JournalRun:
     started_at: int
     finished_at: int | None
     states: dict[str, int]  # action count per state
+    command: str = "unknown"  # plan/run/apply/undo/daemon; "unknown" before schema 3
+    source: dict[str, Any] | None = None  # plan.source; None before schema 3
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    """One action of a run with the item state before it (None: not recorded)."""
+
+    index: int
+    rule: str | None
+    send: dict[str, Any]
+    action: dict[str, Any]
+    state: str
+    before: dict[str, Any] | None
+
+
+# the command a run is journaled under: set once by the command line (and the
+# daemon), read by journal_begin, so no applier has to pass it along
+COMMAND: ContextVar[str] = ContextVar("rulebot_command", default="unknown")
 
 
 class Store:
@@ -474,6 +504,44 @@ class Store:
             )
         return len(batch)
 
+    def insert_new(self, items: Iterable[Item], conn: sqlite3.Connection | None = None) -> int:
+        """Insert items whose ids are not in the store yet (an import's additions).
+
+        Unlike ``upsert`` there is no per-item tag DELETE and no ON CONFLICT
+        clause: on a fresh store that DELETE was a B-tree probe per item for
+        nothing. An id that does exist fails the transaction (a bug, not data loss).
+        """
+        batch = list(items)
+        with self._writing(conn) as c, gc_paused():
+            c.executemany(_INSERT_ITEM, map(_item_to_row, batch))
+            c.executemany(
+                "INSERT INTO item_tags VALUES (?, ?, ?)",
+                (
+                    (item.item_id, tag, position)
+                    for item in batch
+                    if item.tags
+                    for position, tag in enumerate(item.tags)
+                ),
+            )
+        return len(batch)
+
+    @contextlib.contextmanager
+    def bulk_load(self) -> Iterator[None]:
+        """``synchronous=NORMAL`` for one bulk transaction, FULL again after.
+
+        Safe in WAL mode: NORMAL skips the fsync at each commit only, so a
+        power loss can lose the last commit but never corrupts the database;
+        the bulk load is one transaction, so it is either wholly in or out.
+        """
+        if self._conn.in_transaction:  # the pragma cannot change inside one
+            yield
+            return
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        try:
+            yield
+        finally:
+            self._conn.execute("PRAGMA synchronous=FULL")
+
     def delete(self, item_ids: Iterable[str], conn: sqlite3.Connection | None = None) -> int:
         """Remove items from the store entirely (not Pocket's "deleted" status)."""
         ids = [(item_id,) for item_id in item_ids]
@@ -541,23 +609,33 @@ class Store:
 
     # -- run journal ----------------------------------------------------------
     def journal_begin(
-        self, kind: str, actions: list[dict[str, Any]], conn: sqlite3.Connection | None = None
+        self,
+        kind: str,
+        actions: list[dict[str, Any]],
+        conn: sqlite3.Connection | None = None,
+        *,
+        source: dict[str, Any] | None = None,
+        before: Sequence[dict[str, Any] | None] | None = None,
     ) -> int:
         """Record a run and its planned actions; returns the run id.
 
         Each action is a plan action (``{"rule", "send", ...}``); a dict
-        without ``send`` is taken to be the send object itself.
+        without ``send`` is taken to be the send object itself. ``before[i]``
+        is the item state before action i (``rulebot.lifecycle.before_states``):
+        what ``undo`` restores.
         """
         now = int(time.time())
+        states = list(before) if before is not None else [None] * len(actions)
         with self._writing(conn) as c:
             cursor = c.execute(
-                "INSERT INTO runs (kind, status, started_at) VALUES (?, 'running', ?)",
-                (kind, now),
+                "INSERT INTO runs (kind, status, started_at, command, source)"
+                " VALUES (?, 'running', ?, ?, ?)",
+                (kind, now, COMMAND.get(), json.dumps(source, sort_keys=True) if source else None),
             )
             run_id = int(cursor.lastrowid or 0)
             c.executemany(
-                "INSERT INTO run_actions (run_id, idx, rule, send, action, state, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, 'planned', ?)",
+                "INSERT INTO run_actions (run_id, idx, rule, send, action, state, updated_at,"
+                " before) VALUES (?, ?, ?, ?, ?, 'planned', ?, ?)",
                 (
                     (
                         run_id,
@@ -566,8 +644,9 @@ class Store:
                         json.dumps(action.get("send", action), sort_keys=True),
                         json.dumps(action, sort_keys=True),
                         now,
+                        None if state is None else json.dumps(state, sort_keys=True),
                     )
-                    for index, action in enumerate(actions)
+                    for index, (action, state) in enumerate(zip(actions, states, strict=False))
                 ),
             )
         return run_id
@@ -632,21 +711,60 @@ class Store:
         """The most recent runs, newest first, with action counts per state."""
         with self._snapshot():
             runs = self._conn.execute(
-                "SELECT run_id, kind, status, started_at, finished_at FROM runs"
+                "SELECT run_id, kind, status, started_at, finished_at, command, source FROM runs"
                 " ORDER BY run_id DESC LIMIT ?",
                 (limit,),
             ).fetchall()
-            result = []
-            for run_id, kind, status, started_at, finished_at in runs:
-                states = dict(
-                    self._conn.execute(
-                        "SELECT state, count(*) FROM run_actions WHERE run_id = ?"
-                        " GROUP BY state ORDER BY state",
-                        (run_id,),
-                    ).fetchall()
+            return [self._journal_run(row) for row in runs]
+
+    def journal_run(self, run_id: int) -> JournalRun | None:
+        with self._snapshot():
+            row = self._conn.execute(
+                "SELECT run_id, kind, status, started_at, finished_at, command, source FROM runs"
+                " WHERE run_id = ?",
+                (run_id,),
+            ).fetchone()
+            return None if row is None else self._journal_run(row)
+
+    def _journal_run(self, row: Sequence[Any]) -> JournalRun:
+        run_id, kind, status, started_at, finished_at, command, source = row
+        states = dict(
+            self._conn.execute(
+                "SELECT state, count(*) FROM run_actions WHERE run_id = ?"
+                " GROUP BY state ORDER BY state",
+                (run_id,),
+            ).fetchall()
+        )
+        return JournalRun(
+            run_id,
+            kind,
+            status,
+            started_at,
+            finished_at,
+            states,
+            command or "unknown",
+            json.loads(source) if source else None,
+        )
+
+    def journal_entries(self, run_id: int) -> list[JournalEntry]:
+        """Every action of a run, in plan order, with its before-state."""
+        with self._snapshot():
+            rows = self._conn.execute(
+                "SELECT idx, rule, send, action, state, before FROM run_actions"
+                " WHERE run_id = ? ORDER BY idx",
+                (run_id,),
+            ).fetchall()
+            return [
+                JournalEntry(
+                    index=row[0],
+                    rule=row[1],
+                    send=json.loads(row[2]),
+                    action=json.loads(row[3]),
+                    state=row[4],
+                    before=json.loads(row[5]) if row[5] else None,
                 )
-                result.append(JournalRun(run_id, kind, status, started_at, finished_at, states))
-            return result
+                for row in rows
+            ]
 
     def journal_done_since(self, rule: str, since: int) -> list[tuple[str | None, str]]:
         """(item_id, action) of every action of ``rule`` planned at or after

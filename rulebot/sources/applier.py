@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from rulebot.actions import from_send
 from rulebot.engine import stale_reason
 from rulebot.errors import CredentialsError, RulebotError
+from rulebot.lifecycle import before_states
 from rulebot.plan import Outcome, PlannedAction, Result
 from rulebot.planner import url_keys
 from rulebot.sources.base import STOPPED
@@ -111,7 +112,12 @@ def apply_units(
             outcomes[index] = Outcome(index, planned, "skipped", problem)
         else:
             queue.append((index, planned))
-    run_id = store.journal_begin(f"apply-{kind}", [a.to_json() for a in plan.actions])
+    run_id = store.journal_begin(
+        f"apply-{kind}",
+        [a.to_json() for a in plan.actions],
+        source=plan.source,
+        before=before_states(plan, before),  # what `undo` restores
+    )
     for index, outcome in outcomes.items():
         store.journal_mark(run_id, [index], "skipped", outcome.error)
     units = units_of(queue)
