@@ -647,7 +647,7 @@ def import_export(
     stamp = int(time.time()) if now is None else now
     added = updated = unchanged = 0
     changes: list[ImportChange] = []
-    with store.transaction() as conn:
+    with store.bulk_load(), store.transaction() as conn:
         existing = store.items(include_deleted=True)
         by_url: dict[str, Item] = {}
         # Live items first, so a URL saved twice resolves to the live copy.
@@ -658,13 +658,14 @@ def import_export(
         existing_ids = {item.item_id for item in existing}
         taken = existing_ids | {item.item_id for item in imported}
         writes: list[Item] = []
+        fresh: list[Item] = []  # ids not in the store: plain INSERTs, no tag DELETE
         for new in imported:
             old = by_url.get(new.given_url)
             if old is None:
                 if new.item_id in existing_ids:
                     new = new.replace(item_id=_free_id(new.given_url, taken))
                 added += 1
-                writes.append(new)
+                fresh.append(new)
                 changes.append(ImportChange("added", new.given_url))
                 continue
             merged = _merge(old, new, stamp)
@@ -681,6 +682,7 @@ def import_export(
                 reverts = (old.time_updated or 0) > made_after
                 changes.append(ImportChange("updated", new.given_url, fields, reverts))
         if not dry_run:
+            store.insert_new(fresh, conn=conn)
             store.upsert(writes, conn=conn)
     return ImportResult(
         added=added,

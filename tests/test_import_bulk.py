@@ -1,0 +1,85 @@
+"""Import's bulk load (#17.4): plain INSERTs for new items, one transaction,
+synchronous=NORMAL only while it runs (FULL again after)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rulebot.errors import StoreError
+from rulebot.exports import import_export
+from rulebot.item import Item
+from rulebot.store import Store
+
+CSV = (
+    "title,url,time_added,tags,status\n"
+    "One,https://a.example/1,1700000000,x|y,unread\n"
+    "Two,https://a.example/2,1700000001,,archive\n"
+)
+
+
+def _import_traced(store: Store, export: Path) -> tuple[list[str], list[int]]:
+    statements: list[str] = []
+    sync_levels: list[int] = []
+    conn = store._conn
+
+    def trace(sql: str) -> None:
+        statements.append(sql)
+
+    conn.set_trace_callback(trace)
+    real_upsert = store.upsert
+
+    def spy(items, conn=None):  # type: ignore[no-untyped-def]
+        sync_levels.append(store._conn.execute("PRAGMA synchronous").fetchone()[0])
+        return real_upsert(items, conn=conn)
+
+    store.upsert = spy  # type: ignore[method-assign]
+    try:
+        import_export(store, export, now=1_800_000_000)
+    finally:
+        conn.set_trace_callback(None)
+        del store.upsert
+    return statements, sync_levels
+
+
+def test_fresh_import_has_no_tag_delete_one_transaction_and_normal_sync(tmp_path: Path) -> None:
+    export = tmp_path / "e.csv"
+    export.write_text(CSV, encoding="utf-8")
+    with Store.open(tmp_path / "s.db") as store:
+        statements, sync_levels = _import_traced(store, export)
+        assert not [s for s in statements if "DELETE" in s.upper()]
+        # one transaction: the read of the existing library joins the write
+        assert [s for s in statements if s.upper().startswith("BEGIN")] == ["BEGIN IMMEDIATE"]
+        assert sync_levels == [1]  # NORMAL during the load
+        assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL after
+        assert {i.given_url for i in store.items()} == {
+            "https://a.example/1",
+            "https://a.example/2",
+        }
+        found = store.find_by_url("https://a.example/1")
+        assert found is not None and found.tags == ("x", "y")
+
+
+def test_reimport_still_replaces_tags_and_restores_full_sync(tmp_path: Path) -> None:
+    export = tmp_path / "e.csv"
+    export.write_text(CSV, encoding="utf-8")
+    with Store.open(tmp_path / "s.db") as store:
+        import_export(store, export, now=1_800_000_000)
+        export.write_text(CSV.replace("x|y", "z"), encoding="utf-8")
+        import_export(store, export, now=1_800_000_001)
+        found = store.find_by_url("https://a.example/1")
+        assert found is not None and found.tags == ("z",)
+        assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 2
+
+
+def test_insert_new_refuses_an_existing_id_and_sync_is_restored_after_failure(
+    tmp_path: Path,
+) -> None:
+    item = Item(item_id="1", given_url="https://a.example/1", tags=("t",))
+    with Store.open(tmp_path / "s.db") as store:
+        store.upsert([item])
+        with pytest.raises(StoreError), store.bulk_load(), store.transaction() as conn:
+            store.insert_new([item], conn=conn)
+        assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 2
+        assert store.get("1") == item and store.count() == 1
