@@ -111,6 +111,22 @@ KARAKEEP = Capabilities(
     missing_because=_KARAKEEP_LACKS,
 )
 
+# Wallabag: archived/starred with their times, tags, dates, reading time, language
+_WALLABAG_LACKS = {
+    "word_count": "Wallabag keeps a reading time, not a word count",
+    "is_article": "Wallabag's API does not say what an entry is",
+    "has_video": "Wallabag's API does not say what an entry is",
+    "has_image": "Wallabag's API does not say what an entry is",
+}
+WALLABAG = Capabilities(
+    kind="wallabag",
+    fields=ALL_FIELDS - _WALLABAG_LACKS.keys(),
+    actions=ALL_ACTIONS,
+    batches=False,
+    label="Wallabag",
+    missing_because=_WALLABAG_LACKS,
+)
+
 # Shaarli: tags-only bookmarks. No read status and no favourite at all: rules
 # on them are errors; the private flag is Shaarli's own field.
 _SHAARLI_REFUSES = frozenset({"status", "favorite", "time_read", "time_favorited"})
@@ -133,22 +149,6 @@ SHAARLI = Capabilities(
     refused_because="Shaarli keeps tagged bookmarks only: no read/archived status, no favourite",
 )
 
-# Wallabag: archived/starred with their times, tags, dates, reading time, language
-_WALLABAG_LACKS = {
-    "word_count": "Wallabag keeps a reading time, not a word count",
-    "is_article": "Wallabag's API does not say what an entry is",
-    "has_video": "Wallabag's API does not say what an entry is",
-    "has_image": "Wallabag's API does not say what an entry is",
-}
-WALLABAG = Capabilities(
-    kind="wallabag",
-    fields=ALL_FIELDS - _WALLABAG_LACKS.keys(),
-    actions=ALL_ACTIONS,
-    batches=False,
-    label="Wallabag",
-    missing_because=_WALLABAG_LACKS,
-)
-
 SOURCES: dict[str, Capabilities] = {
     "local": LOCAL,
     "pocket": POCKET,
@@ -156,7 +156,6 @@ SOURCES: dict[str, Capabilities] = {
     "shaarli": SHAARLI,
 }
 SOURCES["wallabag"] = WALLABAG
-
 
 # Readeck: archived, marked, labels, created/updated, word count, reading
 # time, language and type (article/photo/video); no read or favourited time
@@ -173,6 +172,7 @@ READECK = Capabilities(
     missing_because=_READECK_LACKS,
 )
 SOURCES["readeck"] = READECK
+
 
 def source_kind(document: Mapping[str, Any]) -> str:
     """The source a config uses: its source block's name, else the local library."""

@@ -370,7 +370,7 @@ def test_a_401_with_a_fresh_token_stops_the_run_without_looping(
     library(wallabag)
     configure(wallabag, concurrency=1)
     wallabag.inject("status", status=401, route="PATCH /api/entries/{id}", count=50)
-    code, out, err = rb(capsys, "run", "--now", NOW)
+    code, _out, err = rb(capsys, "run", "--now", NOW)
     assert code == 1 and "WALLABAG_CLIENT_ID" in err
     # each unit: the call, one renewal, one retry; the unit already queued
     # when the first failed is the only other one sent
@@ -493,3 +493,41 @@ def test_credentials_and_tokens_never_leave_the_process(
     for exchange in wallabag.exchanges:
         for secret in secrets:
             assert secret not in exchange.target  # never in a URL
+
+
+def test_tagging_many_entries_goes_through_the_bulk_endpoint_ten_at_a_time(
+    wallabag: FakeWallabag, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = [wallabag.add_entry(f"https://g.example/{n}", f"G{n}", tags=["Inbox"]) for n in range(25)]
+    configure(
+        wallabag,
+        "rules:\n  - name: tag\n    where: {tag: inbox}\n    actions: [{tags_add: [Todo]}]\n",
+    )
+    assert rb(capsys, "sync")[0] == 0
+    wallabag.remove_entry(ids[3])  # gone behind rulebot's back: the bulk answer says so
+    code, out, _ = rb(capsys, "plan", "--now", NOW)
+    assert code == 0 and out.count("tags_add Todo") == 25  # the plan is per entry
+    code, out, err = rb(capsys, "run", "--now", NOW, "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["summary"] == {**json.loads(out)["summary"], "failed": 0}
+    assert wallabag.calls("POST /api/entries/tags/lists") == 3  # 10 + 10 + 5
+    assert wallabag.calls("POST /api/entries/{id}/tags") == 0
+    for entry_id in ids[:3] + ids[4:]:
+        assert wallabag.labels(entry_id) == ["inbox", "todo"]
+    assert str(ids[3]) not in mirror()  # moot: out of the mirror
+    assert mirror()[str(ids[0])].tags == ("inbox", "todo")  # type: ignore[attr-defined]
+    assert "no changes" in rb(capsys, "plan", "--now", NOW)[1]
+
+
+def test_one_tagging_unit_or_mixed_units_go_one_by_one(
+    wallabag: FakeWallabag, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a = wallabag.add_entry("https://h.example/a", "A", tags=["inbox"])
+    configure(
+        wallabag,
+        "rules:\n  - name: tag\n    where: {tag: inbox}\n    actions: [{tags_add: [todo]}]\n",
+    )
+    assert rb(capsys, "run", "--now", NOW)[0] == 0
+    assert wallabag.calls("POST /api/entries/tags/lists") == 0
+    assert wallabag.calls("POST /api/entries/{id}/tags") == 1
+    assert wallabag.labels(a) == ["inbox", "todo"]

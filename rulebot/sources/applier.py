@@ -97,6 +97,7 @@ def apply_units(
     check_stale: bool,
     stop: Callable[[], bool] | None = None,
     progress: bool = False,
+    bulk: Bulk | None = None,
 ) -> Result:
     requests_before = requests()
     before = {item.item_id: item for item in store.items()}
@@ -123,6 +124,8 @@ def apply_units(
     units = units_of(queue)
     shown = _Progress(len(units), enabled=progress)
     fatal: BaseException | None = None
+    if bulk is not None:  # units the service takes several to a request go first
+        units, fatal = _apply_bulk(store, run_id, units, bulk, outcomes, stop)
     in_flight: dict[Future[list[Answer]], Unit] = {}
     by_item: dict[str, Future[list[Answer]]] = {}
 
@@ -195,6 +198,76 @@ def apply_units(
 
 
 _NO_LIBRARY: Mapping[str, Item] = {}
+
+
+class Bulk(Protocol):
+    """A service endpoint that carries several units in one request."""
+
+    size: int  # units per request at most
+
+    def accepts(self, unit: Unit, current: Item | None) -> bool:
+        """Whether this unit can travel in a bulk request."""
+        ...
+
+    def __call__(self, batch: list[tuple[Unit, Item | None]]) -> list[list[Answer]]:
+        """Send one bulk request; the answers per unit, in order."""
+        ...
+
+
+def _apply_bulk(
+    store: Store,
+    run_id: int,
+    units: list[Unit],
+    bulk: Bulk,
+    outcomes: dict[int, Outcome],
+    stop: Callable[[], bool] | None,
+) -> tuple[list[Unit], BaseException | None]:
+    """Send the units ``bulk`` accepts, ``bulk.size`` to a request, before the
+    rest; the units left to send one by one. Only a unit that is its item's
+    only one and that comes before any account-wide unit qualifies, so the
+    plan's order holds for every item and every account-wide action."""
+    per_item: dict[str, int] = {}
+    for unit in units:
+        item_id = unit[0][1].item_id
+        if item_id is not None:
+            per_item[item_id] = per_item.get(item_id, 0) + 1
+    chosen: list[tuple[Unit, Item | None]] = []
+    rest: list[Unit] = []
+    wide_seen = False
+    for unit in units:
+        item_id = unit[0][1].item_id
+        wide_seen = wide_seen or item_id is None
+        current = store.get(item_id) if item_id is not None and not wide_seen else None
+        if (
+            item_id is not None
+            and not wide_seen
+            and per_item[item_id] == 1
+            and bulk.accepts(unit, current)
+        ):
+            chosen.append((unit, current))
+            continue
+        rest.append(unit)
+    if len(chosen) < 2:  # one unit: its own request costs the same
+        return units, None
+    for start in range(0, len(chosen), bulk.size):
+        batch = chosen[start : start + bulk.size]
+        if stop is not None and stop():
+            _skip_rest(store, run_id, [unit for unit, _ in chosen[start:]], outcomes, STOPPED)
+            return rest, None
+        store.journal_mark(run_id, [i for unit, _ in batch for i, _ in unit], "sent")
+        try:
+            answers = bulk(batch)
+        except CredentialsError as err:  # no later request will do better
+            for unit, _ in batch:
+                _record(store, run_id, unit, [Answer(False, str(err))] * len(unit), outcomes)
+            left = [unit for unit, _ in chosen[start + bulk.size :]]
+            _skip_rest(store, run_id, left, outcomes, f"not sent: {err}")
+            return rest, err
+        except RulebotError as err:
+            answers = [[Answer(False, str(err))] * len(unit) for unit, _ in batch]
+        for (unit, _), unit_answers in zip(batch, answers, strict=True):
+            _record(store, run_id, unit, unit_answers, outcomes)
+    return rest, None
 
 
 def _skip_rest(

@@ -38,7 +38,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -73,6 +73,7 @@ DEFAULT_FULL_SCAN_EVERY = "7d"
 # `since` is strict, at whole seconds, compared in server-local wall time (a
 # DST fold repeats an hour): the cursor stays an hour behind the server's clock
 OVERLAP = 3600
+MAX_BULK_URL = 300  # longer URLs go one by one (a bulk payload rides in the URL)
 
 
 class WallabagSession:
@@ -182,6 +183,7 @@ class WallabagSession:
             check_stale=check_stale,
             stop=stop,
             progress=progress,
+            bulk=BulkTags(self.client),
         )
 
     def perform(
@@ -280,10 +282,8 @@ class WallabagSession:
         if planned.name == "add":
             return self._add(send)
         if planned.name == "tag_delete":
-            try:
+            with suppress(NotFound):  # no entry of ours has it: done
                 self.client.delete_tag_label(str(send["tag"]).lower())
-            except NotFound:
-                pass  # no entry of ours has it: done
             with self._tag_lock:
                 self._tag_ids = None
             return Answer(True)
@@ -304,6 +304,50 @@ class WallabagSession:
             logger.debug("add: the created entry was not readable: %s", err)
             return Answer(True)  # the next sync brings it
         return Answer(True, created=item)
+
+
+class BulkTags:
+    """Units that only add tags travel ``MASS_ACTION_LIMIT`` to a
+    ``POST /entries/tags/lists`` (matched by URL; an entry it does not find
+    is gone: moot)."""
+
+    size = MASS_ACTION_LIMIT
+
+    def __init__(self, client: WallabagClient) -> None:
+        self.client = client
+
+    def accepts(self, unit: Unit, current: Item | None) -> bool:
+        # the payload rides in the query string: keep each URL short
+        return (
+            current is not None
+            and current.tags is not None
+            and 0 < len(current.url) <= MAX_BULK_URL
+            and all(planned.name == "tags_add" for _, planned in unit)
+        )
+
+    def __call__(self, batch: list[tuple[Unit, Item | None]]) -> list[list[Answer]]:
+        changes: list[tuple[str, list[str]]] = []
+        for unit, current in batch:
+            assert current is not None
+            labels = [t.lower() for _, p in unit for t in split_tags(p.send.get("tags"))]
+            changes.append((current.url, list(dict.fromkeys(labels))))
+        answered = self.client.bulk_add_tags(changes)
+        found = {
+            str(row.get("url")): row.get("entry") for row in answered if isinstance(row, Mapping)
+        }
+        result: list[list[Answer]] = []
+        for (unit, current), (url, labels) in zip(batch, changes, strict=True):
+            assert current is not None
+            if url not in found:
+                answer = Answer(False, "Wallabag's bulk answer did not mention this entry")
+            elif found[url] is False:
+                answer = Answer(True, "no entry has this URL any more", moot=True)
+            else:
+                folded = folded_tags(tuple(current.tags or ()))
+                tags = (*(current.tags or ()), *(t for t in labels if t.casefold() not in folded))
+                answer = Answer(True, tags=tuple(sorted(tags, key=str.casefold)))
+            result.append([answer] * len(unit))
+        return result
 
 
 class WallabagSource:
