@@ -91,11 +91,17 @@ class Env:
 
     def __init__(self) -> None:
         self.names: dict[str, Any] = {}
+        self.bound = 0  # local names handed out by ``var``
 
     def const(self, value: Any) -> str:
         name = f"_c{len(self.names)}"
         self.names[name] = value
         return name
+
+    def var(self) -> str:
+        """A fresh local name for an expression to bind once (``:=``) and reuse."""
+        self.bound += 1
+        return f"_v{self.bound}"
 
     def selector(self, where: Where) -> Selector:
         """``select(items, now)``: the items that definitely match, in order.
@@ -530,6 +536,15 @@ class Domain(Condition):
         if not host:
             return None
         return any(host == d or host.endswith("." + d) for d in self.domains)
+
+    def truth(self, env: Env) -> tuple[str, str]:
+        # inlined: the host once per item (host_of is cached by URL), a set
+        # lookup and one C-level endswith over every ".domain" suffix
+        host, domains = env.var(), env.const(frozenset(self.domains))
+        suffixes = env.const(tuple("." + d for d in self.domains))
+        seen = f"({host} := {env.const(host_of)}(i.resolved_url or i.given_url)) != ''"
+        hit = f"({host} in {domains} or {host}.endswith({suffixes}))"
+        return f"({seen} and {hit})", f"({seen} and not {hit})"
 
     def test(self, item: Item, now: int) -> Check:
         host = item.domain

@@ -63,7 +63,10 @@ def plan_rules(
     items: Sequence[Item],
     now: int,
     usage: Usage | None = None,
+    *,
+    ordered: bool = False,
 ) -> Plan:
+    """``ordered``: ``items`` come from ``Store.items()``, oldest first."""
     return make_plan(
         rules,
         items,
@@ -72,6 +75,7 @@ def plan_rules(
         source=source_of(config),
         used=usage.items if usage else None,
         timezone=config.timezone,
+        ordered=ordered,
     )
 
 

@@ -87,7 +87,9 @@ def explain_item(config: Config, store: Store, item_id: str, now: int) -> dict[s
         seen[rule.name] = state.by_id.get(item_id)
 
     enabled = [r for r in config.rules if r.enabled]
-    plan = make_plan(enabled, store.items(), now, observe=observe, timezone=config.timezone)
+    plan = make_plan(
+        enabled, store.items(), now, observe=observe, timezone=config.timezone, ordered=True
+    )
     planned = [a for a in plan.actions if a.item_id == item_id]
     rules = []
     for rule in config.rules:

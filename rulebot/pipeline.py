@@ -79,7 +79,7 @@ def make_plan(
     will carry it out, and what the rules already did this schedule period."""
     usage = period_usage(config, store, [r.name for r in rules], now)
     items = store.items()
-    plan = plan_rules(config, rules, items, now, usage)
+    plan = plan_rules(config, rules, items, now, usage, ordered=True)
     library = {item.item_id: item for item in items}
     resumed = resume(live.pending, {r.name for r in rules}, plan, dict(library), now)
     if resumed:

@@ -73,9 +73,10 @@ class Simulation:
     so one sort serves every rule.
     """
 
-    def __init__(self, items: Iterable[Item]) -> None:
+    def __init__(self, items: Iterable[Item], *, ordered: bool = False) -> None:
         live = [item for item in items if not item.is_deleted]
-        live.sort(key=_order)
+        if not ordered:  # Store.items() is already in this order (a refinement of it)
+            live.sort(key=_order)
         self.in_order: list[Item | None] = list(live)
         self.position = {item.item_id: index for index, item in enumerate(live)}
         self.by_id = {item.item_id: item for item in live}
@@ -123,13 +124,15 @@ def make_plan(
     observe: Callable[[RuleLike, Simulation], None] | None = None,
     used: Mapping[str, int] | None = None,
     timezone: dt.tzinfo = dt.UTC,
+    ordered: bool = False,
 ) -> Plan:
     """The plan; ``observe(rule, state)`` sees the library as each rule sees it
     (``explain`` uses it to show conditions against the simulated state).
     ``used`` is how many items each rule already acted on in its current
-    schedule period (``Usage.items``): its ``limit`` holds per period."""
+    schedule period (``Usage.items``): its ``limit`` holds per period.
+    ``ordered``: ``items`` already come oldest first (``Store.items()``)."""
     used = used or {}
-    state = Simulation(items)
+    state = Simulation(items, ordered=ordered)
     original = dict(state.by_id)
     urls = Urls(state)
     planned: list[PlannedAction] = []

@@ -252,6 +252,7 @@ leaf_conditions = st.sampled_from(
         {"added": {"newer_than": "30d", "after": "2024-01-01"}},
         {"read": {"before": "2026-06-01"}},
         {"domain": "b.org"},
+        {"domain": ["c.net", "www.b.org"]},
         {"title": {"contains": "x"}},
         {"url": {"glob": "*b.org*"}},
         {"word_count": {"gte": 100}},
@@ -291,7 +292,7 @@ random_items = st.builds(
     st.one_of(st.none(), st.integers(0, 500)),
     st.one_of(st.none(), st.sampled_from(["en", "de"])),
     st.one_of(st.none(), st.integers(0, 2)),
-    st.sampled_from(["b.org", "x.b.org", "c.net"]),
+    st.sampled_from(["b.org", "x.b.org", "c.net", "WWW.B.org", "ab.org", "", "[::1]:80"]),
     st.sampled_from(["", "x marks", "plain"]),
 )
 
