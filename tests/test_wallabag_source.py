@@ -7,8 +7,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -531,3 +532,70 @@ def test_one_tagging_unit_or_mixed_units_go_one_by_one(
     assert wallabag.calls("POST /api/entries/tags/lists") == 0
     assert wallabag.calls("POST /api/entries/{id}/tags") == 1
     assert wallabag.labels(a) == ["inbox", "todo"]
+
+
+# -- listings the library moves under -------------------------------------------------------
+
+
+def _after_first_page(monkeypatch: pytest.MonkeyPatch, change: Callable[[], None]) -> None:
+    """Make ``change`` happen on the server right after it answers the first
+    page of the next listing (another client at work while rulebot pages on)."""
+    listing = FakeWallabag._list
+    served: list[int] = []
+
+    def patched(self: FakeWallabag, **kwargs: Any) -> Any:
+        answer = listing(self, **kwargs)
+        served.append(answer["page"])
+        if len(served) == 1:
+            change()
+        return answer
+
+    monkeypatch.setattr(FakeWallabag, "_list", patched)
+
+
+def test_an_entry_deleted_during_a_full_scan_hides_no_other_entry(
+    wallabag: FakeWallabag, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = [wallabag.add_entry(f"https://s.example/{n}", f"S{n}") for n in range(5)]
+    configure(wallabag, "rules: []\n", page_size=2)
+    # offset paging: deleting an entry of page 1 shifts entry 2 onto page 1, unread
+    _after_first_page(monkeypatch, lambda: wallabag.remove_entry(ids[0]))
+    assert rb(capsys, "sync")[0] == 0
+    assert sorted(mirror(), key=int) == [str(i) for i in ids[1:]]
+
+
+def test_an_entry_changed_during_an_incremental_listing_hides_no_other_change(
+    wallabag: FakeWallabag, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = [wallabag.add_entry(f"https://u.example/{n}", f"U{n}") for n in range(5)]
+    configure(wallabag, "rules: []\n", page_size=2)
+    assert rb(capsys, "sync")[0] == 0
+    for n, entry_id in enumerate(ids):  # five changes, oldest first: three pages of `since`
+        wallabag.now = T + 60 + n
+        wallabag.touch(entry_id, title=f"U{n} changed")
+    wallabag.now = T + 120
+
+    def change_again() -> None:  # moves U0 to the end: page 2 starts one entry later
+        wallabag.touch(ids[0], title="U0 changed twice")
+
+    _after_first_page(monkeypatch, change_again)
+    code, out, _ = rb(capsys, "sync")
+    assert code == 0 and "incremental" in out
+    titles = {item_id: item.given_title for item_id, item in mirror().items()}  # type: ignore[attr-defined]
+    assert titles == {
+        str(ids[0]): "U0 changed twice",
+        **{str(i): f"U{n} changed" for n, i in enumerate(ids) if n},
+    }
+
+
+def test_an_unreadable_entry_does_not_make_every_full_scan_list_twice(
+    wallabag: FakeWallabag, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for n in range(3):
+        wallabag.add_entry(f"https://v.example/{n}", f"V{n}")
+    broken = wallabag.add_entry("https://v.example/broken", "Broken")
+    wallabag.touch(broken, reading_time="soon")  # rendered as is: not minutes
+    configure(wallabag, "rules: []\n")
+    assert rb(capsys, "sync", "--full")[0] == 0
+    assert wallabag.calls("GET /api/entries") == 1
+    assert len(mirror()) == 3

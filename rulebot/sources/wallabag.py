@@ -5,11 +5,13 @@ labels), the created/updated dates, reading time and language
 (``capabilities.WALLABAG``); every action.
 
 Sync: incremental with ``since`` (entries whose ``updated_at`` is strictly
-after the cursor; the cursor is the newest ``updated_at`` seen minus an
-overlap, because the comparison is at whole seconds in the server's local
-time). Wallabag hard-deletes and ``since`` never reports a deletion, so every
+after the cursor; the cursor is the server's clock when the last listing
+began, from its ``Date`` header, minus an hour of overlap, because the
+comparison is at whole seconds in the server's local time). Wallabag
+hard-deletes and ``since`` never reports a deletion, so every
 ``full_scan_every`` (default 7 days; ``rulebot sync --full`` any time) the
-sync lists every entry and the mirror becomes exactly that list. A 404 on an
+sync lists every entry and the mirror becomes exactly that list. A listing
+the library moved under (offset paging) is read once more. A 404 on an
 action is moot and the entry leaves the mirror.
 
 How a Pocket word becomes Wallabag requests, per item unit (one rule's
@@ -17,7 +19,8 @@ actions on one entry), additions first so a crash mid-unit leaves the entry
 still matching its rule and the next run finishes it:
 
 - tags to add: ``POST /entries/{id}/tags`` (one request for all of them);
-  a plan whose only item actions are additions sends them through the bulk
+  units that only add tags (each its entry's only unit, ahead of every
+  account-wide action, two or more of them) go through the bulk
   ``POST /entries/tags/lists`` instead, up to 10 entries per request;
 - tags to remove: ``DELETE /entries/{id}/tags/{tagId}`` per tag (the tag ids
   come from one ``GET /tags`` per run);
@@ -117,7 +120,7 @@ class WallabagSession:
         if full:
             items, deleted = self._full_scan(store)
         else:
-            items = self._read(self.client.iter_entries(since=cursor or None))
+            items = self._list(since=cursor or None)
             deleted = 0
         cursor = max(cursor or 0, self._cursor(items))
         with store.transaction() as conn:
@@ -142,26 +145,46 @@ class WallabagSession:
         return newest - OVERLAP if newest else 0
 
     def _full_scan(self, store: Store) -> tuple[list[Item], int]:
-        """Every entry; paging is by offset, so a scan during which the total
-        changed (an entry added or deleted meanwhile) is run once more."""
         known = {item.item_id for item in store.items()}
-        items = self._read(self.client.iter_entries())
-        if self.client.last_total not in (None, len(items)):
-            logger.info("the library changed during the full scan; scanning once more")
-            items = self._read(self.client.iter_entries())
+        items = self._list()
         return items, len(known - {item.item_id for item in items})
 
-    @staticmethod
-    def _read(raws: Iterator[dict[str, Any]]) -> list[Item]:
+    def _list(self, since: int | None = None) -> list[Item]:
+        """Every entry, or those changed after ``since``. Paging is by offset, so
+        a listing the library moved under is read once more: a ``total`` that
+        changed between the first and the last page (an entry deleted from a
+        page already read shifts an unread one onto it, where the full scan
+        would take it for deleted), or an entry seen twice (one changed
+        meanwhile moves to the end of a ``since`` listing, shifting another the
+        same way)."""
+        items, steady = self._read(self.client.iter_entries(since=since))
+        if not steady:
+            logger.info("the library changed while it was listed; listing once more")
+            items, _ = self._read(self.client.iter_entries(since=since))
+        return items
+
+    def _read(self, raws: Iterator[dict[str, Any]]) -> tuple[list[Item], bool]:
+        """The readable entries, and whether the listing held still: every
+        page saw the same ``total``, that many rows came, no entry twice.
+        Unreadable entries are skipped but still counted as rows."""
         items: dict[str, Item] = {}
+        seen: set[str] = set()
+        rows, repeated = 0, False
         for raw in raws:
+            rows += 1
+            if isinstance(raw, Mapping):
+                entry_id = str(raw.get("id"))
+                repeated = repeated or entry_id in seen
+                seen.add(entry_id)
             try:
                 item = entry_to_item(raw)
             except ItemDataError as err:
                 logger.warning("skipped an entry rulebot cannot read: %s", err)
                 continue
             items[item.item_id] = item  # offset paging may show one twice
-        return list(items.values())
+        first, last = self.client.first_total, self.client.last_total
+        steady = not repeated and (last is None or first == last == rows)
+        return list(items.values()), steady
 
     # -- apply --------------------------------------------------------------------
     def apply(

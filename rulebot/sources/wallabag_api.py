@@ -113,7 +113,9 @@ class WallabagClient:
         self._refresh: str | None = None
         self._expires_at = 0.0
         self.token_requests = 0
-        self.last_total: int | None = None  # `total` on the last page of the last listing
+        # `total` on the first and on the last page of the last listing
+        self.first_total: int | None = None
+        self.last_total: int | None = None
         # the server's clock (its Date header, UTC) when the last listing began
         self.listed_at: int | None = None
         self.origin = self._http().origin  # checks the URL now
@@ -164,6 +166,8 @@ class WallabagClient:
             items, pages = _page(answer, page)
             total = answer.get("total")
             self.last_total = total if isinstance(total, int) else None
+            if page == 1:
+                self.first_total = self.last_total
             yield from items
             page += 1
 
