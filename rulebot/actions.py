@@ -11,6 +11,7 @@ Item actions implement ``on_item``; account-wide ones (``tag_rename``,
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Container, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -395,7 +396,26 @@ def action_schema() -> dict[str, Any]:
 
 
 def from_send(send: Mapping[str, Any]) -> Action:
-    """Rebuild the action behind a ``/v3/send`` object (to apply a saved plan)."""
+    """Rebuild the action behind a ``/v3/send`` object (to apply a saved plan).
+
+    Actions are immutable, and a plan repeats a few of them on thousands of
+    items: the rebuilt action is shared (cached by the fields that make it)."""
+    key = tuple(send.get(k) for k in _ACTION_FIELDS)
+    try:
+        return _cached_action(key)
+    except TypeError:  # an unhashable value (a saved plan's odd field): build it afresh
+        return _from_send(send)
+
+
+_ACTION_FIELDS = ("action", "tags", "old_tag", "new_tag", "tag", "url", "title")
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_action(key: tuple[Any, ...]) -> Action:
+    return _from_send({k: v for k, v in zip(_ACTION_FIELDS, key, strict=True) if v is not None})
+
+
+def _from_send(send: Mapping[str, Any]) -> Action:
     name = send.get("action")
     if name in BARE_WORDS:
         return compile_action(name)

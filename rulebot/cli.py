@@ -314,23 +314,23 @@ def _emit_plan(plan: Plan, args: argparse.Namespace, refused: str | None) -> Non
         colour = render.use_colour(sys.stdout)
         limit = None if args.verbose else render.MAX_LINES_PER_RULE
         out(render.plan_text(plan, colour=colour, max_lines=limit))
-    _github_files(plan_md=render.plan_markdown(plan, refused=refused), changes=len(plan))
+    _github_files(lambda: render.plan_markdown(plan, refused=refused), changes=len(plan))
 
 
-def _github_files(
-    *, plan_md: str | None = None, result_md: str | None = None, changes: int
-) -> None:
-    """CI integration: a step summary and a `changes` output on GitHub Actions."""
+def _github_files(summary: Callable[[], str], *, changes: int) -> None:
+    """CI integration: a step summary and a `changes` output on GitHub Actions.
+    ``summary`` makes the Markdown only where a step summary is wanted (a
+    first-run plan's Markdown costs seconds)."""
     for variable, text in (
-        ("GITHUB_STEP_SUMMARY", (result_md or plan_md or "") + "\n"),
-        ("GITHUB_OUTPUT", f"changes={changes}\n"),
+        ("GITHUB_STEP_SUMMARY", lambda: summary() + "\n"),
+        ("GITHUB_OUTPUT", lambda: f"changes={changes}\n"),
     ):
         target = os.environ.get(variable)
         if not target:
             continue
         try:
             with open(target, "a", encoding="utf-8") as handle:
-                handle.write(text)
+                handle.write(text())
         except OSError as err:  # CI plumbing must not fail a run that worked
             out(f"rulebot: warning: cannot write {variable} ({target}): {err.strerror}", sys.stderr)
 
@@ -411,7 +411,7 @@ def _emit_result(result: Result, args: argparse.Namespace, plan: Plan) -> None:
     else:
         limit = None if args.verbose else render.MAX_LINES_PER_RULE
         out(render.result_text(result, colour=render.use_colour(sys.stdout), max_lines=limit))
-    _github_files(result_md=render.result_markdown(result), changes=len(plan))
+    _github_files(lambda: render.result_markdown(result), changes=len(plan))
 
 
 def cmd_apply(args: argparse.Namespace) -> int:

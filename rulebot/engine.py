@@ -8,16 +8,17 @@ place that changes the local library: one SQLite transaction, journaled.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rulebot.actions import from_send
 from rulebot.errors import RulebotError
 from rulebot.item import Item
-from rulebot.lifecycle import before_states
+from rulebot.lifecycle import item_state
 from rulebot.plan import Outcome, Plan, PlannedAction, Result
 from rulebot.planner import Usage, make_plan, url_keys
+from rulebot.store import JournalRow
 from rulebot.vocab import VocabError
 
 DESTRUCTIVE = ("delete", "tag_delete")  # what max_deletes counts
@@ -122,43 +123,62 @@ def apply_local(store: Store, plan: Plan, *, check_stale: bool = True) -> Result
     made (its ``time_updated`` differs, or it is gone) is skipped and
     reported; everything else is applied. All or nothing: the journal and
     the items are written in the same transaction.
+
+    One pass over the plan: each action is applied to an in-memory copy of
+    the library, and its journal row (the state of what it touched just
+    before, for ``undo``, and its final state) goes to SQLite as it is made,
+    so no second list of rows, states or outcomes is built.
     """
     before = {item.item_id: item for item in store.items()}
     library = dict(before)
-    urls = {url for item in before.values() for url in url_keys(item)}
+    urls = _Urls(before)
+    touched: set[str] = set()
     outcomes: list[Outcome] = []
-    for index, planned in enumerate(plan.actions):
-        problem = stale_reason(planned, before) if check_stale else None
-        if problem:
-            outcomes.append(Outcome(index, planned, "skipped", problem))
-            continue
-        try:
-            _apply_one(planned, library, urls)
-        except (KeyError, ValueError, TypeError, VocabError, NotImplementedError) as err:
-            outcomes.append(Outcome(index, planned, "failed", f"cannot apply: {err}"))
-            continue
-        outcomes.append(Outcome(index, planned, "succeeded"))
-    changed = [item for item_id, item in library.items() if before.get(item_id) != item]
-    gone = [item.item_id for item in changed if item.is_deleted]
+
+    def rows() -> Iterator[JournalRow]:
+        for index, planned in enumerate(plan.actions):
+            problem = stale_reason(planned, before) if check_stale else None
+            if problem:
+                outcomes.append(Outcome(index, planned, "skipped", problem))
+                yield JournalRow(planned.to_json(), None, "skipped", problem)
+                continue
+            try:
+                was = _apply_one(planned, library, urls, touched)
+            except (KeyError, ValueError, TypeError, VocabError, NotImplementedError) as err:
+                error = f"cannot apply: {err}"
+                outcomes.append(Outcome(index, planned, "failed", error))
+                yield JournalRow(planned.to_json(), None, "failed", error)
+                continue
+            outcomes.append(Outcome(index, planned, "succeeded"))
+            yield JournalRow(planned.to_json(), was, "confirmed", None)
+
     with store.transaction() as conn:
-        run_id = store.journal_begin(
-            "apply-local",
-            [a.to_json() for a in plan.actions],
-            conn,
-            source=plan.source,
-            before=before_states(plan, before),
-        )
+        run_id = store.journal_record("apply-local", rows(), conn, source=plan.source)
+        changed = [library[i] for i in touched if before.get(i) != library[i]]
         store.upsert([item for item in changed if not item.is_deleted], conn)
-        store.delete(gone, conn)
-        confirmed = [o.index for o in outcomes if o.state == "succeeded"]
-        if confirmed:
-            store.journal_mark(run_id, confirmed, "confirmed", None, conn)
-        for outcome in outcomes:
-            if outcome.state != "succeeded":
-                store.journal_mark(run_id, [outcome.index], outcome.state, outcome.error, conn)
+        store.delete([item.item_id for item in changed if item.is_deleted], conn)
         status = "ok" if all(o.state != "failed" for o in outcomes) else "partial"
         store.journal_finish(run_id, status, conn)
     return Result(outcomes=outcomes, started_at=plan.created_at, source=plan.source)
+
+
+class _Urls:
+    """The library's saved URLs, collected when an ``add`` first asks."""
+
+    def __init__(self, library: Mapping[str, Item]) -> None:
+        self.library = library
+        self.seen: set[str] | None = None
+
+    def __contains__(self, url: object) -> bool:
+        return url in self._all()
+
+    def add(self, url: str) -> None:
+        self._all().add(url)
+
+    def _all(self) -> set[str]:
+        if self.seen is None:
+            self.seen = {u for item in self.library.values() for u in url_keys(item)}
+        return self.seen
 
 
 def stale_reason(planned: PlannedAction, before: Mapping[str, Item]) -> str | None:
@@ -190,16 +210,27 @@ def _account_wide_done(planned: PlannedAction, before: Mapping[str, Item]) -> st
     return "already done: no item needs it any more"
 
 
-def _apply_one(planned: PlannedAction, library: dict[str, Item], urls: set[str]) -> None:
+def _apply_one(
+    planned: PlannedAction,
+    library: dict[str, Item],
+    urls: _Urls | set[str],
+    touched: set[str] | None = None,
+) -> dict[str, Any]:
+    """Apply one action to ``library``; the state of what it touched just
+    before (``{"item": …}``, or account-wide ``{"items": [...]}``): what undo
+    restores."""
+    touched = set() if touched is None else touched
     send = planned.send
     action = from_send(send)
     when = int(send.get("time") or 0)
     if action.account_wide:
         effect = action.on_library(library, urls, when)
         if effect is None:
-            return
+            return {"items": []}
+        was = {"items": [item_state(library[item.item_id]) for item in effect.changed]}
         for item in effect.changed:
             library[item.item_id] = item
+            touched.add(item.item_id)
         if effect.added_url:
             url = effect.added_url
             tags = tuple(t for t in str(send.get("tags", "")).split(",") if t)
@@ -215,8 +246,9 @@ def _apply_one(planned: PlannedAction, library: dict[str, Item], urls: set[str])
                 time_updated=when,
             )
             library[item.item_id] = item
+            touched.add(item.item_id)
             urls.add(url)
-        return
+        return was
     item_id = str(send["item_id"])
     current = library.get(item_id)
     if current is None or current.is_deleted:
@@ -224,3 +256,5 @@ def _apply_one(planned: PlannedAction, library: dict[str, Item], urls: set[str])
     effect = action.on_item(current, when)
     if effect is not None:  # None: already so (an earlier action did it)
         library[item_id] = effect.changed[0]
+        touched.add(item_id)
+    return {"item": item_state(current)}

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from rulebot.errors import LockHeldError, StoreError
 from rulebot.files import PRIVATE_FILE_MODE, make_private_dir
@@ -170,6 +170,27 @@ class JournalAction:
     error: str | None
     run_kind: str
     run_started_at: int
+
+
+class JournalRow(NamedTuple):
+    """One action of a run whose outcome is known when it is journaled (a
+    local apply: the journal and the items are one transaction)."""
+
+    action: dict[str, Any]  # the whole plan action
+    before: dict[str, Any] | None  # what undo restores (None: not done)
+    state: str  # confirmed | failed | skipped
+    error: str | None
+
+
+# one encoder for the journal's many small objects (json.dumps with a keyword
+# builds a new encoder per call)
+_dumps = json.JSONEncoder(sort_keys=True).encode
+
+
+def _journal_state(state: str) -> str:
+    if state not in ACTION_STATES:
+        raise ValueError(f"journal state {state!r} is not one of {ACTION_STATES}")
+    return state
 
 
 @dataclass(frozen=True, slots=True)
@@ -649,6 +670,44 @@ class Store:
                     for index, (action, state) in enumerate(zip(actions, states, strict=False))
                 ),
             )
+        return run_id
+
+    def journal_record(
+        self,
+        kind: str,
+        rows: Iterable[JournalRow],
+        conn: sqlite3.Connection,
+        *,
+        source: dict[str, Any] | None = None,
+    ) -> int:
+        """Record a run whose actions' outcomes are already known, each row as
+        it comes (``rows`` may be a generator doing the work); the run id.
+        Call ``journal_finish`` after, in the same transaction."""
+        now = int(time.time())
+        cursor = conn.execute(
+            "INSERT INTO runs (kind, status, started_at, command, source)"
+            " VALUES (?, 'running', ?, ?, ?)",
+            (kind, now, COMMAND.get(), json.dumps(source, sort_keys=True) if source else None),
+        )
+        run_id = int(cursor.lastrowid or 0)
+        conn.executemany(
+            "INSERT INTO run_actions (run_id, idx, rule, send, action, state, error, updated_at,"
+            " before) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                (
+                    run_id,
+                    index,
+                    row.action.get("rule"),
+                    _dumps(row.action.get("send", row.action)),
+                    _dumps(row.action),
+                    _journal_state(row.state),
+                    row.error,
+                    now,
+                    None if row.before is None else _dumps(row.before),
+                )
+                for index, row in enumerate(rows)
+            ),
+        )
         return run_id
 
     def journal_mark(
