@@ -763,19 +763,33 @@ class Type(Condition):
 class Lang(Condition):
     key = "lang"
     fields = frozenset({"lang"})
-    description = "Language code as Pocket detected it (`en`, `de`…); a list means any."
+    description = (
+        "Language code as the service detected it (`en`, `de`…); a list means any. "
+        "`en` also matches regional codes (`en_US`, `en-GB`); `en_US` only that region."
+    )
     schema = _one_or_list({"type": "string", "minLength": 1}, description)
 
     def __init__(self, value: Any, ctx: CompileContext) -> None:
-        self.langs = [str(v).strip().lower() for v in _as_list(value)]
+        self.langs = [_lang_code(str(v)) for v in _as_list(value)]
+        self.ranges = tuple(code + "-" for code in self.langs)
 
     def matches(self, item: Item, now: int) -> Truth:
-        return item.lang.lower() in self.langs if item.lang else None
+        if not item.lang:
+            return None
+        code = _lang_code(item.lang)
+        return code in self.langs or code.startswith(self.ranges)
 
     def test(self, item: Item, now: int) -> Check:
         if not item.lang:
             return Check(self.key, None, "lang unknown")
-        return Check(self.key, item.lang.lower() in self.langs, f"lang {item.lang}")
+        return Check(self.key, self.matches(item, now), f"lang {item.lang}")
+
+
+def _lang_code(code: str) -> str:
+    """Services write a region with ``_`` (Wallabag's ``en_US``) or ``-``
+    (BCP 47 ``en-GB``): compare them as one, case-insensitively (RFC 4647
+    basic filtering: a language range matches its own subtags)."""
+    return code.strip().lower().replace("_", "-")
 
 
 # -- the library as a whole ---------------------------------------------------

@@ -144,6 +144,12 @@ class TestNumbersTypeLang:
     def test_lang(self) -> None:
         assert matched({"lang": ["en", "de"]}, item(lang="DE")) is True
         assert matched({"lang": "en"}, item(lang=None)) is None
+        # a language range matches its regions (Wallabag writes en_US), not the reverse
+        assert matched({"lang": "en"}, item(lang="en_US")) is True
+        assert matched({"lang": "EN"}, item(lang="en-GB")) is True
+        assert matched({"lang": "en_us"}, item(lang="en-US")) is True
+        assert matched({"lang": "en_US"}, item(lang="en")) is False
+        assert matched({"lang": "en"}, item(lang="eng")) is False
 
 
 class TestComposition:
@@ -290,7 +296,7 @@ random_items = st.builds(
     st.one_of(st.none(), st.integers(NOW - 900 * DAY, NOW)),
     st.one_of(st.none(), st.integers(NOW - 900 * DAY, NOW)),
     st.one_of(st.none(), st.integers(0, 500)),
-    st.one_of(st.none(), st.sampled_from(["en", "de"])),
+    st.one_of(st.none(), st.sampled_from(["en", "de", "en_US", "EN-gb"])),
     st.one_of(st.none(), st.integers(0, 2)),
     st.sampled_from(["b.org", "x.b.org", "c.net", "WWW.B.org", "ab.org", "", "[::1]:80"]),
     st.sampled_from(["", "x marks", "plain"]),
