@@ -9,15 +9,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from rulebot.actions import from_send
-from rulebot.engine import period_usage, plan_rules
+from rulebot.engine import period_usage, plan_rules, source_of
 from rulebot.errors import RulebotError
 from rulebot.plan import PlannedAction
-from rulebot.planner import Limits, Usage, check_limits, item_ref
+from rulebot.planner import (
+    Limits,
+    Usage,
+    check_limits,
+    item_ref,
+    one_pass_ok,
+    plan_in_passes,
+)
 from rulebot.sources import source_for
 from rulebot.vocab import VocabError
 
@@ -78,6 +85,20 @@ def make_plan(
     """The exact plan for ``rules`` on the store as it is now, as the source
     will carry it out, and what the rules already did this schedule period."""
     usage = period_usage(config, store, [r.name for r in rules], now)
+    local = live.source.kind == "local"
+    if local and not live.pending and one_pass_ok(rules) and store.sql_orderable():
+        # the local library, whose refine changes nothing: plan in one pass
+        # over the store a chunk at a time, never holding the whole library
+        with closing(store.iter_items()) as chunks:
+            plan = plan_in_passes(
+                rules,
+                chunks,
+                now,
+                config_sha256=config.sha256,
+                source=source_of(config),
+                used=usage.items,
+            )
+        return plan, usage
     items = store.items()
     plan = plan_rules(config, rules, items, now, usage, ordered=True)
     library = {item.item_id: item for item in items}

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -80,6 +81,11 @@ class Simulation:
         self.in_order: list[Item | None] = list(live)
         self.position = {item.item_id: index for index, item in enumerate(live)}
         self.by_id = {item.item_id: item for item in live}
+
+    def hide(self, item: Item) -> None:
+        """Out of sight of later rules (held back by ``keep_newest`` in one pass)."""
+        self.in_order[self.position[item.item_id]] = None
+        self.by_id.pop(item.item_id, None)
 
     def put(self, item: Item) -> None:
         if item.is_deleted:
@@ -161,6 +167,184 @@ def make_plan(
     )
 
 
+def one_pass_ok(rules: Sequence[RuleLike]) -> bool:
+    """Whether ``plan_in_passes`` gives ``make_plan``'s answer for these
+    rules. ``grace`` (marks first, then unmarks, across the library) and
+    ``duplicate`` (groups over the library) need the whole library; so do a
+    second ``keep_newest`` rule, and a ``limit`` after one (the items a
+    ``keep_newest`` rule holds back go on to later rules late)."""
+    if any(getattr(r, "grace", None) or (r.where is not None and r.where.library) for r in rules):
+        return False
+    keeps = [k for k, rule in enumerate(rules) if rule.keep_newest]
+    return len(keeps) <= 1 and not (
+        keeps and any(rule.limit is not None for rule in rules[keeps[0] + 1 :])
+    )
+
+
+def plan_in_passes(
+    rules: Sequence[RuleLike],
+    chunks: Iterable[list[Item]],
+    now: int,
+    *,
+    config_sha256: str = "",
+    source: dict[str, Any] | None = None,
+    used: Mapping[str, int] | None = None,
+) -> Plan:
+    """``make_plan``'s plan, made in one pass over the library a chunk at a
+    time (``chunks``: the live items oldest first, as ``Store.iter_items``
+    gives them), so the library is never held whole.
+
+    Each chunk goes through the rules in file order, as the whole library
+    would: an item rule reads and changes only its own items, a ``limit``
+    counts on across chunks (items come oldest first), account-wide actions
+    are tallied (items changed, URLs seen) and placed at their rule's
+    position at the end, and a ``keep_newest: N`` rule holds its last N
+    matches back (the oldest held one is acted on as soon as a newer match
+    arrives; the N still held at the end are the ones kept). Only for rules
+    ``one_pass_ok`` accepts; a property test holds it to ``make_plan``."""
+    one_pass = _OnePass(rules, now, used or {})
+    position = 0
+    for chunk in chunks:
+        one_pass.chunk(chunk, position)
+        position += len(chunk)
+    return Plan(
+        created_at=now,
+        actions=one_pass.finish(),
+        config_sha256=config_sha256,
+        source=source or {"kind": "local"},
+        rules=[r.name for r in rules],
+        matched=one_pass.matched,
+    )
+
+
+class _OnePass:
+    def __init__(self, rules: Sequence[RuleLike], now: int, used: Mapping[str, int]) -> None:
+        self.rules, self.now = rules, now
+        # per rule: (the item's place in the library, the action), to restore
+        # item order where held-back items went on late
+        self.planned: list[list[tuple[int, PlannedAction]]] = [[] for _ in rules]
+        self.matched = {rule.name: 0 for rule in rules if not _account_wide(rule)}
+        self.left = [
+            None if r.limit is None else max(0, r.limit - used.get(r.name, 0)) for r in rules
+        ]
+        self.changed: dict[tuple[int, int], int] = {}  # (rule, action) -> items changed
+        self.sends: dict[tuple[int, int], dict[str, Any]] = {}  # (rule, action) -> its send
+        self.adds = [
+            (k, j, action)
+            for k, rule in enumerate(rules)
+            if _account_wide(rule)
+            for j, action in enumerate(rule.actions)
+            if action.name == "add"
+        ]
+        self.wanted = {action.url for _, _, action in self.adds}  # type: ignore[attr-defined]
+        self.seen: set[str] = set()  # of those, the URLs saved when the first add asks
+        self.keep = next((k for k, rule in enumerate(rules) if rule.keep_newest), None)
+        # the keep rule's newest matches so far: (place, item as it sees it, as stored)
+        self.held: deque[tuple[int, Item, Item]] = deque()
+        self.late = False
+
+    def chunk(self, items: list[Item], first: int) -> None:
+        state = Simulation(items, ordered=True)
+        places = {item.item_id: first + n for n, item in enumerate(items)}
+        self._rules(state, dict(state.by_id), places, 0)
+
+    def _rules(
+        self, state: Simulation, original: dict[str, Item], places: dict[str, int], start: int
+    ) -> None:
+        for k in range(start, len(self.rules)):
+            rule = self.rules[k]
+            if _account_wide(rule):
+                self._account_wide(k, state)
+                continue
+            candidates = matching(rule, state, self.now)
+            self.matched[rule.name] += len(candidates)
+            if k != self.keep:
+                self._act(k, candidates, state, original, places)
+                continue
+            for item in candidates:  # held back; each goes on from here when released
+                state.hide(item)
+                self.held.append((places[item.item_id], item, original[item.item_id]))
+            while len(self.held) > (rule.keep_newest or 0):
+                self._release(act=True)
+
+    def _act(
+        self,
+        k: int,
+        candidates: list[Item],
+        state: Simulation,
+        original: dict[str, Item],
+        places: dict[str, int],
+    ) -> None:
+        rule, left = self.rules[k], self.left[k]
+        planned = _plan_item_rule(rule, candidates, left, state, original, self.now, keep=False)
+        if left is not None:
+            self.left[k] = max(0, left - len({p.item_id for p in planned}))
+        self.planned[k].extend((places[str(p.item_id)], p) for p in planned)
+
+    def _release(self, *, act: bool) -> None:
+        """The oldest held item goes on: the keep rule acts on it (``act``:
+        a newer match arrived, so it is not among the newest N), then every
+        later rule sees it."""
+        assert self.keep is not None
+        place, item, stored = self.held.popleft()
+        state = Simulation([item], ordered=True)
+        original, places = {item.item_id: stored}, {item.item_id: place}
+        if act:
+            self._act(self.keep, [item], state, original, places)
+        self.late = True
+        self._rules(state, original, places, self.keep + 1)
+
+    def _account_wide(self, k: int, state: Simulation) -> None:
+        for j, action in enumerate(self.rules[k].actions):
+            if self.adds and (k, j) == self.adds[0][:2]:  # make_plan collects URLs here
+                self.seen.update(
+                    u for i in state.by_id.values() for u in url_keys(i) if u in self.wanted
+                )
+            if action.name == "add":
+                continue
+            effect = action.on_library(state.by_id, _NO_URLS, self.now)
+            if effect is not None:
+                for item in effect.changed:
+                    state.put(item)
+                self.changed[k, j] = self.changed.get((k, j), 0) + len(effect.changed)
+                self.sends[k, j] = effect.send  # the same in every chunk
+
+    def finish(self) -> list[PlannedAction]:
+        while self.held:  # the newest N matches: kept aside, yet later rules see them
+            self._release(act=False)
+        for k, rule in enumerate(self.rules):
+            if not _account_wide(rule):
+                continue
+            for j, action in enumerate(rule.actions):
+                if action.name == "add":
+                    effect = action.on_library({}, self.seen, self.now)
+                    if effect is None:
+                        continue
+                    self.seen.add(action.url)  # type: ignore[attr-defined]
+                    send, why_ = effect.send, ("no item has this URL",)
+                elif (count := self.changed.get((k, j), 0)) == 0:
+                    continue
+                else:
+                    send = self.sends[k, j]
+                    why_ = (f"changes {count} item{'s' if count != 1 else ''}",)
+                self.planned[k].append((0, PlannedAction(rule.name, send, None, why_)))
+        if self.late:  # stable: one item's actions keep their order
+            for per_rule in self.planned[self.keep or 0 :]:
+                per_rule.sort(key=_place)
+        return [action for per_rule in self.planned for _, action in per_rule]
+
+
+def _place(entry: tuple[int, PlannedAction]) -> int:
+    return entry[0]
+
+
+def _account_wide(rule: RuleLike) -> bool:
+    return any(a.account_wide for a in rule.actions)
+
+
+_NO_URLS: frozenset[str] = frozenset()
+
+
 def matching(rule: RuleLike, state: Simulation, now: int) -> list[Item]:
     """Live items that match ``where``, oldest first."""
     where = rule.where
@@ -186,8 +370,11 @@ def _plan_item_rule(
     state: Simulation,
     original: dict[str, Item],
     now: int,
+    *,
+    keep: bool = True,
 ) -> list[PlannedAction]:
-    if rule.keep_newest:
+    """``keep``: set ``keep_newest`` aside here (one pass does it itself)."""
+    if keep and rule.keep_newest:
         # candidates are oldest first, so the newest N are the last N
         kept = {item.item_id for item in candidates[-rule.keep_newest :]}
         candidates = [item for item in candidates if item.item_id not in kept]

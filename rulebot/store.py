@@ -20,7 +20,7 @@ import os
 import socket
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,6 +152,15 @@ _UPSERT_ITEM = (
     f"INSERT INTO items ({_ITEM_COLUMNS}) VALUES ({', '.join('?' * 20)})"
     " ON CONFLICT(item_id) DO UPDATE SET "
     + ", ".join(f"{c.strip()} = excluded.{c.strip()}" for c in _ITEM_COLUMNS.split(",")[1:])
+)
+
+# Item.sort_key in SQL: time_added (unknown first), then a digits-only id by
+# its number (no leading zeros: shorter is smaller, then text order), any
+# other id as 0, then the id itself
+_DIGITS = "item_id <> '' AND item_id NOT GLOB '*[^0-9]*'"
+_SQL_ORDER = (
+    f"coalesce(time_added, 0), CASE WHEN {_DIGITS} THEN length(ltrim(item_id, '0')) ELSE 0 END,"
+    f" CASE WHEN {_DIGITS} THEN ltrim(item_id, '0') ELSE '' END, item_id"
 )
 
 _INSERT_ITEM = f"INSERT INTO items ({_ITEM_COLUMNS}) VALUES ({', '.join('?' * 20)})"
@@ -481,6 +490,42 @@ class Store:
             items = _rows_to_items(rows, tags)
             items.sort(key=_sort_key)
         return items
+
+    def iter_items(self, chunk: int = 1000) -> Generator[list[Item], None, None]:
+        """The live items in ``Item.sort_key`` order, ``chunk`` at a time, all
+        read in one snapshot: a pass over the library that never holds all of
+        it (the planner's one-pass path). Order by SQL only holds for ids of
+        ASCII characters; ``sql_orderable`` says whether they all are."""
+        with self._snapshot():
+            cursor = self._conn.execute(
+                f"SELECT {_ITEM_COLUMNS} FROM items"
+                f" WHERE status NOT IN ({DELETED}, {HIDDEN}) ORDER BY {_SQL_ORDER}"
+            )
+            while rows := cursor.fetchmany(chunk):
+                with gc_paused():
+                    items = _rows_to_items(rows, self._tags_of([row[0] for row in rows]))
+                yield items
+
+    def sql_orderable(self) -> bool:
+        """Whether ``iter_items`` orders exactly like ``Item.sort_key``: every
+        id is printable ASCII (Python's ``isdigit`` also takes other digits)."""
+        with self._snapshot():
+            found = self._conn.execute(
+                "SELECT 1 FROM items WHERE item_id GLOB '*[^ -~]*' LIMIT 1"
+            ).fetchone()
+        return found is None
+
+    def _tags_of(self, item_ids: list[str]) -> dict[str, tuple[str, ...]]:
+        grouped: dict[str, list[str]] = {}
+        for start in range(0, len(item_ids), 900):  # under SQLite's variable limit
+            part = item_ids[start : start + 900]
+            for item_id, tag in self._conn.execute(
+                f"SELECT item_id, tag FROM item_tags WHERE item_id IN ({','.join('?' * len(part))})"
+                " ORDER BY item_id, position",
+                part,
+            ):
+                grouped.setdefault(item_id, []).append(tag)
+        return {item_id: tuple(tags) for item_id, tags in grouped.items()}
 
     def get(self, item_id: str) -> Item | None:
         with self._snapshot():

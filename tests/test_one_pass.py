@@ -1,0 +1,153 @@
+"""The one-pass planner (#17): ``plan_in_passes`` over chunks of the library
+gives exactly ``make_plan``'s plan, and the store streams the library in the
+planner's order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rulebot.item import Item
+from rulebot.planner import make_plan, one_pass_ok, plan_in_passes
+from rulebot.store import Store
+
+from .helpers import NOW, rule
+from .test_planner import TAGS, any_conditions, items_strategy
+
+ACTIONS = st.sampled_from(
+    [
+        "archive",
+        "readd",
+        "delete",
+        "favorite",
+        "unfavorite",
+        "tags_clear",
+        {"tags_add": ["a", "New1"]},
+        {"tags_remove": ["c", "old1"]},
+        {"tags_replace": ["d"]},
+    ]
+)
+WIDE = st.sampled_from(
+    [
+        {"tag_rename": {"old_tag": "old1", "new_tag": "new1"}},
+        {"tag_rename": {"old_tag": "A", "new_tag": "a"}},
+        {"tag_delete": "old2"},
+        {"add": {"url": "https://a.org/5"}},
+        {"add": {"url": "https://new.example/x", "tags": ["a"]}},
+    ]
+)
+
+
+@st.composite
+def rule_sets(draw: st.DrawFn) -> list:  # type: ignore[type-arg]
+    """Rules that push items every which way, with limits, renames, deletes
+    and adds between them (so later rules see what earlier ones did)."""
+    rules = []
+    count = draw(st.integers(1, 6))
+    keep_at = draw(st.one_of(st.none(), st.integers(0, count - 1)))  # one keep_newest rule
+    for n in range(count):
+        if n != keep_at and draw(st.integers(0, 3)) == 0:
+            rules.append(rule(f"w{n}", None, draw(st.lists(WIDE, min_size=1, max_size=2))))
+            continue
+        where = draw(st.one_of(st.just({}), any_conditions))
+        actions = draw(st.lists(ACTIONS, min_size=1, max_size=3))
+        limited = keep_at is None or n <= keep_at  # no limit after it (one_pass_ok)
+        limit = draw(st.one_of(st.none(), st.integers(0, 4))) if limited else None
+        keep = draw(st.integers(1, 4)) if n == keep_at else None
+        rules.append(rule(f"r{n}", where, actions, limit=limit, keep_newest=keep))
+    return rules
+
+
+def chunked(items: list[Item], size: int) -> list[list[Item]]:
+    return [items[start : start + size] for start in range(0, len(items), size)]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    items_strategy,
+    rule_sets(),
+    st.integers(1, 5),
+    st.dictionaries(st.sampled_from(["r0", "r1", "r2"]), st.integers(0, 3)),
+)
+def test_one_pass_plans_exactly_what_make_plan_plans(items, rules, size, used) -> None:  # type: ignore[no-untyped-def]
+    assert one_pass_ok(rules)
+    ordered = sorted(items, key=lambda i: i.sort_key)
+    live = [i for i in ordered if not i.is_deleted]  # what Store.iter_items yields
+    reference = make_plan(rules, ordered, NOW, used=used)
+    passed = plan_in_passes(rules, chunked(live, size), NOW, used=used)
+    assert passed.dumps() == reference.dumps()
+    assert passed.matched == reference.matched
+
+
+def test_rules_that_look_across_the_library_are_left_to_make_plan() -> None:
+    keep = rule("k", {}, ["archive"], keep_newest=2)
+    assert one_pass_ok([rule("l", {}, ["favorite"], limit=1), keep])
+    assert not one_pass_ok([keep, rule("k2", {}, ["delete"], keep_newest=1)])
+    assert not one_pass_ok([keep, rule("l", {}, ["favorite"], limit=1)])
+    assert not one_pass_ok([rule("d", {"duplicate": {"by": "url"}}, ["delete"])])
+    graced = rule("g", {"tag": "x"}, ["delete"])
+    graced.grace = 86400  # type: ignore[attr-defined]
+    assert not one_pass_ok([graced])
+    assert one_pass_ok([rule("t", {"tag": "x"}, ["delete"], limit=3)])
+
+
+IDS = st.one_of(
+    st.integers(0, 10**25).map(str),
+    st.sampled_from(["0", "00", "007", "7", "70", "", "abc", "a1", "1a", "-1", " 1"]),
+    st.text(alphabet="0123456789abcXYZ-_", max_size=6),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(IDS, st.one_of(st.none(), st.integers(0, 3)), st.sampled_from([0, 1, 2])),
+        unique_by=lambda row: row[0],
+        max_size=30,
+    ),
+    st.integers(1, 7),
+)
+def test_the_store_streams_the_library_in_sort_key_order(tmp_path_factory, rows, size) -> None:  # type: ignore[no-untyped-def]
+    path = Path(tmp_path_factory.mktemp("s")) / "s.db"
+    items = [
+        Item(
+            item_id=i,
+            given_url=f"https://x.org/{n}",
+            status=s,
+            time_added=t,
+            tags=tuple(TAGS[: n % 4]),
+        )
+        for n, (i, t, s) in enumerate(rows)
+    ]
+    with Store.open(path) as store:
+        store.upsert(items)
+        assert store.sql_orderable()
+        streamed = [item for chunk in store.iter_items(size) for item in chunk]
+        assert all(len(chunk) <= size for chunk in store.iter_items(size))
+        assert streamed == store.items()  # the same items, tags and order
+        assert [i.item_id for i in streamed] == [
+            i.item_id for i in sorted(items, key=lambda i: i.sort_key) if not i.is_deleted
+        ]
+
+
+def test_an_id_sql_cannot_order_like_python_is_noticed(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "s.db") as store:
+        store.upsert([Item(item_id="12"), Item(item_id="١٢")])  # Arabic-Indic digits
+        assert not store.sql_orderable()
+
+
+def test_adds_see_the_urls_as_the_first_add_found_them() -> None:
+    # make_plan collects the saved URLs when the first add asks; a later
+    # delete does not put them back into play for a later add of the same URL
+    items = [Item(item_id="5", given_url="https://a.org/5", time_added=1)]
+    rules = [
+        rule("w0", None, [{"add": {"url": "https://a.org/5"}}]),
+        rule("r1", {}, ["delete"]),
+        rule("w2", None, [{"add": {"url": "https://a.org/5"}}, {"add": {"url": "https://b.org"}}]),
+    ]
+    reference = make_plan(rules, items, NOW)
+    assert [a.send["action"] for a in reference.actions] == ["delete", "add"]
+    for size in (1, 2):
+        assert plan_in_passes(rules, chunked(items, size), NOW).dumps() == reference.dumps()
