@@ -8,7 +8,7 @@ place that changes the local library: one SQLite transaction, journaled.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -106,7 +106,7 @@ def period_usage(config: Config, store: Store, rule_names: Iterable[str], now: i
     return Usage(items=items, deletes=deletes, limits=limits)
 
 
-def new_item_id(url: str, taken: Mapping[str, Item]) -> str:
+def new_item_id(url: str, taken: Container[str]) -> str:
     """The id an imported URL would get (so export/import agree), made unique."""
     from rulebot.exports import item_id_for_url
 
@@ -124,16 +124,18 @@ def apply_local(store: Store, plan: Plan, *, check_stale: bool = True) -> Result
     reported; everything else is applied. All or nothing: the journal and
     the items are written in the same transaction.
 
-    One pass over the plan: each action is applied to an in-memory copy of
-    the library, and its journal row (the state of what it touched just
-    before, for ``undo``, and its final state) goes to SQLite as it is made,
-    so no second list of rows, states or outcomes is built.
+    Only the items the plan can touch are read (its items, and for an
+    account-wide action the items with its tag or URL), and one pass over
+    the plan applies each action to them and hands its journal row (the
+    state of what it touched just before, for ``undo``, and its final state)
+    to SQLite as it is made: a run's memory is its plan, not the library.
     """
-    before = {item.item_id: item for item in store.items()}
+    before = _touchable(store, plan)
     library = dict(before)
     urls = _Urls(before)
     touched: set[str] = set()
     outcomes: list[Outcome] = []
+    taken = _Taken(library, store)
 
     def rows() -> Iterator[JournalRow]:
         for index, planned in enumerate(plan.actions):
@@ -143,7 +145,7 @@ def apply_local(store: Store, plan: Plan, *, check_stale: bool = True) -> Result
                 yield JournalRow(planned.to_json(), None, "skipped", problem)
                 continue
             try:
-                was = _apply_one(planned, library, urls, touched)
+                was = _apply_one(planned, library, urls, touched, taken)
             except (KeyError, ValueError, TypeError, VocabError, NotImplementedError) as err:
                 error = f"cannot apply: {err}"
                 outcomes.append(Outcome(index, planned, "failed", error))
@@ -160,6 +162,36 @@ def apply_local(store: Store, plan: Plan, *, check_stale: bool = True) -> Result
         status = "ok" if all(o.state != "failed" for o in outcomes) else "partial"
         store.journal_finish(run_id, status, conn)
     return Result(outcomes=outcomes, started_at=plan.created_at, source=plan.source)
+
+
+def _touchable(store: Store, plan: Plan) -> dict[str, Item]:
+    """The live items ``plan`` can read or change: those its item actions
+    name, and for each account-wide action every item with its tag (rename,
+    delete) or its URL (add). Nothing else can be touched: an item action
+    changes only its own item, and an account-wide one only items with its
+    tag (which an item action that adds the tag has already loaded)."""
+    ids: list[str] = []
+    for planned in plan.actions:
+        if planned.item_id is not None:  # an undo's add names its old id too
+            ids.append(str(planned.item_id))
+        send = planned.send  # item actions have none of these keys
+        for key in ("old_tag", "tag"):
+            if isinstance(send.get(key), str):
+                ids.extend(store.ids_tagged(send[key]))
+        if isinstance(send.get("url"), str):
+            ids.extend(store.ids_with_url(send["url"]))
+    return store.get_many(ids)
+
+
+class _Taken:
+    """Whether an id is in use (a new item must not take it): in the library
+    as this apply left it so far, or a live item of the store."""
+
+    def __init__(self, library: Mapping[str, Item], store: Store) -> None:
+        self.library, self.store = library, store
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self.library or bool(self.store.get_many([str(item_id)]))
 
 
 class _Urls:
@@ -215,6 +247,7 @@ def _apply_one(
     library: dict[str, Item],
     urls: _Urls | set[str],
     touched: set[str] | None = None,
+    taken: Container[str] | None = None,
 ) -> dict[str, Any]:
     """Apply one action to ``library``; the state of what it touched just
     before (``{"item": …}``, or account-wide ``{"items": [...]}``): what undo
@@ -236,9 +269,11 @@ def _apply_one(
             tags = tuple(t for t in str(send.get("tags", "")).split(",") if t)
             # undo of a delete brings the same row back: it names the old id
             wanted = str(send.get("item_id") or "")
-            taken = wanted in library and not library[wanted].is_deleted
+            in_use = wanted in library and not library[wanted].is_deleted
             item = Item(
-                item_id=wanted if wanted and not taken else new_item_id(url, library),
+                item_id=wanted
+                if wanted and not in_use
+                else new_item_id(url, library if taken is None else taken),
                 given_url=url,
                 given_title=str(send.get("title", "")),
                 tags=tags,

@@ -257,39 +257,52 @@ class Result:
     def ok(self) -> bool:
         return not self.failed
 
-    def to_json(self) -> dict[str, Any]:
-        sent = [o for o in self.outcomes if o.state != "skipped"]
-        return {
+    def to_json(self, *, lists: bool = True) -> dict[str, Any]:
+        """The result document; without ``lists``, only its head and summary."""
+        counts = {"succeeded": 0, "failed": 0, "skipped": 0}
+        for outcome in self.outcomes:
+            counts[outcome.state] = counts.get(outcome.state, 0) + 1
+        head = {
             "format_version": FORMAT_VERSION,
             "started_at": iso(self.started_at),
             "source": self.source,
             "requests": self.requests,
             "summary": {
                 "planned": len(self.outcomes),
-                "sent": len(sent),
-                "succeeded": len(self.succeeded),
-                "failed": len(self.failed),
-                "skipped": len(self.skipped),
+                "sent": len(self.outcomes) - counts["skipped"],
+                "succeeded": counts["succeeded"],
+                "failed": counts["failed"],
+                "skipped": counts["skipped"],
             },
+        }
+        if not lists:
+            return head
+        return {
+            **head,
             "failed": [o.to_json() for o in self.failed],
             "skipped": [o.to_json() for o in self.skipped],
             "succeeded": [o.to_json() for o in self.succeeded],
         }
 
     def write(self, stream: TextIO) -> None:
-        """The result document, one outcome per line (as ``Plan.write``)."""
-        data = self.to_json()
-        lists = {state: data.pop(state) for state in ("failed", "skipped", "succeeded")}
+        """The result document, one outcome per line (as ``Plan.write``),
+        written as it is made: a first run's 100k+ outcomes are never held
+        as one list of objects or one string."""
+        head = self.to_json(lists=False)
         stream.write("{\n")
-        for key, value in data.items():
+        for key, value in head.items():
             stream.write(f"  {json.dumps(key)}: {_compact(value)},\n")
-        for number, (state, entries) in enumerate(lists.items()):
-            comma = "," if number < len(lists) - 1 else ""
-            if not entries:
+        states = ("failed", "skipped", "succeeded")
+        for number, state in enumerate(states):
+            comma = "," if number < len(states) - 1 else ""
+            entries = (o for o in self.outcomes if o.state == state)
+            first = next(entries, None)
+            if first is None:
                 stream.write(f'  "{state}": []{comma}\n')
                 continue
-            stream.write(f'  "{state}": [\n')
-            stream.write(",\n".join(f"    {_compact(entry)}" for entry in entries))
+            stream.write(f'  "{state}": [\n    {_compact(first.to_json())}')
+            for outcome in entries:
+                stream.write(f",\n    {_compact(outcome.to_json())}")
             stream.write(f"\n  ]{comma}\n")
         stream.write("}\n")
 

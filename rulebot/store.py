@@ -506,6 +506,44 @@ class Store:
                     items = _rows_to_items(rows, self._tags_of([row[0] for row in rows]))
                 yield items
 
+    def get_many(self, item_ids: Iterable[str]) -> dict[str, Item]:
+        """The live items among ``item_ids`` (read in one snapshot)."""
+        wanted = list(dict.fromkeys(item_ids))
+        found: dict[str, Item] = {}
+        with self._snapshot():
+            for start in range(0, len(wanted), 900):  # under SQLite's variable limit
+                part = wanted[start : start + 900]
+                rows = self._conn.execute(
+                    f"SELECT {_ITEM_COLUMNS} FROM items WHERE status NOT IN ({DELETED}, {HIDDEN})"
+                    f" AND item_id IN ({','.join('?' * len(part))})",
+                    part,
+                ).fetchall()
+                tags = self._tags_of([row[0] for row in rows])
+                found.update((i.item_id, i) for i in _rows_to_items(rows, tags))
+        return found
+
+    def ids_tagged(self, tag: str) -> list[str]:
+        """Ids of live items with a tag that case-folds like ``tag``."""
+        self._conn.create_function("rb_casefold", 1, str.casefold, deterministic=True)
+        with self._snapshot():
+            rows = self._conn.execute(
+                "SELECT DISTINCT t.item_id FROM item_tags t JOIN items i USING (item_id)"
+                f" WHERE rb_casefold(t.tag) = ? AND i.status NOT IN ({DELETED}, {HIDDEN})",
+                (tag.casefold(),),
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def ids_with_url(self, url: str) -> list[str]:
+        """Ids of live items saved under ``url`` (given or resolved)."""
+        with self._snapshot():
+            rows = self._conn.execute(
+                "SELECT item_id FROM items WHERE (given_url = ?1"
+                " OR (resolved_url = ?1 AND resolved_url <> ''))"
+                f" AND status NOT IN ({DELETED}, {HIDDEN})",
+                (url,),
+            ).fetchall()
+        return [row[0] for row in rows]
+
     def sql_orderable(self) -> bool:
         """Whether ``iter_items`` orders exactly like ``Item.sort_key``: every
         id is printable ASCII (Python's ``isdigit`` also takes other digits)."""

@@ -151,3 +151,40 @@ def test_adds_see_the_urls_as_the_first_add_found_them() -> None:
     assert [a.send["action"] for a in reference.actions] == ["delete", "add"]
     for size in (1, 2):
         assert plan_in_passes(rules, chunked(items, size), NOW).dumps() == reference.dumps()
+
+
+# -- a local apply reads only what its plan can touch --------------------------------
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(items_strategy, rule_sets())
+def test_a_local_apply_ends_where_applying_to_the_whole_library_ends(
+    tmp_path_factory, items, rules
+) -> None:  # type: ignore[no-untyped-def]
+    from rulebot.engine import apply_local
+
+    from .test_planner import apply_in_memory
+
+    live = [i for i in items if not i.is_deleted]
+    plan = make_plan(rules, live, NOW)
+    expected = sorted(apply_in_memory(plan, live), key=lambda i: i.sort_key)
+    with Store.open(Path(tmp_path_factory.mktemp("a")) / "s.db") as store:
+        store.upsert(live)
+        result = apply_local(store, plan, check_stale=True)
+        assert all(o.state == "succeeded" for o in result.outcomes), result.outcomes
+        got = store.items()
+    assert [i for i in got if not i.is_deleted] == [i for i in expected if not i.is_deleted]
+
+
+def test_a_saved_add_whose_url_was_saved_since_is_skipped(tmp_path: Path) -> None:
+    from rulebot.engine import apply_local
+
+    rules = [rule("w", None, [{"add": {"url": "https://a.org/5"}}])]
+    with Store.open(tmp_path / "s.db") as store:
+        store.upsert([Item(item_id="1", given_url="https://b.org/1", time_added=1)])
+        plan = make_plan(rules, store.items(), NOW)
+        assert [a.send["action"] for a in plan.actions] == ["add"]
+        store.upsert([Item(item_id="5", given_url="https://a.org/5", time_added=2)])
+        result = apply_local(store, plan, check_stale=True)
+        assert [o.state for o in result.outcomes] == ["skipped"]
+        assert [i.item_id for i in store.items()] == ["1", "5"]

@@ -79,8 +79,10 @@ def test_result_document_is_json_with_one_outcome_per_line() -> None:
     plan = every_action_plan()
     outcomes = [Outcome(i, a, "succeeded") for i, a in enumerate(plan.actions)]
     outcomes[2] = Outcome(2, plan.actions[2], "failed", "Invalid URL (422)")
-    text = Result(outcomes, NOW, requests=3).dumps()
+    result = Result(outcomes, NOW, requests=3)
+    text = result.dumps()
     data = json.loads(text)
+    assert data == result.to_json()  # the streamed document is the whole one
     assert data["format_version"] == 1 and data["requests"] == 3
     assert data["summary"] == {
         "planned": 12,
