@@ -215,7 +215,7 @@ class Plan:
         return cls.from_json(data, str(path))
 
 
-@dataclass
+@dataclass(slots=True)  # a first run has one per action: 100k+ of them
 class Outcome:
     """What became of one planned action."""
 
