@@ -163,6 +163,10 @@ _SQL_ORDER = (
     f" CASE WHEN {_DIGITS} THEN ltrim(item_id, '0') ELSE '' END, item_id"
 )
 
+# group_concat takes ORDER BY from SQLite 3.44; before, the rows come in the
+# primary key's order (item_id, position), which a test holds it to
+_IN_POSITION = " ORDER BY position" if sqlite3.sqlite_version_info >= (3, 44) else ""
+
 _INSERT_ITEM = f"INSERT INTO items ({_ITEM_COLUMNS}) VALUES ({', '.join('?' * 20)})"
 
 
@@ -497,13 +501,34 @@ class Store:
         it (the planner's one-pass path). Order by SQL only holds for ids of
         ASCII characters; ``sql_orderable`` says whether they all are."""
         with self._snapshot():
+            # each row brings its tags (one indexed lookup in SQLite, joined
+            # by the unit separator) unless a tag holds that character
+            joined = not self._conn.execute(
+                "SELECT 1 FROM item_tags WHERE instr(tag, char(31)) LIMIT 1"
+            ).fetchone()
+            tags_column = (
+                f", (SELECT group_concat(tag, char(31){_IN_POSITION}) FROM item_tags t"
+                " WHERE t.item_id = items.item_id)"
+                if joined
+                else ""
+            )
             cursor = self._conn.execute(
-                f"SELECT {_ITEM_COLUMNS} FROM items"
+                f"SELECT {_ITEM_COLUMNS}{tags_column} FROM items"
                 f" WHERE status NOT IN ({DELETED}, {HIDDEN}) ORDER BY {_SQL_ORDER}"
             )
+            split: dict[str, tuple[str, ...]] = {}  # one tuple per distinct tag list
             while rows := cursor.fetchmany(chunk):
                 with gc_paused():
-                    items = _rows_to_items(rows, self._tags_of([row[0] for row in rows]))
+                    if joined:
+                        tags = {
+                            row[0]: split.get(row[-1])
+                            or split.setdefault(row[-1], tuple(row[-1].split("\x1f")))
+                            for row in rows
+                            if row[-1] is not None
+                        }
+                    else:
+                        tags = self._tags_of([row[0] for row in rows])
+                    items = _rows_to_items(rows, tags)
                 yield items
 
     def get_many(self, item_ids: Iterable[str]) -> dict[str, Item]:
@@ -1000,6 +1025,7 @@ def _rows_to_items(rows: Iterable[Sequence[Any]], tags: dict[str, tuple[str, ...
             has_video,
             excerpt,
             extra,
+            *_,  # iter_items' rows carry their tags after the columns
         ) in rows
     ]
 
