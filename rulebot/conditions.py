@@ -14,6 +14,7 @@ cannot slip through a negation either.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import math
 import operator
 import re
@@ -294,6 +295,7 @@ class Untagged(Condition):
 MARK = re.compile(r"^rulebot:[a-z0-9_-]+:\d{4}-\d{2}-\d{2}$", re.IGNORECASE)
 
 
+@functools.lru_cache(maxsize=65536)  # a library repeats a few tag lists
 def only_marks(tags: tuple[str, ...]) -> bool:
     """True when every tag (possibly none) is a grace mark."""
     return all(MARK.match(tag) for tag in tags)
