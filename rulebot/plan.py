@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import itertools
 import json
 from collections import Counter
 from dataclasses import dataclass, field
@@ -160,10 +161,13 @@ class Plan:
             stream.write('  "actions": [],\n')
         else:
             stream.write('  "actions": [\n')
-            last = len(self.actions) - 1
-            for index, action in enumerate(self.actions):
-                stream.write(f"    {_compact(action.to_json())}{',' if index < last else ''}\n")
-            stream.write("  ],\n")
+            lines = (f"    {_compact(action.to_json())}" for action in self.actions)
+            # a thousand lines to a write: one write per action cost a second per 100k
+            separator = ""
+            while block := list(itertools.islice(lines, 1000)):
+                stream.write(separator + ",\n".join(block))
+                separator = ",\n"
+            stream.write("\n  ],\n")
         stream.write(f'  "summary": {_compact(self.summary())}\n}}\n')
 
     def dumps(self) -> str:

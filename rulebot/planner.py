@@ -189,6 +189,7 @@ def plan_in_passes(
     config_sha256: str = "",
     source: dict[str, Any] | None = None,
     used: Mapping[str, int] | None = None,
+    release: int = 512,
 ) -> Plan:
     """``make_plan``'s plan, made in one pass over the library a chunk at a
     time (``chunks``: the live items oldest first, as ``Store.iter_items``
@@ -201,8 +202,9 @@ def plan_in_passes(
     position at the end, and a ``keep_newest: N`` rule holds its last N
     matches back (the oldest held one is acted on as soon as a newer match
     arrives; the N still held at the end are the ones kept). Only for rules
-    ``one_pass_ok`` accepts; a property test holds it to ``make_plan``."""
-    one_pass = _OnePass(rules, now, used or {})
+    ``one_pass_ok`` accepts; a property test holds it to ``make_plan``.
+    ``release``: held-back items go on in batches of at least this many."""
+    one_pass = _OnePass(rules, now, used or {}, release)
     position = 0
     for chunk in chunks:
         one_pass.chunk(chunk, position)
@@ -218,8 +220,10 @@ def plan_in_passes(
 
 
 class _OnePass:
-    def __init__(self, rules: Sequence[RuleLike], now: int, used: Mapping[str, int]) -> None:
-        self.rules, self.now = rules, now
+    def __init__(
+        self, rules: Sequence[RuleLike], now: int, used: Mapping[str, int], release: int
+    ) -> None:
+        self.rules, self.now, self.release = rules, now, release
         # per rule: (the item's place in the library, the action), to restore
         # item order where held-back items went on late
         self.planned: list[list[tuple[int, PlannedAction]]] = [[] for _ in rules]
@@ -264,8 +268,8 @@ class _OnePass:
             for item in candidates:  # held back; each goes on from here when released
                 state.hide(item)
                 self.held.append((places[item.item_id], item, original[item.item_id]))
-            while len(self.held) > (rule.keep_newest or 0):
-                self._release(act=True)
+            if len(self.held) >= (rule.keep_newest or 0) + self.release:
+                self._release(len(self.held) - (rule.keep_newest or 0), act=True)
 
     def _act(
         self,
@@ -281,16 +285,17 @@ class _OnePass:
             self.left[k] = max(0, left - len({p.item_id for p in planned}))
         self.planned[k].extend((places[str(p.item_id)], p) for p in planned)
 
-    def _release(self, *, act: bool) -> None:
-        """The oldest held item goes on: the keep rule acts on it (``act``:
-        a newer match arrived, so it is not among the newest N), then every
-        later rule sees it."""
+    def _release(self, count: int, *, act: bool) -> None:
+        """The ``count`` oldest held items go on, together: the keep rule acts
+        on them (``act``: newer matches arrived, so they are not among the
+        newest N), then every later rule sees them."""
         assert self.keep is not None
-        place, item, stored = self.held.popleft()
-        state = Simulation([item], ordered=True)
-        original, places = {item.item_id: stored}, {item.item_id: place}
+        released = [self.held.popleft() for _ in range(count)]
+        state = Simulation([item for _, item, _ in released], ordered=True)
+        original = {item.item_id: stored for _, item, stored in released}
+        places = {item.item_id: place for place, item, _ in released}
         if act:
-            self._act(self.keep, [item], state, original, places)
+            self._act(self.keep, list(state.by_id.values()), state, original, places)
         self.late = True
         self._rules(state, original, places, self.keep + 1)
 
@@ -310,8 +315,12 @@ class _OnePass:
                 self.sends[k, j] = effect.send  # the same in every chunk
 
     def finish(self) -> list[PlannedAction]:
-        while self.held:  # the newest N matches: kept aside, yet later rules see them
-            self._release(act=False)
+        if self.keep is not None:
+            kept = self.rules[self.keep].keep_newest or 0
+            if len(self.held) > kept:
+                self._release(len(self.held) - kept, act=True)
+            # the newest N matches: kept aside, yet later rules see them
+            self._release(len(self.held), act=False)
         for k, rule in enumerate(self.rules):
             if not _account_wide(rule):
                 continue

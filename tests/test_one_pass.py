@@ -70,13 +70,14 @@ def chunked(items: list[Item], size: int) -> list[list[Item]]:
     rule_sets(),
     st.integers(1, 5),
     st.dictionaries(st.sampled_from(["r0", "r1", "r2"]), st.integers(0, 3)),
+    st.integers(1, 3),
 )
-def test_one_pass_plans_exactly_what_make_plan_plans(items, rules, size, used) -> None:  # type: ignore[no-untyped-def]
+def test_one_pass_plans_exactly_what_make_plan_plans(items, rules, size, used, release) -> None:  # type: ignore[no-untyped-def]
     assert one_pass_ok(rules)
     ordered = sorted(items, key=lambda i: i.sort_key)
     live = [i for i in ordered if not i.is_deleted]  # what Store.iter_items yields
     reference = make_plan(rules, ordered, NOW, used=used)
-    passed = plan_in_passes(rules, chunked(live, size), NOW, used=used)
+    passed = plan_in_passes(rules, chunked(live, size), NOW, used=used, release=release)
     assert passed.dumps() == reference.dumps()
     assert passed.matched == reference.matched
 

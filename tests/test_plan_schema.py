@@ -7,7 +7,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from rulebot.item import ARCHIVED
-from rulebot.plan import Plan
+from rulebot.plan import Plan, PlannedAction
 from rulebot.planner import make_plan
 
 from .helpers import NOW, item, rule
@@ -93,3 +93,15 @@ def test_result_document_is_json_with_one_outcome_per_line() -> None:
     }
     assert data["failed"][0]["error"] == "Invalid URL (422)" and data["skipped"] == []
     assert len(text.splitlines()) == 12 + 12  # header lines + one line per outcome
+
+
+@pytest.mark.parametrize("count", [1, 999, 1000, 1001, 2000])
+def test_a_plan_is_one_action_per_line_at_any_size(count: int) -> None:
+    # the writer joins lines a thousand at a time: no block edge may break it
+    actions = [PlannedAction("r", {"action": "archive", "item_id": str(i)}) for i in range(count)]
+    text = Plan(created_at=NOW, actions=actions).dumps()
+    assert [a["send"]["item_id"] for a in json.loads(text)["actions"]] == [
+        str(i) for i in range(count)
+    ]
+    action_lines = [line for line in text.splitlines() if line.startswith('    {"rule"')]
+    assert len(action_lines) == count
