@@ -17,7 +17,7 @@ from rulebot.errors import RulebotError
 from rulebot.item import Item
 from rulebot.lifecycle import item_state
 from rulebot.plan import Outcome, Plan, PlannedAction, Result
-from rulebot.planner import Usage, make_plan, url_keys
+from rulebot.planner import Urls, Usage, make_plan, url_keys
 from rulebot.store import JournalRow
 from rulebot.vocab import VocabError
 
@@ -132,7 +132,7 @@ def apply_local(store: Store, plan: Plan, *, check_stale: bool = True) -> Result
     """
     before = _touchable(store, plan)
     library = dict(before)
-    urls = _Urls(before)
+    urls = Urls(before)
     touched: set[str] = set()
     outcomes: list[Outcome] = []
     taken = _Taken(library, store)
@@ -194,25 +194,6 @@ class _Taken:
         return item_id in self.library or bool(self.store.get_many([str(item_id)]))
 
 
-class _Urls:
-    """The library's saved URLs, collected when an ``add`` first asks."""
-
-    def __init__(self, library: Mapping[str, Item]) -> None:
-        self.library = library
-        self.seen: set[str] | None = None
-
-    def __contains__(self, url: object) -> bool:
-        return url in self._all()
-
-    def add(self, url: str) -> None:
-        self._all().add(url)
-
-    def _all(self) -> set[str]:
-        if self.seen is None:
-            self.seen = {u for item in self.library.values() for u in url_keys(item)}
-        return self.seen
-
-
 def stale_reason(planned: PlannedAction, before: Mapping[str, Item]) -> str | None:
     """Why a saved plan's action must not be applied now, or None."""
     if planned.item is None:
@@ -245,7 +226,7 @@ def _account_wide_done(planned: PlannedAction, before: Mapping[str, Item]) -> st
 def _apply_one(
     planned: PlannedAction,
     library: dict[str, Item],
-    urls: _Urls | set[str],
+    urls: Urls | set[str],
     touched: set[str] | None = None,
     taken: Container[str] | None = None,
 ) -> dict[str, Any]:

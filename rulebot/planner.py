@@ -102,10 +102,11 @@ def _order(item: Item) -> tuple[int, int]:
 
 
 class Urls:
-    """The saved URLs, collected only when an ``add`` first asks."""
+    """The saved URLs of a library (item id -> item), collected only when an
+    ``add`` first asks (the library as it is then)."""
 
-    def __init__(self, state: Simulation) -> None:
-        self.state = state
+    def __init__(self, library: Mapping[str, Item]) -> None:
+        self.library = library
         self.seen: set[str] | None = None
 
     def __contains__(self, url: object) -> bool:
@@ -116,7 +117,7 @@ class Urls:
 
     def _all(self) -> set[str]:
         if self.seen is None:
-            self.seen = {u for item in self.state.by_id.values() for u in url_keys(item)}
+            self.seen = {u for item in self.library.values() for u in url_keys(item)}
         return self.seen
 
 
@@ -140,7 +141,7 @@ def make_plan(
     used = used or {}
     state = Simulation(items, ordered=ordered)
     original = dict(state.by_id)
-    urls = Urls(state)
+    urls = Urls(state.by_id)  # the dict rules change as they go
     planned: list[PlannedAction] = []
     matched: dict[str, int] = {}
     for rule in rules:

@@ -15,6 +15,7 @@ import contextlib
 import errno
 import fcntl
 import gc
+import itertools
 import json
 import os
 import socket
@@ -753,32 +754,10 @@ class Store:
         is the item state before action i (``rulebot.lifecycle.before_states``):
         what ``undo`` restores.
         """
-        now = int(time.time())
-        states = list(before) if before is not None else [None] * len(actions)
+        states = before if before is not None else itertools.repeat(None)
+        rows = (JournalRow(a, s, "planned", None) for a, s in zip(actions, states, strict=False))
         with self._writing(conn) as c:
-            cursor = c.execute(
-                "INSERT INTO runs (kind, status, started_at, command, source)"
-                " VALUES (?, 'running', ?, ?, ?)",
-                (kind, now, COMMAND.get(), json.dumps(source, sort_keys=True) if source else None),
-            )
-            run_id = int(cursor.lastrowid or 0)
-            c.executemany(
-                "INSERT INTO run_actions (run_id, idx, rule, send, action, state, updated_at,"
-                " before) VALUES (?, ?, ?, ?, ?, 'planned', ?, ?)",
-                (
-                    (
-                        run_id,
-                        index,
-                        action.get("rule"),
-                        json.dumps(action.get("send", action), sort_keys=True),
-                        json.dumps(action, sort_keys=True),
-                        now,
-                        None if state is None else json.dumps(state, sort_keys=True),
-                    )
-                    for index, (action, state) in enumerate(zip(actions, states, strict=False))
-                ),
-            )
-        return run_id
+            return self.journal_record(kind, rows, c, source=source)
 
     def journal_record(
         self,
