@@ -393,16 +393,7 @@ def _plan_item_rule(
     for item in candidates:
         if limit is not None and acted >= limit:
             break
-        current = item
-        sends = []
-        for action in rule.actions:
-            if current.is_deleted:
-                break
-            effect = action.on_item(current, now)
-            if effect is None:
-                continue
-            current = effect.changed[0]
-            sends.append(effect.send)
+        sends, current = _effects(rule.actions, item, now)
         if sends:
             acted += 1
             ref = item_ref(original.get(item.item_id, item))

@@ -623,15 +623,7 @@ class Store:
         with self._writing(conn) as c, gc_paused():
             c.executemany("DELETE FROM item_tags WHERE item_id = ?", ((i.item_id,) for i in batch))
             c.executemany(_UPSERT_ITEM, map(_item_to_row, batch))
-            c.executemany(
-                "INSERT INTO item_tags VALUES (?, ?, ?)",
-                (
-                    (item.item_id, tag, position)
-                    for item in batch
-                    if item.tags
-                    for position, tag in enumerate(item.tags)
-                ),
-            )
+            _insert_tags(c, batch)
         return len(batch)
 
     def insert_new(self, items: Iterable[Item], conn: sqlite3.Connection | None = None) -> int:
@@ -644,15 +636,7 @@ class Store:
         batch = list(items)
         with self._writing(conn) as c, gc_paused():
             c.executemany(_INSERT_ITEM, map(_item_to_row, batch))
-            c.executemany(
-                "INSERT INTO item_tags VALUES (?, ?, ?)",
-                (
-                    (item.item_id, tag, position)
-                    for item in batch
-                    if item.tags
-                    for position, tag in enumerate(item.tags)
-                ),
-            )
+            _insert_tags(c, batch)
         return len(batch)
 
     @contextlib.contextmanager
@@ -953,6 +937,18 @@ def _item_to_row(item: Item) -> tuple[Any, ...]:
         item.excerpt,
         # extra is kept as JSON so fields we don't model survive a round trip.
         json.dumps(dict(item.extra), sort_keys=True) if item.extra else None,
+    )
+
+
+def _insert_tags(conn: sqlite3.Connection, items: list[Item]) -> None:
+    conn.executemany(
+        "INSERT INTO item_tags VALUES (?, ?, ?)",
+        (
+            (item.item_id, tag, position)
+            for item in items
+            if item.tags
+            for position, tag in enumerate(item.tags)
+        ),
     )
 
 
