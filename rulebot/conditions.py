@@ -19,8 +19,7 @@ import math
 import operator
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from rulebot.item import ARCHIVED, UNREAD, Item, folded_tags, host_of
 from rulebot.vocab import (
@@ -38,8 +37,7 @@ from rulebot.vocab import (
 Truth = bool | None  # None: unknown
 
 
-@dataclass(frozen=True)
-class Check:
+class Check(NamedTuple):  # a first run builds one per condition per action: kept light
     key: str
     matched: Truth
     reason: str  # reads as "why it matched" (or, for explain, what was seen)
