@@ -67,7 +67,13 @@ rules:
 def wallabag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeWallabag]:
     monkeypatch.chdir(tmp_path)
     clear_rulebot_env(monkeypatch)
-    with FakeWallabag(now=T, **CREDENTIALS) as fake:
+    with FakeWallabag(
+        now=T,
+        client_id=CREDENTIALS["client_id"],
+        client_secret=CREDENTIALS["client_secret"],
+        username=CREDENTIALS["username"],
+        password=CREDENTIALS["password"],
+    ) as fake:
         for name, value in fake.env.items():
             monkeypatch.setenv(name, value)
         yield fake
