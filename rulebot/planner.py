@@ -65,6 +65,22 @@ def url_keys(item: Item) -> set[str]:
     return {u for u in (item.given_url, item.resolved_url) if u}
 
 
+class Originals(dict[str, Item]):
+    """The library as stored before the plan (id -> item). ``ref`` gives an
+    item's reference in the plan, made once: all the actions a first run
+    plans for one item share one dict (a plan holds 100k+ of them)."""
+
+    def __init__(self, items: Iterable[tuple[str, Item]] | Mapping[str, Item] = ()) -> None:
+        super().__init__(items)
+        self.refs: dict[str, dict[str, Any]] = {}
+
+    def ref(self, item: Item) -> dict[str, Any]:
+        found = self.refs.get(item.item_id)
+        if found is None:
+            found = self.refs[item.item_id] = item_ref(self.get(item.item_id, item))
+        return found
+
+
 class Simulation:
     """The library as earlier rules left it.
 
@@ -140,7 +156,7 @@ def make_plan(
     ``ordered``: ``items`` already come oldest first (``Store.items()``)."""
     used = used or {}
     state = Simulation(items, ordered=ordered)
-    original = dict(state.by_id)
+    original = Originals(state.by_id)
     urls = Urls(state.by_id)  # the dict rules change as they go
     planned: list[PlannedAction] = []
     matched: dict[str, int] = {}
@@ -251,10 +267,10 @@ class _OnePass:
     def chunk(self, items: list[Item], first: int) -> None:
         state = Simulation(items, ordered=True)
         places = {item.item_id: first + n for n, item in enumerate(items)}
-        self._rules(state, dict(state.by_id), places, 0)
+        self._rules(state, Originals(state.by_id), places, 0)
 
     def _rules(
-        self, state: Simulation, original: dict[str, Item], places: dict[str, int], start: int
+        self, state: Simulation, original: Originals, places: dict[str, int], start: int
     ) -> None:
         for k in range(start, len(self.rules)):
             rule = self.rules[k]
@@ -277,7 +293,7 @@ class _OnePass:
         k: int,
         candidates: list[Item],
         state: Simulation,
-        original: dict[str, Item],
+        original: Originals,
         places: dict[str, int],
     ) -> None:
         rule, left = self.rules[k], self.left[k]
@@ -293,7 +309,7 @@ class _OnePass:
         assert self.keep is not None
         released = [self.held.popleft() for _ in range(count)]
         state = Simulation([item for _, item, _ in released], ordered=True)
-        original = {item.item_id: stored for _, item, stored in released}
+        original = Originals((item.item_id, stored) for _, item, stored in released)
         places = {item.item_id: place for place, item, _ in released}
         if act:
             self._act(self.keep, list(state.by_id.values()), state, original, places)
@@ -378,7 +394,7 @@ def _plan_item_rule(
     candidates: list[Item],
     limit: int | None,
     state: Simulation,
-    original: dict[str, Item],
+    original: Originals,
     now: int,
     *,
     keep: bool = True,
@@ -396,7 +412,7 @@ def _plan_item_rule(
         sends, current = _effects(rule.actions, item, now)
         if sends:
             acted += 1
-            ref = item_ref(original.get(item.item_id, item))
+            ref = original.ref(item)
             reasons_ = why(rule, item, now)
             planned.extend(PlannedAction(rule.name, send, ref, reasons_) for send in sends)
             state.put(current)
@@ -436,7 +452,7 @@ class Grace:
         candidates: list[Item],
         limit: int | None,
         state: Simulation,
-        original: dict[str, Item],
+        original: Originals,
     ) -> list[PlannedAction]:
         rule, now = self.rule, self.now
         matched = {item.item_id for item in candidates}
@@ -465,7 +481,7 @@ class Grace:
             sends, current = _effects(steps, item, now)
             if sends:
                 acted += 1
-                ref = item_ref(original.get(item.item_id, item))
+                ref = original.ref(item)
                 reasons_ = (*why(rule, item, now), sys.intern(note))
                 planned.extend(PlannedAction(rule.name, send, ref, reasons_) for send in sends)
                 state.put(current)
@@ -476,7 +492,7 @@ class Grace:
             if not marks or self.due_day(marks) is None:
                 continue
             sends, current = _effects([TagsRemove(marks, _NO_CTX)], entry, now)
-            ref = item_ref(original.get(entry.item_id, entry))
+            ref = original.ref(entry)
             note = "grace: no longer matches, mark removed"
             planned.extend(PlannedAction(rule.name, send, ref, (note,)) for send in sends)
             state.put(current)
