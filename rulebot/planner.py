@@ -216,9 +216,10 @@ def plan_in_passes(
     would: an item rule reads and changes only its own items, a ``limit``
     counts on across chunks (items come oldest first), account-wide actions
     are tallied (items changed, URLs seen) and placed at their rule's
-    position at the end, and a ``keep_newest: N`` rule holds its last N
-    matches back (the oldest held one is acted on as soon as a newer match
-    arrives; the N still held at the end are the ones kept). Only for rules
+    position at the end, and a ``keep_newest: N`` rule holds its matches
+    back (those with N newer matches behind them are acted on, in batches,
+    and go on to later rules; the N still held at the end are the ones
+    kept), after which each rule's actions are put back in item order. Only for rules
     ``one_pass_ok`` accepts; a property test holds it to ``make_plan``.
     ``release``: held-back items go on in batches of at least this many."""
     one_pass = _OnePass(rules, now, used or {}, release)
@@ -237,6 +238,9 @@ def plan_in_passes(
 
 
 class _OnePass:
+    """The state of one pass: each rule's actions so far, its budget left,
+    the account-wide tallies and the keep rule's held-back items."""
+
     def __init__(
         self, rules: Sequence[RuleLike], now: int, used: Mapping[str, int], release: int
     ) -> None:
