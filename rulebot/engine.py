@@ -130,7 +130,7 @@ def apply_local(store: Store, plan: Plan, *, check_stale: bool = True) -> Result
     state of what it touched just before, for ``undo``, and its final state)
     to SQLite as it is made: a run's memory is its plan, not the library.
     """
-    before = _touchable(store, plan)
+    before = touchable(store, plan.actions)
     library = dict(before)
     urls = Urls(before)
     touched: set[str] = set()
@@ -164,18 +164,22 @@ def apply_local(store: Store, plan: Plan, *, check_stale: bool = True) -> Result
     return Result(outcomes=outcomes, started_at=plan.created_at, source=plan.source)
 
 
-def _touchable(store: Store, plan: Plan) -> dict[str, Item]:
-    """The live items ``plan`` can read or change: those its item actions
-    name, and for each account-wide action every item with its tag (rename,
-    delete) or its URL (add). Nothing else can be touched: an item action
-    changes only its own item, and an account-wide one only items with its
-    tag (which an item action that adds the tag has already loaded)."""
-    ids: list[str] = []
-    for planned in plan.actions:
+def touchable(
+    store: Store, actions: Iterable[PlannedAction], also: Iterable[str] = ()
+) -> dict[str, Item]:
+    """The live items ``actions`` can read or change, and those ``also`` names:
+    the items its actions name, and for each account-wide action every item
+    with a tag it names (renamed, renamed onto, deleted) or its URL (add).
+    Nothing else can be touched: an item action changes only its own item,
+    an account-wide one only items with its tag (an item action that adds
+    the tag has loaded its item already), and a source's ``refine`` asks only
+    about those tags. Applying and refining need no more of the library."""
+    ids: list[str] = list(also)
+    for planned in actions:
         if planned.item_id is not None:  # an undo's add names its old id too
             ids.append(str(planned.item_id))
         send = planned.send  # item actions have none of these keys
-        for key in ("old_tag", "tag"):
+        for key in ("old_tag", "new_tag", "tag"):
             if isinstance(send.get(key), str):
                 ids.extend(store.ids_tagged(send[key]))
         if isinstance(send.get("url"), str):

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from rulebot.actions import from_send
-from rulebot.engine import period_usage, plan_rules, source_of
+from rulebot.engine import period_usage, plan_rules, source_of, touchable
 from rulebot.errors import RulebotError
 from rulebot.plan import PlannedAction
 from rulebot.planner import (
@@ -85,10 +85,9 @@ def make_plan(
     """The exact plan for ``rules`` on the store as it is now, as the source
     will carry it out, and what the rules already did this schedule period."""
     usage = period_usage(config, store, [r.name for r in rules], now)
-    local = live.source.kind == "local"
-    if local and not live.pending and one_pass_ok(rules) and store.sql_orderable():
-        # the local library, whose refine changes nothing: plan in one pass
-        # over the store a chunk at a time, never holding the whole library
+    if one_pass_ok(rules) and store.sql_orderable():
+        # one pass over the store a chunk at a time, never holding the whole
+        # library; resuming and refining need only the items the plan touches
         with closing(store.iter_items()) as chunks:
             plan = plan_in_passes(
                 rules,
@@ -98,10 +97,12 @@ def make_plan(
                 source=source_of(config),
                 used=usage.items,
             )
-        return plan, usage
-    items = store.items()
-    plan = plan_rules(config, rules, items, now, usage, ordered=True)
-    library = {item.item_id: item for item in items}
+        pending = [str(a.send["item_id"]) for a in live.pending if a.send.get("item_id")]
+        library = touchable(store, plan.actions, also=pending)
+    else:
+        items = store.items()
+        plan = plan_rules(config, rules, items, now, usage, ordered=True)
+        library = {item.item_id: item for item in items}
     resumed = resume(live.pending, {r.name for r in rules}, plan, dict(library), now)
     if resumed:
         plan = replace(plan, actions=resumed + plan.actions)

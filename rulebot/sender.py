@@ -29,7 +29,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from rulebot.actions import from_send
-from rulebot.engine import stale_reason
+from rulebot.engine import stale_reason, touchable
 from rulebot.errors import ItemDataError
 from rulebot.http import clip, describe
 from rulebot.item import Item
@@ -109,7 +109,7 @@ def apply_remote(
     Ctrl-C raises ``SendInterrupted`` after closing the journal's run."""
     assert config.pocket is not None
     batch_size = config.pocket.batch_size
-    before = {item.item_id: item for item in store.items()}
+    before = touchable(store, plan.actions)  # all a stale check or undo can ask about
     urls = {url for item in before.values() for url in url_keys(item)}
     outcomes: dict[int, Outcome] = {}
     queue: Batch = []
@@ -336,7 +336,7 @@ def _mirror(store: Store, planned: PlannedAction, detail: Any, conn: Any) -> Non
             store.upsert([_tags_as_kept(added)], conn)
         return
     if action.account_wide:
-        library = {item.item_id: item for item in store.items()}
+        library = touchable(store, [planned])
         effect = action.on_library(library, set(), when)
         if effect is not None:
             store.upsert([_tags_as_kept(item) for item in effect.changed], conn)

@@ -195,3 +195,43 @@ def test_a_saved_add_whose_url_was_saved_since_is_skipped(tmp_path: Path) -> Non
         result = apply_local(store, plan, check_stale=True)
         assert [o.state for o in result.outcomes] == ["skipped"]
         assert [i.item_id for i in store.items()] == ["1", "5"]
+
+
+# -- a source refines a plan the same from the items it touches as from all --------
+
+RENAMES = st.lists(
+    st.sampled_from(
+        [
+            {"tag_rename": {"old_tag": "old1", "new_tag": "new1"}},
+            {"tag_rename": {"old_tag": "a", "new_tag": "B"}},
+            {"tag_rename": {"old_tag": "c", "new_tag": "d"}},
+            {"tag_delete": "old2"},
+            {"tag_delete": "A"},
+        ]
+    ),
+    min_size=1,
+    max_size=3,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(items_strategy, st.lists(ACTIONS, min_size=1, max_size=2), any_conditions, RENAMES)
+def test_every_source_refines_from_the_touchable_items_as_from_the_whole_library(
+    tmp_path_factory, items, actions, where, renames
+) -> None:  # type: ignore[no-untyped-def]
+    from rulebot.engine import touchable
+    from rulebot.sources.karakeep import KarakeepSource
+    from rulebot.sources.readeck import ReadeckSource
+    from rulebot.sources.shaarli import ShaarliSource
+    from rulebot.sources.wallabag import WallabagSource
+
+    live = [i for i in items if not i.is_deleted]
+    rules = [rule("r", where, actions), rule("w", None, renames)]
+    plan = make_plan(rules, live, NOW)
+    with Store.open(Path(tmp_path_factory.mktemp("r")) / "s.db") as store:
+        store.upsert(live)
+        subset = touchable(store, plan.actions)
+    whole = {i.item_id: i for i in live}
+    for kind in (KarakeepSource, WallabagSource, ReadeckSource, ShaarliSource):
+        source = object.__new__(kind)  # refine reads only the plan and the library
+        assert source.refine(plan, subset).dumps() == source.refine(plan, whole).dumps(), kind

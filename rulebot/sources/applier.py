@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from rulebot.actions import from_send
-from rulebot.engine import stale_reason
+from rulebot.engine import stale_reason, touchable
 from rulebot.errors import CredentialsError, RulebotError
 from rulebot.lifecycle import before_states
 from rulebot.plan import Outcome, PlannedAction, Result
@@ -100,7 +100,7 @@ def apply_units(
     bulk: Bulk | None = None,
 ) -> Result:
     requests_before = requests()
-    before = {item.item_id: item for item in store.items()}
+    before = touchable(store, plan.actions)  # all a stale check or undo can ask about
     urls = {url for item in before.values() for url in url_keys(item)}
     outcomes: dict[int, Outcome] = {}
     queue: list[tuple[int, PlannedAction]] = []
@@ -170,7 +170,7 @@ def apply_units(
                     for future in done:
                         settle(future)
                 current = store.get(item_id) if item_id is not None else None
-                library = {i.item_id: i for i in store.items()} if item_id is None else _NO_LIBRARY
+                library = touchable(store, [p for _, p in unit]) if item_id is None else _NO_LIBRARY
                 store.journal_mark(run_id, [i for i, _ in unit], "sent")
                 future = pool.submit(perform, unit, current, library)
                 in_flight[future] = unit

@@ -77,5 +77,8 @@ class Source(Protocol):
     def refine(self, plan: Plan, library: Mapping[str, Item]) -> Plan:
         """The plan as this source will really carry it out: where the service
         has no native form of an action (a tag rename onto an existing tag),
-        the per-item actions that replace it, so the dry run stays exact."""
+        the per-item actions that replace it, so the dry run stays exact.
+        ``library`` holds at least the items the plan names and every item
+        with a tag its account-wide actions name (``engine.touchable``), not
+        necessarily the whole mirror."""
         ...
