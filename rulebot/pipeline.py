@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from rulebot.actions import from_send
 from rulebot.engine import period_usage, plan_rules, source_of, touchable
 from rulebot.errors import RulebotError
+from rulebot.item import Item
 from rulebot.plan import PlannedAction
 from rulebot.planner import (
     Limits,
@@ -30,7 +31,6 @@ from rulebot.vocab import VocabError
 
 if TYPE_CHECKING:
     from rulebot.config import Config, Rule
-    from rulebot.item import Item
     from rulebot.plan import Plan, Result
     from rulebot.sources.base import Session, Source, SyncResult
     from rulebot.store import JournalAction, Store
@@ -98,23 +98,46 @@ def make_plan(
                 used=usage.items,
             )
         pending = [str(a.send["item_id"]) for a in live.pending if a.send.get("item_id")]
-        library = touchable(store, plan.actions, also=pending)
+        library: Mapping[str, Item] = _Loaded(lambda: touchable(store, plan.actions, also=pending))
     else:
         items = store.items()
         plan = plan_rules(config, rules, items, now, usage, ordered=True)
         library = {item.item_id: item for item in items}
-    resumed = resume(live.pending, {r.name for r in rules}, plan, dict(library), now)
+    resumed = resume(live.pending, {r.name for r in rules}, plan, library, now)
     if resumed:
         plan = replace(plan, actions=resumed + plan.actions)
     plan = live.source.refine(plan, library)
     return plan, usage
 
 
+class _Loaded(Mapping[str, Item]):
+    """A library read from the store when first asked (most plans never ask:
+    only a resumption or a source's refine of a tag rename does)."""
+
+    def __init__(self, load: Callable[[], dict[str, Item]]) -> None:
+        self._load: Callable[[], dict[str, Item]] | None = load
+        self._items: dict[str, Item] = {}
+
+    def _all(self) -> dict[str, Item]:
+        if self._load is not None:
+            self._items, self._load = self._load(), None
+        return self._items
+
+    def __getitem__(self, item_id: str) -> Item:
+        return self._all()[item_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+
 def resume(
     pending: Sequence[JournalAction],
     rules: set[str],
     plan: Plan,
-    library: dict[str, Item],
+    library: Mapping[str, Item],
     now: int,
 ) -> list[PlannedAction]:
     """What a crashed run sent without hearing back and did not land.
@@ -126,11 +149,14 @@ def resume(
     action that would still change its item is planned again, first, unless
     the plan already has it. Only items still in the library, and only the
     rules this run covers."""
+    if not pending:
+        return []
+    state = dict(library)  # changed as each resumed action would change it
     planned = {_key(action.send) for action in plan.actions}
     resumed: list[PlannedAction] = []
     for sent in pending:
         item_id = sent.send.get("item_id")
-        current = library.get(str(item_id)) if item_id is not None else None
+        current = state.get(str(item_id)) if item_id is not None else None
         if current is None or current.is_deleted or sent.rule not in rules:
             continue
         try:
@@ -139,7 +165,7 @@ def resume(
             continue  # not an action rulebot knows: nothing to finish
         if effect is None or _key(effect.send) in planned:
             continue
-        library[current.item_id] = effect.changed[0]
+        state[current.item_id] = effect.changed[0]
         why = (f"resuming run {sent.run_id}: interrupted before the server answered",)
         resumed.append(PlannedAction(str(sent.rule), effect.send, item_ref(current), why))
         planned.add(_key(effect.send))
