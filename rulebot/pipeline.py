@@ -96,6 +96,7 @@ def make_plan(
                 config_sha256=config.sha256,
                 source=source_of(config),
                 used=usage.items,
+                timezone=config.timezone,
             )
         pending = [str(a.send["item_id"]) for a in live.pending if a.send.get("item_id")]
         library: Mapping[str, Item] = _Loaded(lambda: touchable(store, plan.actions, also=pending))

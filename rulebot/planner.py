@@ -186,11 +186,13 @@ def make_plan(
 
 def one_pass_ok(rules: Sequence[RuleLike]) -> bool:
     """Whether ``plan_in_passes`` gives ``make_plan``'s answer for these
-    rules. ``grace`` (marks first, then unmarks, across the library) and
-    ``duplicate`` (groups over the library) need the whole library; so do a
-    second ``keep_newest`` rule, and a ``limit`` after one (the items a
-    ``keep_newest`` rule holds back go on to later rules late)."""
-    if any(getattr(r, "grace", None) or (r.where is not None and r.where.library) for r in rules):
+    rules. ``duplicate`` (groups over the library) needs the whole library;
+    so do a second ``keep_newest`` rule, a ``limit`` after one (the items a
+    ``keep_newest`` rule holds back go on to later rules late), and
+    ``keep_newest`` on a ``grace`` rule."""
+    if any(r.where is not None and r.where.library for r in rules):
+        return False
+    if any(r.keep_newest and getattr(r, "grace", None) for r in rules):
         return False
     keeps = [k for k, rule in enumerate(rules) if rule.keep_newest]
     return len(keeps) <= 1 and not (
@@ -206,6 +208,7 @@ def plan_in_passes(
     config_sha256: str = "",
     source: dict[str, Any] | None = None,
     used: Mapping[str, int] | None = None,
+    timezone: dt.tzinfo = dt.UTC,
     release: int = 512,
 ) -> Plan:
     """``make_plan``'s plan, made in one pass over the library a chunk at a
@@ -222,7 +225,7 @@ def plan_in_passes(
     kept), after which each rule's actions are put back in item order. Only for rules
     ``one_pass_ok`` accepts; a property test holds it to ``make_plan``.
     ``release``: held-back items go on in batches of at least this many."""
-    one_pass = _OnePass(rules, now, used or {}, release)
+    one_pass = _OnePass(rules, now, used or {}, release, timezone)
     position = 0
     for chunk in chunks:
         one_pass.chunk(chunk, position)
@@ -242,9 +245,20 @@ class _OnePass:
     the account-wide tallies and the keep rule's held-back items."""
 
     def __init__(
-        self, rules: Sequence[RuleLike], now: int, used: Mapping[str, int], release: int
+        self,
+        rules: Sequence[RuleLike],
+        now: int,
+        used: Mapping[str, int],
+        release: int,
+        timezone: dt.tzinfo,
     ) -> None:
         self.rules, self.now, self.release = rules, now, release
+        # grace rules: their marks and due actions first, then (after every
+        # chunk's) the unmarks, as make_plan orders them
+        self.graces = {
+            k: Grace(rule, now, timezone) for k, rule in enumerate(rules) if _grace(rule)
+        }
+        self.unmarked: list[list[tuple[int, PlannedAction]]] = [[] for _ in rules]
         # per rule: (the item's place in the library, the action), to restore
         # item order where held-back items went on late
         self.planned: list[list[tuple[int, PlannedAction]]] = [[] for _ in rules]
@@ -301,10 +315,18 @@ class _OnePass:
         places: dict[str, int],
     ) -> None:
         rule, left = self.rules[k], self.left[k]
-        planned = _plan_item_rule(rule, candidates, left, state, original, self.now, keep=False)
+        grace = self.graces.get(k)
+        if grace is None:
+            planned = _plan_item_rule(rule, candidates, left, state, original, self.now, keep=False)
+        else:
+            planned = grace.act(candidates, left, state, original)
         if left is not None:
             self.left[k] = max(0, left - len({p.item_id for p in planned}))
         self.planned[k].extend((places[str(p.item_id)], p) for p in planned)
+        if grace is not None:
+            matched = {item.item_id for item in candidates}
+            unmarks = grace.unmark(matched, state, original)
+            self.unmarked[k].extend((places[str(p.item_id)], p) for p in unmarks)
 
     def _release(self, count: int, *, act: bool) -> None:
         """The ``count`` oldest held items go on, together: the keep rule acts
@@ -359,13 +381,21 @@ class _OnePass:
                     why_ = (f"changes {count} item{'s' if count != 1 else ''}",)
                 self.planned[k].append((0, PlannedAction(rule.name, send, None, why_)))
         if self.late:  # stable: one item's actions keep their order
-            for per_rule in self.planned[self.keep or 0 :]:
+            for per_rule in (*self.planned[self.keep or 0 :], *self.unmarked[self.keep or 0 :]):
                 per_rule.sort(key=_place)
-        return [action for per_rule in self.planned for _, action in per_rule]
+        return [
+            action
+            for acted, unmarked in zip(self.planned, self.unmarked, strict=True)
+            for _, action in (*acted, *unmarked)
+        ]
 
 
 def _place(entry: tuple[int, PlannedAction]) -> int:
     return entry[0]
+
+
+def _grace(rule: RuleLike) -> bool:
+    return bool(getattr(rule, "grace", None))
 
 
 def _account_wide(rule: RuleLike) -> bool:
@@ -458,8 +488,18 @@ class Grace:
         state: Simulation,
         original: Originals,
     ) -> list[PlannedAction]:
+        acted = self.act(candidates, limit, state, original)
+        return acted + self.unmark({item.item_id for item in candidates}, state, original)
+
+    def act(
+        self,
+        candidates: list[Item],
+        limit: int | None,
+        state: Simulation,
+        original: Originals,
+    ) -> list[PlannedAction]:
+        """Marks for matching items, and the actions of those due."""
         rule, now = self.rule, self.now
-        matched = {item.item_id for item in candidates}
         if rule.keep_newest:
             kept = {item.item_id for item in candidates[-rule.keep_newest :]}
             candidates = [item for item in candidates if item.item_id not in kept]
@@ -489,16 +529,23 @@ class Grace:
                 reasons_ = (*why(rule, item, now), sys.intern(note))
                 planned.extend(PlannedAction(rule.name, send, ref, reasons_) for send in sends)
                 state.put(current)
-        for entry in list(state.in_order):  # marked items that no longer match lose the mark
+        return planned
+
+    def unmark(
+        self, matched: set[str], state: Simulation, original: Originals
+    ) -> list[PlannedAction]:
+        """Marked items that no longer match (not in ``matched``) lose the mark."""
+        planned: list[PlannedAction] = []
+        for entry in list(state.in_order):
             if entry is None or entry.item_id in matched:
                 continue
             marks = self.marks(entry)
             if not marks or self.due_day(marks) is None:
                 continue
-            sends, current = _effects([TagsRemove(marks, _NO_CTX)], entry, now)
+            sends, current = _effects([TagsRemove(marks, _NO_CTX)], entry, self.now)
             ref = original.ref(entry)
             note = "grace: no longer matches, mark removed"
-            planned.extend(PlannedAction(rule.name, send, ref, (note,)) for send in sends)
+            planned.extend(PlannedAction(self.rule.name, send, ref, (note,)) for send in sends)
             state.put(current)
         return planned
 

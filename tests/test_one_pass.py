@@ -56,8 +56,23 @@ def rule_sets(draw: st.DrawFn) -> list:  # type: ignore[type-arg]
         limited = keep_at is None or n <= keep_at  # no limit after it (one_pass_ok)
         limit = draw(st.one_of(st.none(), st.integers(0, 4))) if limited else None
         keep = draw(st.integers(1, 4)) if n == keep_at else None
-        rules.append(rule(f"r{n}", where, actions, limit=limit, keep_newest=keep))
+        made = rule(f"r{n}", where, actions, limit=limit, keep_newest=keep)
+        if keep is None and draw(st.integers(0, 2)) == 0:  # a grace rule, 0 or 3 days
+            made.grace = draw(st.sampled_from([1, 3 * 86400]))  # type: ignore[attr-defined]
+        rules.append(made)
     return rules
+
+
+# some items carry grace marks: due, not yet due, of another rule, or not a date
+MARKS = ["rulebot:r0:2026-11-20", "rulebot:r1:2026-12-30", "rulebot:r2:2026-11-26", "rulebot:r0:x"]
+marked_items = st.tuples(items_strategy, st.lists(st.sampled_from(MARKS), max_size=3)).map(
+    lambda pair: [
+        i.replace(tags=(*i.tags, pair[1][n % len(pair[1])]))
+        if pair[1] and i.tags is not None and n % 2 == 0
+        else i
+        for n, i in enumerate(pair[0])
+    ]
+)
 
 
 def chunked(items: list[Item], size: int) -> list[list[Item]]:
@@ -66,7 +81,7 @@ def chunked(items: list[Item], size: int) -> list[list[Item]]:
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    items_strategy,
+    marked_items,
     rule_sets(),
     st.integers(1, 5),
     st.dictionaries(st.sampled_from(["r0", "r1", "r2"]), st.integers(0, 3)),
@@ -85,12 +100,15 @@ def test_one_pass_plans_exactly_what_make_plan_plans(items, rules, size, used, r
 def test_rules_that_look_across_the_library_are_left_to_make_plan() -> None:
     keep = rule("k", {}, ["archive"], keep_newest=2)
     assert one_pass_ok([rule("l", {}, ["favorite"], limit=1), keep])
+    graced_keep = rule("gk", {}, ["archive"], keep_newest=2)
+    graced_keep.grace = 86400  # type: ignore[attr-defined]
+    assert not one_pass_ok([graced_keep])
     assert not one_pass_ok([keep, rule("k2", {}, ["delete"], keep_newest=1)])
     assert not one_pass_ok([keep, rule("l", {}, ["favorite"], limit=1)])
     assert not one_pass_ok([rule("d", {"duplicate": {"by": "url"}}, ["delete"])])
     graced = rule("g", {"tag": "x"}, ["delete"])
     graced.grace = 86400  # type: ignore[attr-defined]
-    assert not one_pass_ok([graced])
+    assert one_pass_ok([graced])
     assert one_pass_ok([rule("t", {"tag": "x"}, ["delete"], limit=3)])
 
 
@@ -235,3 +253,34 @@ def test_every_source_refines_from_the_touchable_items_as_from_the_whole_library
     for kind in (KarakeepSource, WallabagSource, ReadeckSource, ShaarliSource):
         source = object.__new__(kind)  # refine reads only the plan and the library
         assert source.refine(plan, subset).dumps() == source.refine(plan, whole).dumps(), kind
+
+
+def test_a_grace_rule_marks_then_unmarks_across_chunks_as_make_plan_does() -> None:
+    graced = rule("g", {"tag": "a"}, ["archive"])
+    graced.grace = 3 * 86400  # type: ignore[attr-defined]
+    items = [
+        Item(item_id="1", given_url="https://a.org/1", tags=("a",), time_added=1),
+        Item(
+            item_id="2",
+            given_url="https://a.org/2",
+            tags=("b", "rulebot:g:2026-11-20"),
+            time_added=2,
+        ),
+        Item(
+            item_id="3",
+            given_url="https://a.org/3",
+            tags=("a", "rulebot:g:2026-11-20"),
+            time_added=3,
+        ),
+        Item(item_id="4", given_url="https://a.org/4", tags=("a",), time_added=4),
+    ]
+    reference = make_plan([graced], items, NOW)
+    assert [(a.send["action"], a.item_id) for a in reference.actions] == [
+        ("tags_add", "1"),  # marked
+        ("archive", "3"),  # due
+        ("tags_remove", "3"),
+        ("tags_add", "4"),
+        ("tags_remove", "2"),  # no longer matches: unmarked, after the rule's other actions
+    ]
+    for size in (1, 2, 3):
+        assert plan_in_passes([graced], chunked(items, size), NOW).dumps() == reference.dumps()
