@@ -195,7 +195,10 @@ class _Taken:
         self.library, self.store = library, store
 
     def __contains__(self, item_id: object) -> bool:
-        return item_id in self.library or bool(self.store.get_many([str(item_id)]))
+        if item_id in self.library:
+            return True
+        stored = self.store.get(str(item_id))
+        return stored is not None and not stored.is_deleted
 
 
 def stale_reason(planned: PlannedAction, before: Mapping[str, Item]) -> str | None:

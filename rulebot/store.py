@@ -789,8 +789,7 @@ class Store:
         error: str | None = None,
         conn: sqlite3.Connection | None = None,
     ) -> None:
-        if state not in ACTION_STATES:
-            raise ValueError(f"journal state {state!r} is not one of {ACTION_STATES}")
+        state = _journal_state(state)
         now = int(time.time())
         with self._writing(conn) as c:
             before = c.total_changes
