@@ -44,6 +44,12 @@ class Action:
 
     # item actions
     def on_item(self, item: Item, now: int) -> Effect | None:
+        stepped = self.step(item, now)
+        return None if stepped is None else Effect(stepped[0], [stepped[1]])
+
+    def step(self, item: Item, now: int) -> tuple[dict[str, Any], Item] | None:
+        """``on_item`` as (send, the item afterwards), or None for a no-op:
+        the planner's path, one per planned action, without an ``Effect``."""
         raise NotImplementedError
 
     # account-wide actions
@@ -73,11 +79,13 @@ def action(cls: type[Action]) -> type[Action]:
 
 
 class _StatusAction(Action):
-    def on_item(self, item: Item, now: int) -> Effect | None:
+    def step(self, item: Item, now: int) -> tuple[dict[str, Any], Item] | None:
         changes = self.changes(item, now)
         if changes is None:
             return None
-        return Effect(self._send(item, now), [item.replace(time_updated=now, **changes)])
+        # the send written out: the planner makes one per planned action
+        send = {"action": self.name, "item_id": item.item_id, "time": now}
+        return send, item.replace(time_updated=now, **changes)
 
     def changes(self, item: Item, now: int) -> dict[str, Any] | None:
         raise NotImplementedError
@@ -150,13 +158,13 @@ class _TagsAction(Action):
     def describe(self) -> str:
         return f"{self.name} {','.join(self.tags)}"
 
-    def on_item(self, item: Item, now: int) -> Effect | None:
+    def step(self, item: Item, now: int) -> tuple[dict[str, Any], Item] | None:
         outcome = self.outcome(item)
         if outcome is None:
             return None
         sent, tags = outcome
-        send = self._send(item, now, tags=",".join(sent))
-        return Effect(send, [item.replace(tags=tags, time_updated=now)])
+        send = {"action": self.name, "item_id": item.item_id, "tags": ",".join(sent), "time": now}
+        return send, item.replace(tags=tags, time_updated=now)
 
     def outcome(self, item: Item) -> tuple[list[str], tuple[str, ...] | None] | None:
         """(tags to send, the item's tags afterwards) or None for a no-op."""

@@ -18,7 +18,7 @@ import functools
 import math
 import operator
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, NamedTuple
 
 from rulebot.item import ARCHIVED, UNREAD, Item, folded_tags, host_of
@@ -66,6 +66,18 @@ class Condition:
     def matches(self, item: Item, now: int) -> Truth:
         """The verdict alone: the planner's hot path, no strings built."""
         return self.test(item, now).matched
+
+    def because(self, item: Item, now: int) -> Sequence[str]:
+        """The reasons of an item that definitely matches: ``reasons`` of
+        ``test``, which words whose reason is fixed give without a ``Check``
+        (the planner asks once per item it acts on). A property test holds
+        each to ``reasons(test(...))``."""
+        return (self.test(item, now).reason,)
+
+    @property
+    def fixed(self) -> tuple[str, ...] | None:
+        """``because`` when it is the same for every matching item, else None."""
+        return None
 
     def truth(self, env: Env) -> tuple[str, str]:
         """Python expressions over ``i`` (the item) and ``now`` that say
@@ -166,6 +178,7 @@ class Tag(Condition):
             )
         self.tags = tag_values(value) if isinstance(value, list) else [str(value).strip()]
         self.folded = frozenset(t.casefold() for t in self.tags)
+        self.label = ("tag " + ", ".join(self.tags),)
 
     def matches(self, item: Item, now: int) -> Truth:
         tags = item.tags
@@ -182,8 +195,15 @@ class Tag(Condition):
             return Check(self.key, None, f"tag {', '.join(self.tags)}: {_tags_seen(item)}")
         have = item.tag_set()
         ok = all(t.casefold() in have for t in self.tags)
-        label = "tag " + ", ".join(self.tags)
+        label = self.label[0]
         return Check(self.key, ok, label if ok else f"{label}: {_tags_seen(item)}")
+
+    def because(self, item: Item, now: int) -> Sequence[str]:
+        return self.label
+
+    @property
+    def fixed(self) -> tuple[str, ...] | None:
+        return self.label
 
 
 @condition
@@ -215,6 +235,9 @@ class Tags(Condition):
         self.folded = [
             (name, frozenset(t.casefold() for t in tags)) for name, tags in self.tests.items()
         ]
+        self.label = (
+            "; ".join(f"tags {name} of {', '.join(tags)}" for name, tags in self.tests.items()),
+        )
 
     def matches(self, item: Item, now: int) -> Truth:
         if item.tags is None:
@@ -250,14 +273,20 @@ class Tags(Condition):
         if item.tags is None:
             return Check(self.key, None, f"tags: {_tags_seen(item)}")
         have = item.tag_set()
-        parts, ok = [], True
+        ok = True
         for name, tags in self.tests.items():
             hits = [t for t in tags if t.casefold() in have]
             passed = {"any": bool(hits), "all": len(hits) == len(tags), "none": not hits}[name]
             ok = ok and passed
-            parts.append(f"tags {name} of {', '.join(tags)}")
-        reason = "; ".join(parts)
+        reason = self.label[0]
         return Check(self.key, ok, reason if ok else f"{reason}: {_tags_seen(item)}")
+
+    def because(self, item: Item, now: int) -> Sequence[str]:
+        return self.label
+
+    @property
+    def fixed(self) -> tuple[str, ...] | None:
+        return self.label
 
 
 @condition
@@ -327,6 +356,16 @@ class Status(Condition):
         name = {UNREAD: "unread", ARCHIVED: "archived"}.get(item.status, f"status {item.status}")
         ok = any(_STATUS[w] == item.status for w in self.wanted)
         return Check(self.key, ok, f"status {name}")
+
+    def because(self, item: Item, now: int) -> Sequence[str]:
+        return _STATUS_REASONS[item.status]  # it matched: unread or archived
+
+    @property
+    def fixed(self) -> tuple[str, ...] | None:
+        return _STATUS_REASONS[next(iter(self.codes))] if len(self.codes) == 1 else None
+
+
+_STATUS_REASONS = {code: (f"status {name}",) for name, code in _STATUS.items()}
 
 
 @condition
@@ -553,6 +592,9 @@ class Domain(Condition):
         ok = any(host == d or host.endswith("." + d) for d in self.domains)
         return Check(self.key, ok, f"domain {host}")
 
+    def because(self, item: Item, now: int) -> Sequence[str]:
+        return (f"domain {item.domain}",)
+
 
 def _contains(needle: str) -> Callable[[str], bool]:
     return lambda seen: needle in seen.casefold()
@@ -617,6 +659,8 @@ class TextCondition(Condition):
                         (op,),
                     )
                 self.tests.append((op, text, _found(compiled.search)))
+        described = ", ".join(f"{op} {raw!r}" for op, raw, _ in self.tests)
+        self.label = (f"{self.key} {described}",)
 
     def matches(self, item: Item, now: int) -> Truth:
         seen = type(self).read(item)
@@ -633,6 +677,13 @@ class TextCondition(Condition):
         described = ", ".join(f"{op} {raw!r}" for op, raw, _ in self.tests)
         shown = seen if len(seen) <= 60 else seen[:57] + "..."
         return Check(self.key, ok, f"{self.key} {described}" + ("" if ok else f": {shown!r}"))
+
+    def because(self, item: Item, now: int) -> Sequence[str]:
+        return self.label
+
+    @property
+    def fixed(self) -> tuple[str, ...]:
+        return self.label
 
 
 @condition
@@ -969,6 +1020,30 @@ class Where:
         checks = [part.test(item, now) for part in self.parts]
         return Check("where", _all([c.matched for c in checks]), "", tuple(checks))
 
+    def because(self, item: Item, now: int) -> Sequence[str]:
+        """``reasons(self.test(item, now))`` for an item that definitely
+        matches, without building the check tree (see ``Condition.because``)."""
+        if not self.parts:
+            return ("every item (where: {})",)
+        out: list[str] = []
+        for part in self.parts:
+            out.extend(part.because(item, now))
+        return out
+
+    @functools.cached_property
+    def fixed(self) -> tuple[str, ...] | None:
+        """``because`` when no part's reason depends on the item (most rules:
+        tags, status, title, URL), made once."""
+        if not self.parts:
+            return ("every item (where: {})",)
+        fixed: list[str] = []
+        for part in self.parts:
+            reasons_ = part.fixed
+            if reasons_ is None:
+                return None
+            fixed.extend(reasons_)
+        return tuple(fixed)
+
     def matches(self, item: Item, now: int) -> Truth:
         verdict: Truth = True
         for part in self.fast:
@@ -1007,6 +1082,14 @@ class AllOf(_Group):
     key = "all"
     combine = staticmethod(_all)
 
+    def because(self, item: Item, now: int) -> list[str]:
+        return [reason for member in self.members for reason in member.because(item, now)]
+
+    @property
+    def fixed(self) -> tuple[str, ...] | None:
+        parts = [member.fixed for member in self.members]
+        return None if None in parts else tuple(r for part in parts for r in part or ())
+
     def truth(self, env: Env) -> tuple[str, str]:
         return _conjunction([m.truth(env) for m in self.members])
 
@@ -1014,6 +1097,17 @@ class AllOf(_Group):
 class AnyOf(_Group):
     key = "any"
     combine = staticmethod(_any)
+
+    def because(self, item: Item, now: int) -> Sequence[str]:
+        # the first member that holds, as ``reasons`` reads an ``any``
+        for member in self.members:
+            if member.matches(item, now) is True:
+                return member.because(item, now)
+        return ()
+
+    @property
+    def fixed(self) -> tuple[str, ...] | None:
+        return self.members[0].fixed if len(self.members) == 1 else None
 
     def truth(self, env: Env) -> tuple[str, str]:
         false, true = _conjunction([(f, t) for t, f in (m.truth(env) for m in self.members)])
@@ -1036,6 +1130,13 @@ class Not:
     def matches(self, item: Item, now: int) -> Truth:
         inner = self.inner.matches(item, now)
         return None if inner is None else not inner
+
+    def because(self, item: Item, now: int) -> list[str]:
+        return reasons(self.test(item, now))
+
+    @property
+    def fixed(self) -> tuple[str, ...] | None:
+        return None
 
     def truth(self, env: Env) -> tuple[str, str]:
         true, false = self.inner.truth(env)

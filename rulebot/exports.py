@@ -46,10 +46,11 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import IO
 
+from rulebot.bulk import gc_paused
 from rulebot.errors import ExportFormatError, RulebotError
 from rulebot.files import atomic_write
 from rulebot.item import ARCHIVED, UNREAD, Item
-from rulebot.store import Store, gc_paused
+from rulebot.store import Store
 
 CSV_HEADER = ("title", "url", "time_added", "tags", "status")
 OLD_CSV_HEADER = ("title", "url", "time_added", "cursor", "tags", "status")

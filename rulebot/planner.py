@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from rulebot.actions import Action, TagsAdd, TagsRemove
-from rulebot.conditions import Where, reasons
+from rulebot.bulk import gc_paused
+from rulebot.conditions import Where
 from rulebot.errors import LimitExceededError
 from rulebot.item import Item
 from rulebot.plan import Plan, PlannedAction
@@ -171,9 +172,10 @@ def make_plan(
             left = None if rule.limit is None else max(0, rule.limit - used.get(rule.name, 0))
             if getattr(rule, "grace", None):
                 grace = Grace(rule, now, timezone)
-                planned.extend(grace.plan(candidates, left, state, original))
+                planned.extend(_flat(grace.plan(candidates, left, state, original)))
             else:
-                planned.extend(_plan_item_rule(rule, candidates, left, state, original, now))
+                acted = _plan_item_rule(rule, candidates, left, state, original, now)
+                planned.extend(_flat(acted))
     return Plan(
         created_at=now,
         actions=planned,
@@ -227,12 +229,14 @@ def plan_in_passes(
     ``release``: held-back items go on in batches of at least this many."""
     one_pass = _OnePass(rules, now, used or {}, release, timezone)
     position = 0
-    for chunk in chunks:
-        one_pass.chunk(chunk, position)
-        position += len(chunk)
+    with gc_paused():  # a first run makes an action, a send and an item per change
+        for chunk in chunks:
+            one_pass.chunk(chunk, position)
+            position += len(chunk)
+        actions = one_pass.finish()
     return Plan(
         created_at=now,
-        actions=one_pass.finish(),
+        actions=actions,
         config_sha256=config_sha256,
         source=source or {"kind": "local"},
         rules=[r.name for r in rules],
@@ -258,10 +262,10 @@ class _OnePass:
         self.graces = {
             k: Grace(rule, now, timezone) for k, rule in enumerate(rules) if _grace(rule)
         }
-        self.unmarked: list[list[tuple[int, PlannedAction]]] = [[] for _ in rules]
-        # per rule: (the item's place in the library, the action), to restore
+        self.unmarked: list[list[tuple[int, list[PlannedAction]]]] = [[] for _ in rules]
+        # per rule: (the item's place in the library, its actions), to restore
         # item order where held-back items went on late
-        self.planned: list[list[tuple[int, PlannedAction]]] = [[] for _ in rules]
+        self.planned: list[list[tuple[int, list[PlannedAction]]]] = [[] for _ in rules]
         self.matched = {rule.name: 0 for rule in rules if not _account_wide(rule)}
         self.left = [
             None if r.limit is None else max(0, r.limit - used.get(r.name, 0)) for r in rules
@@ -317,16 +321,16 @@ class _OnePass:
         rule, left = self.rules[k], self.left[k]
         grace = self.graces.get(k)
         if grace is None:
-            planned = _plan_item_rule(rule, candidates, left, state, original, self.now, keep=False)
+            acted = _plan_item_rule(rule, candidates, left, state, original, self.now, keep=False)
         else:
-            planned = grace.act(candidates, left, state, original)
+            acted = grace.act(candidates, left, state, original)
         if left is not None:
-            self.left[k] = max(0, left - len({p.item_id for p in planned}))
-        self.planned[k].extend((places[str(p.item_id)], p) for p in planned)
+            self.left[k] = max(0, left - len(acted))
+        self.planned[k].extend((places[item_id], actions) for item_id, actions in acted)
         if grace is not None:
             matched = {item.item_id for item in candidates}
             unmarks = grace.unmark(matched, state, original)
-            self.unmarked[k].extend((places[str(p.item_id)], p) for p in unmarks)
+            self.unmarked[k].extend((places[item_id], actions) for item_id, actions in unmarks)
 
     def _release(self, count: int, *, act: bool) -> None:
         """The ``count`` oldest held items go on, together: the keep rule acts
@@ -379,19 +383,29 @@ class _OnePass:
                 else:
                     send = self.sends[k, j]
                     why_ = (f"changes {count} item{'s' if count != 1 else ''}",)
-                self.planned[k].append((0, PlannedAction(rule.name, send, None, why_)))
+                self.planned[k].append((0, [PlannedAction(rule.name, send, None, why_)]))
         if self.late:  # stable: one item's actions keep their order
             for per_rule in (*self.planned[self.keep or 0 :], *self.unmarked[self.keep or 0 :]):
                 per_rule.sort(key=_place)
         return [
             action
             for acted, unmarked in zip(self.planned, self.unmarked, strict=True)
-            for _, action in (*acted, *unmarked)
+            for per_item in (acted, unmarked)
+            for _, actions in per_item
+            for action in actions
         ]
 
 
-def _place(entry: tuple[int, PlannedAction]) -> int:
+def _place(entry: tuple[int, list[PlannedAction]]) -> int:
     return entry[0]
+
+
+# what a rule did, per item it acted on, in order: the item's id and its actions
+Acted = list[tuple[str, list[PlannedAction]]]
+
+
+def _flat(acted: Acted) -> list[PlannedAction]:
+    return [action for _, actions in acted for action in actions]
 
 
 def _grace(rule: RuleLike) -> bool:
@@ -420,7 +434,10 @@ def why(rule: RuleLike, item: Item, now: int) -> tuple[str, ...]:
     unread"), and a first run can plan 100k+ actions."""
     if rule.where is None:
         return ("every item (no where)",)
-    return tuple(sys.intern(reason) for reason in reasons(rule.where.test(item, now)))
+    fixed = rule.where.fixed  # the same for every item the rule matches
+    if fixed is not None:
+        return fixed
+    return tuple(map(sys.intern, rule.where.because(item, now)))
 
 
 def _plan_item_rule(
@@ -432,25 +449,26 @@ def _plan_item_rule(
     now: int,
     *,
     keep: bool = True,
-) -> list[PlannedAction]:
+) -> Acted:
     """``keep``: set ``keep_newest`` aside here (one pass does it itself)."""
     if keep and rule.keep_newest:
         # candidates are oldest first, so the newest N are the last N
         kept = {item.item_id for item in candidates[-rule.keep_newest :]}
         candidates = [item for item in candidates if item.item_id not in kept]
-    planned: list[PlannedAction] = []
-    acted = 0
+    acted: Acted = []
+    name, actions = rule.name, rule.actions
     for item in candidates:
-        if limit is not None and acted >= limit:
+        if limit is not None and len(acted) >= limit:
             break
-        sends, current = _effects(rule.actions, item, now)
+        sends, current = _effects(actions, item, now)
         if sends:
-            acted += 1
             ref = original.ref(item)
             reasons_ = why(rule, item, now)
-            planned.extend(PlannedAction(rule.name, send, ref, reasons_) for send in sends)
+            acted.append(
+                (item.item_id, [PlannedAction(name, send, ref, reasons_) for send in sends])
+            )
             state.put(current)
-    return planned
+    return acted
 
 
 class Grace:
@@ -487,7 +505,7 @@ class Grace:
         limit: int | None,
         state: Simulation,
         original: Originals,
-    ) -> list[PlannedAction]:
+    ) -> Acted:
         acted = self.act(candidates, limit, state, original)
         return acted + self.unmark({item.item_id for item in candidates}, state, original)
 
@@ -497,16 +515,15 @@ class Grace:
         limit: int | None,
         state: Simulation,
         original: Originals,
-    ) -> list[PlannedAction]:
+    ) -> Acted:
         """Marks for matching items, and the actions of those due."""
         rule, now = self.rule, self.now
         if rule.keep_newest:
             kept = {item.item_id for item in candidates[-rule.keep_newest :]}
             candidates = [item for item in candidates if item.item_id not in kept]
-        planned: list[PlannedAction] = []
-        acted = 0
+        acted: Acted = []
         for item in candidates:
-            if limit is not None and acted >= limit:
+            if limit is not None and len(acted) >= limit:
                 break
             if item.tags is None:
                 continue  # tags unknown: a mark could not be seen again
@@ -524,18 +541,16 @@ class Grace:
                 continue  # marked, not yet due
             sends, current = _effects(steps, item, now)
             if sends:
-                acted += 1
                 ref = original.ref(item)
                 reasons_ = (*why(rule, item, now), sys.intern(note))
-                planned.extend(PlannedAction(rule.name, send, ref, reasons_) for send in sends)
+                actions = [PlannedAction(rule.name, send, ref, reasons_) for send in sends]
+                acted.append((item.item_id, actions))
                 state.put(current)
-        return planned
+        return acted
 
-    def unmark(
-        self, matched: set[str], state: Simulation, original: Originals
-    ) -> list[PlannedAction]:
+    def unmark(self, matched: set[str], state: Simulation, original: Originals) -> Acted:
         """Marked items that no longer match (not in ``matched``) lose the mark."""
-        planned: list[PlannedAction] = []
+        unmarked: Acted = []
         for entry in list(state.in_order):
             if entry is None or entry.item_id in matched:
                 continue
@@ -545,9 +560,11 @@ class Grace:
             sends, current = _effects([TagsRemove(marks, _NO_CTX)], entry, self.now)
             ref = original.ref(entry)
             note = "grace: no longer matches, mark removed"
-            planned.extend(PlannedAction(self.rule.name, send, ref, (note,)) for send in sends)
+            if sends:
+                actions = [PlannedAction(self.rule.name, send, ref, (note,)) for send in sends]
+                unmarked.append((entry.item_id, actions))
             state.put(current)
-        return planned
+        return unmarked
 
 
 def _effects(actions: Sequence[Action], item: Item, now: int) -> tuple[list[dict[str, Any]], Item]:
@@ -557,11 +574,11 @@ def _effects(actions: Sequence[Action], item: Item, now: int) -> tuple[list[dict
     for action in actions:
         if current.is_deleted:
             break
-        effect = action.on_item(current, now)
-        if effect is None:
+        stepped = action.step(current, now)
+        if stepped is None:
             continue
-        current = effect.changed[0]
-        sends.append(effect.send)
+        send, current = stepped
+        sends.append(send)
     return sends, current
 
 
@@ -622,14 +639,16 @@ def check_limits(plan: Plan, limits: Limits, usage: Usage | None = None) -> None
         )
     # the planner keeps each rule within its period's budget; a saved plan
     # (`apply`) may have been made before other runs spent it
-    planned_items: dict[str, set[str]] = {}
-    for action in plan.actions:
-        if action.item_id is not None:
-            planned_items.setdefault(action.rule, set()).add(action.item_id)
+    spent = {rule: usage.items.get(rule, 0) for rule in usage.limits}
+    planned_items: dict[str, set[str]] = {rule: set() for rule, done in spent.items() if done}
+    if planned_items:  # only rules that already spent part of their limit this period
+        for action in plan.actions:
+            item_id = action.send.get("item_id")
+            if item_id is not None and action.rule in planned_items:
+                planned_items[action.rule].add(item_id)
     for rule, items in planned_items.items():
-        limit = usage.limits.get(rule)
-        done = usage.items.get(rule, 0)
-        if limit is not None and done and len(items) + done > limit:
+        limit, done = usage.limits[rule], spent[rule]
+        if items and len(items) + done > limit:
             over.append(
                 f"rule {rule} would act on {len(items)} items, but {done} of its limit {limit} "
                 "were already acted on this schedule period (plan again)"

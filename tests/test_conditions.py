@@ -314,6 +314,19 @@ def test_generated_predicate_agrees_with_reference(where: dict, items: list) -> 
     assert selected == [i for i in items if compiled.test(i, NOW).matched is True], where
 
 
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(where_trees, st.lists(random_items, min_size=1, max_size=5))
+def test_because_reads_like_the_reasons_of_the_check_tree(where: dict, items: list) -> None:  # type: ignore[type-arg]
+    # the planner's shortcut to an acted-on item's reasons, without the Check tree
+    compiled = compile_where(where)
+    for sample in items:
+        if compiled.matches(sample, NOW) is True:
+            expected = reasons(compiled.test(sample, NOW))
+            assert list(compiled.because(sample, NOW)) == expected, where
+            # reasons that are the same for every match are made once
+            assert compiled.fixed is None or list(compiled.fixed) == expected, where
+
+
 # -- A4: where: {}, depth fallback, regex and domain vetting, fields ---------------------
 
 
@@ -388,3 +401,29 @@ def test_every_condition_names_the_fields_it_reads() -> None:
     for key, cls in REGISTRY.items():
         assert cls.fields, key
         assert cls.fields <= ALL_FIELDS | SERVICE_FIELDS, key
+
+
+@pytest.mark.parametrize(
+    ("where", "sample", "fixed"),
+    [
+        ({"tag": "a", "status": "unread"}, item(1, tags=("a",)), True),
+        ({"status": ["unread", "archived"]}, item(1, status=ARCHIVED), False),
+        ({"any": [{"tag": "a"}, {"tag": "b"}]}, item(1, tags=("b",)), False),
+        ({"any": [{"tag": "b"}]}, item(1, tags=("b",)), True),
+        ({"all": [{"tag": "b"}, {"url": {"contains": "example"}}]}, item(1, tags=("b",)), True),
+        ({"domain": "example.com"}, item(1), False),
+        ({"not": {"tag": "z"}}, item(1), False),
+        ({}, item(1), True),
+    ],
+)
+def test_reasons_made_once_only_where_every_match_reads_the_same(
+    where: dict,  # type: ignore[type-arg]
+    sample: Item,
+    fixed: bool,
+) -> None:
+    compiled = compile_where(where)
+    assert compiled.matches(sample, NOW) is True
+    assert list(compiled.because(sample, NOW)) == reasons(compiled.test(sample, NOW))
+    assert (compiled.fixed is not None) == fixed
+    if fixed:
+        assert list(compiled.fixed or ()) == reasons(compiled.test(sample, NOW))

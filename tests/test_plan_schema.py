@@ -4,10 +4,12 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from rulebot.item import ARCHIVED
-from rulebot.plan import Plan, PlannedAction
+from rulebot.plan import Plan, PlannedAction, _compact
 from rulebot.planner import make_plan
 
 from .helpers import NOW, item, rule
@@ -105,3 +107,54 @@ def test_a_plan_is_one_action_per_line_at_any_size(count: int) -> None:
     ]
     action_lines = [line for line in text.splitlines() if line.startswith('    {"rule"')]
     assert len(action_lines) == count
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(json_values)
+def test_the_reused_encoder_writes_what_json_dumps_writes(value: object) -> None:
+    expected = json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+    assert _compact(value) == expected
+
+
+def test_the_reused_encoder_refuses_what_json_refuses() -> None:
+    with pytest.raises(TypeError, match="set is not JSON serializable"):
+        _compact({"tags": {"a"}})
+
+
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["r1", 'r"2', "ré"]),
+            st.fixed_dictionaries(
+                {"action": st.text()}, optional={"item_id": st.text(), "tags": st.text()}
+            ),
+            st.integers(0, 3),  # which shared item reference, 3: none
+            st.sampled_from([(), ("tag a",), ('title contains "x"', "status unread")]),
+        ),
+        max_size=20,
+    )
+)
+def test_plan_lines_read_like_each_action_encoded_whole(
+    specs: list[tuple[str, dict[str, str], int, tuple[str, ...]]],
+) -> None:
+    # the writer encodes shared rules, item references and reasons once each
+    refs = [
+        {"item_id": str(n), "title": f"T{n} \u2014 \x01", "url": "u", "time_updated": n}
+        for n in range(3)
+    ]
+    actions = [
+        PlannedAction(rule_, send, None if ref == 3 else refs[ref], reasons_)
+        for rule_, send, ref, reasons_ in specs
+    ]
+    text = Plan(created_at=NOW, actions=actions).dumps()
+    lines = [line[4:].rstrip(",") for line in text.split("\n") if line.startswith('    {"rule"')]
+    assert lines == [_compact(action.to_json()) for action in actions]
+    assert json.loads(text)["actions"] == [action.to_json() for action in actions]

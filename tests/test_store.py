@@ -9,6 +9,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -355,6 +356,51 @@ def test_every_item_field_round_trips(tmp_path: Path, generated: list[Item]) -> 
             assert got.favorite is None or type(got.favorite) is bool
             assert got.is_article is None or type(got.is_article) is bool
             assert reopened.get(got.item_id) == want
+
+
+_PLAIN = dict(
+    resolved_url="",
+    resolved_title="",
+    time_read=None,
+    time_favorited=None,
+    word_count=None,
+    time_to_read=None,
+    lang=None,
+    is_article=None,
+    has_image=None,
+    has_video=None,
+    excerpt="",
+    extra={},
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(
+        st.tuples(_items, st.sampled_from([None, "all", *_PLAIN])),
+        max_size=8,
+        unique_by=lambda pair: pair[0].item_id,
+    )
+)
+def test_insert_new_stores_every_field_of_plain_and_full_items(
+    tmp_path: Path, generated: list[tuple[Item, str | None]]
+) -> None:
+    # an export's items (12 columns at their defaults) take a narrower INSERT;
+    # an item with all but one of them at the default must not
+    items = [
+        item if keep is None else item.replace(**{k: v for k, v in _PLAIN.items() if k != keep})
+        for item, keep in generated
+    ]
+    path = Path(tempfile.mkdtemp(dir=tmp_path)) / "insert.db"  # one per example
+    with Store.open(path) as opened:
+        opened.insert_new(items)
+    with Store.open(path) as reopened:
+        loaded = reopened.items(include_deleted=True)
+        assert loaded == sorted(items, key=lambda i: i.sort_key)
+        by_id = {i.item_id: i for i in items}
+        assert all(dict(got.extra) == dict(by_id[got.item_id].extra) for got in loaded)
 
 
 def test_unknown_favorite_is_stored_as_null(store: Store) -> None:
