@@ -29,6 +29,7 @@ injected, so tests drive the loop without waiting.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import logging
 import signal
 import threading
@@ -120,6 +121,8 @@ class Daemon(Generic[R]):
             except Exception as err:  # KeyboardInterrupt, SystemExit still stop
                 retry_at = self._failed(f"run failed: {_describe(err)}")
                 continue
+            finally:
+                gc.unfreeze()  # what a run froze (bulk.gc_paused) is scanned again while idle
             if not report.rules:
                 continue  # another process ran them first
             self.log(report.line())

@@ -104,6 +104,7 @@ class ImportResult:
     bad_rows: tuple[str, ...] = field(default=(), compare=False)  # all, "where: what"
     duplicates: int = field(default=0, compare=False)  # rows merged into an earlier one
     duplicate_urls: tuple[str, ...] = field(default=(), compare=False)  # the first few
+    # every change in a dry run (it lists them); otherwise only the updates
     changes: tuple[ImportChange, ...] = field(default=(), compare=False)
     dry_run: bool = field(default=False, compare=False)
 
@@ -667,7 +668,8 @@ def import_export(
                     new = new.replace(item_id=_free_id(new.given_url, taken))
                 added += 1
                 fresh.append(new)
-                changes.append(ImportChange("added", new.given_url))
+                if dry_run:  # listed only there; a first import adds 100k+
+                    changes.append(ImportChange("added", new.given_url))
                 continue
             merged = _merge(old, new, stamp)
             if merged is old:

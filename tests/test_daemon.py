@@ -503,3 +503,32 @@ def test_keyboard_interrupt_in_a_cycle_still_stops_the_daemon() -> None:
 
     with pytest.raises(KeyboardInterrupt):
         loop_with(interrupt, [])
+
+
+def test_what_a_run_froze_is_thawed_before_the_daemon_sleeps(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a big run freezes what its bulk pauses made (bulk.gc_paused); a daemon
+    # lives on, so its collector must see those objects again between runs
+    import gc
+
+    fake = FakeTime(now=T0, until=T0 + 3600)
+    log = Log(fake)
+    daemon = make_daemon(fake, log)
+    real_apply = pipeline.apply
+    frozen_during: list[int] = []
+
+    def apply_then_freeze(*args: object, **kwargs: object) -> object:
+        gc.freeze()
+        frozen_during.append(gc.get_freeze_count())
+        return real_apply(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pipeline, "apply", apply_then_freeze)
+    slept_frozen: list[int] = []
+    fake.on_sleep = lambda now: slept_frozen.append(gc.get_freeze_count())
+    try:
+        fake.drive(daemon)
+    finally:
+        gc.unfreeze()
+    assert frozen_during and frozen_during[0] > 0
+    assert slept_frozen and max(slept_frozen) == 0
