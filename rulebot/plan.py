@@ -51,16 +51,18 @@ def _compact_encoder() -> Callable[[Any], str]:
     from files and servers, or built by rulebot) never needs. Where the C
     accelerator is missing, the standard encoder does the same."""
     fallback = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
-    if c_make_encoder is None:  # pragma: no cover - CPython always has it
+    try:
+        chunks = c_make_encoder(
+            None, _unencodable, encode_basestring, None, ": ", ", ", False, False, True
+        )
+    except TypeError:  # pragma: no cover - no accelerator, or another signature
         return fallback
-    chunks = c_make_encoder(
-        None, _unencodable, encode_basestring, None, ": ", ", ", False, False, True
-    )
 
     def compact(value: Any) -> str:
         return "".join(chunks(value, 0))
 
-    return compact
+    probe = {"a": [1, 2.5, None, True, "é\n"], "b": {}}
+    return compact if compact(probe) == fallback(probe) else fallback
 
 
 _compact = _compact_encoder()
