@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rulebot.actions import from_send
+from rulebot.bulk import gc_paused
 from rulebot.errors import RulebotError
 from rulebot.item import Item
 from rulebot.lifecycle import item_state
@@ -130,6 +131,11 @@ def apply_local(store: Store, plan: Plan, *, check_stale: bool = True) -> Result
     state of what it touched just before, for ``undo``, and its final state)
     to SQLite as it is made: a run's memory is its plan, not the library.
     """
+    with gc_paused():  # an item copy, a journal row and an outcome per action: all acyclic
+        return _apply_local(store, plan, check_stale=check_stale)
+
+
+def _apply_local(store: Store, plan: Plan, *, check_stale: bool) -> Result:
     before = touchable(store, plan.actions)
     library = dict(before)
     urls = Urls(before)

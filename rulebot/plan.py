@@ -13,13 +13,12 @@ import io
 import itertools
 import json
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import Any, TextIO
 
 from rulebot.errors import RulebotError
+from rulebot.jsonenc import encoder
 from rulebot.safe import printable
 
 FORMAT_VERSION = 1
@@ -37,35 +36,8 @@ def parse_iso(text: str) -> int:
     return int(moment.timestamp())
 
 
-def _unencodable(value: Any) -> Any:
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-
-
-def _compact_encoder() -> Callable[[Any], str]:
-    """``json.dumps(value, ensure_ascii=False, separators=(", ", ": "))``, faster.
-
-    ``json.dumps`` with options builds an encoder, and ``JSONEncoder.encode``
-    a C encoder, on every call: half the cost of a small dict like a send,
-    and a first-run plan encodes 100k+ of them. The C encoder is made once
-    here and reused; without a circular check, which plan data (JSON read
-    from files and servers, or built by rulebot) never needs. Where the C
-    accelerator is missing, the standard encoder does the same."""
-    fallback = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
-    try:
-        chunks = c_make_encoder(
-            None, _unencodable, encode_basestring, None, ": ", ", ", False, False, True
-        )
-    except TypeError:  # pragma: no cover - no accelerator, or another signature
-        return fallback
-
-    def compact(value: Any) -> str:
-        return "".join(chunks(value, 0))
-
-    probe = {"a": [1, 2.5, None, True, "é\n"], "b": {}}
-    return compact if compact(probe) == fallback(probe) else fallback
-
-
-_compact = _compact_encoder()
+# plan lines: compact, and readable beyond ASCII
+_compact = encoder(ensure_ascii=False)
 
 
 class _Lines:

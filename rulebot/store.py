@@ -30,6 +30,7 @@ from rulebot.bulk import gc_paused
 from rulebot.errors import LockHeldError, StoreError
 from rulebot.files import PRIVATE_FILE_MODE, make_private_dir
 from rulebot.item import DELETED, HIDDEN, NO_EXTRA, Item
+from rulebot.jsonenc import encoder
 
 # MIGRATIONS[i] takes a store from schema version i to i + 1. Append only:
 # never edit a released entry, add a new one instead.
@@ -196,9 +197,8 @@ class JournalRow(NamedTuple):
     error: str | None
 
 
-# one encoder for the journal's many small objects (json.dumps with a keyword
-# builds a new encoder per call)
-_dumps = json.JSONEncoder(sort_keys=True).encode
+# one encoder for the journal's many small objects (rulebot.jsonenc)
+_dumps = encoder(sort_keys=True)
 
 
 def _journal_state(state: str) -> str:

@@ -109,25 +109,6 @@ def test_a_plan_is_one_action_per_line_at_any_size(count: int) -> None:
     assert len(action_lines) == count
 
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
-    max_leaves=8,
-)
-
-
-@settings(max_examples=300, deadline=None, derandomize=True)
-@given(json_values)
-def test_the_reused_encoder_writes_what_json_dumps_writes(value: object) -> None:
-    expected = json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
-    assert _compact(value) == expected
-
-
-def test_the_reused_encoder_refuses_what_json_refuses() -> None:
-    with pytest.raises(TypeError, match="set is not JSON serializable"):
-        _compact({"tags": {"a"}})
-
-
 @settings(max_examples=100, deadline=None, derandomize=True)
 @given(
     st.lists(
