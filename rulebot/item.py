@@ -209,8 +209,8 @@ def _numeric(item_id: str) -> int:
 
 def _id(value: Any) -> str:
     text = str(value).strip() if isinstance(value, (str, int)) else ""
-    if not text.isdigit():
-        raise ItemDataError(f"item has item_id {value!r}, expected a string of digits")
+    if not (text.isdigit() and text.isascii()):  # isdigit alone takes "١٢" or "²"
+        raise ItemDataError(f"item has item_id {value!r}, expected a string of digits 0-9")
     return text
 
 

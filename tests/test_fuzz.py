@@ -37,7 +37,7 @@ from hypothesis import strategies as st
 from rulebot import actions, conditions
 from rulebot.cli import main
 from rulebot.config import load_config
-from rulebot.errors import RulebotError
+from rulebot.errors import ItemDataError, RulebotError
 from rulebot.fakepocket import FakePocket
 from rulebot.item import Item
 from rulebot.store import Store
@@ -509,10 +509,17 @@ def test_fuzz_item_from_pocket(raw: Any, tags_known: bool) -> None:
         assert str(err) and "\n" not in str(err)
         return
     # A readable item has the types everything downstream relies on.
-    assert item.item_id.isdigit()
+    assert item.item_id.isdigit() and item.item_id.isascii()
     assert isinstance(item.url, str) and isinstance(item.title, str)
     assert item.tags is None or all(isinstance(t, str) for t in item.tags)
     for name in ("time_added", "time_updated", "time_read", "word_count", "has_image"):
         assert getattr(item, name) is None or isinstance(getattr(item, name), int)
     item.domain  # noqa: B018 -- must not raise
     item.tag_set()
+
+
+@pytest.mark.parametrize("item_id", ["\u0661\u0662", "12\u00b2", "\uff11", "", "1.5", "-3"])
+def test_an_item_id_of_anything_but_ascii_digits_is_refused_by_name(item_id: str) -> None:
+    # Python's isdigit takes Arabic-Indic, superscript and full-width digits
+    with pytest.raises(ItemDataError, match="expected a string of digits 0-9"):
+        Item.from_pocket({"item_id": item_id, "status": "0", "given_url": "https://a.org/"})
