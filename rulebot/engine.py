@@ -69,16 +69,18 @@ def plan_rules(
     ordered: bool = False,
 ) -> Plan:
     """``ordered``: ``items`` come from ``Store.items()``, oldest first."""
-    return make_plan(
-        rules,
-        items,
-        now,
-        config_sha256=config.sha256,
-        source=source_of(config),
-        used=usage.items if usage else None,
-        timezone=config.timezone,
-        ordered=ordered,
-    )
+    return make_plan(rules, items, now, ordered=ordered, **plan_options(config, usage))
+
+
+def plan_options(config: Config, usage: Usage | None = None) -> dict[str, Any]:
+    """What a plan takes from the config and the period's usage, whichever
+    planner makes it (``make_plan`` or ``plan_in_passes``)."""
+    return {
+        "config_sha256": config.sha256,
+        "source": source_of(config),
+        "used": usage.items if usage else None,
+        "timezone": config.timezone,
+    }
 
 
 def period_usage(config: Config, store: Store, rule_names: Iterable[str], now: int) -> Usage:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from rulebot.actions import from_send
-from rulebot.engine import period_usage, plan_rules, source_of, touchable
+from rulebot.engine import period_usage, plan_options, plan_rules, touchable
 from rulebot.errors import RulebotError
 from rulebot.item import Item
 from rulebot.plan import PlannedAction
@@ -89,15 +89,7 @@ def make_plan(
         # one pass over the store a chunk at a time, never holding the whole
         # library; resuming and refining need only the items the plan touches
         with closing(store.iter_items()) as chunks:
-            plan = plan_in_passes(
-                rules,
-                chunks,
-                now,
-                config_sha256=config.sha256,
-                source=source_of(config),
-                used=usage.items,
-                timezone=config.timezone,
-            )
+            plan = plan_in_passes(rules, chunks, now, **plan_options(config, usage))
         pending = [str(a.send["item_id"]) for a in live.pending if a.send.get("item_id")]
         library: Mapping[str, Item] = _Loaded(lambda: touchable(store, plan.actions, also=pending))
     else:
