@@ -140,14 +140,17 @@ def apply_local(store: Store, plan: Plan, *, check_stale: bool = True) -> Result
 def _apply_local(store: Store, plan: Plan, *, check_stale: bool) -> Result:
     before = touchable(store, plan.actions)
     library = dict(before)
-    urls = Urls(before)
+    # an add asks whether a URL is saved in the library as this apply has left
+    # it so far, as the planner asked of its simulated library: a plan that
+    # deletes an item and then adds its URL adds it
+    urls = Urls(library)
     touched: set[str] = set()
     outcomes: list[Outcome] = []
     taken = _Taken(library, store)
 
     def rows() -> Iterator[JournalRow]:
         for index, planned in enumerate(plan.actions):
-            problem = stale_reason(planned, before) if check_stale else None
+            problem = stale_reason(planned, before, library) if check_stale else None
             if problem:
                 outcomes.append(Outcome(index, planned, "skipped", problem))
                 yield JournalRow(planned.to_json(), None, "skipped", problem)
@@ -209,10 +212,18 @@ class _Taken:
         return stored is not None and not stored.is_deleted
 
 
-def stale_reason(planned: PlannedAction, before: Mapping[str, Item]) -> str | None:
-    """Why a saved plan's action must not be applied now, or None."""
+def stale_reason(
+    planned: PlannedAction, before: Mapping[str, Item], applied: Mapping[str, Item] | None = None
+) -> str | None:
+    """Why a saved plan's action must not be applied now, or None.
+
+    An item action is stale when its item changed since the plan was made
+    (``before``: the library as the apply found it). An account-wide action
+    is done already when it would change nothing in ``applied``, the library
+    as the plan's earlier actions left it (default ``before``): a rename of
+    a tag that an earlier action of the same plan adds is not done yet."""
     if planned.item is None:
-        return _account_wide_done(planned, before)
+        return _account_wide_done(planned, before if applied is None else applied)
     current = before.get(str(planned.item.get("item_id")))
     if current is None or current.is_deleted:
         return "the item no longer exists"
@@ -228,7 +239,8 @@ def _account_wide_done(planned: PlannedAction, before: Mapping[str, Item]) -> st
         action = from_send(planned.send)
         if not action.account_wide:
             return None  # an item action without its item: the applier reports it
-        urls = {url for item in before.values() for url in url_keys(item)}
+        live = (item for item in before.values() if not item.is_deleted)
+        urls = {url for item in live for url in url_keys(item)}
         if action.on_library(before, urls, int(planned.send.get("time") or 0)) is not None:
             return None
     except (VocabError, KeyError, TypeError, ValueError, NotImplementedError):

@@ -133,8 +133,9 @@ class Urls:
         self._all().add(url)
 
     def _all(self) -> set[str]:
-        if self.seen is None:
-            self.seen = {u for item in self.library.values() for u in url_keys(item)}
+        if self.seen is None:  # a deleted item (a local apply keeps it so) has no URL saved
+            live = (item for item in self.library.values() if not item.is_deleted)
+            self.seen = {u for item in live for u in url_keys(item)}
         return self.seen
 
 

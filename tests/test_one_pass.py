@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -213,6 +214,50 @@ def test_a_saved_add_whose_url_was_saved_since_is_skipped(tmp_path: Path) -> Non
         result = apply_local(store, plan, check_stale=True)
         assert [o.state for o in result.outcomes] == ["skipped"]
         assert [i.item_id for i in store.items()] == ["1", "5"]
+
+
+@pytest.mark.parametrize("check_stale", [False, True])
+def test_a_plan_that_deletes_an_item_and_adds_its_url_back_adds_it(
+    tmp_path: Path, check_stale: bool
+) -> None:
+    # the planner asks whether the URL is saved after the delete (it is not);
+    # the apply must ask the same, or it reports the add done and adds nothing
+    from rulebot.engine import apply_local
+
+    rules = [
+        rule("clear", {"url": {"contains": "a.org/5"}}, ["delete"]),
+        rule("want", None, [{"add": {"url": "https://a.org/5", "tags": ["back"]}}]),
+    ]
+    with Store.open(tmp_path / "s.db") as store:
+        store.upsert([Item(item_id="5", given_url="https://a.org/5", time_added=2)])
+        plan = make_plan(rules, store.items(), NOW)
+        assert [a.send["action"] for a in plan.actions] == ["delete", "add"]
+        result = apply_local(store, plan, check_stale=check_stale)
+        assert [o.state for o in result.outcomes] == ["succeeded", "succeeded"]
+        [added] = store.items()
+        assert (added.given_url, added.tags) == ("https://a.org/5", ("back",))
+        assert added.item_id != "5"
+        again = apply_local(store, plan, check_stale=True)  # the same saved plan twice
+        assert [o.state for o in again.outcomes] == ["skipped", "skipped"]
+        assert store.items() == [added]
+
+
+def test_a_saved_rename_of_a_tag_the_plan_itself_adds_is_not_done_already(
+    tmp_path: Path,
+) -> None:
+    from rulebot.engine import apply_local
+
+    rules = [
+        rule("tag", None, [{"tags_add": ["js"]}]),
+        rule("rename", None, [{"tag_rename": {"old_tag": "js", "new_tag": "javascript"}}]),
+    ]
+    with Store.open(tmp_path / "s.db") as store:
+        store.upsert([Item(item_id="1", given_url="https://a.org/1", time_added=1)])
+        plan = make_plan(rules, store.items(), NOW)
+        assert [a.send["action"] for a in plan.actions] == ["tags_add", "tag_rename"]
+        result = apply_local(store, plan, check_stale=True)
+        assert [o.state for o in result.outcomes] == ["succeeded", "succeeded"]
+        assert store.items()[0].tags == ("javascript",)
 
 
 # -- a source refines a plan the same from the items it touches as from all --------
