@@ -7,6 +7,7 @@ place that changes the local library: one SQLite transaction, journaled.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -210,6 +211,37 @@ class _Taken:
             return True
         stored = self.store.get(str(item_id))
         return stored is not None and not stored.is_deleted
+
+
+def screen(
+    plan: Plan, before: Mapping[str, Item], *, check_stale: bool
+) -> tuple[dict[int, Outcome], list[tuple[int, PlannedAction]]]:
+    """Which of a plan's actions a server applier sends (in plan order) and
+    which it skips, with why, decided before anything is sent.
+
+    Each question is asked of the library as the plan's earlier actions
+    leave it, simulated on ``before`` as the planner simulated it: an add
+    is skipped when its URL is saved there (re-posting a saved URL is never
+    harmless: Karakeep un-archives it), so a plan that deletes an item and
+    adds its URL back sends both; with ``check_stale``, a saved plan's item
+    action is skipped when its item changed since the plan was made."""
+    library = dict(before)
+    urls = Urls(library)
+    skipped: dict[int, Outcome] = {}
+    queue: list[tuple[int, PlannedAction]] = []
+    for index, planned in enumerate(plan.actions):
+        problem = stale_reason(planned, before, library) if check_stale else None
+        if problem is None and planned.name == "add" and planned.send.get("url") in urls:
+            problem = "already done: an item with this URL is saved"
+        if problem:
+            skipped[index] = Outcome(index, planned, "skipped", problem)
+            continue
+        queue.append((index, planned))
+        # what it will do, for the questions of the actions after it; an action
+        # rulebot cannot simulate is sent as planned, and the server decides
+        with contextlib.suppress(KeyError, ValueError, TypeError, VocabError, NotImplementedError):
+            _apply_one(planned, library, urls)
+    return skipped, queue
 
 
 def stale_reason(

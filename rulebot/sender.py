@@ -29,13 +29,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from rulebot.actions import from_send
-from rulebot.engine import stale_reason, touchable
+from rulebot.engine import screen, touchable
 from rulebot.errors import ItemDataError
 from rulebot.http import clip, describe
 from rulebot.item import Item
 from rulebot.lifecycle import before_states
 from rulebot.plan import Outcome, Plan, PlannedAction, Result
-from rulebot.planner import url_keys
 from rulebot.pocket import BadRequestError, PocketClient
 from rulebot.sync import CURSOR_KEY, bounded_int, entry_problem
 
@@ -110,17 +109,7 @@ def apply_remote(
     assert config.pocket is not None
     batch_size = config.pocket.batch_size
     before = touchable(store, plan.actions)  # all a stale check or undo can ask about
-    urls = {url for item in before.values() for url in url_keys(item)}
-    outcomes: dict[int, Outcome] = {}
-    queue: Batch = []
-    for index, planned in enumerate(plan.actions):
-        problem = stale_reason(planned, before) if check_stale else None
-        if problem is None and planned.name == "add" and planned.send.get("url") in urls:
-            problem = "an item with this URL is already saved"
-        if problem:
-            outcomes[index] = Outcome(index, planned, "skipped", problem)
-        else:
-            queue.append((index, planned))
+    outcomes, queue = screen(plan, before, check_stale=check_stale)
     run_id = store.journal_begin(
         "apply-pocket",
         [a.to_json() for a in plan.actions],

@@ -406,3 +406,28 @@ def test_a_crash_between_a_units_requests_is_finished_by_the_next_run(
         [*command[:3], "plan", "--now", NOW], cwd=tmp_path, env=env, capture_output=True, text=True
     )
     assert "no changes" in code.stdout
+
+
+def test_a_run_that_deletes_a_bookmark_and_adds_its_url_back_sends_both(
+    karakeep: FakeKarakeep, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the planner sees the URL gone after the delete, so it plans the add; the
+    # applier must decide on the same simulated library, not skip the add as "saved"
+    old = karakeep.add_bookmark("https://a.example/again", "Again", tags=["junk"])
+    configure(
+        karakeep,
+        "rules:\n"
+        "  - {name: purge, where: {tag: junk}, actions: [delete]}\n"
+        "  - name: want\n"
+        "    actions: [{add: {url: 'https://a.example/again', tags: [fresh]}}]\n",
+    )
+    code, out, err = rb(capsys, "run", "--now", NOW, "--format", "json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert (result["summary"]["succeeded"], result["summary"]["skipped"]) == (2, 0), out
+    bookmarks = karakeep.state.bookmarks
+    assert old not in bookmarks
+    [again] = [b for b in bookmarks.values() if b["content"]["url"] == "https://a.example/again"]
+    assert tags_of(karakeep, again["id"]) == ["fresh"]
+    code, out, err = rb(capsys, "run", "--now", NOW, "--format", "json")
+    assert code == 0 and json.loads(out)["summary"]["succeeded"] == 0, out  # settled

@@ -27,11 +27,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from rulebot.actions import from_send
-from rulebot.engine import stale_reason, touchable
+from rulebot.engine import screen, touchable
 from rulebot.errors import CredentialsError, RulebotError
 from rulebot.lifecycle import before_states
 from rulebot.plan import Outcome, PlannedAction, Result
-from rulebot.planner import url_keys
 from rulebot.sources.base import STOPPED
 
 if TYPE_CHECKING:
@@ -101,18 +100,7 @@ def apply_units(
 ) -> Result:
     requests_before = requests()
     before = touchable(store, plan.actions)  # all a stale check or undo can ask about
-    urls = {url for item in before.values() for url in url_keys(item)}
-    outcomes: dict[int, Outcome] = {}
-    queue: list[tuple[int, PlannedAction]] = []
-    for index, planned in enumerate(plan.actions):
-        problem = stale_reason(planned, before) if check_stale else None
-        if problem is None and planned.name == "add" and planned.send.get("url") in urls:
-            # re-posting a saved URL is never harmless (Karakeep un-archives it)
-            problem = "already done: an item with this URL is saved"
-        if problem:
-            outcomes[index] = Outcome(index, planned, "skipped", problem)
-        else:
-            queue.append((index, planned))
+    outcomes, queue = screen(plan, before, check_stale=check_stale)
     run_id = store.journal_begin(
         f"apply-{kind}",
         [a.to_json() for a in plan.actions],
