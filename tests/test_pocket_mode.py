@@ -778,3 +778,25 @@ def test_sync_progress_only_on_a_terminal(fake_pocket: FakePocket) -> None:
     piped = subprocess.run(command, capture_output=True, env=subprocess_env(), timeout=60)
     assert piped.returncode == 0 and b"synced" not in piped.stderr
     assert b"full sync: 45 received" in piped.stdout
+
+
+def test_a_run_that_deletes_an_item_and_adds_its_url_back_sends_both(
+    fake_pocket: FakePocket, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the sender decides what to skip on the library as earlier actions leave it,
+    # as the planner did: the add is not "already saved" once the delete is sent
+    old = fake_pocket.add_item(url="https://again.example/", title="Again", tags=["junk"])
+    write_config(
+        fake_pocket,
+        rules="rules:\n"
+        "  - {name: purge, where: {tag: junk}, actions: [delete]}\n"
+        "  - name: want\n"
+        "    actions: [{add: {url: 'https://again.example/', tags: [fresh]}}]\n",
+    )
+    code, out, err = rb(capsys, "run", "--format", "json")
+    assert code == 0, err
+    summary = json.loads(out)["summary"]
+    assert (summary["succeeded"], summary["skipped"]) == (2, 0), out
+    # Pocket brings a re-added URL back under its old id (pocket-api.md)
+    again = fake_pocket.item(old)
+    assert again["status"] == "0" and "fresh" in again.get("tags", {})
