@@ -143,8 +143,7 @@ class Plan:
 
     @property
     def deletes(self) -> int:
-        by_action = Counter(action.send["action"] for action in self.actions)
-        return sum(by_action[name] for name in DESTRUCTIVE)
+        return sum(1 for action in self.actions if action.send["action"] in DESTRUCTIVE)
 
     def summary(self) -> dict[str, Any]:
         # one pass with the sends read directly: a first run's plan has 100k+ actions

@@ -177,14 +177,7 @@ def make_plan(
             else:
                 acted = _plan_item_rule(rule, candidates, left, state, original, now)
                 planned.extend(_flat(acted))
-    return Plan(
-        created_at=now,
-        actions=planned,
-        config_sha256=config_sha256,
-        source=source or {"kind": "local"},
-        rules=[r.name for r in rules],
-        matched=matched,
-    )
+    return _plan(rules, now, planned, matched, config_sha256, source)
 
 
 def one_pass_ok(rules: Sequence[RuleLike]) -> bool:
@@ -235,13 +228,24 @@ def plan_in_passes(
             one_pass.chunk(chunk, position)
             position += len(chunk)
         actions = one_pass.finish()
+    return _plan(rules, now, actions, one_pass.matched, config_sha256, source)
+
+
+def _plan(
+    rules: Sequence[RuleLike],
+    now: int,
+    actions: list[PlannedAction],
+    matched: dict[str, int],
+    config_sha256: str,
+    source: dict[str, Any] | None,
+) -> Plan:
     return Plan(
         created_at=now,
         actions=actions,
         config_sha256=config_sha256,
         source=source or {"kind": "local"},
         rules=[r.name for r in rules],
-        matched=one_pass.matched,
+        matched=matched,
     )
 
 
