@@ -98,7 +98,8 @@ def make_plan(
         library = {item.item_id: item for item in items}
     resumed = resume(live.pending, {r.name for r in rules}, plan, library, now)
     if resumed:
-        plan = replace(plan, actions=resumed + plan.actions)
+        # rare (a crashed run's leftovers) and small in all but a first run: a list
+        plan = replace(plan, actions=[*resumed, *plan.actions])
     plan = live.source.refine(plan, library)
     return plan, usage
 

@@ -13,9 +13,10 @@ import io
 import itertools
 import json
 from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 from rulebot.errors import RulebotError
 from rulebot.jsonenc import encoder
@@ -45,14 +46,14 @@ class _Lines:
 
     A first run plans 100k+ actions that share their rule, their reasons
     (interned per rule) and, for one rule's actions on one item, the item's
-    reference: each is encoded once. Only the last reference is kept (by
-    ``id``: it lives while the plan is written) and at most 4096 reasons,
-    so memory stays flat."""
+    reference: each is encoded once. Only the last reference is kept (held,
+    so no later dict can take its ``id``: a spooled plan's refs die as it
+    goes) and at most 4096 reasons, so memory stays flat."""
 
     def __init__(self) -> None:
         self.rules: dict[str, str] = {}
         self.reasons: dict[tuple[str, ...], str] = {}
-        self.ref: tuple[int, str] = (0, "")
+        self.ref: tuple[object, str] = (None, "")
 
     def line(self, action: PlannedAction) -> str:
         rule = self.rules.get(action.rule)
@@ -67,10 +68,35 @@ class _Lines:
         if action.item is None:
             return f"{rule}{_compact(action.send)}, {reasons}"
         seen, item = self.ref
-        if seen != id(action.item):
+        if seen is not action.item:
             item = f'"item": {_compact(action.item)}, '
-            self.ref = (id(action.item), item)
+            self.ref = (action.item, item)
         return f"{rule}{_compact(action.send)}, {item}{reasons}"
+
+
+class Tally(NamedTuple):
+    """What a plan's summary counts: actions by name and by rule, the items
+    they touch, and the destructive ones."""
+
+    names: Counter[str]
+    rules: Counter[str]
+    items: int
+    deletes: int
+
+    @classmethod
+    def of(cls, actions: Iterable[PlannedAction]) -> Tally:
+        # one pass with the sends read directly: a first run's plan has 100k+ actions
+        names: Counter[str] = Counter()
+        rules: Counter[str] = Counter()
+        items = set()
+        for action in actions:
+            send = action.send
+            names[send["action"]] += 1
+            rules[action.rule] += 1
+            item_id = send.get("item_id")
+            if item_id:
+                items.add(item_id)
+        return cls(names, rules, len(items), sum(names[name] for name in DESTRUCTIVE))
 
 
 def _counts_of(raw: Any) -> dict[str, int]:
@@ -130,7 +156,9 @@ class PlannedAction:
 @dataclass
 class Plan:
     created_at: int
-    actions: list[PlannedAction]
+    # a list, or for a large one-pass plan its spool on disk (``SpooledActions``):
+    # read it in order, and never key on an action's identity
+    actions: Sequence[PlannedAction]
     config_sha256: str = ""
     source: dict[str, Any] = field(default_factory=lambda: {"kind": "local"})
     rules: list[str] = field(default_factory=list)  # the rules that were planned
@@ -141,30 +169,33 @@ class Plan:
     def __len__(self) -> int:
         return len(self.actions)
 
+    def tally(self) -> Tally:
+        spooled = getattr(self.actions, "tally", None)  # counted as the spool filled
+        return spooled() if spooled is not None else Tally.of(self.actions)
+
     @property
     def deletes(self) -> int:
+        spooled = getattr(self.actions, "deletes", None)  # counted as the spool filled
+        if isinstance(spooled, int):
+            return spooled
         return sum(1 for action in self.actions if action.send["action"] in DESTRUCTIVE)
 
     def summary(self) -> dict[str, Any]:
-        # one pass with the sends read directly: a first run's plan has 100k+ actions
-        by_action: Counter[str] = Counter()
-        by_rule: Counter[str] = Counter()
-        items = set()
-        for action in self.actions:
-            send = action.send
-            by_action[send["action"]] += 1
-            by_rule[action.rule] += 1
-            item_id = send.get("item_id")
-            if item_id:
-                items.add(item_id)
+        tally = self.tally()
+        by_rule = tally.rules
         return {
             "actions": len(self.actions),
-            "by_action": dict(sorted(by_action.items())),
+            "by_action": dict(sorted(tally.names.items())),
             "by_rule": {r: by_rule[r] for r in self.rules if by_rule[r]}
             | {r: n for r, n in by_rule.items() if r not in self.rules},
-            "items": len(items),
-            "deletes": sum(by_action[name] for name in DESTRUCTIVE),
+            "items": tally.items,
+            "deletes": tally.deletes,
         } | ({"matched": dict(self.matched)} if self.matched else {})
+
+    def lines(self) -> Iterator[str]:
+        """The actions as the plan file's compact JSON lines, in order."""
+        spooled = getattr(self.actions, "lines", None)  # the spool holds them encoded
+        return spooled() if spooled is not None else map(_Lines().line, self.actions)
 
     @property
     def silent_rules(self) -> list[str]:
@@ -204,8 +235,7 @@ class Plan:
             stream.write('  "actions": [],\n')
         else:
             stream.write('  "actions": [\n')
-            line = _Lines().line
-            lines = (f"    {line(action)}" for action in self.actions)
+            lines = (f"    {line}" for line in self.lines())
             # a thousand lines to a write: one write per action cost a second per 100k
             separator = ""
             while block := list(itertools.islice(lines, 1000)):

@@ -33,6 +33,7 @@ from rulebot.conditions import Where
 from rulebot.errors import LimitExceededError
 from rulebot.item import Item
 from rulebot.plan import Plan, PlannedAction
+from rulebot.spool import Spool
 from rulebot.vocab import CompileContext
 
 _NO_CTX = CompileContext()
@@ -206,6 +207,7 @@ def plan_in_passes(
     used: Mapping[str, int] | None = None,
     timezone: dt.tzinfo = dt.UTC,
     release: int = 512,
+    spill: int = 20_000,
 ) -> Plan:
     """``make_plan``'s plan, made in one pass over the library a chunk at a
     time (``chunks``: the live items oldest first, as ``Store.iter_items``
@@ -220,8 +222,9 @@ def plan_in_passes(
     and go on to later rules; the N still held at the end are the ones
     kept), after which each rule's actions are put back in item order. Only for rules
     ``one_pass_ok`` accepts; a property test holds it to ``make_plan``.
-    ``release``: held-back items go on in batches of at least this many."""
-    one_pass = _OnePass(rules, now, used or {}, release, timezone)
+    ``release``: held-back items go on in batches of at least this many;
+    ``spill``: past this many actions, the plan goes to disk (``Spool``)."""
+    one_pass = _OnePass(rules, now, used or {}, release, timezone, Spool(2 * len(rules), spill))
     position = 0
     with gc_paused():  # a first run makes an action, a send and an item per change
         for chunk in chunks:
@@ -234,7 +237,7 @@ def plan_in_passes(
 def _plan(
     rules: Sequence[RuleLike],
     now: int,
-    actions: list[PlannedAction],
+    actions: Sequence[PlannedAction],
     matched: dict[str, int],
     config_sha256: str,
     source: dict[str, Any] | None,
@@ -260,6 +263,7 @@ class _OnePass:
         used: Mapping[str, int],
         release: int,
         timezone: dt.tzinfo,
+        spool: Spool,
     ) -> None:
         self.rules, self.now, self.release = rules, now, release
         # grace rules: their marks and due actions first, then (after every
@@ -267,10 +271,10 @@ class _OnePass:
         self.graces = {
             k: Grace(rule, now, timezone) for k, rule in enumerate(rules) if _grace(rule)
         }
-        self.unmarked: list[list[tuple[int, list[PlannedAction]]]] = [[] for _ in rules]
-        # per rule: (the item's place in the library, its actions), to restore
-        # item order where held-back items went on late
-        self.planned: list[list[tuple[int, list[PlannedAction]]]] = [[] for _ in rules]
+        # rule k's actions go to part 2k, its unmarks to part 2k + 1, each
+        # with the item's place in the library, to restore item order where
+        # held-back items went on late
+        self.spool = spool
         self.matched = {rule.name: 0 for rule in rules if not _account_wide(rule)}
         self.left = [
             None if r.limit is None else max(0, r.limit - used.get(r.name, 0)) for r in rules
@@ -331,11 +335,12 @@ class _OnePass:
             acted = grace.act(candidates, left, state, original)
         if left is not None:
             self.left[k] = max(0, left - len(acted))
-        self.planned[k].extend((places[item_id], actions) for item_id, actions in acted)
+        for item_id, actions in acted:
+            self.spool.add(2 * k, places[item_id], actions)
         if grace is not None:
             matched = {item.item_id for item in candidates}
-            unmarks = grace.unmark(matched, state, original)
-            self.unmarked[k].extend((places[item_id], actions) for item_id, actions in unmarks)
+            for item_id, actions in grace.unmark(matched, state, original):
+                self.spool.add(2 * k + 1, places[item_id], actions)
 
     def _release(self, count: int, *, act: bool) -> None:
         """The ``count`` oldest held items go on, together: the keep rule acts
@@ -366,7 +371,7 @@ class _OnePass:
                 self.changed[k, j] = self.changed.get((k, j), 0) + len(effect.changed)
                 self.sends[k, j] = effect.send  # the same in every chunk
 
-    def finish(self) -> list[PlannedAction]:
+    def finish(self) -> Sequence[PlannedAction]:
         if self.keep is not None:
             kept = self.rules[self.keep].keep_newest or 0
             if len(self.held) > kept:
@@ -388,21 +393,9 @@ class _OnePass:
                 else:
                     send = self.sends[k, j]
                     why_ = (f"changes {count} item{'s' if count != 1 else ''}",)
-                self.planned[k].append((0, [PlannedAction(rule.name, send, None, why_)]))
-        if self.late:  # stable: one item's actions keep their order
-            for per_rule in (*self.planned[self.keep or 0 :], *self.unmarked[self.keep or 0 :]):
-                per_rule.sort(key=_place)
-        return [
-            action
-            for acted, unmarked in zip(self.planned, self.unmarked, strict=True)
-            for per_item in (acted, unmarked)
-            for _, actions in per_item
-            for action in actions
-        ]
-
-
-def _place(entry: tuple[int, list[PlannedAction]]) -> int:
-    return entry[0]
+                self.spool.add(2 * k, 0, [PlannedAction(rule.name, send, None, why_)])
+        late = range(2 * (self.keep or 0), 2 * len(self.rules)) if self.late else ()
+        return self.spool.finish(late)
 
 
 # what a rule did, per item it acted on, in order: the item's id and its actions

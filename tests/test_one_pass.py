@@ -87,15 +87,24 @@ def chunked(items: list[Item], size: int) -> list[list[Item]]:
     st.integers(1, 5),
     st.dictionaries(st.sampled_from(["r0", "r1", "r2"]), st.integers(0, 3)),
     st.integers(1, 3),
+    st.sampled_from([0, 2, 20_000]),  # spooled to disk from the start, midway, never
 )
-def test_one_pass_plans_exactly_what_make_plan_plans(items, rules, size, used, release) -> None:  # type: ignore[no-untyped-def]
+def test_one_pass_plans_exactly_what_make_plan_plans(items, rules, size, used, release, spill) -> None:  # type: ignore[no-untyped-def]
     assert one_pass_ok(rules)
     ordered = sorted(items, key=lambda i: i.sort_key)
     live = [i for i in ordered if not i.is_deleted]  # what Store.iter_items yields
     reference = make_plan(rules, ordered, NOW, used=used)
-    passed = plan_in_passes(rules, chunked(live, size), NOW, used=used, release=release)
+    passed = plan_in_passes(
+        rules, chunked(live, size), NOW, used=used, release=release, spill=spill
+    )
     assert passed.dumps() == reference.dumps()
     assert passed.matched == reference.matched
+    # read back as objects too, in order, by index and counted without reading
+    assert list(passed.actions) == list(reference.actions)
+    assert len(passed) == len(reference) and passed.deletes == reference.deletes
+    for index in (0, len(reference) // 2, -1) if len(reference) else ():
+        assert passed.actions[index] == reference.actions[index]
+    assert passed.actions[1:3] == list(reference.actions)[1:3]
 
 
 def test_rules_that_look_across_the_library_are_left_to_make_plan() -> None:
