@@ -682,9 +682,9 @@ def daemon_for(
                 )
         return CycleReport(
             rules=tuple(r.name for r in due),
-            succeeded=len(result.succeeded),
-            failed=len(result.failed),
-            skipped=len(result.skipped),
+            succeeded=result.count("succeeded"),
+            failed=result.count("failed"),
+            skipped=result.count("skipped"),
         )
 
     info(

@@ -8,7 +8,9 @@ place that changes the local library: one SQLite transaction, journaled.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
+import sqlite3
 from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +20,7 @@ from rulebot.bulk import gc_paused
 from rulebot.errors import RulebotError
 from rulebot.item import Item
 from rulebot.lifecycle import item_state
-from rulebot.plan import Outcome, Plan, PlannedAction, Result
+from rulebot.plan import Outcome, Outcomes, Plan, PlannedAction, Result
 from rulebot.planner import Urls, Usage, make_plan, url_keys
 from rulebot.store import JournalRow
 from rulebot.vocab import VocabError
@@ -120,7 +122,9 @@ def new_item_id(url: str, taken: Container[str]) -> str:
     return item_id
 
 
-def apply_local(store: Store, plan: Plan, *, check_stale: bool = True) -> Result:
+def apply_local(
+    store: Store, plan: Plan, *, check_stale: bool = True, cache: int = 20_000
+) -> Result:
     """Apply a plan to the local library in one transaction.
 
     With ``check_stale``, an action whose item changed since the plan was
@@ -128,52 +132,135 @@ def apply_local(store: Store, plan: Plan, *, check_stale: bool = True) -> Result
     reported; everything else is applied. All or nothing: the journal and
     the items are written in the same transaction.
 
-    Only the items the plan can touch are read (its items, and for an
-    account-wide action the items with its tag or URL), and one pass over
-    the plan applies each action to them and hands its journal row (the
-    state of what it touched just before, for ``undo``, and its final state)
-    to SQLite as it is made: a run's memory is its plan, not the library.
+    One pass over the plan (which may be read back from disk) applies each
+    action and hands its journal row (the state of what it touched just
+    before, for ``undo``, and its final state) to SQLite as it is made.
+    Items are read from the store a block of actions at a time and written
+    back, inside the transaction, whenever ``cache`` items are held: a
+    run's memory is neither its plan nor the library (#17).
     """
-    with gc_paused():  # an item copy, a journal row and an outcome per action: all acyclic
-        return _apply_local(store, plan, check_stale=check_stale)
+    with gc_paused():  # an item copy and a journal row per action: all acyclic
+        return _apply_local(store, plan, check_stale=check_stale, cache=cache)
 
 
-def _apply_local(store: Store, plan: Plan, *, check_stale: bool) -> Result:
-    before = touchable(store, plan.actions)
-    library = dict(before)
-    # an add asks whether a URL is saved in the library as this apply has left
-    # it so far, as the planner asked of its simulated library: a plan that
-    # deletes an item and then adds its URL adds it
-    urls = Urls(library)
-    touched: set[str] = set()
-    outcomes: list[Outcome] = []
-    taken = _Taken(library, store)
-
-    def rows() -> Iterator[JournalRow]:
-        for index, planned in enumerate(plan.actions):
-            problem = stale_reason(planned, before, library) if check_stale else None
-            if problem:
-                outcomes.append(Outcome(index, planned, "skipped", problem))
-                yield JournalRow(planned.to_json(), None, "skipped", problem)
-                continue
-            try:
-                was = _apply_one(planned, library, urls, touched, taken)
-            except (KeyError, ValueError, TypeError, VocabError, NotImplementedError) as err:
-                error = f"cannot apply: {err}"
-                outcomes.append(Outcome(index, planned, "failed", error))
-                yield JournalRow(planned.to_json(), None, "failed", error)
-                continue
-            outcomes.append(Outcome(index, planned, "succeeded"))
-            yield JournalRow(planned.to_json(), was, "confirmed", None)
-
+def _apply_local(store: Store, plan: Plan, *, check_stale: bool, cache: int) -> Result:
+    outcomes = Outcomes(plan.actions)
     with store.transaction() as conn:
+        work = _Working(store, conn, cache, check_stale)
+
+        def rows() -> Iterator[JournalRow]:
+            numbered = enumerate(plan.actions)
+            size = max(1, min(cache, 1000))  # actions whose items are read together
+            while block := list(itertools.islice(numbered, size)):
+                work.load(planned for _, planned in block)
+                for index, planned in block:
+                    yield _apply_planned(index, planned, work, outcomes, check_stale)
+                work.trim()
+
         run_id = store.journal_record("apply-local", rows(), conn, source=plan.source)
-        changed = [library[i] for i in touched if before.get(i) != library[i]]
-        store.upsert([item for item in changed if not item.is_deleted], conn)
-        store.delete([item.item_id for item in changed if item.is_deleted], conn)
-        status = "ok" if all(o.state != "failed" for o in outcomes) else "partial"
+        work.flush()
+        status = "partial" if outcomes.count("failed") else "ok"
         store.journal_finish(run_id, status, conn)
     return Result(outcomes=outcomes, started_at=plan.created_at, source=plan.source)
+
+
+def _apply_planned(
+    index: int, planned: PlannedAction, work: _Working, outcomes: Outcomes, check_stale: bool
+) -> JournalRow:
+    """One action applied to the working library: its journal row."""
+    # an account-wide action (and an add) asks about the library as this apply
+    # left it so far, as the planner asked of its simulated library: a plan
+    # that deletes an item and then adds its URL adds it
+    library = work.items if planned.item is not None else work.around(planned)
+    problem = None
+    if check_stale:
+        if planned.item is None:
+            problem = _account_wide_done(planned, library)
+        else:
+            problem = _changed_since(planned, work.original.get(str(planned.item.get("item_id"))))
+    if problem:
+        outcomes.add("skipped", problem)
+        return JournalRow(planned.to_json(), None, "skipped", problem)
+    try:
+        was = _apply_one(planned, library, Urls(library), work.dirty, work)
+    except (KeyError, ValueError, TypeError, VocabError, NotImplementedError) as err:
+        error = f"cannot apply: {err}"
+        outcomes.add("failed", error)
+        return JournalRow(planned.to_json(), None, "failed", error)
+    if library is not work.items:
+        work.items.update(library)
+    outcomes.add("succeeded")
+    return JournalRow(planned.to_json(), was, "confirmed", None)
+
+
+class _Working:
+    """The library as a local apply has left it so far, held in part: items
+    are read from the store when a block of actions names them, and written
+    back (inside the apply's transaction) when more than ``limit`` are held.
+
+    ``original``: each item's ``time_updated`` as the apply found it (None:
+    not in the library), for the stale check; ``gone``: ids this apply
+    deleted, which a new item must not take (as the whole library would
+    keep them). As ``Container``: whether an id is in use."""
+
+    def __init__(self, store: Store, conn: sqlite3.Connection, limit: int, stale: bool) -> None:
+        self.store, self.conn, self.limit, self.stale = store, conn, limit, stale
+        self.items: dict[str, Item] = {}
+        self.dirty: set[str] = set()
+        self.original: dict[str, int | None] = {}
+        self.gone: set[str] = set()
+
+    def load(self, actions: Iterable[PlannedAction]) -> None:
+        """Read the items these item actions name that are not held yet."""
+        wanted = {
+            str(item_id)
+            for action in actions
+            if action.item is not None and (item_id := action.send.get("item_id")) is not None
+        }
+        self._read(wanted - self.items.keys())
+
+    def _read(self, ids: Iterable[str]) -> None:
+        ids = [item_id for item_id in ids if item_id not in self.items]
+        if not ids:
+            return
+        found = self.store.get_many(ids)
+        self.items.update(found)
+        if self.stale:
+            for item_id in ids:
+                if item_id not in self.original:
+                    item = found.get(item_id)
+                    self.original[item_id] = None if item is None else item.time_updated or 0
+
+    def around(self, planned: PlannedAction) -> dict[str, Item]:
+        """The items an account-wide action can read or change (``touchable``),
+        as this apply left them: written back first, so the store's tag and
+        URL lookups see this apply's changes."""
+        self.flush()
+        ids = set(touchable_ids(self.store, [planned]))
+        self._read(ids)
+        return {item_id: self.items[item_id] for item_id in ids if item_id in self.items}
+
+    def __contains__(self, item_id: object) -> bool:
+        if item_id in self.items or item_id in self.gone:
+            return True
+        stored = self.store.get(str(item_id))
+        return stored is not None and not stored.is_deleted
+
+    def flush(self) -> None:
+        """Write the changed items back (deleted ones out of the store)."""
+        if not self.dirty:
+            return
+        changed = [self.items[item_id] for item_id in self.dirty if item_id in self.items]
+        self.store.upsert([item for item in changed if not item.is_deleted], self.conn)
+        deleted = [item.item_id for item in changed if item.is_deleted]
+        self.store.delete(deleted, self.conn)
+        self.gone.update(deleted)
+        self.dirty.clear()
+
+    def trim(self) -> None:
+        if len(self.items) > self.limit:
+            self.flush()
+            self.items.clear()
 
 
 def touchable(
@@ -186,6 +273,13 @@ def touchable(
     an account-wide one only items with its tag (an item action that adds
     the tag has loaded its item already), and a source's ``refine`` asks only
     about those tags. Applying and refining need no more of the library."""
+    return store.get_many(touchable_ids(store, actions, also))
+
+
+def touchable_ids(
+    store: Store, actions: Iterable[PlannedAction], also: Iterable[str] = ()
+) -> list[str]:
+    """The ids of the items ``touchable`` reads (live or not)."""
     ids: list[str] = list(also)
     for planned in actions:
         if planned.item_id is not None:  # an undo's add names its old id too
@@ -196,21 +290,7 @@ def touchable(
                 ids.extend(store.ids_tagged(send[key]))
         if isinstance(send.get("url"), str):
             ids.extend(store.ids_with_url(send["url"]))
-    return store.get_many(ids)
-
-
-class _Taken:
-    """Whether an id is in use (a new item must not take it): in the library
-    as this apply left it so far, or a live item of the store."""
-
-    def __init__(self, library: Mapping[str, Item], store: Store) -> None:
-        self.library, self.store = library, store
-
-    def __contains__(self, item_id: object) -> bool:
-        if item_id in self.library:
-            return True
-        stored = self.store.get(str(item_id))
-        return stored is not None and not stored.is_deleted
+    return ids
 
 
 def screen(
@@ -257,9 +337,17 @@ def stale_reason(
     if planned.item is None:
         return _account_wide_done(planned, before if applied is None else applied)
     current = before.get(str(planned.item.get("item_id")))
-    if current is None or current.is_deleted:
+    return _changed_since(
+        planned, None if current is None or current.is_deleted else current.time_updated or 0
+    )
+
+
+def _changed_since(planned: PlannedAction, time_updated: int | None) -> str | None:
+    """Why an item action is stale, given its item's ``time_updated`` as the
+    apply found it (None: it was not in the library)."""
+    if time_updated is None:
         return "the item no longer exists"
-    if (current.time_updated or 0) != planned.item.get("time_updated", 0):
+    if time_updated != (planned.item or {}).get("time_updated", 0):
         return "the item changed since the plan was made"
     return None
 

@@ -193,7 +193,7 @@ def apply(
 def record_runs(store: Store, plan: Plan, result: Result, now: int) -> None:
     """A rule's last run is recorded only when all its actions succeeded
     (a failed rule is due again; its `limit` still holds per period)."""
-    failed = {o.action.rule for o in result.outcomes if o.state != "succeeded"}
+    failed = {o.action.rule for state in ("failed", "skipped") for o in result.each(state)}
     with store.transaction() as conn:
         for rule in plan.rules:
             if rule not in failed:

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple, TextIO
+from typing import Any, NamedTuple, TextIO, overload
 
 from rulebot.errors import RulebotError
 from rulebot.jsonenc import encoder
@@ -194,8 +194,7 @@ class Plan:
 
     def lines(self) -> Iterator[str]:
         """The actions as the plan file's compact JSON lines, in order."""
-        spooled = getattr(self.actions, "lines", None)  # the spool holds them encoded
-        return spooled() if spooled is not None else map(_Lines().line, self.actions)
+        return _plan_lines(self.actions)
 
     @property
     def silent_rules(self) -> list[str]:
@@ -293,7 +292,10 @@ class Plan:
         return cls.from_json(data, str(path))
 
 
-@dataclass(slots=True)  # a first run has one per action: 100k+ of them
+STATES = ("succeeded", "failed", "skipped")
+
+
+@dataclass(slots=True)
 class Outcome:
     """What became of one planned action."""
 
@@ -309,37 +311,109 @@ class Outcome:
         return data
 
 
+class Outcomes(Sequence[Outcome]):
+    """A local apply's outcomes at a byte each, in plan order: the actions
+    stay in the plan (perhaps spooled to disk) and are read back in step
+    when an outcome is asked for. A first run has 1.7M of them at 1M items."""
+
+    def __init__(self, actions: Sequence[PlannedAction]) -> None:
+        self.actions = actions
+        self.states = bytearray()
+        self.errors: dict[int, str] = {}
+
+    def add(self, state: str, error: str | None = None) -> None:
+        if error:
+            self.errors[len(self.states)] = error
+        self.states.append(STATES.index(state))
+
+    def __len__(self) -> int:
+        return len(self.states)
+
+    def _outcome(self, index: int, action: PlannedAction) -> Outcome:
+        return Outcome(index, action, STATES[self.states[index]], self.errors.get(index))
+
+    def __iter__(self) -> Iterator[Outcome]:
+        for index, action in zip(range(len(self.states)), self.actions, strict=False):
+            yield self._outcome(index, action)
+
+    @overload
+    def __getitem__(self, index: int) -> Outcome: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Outcome]: ...
+    def __getitem__(self, index: int | slice) -> Outcome | list[Outcome]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        index = range(len(self.states))[index]  # negative, and IndexError
+        return self._outcome(index, self.actions[index])
+
+    def count(self, state: object) -> int:  # type: ignore[override]
+        return self.states.count(STATES.index(state)) if state in STATES else 0
+
+    def of(self, state: str) -> Iterator[Outcome]:
+        """The outcomes in ``state``: looked up one by one when they are few
+        (failures, usually), else read in step with the plan."""
+        code = STATES.index(state)
+        if self.count(state) * 16 < len(self.states):
+            indexes = (i for i, value in enumerate(self.states) if value == code)
+            return (self._outcome(i, self.actions[i]) for i in indexes)
+        return (outcome for outcome in self if outcome.state == state)
+
+    def encoded(self, state: str) -> Iterator[str]:
+        """``_compact(outcome.to_json())`` for those in ``state``, made from the
+        plan's own lines (a plan line is ``{"rule": …, "reasons": […]}``)."""
+        code = STATES.index(state)
+        lines = _plan_lines(self.actions)
+        for index, line in zip(range(len(self.states)), lines, strict=False):
+            if self.states[index] != code:
+                continue
+            head = f'{{"index": {index}, "state": "{state}", '
+            error = self.errors.get(index)
+            tail = f', "error": {_compact(error)}}}' if error else "}"
+            yield head + line[1:-1] + tail
+
+
+def _plan_lines(actions: Sequence[PlannedAction]) -> Iterator[str]:
+    spooled = getattr(actions, "lines", None)  # the spool holds them encoded
+    return spooled() if spooled is not None else map(_Lines().line, actions)
+
+
 @dataclass
 class Result:
-    outcomes: list[Outcome]
+    outcomes: Sequence[Outcome]  # a list, or a local apply's compact ``Outcomes``
     started_at: int
     requests: int = 0  # HTTP requests made (sync + send); 0 on the local library
     source: dict[str, Any] = field(default_factory=lambda: {"kind": "local"})
 
-    def _with(self, state: str) -> list[Outcome]:
-        return [o for o in self.outcomes if o.state == state]
+    def each(self, state: str) -> Iterator[Outcome]:
+        """The outcomes in ``state``, in plan order."""
+        if isinstance(self.outcomes, Outcomes):
+            return self.outcomes.of(state)
+        return (o for o in self.outcomes if o.state == state)
+
+    def count(self, state: str) -> int:
+        if isinstance(self.outcomes, Outcomes):
+            return self.outcomes.count(state)
+        return sum(1 for o in self.outcomes if o.state == state)
 
     @property
     def succeeded(self) -> list[Outcome]:
-        return self._with("succeeded")
+        return list(self.each("succeeded"))
 
     @property
     def failed(self) -> list[Outcome]:
-        return self._with("failed")
+        return list(self.each("failed"))
 
     @property
     def skipped(self) -> list[Outcome]:
-        return self._with("skipped")
+        return list(self.each("skipped"))
 
     @property
     def ok(self) -> bool:
-        return not self.failed
+        return not self.count("failed")
 
     def to_json(self, *, lists: bool = True) -> dict[str, Any]:
         """The result document; without ``lists``, only its head and summary."""
-        counts = {"succeeded": 0, "failed": 0, "skipped": 0}
-        for outcome in self.outcomes:
-            counts[outcome.state] = counts.get(outcome.state, 0) + 1
+        counts = {state: self.count(state) for state in STATES}
         head = {
             "format_version": FORMAT_VERSION,
             "started_at": iso(self.started_at),
@@ -373,14 +447,17 @@ class Result:
         states = ("failed", "skipped", "succeeded")
         for number, state in enumerate(states):
             comma = "," if number < len(states) - 1 else ""
-            entries = (o for o in self.outcomes if o.state == state)
+            if isinstance(self.outcomes, Outcomes):
+                entries = self.outcomes.encoded(state) if self.count(state) else iter(())
+            else:
+                entries = (_compact(o.to_json()) for o in self.each(state))
             first = next(entries, None)
             if first is None:
                 stream.write(f'  "{state}": []{comma}\n')
                 continue
-            stream.write(f'  "{state}": [\n    {_compact(first.to_json())}')
-            for outcome in entries:
-                stream.write(f",\n    {_compact(outcome.to_json())}")
+            stream.write(f'  "{state}": [\n    {first}')
+            while block := list(itertools.islice(entries, 1000)):
+                stream.write(",\n    " + ",\n    ".join(block))
             stream.write(f"\n  ]{comma}\n")
         stream.write("}\n")
 

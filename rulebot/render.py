@@ -12,6 +12,7 @@ import os
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import TextIO
 
 from rulebot.plan import Outcome, Plan, PlannedAction, Result
@@ -58,7 +59,7 @@ def plural(n: int, word: str) -> str:
 
 
 def _counts(names: Iterable[str]) -> str:
-    counted = Counter(names)
+    counted = names if isinstance(names, Counter) else Counter(names)
     return ", ".join(
         f"{n} {name}" for name, n in sorted(counted.items(), key=lambda p: (-p[1], p[0]))
     )
@@ -67,10 +68,10 @@ def _counts(names: Iterable[str]) -> str:
 def plan_footer(plan: Plan) -> str:
     if not plan.actions:
         return "Plan: no changes. The library already satisfies every rule."
-    summary = plan.summary()
-    rules = len(summary["by_rule"])
-    items = summary["items"]
-    text = f"Plan: {plural(len(plan), 'action')} — {_counts(a.name for a in plan.actions)}"
+    tally = plan.tally()
+    rules = len(+tally.rules)
+    items = tally.items
+    text = f"Plan: {plural(len(plan), 'action')} — {_counts(tally.names)}"
     text += f" — on {plural(items, 'item')}" if items else ""
     text += f" by {plural(rules, 'rule')}"
     return text
@@ -84,28 +85,48 @@ def silent_note(plan: Plan) -> str | None:
     return f"Matched no item: {', '.join(silent)} (check the conditions with `rulebot explain`)"
 
 
-def by_rule(actions: Iterable[PlannedAction]) -> dict[str, list[PlannedAction]]:
-    grouped: dict[str, list[PlannedAction]] = defaultdict(list)
-    for action in actions:
-        grouped[action.rule].append(action)
+@dataclass
+class RuleActions:
+    """One rule's actions in a plan: how many of each, and the first few
+    with their index in the plan (a first run's plan has 100k+ actions,
+    and may be read back from disk: nothing here holds them all)."""
+
+    count: int = 0
+    names: Counter[str] = field(default_factory=Counter)
+    shown: list[tuple[int, PlannedAction]] = field(default_factory=list)
+
+
+def by_rule(actions: Iterable[PlannedAction], keep: int | None = None) -> dict[str, RuleActions]:
+    """The plan's rules in order of their first action; ``keep``: how many
+    actions of each to keep (all when None)."""
+    grouped: dict[str, RuleActions] = defaultdict(RuleActions)
+    for index, action in enumerate(actions):
+        group = grouped[action.rule]
+        group.count += 1
+        group.names[action.name] += 1
+        if keep is None or len(group.shown) < keep:
+            group.shown.append((index, action))
     return grouped
 
 
-def chained(plan: Plan) -> dict[int, str]:
-    """Action index → the earlier rule that already changed its item in this plan.
+def chained(plan: Plan, shown: Iterable[tuple[int, PlannedAction]]) -> dict[int, str]:
+    """Action index (of the ``shown`` actions) → the earlier rule that
+    already changed its item in this plan.
 
     Rules see the library as earlier rules left it, so one rule's archive can
-    make an item match a later rule's delete; the plan shows that chain."""
-    first_rule: dict[str, str] = {}
-    after: dict[int, str] = {}
-    for index, action in enumerate(plan.actions):
-        item_id = action.item_id
-        if item_id is None:
-            continue
-        earlier = first_rule.setdefault(item_id, action.rule)
-        if earlier != action.rule:
-            after[index] = earlier
-    return after
+    make an item match a later rule's delete; the plan shows that chain.
+    Only the items of the actions shown are followed."""
+    shown = [(index, action) for index, action in shown if action.item_id is not None]
+    wanted = {action.item_id for _, action in shown}
+    first_rule: dict[str | None, str] = {}
+    for action in plan.actions:
+        if action.item_id in wanted:
+            first_rule.setdefault(action.item_id, action.rule)
+    return {
+        index: first_rule[action.item_id]
+        for index, action in shown
+        if first_rule.get(action.item_id, action.rule) != action.rule
+    }
 
 
 def _touches(action: PlannedAction) -> str:
@@ -119,27 +140,26 @@ def plan_text(
     plan: Plan, *, colour: bool = False, max_lines: int | None = MAX_LINES_PER_RULE
 ) -> str:
     style = Style(colour)
-    after = chained(plan)
-    position = {id(action): index for index, action in enumerate(plan.actions)}
+    grouped = by_rule(plan.actions, max_lines)
+    after = chained(plan, (shown for group in grouped.values() for shown in group.shown))
     lines: list[str] = []
-    for rule, actions in by_rule(plan.actions).items():
-        lines.append(style.bold(f"{rule}") + style.dim(f"  ({plural(len(actions), 'action')})"))
-        shown = actions if max_lines is None else actions[:max_lines]
-        for action in shown:
+    for rule, group in grouped.items():
+        lines.append(style.bold(f"{rule}") + style.dim(f"  ({plural(group.count, 'action')})"))
+        for index, action in group.shown:
             mark = style.red("-") if action.destructive else style.green("~")
             line = f"  {mark} {_truncate(action.label(), 100)}"
             if action.item_id is not None:
                 line += style.dim(f"  [{printable(action.item_id)}]")
             line += _touches(action)
-            earlier = after.get(position[id(action)])
+            earlier = after.get(index)
             if earlier:
                 line += style.yellow(f"  (after {earlier})")
             lines.append(line)
-        hidden = actions[len(shown) :]
+        hidden = group.names - Counter(action.name for _, action in group.shown)
         if hidden:
             lines.append(
                 style.dim(
-                    f"  … and {len(hidden)} more ({_counts(a.name for a in hidden)}); use --format json or -v to see all"
+                    f"  … and {hidden.total()} more ({_counts(hidden)}); use --format json or -v to see all"
                 )
             )
         lines.append("")
@@ -237,27 +257,29 @@ def plan_markdown(
     if not plan.actions:
         return "\n".join(head) + "\n"
     head += ["| rule | actions | breakdown |", "|---|---:|---|"]
-    for rule, actions in by_rule(plan.actions).items():
-        head.append(f"| {_code(rule)} | {len(actions)} | {_counts(a.name for a in actions)} |")
+    # a listed action takes 16 characters or more: no more of a rule's can fit
+    grouped = by_rule(plan.actions, keep=budget // 16)
+    for rule, group in grouped.items():
+        head.append(f"| {_code(rule)} | {group.count} | {_counts(group.names)} |")
     head += ["", "<details><summary>All actions</summary>", ""]
     tail = ["", "</details>"]
     room = _Budget(budget - sum(len(line) + 1 for line in head + tail) - len(MORE_IN_JSON) - 20)
-    after = chained(plan)
-    position = {id(action): index for index, action in enumerate(plan.actions)}
+    after = chained(plan, (shown for group in grouped.values() for shown in group.shown))
 
     def detail() -> Iterator[str]:
-        for rule, actions in by_rule(plan.actions).items():
+        for rule, group in grouped.items():
             yield f"#### {_code(rule)}"
-            for action in actions:
+            for index, action in group.shown:
                 line = f"- {md_text(_truncate(action.label(), 140))}"
                 if action.item_id is not None:
                     line += f" `[{printable(action.item_id)}]`"
-                earlier = after.get(position[id(action)])
+                earlier = after.get(index)
                 if earlier:
                     line += f" _(after {_code(earlier)})_"
                 yield line
 
     shown, dropped = _fit(detail(), room)
+    dropped += sum(group.count - len(group.shown) for group in grouped.values())
     more = [MORE_IN_JSON.format(n=dropped)] if dropped else []
     return "\n".join(head + shown + more + tail) + "\n"
 
@@ -268,16 +290,19 @@ def result_text(
     """Failures in full; skips collapsed like the plan (``-v`` shows all)."""
     style = Style(colour)
     lines: list[str] = []
-    for outcome in result.failed:
+    for outcome in result.each("failed"):
         lines.append(style.red(f"failed  {_outcome_line(outcome)}"))
-    skipped = result.skipped
-    shown = skipped if max_lines is None else skipped[:max_lines]
-    for outcome in shown:
-        lines.append(style.yellow(f"skipped {_outcome_line(outcome)}"))
-    if len(shown) < len(skipped):
-        rest = skipped[len(shown) :]
-        reasons = _counts(o.error or "skipped" for o in rest)
-        lines.append(style.dim(f"… and {len(rest)} more skipped ({reasons}); use -v to see all"))
+    rest: Counter[str] = Counter()  # the skips not shown, by reason
+    shown = 0
+    for outcome in result.each("skipped"):
+        if max_lines is None or shown < max_lines:
+            lines.append(style.yellow(f"skipped {_outcome_line(outcome)}"))
+            shown += 1
+        else:
+            rest[outcome.error or "skipped"] += 1
+    if rest:
+        more = f"… and {rest.total()} more skipped ({_counts(rest)}); use -v to see all"
+        lines.append(style.dim(more))
     lines.append(style.bold(result_footer(result)))
     return "\n".join(lines)
 
@@ -289,11 +314,11 @@ def _outcome_line(outcome: Outcome) -> str:
 
 
 def result_footer(result: Result) -> str:
-    parts = [f"{len(result.succeeded)} succeeded"]
-    if result.failed:
-        parts.append(f"{len(result.failed)} failed")
-    if result.skipped:
-        parts.append(f"{len(result.skipped)} skipped")
+    parts = [f"{result.count('succeeded')} succeeded"]
+    if result.count("failed"):
+        parts.append(f"{result.count('failed')} failed")
+    if result.count("skipped"):
+        parts.append(f"{result.count('skipped')} skipped")
     text = "Applied: " + ", ".join(parts)
     if result.source.get("kind") not in (None, "local"):
         text += f" ({plural(result.requests, 'request')})"
@@ -302,12 +327,13 @@ def result_footer(result: Result) -> str:
 
 def result_status(result: Result) -> str:
     """The one-glance status that leads a Markdown result (a CI step summary)."""
-    if result.failed:
-        return f"❌ apply failed ({len(result.failed)} of {len(result.outcomes)} actions failed)"
-    if not result.succeeded:
-        return "✅ no changes" if not result.skipped else "⚠️ nothing applied, all skipped"
-    skipped = f", {len(result.skipped)} skipped" if result.skipped else ""
-    return f"✅ {_changes(len(result.succeeded))} applied{skipped}"
+    failed, skipped, succeeded = (result.count(s) for s in ("failed", "skipped", "succeeded"))
+    if failed:
+        return f"❌ apply failed ({failed} of {len(result.outcomes)} actions failed)"
+    if not succeeded:
+        return "✅ no changes" if not skipped else "⚠️ nothing applied, all skipped"
+    also = f", {skipped} skipped" if skipped else ""
+    return f"✅ {_changes(succeeded)} applied{also}"
 
 
 def result_markdown(
@@ -328,10 +354,10 @@ def result_markdown(
         if dropped:
             lines += ["", f"_… and {dropped} more failed or skipped; `--format json` lists all._"]
         lines.append("")
-    if result.succeeded:
+    if result.count("succeeded"):
         listing = (
             f"- {_code(o.action.rule)}: {md_text(_truncate(o.action.label(), 120))}"
-            for o in result.succeeded
+            for o in result.each("succeeded")
         )
         shown, dropped = _fit(listing, room)
         lines += ["<details><summary>Succeeded</summary>", "", *shown]

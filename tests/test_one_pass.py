@@ -26,6 +26,7 @@ ACTIONS = st.sampled_from(
         "unfavorite",
         "tags_clear",
         {"tags_add": ["a", "New1"]},
+        {"tags_add": ["old2"]},  # a tag a later account-wide action deletes
         {"tags_remove": ["c", "old1"]},
         {"tags_replace": ["d"]},
     ]
@@ -89,7 +90,9 @@ def chunked(items: list[Item], size: int) -> list[list[Item]]:
     st.integers(1, 3),
     st.sampled_from([0, 2, 20_000]),  # spooled to disk from the start, midway, never
 )
-def test_one_pass_plans_exactly_what_make_plan_plans(items, rules, size, used, release, spill) -> None:  # type: ignore[no-untyped-def]
+def test_one_pass_plans_exactly_what_make_plan_plans(
+    items, rules, size, used, release, spill
+) -> None:  # type: ignore[no-untyped-def]
     assert one_pass_ok(rules)
     ordered = sorted(items, key=lambda i: i.sort_key)
     live = [i for i in ordered if not i.is_deleted]  # what Store.iter_items yields
@@ -192,10 +195,12 @@ def test_adds_see_the_urls_as_the_first_add_found_them() -> None:
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(items_strategy, rule_sets())
+@given(items_strategy, rule_sets(), st.sampled_from([0, 1, 3, 20_000]), st.booleans())
 def test_a_local_apply_ends_where_applying_to_the_whole_library_ends(
-    tmp_path_factory, items, rules
+    tmp_path_factory, items, rules, cache, spooled
 ) -> None:  # type: ignore[no-untyped-def]
+    """Whatever it holds (``cache``: items held before they are written back)
+    and wherever the plan is (``spooled``: read back from disk)."""
     from rulebot.engine import apply_local
 
     from .test_planner import apply_in_memory
@@ -203,12 +208,45 @@ def test_a_local_apply_ends_where_applying_to_the_whole_library_ends(
     live = [i for i in items if not i.is_deleted]
     plan = make_plan(rules, live, NOW)
     expected = sorted(apply_in_memory(plan, live), key=lambda i: i.sort_key)
+    if spooled:
+        ordered = sorted(live, key=lambda i: i.sort_key)
+        plan = plan_in_passes(rules, chunked(ordered, 2), NOW, spill=0)
     with Store.open(Path(tmp_path_factory.mktemp("a")) / "s.db") as store:
         store.upsert(live)
-        result = apply_local(store, plan, check_stale=True)
+        result = apply_local(store, plan, check_stale=True, cache=cache)
         assert all(o.state == "succeeded" for o in result.outcomes), result.outcomes
         got = store.items()
     assert [i for i in got if not i.is_deleted] == [i for i in expected if not i.is_deleted]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(items_strategy, rule_sets(), st.sampled_from([0, 1, 3]))
+def test_a_bounded_apply_journals_and_reports_what_a_whole_one_does(
+    tmp_path_factory, items, rules, cache
+) -> None:  # type: ignore[no-untyped-def]
+    """The same plan applied twice (the second time every item action is
+    stale or done) with a few items held and with all of them: the same
+    stores, journals and result documents."""
+    from rulebot.engine import apply_local
+
+    live = [i for i in items if not i.is_deleted]
+    plan = make_plan(rules, live, NOW)
+    seen = []
+    for held in (cache, 1_000_000):
+        with Store.open(Path(tmp_path_factory.mktemp("b")) / "s.db") as store:
+            store.upsert(live)
+            results = [
+                apply_local(store, plan, check_stale=True, cache=held).dumps() for _ in range(2)
+            ]
+            journal = [
+                [
+                    (e.index, e.rule, e.send, e.state, e.before)
+                    for e in store.journal_entries(run.run_id)
+                ]
+                for run in store.journal_runs()
+            ]
+            seen.append((results, journal, store.items(include_deleted=True)))
+    assert seen[0] == seen[1]
 
 
 def test_a_saved_add_whose_url_was_saved_since_is_skipped(tmp_path: Path) -> None:
@@ -226,26 +264,32 @@ def test_a_saved_add_whose_url_was_saved_since_is_skipped(tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize("check_stale", [False, True])
+@pytest.mark.parametrize("cache", [0, 20_000])
 def test_a_plan_that_deletes_an_item_and_adds_its_url_back_adds_it(
-    tmp_path: Path, check_stale: bool
+    tmp_path: Path, check_stale: bool, cache: int
 ) -> None:
     # the planner asks whether the URL is saved after the delete (it is not);
-    # the apply must ask the same, or it reports the add done and adds nothing
+    # the apply must ask the same, or it reports the add done and adds nothing.
+    # The item has the id an import gives its URL: the new one must not take
+    # it (undo brings the old one back), even once the old one is written out
     from rulebot.engine import apply_local
+    from rulebot.exports import item_id_for_url
+
+    old = item_id_for_url("https://a.org/5", 0)
 
     rules = [
         rule("clear", {"url": {"contains": "a.org/5"}}, ["delete"]),
         rule("want", None, [{"add": {"url": "https://a.org/5", "tags": ["back"]}}]),
     ]
     with Store.open(tmp_path / "s.db") as store:
-        store.upsert([Item(item_id="5", given_url="https://a.org/5", time_added=2)])
+        store.upsert([Item(item_id=old, given_url="https://a.org/5", time_added=2)])
         plan = make_plan(rules, store.items(), NOW)
         assert [a.send["action"] for a in plan.actions] == ["delete", "add"]
-        result = apply_local(store, plan, check_stale=check_stale)
+        result = apply_local(store, plan, check_stale=check_stale, cache=cache)
         assert [o.state for o in result.outcomes] == ["succeeded", "succeeded"]
         [added] = store.items()
         assert (added.given_url, added.tags) == ("https://a.org/5", ("back",))
-        assert added.item_id != "5"
+        assert added.item_id != old
         again = apply_local(store, plan, check_stale=True)  # the same saved plan twice
         assert [o.state for o in again.outcomes] == ["skipped", "skipped"]
         assert store.items() == [added]
@@ -338,3 +382,24 @@ def test_a_grace_rule_marks_then_unmarks_across_chunks_as_make_plan_does() -> No
     ]
     for size in (1, 2, 3):
         assert plan_in_passes([graced], chunked(items, size), NOW).dumps() == reference.dumps()
+
+
+@pytest.mark.parametrize("cache", [0, 2, 20_000])
+def test_an_account_wide_action_sees_the_tags_earlier_actions_of_the_apply_gave(
+    tmp_path: Path, cache: int
+) -> None:
+    """The store's tag lookup finds the items this apply tagged: they are
+    written back before an account-wide action asks, however many are held."""
+    from rulebot.engine import apply_local
+
+    rules = [
+        rule("tag", None, [{"tags_add": ["old2"]}]),
+        rule("untag", None, [{"tag_delete": "old2"}]),
+    ]
+    with Store.open(tmp_path / "s.db") as store:
+        store.upsert([Item(item_id=str(n), given_url=f"https://a.org/{n}") for n in range(5)])
+        plan = make_plan(rules, store.items(), NOW)
+        assert [a.name for a in plan.actions] == ["tags_add"] * 5 + ["tag_delete"]
+        result = apply_local(store, plan, check_stale=False, cache=cache)
+        assert result.count("succeeded") == 6
+        assert [i.tags for i in store.items()] == [()] * 5

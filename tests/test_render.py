@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from rulebot.plan import Outcome, Result
 from rulebot.planner import make_plan
 from rulebot.render import plan_markdown, plan_text, result_markdown, result_text
@@ -116,3 +119,61 @@ def test_a_stale_apply_collapses_its_skips() -> None:
     assert len(lines) == 5 + 2
     assert lines[-2] == "… and 115 more skipped (115 the item changed); use -v to see all"
     assert len(result_text(result, max_lines=None).splitlines()) == 121
+
+
+def spooled(plan_rules, library):  # type: ignore[no-untyped-def]
+    """The one-pass plan read back from disk (``spill=0``), in chunks of 7."""
+    from rulebot.planner import plan_in_passes
+
+    ordered = sorted(library, key=lambda i: i.sort_key)
+    chunks = [ordered[n : n + 7] for n in range(0, len(ordered), 7)]
+    return plan_in_passes(plan_rules, chunks, NOW, spill=0)
+
+
+def test_a_plan_read_back_from_disk_renders_as_the_one_in_memory() -> None:
+    from rulebot.spool import SpooledActions
+
+    library = [item(i, tags=("x",), given_title=f"Title {i}") for i in range(1, 41)]
+    rules = [
+        rule("tagger", {"tag": "x"}, [{"tags_add": ["y"]}, "archive"]),
+        rule("d", None, ["delete"]),
+    ]
+    disk, memory = spooled(rules, library), make_plan(rules, library, NOW)
+    assert isinstance(disk.actions, SpooledActions)  # the path under test
+    for lines in (5, None):
+        assert plan_text(disk, max_lines=lines) == plan_text(memory, max_lines=lines)
+    for budget in (60_000, 1_500):  # everything, and cut short
+        assert plan_markdown(disk, budget=budget) == plan_markdown(memory, budget=budget)
+    assert "(after tagger)" in plan_text(disk)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(["succeeded", "failed", "skipped"]), min_size=120, max_size=120))
+def test_compact_outcomes_read_as_the_list_of_outcomes(states) -> None:  # type: ignore[no-untyped-def]
+    """A local apply's outcomes (a byte each, the actions left in the plan,
+    on disk or not) give the same result document, renderings, counts and
+    lookups as the list of ``Outcome`` the server appliers build."""
+    from rulebot.plan import Outcomes
+
+    library = [item(i, tags=("x",), given_title=f"Title {i}") for i in range(1, 41)]
+    rules = [
+        rule("tagger", {"tag": "x"}, [{"tags_add": ["y"]}, "archive"]),
+        rule("d", None, ["delete"]),
+    ]
+    memory = make_plan(rules, library, NOW)
+    for plan in (memory, spooled(rules, library)):
+        compact = Outcomes(plan.actions)
+        listed = []
+        for index, (state, action) in enumerate(zip(states, memory.actions, strict=True)):
+            error = None if state == "succeeded" else f"error {index % 3}"
+            compact.add(state, error)
+            listed.append(Outcome(index, action, state, error))
+        one, other = Result(compact, NOW), Result(listed, NOW)
+        assert one.dumps() == other.dumps()
+        assert list(compact) == listed and compact[-1] == listed[-1]
+        assert compact[3:6] == listed[3:6]
+        for state in ("succeeded", "failed", "skipped"):
+            assert one.count(state) == other.count(state)
+            assert list(one.each(state)) == list(other.each(state))
+        assert result_text(one, max_lines=5) == result_text(other, max_lines=5)
+        assert result_markdown(one, budget=2_000) == result_markdown(other, budget=2_000)
