@@ -123,7 +123,7 @@ def new_item_id(url: str, taken: Container[str]) -> str:
 
 
 def apply_local(
-    store: Store, plan: Plan, *, check_stale: bool = True, cache: int = 20_000
+    store: Store, plan: Plan, *, check_stale: bool = True, cache: int = 100_000
 ) -> Result:
     """Apply a plan to the local library in one transaction.
 

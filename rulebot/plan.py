@@ -351,9 +351,10 @@ class Outcomes(Sequence[Outcome]):
 
     def of(self, state: str) -> Iterator[Outcome]:
         """The outcomes in ``state``: looked up one by one when they are few
-        (failures, usually), else read in step with the plan."""
+        (failures, usually) and the plan is a list, else read in step with it."""
         code = STATES.index(state)
-        if self.count(state) * 16 < len(self.states):
+        # a list is indexed; a plan on disk is read in order, whatever is asked
+        if isinstance(self.actions, list) and self.count(state) * 16 < len(self.states):
             indexes = (i for i, value in enumerate(self.states) if value == code)
             return (self._outcome(i, self.actions[i]) for i in indexes)
         return (outcome for outcome in self if outcome.state == state)

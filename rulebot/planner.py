@@ -293,7 +293,8 @@ class _OnePass:
         self.keep = next((k for k, rule in enumerate(rules) if rule.keep_newest), None)
         # the keep rule's newest matches so far: (place, item as it sees it, as stored)
         self.held: deque[tuple[int, Item, Item]] = deque()
-        self.late = False
+        self.late = False  # some held items went on (their actions come late)
+        self.releasing = False  # those being planned now
 
     def chunk(self, items: list[Item], first: int) -> None:
         state = Simulation(items, ordered=True)
@@ -335,12 +336,13 @@ class _OnePass:
             acted = grace.act(candidates, left, state, original)
         if left is not None:
             self.left[k] = max(0, left - len(acted))
+        late = self.releasing
         for item_id, actions in acted:
-            self.spool.add(2 * k, places[item_id], actions)
+            self.spool.add(2 * k, places[item_id], actions, late)
         if grace is not None:
             matched = {item.item_id for item in candidates}
             for item_id, actions in grace.unmark(matched, state, original):
-                self.spool.add(2 * k + 1, places[item_id], actions)
+                self.spool.add(2 * k + 1, places[item_id], actions, late)
 
     def _release(self, count: int, *, act: bool) -> None:
         """The ``count`` oldest held items go on, together: the keep rule acts
@@ -351,10 +353,11 @@ class _OnePass:
         state = Simulation([item for _, item, _ in released], ordered=True)
         original = Originals((item.item_id, stored) for _, item, stored in released)
         places = {item.item_id: place for place, item, _ in released}
+        self.late = self.releasing = True
         if act:
             self._act(self.keep, list(state.by_id.values()), state, original, places)
-        self.late = True
         self._rules(state, original, places, self.keep + 1)
+        self.releasing = False
 
     def _account_wide(self, k: int, state: Simulation) -> None:
         for j, action in enumerate(self.rules[k].actions):

@@ -5,29 +5,32 @@ actions for 1M items, 1.4 GB as objects. The one-pass planner hands each
 rule's actions to a ``Spool`` as it makes them, in the order it makes them
 (a chunk of the library at a time, every rule in turn). Small plans stay
 objects in memory, exactly as before; past ``limit`` actions the spool
-moves them into a private temporary SQLite database (deleted when it is
-closed) as the plan's JSON lines, one table per rule and part, and the plan
-reads them back as a sequence (``SpooledActions``), one block at a time.
+writes them to an unlinked temporary file as the plan's JSON lines, and the
+plan reads them back as a sequence (``SpooledActions``), a block at a time.
 
-Each part's rows go in item order (the one pass meets the items oldest
-first) except where the keep rule let items go on late: those parts are
-copied once, sorted by the item's place in the library, a stable sort that
-keeps one item's actions in their order. The plan's order is then the
-parts one after another, as ``_OnePass.finish`` concatenates its lists.
+The plan's order is its parts one after another (rule k's actions, then
+its unmarks), as ``_OnePass.finish`` concatenates its lists, each part in
+item order. The one pass meets the items oldest first, so a part's actions
+come in item order, except that the keep rule lets the items it held back
+go on late, in batches that are in item order themselves. Each part is
+therefore two sorted streams (on time, and late), and reading it merges
+them by the item's place in the library: no sort, nothing held.
 """
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import json
-import sqlite3
+import os
+import tempfile
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, overload
+from collections.abc import Iterator, Sequence
+from typing import IO, overload
 
 from rulebot.plan import DESTRUCTIVE, PlannedAction, Tally, _Lines
 
-BLOCK = 2000  # rows per read and per write
+BLOCK = 1 << 16  # bytes a stream buffers before it is written, and read back at once
 
 
 def decode(line: str) -> PlannedAction:
@@ -36,110 +39,144 @@ def decode(line: str) -> PlannedAction:
     return PlannedAction(raw["rule"], raw["send"], raw.get("item"), tuple(raw["reasons"]))
 
 
+class _Stream:
+    """One sorted stream of a part: ``place<TAB>line`` rows, in blocks."""
+
+    __slots__ = ("blocks", "buffer", "count", "size")
+
+    def __init__(self) -> None:
+        self.blocks: list[tuple[int, int]] = []  # (offset, length) in the file
+        self.buffer: list[str] = []
+        self.size = 0
+        self.count = 0
+
+
 class Spool:
-    """Actions per part, each as (the item's place in the library, its
-    actions); ``limit``: how many stay objects before they go to disk."""
+    """Actions per part, each added as (the item's place in the library, its
+    actions, whether it came late); ``limit``: how many stay objects before
+    they go to disk."""
 
     def __init__(self, parts: int, limit: int = 20_000) -> None:
-        self.parts: list[list[tuple[int, list[PlannedAction]]]] = [[] for _ in range(parts)]
-        self.count, self.limit = parts, limit
+        # (place, actions, late) per part while they are held as objects
+        self.parts: list[list[tuple[int, list[PlannedAction], bool]]] = [[] for _ in range(parts)]
+        self.limit = limit
         self.held = 0  # actions held as objects
-        self.db: sqlite3.Connection | None = None
-        self.rows: list[tuple[int, int, str, str | None, str]] = []
+        self.file: IO[bytes] | None = None
+        self.streams: list[tuple[_Stream, _Stream]] = []
         self.lines = _Lines()
         self.names: Counter[str] = Counter()
         self.rules: Counter[str] = Counter()
+        self.items = bytearray()  # a bit per place: an item with an action
+        self.end = 0  # the file's length
 
-    def add(self, part: int, place: int, actions: list[PlannedAction]) -> None:
-        if self.db is None:
-            self.parts[part].append((place, actions))
+    def add(self, part: int, place: int, actions: list[PlannedAction], late: bool = False) -> None:
+        if self.file is None:
+            self.parts[part].append((place, actions, late))
             self.held += len(actions)
             if self.held > self.limit:
                 self._spill()
             return
+        stream = self.streams[part][late]
         line, names, rules = self.lines.line, self.names, self.rules
         for action in actions:
             send = action.send
             names[send["action"]] += 1
             rules[action.rule] += 1
-            self.rows.append((part, place, send["action"], send.get("item_id"), line(action)))
-        if len(self.rows) >= BLOCK:
-            self._flush()
+            encoded = f"{place}\t{line(action)}\n"
+            stream.buffer.append(encoded)
+            stream.size += len(encoded)
+        stream.count += len(actions)
+        if actions and actions[0].item is not None:
+            byte = place >> 3
+            if byte >= len(self.items):
+                self.items.extend(bytes(byte + 1 - len(self.items) + 4096))
+            self.items[byte] |= 1 << (place & 7)
+        if stream.size >= BLOCK:
+            self._write(stream)
 
     def _spill(self) -> None:
-        db = self.db = sqlite3.connect("", check_same_thread=False)  # "": a private temp file
-        db.execute("PRAGMA journal_mode = OFF")
-        db.execute("PRAGMA synchronous = OFF")
-        for part in range(self.count):
-            db.execute(f"CREATE TABLE p{part} (place INTEGER, name TEXT, item TEXT, line TEXT)")
+        # unlinked: gone when the plan is, or if the process dies; the plan owns it
+        self.file = tempfile.TemporaryFile()  # noqa: SIM115
+        self.streams = [(_Stream(), _Stream()) for _ in self.parts]
         held, self.parts = self.parts, []
         for part, entries in enumerate(held):
-            for place, actions in entries:
-                self.add(part, place, actions)
+            for place, actions, late in entries:  # each stream in its order
+                self.add(part, place, actions, late)
         self.held = 0
 
-    def _flush(self) -> None:
-        assert self.db is not None
-        rows = sorted(self.rows, key=_part)  # stable: each part's rows keep their order
-        for part, group in itertools.groupby(rows, key=_part):
-            self.db.executemany(
-                f"INSERT INTO p{part} VALUES (?, ?, ?, ?)", (row[1:] for row in group)
-            )
-        self.rows.clear()
+    def _write(self, stream: _Stream) -> None:
+        assert self.file is not None
+        data = "".join(stream.buffer).encode("utf-8")
+        self.file.write(data)
+        stream.blocks.append((self.end, len(data)))
+        self.end += len(data)
+        stream.buffer.clear()
+        stream.size = 0
 
-    def finish(self, late: Iterable[int] = ()) -> Sequence[PlannedAction]:
-        """The plan's actions, the parts in ``late`` put back in item order."""
-        late = set(late)
-        if self.db is None:
+    def finish(self, late: Sequence[int] = ()) -> Sequence[PlannedAction]:
+        """The plan's actions. ``late``: the parts whose items may have come
+        late (``add(..., late=True)``)."""
+        if self.file is None:
             for part in late:  # stable: one item's actions keep their order
                 self.parts[part].sort(key=_place)
             return [
-                action for entries in self.parts for _, actions in entries for action in actions
+                action for entries in self.parts for _, actions, _ in entries for action in actions
             ]
-        self._flush()
-        for part in sorted(late):
-            self.db.execute(f"CREATE TABLE s{part} AS SELECT * FROM p{part} ORDER BY place, rowid")
-            self.db.execute(f"DROP TABLE p{part}")
-            self.db.execute(f"ALTER TABLE s{part} RENAME TO p{part}")
-        self.db.commit()
-        return SpooledActions(self.db, self.count, self.names, self.rules)
+        for pair in self.streams:
+            for stream in pair:
+                if stream.buffer:
+                    self._write(stream)
+        self.file.flush()
+        items = sum(byte.bit_count() for byte in self.items)
+        return SpooledActions(self.file, self.streams, self.names, self.rules, items)
 
 
-def _part(row: tuple[Any, ...]) -> int:
-    return int(row[0])
-
-
-def _place(entry: tuple[int, list[PlannedAction]]) -> int:
+def _place(entry: tuple[int, list[PlannedAction], bool]) -> int:
     return entry[0]
 
 
+def _row_place(row: str) -> int:
+    return int(row[: row.index("\t")])
+
+
 class SpooledActions(Sequence[PlannedAction]):
-    """A plan's actions read back from the spool's database, a block at a
-    time: iterating decodes each line afresh (no two passes share objects,
-    so nothing may key on an action's identity); ``lines()`` gives the JSON
-    lines themselves, as ``Plan.write`` writes them."""
+    """A plan's actions read back from the spool's file, a block at a time:
+    iterating decodes each line afresh (no two passes share objects, so
+    nothing may key on an action's identity); ``lines()`` gives the JSON
+    lines themselves, as ``Plan.write`` writes them. Indexing reads up to
+    the index: for tests and the odd lookup, not for loops."""
 
     def __init__(
-        self, db: sqlite3.Connection, parts: int, names: Counter[str], rules: Counter[str]
+        self,
+        file: IO[bytes],
+        streams: list[tuple[_Stream, _Stream]],
+        names: Counter[str],
+        rules: Counter[str],
+        items: int,
     ) -> None:
-        self.db = db
-        self.sizes = [
-            int(db.execute(f"SELECT COUNT(*) FROM p{part}").fetchone()[0]) for part in range(parts)
-        ]
-        self.names, self.rules = names, rules
-        self._items: int | None = None
+        self.file, self.streams = file, streams
+        self.names, self.rules, self.items = names, rules, items
+        self.size = sum(stream.count for pair in streams for stream in pair)
 
     def __len__(self) -> int:
-        return sum(self.sizes)
+        return self.size
+
+    def _rows(self, stream: _Stream) -> Iterator[str]:
+        fd = self.file.fileno()
+        for offset, length in stream.blocks:
+            # "\n" ends a row: JSON escapes it inside strings (splitlines would
+            # also split on U+2028 and the like, which JSON leaves as they are)
+            yield from os.pread(fd, length, offset).decode("utf-8").split("\n")[:-1]
 
     def lines(self) -> Iterator[str]:
-        for part, size in enumerate(self.sizes):
-            if not size:
-                continue
-            cursor = self.db.execute(f"SELECT line FROM p{part} ORDER BY rowid")
-            while block := cursor.fetchmany(BLOCK):
-                for (line,) in block:
-                    yield line
+        for on_time, late in self.streams:
+            rows: Iterator[str]
+            if late.count and on_time.count:
+                rows = heapq.merge(self._rows(on_time), self._rows(late), key=_row_place)
+            else:
+                rows = self._rows(late if late.count else on_time)
+            for row in rows:
+                yield row[row.index("\t") + 1 :]
 
     def __iter__(self) -> Iterator[PlannedAction]:
         return map(decode, self.lines())
@@ -150,19 +187,14 @@ class SpooledActions(Sequence[PlannedAction]):
     def __getitem__(self, index: slice) -> list[PlannedAction]: ...
     def __getitem__(self, index: int | slice) -> PlannedAction | list[PlannedAction]:
         if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        if index < 0:
-            index += len(self)
-        if not 0 <= index < len(self):
-            raise IndexError("plan action index out of range")
-        for part, size in enumerate(self.sizes):
-            if index < size:
-                (line,) = self.db.execute(
-                    f"SELECT line FROM p{part} WHERE rowid = ?", (index + 1,)
-                ).fetchone()
-                return decode(line)
-            index -= size
-        raise IndexError("plan action index out of range")  # pragma: no cover
+            start, stop, step = index.indices(len(self))
+            return (
+                list(itertools.islice(self, start, stop, step))
+                if step > 0
+                else [self[i] for i in range(start, stop, step)]
+            )
+        index = range(len(self))[index]  # negative, and IndexError
+        return next(itertools.islice(self, index, None))
 
     @property
     def deletes(self) -> int:
@@ -170,10 +202,4 @@ class SpooledActions(Sequence[PlannedAction]):
 
     def tally(self) -> Tally:
         """What ``Plan.summary`` counts, without reading the actions back."""
-        if self._items is None:
-            parts = " UNION ALL ".join(
-                f"SELECT item FROM p{part}" for part, size in enumerate(self.sizes) if size
-            )
-            query = f"SELECT COUNT(DISTINCT item) FROM ({parts})" if parts else "SELECT 0"
-            self._items = int(self.db.execute(query).fetchone()[0])
-        return Tally(self.names, self.rules, self._items, self.deletes)
+        return Tally(self.names, self.rules, self.items, self.deletes)
