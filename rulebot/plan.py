@@ -249,7 +249,13 @@ class Plan:
         return buffer.getvalue()
 
     @classmethod
-    def from_json(cls, data: Any, where: str = "plan") -> Plan:
+    def from_json(
+        cls, data: Any, where: str = "plan", *, actions: Iterator[Any] | None = None
+    ) -> Plan:
+        """The plan in a plan document; ``actions``: its actions, streamed
+        (``read``), read before the rest, which may follow them."""
+        from rulebot.spool import Spool
+
         try:
             if not isinstance(data, dict):
                 raise ValueError("the top level is not an object")
@@ -258,20 +264,15 @@ class Plan:
                 raise ValueError(
                     f"format_version is {version!r}; this rulebot reads version {FORMAT_VERSION}"
                 )
-            actions = []
-            for index, raw in enumerate(data["actions"]):
-                send = raw["send"]
-                if not isinstance(send, dict) or not isinstance(send.get("action"), str):
-                    raise ValueError(f"actions[{index}].send is not an action object")
-                item = raw.get("item")
-                if item is not None and not isinstance(item, dict):
-                    raise ValueError(f"actions[{index}].item is not an object")
-                actions.append(
-                    PlannedAction(str(raw["rule"]), send, item, tuple(raw.get("reasons", ())))
-                )
+            if actions is None:
+                listed = [_action(index, raw) for index, raw in enumerate(data["actions"])]
+            else:  # a large saved plan waits on disk, as the planner's would
+                spool = Spool(1, places_are_items=False)
+                for index, raw in enumerate(actions):
+                    spool.add(0, index, [_action(index, raw)])
             return cls(
                 created_at=parse_iso(str(data["created_at"])),
-                actions=actions,
+                actions=listed if actions is None else spool.finish(),
                 config_sha256=str(data.get("config_sha256", "")),
                 source=dict(data.get("source") or {"kind": "local"}),
                 rules=[str(r) for r in data.get("rules", [])],
@@ -283,13 +284,90 @@ class Plan:
 
     @classmethod
     def read(cls, path: Path) -> Plan:
+        """A plan file. One in the layout ``write`` gives (any plan rulebot
+        wrote) is read a line at a time, so a first run's saved plan is never
+        held whole; any other JSON is read as one document."""
         try:
+            with open(path, encoding="utf-8") as stream:
+                layout = _Layout(stream)
+                if layout.head is not None:
+                    try:
+                        return cls.from_json(layout.head, str(path), actions=layout.actions())
+                    except _NotLayout:
+                        pass
             data = json.loads(Path(path).read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise RulebotError(f"{path}: no such plan file") from None
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
             raise RulebotError(f"{path}: cannot read the plan: {err}") from None
         return cls.from_json(data, str(path))
+
+
+def _action(index: int, raw: Any) -> PlannedAction:
+    send = raw["send"]
+    if not isinstance(send, dict) or not isinstance(send.get("action"), str):
+        raise ValueError(f"actions[{index}].send is not an action object")
+    item = raw.get("item")
+    if item is not None and not isinstance(item, dict):
+        raise ValueError(f"actions[{index}].item is not an object")
+    return PlannedAction(str(raw["rule"]), send, item, tuple(raw.get("reasons", ())))
+
+
+class _NotLayout(Exception):
+    """The file is not laid out as ``Plan.write`` lays it out."""
+
+
+class _Layout:
+    """A plan file as ``Plan.write`` lays it out: a head line per key, an
+    action per line, the summary last. ``head`` is None when the file does
+    not start that way; ``actions()`` raises ``_NotLayout`` where it stops
+    being so (the caller then reads the file as one JSON document, which
+    reports any real error), and adds the summary to ``head`` at its end."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.head: dict[str, Any] | None = None
+        self.empty = False
+        if stream.readline() != "{\n":
+            return
+        head: dict[str, Any] = {}
+        for line in stream:
+            if line in ('  "actions": [\n', '  "actions": [],\n'):
+                self.empty = line.endswith("[],\n")
+                self.head = head
+                return
+            if not (line.startswith('  "') and line.endswith(",\n")):
+                return
+            try:
+                head.update(json.loads("{" + line[:-2] + "}"))
+            except json.JSONDecodeError:
+                return
+
+    def actions(self) -> Iterator[Any]:
+        lines = iter(self.stream)
+        if not self.empty:
+            comma = True  # every action line but the last ends with one
+            for line in lines:
+                if line == "  ],\n" and not comma:
+                    break
+                if not (comma and line.startswith("    {") and line.endswith("\n")):
+                    raise _NotLayout
+                text = line[4:-1]
+                comma = text.endswith(",")
+                try:
+                    yield json.loads(text[:-1] if comma else text)
+                except json.JSONDecodeError:
+                    raise _NotLayout from None
+            else:
+                raise _NotLayout
+        tail = [next(lines, ""), next(lines, ""), next(lines, "")]
+        if not (tail[0].startswith('  "summary": ') and tail[1:] == ["}\n", ""]):
+            raise _NotLayout
+        try:
+            assert self.head is not None
+            self.head.update(json.loads("{" + tail[0] + "}"))
+        except json.JSONDecodeError:
+            raise _NotLayout from None
 
 
 STATES = ("succeeded", "failed", "skipped")

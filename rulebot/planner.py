@@ -207,7 +207,7 @@ def plan_in_passes(
     used: Mapping[str, int] | None = None,
     timezone: dt.tzinfo = dt.UTC,
     release: int = 512,
-    spill: int = 20_000,
+    spill: int | None = None,
 ) -> Plan:
     """``make_plan``'s plan, made in one pass over the library a chunk at a
     time (``chunks``: the live items oldest first, as ``Store.iter_items``
@@ -223,7 +223,8 @@ def plan_in_passes(
     kept), after which each rule's actions are put back in item order. Only for rules
     ``one_pass_ok`` accepts; a property test holds it to ``make_plan``.
     ``release``: held-back items go on in batches of at least this many;
-    ``spill``: past this many actions, the plan goes to disk (``Spool``)."""
+    ``spill``: past this many actions the plan goes to disk (``Spool``;
+    default ``spool.SPILL``)."""
     one_pass = _OnePass(rules, now, used or {}, release, timezone, Spool(2 * len(rules), spill))
     position = 0
     with gc_paused():  # a first run makes an action, a send and an item per change

@@ -31,6 +31,7 @@ from typing import IO, overload
 from rulebot.plan import DESTRUCTIVE, PlannedAction, Tally, _Lines
 
 BLOCK = 1 << 16  # bytes a stream buffers before it is written, and read back at once
+SPILL = 20_000  # actions a plan holds as objects before it goes to disk
 
 
 def decode(line: str) -> PlannedAction:
@@ -56,17 +57,20 @@ class Spool:
     actions, whether it came late); ``limit``: how many stay objects before
     they go to disk."""
 
-    def __init__(self, parts: int, limit: int = 20_000) -> None:
+    def __init__(
+        self, parts: int, limit: int | None = None, *, places_are_items: bool = True
+    ) -> None:
         # (place, actions, late) per part while they are held as objects
         self.parts: list[list[tuple[int, list[PlannedAction], bool]]] = [[] for _ in range(parts)]
-        self.limit = limit
+        self.limit = SPILL if limit is None else limit
         self.held = 0  # actions held as objects
         self.file: IO[bytes] | None = None
         self.streams: list[tuple[_Stream, _Stream]] = []
         self.lines = _Lines()
         self.names: Counter[str] = Counter()
         self.rules: Counter[str] = Counter()
-        self.items = bytearray()  # a bit per place: an item with an action
+        # a bit per place (the planner's places are items): an item with an action
+        self.items: bytearray | None = bytearray() if places_are_items else None
         self.end = 0  # the file's length
 
     def add(self, part: int, place: int, actions: list[PlannedAction], late: bool = False) -> None:
@@ -86,7 +90,7 @@ class Spool:
             stream.buffer.append(encoded)
             stream.size += len(encoded)
         stream.count += len(actions)
-        if actions and actions[0].item is not None:
+        if self.items is not None and actions and actions[0].item is not None:
             byte = place >> 3
             if byte >= len(self.items):
                 self.items.extend(bytes(byte + 1 - len(self.items) + 4096))
@@ -127,7 +131,7 @@ class Spool:
                 if stream.buffer:
                     self._write(stream)
         self.file.flush()
-        items = sum(byte.bit_count() for byte in self.items)
+        items = None if self.items is None else sum(byte.bit_count() for byte in self.items)
         return SpooledActions(self.file, self.streams, self.names, self.rules, items)
 
 
@@ -152,7 +156,7 @@ class SpooledActions(Sequence[PlannedAction]):
         streams: list[tuple[_Stream, _Stream]],
         names: Counter[str],
         rules: Counter[str],
-        items: int,
+        items: int | None,  # None: counted when first asked
     ) -> None:
         self.file, self.streams = file, streams
         self.names, self.rules, self.items = names, rules, items
@@ -201,5 +205,8 @@ class SpooledActions(Sequence[PlannedAction]):
         return sum(self.names[name] for name in DESTRUCTIVE)
 
     def tally(self) -> Tally:
-        """What ``Plan.summary`` counts, without reading the actions back."""
+        """What ``Plan.summary`` counts, reading the actions back only to
+        count the items of a plan that was not planned here (a saved one)."""
+        if self.items is None:
+            self.items = len({action.item_id for action in self if action.item_id})
         return Tally(self.names, self.rules, self.items, self.deletes)

@@ -139,3 +139,73 @@ def test_plan_lines_read_like_each_action_encoded_whole(
     lines = [line[4:].rstrip(",") for line in text.split("\n") if line.startswith('    {"rule"')]
     assert lines == [_compact(action.to_json()) for action in actions]
     assert json.loads(text)["actions"] == [action.to_json() for action in actions]
+
+
+SAVED_ACTIONS = st.lists(
+    st.builds(
+        PlannedAction,
+        st.sampled_from(["r1", 'r"2', "ré"]),
+        st.fixed_dictionaries(
+            {"action": st.sampled_from(["archive", "delete", "tags_add"])},
+            optional={"item_id": st.sampled_from(["1", "2", "3"]), "tags": st.text()},
+        ),
+        st.one_of(
+            st.none(),
+            st.fixed_dictionaries(
+                {"item_id": st.text(), "title": st.text(), "time_updated": st.integers(0, 9)}
+            ),
+        ),
+        st.lists(st.text(), max_size=2).map(tuple),
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(SAVED_ACTIONS, st.sampled_from([0, 3, 20_000]))
+def test_a_saved_plan_reads_back_as_it_was_written_a_line_at_a_time(
+    tmp_path_factory: pytest.TempPathFactory, actions: list[PlannedAction], spill: int
+) -> None:
+    """A plan file in ``write``'s layout is read a line at a time (into the
+    spool past ``SPILL`` actions: from the first, midway, never), and gives
+    the plan that was written: texts with line and paragraph separators,
+    quotes and control characters included."""
+    from rulebot import spool
+
+    plan = Plan(NOW, actions, "abc", rules=["r1", "ré"], matched={"r1": 2})
+    path = tmp_path_factory.mktemp("p") / "plan.json"
+    path.write_text(plan.dumps(), encoding="utf-8")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(spool, "SPILL", spill)
+        read = Plan.read(path)
+    assert read.dumps() == plan.dumps()
+    # streamed, not parsed whole: past SPILL actions they wait on disk
+    assert isinstance(read.actions, spool.SpooledActions) == (len(actions) > spill)
+    assert list(read.actions) == actions and read.matched == {"r1": 2}
+    assert read.summary() == plan.summary() and read.deletes == plan.deletes
+    # laid out another way (a reviewer's tool re-indented it): read whole
+    path.write_text(json.dumps(plan.to_json(), indent=1), encoding="utf-8")
+    assert Plan.read(path).dumps() == plan.dumps()
+
+
+def test_a_broken_saved_plan_is_an_error_naming_the_file(tmp_path: Path) -> None:
+    from rulebot.errors import RulebotError
+
+    actions = [PlannedAction("r", {"action": "archive", "item_id": str(i)}) for i in range(3)]
+    text = Plan(NOW, actions).dumps()
+    lines = text.splitlines(keepends=True)
+    at = next(n for n, line in enumerate(lines) if line.startswith("    {"))
+    broken = {
+        "cut short": text[: len(text) // 2],
+        "no comma": "".join([*lines[:at], lines[at][:-2] + "\n", *lines[at + 1 :]]),
+        "a send that is not an action": text.replace(
+            '"send": {"action": "archive", "item_id": "1"}', '"send": 5'
+        ),
+        "trailing text": text + "x\n",
+    }
+    for case, content in broken.items():
+        path = tmp_path / "plan.json"
+        path.write_text(content, encoding="utf-8")
+        with pytest.raises(RulebotError, match=r"plan\.json: ") as error:
+            Plan.read(path)
+        assert "actions[1].send" in str(error.value) or "cannot read" in str(error.value), case
