@@ -99,6 +99,12 @@ class Tally(NamedTuple):
         return cls(names, rules, len(items), sum(names[name] for name in DESTRUCTIVE))
 
 
+def decode_line(line: str) -> PlannedAction:
+    """A plan line (``_Lines.line``) as an action again."""
+    raw = json.loads(line)
+    return PlannedAction(raw["rule"], raw["send"], raw.get("item"), tuple(raw["reasons"]))
+
+
 def _counts_of(raw: Any) -> dict[str, int]:
     if not isinstance(raw, dict):
         return {}
@@ -428,14 +434,25 @@ class Outcomes(Sequence[Outcome]):
         return self.states.count(STATES.index(state)) if state in STATES else 0
 
     def of(self, state: str) -> Iterator[Outcome]:
-        """The outcomes in ``state``: looked up one by one when they are few
-        (failures, usually) and the plan is a list, else read in step with it."""
+        """The outcomes in ``state``, in order: none without a look when there
+        are none (failures, usually); from a list, looked up one by one when
+        they are few; from a plan on disk, read in step with its lines and
+        only theirs decoded."""
         code = STATES.index(state)
-        # a list is indexed; a plan on disk is read in order, whatever is asked
-        if isinstance(self.actions, list) and self.count(state) * 16 < len(self.states):
-            indexes = (i for i, value in enumerate(self.states) if value == code)
-            return (self._outcome(i, self.actions[i]) for i in indexes)
-        return (outcome for outcome in self if outcome.state == state)
+        count = self.count(state)
+        if not count:
+            return iter(())
+        if isinstance(self.actions, list):
+            if count * 16 < len(self.states):
+                indexes = (i for i, value in enumerate(self.states) if value == code)
+                return (self._outcome(i, self.actions[i]) for i in indexes)
+            return (outcome for outcome in self if outcome.state == state)
+        numbered = zip(range(len(self.states)), _plan_lines(self.actions), strict=False)
+        return (
+            Outcome(index, decode_line(line), state, self.errors.get(index))
+            for index, line in numbered
+            if self.states[index] == code
+        )
 
     def encoded(self, state: str) -> Iterator[str]:
         """``_compact(outcome.to_json())`` for those in ``state``, made from the

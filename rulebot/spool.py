@@ -21,23 +21,16 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import json
 import os
 import tempfile
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import IO, overload
 
-from rulebot.plan import DESTRUCTIVE, PlannedAction, Tally, _Lines
+from rulebot.plan import DESTRUCTIVE, PlannedAction, Tally, _Lines, decode_line
 
 BLOCK = 1 << 16  # bytes a stream buffers before it is written, and read back at once
 SPILL = 20_000  # actions a plan holds as objects before it goes to disk
-
-
-def decode(line: str) -> PlannedAction:
-    """A plan line (``_Lines.line``) as an action again."""
-    raw = json.loads(line)
-    return PlannedAction(raw["rule"], raw["send"], raw.get("item"), tuple(raw["reasons"]))
 
 
 class _Stream:
@@ -183,7 +176,7 @@ class SpooledActions(Sequence[PlannedAction]):
                 yield row[row.index("\t") + 1 :]
 
     def __iter__(self) -> Iterator[PlannedAction]:
-        return map(decode, self.lines())
+        return map(decode_line, self.lines())
 
     @overload
     def __getitem__(self, index: int) -> PlannedAction: ...
