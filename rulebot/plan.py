@@ -162,8 +162,9 @@ class PlannedAction:
 @dataclass
 class Plan:
     created_at: int
-    # a list, or for a large one-pass plan its spool on disk (``SpooledActions``):
-    # read it in order, and never key on an action's identity
+    # a list, or for a large plan (planned in one pass, or read from a file) its
+    # spool on disk (``SpooledActions``): read it in order, never by index in a
+    # loop, and never key on an action's identity
     actions: Sequence[PlannedAction]
     config_sha256: str = ""
     source: dict[str, Any] = field(default_factory=lambda: {"kind": "local"})

@@ -29,26 +29,25 @@ from typing import IO, overload
 
 from rulebot.plan import DESTRUCTIVE, PlannedAction, Tally, _Lines, decode_line
 
-BLOCK = 1 << 16  # bytes a stream buffers before it is written, and read back at once
+BLOCK = 256  # lines a stream buffers before they are written (and read back) together
 SPILL = 20_000  # actions a plan holds as objects before it goes to disk
 
 
 class _Stream:
     """One sorted stream of a part: ``place<TAB>line`` rows, in blocks."""
 
-    __slots__ = ("blocks", "buffer", "count", "size")
+    __slots__ = ("blocks", "buffer", "count")
 
     def __init__(self) -> None:
         self.blocks: list[tuple[int, int]] = []  # (offset, length) in the file
         self.buffer: list[str] = []
-        self.size = 0
         self.count = 0
 
 
 class Spool:
-    """Actions per part, each added as (the item's place in the library, its
-    actions, whether it came late); ``limit``: how many stay objects before
-    they go to disk."""
+    """Actions per part, each added as (the item's place in the library, one
+    rule's actions on it, whether it came late); ``limit``: how many stay
+    objects before they go to disk."""
 
     def __init__(
         self, parts: int, limit: int | None = None, *, places_are_items: bool = True
@@ -73,22 +72,22 @@ class Spool:
             if self.held > self.limit:
                 self._spill()
             return
+        if not actions:
+            return
         stream = self.streams[part][late]
-        line, names, rules = self.lines.line, self.names, self.rules
+        line, names, buffer = self.lines.line, self.names, stream.buffer
+        prefix = f"{place}\t"
         for action in actions:
-            send = action.send
-            names[send["action"]] += 1
-            rules[action.rule] += 1
-            encoded = f"{place}\t{line(action)}\n"
-            stream.buffer.append(encoded)
-            stream.size += len(encoded)
+            names[action.send["action"]] += 1
+            buffer.append(f"{prefix}{line(action)}\n")
+        self.rules[actions[0].rule] += len(actions)  # one rule's actions on one item
         stream.count += len(actions)
-        if self.items is not None and actions and actions[0].item is not None:
+        if self.items is not None and actions[0].item is not None:
             byte = place >> 3
             if byte >= len(self.items):
                 self.items.extend(bytes(byte + 1 - len(self.items) + 4096))
             self.items[byte] |= 1 << (place & 7)
-        if stream.size >= BLOCK:
+        if len(buffer) >= BLOCK:
             self._write(stream)
 
     def _spill(self) -> None:
@@ -108,7 +107,6 @@ class Spool:
         stream.blocks.append((self.end, len(data)))
         self.end += len(data)
         stream.buffer.clear()
-        stream.size = 0
 
     def finish(self, late: Sequence[int] = ()) -> Sequence[PlannedAction]:
         """The plan's actions. ``late``: the parts whose items may have come
