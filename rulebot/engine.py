@@ -144,12 +144,15 @@ def apply_local(
 
 
 def _apply_local(store: Store, plan: Plan, *, check_stale: bool, cache: int) -> Result:
-    outcomes = Outcomes(plan.actions)
+    # a plan on disk gives its item actions item by item between account-wide
+    # ones (``SpooledActions.by_item``): the same library, each item met once
+    by_item = getattr(plan.actions, "by_item", None)
+    outcomes = Outcomes(plan.actions, by_index=True)
     with store.transaction() as conn:
         work = _Working(store, conn, cache, check_stale)
 
         def rows() -> Iterator[JournalRow]:
-            numbered = enumerate(plan.actions)
+            numbered = by_item() if by_item is not None else enumerate(plan.actions)
             size = max(1, min(cache, 1000))  # actions whose items are read together
             while block := list(itertools.islice(numbered, size)):
                 work.load(planned for _, planned in block)
@@ -158,6 +161,8 @@ def _apply_local(store: Store, plan: Plan, *, check_stale: bool, cache: int) -> 
                 work.trim()
 
         run_id = store.journal_record("apply-local", rows(), conn, source=plan.source)
+        if not outcomes.complete():  # every action once: nothing else may be committed
+            raise RuntimeError("a local apply missed actions of its plan")
         work.flush()
         status = "partial" if outcomes.count("failed") else "ok"
         store.journal_finish(run_id, status, conn)
@@ -179,18 +184,18 @@ def _apply_planned(
         else:
             problem = _changed_since(planned, work.original.get(str(planned.item.get("item_id"))))
     if problem:
-        outcomes.add("skipped", problem)
-        return JournalRow(planned.to_json(), None, "skipped", problem)
+        outcomes.put(index, "skipped", problem)
+        return JournalRow(planned.to_json(), None, "skipped", problem, index)
     try:
         was = _apply_one(planned, library, Urls(library), work.dirty, work)
     except (KeyError, ValueError, TypeError, VocabError, NotImplementedError) as err:
         error = f"cannot apply: {err}"
-        outcomes.add("failed", error)
-        return JournalRow(planned.to_json(), None, "failed", error)
+        outcomes.put(index, "failed", error)
+        return JournalRow(planned.to_json(), None, "failed", error, index)
     if library is not work.items:
         work.items.update(library)
-    outcomes.add("succeeded")
-    return JournalRow(planned.to_json(), was, "confirmed", None)
+    outcomes.put(index, "succeeded")
+    return JournalRow(planned.to_json(), was, "confirmed", None, index)
 
 
 class _Working:

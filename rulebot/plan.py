@@ -401,15 +401,28 @@ class Outcomes(Sequence[Outcome]):
     stay in the plan (perhaps spooled to disk) and are read back in step
     when an outcome is asked for. A first run has 1.7M of them at 1M items."""
 
-    def __init__(self, actions: Sequence[PlannedAction]) -> None:
+    UNSET = 255
+
+    def __init__(self, actions: Sequence[PlannedAction], *, by_index: bool = False) -> None:
+        """``by_index``: the outcomes come in any order (``put``), else in
+        plan order (``add``)."""
         self.actions = actions
-        self.states = bytearray()
+        self.states = bytearray([self.UNSET]) * len(actions) if by_index else bytearray()
         self.errors: dict[int, str] = {}
 
     def add(self, state: str, error: str | None = None) -> None:
         if error:
             self.errors[len(self.states)] = error
         self.states.append(STATES.index(state))
+
+    def put(self, index: int, state: str, error: str | None = None) -> None:
+        if error:
+            self.errors[index] = error
+        self.states[index] = STATES.index(state)
+
+    def complete(self) -> bool:
+        """Whether every action has its outcome."""
+        return self.UNSET not in self.states
 
     def __len__(self) -> int:
         return len(self.states)

@@ -63,6 +63,7 @@ class Spool:
         self.rules: Counter[str] = Counter()
         # a bit per place (the planner's places are items): an item with an action
         self.items: bytearray | None = bytearray() if places_are_items else None
+        self.wide: set[int] = set()  # parts with an account-wide action
         self.end = 0  # the file's length
 
     def add(self, part: int, place: int, actions: list[PlannedAction], late: bool = False) -> None:
@@ -82,7 +83,9 @@ class Spool:
             buffer.append(f"{prefix}{line(action)}\n")
         self.rules[actions[0].rule] += len(actions)  # one rule's actions on one item
         stream.count += len(actions)
-        if self.items is not None and actions[0].item is not None:
+        if actions[0].item is None:
+            self.wide.add(part)
+        elif self.items is not None:
             byte = place >> 3
             if byte >= len(self.items):
                 self.items.extend(bytes(byte + 1 - len(self.items) + 4096))
@@ -123,7 +126,9 @@ class Spool:
                     self._write(stream)
         self.file.flush()
         items = None if self.items is None else sum(byte.bit_count() for byte in self.items)
-        return SpooledActions(self.file, self.streams, self.names, self.rules, items)
+        spooled = SpooledActions(self.file, self.streams, self.names, self.rules, items)
+        spooled.wide = self.wide if self.items is not None else set(range(len(self.streams)))
+        return spooled
 
 
 def _place(entry: tuple[int, list[PlannedAction], bool]) -> int:
@@ -132,6 +137,12 @@ def _place(entry: tuple[int, list[PlannedAction], bool]) -> int:
 
 def _row_place(row: str) -> int:
     return int(row[: row.index("\t")])
+
+
+def _numbered(n: int, offset: int, rows: Iterator[str]) -> Iterator[tuple[int, int, int, str]]:
+    """The ``n``-th merged part's rows as (place, n, index in the plan, row)."""
+    for position, row in enumerate(rows):
+        yield _row_place(row), n, offset + position, row
 
 
 class SpooledActions(Sequence[PlannedAction]):
@@ -152,6 +163,9 @@ class SpooledActions(Sequence[PlannedAction]):
         self.file, self.streams = file, streams
         self.names, self.rules, self.items = names, rules, items
         self.size = sum(stream.count for pair in streams for stream in pair)
+        # parts with an account-wide action, or whose places are not items (a
+        # saved plan's): they are read in order, never merged with others
+        self.wide: set[int] = set(range(len(streams)))
 
     def __len__(self) -> int:
         return self.size
@@ -163,15 +177,42 @@ class SpooledActions(Sequence[PlannedAction]):
             # also split on U+2028 and the like, which JSON leaves as they are)
             yield from os.pread(fd, length, offset).decode("utf-8").split("\n")[:-1]
 
+    def _part(self, part: int) -> Iterator[str]:
+        """A part's rows in item order: its two streams merged."""
+        on_time, late = self.streams[part]
+        if late.count and on_time.count:
+            return heapq.merge(self._rows(on_time), self._rows(late), key=_row_place)
+        return self._rows(late if late.count else on_time)
+
     def lines(self) -> Iterator[str]:
-        for on_time, late in self.streams:
-            rows: Iterator[str]
-            if late.count and on_time.count:
-                rows = heapq.merge(self._rows(on_time), self._rows(late), key=_row_place)
-            else:
-                rows = self._rows(late if late.count else on_time)
-            for row in rows:
+        for part in range(len(self.streams)):
+            for row in self._part(part):
                 yield row[row.index("\t") + 1 :]
+
+    def by_item(self) -> Iterator[tuple[int, PlannedAction]]:
+        """Every action with its index in the plan, in an order that gives
+        the same library as the plan's: between account-wide actions (read
+        in plan order, each where it stands), the item actions of consecutive
+        rules go item by item (each item's in rule order). Item actions
+        change only their own item, so one item's order is all that counts;
+        a local apply then meets each item once per run of rules, instead of
+        once per rule."""
+        offsets = list(
+            itertools.accumulate((a.count + b.count for a, b in self.streams), initial=0)
+        )
+        run: list[int] = []
+        for part in [*range(len(self.streams)), None]:
+            if part is not None and part not in self.wide:
+                run.append(part)
+                continue
+            if run:
+                numbered = [_numbered(n, offsets[p], self._part(p)) for n, p in enumerate(run)]
+                for _, _, index, row in heapq.merge(*numbered):
+                    yield index, decode_line(row[row.index("\t") + 1 :])
+                run = []
+            if part is not None:
+                for position, row in enumerate(self._part(part)):
+                    yield offsets[part] + position, decode_line(row[row.index("\t") + 1 :])
 
     def __iter__(self) -> Iterator[PlannedAction]:
         return map(decode_line, self.lines())

@@ -195,6 +195,7 @@ class JournalRow(NamedTuple):
     before: dict[str, Any] | None  # what undo restores (None: not done)
     state: str  # confirmed | failed | skipped
     error: str | None
+    at: int | None = None  # its index in the plan; None: the row's position
 
 
 # one encoder for the journal's many small objects (rulebot.jsonenc)
@@ -772,7 +773,7 @@ class Store:
             (
                 (
                     run_id,
-                    index,
+                    position if row.at is None else row.at,
                     row.action.get("rule"),
                     _dumps(row.action.get("send", row.action)),
                     _dumps(row.action),
@@ -781,7 +782,7 @@ class Store:
                     now,
                     None if row.before is None else _dumps(row.before),
                 )
-                for index, row in enumerate(rows)
+                for position, row in enumerate(rows)
             ),
         )
         return run_id

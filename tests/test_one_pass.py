@@ -225,14 +225,18 @@ def test_a_bounded_apply_journals_and_reports_what_a_whole_one_does(
     tmp_path_factory, items, rules, cache
 ) -> None:  # type: ignore[no-untyped-def]
     """The same plan applied twice (the second time every item action is
-    stale or done) with a few items held and with all of them: the same
-    stores, journals and result documents."""
+    stale or done) with a few items held and with all of them, and read
+    back from disk (applied item by item between account-wide actions):
+    the same stores, journals and result documents."""
     from rulebot.engine import apply_local
 
     live = [i for i in items if not i.is_deleted]
     plan = make_plan(rules, live, NOW)
+    ordered = sorted(live, key=lambda i: i.sort_key)
+    spooled = plan_in_passes(rules, chunked(ordered, 2), NOW, spill=0)
+    assert spooled.dumps() == plan.dumps()
     seen = []
-    for held in (cache, 1_000_000):
+    for held, plan in ((cache, plan), (cache, spooled), (1_000_000, plan)):
         with Store.open(Path(tmp_path_factory.mktemp("b")) / "s.db") as store:
             store.upsert(live)
             results = [
@@ -246,7 +250,7 @@ def test_a_bounded_apply_journals_and_reports_what_a_whole_one_does(
                 for run in store.journal_runs()
             ]
             seen.append((results, journal, store.items(include_deleted=True)))
-    assert seen[0] == seen[1]
+    assert seen[0] == seen[1] == seen[2]
 
 
 def test_a_saved_add_whose_url_was_saved_since_is_skipped(tmp_path: Path) -> None:
