@@ -27,6 +27,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import IO, overload
 
+from rulebot.errors import RulebotError
 from rulebot.plan import DESTRUCTIVE, PlannedAction, Tally, _Lines, decode_line
 
 BLOCK = 256  # lines a stream buffers before they are written (and read back) together
@@ -94,8 +95,10 @@ class Spool:
             self._write(stream)
 
     def _spill(self) -> None:
-        # unlinked: gone when the plan is, or if the process dies; the plan owns it
-        self.file = tempfile.TemporaryFile()  # noqa: SIM115
+        try:  # unlinked: gone when the plan is, or if the process dies; the plan owns it
+            self.file = tempfile.TemporaryFile()  # noqa: SIM115
+        except OSError as err:
+            raise _cannot(err) from None
         self.streams = [(_Stream(), _Stream()) for _ in self.parts]
         held, self.parts = self.parts, []
         for part, entries in enumerate(held):
@@ -106,7 +109,10 @@ class Spool:
     def _write(self, stream: _Stream) -> None:
         assert self.file is not None
         data = "".join(stream.buffer).encode("utf-8")
-        self.file.write(data)
+        try:
+            self.file.write(data)
+        except OSError as err:  # a full disk, mostly
+            raise _cannot(err) from None
         stream.blocks.append((self.end, len(data)))
         self.end += len(data)
         stream.buffer.clear()
@@ -124,7 +130,10 @@ class Spool:
             for stream in pair:
                 if stream.buffer:
                     self._write(stream)
-        self.file.flush()
+        try:
+            self.file.flush()
+        except OSError as err:
+            raise _cannot(err) from None
         items = None if self.items is None else sum(byte.bit_count() for byte in self.items)
         spooled = SpooledActions(self.file, self.streams, self.names, self.rules, items)
         spooled.wide = self.wide if self.items is not None else set(range(len(self.streams)))
@@ -133,6 +142,14 @@ class Spool:
 
 def _place(entry: tuple[int, list[PlannedAction], bool]) -> int:
     return entry[0]
+
+
+def _cannot(err: OSError) -> RulebotError:
+    return RulebotError(
+        f"cannot keep a large plan in a temporary file in {tempfile.gettempdir()}: "
+        f"{err.strerror or err}; nothing was changed. Point TMPDIR at a disk with room "
+        "(a plan takes about 300 bytes an action)"
+    )
 
 
 def _row_place(row: str) -> int:

@@ -236,11 +236,11 @@ def test_a_bounded_apply_journals_and_reports_what_a_whole_one_does(
     spooled = plan_in_passes(rules, chunked(ordered, 2), NOW, spill=0)
     assert spooled.dumps() == plan.dumps()
     seen = []
-    for held, plan in ((cache, plan), (cache, spooled), (1_000_000, plan)):
+    for held, applied in ((cache, plan), (cache, spooled), (1_000_000, plan)):
         with Store.open(Path(tmp_path_factory.mktemp("b")) / "s.db") as store:
             store.upsert(live)
             results = [
-                apply_local(store, plan, check_stale=True, cache=held).dumps() for _ in range(2)
+                apply_local(store, applied, check_stale=True, cache=held).dumps() for _ in range(2)
             ]
             journal = [
                 [
@@ -407,3 +407,30 @@ def test_an_account_wide_action_sees_the_tags_earlier_actions_of_the_apply_gave(
         result = apply_local(store, plan, check_stale=False, cache=cache)
         assert result.count("succeeded") == 6
         assert [i.tags for i in store.items()] == [()] * 5
+
+
+@pytest.mark.parametrize("fails", ["open", "write"])
+def test_a_full_disk_under_the_spool_is_an_error_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, fails: str
+) -> None:
+    """A disk cannot be filled here for real: the temporary file is made to
+    fail as a full disk fails (on creation, or on a write)."""
+    import errno
+    import tempfile
+
+    from rulebot.errors import RulebotError
+
+    class Full:
+        def write(self, data: bytes) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    def temporary_file() -> Full:
+        if fails == "open":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return Full()
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", temporary_file)
+    items = [Item(item_id=str(n), given_url=f"https://a.org/{n}") for n in range(1, 600)]
+    rules = [rule("tag", None, [{"tags_add": ["x"]}])]
+    with pytest.raises(RulebotError, match="No space left on device; nothing was changed"):
+        plan_in_passes(rules, chunked(items, 100), NOW, spill=0)
