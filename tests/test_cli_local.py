@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from rulebot.cli import main
+from rulebot.item import Item
+from rulebot.plan import Plan
 from rulebot.store import Store
 
 from .helpers import clear_rulebot_env, rb
@@ -521,3 +523,79 @@ def test_apply_of_a_plan_with_an_unknown_action_fails_that_action_only(
     assert code == 1 and "internal error" not in err
     summary = json.loads(out)["summary"]
     assert (summary["failed"], summary["succeeded"]) == (1, 4)
+
+
+BIG_CONFIG = """\
+version: 1
+timezone: UTC
+rules:
+  - name: tag-old
+    where: {added: {older_than: 30d}}
+    actions: [{tags_add: [old]}]
+  - name: rename
+    actions: [{tag_rename: {old_tag: a, new_tag: b}}]
+  - name: archive-old
+    where: {tag: old}
+    keep_newest: 50
+    actions: [archive]
+  - name: favorite-archived
+    where: {status: archived, tag: b}
+    actions: [favorite]
+"""
+
+
+def test_a_plan_too_large_to_hold_is_saved_and_applied_from_disk(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first run past ``spool.SPILL`` actions, end to end: `plan --out`
+    writes it from disk, `apply` reads it back a line at a time and applies
+    it item by item between the rename, and both agree with the plan made
+    and applied in memory (a rename between item rules, and a keep rule
+    whose held items come late)."""
+    from rulebot import spool
+    from rulebot.config import load_config
+    from rulebot.engine import plan_rules
+
+    from .test_planner import apply_in_memory
+
+    clear_rulebot_env(monkeypatch)
+    monkeypatch.setattr(spool, "SPILL", 2_000)  # past it well before the plan ends
+    config_path, db = tmp_path / "rulebot.yaml", tmp_path / "big.db"
+    config_path.write_text(BIG_CONFIG)
+    items = [
+        Item(
+            item_id=str(n),
+            given_url=f"https://a.org/{n}",
+            given_title=f"Item {n}",
+            tags=("a",) if n % 3 else (),
+            time_added=T - (n % 90) * DAY,
+            time_updated=T - (n % 90) * DAY,
+        )
+        for n in range(1, 6_001)
+    ]
+    with Store.open(db) as store:
+        store.upsert(items)
+        stored = store.items()
+    config = load_config(config_path)
+    reference = plan_rules(config, config.rules, stored, T, ordered=True)
+    assert len(reference) > 3 * spool.SPILL
+    limits = ("--max-actions", "100000", "--max-deletes", "100000")
+    common = ("-c", str(config_path), "--store", str(db))
+    saved_path = str(tmp_path / "plan.json")
+    code, _, err = rb(capsys, *common, "plan", "--now", NOW, "--out", saved_path, *limits)
+    assert code == 0, err
+    saved = Plan.read(Path(saved_path))
+    assert isinstance(saved.actions, spool.SpooledActions)  # read back a line at a time
+    assert saved.dumps() == reference.dumps()
+    code, out, err = rb(
+        capsys, *common, "apply", saved_path, "--now", NOW, "--format", "json", *limits
+    )
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["summary"]["succeeded"] == len(reference) and not result["failed"]
+    assert [o["index"] for o in result["succeeded"]] == list(range(len(reference)))
+    expected = sorted(apply_in_memory(reference, stored), key=lambda i: i.sort_key)
+    with Store.open(db) as store:
+        assert store.items() == [i for i in expected if not i.is_deleted]
+        [run] = store.journal_runs(1)
+        assert [e.index for e in store.journal_entries(run.run_id)] == list(range(len(reference)))
