@@ -134,10 +134,10 @@ class Spool:
             self.file.flush()
         except OSError as err:
             raise _cannot(err) from None
-        items = None if self.items is None else sum(byte.bit_count() for byte in self.items)
-        spooled = SpooledActions(self.file, self.streams, self.names, self.rules, items)
-        spooled.wide = self.wide if self.items is not None else set(range(len(self.streams)))
-        return spooled
+        if self.items is None:  # a saved plan's: read in its order, counted when asked
+            return SpooledActions(self.file, self.streams, self.names, self.rules)
+        items = sum(byte.bit_count() for byte in self.items)
+        return SpooledActions(self.file, self.streams, self.names, self.rules, items, self.wide)
 
 
 def _place(entry: tuple[int, list[PlannedAction], bool]) -> int:
@@ -175,14 +175,15 @@ class SpooledActions(Sequence[PlannedAction]):
         streams: list[tuple[_Stream, _Stream]],
         names: Counter[str],
         rules: Counter[str],
-        items: int | None,  # None: counted when first asked
+        items: int | None = None,  # None: counted when first asked
+        wide: set[int] | None = None,
     ) -> None:
         self.file, self.streams = file, streams
         self.names, self.rules, self.items = names, rules, items
         self.size = sum(stream.count for pair in streams for stream in pair)
-        # parts with an account-wide action, or whose places are not items (a
-        # saved plan's): they are read in order, never merged with others
-        self.wide: set[int] = set(range(len(streams)))
+        # parts with an account-wide action (None: all, as for a saved plan,
+        # whose places are not items): read in order, never merged with others
+        self.wide = set(range(len(streams))) if wide is None else wide
 
     def __len__(self) -> int:
         return self.size
