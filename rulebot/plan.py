@@ -13,7 +13,7 @@ import io
 import itertools
 import json
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple, TextIO, overload
@@ -97,6 +97,29 @@ class Tally(NamedTuple):
             if item_id:
                 items.add(item_id)
         return cls(names, rules, len(items), sum(names[name] for name in DESTRUCTIVE))
+
+
+# C: a JSON string's text and its end, from just after its opening quote
+_scan: Callable[[str, int], tuple[str, int]] = json.decoder.scanstring  # type: ignore[attr-defined]
+
+
+def line_keys(line: str) -> tuple[str, str, str | None] | None:
+    """(rule, action, item id) read off a plan line as ``_Lines.line``
+    writes it, without decoding the rest (a listing of a plan on disk reads
+    every line for these); None where the line does not read so plainly,
+    and ``decode_line`` must say. Inside JSON strings a quote is escaped, so
+    ``"item_id": `` can only be a key."""
+    if not line.startswith('{"rule": "'):
+        return None
+    rule, end = _scan(line, 10)
+    if not line.startswith(', "send": {"action": "', end):
+        return None
+    name, end = _scan(line, end + 22)
+    if line.startswith(', "item_id": "', end):
+        return rule, name, _scan(line, end + 14)[0]
+    if '"item_id": ' in line:  # further on in the send, or only in the item
+        return None
+    return rule, name, None
 
 
 def decode_line(line: str) -> PlannedAction:

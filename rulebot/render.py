@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from rulebot.plan import Outcome, Plan, PlannedAction, Result
+from rulebot.plan import Outcome, Plan, PlannedAction, Result, decode_line, line_keys
 from rulebot.safe import printable
 
 MAX_LINES_PER_RULE = 25
@@ -100,13 +100,35 @@ def by_rule(actions: Iterable[PlannedAction], keep: int | None = None) -> dict[s
     """The plan's rules in order of their first action; ``keep``: how many
     actions of each to keep (all when None)."""
     grouped: dict[str, RuleActions] = defaultdict(RuleActions)
-    for index, action in enumerate(actions):
-        group = grouped[action.rule]
+    lines = getattr(actions, "lines", None)
+    if lines is None:
+        for index, action in enumerate(actions):
+            group = grouped[action.rule]
+            group.count += 1
+            group.names[action.name] += 1
+            if keep is None or len(group.shown) < keep:
+                group.shown.append((index, action))
+        return grouped
+    for index, line in enumerate(lines()):  # a plan on disk: only what is shown is decoded
+        rule, name, _ = line_keys(line) or _keys(decode_line(line))
+        group = grouped[rule]
         group.count += 1
-        group.names[action.name] += 1
+        group.names[name] += 1
         if keep is None or len(group.shown) < keep:
-            group.shown.append((index, action))
+            group.shown.append((index, decode_line(line)))
     return grouped
+
+
+def _keys(action: PlannedAction) -> tuple[str, str, str | None]:
+    return action.rule, action.name, action.item_id
+
+
+def _rules_and_items(actions: Iterable[PlannedAction]) -> Iterator[tuple[str, str | None]]:
+    lines = getattr(actions, "lines", None)
+    if lines is None:
+        return ((action.rule, action.item_id) for action in actions)
+    keys = (line_keys(line) or _keys(decode_line(line)) for line in lines())
+    return ((rule, item_id) for rule, _, item_id in keys)
 
 
 def chained(plan: Plan, shown: Iterable[tuple[int, PlannedAction]]) -> dict[int, str]:
@@ -119,9 +141,9 @@ def chained(plan: Plan, shown: Iterable[tuple[int, PlannedAction]]) -> dict[int,
     shown = [(index, action) for index, action in shown if action.item_id is not None]
     wanted = {action.item_id for _, action in shown}
     first_rule: dict[str | None, str] = {}
-    for action in plan.actions:
-        if action.item_id in wanted:
-            first_rule.setdefault(action.item_id, action.rule)
+    for rule, item_id in _rules_and_items(plan.actions):
+        if item_id in wanted:
+            first_rule.setdefault(item_id, rule)
     return {
         index: first_rule[action.item_id]
         for index, action in shown

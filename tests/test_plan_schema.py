@@ -209,3 +209,31 @@ def test_a_broken_saved_plan_is_an_error_naming_the_file(tmp_path: Path) -> None
         with pytest.raises(RulebotError, match=r"plan\.json: ") as error:
             Plan.read(path)
         assert "actions[1].send" in str(error.value) or "cannot read" in str(error.value), case
+
+
+@settings(max_examples=200, deadline=None)
+@given(SAVED_ACTIONS, st.booleans())
+def test_a_plan_lines_keys_are_read_off_it_as_decoding_it_reads_them(
+    actions: list[PlannedAction], shuffled: bool
+) -> None:
+    """``line_keys`` (rule, action, item id without decoding the line) says
+    what ``decode_line`` says, or nothing; and for the sends the planner
+    makes (action first, item id next, or no item id at all) it says."""
+    from rulebot.plan import _Lines, decode_line, line_keys
+
+    line = _Lines().line
+    for action in actions:
+        if shuffled:  # the item id elsewhere in the send, as a saved plan may have it
+            action = PlannedAction(
+                action.rule, dict(reversed(action.send.items())), action.item, action.reasons
+            )
+        text = line(action)
+        keys = line_keys(text)
+        decoded = decode_line(text)
+        assert keys is None or keys == (decoded.rule, decoded.name, decoded.item_id)
+        keys_first = list(action.send)[:2] == ["action", "item_id"]
+        no_id = "item_id" not in action.send and (
+            action.item is None or "item_id" not in action.item
+        )
+        if keys_first or (no_id and next(iter(action.send)) == "action"):
+            assert keys == (action.rule, action.name, action.item_id)
