@@ -128,6 +128,11 @@ def decode_line(line: str) -> PlannedAction:
     return PlannedAction(raw["rule"], raw["send"], raw.get("item"), tuple(raw["reasons"]))
 
 
+def _summary_of(data: dict[str, Any]) -> dict[str, Any]:
+    summary = data.get("summary")
+    return summary if isinstance(summary, dict) else {}  # only counts are read from it
+
+
 def _counts_of(raw: Any) -> dict[str, int]:
     if not isinstance(raw, dict):
         return {}
@@ -306,7 +311,7 @@ class Plan:
                 config_sha256=str(data.get("config_sha256", "")),
                 source=dict(data.get("source") or {"kind": "local"}),
                 rules=[str(r) for r in data.get("rules", [])],
-                matched=_counts_of((data.get("summary") or {}).get("matched")),
+                matched=_counts_of(_summary_of(data).get("matched")),
             )
         except (KeyError, TypeError, ValueError) as err:
             detail = f"missing field {err}" if isinstance(err, KeyError) else str(err)

@@ -203,6 +203,10 @@ def test_a_broken_saved_plan_is_an_error_naming_the_file(tmp_path: Path) -> None
         ),
         "trailing text": text + "x\n",
     }
+    # a summary that is not an object is ignored (only its counts are read)
+    odd = json.loads(text) | {"summary": [1]}
+    (tmp_path / "odd.json").write_text(json.dumps(odd), encoding="utf-8")
+    assert Plan.read(tmp_path / "odd.json").matched == {}
     for case, content in broken.items():
         path = tmp_path / "plan.json"
         path.write_text(content, encoding="utf-8")
