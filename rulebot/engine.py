@@ -222,7 +222,7 @@ class _Working:
             for action in actions
             if action.item is not None and (item_id := action.send.get("item_id")) is not None
         }
-        self._read(wanted - self.items.keys())
+        self._read(wanted)
 
     def _read(self, ids: Iterable[str]) -> None:
         ids = [item_id for item_id in ids if item_id not in self.items]
