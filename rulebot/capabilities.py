@@ -59,6 +59,9 @@ class Capabilities:
     # favourite): a condition on them is an error naming the source, not a warning
     refuses: frozenset[str] = frozenset()
     refused_because: str = ""
+    # an incremental sync sees items deleted on the service; where it cannot
+    # (no change feed reports deletions), this says what finds them instead
+    deletions_found_by: str | None = None
 
     @property
     def name(self) -> str:
@@ -125,6 +128,7 @@ WALLABAG = Capabilities(
     batches=False,
     label="Wallabag",
     missing_because=_WALLABAG_LACKS,
+    deletions_found_by="a full scan every `full_scan_every` (default 7d), or `sync --full`",
 )
 
 # Shaarli: tags-only bookmarks. No read status and no favourite at all: rules
