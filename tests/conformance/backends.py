@@ -90,8 +90,11 @@ class Backend:
         """Time passes (on the service too)."""
         self._now += seconds
 
+    skew = 0  # how far rulebot's clock runs ahead of the service's (seconds)
+
     def now_arg(self) -> list[str]:
-        return ["--now", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.now))]
+        """rulebot's clock: the service's, off by ``skew``."""
+        return ["--now", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.now + self.skew))]
 
     def source_block(self) -> str:
         return ""

@@ -14,6 +14,7 @@ from rulebot.capabilities import Capabilities
 from rulebot.config import load_config
 from rulebot.engine import period_usage, plan_rules, select_rules
 from rulebot.item import ARCHIVED, Item
+from rulebot.plan import PlannedAction
 from rulebot.store import Store
 
 from .backends import STORE, Backend, Held
@@ -52,10 +53,11 @@ def held_of(item: Item, caps: Capabilities) -> Held:
     )
 
 
-def intended(config: Path, now: int, caps: Capabilities) -> dict[str, Held]:
-    """The library as the rules leave it, by URL: the planner's plan (before
-    the source refines it) played on the mirror by the vocabulary's own
-    semantics. Run right after a sync, so the mirror is the service."""
+def simulated(config: Path, now: int) -> tuple[dict[str, Item], list[PlannedAction]]:
+    """The library as the rules leave it (by item id) and the plan that gets
+    there: the planner's plan, before the source refines it, played on the
+    mirror by the vocabulary's own semantics. Run right after a sync, so the
+    mirror is the service. An added URL becomes an item ``added:URL``."""
     loaded = load_config(config)
     rules = select_rules(loaded)
     with Store.open(STORE) as store:
@@ -63,13 +65,13 @@ def intended(config: Path, now: int, caps: Capabilities) -> dict[str, Held]:
         usage = period_usage(loaded, store, [r.name for r in rules], now)
     plan = plan_rules(loaded, rules, items, now, usage, ordered=True)
     library = {item.item_id: item for item in items}
-    added: dict[str, Held] = {}
     for planned in plan.actions:
         action = from_send(planned.send)
         if planned.name == "add":
-            tags = tuple(sorted(t for t in str(planned.send.get("tags", "")).split(",") if t))
             url = str(planned.send["url"])
-            added[url] = Held(url, tags, False if "status" not in caps.refuses else None, None)
+            tags = tuple(t for t in str(planned.send.get("tags", "")).split(",") if t)
+            new = Item(f"added:{url}", given_url=url, tags=tags, favorite=None, time_added=now)
+            library[new.item_id] = new
             continue
         if action.account_wide:
             effect = action.on_library(library, set(), now)
@@ -80,8 +82,31 @@ def intended(config: Path, now: int, caps: Capabilities) -> dict[str, Held]:
                 library.pop(changed.item_id, None)
             else:
                 library[changed.item_id] = changed
-    result = {item.url: held_of(item, caps) for item in library.values()}
-    return {**result, **added}
+    return library, list(plan.actions)
+
+
+def intended(config: Path, now: int, caps: Capabilities) -> dict[str, Held]:
+    """``simulated``'s library in ``Held``'s terms, by URL."""
+    library, _ = simulated(config, now)
+    return {item.url: held_of(item, caps) for item in library.values()}
+
+
+def replanned(config: Path, library: Mapping[str, Item], now: int) -> list[tuple[str, ...]]:
+    """What the planner would plan next on ``library``, in id-free terms."""
+    loaded = load_config(config)
+    items = sorted(library.values(), key=lambda item: item.sort_key)
+    plan = plan_rules(loaded, select_rules(loaded), items, now, ordered=True)
+    return sorted(id_free(a, library) for a in plan.actions)
+
+
+def id_free(planned: PlannedAction, library: Mapping[str, Item]) -> tuple[str, ...]:
+    """An action as (rule, action, the item's URL, its other fields): comparable
+    across a library whose ids a server assigned and one the model did."""
+    send = planned.send
+    item = library.get(str(send.get("item_id"))) if "item_id" in send else None
+    url = item.url if item is not None else str((planned.item or {}).get("url", ""))
+    rest = tuple(f"{k}={send[k]}" for k in sorted(send) if k not in ("time", "item_id", "action"))
+    return (planned.rule, str(send["action"]), url, *rest)
 
 
 def folded(library: Mapping[str, Held]) -> dict[str, Held]:
@@ -93,12 +118,15 @@ def assert_holds(backend: Backend, expected: Mapping[str, Held], *, what: str) -
     favourite of ``None`` in ``expected`` is not compared: a new item's)."""
     actual = folded(backend.by_url())
     wanted = folded(expected)
-    assert sorted(actual) == sorted(wanted), f"{what}: items differ"
+    assert sorted(actual) == sorted(wanted), (
+        f"{what} on {backend.name}: the service holds {sorted(actual)}, "
+        f"the rules meant {sorted(wanted)}"
+    )
     for url, held in wanted.items():
         got = actual[url]
         if held.favorite is None:
             got = Held(got.url, got.tags, got.archived, None)
-        assert got == held, f"{what}: {url} holds {got}, the rules meant {held}"
+        assert got == held, f"{what} on {backend.name}: {url} holds {got}, the rules meant {held}"
 
 
 def plan_sends(out: str) -> list[dict[str, object]]:
