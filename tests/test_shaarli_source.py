@@ -202,6 +202,37 @@ def test_plan_shows_per_link_actions_where_the_tag_routes_would_not_do_it_exactl
     assert by_id[note["id"]]["url"] == note["url"] and by_id[note["id"]]["title"] == "Note"
 
 
+def test_a_due_run_with_no_rule_due_sends_no_request_and_a_due_one_still_syncs(
+    shaarli: ShaarliServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for n in range(25):
+        shaarli.add(f"https://g.example/{n}", ["x"], title=f"G {n}")
+    configure(
+        shaarli,
+        "timezone: UTC\nrules:\n  - name: morning\n    schedule: '0 6 * * *'\n"
+        "    where: {tag: nope}\n    actions: [{tags_add: [seen]}]\n",
+        page_size=10,
+    )
+    listing = "GET /api/v1/links?offset="
+    # never ran: due; 25 links in pages of 10
+    assert rb(capsys, "run", "--due", "--now", "2026-11-26T06:00:00Z")[0] == 0
+    assert sum(r.startswith(listing) for _, r in server_requests(shaarli)) == 3
+    shaarli.add("https://g.example/new", [], title="New")
+    before = len(server_requests(shaarli))
+    for command in ("run", "plan"):
+        code, _, err = rb(capsys, command, "--due", "--now", "2026-11-26T09:00:00Z")
+        assert code == 0, err
+        assert len(server_requests(shaarli)) == before  # not one request
+        assert "no rule is due (next: morning at 2026-11-27 06:00 UTC)" in err
+    # the next morning it is due, and the sync finds the new link
+    assert rb(capsys, "run", "--due", "--now", "2026-11-27T06:00:00Z")[0] == 0
+    assert [r for _, r in server_requests(shaarli)[before:]] == [
+        f"{listing}{offset}&limit=10&visibility=all" for offset in (0, 10, 20)
+    ]
+    with Store.open(Path(".rulebot/rulebot.db")) as store:
+        assert "https://g.example/new" in {item.given_url for item in store.items()}
+
+
 def test_a_wrong_secret_is_a_credentials_error_naming_the_variable_never_retried(
     shaarli: ShaarliServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
