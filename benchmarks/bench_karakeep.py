@@ -3,7 +3,8 @@
 Runs the real CLI (in process) against ``FakeKarakeep`` on 127.0.0.1 and
 prints one Markdown table:
 
-- an idle scheduled run on N bookmarks: list requests only (⌈N/100⌉);
+- an idle scheduled run on N bookmarks: list requests only (⌈N/100⌉), and
+  a start later that day, with no rule due: no request at all;
 - a run applying one action to each of N bookmarks, with a per-answer
   latency (a server across a network), at ``concurrency`` 1 and 4: wall
   time, requests, and the speed-up.
@@ -27,6 +28,7 @@ from rulebot.fake.karakeep import FakeKarakeep
 
 KEY = "ak2_bench0000000000000000_bench000000000000000000000000000"
 NOW = "2026-11-26T06:00:00Z"
+LATER = "2026-11-26T09:00:00Z"  # the same day: the daily rule is not due
 T = 1_795_672_800
 
 
@@ -59,7 +61,11 @@ def idle(n: int) -> tuple[int, float]:
         )
         started = time.perf_counter()
         assert quiet("run", "--due", "--now", NOW) == 0
-        return server.calls(), time.perf_counter() - started
+        wall = time.perf_counter() - started
+        listed = server.calls()
+        assert quiet("run", "--due", "--now", LATER) == 0  # not due again yet: no request
+        assert server.calls() == listed, server.calls() - listed
+        return listed, wall
 
 
 def apply_all(n: int, latency: float, concurrency: int) -> tuple[int, int, float]:
@@ -99,6 +105,7 @@ def main() -> None:
     print("| run | requests | floor | wall |")
     print("|---|---:|---:|---:|")
     print(f"| idle scheduled run | {idle_requests} | {math.ceil(n / 100)} | {idle_wall:.2f} s |")
+    print("| start with no rule due | 0 | 0 | - |")
     for label, (sent, total, wall) in (("concurrency 1", one), ("concurrency 4", four)):
         print(
             f"| {n} archives, {args.latency_ms:g} ms latency, {label} | {total} "

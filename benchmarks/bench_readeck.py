@@ -5,7 +5,8 @@ prints one Markdown table:
 
 - the first sync of N bookmarks: ⌈N/page_size⌉ list requests;
 - an idle scheduled run afterwards: exactly 1 request (the change feed);
-- a run after C bookmarks changed elsewhere: 1 feed request + ⌈C/page_size⌉ fetches.
+- a run after C bookmarks changed elsewhere: 1 feed request + ⌈C/page_size⌉ fetches;
+- a start with no rule due: no request at all.
 
     .venv/bin/python benchmarks/bench_readeck.py [--bookmarks 1000] [--changed 10]
 """
@@ -24,7 +25,8 @@ from rulebot.cli import main as rulebot
 from rulebot.fake.readeck import FakeReadeck
 
 TOKEN = "rdk_bench0000000000000000000000000000000000"
-NOW = "2026-11-26T06:00:00Z"
+# the rule is due again each morning; a start in between finds nothing due
+MORNINGS = ("2026-11-26T06:00:00Z", "2026-11-27T06:00:00Z", "2026-11-28T06:00:00Z")
 T = 1_795_672_800
 RULES = (
     "rules:\n  - name: idle\n    schedule: '0 6 * * *'\n    where: {tag: nope}\n"
@@ -66,19 +68,16 @@ def main() -> None:
         rows = [
             ("first sync", *measure(server, "sync"), math.ceil(args.bookmarks / args.page_size))
         ]
-        rows.append(("idle scheduled run", *measure(server, "run", "--due", "--now", NOW), 1))
+        first, second, third = (("run", "--due", "--now", now) for now in MORNINGS)
+        rows.append(("idle scheduled run", *measure(server, *first), 1))
         server.now = T + 60
         for bookmark_id in ids[: args.changed]:
             server.touch(bookmark_id, labels=["changed"])
         expected = 1 + math.ceil(args.changed / args.page_size)
-        rows.append(
-            (
-                f"run after {args.changed} changed",
-                *measure(server, "run", "--due", "--now", NOW),
-                expected,
-            )
-        )
-        rows.append(("idle again", *measure(server, "run", "--due", "--now", NOW), 1))
+        rows.append((f"run after {args.changed} changed", *measure(server, *second), expected))
+        rows.append(("idle again", *measure(server, *third), 1))
+        not_due = ("run", "--due", "--now", "2026-11-28T09:00:00Z")
+        rows.append(("start with no rule due", *measure(server, *not_due), 0))
     print(f"Readeck, {args.bookmarks} bookmarks, page_size {args.page_size}\n")
     print("| run | requests | expected | wall |")
     print("|---|---:|---:|---:|")

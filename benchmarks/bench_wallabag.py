@@ -5,7 +5,8 @@ included: every run asks for one access token) and prints two Markdown
 tables, asserting each request count:
 
 - syncs on N entries: the first sync (a full scan), an idle scheduled run
-  with no full scan due (token + one ``since`` query: 2 requests), the same
+  with no full scan due (token + one ``since`` query: 2 requests), a start
+  with no rule due (no request at all), the same
   run when ``full_scan_every`` has passed, and ``sync --full`` at two page
   sizes: token + ⌈N/page_size⌉ pages;
 - T of the N entries gaining a tag, with a per-answer latency: through the
@@ -96,14 +97,17 @@ def syncs(entries: int) -> list[Row]:
     """The sync costs on one library, in the order a user meets them."""
     pages, small = math.ceil(entries / 500), math.ceil(entries / 100)
     full, idle = (f"1 + ⌈{entries}/500⌉", 1 + pages), ("1 + 1", 2)
-    due = ("run", "--due", "--now", NOW)
+    # the rule is due each morning (a start in between finds nothing due)
+    day1, day2, day3 = (("run", "--due", "--now", f"2026-11-2{d}T06:00:00Z") for d in (6, 7, 8))
     with library(entries) as server:
         configure(server, IDLE_RULES)
         rows: list[Row] = [("first sync (a full scan)", *measure(server, "sync"), *full)]
-        rows.append(("idle scheduled run, no full scan due", *measure(server, *due), *idle))
-        rows.append(("idle again", *measure(server, *due), *idle))
+        rows.append(("idle scheduled run, no full scan due", *measure(server, *day1), *idle))
+        rows.append(("idle again", *measure(server, *day2), *idle))
+        not_due = ("run", "--due", "--now", "2026-11-27T09:00:00Z")
+        rows.append(("start with no rule due", *measure(server, *not_due), "0", 0))
         backdate_full_scan(7)
-        rows.append(("scheduled run, full scan due (7d)", *measure(server, *due), *full))
+        rows.append(("scheduled run, full scan due (7d)", *measure(server, *day3), *full))
         rows.append(("`sync --full`", *measure(server, "sync", "--full"), *full))
         configure(server, IDLE_RULES, page_size=100)
         rows.append(

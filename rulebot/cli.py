@@ -342,12 +342,13 @@ def cmd_plan(args: argparse.Namespace, *, apply: bool = False) -> int:
 
     config = load(args)
     now = now_of(args)
-    with (
-        open_store(config, args) as store,
-        store.lock("run" if apply else "plan"),
-        pipeline.connected(config, store, progress=not args.quiet) as live,
-    ):
+    with contextlib.ExitStack() as opened:
+        store = opened.enter_context(open_store(config, args))
+        opened.enter_context(store.lock("run" if apply else "plan"))
         rules = _chosen_rules(config, store, args, now)
+        if args.due and not rules:  # before connecting: not one request
+            return _nothing_due(config, store, args, now, apply=apply)
+        live = opened.enter_context(pipeline.connected(config, store, progress=not args.quiet))
         if not live.source.remote and not store.count() and not args.quiet:
             out(
                 f"rulebot: the library in {store.path} is empty; fill it with "
@@ -377,6 +378,31 @@ def cmd_plan(args: argparse.Namespace, *, apply: bool = False) -> int:
     if not result.ok:
         return EXIT_ERROR
     return EXIT_CHANGES if args.detailed_exitcode and plan.actions else EXIT_OK
+
+
+def _nothing_due(
+    config: Config, store: Store, args: argparse.Namespace, now: int, *, apply: bool
+) -> int:
+    """`--due` with no rule due: no sync and no request (rules that are not due
+    cost nothing), one line saying so and when the next is due, and the empty
+    plan (or result) every output format and `--out` expect."""
+    from rulebot.engine import plan_rules, select_rules
+    from rulebot.plan import Result
+    from rulebot.schedule import nothing_due
+
+    waiting = select_rules(config, args.rule)
+    last_runs = {rule.name: store.last_run(rule.name) for rule in waiting}
+    logging.getLogger("rulebot").warning(
+        "%s", nothing_due(waiting, last_runs, now, config.timezone)
+    )
+    plan = plan_rules(config, [], [], now)
+    if getattr(args, "out", None):
+        _write_plan(plan, args.out)
+    if not apply:
+        _emit_plan(plan, args, None)
+    else:
+        _emit_result(Result(outcomes=[], started_at=now, source=plan.source), args, plan)
+    return EXIT_OK
 
 
 def _write_plan(plan: Plan, path: str) -> None:

@@ -161,7 +161,10 @@ def resume(
             continue
         state[current.item_id] = effect.changed[0]
         why = (f"resuming run {sent.run_id}: interrupted before the server answered",)
-        resumed.append(PlannedAction(str(sent.rule), effect.send, item_ref(current), why))
+        # the item as the plan found it, not as the resumed actions before left it:
+        # a saved plan's stale check must not count them as a change from outside
+        ref = item_ref(library.get(current.item_id, current))
+        resumed.append(PlannedAction(str(sent.rule), effect.send, ref, why))
         planned.add(_key(effect.send))
     if resumed:
         logger.warning(

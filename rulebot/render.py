@@ -66,6 +66,8 @@ def _counts(names: Iterable[str]) -> str:
 
 
 def plan_footer(plan: Plan) -> str:
+    if not plan.actions and not plan.rules:
+        return "Plan: no changes. No rule was planned (none due, or none enabled)."
     if not plan.actions:
         return "Plan: no changes. The library already satisfies every rule."
     tally = plan.tally()

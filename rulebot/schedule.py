@@ -143,6 +143,17 @@ def next_due(rule: Scheduled, last_run: int | None, now: int, tz: dt.tzinfo) -> 
     return next_fire(rule.schedule, now, tz)
 
 
+def nothing_due(
+    rules: Sequence[Scheduled], last_runs: Mapping[str, int | None], now: int, tz: dt.tzinfo
+) -> str:
+    """What `--due` says, in one line, when none of ``rules`` is due."""
+    upcoming = sorted((next_due(r, last_runs.get(r.name), now, tz), r.name) for r in rules)
+    if not upcoming:
+        return "no rule is due (no rule is enabled): nothing synced, nothing sent"
+    when, name = upcoming[0]
+    return f"no rule is due (next: {name} at {_local(when, tz)}): nothing synced, nothing sent"
+
+
 # -- the `rulebot schedule` report -------------------------------------------------
 
 

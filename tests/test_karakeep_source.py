@@ -207,6 +207,49 @@ def test_a_rename_onto_an_existing_tag_is_planned_per_item(
     assert code == 0 and "no changes" in out
 
 
+def test_a_case_only_rename_of_a_bookmark_with_both_spellings_keeps_the_new_one(
+    karakeep: FakeKarakeep, capsys: pytest.CaptureFixture[str]
+) -> None:
+    both = karakeep.add_bookmark("https://c.example/both", "Both", tags=["Dev", "dev", "python"])
+    old = karakeep.add_bookmark("https://c.example/old", "Old", tags=["Dev"])
+    configure(
+        karakeep,
+        "rules:\n  - name: one-dev\n    actions:\n"
+        "      - tag_rename: {old_tag: Dev, new_tag: dev}\n",
+    )
+    code, out, _ = rb(capsys, "plan", "--now", NOW)
+    assert code == 0
+    # removing `Dev` removes every spelling (tags compare case-insensitively): `dev` comes back
+    assert 'tags_remove Dev,dev "Both"' in out and 'tags_add dev "Both"' in out
+    assert 'tags_remove Dev "Old"' in out and 'tags_add dev "Old"' in out
+    assert rb(capsys, "run", "--now", NOW)[0] == 0
+    assert tags_of(karakeep, both) == ["dev", "python"]
+    assert tags_of(karakeep, old) == ["dev"]
+    code, out, _ = rb(capsys, "plan", "--now", NOW, "--detailed-exitcode")
+    assert code == 0 and "no changes" in out
+
+
+def test_apply_of_a_saved_plan_sends_per_item_renames_on_bookmarks_its_earlier_rules_changed(
+    karakeep: FakeKarakeep, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a = karakeep.add_bookmark("https://c.example/a", "A", tags=["js"], created_at=T - DAY)
+    karakeep.add_bookmark("https://c.example/b", "B", tags=["JavaScript"], created_at=T - DAY)
+    configure(
+        karakeep,
+        "rules:\n  - name: seen\n    where: {tag: js}\n    actions: [{tags_add: [seen]}]\n"
+        "  - name: rename\n    actions:\n"
+        "      - tag_rename: {old_tag: js, new_tag: javascript}\n",
+    )
+    assert rb(capsys, "plan", "--now", NOW, "--out", "plan.json")[0] == 0
+    karakeep.now = T + 60  # merged and applied a minute later
+    code, out, err = rb(capsys, "apply", "plan.json", "--format", "json")
+    assert code == 0, err
+    summary = json.loads(out)["summary"]
+    # rule `seen` changing A is the plan's own doing, not a change since the plan
+    assert (summary["succeeded"], summary["skipped"]) == (3, 0), out
+    assert tags_of(karakeep, a) == ["javascript", "seen"]
+
+
 def test_validate_refuses_nothing_but_warns_about_fields_karakeep_lacks(
     karakeep: FakeKarakeep, capsys: pytest.CaptureFixture[str]
 ) -> None:

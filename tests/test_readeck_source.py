@@ -188,13 +188,14 @@ def test_an_idle_scheduled_run_on_1000_bookmarks_is_one_request_and_ten_changes_
         readeck.touch(bookmark_id, labels=["changed"])
     readeck.remove(ids[10])
     before = readeck.calls()
-    assert rb(capsys, "run", "--due", "--now", NOW)[0] == 0
+    # due again the next morning (a run --due before then sends nothing at all)
+    assert rb(capsys, "run", "--due", "--now", "2026-11-27T06:00:00Z")[0] == 0
     assert readeck.calls() - before == 2  # 1 sync + ceil(10/100) fetches
     with Store.open(Path(".rulebot/rulebot.db")) as store:
         assert store.get(ids[0]).tags == ("changed",)  # type: ignore[union-attr]
         assert store.get(ids[10]) is None and store.count() == 999
     before = readeck.calls()
-    assert rb(capsys, "run", "--due", "--now", NOW)[0] == 0
+    assert rb(capsys, "run", "--due", "--now", "2026-11-28T06:00:00Z")[0] == 0
     assert readeck.calls() - before == 1  # the boundary second re-sent, not re-fetched
 
 

@@ -7,16 +7,21 @@ run only when it ran, exactly as the CLI does.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from rulebot.cli import main
+from rulebot.fake.karakeep import FakeKarakeep
+from rulebot.fake.readeck import FakeReadeck
+from rulebot.fake.wallabag import FakeWallabag
+from rulebot.fakepocket import FakePocket
 from rulebot.schedule import (
     is_due,
     next_due,
@@ -25,7 +30,9 @@ from rulebot.schedule import (
     schedule_rows,
     schedule_text,
 )
-from tests.helpers import clear_rulebot_env
+from rulebot.store import Store
+from tests.conftest import ACCESS_TOKEN, CONSUMER_KEY
+from tests.helpers import clear_rulebot_env, rb
 
 UTC = dt.UTC
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -322,3 +329,100 @@ def test_schedule_command_errors_exit_1(
     assert main(["schedule", "--now", "yesterday"]) == 1
     assert "--now 'yesterday' is not an ISO 8601" in capsys.readouterr().err
     assert main(["schedule", "--format", "yaml"]) == 1
+
+
+# -- `--due` with nothing due costs no request, on every source -------------------------
+
+DUE_RULES = """\
+timezone: UTC
+rules:
+  - name: morning
+    schedule: "0 6 * * *"
+    where: {tag: nope}
+    actions: [{tags_add: [seen]}]
+"""
+T = 1_795_672_800  # 2026-11-26T06:00:00Z: the rule's first fire
+
+
+@dataclass
+class Service:
+    """A fake service on 127.0.0.1 as a `--due` run sees it."""
+
+    block: str  # the config's source block
+    requests: Callable[[], int] = field(repr=False)  # requests it received so far
+    add: Callable[[str], object] = field(repr=False)  # save a URL, behind rulebot's back
+
+
+@contextlib.contextmanager
+def service(kind: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Service]:
+    if kind == "pocket":
+        with FakePocket(consumer_key=CONSUMER_KEY, access_token=ACCESS_TOKEN, now=T) as pocket:
+            monkeypatch.setenv("POCKET_CONSUMER_KEY", CONSUMER_KEY)
+            monkeypatch.setenv("POCKET_ACCESS_TOKEN", ACCESS_TOKEN)
+            yield Service(
+                f"pocket: {{base_url: '{pocket.base_url}'}}", pocket.calls, pocket.add_item
+            )
+    elif kind == "karakeep":
+        with FakeKarakeep(now=T, api_key="kk-due-0123456789") as karakeep:
+            monkeypatch.setenv("KARAKEEP_API_KEY", "kk-due-0123456789")
+            yield Service(
+                f"karakeep: {{base_url: '{karakeep.base_url}'}}",
+                karakeep.calls,
+                karakeep.add_bookmark,
+            )
+    elif kind == "wallabag":
+        with FakeWallabag(now=T) as wallabag:
+            for name, value in wallabag.env.items():
+                monkeypatch.setenv(name, value)
+            yield Service(
+                f"wallabag: {{base_url: '{wallabag.base_url}'}}",
+                wallabag.calls,
+                wallabag.add_entry,
+            )
+    else:
+        with FakeReadeck(now=T, token="rdk-due-0123456789") as readeck:
+            monkeypatch.setenv("READECK_TOKEN", "rdk-due-0123456789")
+            yield Service(
+                f"readeck: {{base_url: '{readeck.base_url}'}}", readeck.calls, readeck.add_bookmark
+            )
+
+
+@pytest.mark.parametrize("kind", ["pocket", "karakeep", "wallabag", "readeck"])
+def test_a_due_run_with_no_rule_due_sends_no_request_and_a_due_one_still_syncs(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    clear_rulebot_env(monkeypatch)
+    with service(kind, monkeypatch) as server:
+        for n in range(3):
+            server.add(f"https://due.example/{n}")
+        Path("rules.yaml").write_text(f"version: 1\n{server.block}\n{DUE_RULES}")
+        # never ran: due, so it syncs
+        assert rb(capsys, "run", "--due", "--now", "2026-11-26T06:00:00Z")[0] == 0
+        assert server.requests() > 0
+        server.add("https://due.example/new")
+        # not due again before tomorrow 06:00: no request at all, one line saying so
+        before = server.requests()
+        for command in ("run", "plan"):
+            code, out, err = rb(capsys, command, "--due", "--now", "2026-11-26T09:00:00Z")
+            assert code == 0, err
+            assert server.requests() == before
+            [line] = err.splitlines()  # one log line (stamped: stderr is not a terminal)
+            assert line.endswith(
+                " rulebot: no rule is due (next: morning at 2026-11-27 06:00 UTC): "
+                "nothing synced, nothing sent"
+            )
+        assert out.endswith("Plan: no changes. No rule was planned (none due, or none enabled).\n")
+        code, out, _ = rb(
+            capsys, "run", "--due", "--now", "2026-11-26T09:00:00Z", "--format", "json"
+        )
+        assert code == 0 and json.loads(out)["requests"] == 0
+        assert server.requests() == before
+        with Store.open(Path(".rulebot/rulebot.db")) as store:
+            assert "https://due.example/new" not in {i.given_url for i in store.items()}
+        # due the next morning: it syncs and sees the server's change
+        code, _, err = rb(capsys, "run", "--due", "--now", "2026-11-27T06:00:00Z")
+        assert code == 0, err
+        assert server.requests() > before
+        with Store.open(Path(".rulebot/rulebot.db")) as store:
+            assert "https://due.example/new" in {i.given_url for i in store.items()}

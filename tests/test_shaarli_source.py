@@ -17,9 +17,12 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from rulebot.actions import from_send
+from rulebot.item import Item
 from rulebot.store import Store
 from tests.shaarli_server import SECRET, ShaarliServer, require_server
 
@@ -199,6 +202,37 @@ def test_plan_shows_per_link_actions_where_the_tag_routes_would_not_do_it_exactl
     assert by_id[note["id"]]["url"] == note["url"] and by_id[note["id"]]["title"] == "Note"
 
 
+def test_a_due_run_with_no_rule_due_sends_no_request_and_a_due_one_still_syncs(
+    shaarli: ShaarliServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for n in range(25):
+        shaarli.add(f"https://g.example/{n}", ["x"], title=f"G {n}")
+    configure(
+        shaarli,
+        "timezone: UTC\nrules:\n  - name: morning\n    schedule: '0 6 * * *'\n"
+        "    where: {tag: nope}\n    actions: [{tags_add: [seen]}]\n",
+        page_size=10,
+    )
+    listing = "GET /api/v1/links?offset="
+    # never ran: due; 25 links in pages of 10
+    assert rb(capsys, "run", "--due", "--now", "2026-11-26T06:00:00Z")[0] == 0
+    assert sum(r.startswith(listing) for _, r in server_requests(shaarli)) == 3
+    shaarli.add("https://g.example/new", [], title="New")
+    before = len(server_requests(shaarli))
+    for command in ("run", "plan"):
+        code, _, err = rb(capsys, command, "--due", "--now", "2026-11-26T09:00:00Z")
+        assert code == 0, err
+        assert len(server_requests(shaarli)) == before  # not one request
+        assert "no rule is due (next: morning at 2026-11-27 06:00 UTC)" in err
+    # the next morning it is due, and the sync finds the new link
+    assert rb(capsys, "run", "--due", "--now", "2026-11-27T06:00:00Z")[0] == 0
+    assert [r for _, r in server_requests(shaarli)[before:]] == [
+        f"{listing}{offset}&limit=10&visibility=all" for offset in (0, 10, 20)
+    ]
+    with Store.open(Path(".rulebot/rulebot.db")) as store:
+        assert "https://g.example/new" in {item.given_url for item in store.items()}
+
+
 def test_a_wrong_secret_is_a_credentials_error_naming_the_variable_never_retried(
     shaarli: ShaarliServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -288,3 +322,102 @@ def test_the_secret_never_shows_in_outputs_files_or_the_servers_log(
     texts += [p.read_bytes().decode("latin-1") for p in tmp_path.rglob("*.db*")]
     texts.append(shaarli.log())
     assert not [t for t in texts if SECRET in t]
+
+
+def sends(plan: dict[str, Any]) -> list[tuple[str, str | None, str | None]]:
+    return [
+        (a["send"]["action"], a["send"].get("item_id"), a["send"].get("tags"))
+        for a in plan["actions"]
+    ]
+
+
+def replayed(tags: dict[int, list[str]], plan: dict[str, Any]) -> dict[int, list[str]]:
+    """Each link's tags after the plan's per-link actions, as rulebot's own
+    vocabulary says they act (tags compare case-insensitively)."""
+    items = {i: Item(item_id=str(i), given_url=f"u{i}", tags=tuple(t)) for i, t in tags.items()}
+    for action in plan["actions"]:
+        link_id = int(action["send"]["item_id"])
+        effect = from_send(action["send"]).on_item(items[link_id], 0)
+        items[link_id] = effect.changed[0] if effect is not None else items[link_id]
+    return {i: list(item.tags or ()) for i, item in items.items()}
+
+
+def test_a_case_only_rename_of_a_link_with_both_spellings_ends_as_the_plan_shows(
+    shaarli: ShaarliServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    both = shaarli.add("https://d.example/both", ["Dev", "dev", "python"], title="Both")
+    old = shaarli.add("https://d.example/old", ["Dev", "web"], title="Old")
+    new = shaarli.add("https://d.example/new", ["dev"], title="New")
+    before = {link["id"]: link["tags"] for link in shaarli.links().values()}
+    configure(
+        shaarli,
+        "rules:\n  - name: one-dev\n    actions:\n"
+        "      - tag_rename: {old_tag: Dev, new_tag: dev}\n",
+    )
+    code, out, err = rb(capsys, "plan", "--format", "json")
+    assert code == 0, err
+    plan = json.loads(out)
+    # PUT /tags/Dev would answer 404 (the tag list shows the group as `dev`), and
+    # PUT /tags/dev would not touch `Dev`: per link. Removing `Dev` removes every
+    # spelling (tags compare case-insensitively), so `dev` is added back
+    assert sends(plan) == [
+        ("tags_remove", str(both), "Dev,dev"),
+        ("tags_add", str(both), "dev"),
+        ("tags_remove", str(old), "Dev"),
+        ("tags_add", str(old), "dev"),
+    ]
+    code, _, err = rb(capsys, "run")
+    assert code == 0, err
+    after = {link["id"]: link["tags"] for link in shaarli.links().values()}
+    assert after == {both: ["python", "dev"], old: ["web", "dev"], new: ["dev"]}
+    assert after == replayed(before, plan)  # what the plan showed is what the server holds
+    with Store.open(Path(".rulebot/rulebot.db")) as store:
+        assert {int(i.item_id): list(i.tags or ()) for i in store.items()} == after
+
+
+def test_apply_of_a_saved_plan_sends_per_link_actions_on_links_its_native_rename_touched(
+    shaarli: ShaarliServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a = shaarli.add("https://f.example/a", ["js", "Dev"], title="A", created=ago(5))
+    b = shaarli.add("https://f.example/b", ["dev", "python"], title="B", created=ago(5))
+    c = shaarli.add("https://f.example/c", ["js", "Dev"], title="C", created=ago(5))
+    configure(
+        shaarli,
+        "rules:\n  - name: rename-js\n    actions:\n"
+        "      - tag_rename: {old_tag: js, new_tag: javascript}\n"
+        "  - name: one-dev\n    actions:\n"
+        "      - tag_rename: {old_tag: Dev, new_tag: dev}\n",
+    )
+    code, out, err = rb(capsys, "plan", "--out", "plan.json", "--format", "json")
+    assert code == 0, err
+    assert sends(json.loads(out)) == [
+        ("tag_rename", None, None),  # native: PUT /tags/js
+        ("tags_remove", str(a), "Dev"),  # per link: `Dev` and `dev` are both in use
+        ("tags_add", str(a), "dev"),
+        ("tags_remove", str(c), "Dev"),
+        ("tags_add", str(c), "dev"),
+    ]
+    # someone edits C between the review and the merge: that is a change from outside
+    link = shaarli.api("GET", f"/links/{c}").json()  # never edited: `updated` was empty
+    assert shaarli.api("PUT", f"/links/{c}", {**link, "title": "C, edited"}).status_code == 200
+    code, out, err = rb(capsys, "apply", "plan.json", "--format", "json")
+    assert code == 0, err
+    result = json.loads(out)
+    outcomes = sorted(
+        (o["index"], o["send"]["action"], o["state"], o.get("error"))
+        for state in ("succeeded", "failed", "skipped")
+        for o in result[state]
+    )
+    changed = "the item changed since the plan was made"
+    # the plan's own rename of `js` on A is not a change from outside: A's actions run
+    assert outcomes == [
+        (0, "tag_rename", "succeeded", None),
+        (1, "tags_remove", "succeeded", None),
+        (2, "tags_add", "succeeded", None),
+        (3, "tags_remove", "skipped", changed),
+        (4, "tags_add", "skipped", changed),
+    ]
+    by_id = {link["id"]: link for link in shaarli.links().values()}
+    assert by_id[a]["tags"] == ["javascript", "dev"]
+    assert by_id[b]["tags"] == ["dev", "python"]
+    assert by_id[c]["tags"] == ["javascript", "Dev"]  # the native rename, then skipped

@@ -245,6 +245,26 @@ def test_a_rename_is_planned_as_the_per_entry_actions_that_run(
     assert "no changes" in out
 
 
+def test_apply_of_a_saved_plan_sends_per_entry_renames_on_entries_its_earlier_rules_changed(
+    wallabag: FakeWallabag, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a = wallabag.add_entry("https://d.example/a", "A", tags=["js"], created_at=T - DAY)
+    configure(
+        wallabag,
+        "rules:\n  - name: seen\n    where: {tag: js}\n    actions: [{tags_add: [seen]}]\n"
+        "  - name: rename\n    actions:\n"
+        "      - tag_rename: {old_tag: js, new_tag: javascript}\n",
+    )
+    assert rb(capsys, "plan", "--now", NOW, "--out", "plan.json")[0] == 0
+    wallabag.now = T + 60  # merged and applied a minute later
+    code, out, err = rb(capsys, "apply", "plan.json", "--format", "json")
+    assert code == 0, err
+    summary = json.loads(out)["summary"]
+    # rule `seen` changing A is the plan's own doing, not a change since the plan
+    assert (summary["succeeded"], summary["skipped"]) == (3, 0), out
+    assert sorted(wallabag.labels(a)) == ["javascript", "seen"]
+
+
 def test_add_never_reposts_a_url_the_mirror_has(
     wallabag: FakeWallabag, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -35,12 +35,10 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from rulebot.actions import from_send
 from rulebot.capabilities import KARAKEEP, Capabilities
 from rulebot.errors import ItemDataError
 from rulebot.item import Item, folded_tags
 from rulebot.plan import Plan, PlannedAction
-from rulebot.planner import item_ref
 from rulebot.sources.applier import Answer, Unit, apply_units, split_tags
 from rulebot.sources.base import SyncResult
 from rulebot.sources.karakeep_api import (
@@ -50,6 +48,7 @@ from rulebot.sources.karakeep_api import (
     TagNameConflict,
     bookmark_to_item,
 )
+from rulebot.sources.refining import Replay
 
 if TYPE_CHECKING:
     from rulebot.config import Config, ServiceSettings
@@ -261,77 +260,27 @@ class KarakeepSource:
         if not any(planned.name == "tag_rename" for planned in plan.actions):
             return plan
         actions: list[PlannedAction] = []
-        state = dict(library)  # replayed action by action: the state each rename sees
+        replay = Replay(library)  # the state each rename sees
         for planned in plan.actions:
-            per_item = _rename_per_item(planned, state) if planned.name == "tag_rename" else None
-            if per_item is None:
-                actions.append(planned)
-                _replay(planned, state)
+            if planned.name == "tag_rename" and _refused_rename(planned, replay.state):
+                rename = f"tag_rename {planned.send['old_tag']} → {planned.send['new_tag']}"
+                why = f"{rename} per item: Karakeep cannot rename onto an existing tag"
+                actions.extend(replay.per_item(planned, why))
             else:
-                actions.extend(per_item)
+                actions.append(planned)
+                replay.replay(planned)
         return replace(plan, actions=actions)
 
 
-def _replay(planned: PlannedAction, state: dict[str, Item]) -> None:
-    action = from_send(planned.send)
-    when = int(planned.send.get("time") or 0)
-    if action.account_wide:
-        effect = action.on_library(state, set(), when)
-    else:
-        current = state.get(str(planned.item_id))
-        effect = action.on_item(current, when) if current is not None else None
-    for item in effect.changed if effect is not None else ():
-        state[item.item_id] = item
-
-
-def _rename_per_item(
-    planned: PlannedAction, library: dict[str, Item]
-) -> list[PlannedAction] | None:
-    """``tag_rename`` as tags_remove + tags_add per item, when the native
-    rename would fail: the new name (in any spelling) is already a tag, or the
-    old name has several spellings (both would be renamed onto one name)."""
+def _refused_rename(planned: PlannedAction, library: Mapping[str, Item]) -> bool:
+    """Whether the native rename would fail: the new name (in any spelling) is
+    already a tag, or the old name has several spellings (both would be
+    renamed onto one name)."""
     old, new = str(planned.send["old_tag"]), str(planned.send["new_tag"])
     spellings = {t for item in library.values() for t in item.tags or () if not item.is_deleted}
     olds = {t for t in spellings if t.casefold() == old.casefold()}
     clash = {t for t in spellings if t.casefold() == new.casefold()} - olds
-    if not clash and len(olds) <= 1:
-        return None
-    when = int(planned.send.get("time") or 0)
-    why = (f"tag_rename {old} → {new} per item: Karakeep cannot rename onto an existing tag",)
-    result: list[PlannedAction] = []
-    for item in sorted(library.values(), key=lambda i: i.sort_key):
-        if item.is_deleted or item.tags is None:
-            continue
-        had = [t for t in item.tags if t.casefold() == old.casefold() and t != new]
-        if not had:
-            continue
-        ref = item_ref(item)
-        result.append(
-            PlannedAction(
-                planned.rule,
-                {
-                    "action": "tags_remove",
-                    "item_id": item.item_id,
-                    "tags": ",".join(had),
-                    "time": when,
-                },
-                ref,
-                why,
-            )
-        )
-        kept = [t for t in item.tags if t not in had]
-        if new.casefold() not in folded_tags(tuple(kept)):
-            result.append(
-                PlannedAction(
-                    planned.rule,
-                    {"action": "tags_add", "item_id": item.item_id, "tags": new, "time": when},
-                    ref,
-                    why,
-                )
-            )
-            kept.append(new)
-        library[item.item_id] = item.replace(tags=tuple(kept))
-    return result
+    return bool(clash) or len(olds) > 1
 
 
 def from_config(config: Config) -> KarakeepSource:

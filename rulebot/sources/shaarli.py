@@ -23,8 +23,10 @@ Account-wide: ``tag_rename`` is ``PUT /tags/{old}`` and ``tag_delete`` is
 ``DELETE /tags/{name}`` where the server does exactly that; Shaarli's tag
 routes only take ``[A-Za-z0-9_]+``, touch one exact spelling, and a rename
 onto an existing tag leaves duplicates, so otherwise ``refine`` plans the
-per-item actions instead. ``add`` posts the link with its tags; a 409 (the
-URL, as the server normalises it, is saved) counts as done.
+per-item actions instead (``sources.refining``: they end where the rename
+itself would, every spelling of the old tag gone). ``add`` posts the link
+with its tags; a 409 (the URL, as the server normalises it, is saved)
+counts as done.
 """
 
 from __future__ import annotations
@@ -36,14 +38,13 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from rulebot.actions import from_send
 from rulebot.capabilities import SHAARLI, Capabilities
 from rulebot.errors import ItemDataError
 from rulebot.item import Item, folded_tags
 from rulebot.plan import Plan, PlannedAction
-from rulebot.planner import item_ref
 from rulebot.sources.applier import Answer, Unit, apply_units, split_tags
 from rulebot.sources.base import SyncResult
+from rulebot.sources.refining import Replay
 from rulebot.sources.shaarli_api import (
     API_SECRET_ENV,
     TAG_ROUTE,
@@ -270,14 +271,13 @@ class ShaarliSource:
         if not any(p.name in ("tag_rename", "tag_delete") for p in plan.actions):
             return plan
         actions: list[PlannedAction] = []
-        state = dict(library)  # replayed action by action: the state each one sees
+        replay = Replay(library)  # the state each action sees
         for planned in plan.actions:
-            per_item = _per_item(planned, state) if planned.item_id is None else None
-            if per_item is None:
-                actions.append(_native(planned, state))
-                _replay(actions[-1], state)
+            if planned.item_id is None and not _route_does_it(planned, replay.state):
+                actions.extend(replay.per_item(planned, _per_link_why(planned)))
             else:
-                actions.extend(per_item)
+                actions.append(_native(planned, replay.state))
+                replay.replay(actions[-1])
         return replace(plan, actions=actions)
 
 
@@ -303,65 +303,44 @@ def _native(planned: PlannedAction, library: Mapping[str, Item]) -> PlannedActio
     return planned
 
 
-def _per_item(planned: PlannedAction, library: dict[str, Item]) -> list[PlannedAction] | None:
-    """``tag_rename``/``tag_delete`` as per-item actions when the tag route
-    would not do exactly that: a name outside ``[A-Za-z0-9_]+``, several
-    spellings, a link holding the tag twice, or (rename) a new name that is
-    already a tag (Shaarli would leave it twice in those links) or has spaces."""
+def _route_does_it(planned: PlannedAction, library: Mapping[str, Item]) -> bool:
+    """Whether Shaarli's tag route does exactly what ``tag_rename``/``tag_delete``
+    does (any other action: nothing to decide). The routes (``PUT``/``DELETE
+    /tags/{name}``, ``TagsController`` in the installed package) take only
+    ``[A-Za-z0-9_]+``; answer 404 unless ``name`` is the spelling the tag list
+    shows for its case-insensitive group (the first one met); then change that
+    exact spelling only, and only its first copy on each link; a rename
+    onto a tag a link already has leaves it there twice. So: one spelling,
+    never twice on a link, and (rename) a new name no link has in another
+    spelling, without spaces."""
     send = planned.send
     if planned.name == "tag_rename":
         old, new = str(send["old_tag"]), str(send["new_tag"])
         clash = _spellings(library, new) - _spellings(library, old)
-        route_ok = not clash and new == new.strip() and " " not in new
+        if clash or new != new.strip() or " " in new:
+            return False
     elif planned.name == "tag_delete":
-        old, new = str(send["tag"]), ""
-        route_ok = True
+        old = str(send["tag"])
     else:
-        return None
+        return True
     olds = _spellings(library, old)
     doubled = any(
         sum(t.casefold() == old.casefold() for t in item.tags or ()) > 1
         for item in library.values()
     )
-    spellings_ok = len(olds) <= 1 and all(TAG_ROUTE.match(t) for t in olds)
-    if route_ok and spellings_ok and not doubled and TAG_ROUTE.match(old):
-        return None
-    when = int(send.get("time") or 0)
-    why = (f"{planned.name} {old}" + (f" → {new}" if new else "") + " per link on Shaarli",)
-    result: list[PlannedAction] = []
-    for item in sorted(library.values(), key=lambda i: i.sort_key):
-        if item.is_deleted or item.tags is None:
-            continue
-        had = [t for t in item.tags if t.casefold() == old.casefold() and t != new]
-        if not had:
-            continue
-        ref = item_ref(item)
-        base = {"item_id": item.item_id, "time": when}
-        result.append(
-            PlannedAction(
-                planned.rule, {"action": "tags_remove", **base, "tags": ",".join(had)}, ref, why
-            )
-        )
-        kept = [t for t in item.tags if t not in had]
-        if new and new.casefold() not in folded_tags(tuple(kept)):
-            result.append(
-                PlannedAction(planned.rule, {"action": "tags_add", **base, "tags": new}, ref, why)
-            )
-            kept.append(new)
-        library[item.item_id] = item.replace(tags=tuple(kept))
-    return result
+    return (
+        len(olds) <= 1
+        and all(TAG_ROUTE.match(t) for t in olds)
+        and not doubled
+        and TAG_ROUTE.match(old) is not None
+    )
 
 
-def _replay(planned: PlannedAction, state: dict[str, Item]) -> None:
-    action = from_send(planned.send)
-    when = int(planned.send.get("time") or 0)
-    if action.account_wide:
-        effect = action.on_library(state, set(), when)
-    else:
-        current = state.get(str(planned.item_id))
-        effect = action.on_item(current, when) if current is not None else None
-    for item in effect.changed if effect is not None else ():
-        state[item.item_id] = item
+def _per_link_why(planned: PlannedAction) -> str:
+    send = planned.send
+    if planned.name == "tag_rename":
+        return f"tag_rename {send['old_tag']} → {send['new_tag']} per link on Shaarli"
+    return f"{planned.name} {send.get('tag')} per link on Shaarli"
 
 
 def from_config(config: Config) -> ShaarliSource:

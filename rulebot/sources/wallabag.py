@@ -45,14 +45,13 @@ from contextlib import contextmanager, suppress
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from rulebot.actions import from_send
 from rulebot.capabilities import WALLABAG, Capabilities
 from rulebot.errors import ItemDataError
 from rulebot.item import Item, folded_tags
 from rulebot.plan import Plan, PlannedAction
-from rulebot.planner import item_ref
 from rulebot.sources.applier import Answer, Unit, apply_units, split_tags
 from rulebot.sources.base import SyncResult
+from rulebot.sources.refining import Replay
 from rulebot.sources.wallabag_api import (
     ENV,
     MASS_ACTION_LIMIT,
@@ -407,68 +406,18 @@ class WallabagSource:
         if not any(planned.name == "tag_rename" for planned in plan.actions):
             return plan
         actions: list[PlannedAction] = []
-        state = dict(library)  # replayed action by action: the state each rename sees
+        replay = Replay(library)  # the state each rename sees
         for planned in plan.actions:
-            if planned.name == "tag_rename":
-                actions.extend(_rename_per_item(planned, state))
-            else:
+            if planned.name != "tag_rename":
                 actions.append(planned)
-                _replay(planned, state)
+                replay.replay(planned)
+                continue
+            old, new = str(planned.send["old_tag"]), str(planned.send["new_tag"])
+            if old.casefold() == new.casefold():
+                continue  # labels are lower-case on the server: nothing to do
+            why = f"tag_rename {old} → {new} per entry: Wallabag has no tag rename"
+            actions.extend(replay.per_item(planned, why, add_first=True))
         return replace(plan, actions=actions)
-
-
-def _replay(planned: PlannedAction, state: dict[str, Item]) -> None:
-    action = from_send(planned.send)
-    when = int(planned.send.get("time") or 0)
-    if action.account_wide:
-        effect = action.on_library(state, set(), when)
-    else:
-        current = state.get(str(planned.item_id))
-        effect = action.on_item(current, when) if current is not None else None
-    for item in effect.changed if effect is not None else ():
-        state[item.item_id] = item
-
-
-def _rename_per_item(planned: PlannedAction, library: dict[str, Item]) -> list[PlannedAction]:
-    old, new = str(planned.send["old_tag"]), str(planned.send["new_tag"])
-    when = int(planned.send.get("time") or 0)
-    why = (f"tag_rename {old} → {new} per entry: Wallabag has no tag rename",)
-    result: list[PlannedAction] = []
-    if old.casefold() == new.casefold():
-        return result  # labels are lower-case on the server: nothing to do
-    for item in sorted(library.values(), key=lambda i: i.sort_key):
-        if item.is_deleted or item.tags is None:
-            continue
-        had = [t for t in item.tags if t.casefold() == old.casefold()]
-        if not had:
-            continue
-        ref = item_ref(item)
-        kept = [t for t in item.tags if t not in had]
-        if new.casefold() not in folded_tags(tuple(kept)):
-            result.append(
-                PlannedAction(
-                    planned.rule,
-                    {"action": "tags_add", "item_id": item.item_id, "tags": new, "time": when},
-                    ref,
-                    why,
-                )
-            )
-            kept.append(new)
-        result.append(
-            PlannedAction(
-                planned.rule,
-                {
-                    "action": "tags_remove",
-                    "item_id": item.item_id,
-                    "tags": ",".join(had),
-                    "time": when,
-                },
-                ref,
-                why,
-            )
-        )
-        library[item.item_id] = item.replace(tags=tuple(kept))
-    return result
 
 
 def _int(text: str | None) -> int | None:
