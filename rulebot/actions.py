@@ -270,11 +270,18 @@ class TagRename(Action):
             if item.tags is None or item.is_deleted or old not in item.tag_set():
                 continue
             # every spelling of the old tag goes, so a case-only rename of an
-            # item tagged both `Python` and `python` leaves exactly `Python`
-            kept = [t for t in item.tags if t.casefold() != old]
-            if self.new.casefold() not in {t.casefold() for t in kept}:
-                kept.append(self.new)
-            if sorted(kept) == sorted(item.tags):
+            # item tagged both `Python` and `python` leaves exactly `Python`;
+            # the new name takes the old one's place (a rename back is exact)
+            others = {t.casefold() for t in item.tags if t.casefold() != old}
+            placed = self.new.casefold() in others  # it has the new one already
+            kept = []
+            for tag in item.tags:
+                if tag.casefold() != old:
+                    kept.append(tag)
+                elif not placed:
+                    kept.append(self.new)
+                    placed = True
+            if tuple(kept) == item.tags:
                 continue  # already renamed: only the new spelling is there
             changed.append(item.replace(tags=tuple(kept), time_updated=now))
         if not changed:

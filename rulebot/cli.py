@@ -783,6 +783,8 @@ def cmd_undo(args: argparse.Namespace) -> int:
         )
         for note in undo.stale:
             out(f"rulebot: stale, not undone: {note}", sys.stderr)
+        for note in undo.inexact:
+            out(f"rulebot: not restored exactly: {note}", sys.stderr)
         plan = live.source.refine(undo.plan, library)
         refused: LimitExceededError | None = None
         try:

@@ -19,7 +19,7 @@ from rulebot.actions import from_send
 from rulebot.bulk import gc_paused
 from rulebot.errors import RulebotError
 from rulebot.item import Item
-from rulebot.lifecycle import item_state
+from rulebot.lifecycle import item_state, restored
 from rulebot.plan import Outcome, Outcomes, Plan, PlannedAction, Result
 from rulebot.planner import Urls, Usage, make_plan, url_keys
 from rulebot.store import JournalRow
@@ -393,7 +393,9 @@ def _apply_one(
         effect = action.on_library(library, urls, when)
         if effect is None:
             return {"items": []}
-        was = {"items": [item_state(library[item.item_id]) for item in effect.changed]}
+        was: dict[str, Any] = {
+            "items": [item_state(library[item.item_id]) for item in effect.changed]
+        }
         for item in effect.changed:
             library[item.item_id] = item
             touched.add(item.item_id)
@@ -413,16 +415,22 @@ def _apply_one(
                 time_added=when,
                 time_updated=when,
             )
+            if planned.restore is not None:  # an undo: the deleted row as it was
+                item = restored(item, planned.restore)
             library[item.item_id] = item
             touched.add(item.item_id)
             urls.add(url)
+            was["created"] = item_state(item)  # what undoing this add deletes
         return was
     item_id = str(send["item_id"])
     current = library.get(item_id)
     if current is None or current.is_deleted:
         raise ValueError(f"item {item_id} does not exist")
     effect = action.on_item(current, when)
-    if effect is not None:  # None: already so (an earlier action did it)
-        library[item_id] = effect.changed[0]
+    after = current if effect is None else effect.changed[0]  # None: already so
+    if planned.restore is not None:  # an undo: what no action can set, as it was
+        after = restored(after, planned.restore)
+    if after is not current:
+        library[item_id] = after
         touched.add(item_id)
-    return {"item": item_state(current)}
+    return {"item": item_state(current, action.name)}

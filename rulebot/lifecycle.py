@@ -16,12 +16,12 @@ import csv
 import io
 import json
 from collections.abc import Container, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from rulebot.actions import Action, compile_action, from_send
 from rulebot.errors import RulebotError
-from rulebot.item import ARCHIVED, STATUS_NAMES, UNREAD, Item
+from rulebot.item import ARCHIVED, NO_EXTRA, STATUS_NAMES, UNREAD, Item, folded_tags
 from rulebot.plan import Plan, PlannedAction, iso
 from rulebot.planner import item_ref, url_keys
 from rulebot.safe import printable
@@ -33,10 +33,53 @@ if TYPE_CHECKING:
 
 # -- the before-state journaled with each action -----------------------------------
 
+# what an undo on the local library can put back beyond what an action itself
+# sets (``PlannedAction.restore``): every field of a row but its id, status and
+# the time of its last change (an undo is a change, and is stamped as one)
+RESTORABLE = frozenset(
+    {
+        "given_url",
+        "resolved_url",
+        "given_title",
+        "resolved_title",
+        "favorite",
+        "tags",
+        "time_added",
+        "time_read",
+        "time_favorited",
+        "word_count",
+        "time_to_read",
+        "lang",
+        "is_article",
+        "has_image",
+        "has_video",
+        "excerpt",
+        "extra",
+    }
+)
+# the rest of a row, journaled for a delete only (its excerpt and extra can be long)
+_WHOLE = (
+    "given_title",
+    "resolved_title",
+    "word_count",
+    "time_to_read",
+    "lang",
+    "is_article",
+    "has_image",
+    "has_video",
+    "excerpt",
+    "extra",
+)
 
-def item_state(item: Item) -> dict[str, Any]:
-    """What undo needs to know about an item before an action changed it."""
-    return {
+
+def item_state(item: Item, action: str | None = None) -> dict[str, Any]:
+    """What undo needs to know about an item before an action changed it.
+
+    ``action``: the item action about to change it; its read and favourited
+    times come too (an archive or a favourite stamps them), and for a
+    ``delete`` the whole row, which undo brings back on the local library.
+    An account-wide action (None) records only what it can change: tags."""
+    state = {
         "item_id": item.item_id,
         "given_url": item.given_url,
         "resolved_url": item.resolved_url,
@@ -47,21 +90,71 @@ def item_state(item: Item) -> dict[str, Any]:
         "time_added": item.time_added,
         "time_updated": item.time_updated,
     }
+    if action is not None:
+        state["time_read"] = item.time_read
+        state["time_favorited"] = item.time_favorited
+    if action == "delete":
+        for name in _WHOLE:
+            value = getattr(item, name)
+            state[name] = dict(value) if name == "extra" else value
+    return state
 
 
 def state_item(state: Mapping[str, Any]) -> Item:
     tags = state.get("tags")
+    whole = "given_title" in state  # a deleted item's row, journaled whole
+    extra = state.get("extra")
     return Item(
         item_id=str(state["item_id"]),
         given_url=str(state.get("given_url") or ""),
         resolved_url=str(state.get("resolved_url") or ""),
-        given_title=str(state.get("title") or ""),
+        given_title=str((state.get("given_title") if whole else state.get("title")) or ""),
+        resolved_title=str(state.get("resolved_title") or ""),
         status=int(state.get("status") or 0),
         favorite=state.get("favorite"),
         tags=None if tags is None else tuple(str(t) for t in tags),
         time_added=state.get("time_added"),
         time_updated=state.get("time_updated"),
+        time_read=state.get("time_read"),
+        time_favorited=state.get("time_favorited"),
+        word_count=state.get("word_count"),
+        time_to_read=state.get("time_to_read"),
+        lang=state.get("lang"),
+        is_article=state.get("is_article"),
+        has_image=state.get("has_image"),
+        has_video=state.get("has_video"),
+        excerpt=str(state.get("excerpt") or ""),
+        extra=dict(extra) if isinstance(extra, dict) and extra else NO_EXTRA,
     )
+
+
+def restored(item: Item, restore: Mapping[str, Any]) -> Item:
+    """``item`` with the fields an undo's ``restore`` puts back."""
+    changes: dict[str, Any] = {}
+    for name, value in restore.items():
+        if name not in RESTORABLE:
+            raise ValueError(f"an undo cannot restore {name!r}")
+        if name == "tags":
+            value = None if value is None else tuple(str(t) for t in value)
+        elif name == "extra":
+            value = dict(value) if isinstance(value, dict) and value else NO_EXTRA
+        changes[name] = value
+    return item.replace(**changes)
+
+
+def _restore_json(before: Item, after: Item, names: Container[str]) -> dict[str, Any] | None:
+    """The fields among ``names`` that ``after`` holds differently from
+    ``before``, at their ``before`` values (JSON-ready); None when none."""
+    out: dict[str, Any] = {}
+    for name in sorted(RESTORABLE):
+        if name not in names:
+            continue
+        was, now = getattr(before, name), getattr(after, name)
+        if name == "extra":
+            was, now = dict(was), dict(now)
+        if was != now:
+            out[name] = list(was) if isinstance(was, tuple) else was
+    return out or None
 
 
 def before_states(plan: Plan, library: Mapping[str, Item]) -> list[dict[str, Any]]:
@@ -89,7 +182,7 @@ def before_states(plan: Plan, library: Mapping[str, Item]) -> list[dict[str, Any
             if current is None:
                 recorded.append({"item": None})
                 continue
-            recorded.append({"item": item_state(current)})
+            recorded.append({"item": item_state(current, action.name)})
             item_effect = action.on_item(current, when)
             if item_effect is not None:
                 state[current.item_id] = item_effect.changed[0]
@@ -146,6 +239,8 @@ class Undo:
     run_id: int
     plan: Plan
     stale: list[str] = field(default_factory=list)  # what was left out, and why
+    # what is undone but cannot come back exactly on this source, per item
+    inexact: list[str] = field(default_factory=list)
 
 
 def chosen_run(store: Store, run_id: int | None) -> JournalRun:
@@ -186,9 +281,10 @@ def plan_undo(
             f"run {run.run_id} cannot be undone: it was journaled by an older rulebot that did "
             "not record the items' state before each action"
         )
-    reverser = _Reverser(run.run_id, library, now, local=source.get("kind") == "local")
+    reverser = _Reverser(run.run_id, library, now, kind=str(source.get("kind", "local")))
     for entry in reversed(done):  # last change first, so each sees the state it left
         reverser.reverse(entry)
+    reverser.drop_created_tags(done)
     plan = Plan(
         created_at=now,
         actions=reverser.planned,
@@ -196,26 +292,45 @@ def plan_undo(
         source=source,
         rules=[reverser.rule],
     )
-    return Undo(run.run_id, plan, reverser.stale)
+    return Undo(run.run_id, plan, reverser.stale, reverser.inexact)
+
+
+# the fields a reversed action changes, which the local library restores exactly
+_STATUS_FIELDS = frozenset({"time_read"})
+_FAVORITE_FIELDS = frozenset({"favorite", "time_favorited"})
+_TAG_FIELDS = frozenset({"tags"})
+_TIME_NAMES = {"time_read": "read time", "time_favorited": "favourited time"}
 
 
 class _Reverser:
-    def __init__(self, run_id: int, library: Mapping[str, Item], now: int, *, local: bool):
+    """The reversal of a run's confirmed actions, walked last first on a copy
+    of the library (``state``) so each reversal sees what the later ones left.
+
+    On the local library every field comes back exactly: what no action can
+    set travels in the action's ``restore``. On a server, what cannot come
+    back (a time the server stamps, a new id) is said per item (``inexact``)."""
+
+    def __init__(self, run_id: int, library: Mapping[str, Item], now: int, *, kind: str):
+        from rulebot.capabilities import ALL_FIELDS, SOURCES
+
         self.run_id = run_id
         self.rule = f"undo-{run_id}"
         self.original = {k: v for k, v in library.items() if not v.is_deleted}
         self.state = dict(self.original)
         self.now = now
-        self.local = local
+        self.local = kind == "local"
+        caps = SOURCES.get(kind)
+        self.fields = caps.fields if caps is not None else ALL_FIELDS
         self.planned: list[PlannedAction] = []
         self.stale: list[str] = []
+        self.inexact: list[str] = []
 
     def reverse(self, entry: JournalEntry) -> None:
         name = str(entry.send.get("action"))
         before = entry.before or {}
         try:
             if name == "add":
-                self._undo_add(entry)
+                self._undo_add(entry, before.get("created"))
             elif name in ("tag_rename", "tag_delete"):
                 self._undo_tags_wide(entry, [state_item(s) for s in before.get("items") or []])
             elif before.get("item") is None:
@@ -232,13 +347,52 @@ class _Reverser:
         target = send.get("item_id") or send.get("url") or send.get("tag") or send.get("old_tag")
         return printable(f"run {self.run_id} action {entry.index} ({send.get('action')} {target})")
 
-    def _plan(self, action: Action, item: Item, why: str) -> None:
+    def _plan(
+        self,
+        action: Action,
+        item: Item,
+        why: str,
+        *,
+        before: Item | None = None,
+        fields: Container[str] = frozenset(),
+    ) -> Item | None:
+        """Plan ``action`` on ``item``; on the local library, with the
+        ``fields`` it leaves unlike ``before`` put back. The item afterwards."""
         effect = action.on_item(item, self.now)
         if effect is None:
+            return None
+        after = effect.changed[0]
+        restore = None
+        if self.local and before is not None:
+            restore = _restore_json(before, after, fields)
+            if restore is not None:
+                after = restored(after, restore)
+        # a row this undo brings back was in no library when planned: no ref,
+        # so applying the plan saved does not take it for one gone since
+        known = self.original.get(item.item_id)
+        ref = None if known is None else item_ref(known)
+        self.planned.append(PlannedAction(self.rule, effect.send, ref, (why,), restore))
+        if after.is_deleted:
+            self.state.pop(item.item_id, None)
+        else:
+            self.state[item.item_id] = after
+        return after
+
+    def _lost_times(
+        self, entry: JournalEntry, before: Item, after: Item, names: Container[str]
+    ) -> None:
+        """On a server: the times this source keeps that the reversal stamps anew."""
+        if self.local:
             return
-        ref = item_ref(self.original.get(item.item_id, item))
-        self.planned.append(PlannedAction(self.rule, effect.send, ref, (why,)))
-        self.state[item.item_id] = effect.changed[0]
+        for name, label in _TIME_NAMES.items():
+            if name in names and name in self.fields:
+                was, now = getattr(before, name), getattr(after, name)
+                if was != now:
+                    shown = "never" if was is None else iso(was)
+                    note = f"its {label} becomes the undo's (was {shown}): the server stamps it"
+                    self.inexact.append(f"{self._what(entry)}: {note}")
+                    last = self.planned[-1]  # the reversal just planned says so too
+                    self.planned[-1] = replace(last, reasons=(*last.reasons, note))
 
     def _undo_item(self, entry: JournalEntry, before: Item) -> None:
         current = self.state.get(before.item_id)
@@ -254,26 +408,77 @@ class _Reverser:
                 self.stale.append(f"{self._what(entry)}: the item's status changed since")
                 return
             word = "readd" if before.status == UNREAD else "archive"
-            self._plan(compile_action(word), current, why)
+            back = self._plan(
+                compile_action(word), current, why, before=before, fields=_STATUS_FIELDS
+            )
+            if back is not None:
+                self._lost_times(entry, before, back, _STATUS_FIELDS)
         elif name in ("favorite", "unfavorite"):
-            if bool(current.favorite) != bool(after.favorite):
+            if current.favorite != after.favorite:
                 self.stale.append(f"{self._what(entry)}: the item's favourite changed since")
                 return
             word = "favorite" if before.favorite else "unfavorite"
-            self._plan(compile_action(word), current, why)
+            if before.favorite is None and not self.local:
+                self.inexact.append(
+                    f"{self._what(entry)}: its favourite was unknown before the run; "
+                    "it becomes not a favourite"
+                )
+            back = self._plan(
+                compile_action(word), current, why, before=before, fields=_FAVORITE_FIELDS
+            )
+            if back is not None:
+                self._lost_times(entry, before, back, _FAVORITE_FIELDS)
         else:  # the tag actions
             if current.tag_set() != after.tag_set():
                 self.stale.append(f"{self._what(entry)}: the item's tags changed since")
                 return
-            if name == "tags_add":
-                sent = [t for t in str(entry.send.get("tags", "")).split(",") if t]
-                self._plan(compile_action({"tags_remove": sent}), current, why)
-            else:
-                self._restore_tags(current, before.tags or (), why)
+            self._restore_tags(entry, current, before, why)
 
-    def _restore_tags(self, current: Item, tags: Sequence[str], why: str) -> None:
-        word: Any = {"tags_replace": list(tags)} if tags else "tags_clear"
-        self._plan(compile_action(word), current, why)
+    def _restore_tags(self, entry: JournalEntry, current: Item, before: Item, why: str) -> None:
+        """Give ``current`` the tags of ``before`` back, spelled as they were.
+
+        Sources compare tags case-insensitively (a ``tags_replace`` keeps the
+        server's spelling of a tag it has), so a tag whose spelling must
+        change is removed and added again; the local library also gets their
+        order back (``restore``)."""
+        wanted = before.tags
+        if wanted is None:
+            if self.local:  # unknown again: cleared, then marked unknown
+                self._plan(
+                    compile_action("tags_clear"), current, why, before=before, fields=_TAG_FIELDS
+                )
+            else:
+                self.inexact.append(
+                    f"{self._what(entry)}: its tags were unknown before the run; left as they are"
+                )
+            return
+        have = current.tags or ()
+        if list(have) == list(wanted):
+            return
+        wrong = [t for t in have if t not in wanted]
+        missing = [t for t in wanted if t not in have]
+        respell = folded_tags(tuple(wrong)) & folded_tags(tuple(wanted))
+        steps: list[Any]
+        if not wrong and not missing:
+            steps = []  # only their order differs: kept (a server has none)
+        elif respell:  # removed in every spelling, then added back as it was
+            back = [t for t in wanted if t in missing or t.casefold() in respell]
+            steps = [{"tags_remove": wrong}, {"tags_add": back}]
+        elif not missing:
+            steps = [{"tags_remove": wrong}]
+        elif not wrong:
+            steps = [{"tags_add": missing}]
+        else:
+            steps = [{"tags_replace": list(wanted)}]
+        for number, step in enumerate(steps):
+            last = number == len(steps) - 1
+            self._plan(
+                compile_action(step),
+                self.state[current.item_id],
+                why,
+                before=before if last else None,
+                fields=_TAG_FIELDS,
+            )
 
     def _undo_delete(self, entry: JournalEntry, before: Item) -> None:
         urls = {u for item in self.state.values() for u in url_keys(item)}
@@ -285,41 +490,84 @@ class _Reverser:
             send["title"] = before.given_title
         if before.tags:
             send["tags"] = ",".join(before.tags)
-        if self.local:  # the same row comes back (its id; status and favourite below)
+        send["time"] = self.now
+        if self.local:  # the same row comes back, as it was
             send["item_id"] = before.item_id
-            why = f"undo run {self.run_id}: delete (item {before.item_id} comes back)"
-        else:
-            why = (
-                f"undo run {self.run_id}: delete (saved again as a new item: the server gives "
-                f"it a new id; it comes back unread, not favourite)"
-            )
-        # locally the row comes back as it was added (the add's time is its time_added)
-        send["time"] = (before.time_added or self.now) if self.local else self.now
-        self.planned.append(PlannedAction(self.rule, send, None, (why,)))
-        if not self.local:
+            why = f"undo run {self.run_id}: delete (item {before.item_id} comes back as it was)"
+            self._restore_row(send, before, why)
             return
-        restored = Item(
+        lost = [
+            "it gets a new id",
+            f"its added time becomes the undo's (was {iso(before.time_added or 0)})",
+        ]
+        if before.status == ARCHIVED:
+            lost.append("it comes back unread (was archived)")
+        if before.favorite:
+            lost.append("it comes back not a favourite (was one)")
+        detail = "; ".join(lost)
+        why = f"undo run {self.run_id}: delete (saved again as a new item: {detail})"
+        self.inexact.append(f"{self._what(entry)}: saved again as a new item: {detail}")
+        self.planned.append(PlannedAction(self.rule, send, None, (why,)))
+
+    def _restore_row(self, send: dict[str, Any], before: Item, why: str) -> None:
+        """A deleted row back on the local library: the add, then its status
+        and favourite as actions, every other field through ``restore``."""
+        added = Item(
             item_id=before.item_id,
             given_url=send["url"],
-            given_title=before.given_title,
+            given_title=str(send.get("title", "")),
             tags=before.tags,
-            time_added=send["time"],
-            time_updated=send["time"],
+            time_added=self.now,
+            time_updated=self.now,
         )
-        self.state[restored.item_id] = restored
+        later: set[str] = set()  # what the archive and favorite below put back
         if before.status == ARCHIVED:
-            self._plan(compile_action("archive"), restored, f"undo run {self.run_id}: delete")
+            later |= _STATUS_FIELDS
         if before.favorite:
-            self._plan(compile_action("favorite"), self.state[restored.item_id], why)
+            later |= _FAVORITE_FIELDS
+        restore = _restore_json(before, added, RESTORABLE - later)
+        if restore is not None:
+            added = restored(added, restore)
+        self.planned.append(PlannedAction(self.rule, send, None, (why,), restore))
+        self.state[added.item_id] = added
+        if before.status == ARCHIVED:
+            self._plan(compile_action("archive"), added, why, before=before, fields=_STATUS_FIELDS)
+        if before.favorite:
+            item = self.state[added.item_id]
+            self._plan(
+                compile_action("favorite"), item, why, before=before, fields=_FAVORITE_FIELDS
+            )
 
-    def _undo_add(self, entry: JournalEntry) -> None:
-        url = str(entry.send.get("url", ""))
-        found = [i for i in self.state.values() if url in url_keys(i)]
-        if not found:
-            self.stale.append(f"{self._what(entry)}: no item has that URL any more")
+    def _undo_add(self, entry: JournalEntry, created: Any) -> None:
+        """Delete the item the run created, unless it changed since."""
+        if not isinstance(created, dict):
+            self.stale.append(
+                f"{self._what(entry)}: the journal does not say which item the run created "
+                "(a run of an older rulebot, or the server's answer named none); delete it "
+                "yourself if it should go"
+            )
             return
-        for item in found:
-            self._plan(compile_action("delete"), item, f"undo run {self.run_id}: add {url}")
+        made = state_item(created)
+        current = self.state.get(made.item_id)
+        if current is None:
+            self.stale.append(f"{self._what(entry)}: the item it added is gone")
+            return
+        changed = [
+            what
+            for what, differs in (
+                ("status", current.status != made.status),
+                ("favourite", current.favorite != made.favorite),
+                ("tags", current.tag_set() != made.tag_set()),
+            )
+            if differs
+        ]
+        if changed:
+            self.stale.append(
+                f"{self._what(entry)}: the item it added changed since ({', '.join(changed)})"
+            )
+            return
+        url = str(entry.send.get("url", ""))
+        self._plan(compile_action("delete"), current, f"undo run {self.run_id}: add {url}")
 
     def _undo_tags_wide(self, entry: JournalEntry, befores: list[Item]) -> None:
         send = entry.send
@@ -332,27 +580,78 @@ class _Reverser:
                     self.stale.append(f"{self._what(entry)}: item {before.item_id} is gone")
                     continue
                 spelled = [t for t in before.tags or () if t.casefold() == gone.casefold()]
-                self._plan(compile_action({"tags_add": spelled or [gone]}), current, why)
+                expected = before.tag_set() - {gone.casefold()}
+                self._plan(
+                    compile_action({"tags_add": spelled or [gone]}),
+                    current,
+                    why,
+                    # the order back too, unless the item's tags changed since
+                    before=before if current.tag_set() == expected else None,
+                    fields=_TAG_FIELDS,
+                )
             return
         old, new = str(send["old_tag"]), str(send["new_tag"])
-        changed = {b.item_id for b in befores}
-        holders = [i for i in self.state.values() if new.casefold() in i.tag_set()]
-        fresh = all(b.tags is not None and new.casefold() not in b.tag_set() for b in befores)
-        if fresh and holders and {i.item_id for i in holders} == changed:
-            # nobody else carries the new name: renaming back is exact
-            rename = compile_action({"tag_rename": {"old_tag": new, "new_tag": old}})
-            effect = rename.on_library(self.state, _NO_URLS, self.now)
-            if effect is not None:
-                self.planned.append(PlannedAction(self.rule, effect.send, None, (why,)))
-                for item in effect.changed:
-                    self.state[item.item_id] = item
+        if self._rename_back(old, new, befores, why):
             return
+        rename = compile_action({"tag_rename": {"old_tag": old, "new_tag": new}})
         for before in befores:  # otherwise each renamed item gets its old tags back
             current = self.state.get(before.item_id)
-            if current is None or new.casefold() not in current.tag_set():
+            effect = rename.on_library({before.item_id: before}, _NO_URLS, self.now)
+            after = effect.changed[0] if effect is not None and effect.changed else before
+            if current is None or current.tag_set() != after.tag_set():
                 self.stale.append(f"{self._what(entry)}: item {before.item_id} changed since")
                 continue
-            self._restore_tags(current, before.tags or (), why)
+            self._restore_tags(entry, current, before, why)
+
+    def _rename_back(self, old: str, new: str, befores: list[Item], why: str) -> bool:
+        """One ``tag_rename`` back, when it is exact: every renamed item had
+        one spelling of the old tag, the same one (which the rename back
+        gives), none had the new one besides, and no other item carries the
+        new one now."""
+        spellings = set()
+        for before in befores:
+            if before.tags is None:
+                return False
+            olds = [t for t in before.tags if t.casefold() == old.casefold()]
+            news = [t for t in before.tags if t.casefold() == new.casefold()]
+            if len(olds) != 1 or any(t not in olds for t in news):
+                return False
+            spellings.add(olds[0])
+        if len(spellings) != 1:
+            return False
+        [spelled] = spellings
+        holders = {i.item_id for i in self.state.values() if new.casefold() in i.tag_set()}
+        if not holders or holders != {b.item_id for b in befores}:
+            return False
+        rename = compile_action({"tag_rename": {"old_tag": new, "new_tag": spelled}})
+        effect = rename.on_library(self.state, _NO_URLS, self.now)
+        if effect is not None:
+            self.planned.append(PlannedAction(self.rule, effect.send, None, (why,)))
+            for item in effect.changed:
+                self.state[item.item_id] = item
+        return True
+
+    def drop_created_tags(self, done: Sequence[JournalEntry]) -> None:
+        """A service that keeps a tag no item carries (Karakeep) journals the
+        tags a run created: those the undo leaves on no item go too, so the
+        service's tags are as before the run (and a later rename onto one is
+        not refused)."""
+        created: dict[str, None] = {}
+        for entry in done:
+            for tag in (entry.before or {}).get("created_tags") or ():
+                created[str(tag)] = None
+        for tag in created:
+            folded = tag.casefold()
+            if any(folded in item.tag_set() for item in self.state.values()):
+                if not any(tag in (item.tags or ()) for item in self.state.values()):
+                    self.inexact.append(
+                        f"run {self.run_id} created the tag {printable(tag)}: it is left "
+                        "(with no items) because another spelling of it is in use"
+                    )
+                continue
+            send = {"action": "tag_delete", "tag": tag, "time": self.now}
+            why = f"undo run {self.run_id}: it created the tag {tag}, which no item carries now"
+            self.planned.append(PlannedAction(self.rule, send, None, (why,)))
 
 
 _NO_URLS: Container[str] = frozenset()

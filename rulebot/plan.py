@@ -65,6 +65,8 @@ class _Lines:
                 self.reasons.clear()
             encoded = _compact(list(action.reasons))
             reasons = self.reasons[action.reasons] = f'"reasons": {encoded}}}'
+        if action.restore is not None:  # an undo on the local library: rare, written out
+            reasons = f'{reasons[:-1]}, "restore": {_compact(action.restore)}}}'
         if action.item is None:
             return f"{rule}{_compact(action.send)}, {reasons}"
         seen, item = self.ref
@@ -125,7 +127,9 @@ def line_keys(line: str) -> tuple[str, str, str | None] | None:
 def decode_line(line: str) -> PlannedAction:
     """A plan line (``_Lines.line``) as an action again."""
     raw = json.loads(line)
-    return PlannedAction(raw["rule"], raw["send"], raw.get("item"), tuple(raw["reasons"]))
+    return PlannedAction(
+        raw["rule"], raw["send"], raw.get("item"), tuple(raw["reasons"]), raw.get("restore")
+    )
 
 
 def _summary_of(data: dict[str, Any]) -> dict[str, Any]:
@@ -145,6 +149,10 @@ class PlannedAction:
     send: dict[str, Any]
     item: dict[str, Any] | None = None  # item_id, title, url, time_updated as planned
     reasons: tuple[str, ...] = ()
+    # an undo on the local library: the item's fields as they were before the
+    # undone run, set once the action is done (what no /v3/send action can set:
+    # an unknown favourite, a read time, a tag's spelling, a deleted row's data)
+    restore: dict[str, Any] | None = None
 
     @property
     def name(self) -> str:
@@ -184,6 +192,8 @@ class PlannedAction:
         if self.item is not None:
             data["item"] = self.item
         data["reasons"] = list(self.reasons)
+        if self.restore is not None:
+            data["restore"] = self.restore
         return data
 
 
@@ -345,7 +355,11 @@ def _action(index: int, raw: Any) -> PlannedAction:
     item = raw.get("item")
     if item is not None and not isinstance(item, dict):
         raise ValueError(f"actions[{index}].item is not an object")
-    return PlannedAction(str(raw["rule"]), send, item, tuple(raw.get("reasons", ())))
+    restore = raw.get("restore")
+    if restore is not None and not isinstance(restore, dict):
+        raise ValueError(f"actions[{index}].restore is not an object")
+    reasons = tuple(raw.get("reasons", ()))
+    return PlannedAction(str(raw["rule"]), send, item, reasons, restore)
 
 
 class _NotLayout(Exception):

@@ -33,7 +33,7 @@ from rulebot.engine import screen, touchable
 from rulebot.errors import ItemDataError
 from rulebot.http import clip, describe
 from rulebot.item import Item
-from rulebot.lifecycle import before_states
+from rulebot.lifecycle import before_states, item_state
 from rulebot.plan import Outcome, Plan, PlannedAction, Result
 from rulebot.pocket import BadRequestError, PocketClient
 from rulebot.sync import CURSOR_KEY, bounded_int, entry_problem
@@ -170,8 +170,10 @@ def _send_batches(
             for (index, planned), (ok, detail) in zip(batch, answered, strict=True):
                 if ok:
                     outcomes[index] = Outcome(index, planned, "succeeded")
-                    _mirror(store, planned, detail, conn)
+                    added = _mirror(store, planned, detail, conn)
                     store.journal_mark(run_id, [index], "confirmed", None, conn)
+                    if added is not None:  # what undoing this add deletes: that item only
+                        store.journal_note(run_id, index, "created", item_state(added), conn)
                 else:
                     outcomes[index] = Outcome(index, planned, "failed", str(detail))
                     store.journal_mark(run_id, [index], "failed", str(detail), conn)
@@ -306,8 +308,9 @@ def _flatten(value: Any) -> str:
     return ""
 
 
-def _mirror(store: Store, planned: PlannedAction, detail: Any, conn: Any) -> None:
-    """Bring the store in line with a confirmed action (the next sync confirms)."""
+def _mirror(store: Store, planned: PlannedAction, detail: Any, conn: Any) -> Item | None:
+    """Bring the store in line with a confirmed action (the next sync confirms);
+    the item an ``add`` created, when the server's answer shows it."""
     send = planned.send
     when = int(send.get("time") or 0)
     action = from_send(send)
@@ -317,31 +320,34 @@ def _mirror(store: Store, planned: PlannedAction, detail: Any, conn: Any) -> Non
                 added = Item.from_pocket(detail, tags_known="tags" in detail)
             except ItemDataError:  # the next sync brings it anyway
                 logger.debug("add: the server's item object was not usable")
-                return
+                return None
             if added.tags is None:  # the add shape has no tags: the server added ours
                 added = added.replace(
                     tags=tuple(t for t in str(send.get("tags", "")).split(",") if t)
                 )
-            store.upsert([_tags_as_kept(added)], conn)
-        return
+            added = _tags_as_kept(added)
+            store.upsert([added], conn)
+            return added
+        return None
     if action.account_wide:
         library = touchable(store, [planned])
         effect = action.on_library(library, set(), when)
         if effect is not None:
             store.upsert([_tags_as_kept(item) for item in effect.changed], conn)
-        return
+        return None
     item_id = str(send["item_id"])
     current = store.get(item_id)
     if current is None:
-        return
+        return None
     effect = action.on_item(current, when)
     if effect is None:
-        return
+        return None
     changed = effect.changed[0]
     if changed.is_deleted:
         store.delete([item_id], conn)
     else:
         store.upsert([_tags_as_kept(changed)], conn)
+    return None
 
 
 def _tags_as_kept(item: Item) -> Item:

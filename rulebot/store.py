@@ -809,6 +809,24 @@ class Store:
                     f"store {self.path}: run {run_id} has no action at some of {indexes}"
                 )
 
+    def journal_note(
+        self,
+        run_id: int,
+        index: int,
+        key: str,
+        value: Any,
+        conn: sqlite3.Connection | None = None,
+    ) -> None:
+        """Add ``key`` to what action ``index`` journaled for ``undo`` (its
+        ``before``), learnt from the service's answer: the item an ``add``
+        created, the tags a service created."""
+        with self._writing(conn) as c:
+            c.execute(
+                "UPDATE run_actions SET before = json_set(coalesce(before, '{}'), ?, json(?))"
+                " WHERE run_id = ? AND idx = ?",
+                (f'$."{key}"', _dumps(value), run_id, index),
+            )
+
     def journal_finish(
         self, run_id: int, status: str, conn: sqlite3.Connection | None = None
     ) -> None:

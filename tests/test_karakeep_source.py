@@ -225,6 +225,27 @@ def test_a_case_only_rename_of_a_bookmark_with_both_spellings_keeps_the_new_one(
     assert rb(capsys, "run", "--now", NOW)[0] == 0
     assert tags_of(karakeep, both) == ["dev", "python"]
     assert tags_of(karakeep, old) == ["dev"]
+
+
+def test_a_rename_onto_a_tag_only_the_server_has_is_planned_per_item_and_not_stuck(
+    karakeep: FakeKarakeep, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # an empty tag (what an undone tags_add leaves): no bookmark, so no mirror item, has it
+    karakeep.add_tag("javascript")
+    a = karakeep.add_bookmark("https://c.example/a", "A", tags=["js", "web"])
+    configure(
+        karakeep,
+        "rules:\n  - name: rename\n    actions:\n"
+        "      - tag_rename: {old_tag: js, new_tag: javascript}\n",
+    )
+    code, out, _ = rb(capsys, "plan", "--now", NOW)
+    assert code == 0
+    assert "tag_rename" not in out  # the plan is what will be sent: per item
+    assert 'tags_remove js "A"' in out and 'tags_add javascript "A"' in out
+    code, out, err = rb(capsys, "run", "--now", NOW)
+    assert code == 0, out + err
+    assert tags_of(karakeep, a) == ["javascript", "web"]
+    assert karakeep.calls("PATCH /tags/{id}") == 0  # never tried natively (it would be a 400)
     code, out, _ = rb(capsys, "plan", "--now", NOW, "--detailed-exitcode")
     assert code == 0 and "no changes" in out
 
@@ -248,6 +269,22 @@ def test_apply_of_a_saved_plan_sends_per_item_renames_on_bookmarks_its_earlier_r
     # rule `seen` changing A is the plan's own doing, not a change since the plan
     assert (summary["succeeded"], summary["skipped"]) == (3, 0), out
     assert tags_of(karakeep, a) == ["javascript", "seen"]
+
+
+def test_tags_replace_on_a_bookmark_with_two_spellings_of_a_tag_keeps_one_and_converges(
+    karakeep: FakeKarakeep, capsys: pytest.CaptureFixture[str]
+) -> None:
+    both = karakeep.add_bookmark("https://a.example/b", "B", tags=["javascript", "JavaScript"])
+    configure(
+        karakeep,
+        "rules:\n  - name: r\n    where: {tag: javascript}\n"
+        "    actions: [{tags_replace: [JavaScript, web]}]\n",
+    )
+    code, out, err = rb(capsys, "run", "--now", NOW)
+    assert code == 0, out + err
+    assert tags_of(karakeep, both) == ["JavaScript", "web"]
+    code, out, _ = rb(capsys, "plan", "--now", NOW, "--detailed-exitcode")
+    assert code == 0 and "no changes" in out
 
 
 def test_validate_refuses_nothing_but_warns_about_fields_karakeep_lacks(

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from rulebot.fake.karakeep import FakeKarakeep
+from rulebot.fakepocket import FakePocket
 from rulebot.item import ARCHIVED, Item
 from rulebot.store import Store
 
@@ -129,8 +130,9 @@ def test_undo_restores_every_action_of_a_local_run_exactly(
     listed = runs(capsys)
     assert [(r["run_id"], r["command"]) for r in listed] == [(2, "undo"), (1, "run")]
     assert listed[0]["source"] == {"kind": "local"}
-    # the delete comes back as add + archive + favorite (the same row, as it was)
-    assert (listed[1]["succeeded"], listed[0]["succeeded"]) == (11, 13)
+    # the delete comes back as add + archive + favorite (the same row, as it was), and
+    # the tags_replace as tags_remove + tags_add (`alpha` respelled `Alpha`, as it was)
+    assert (listed[1]["succeeded"], listed[0]["succeeded"]) == (11, 14)
     # the run is planned again in full, as before it ever ran
     code, out, _ = rb(capsys, "plan", "--now", LATER, "--format", "json")
     assert json.loads(out)["summary"]["actions"] == 11
@@ -269,8 +271,352 @@ def test_undo_on_karakeep_reverses_every_action_and_a_deleted_item_comes_back_ne
     assert "saved again as a new item" in out
     code, out, err = rb(capsys, "undo", "--now", LATER)
     assert code == 0, err
+    # what a server cannot give back is said, per item
+    assert "not restored exactly" in err and "it gets a new id" in err
     assert server_view(karakeep) == original
     junk = karakeep.state.by_url("https://a.example/junk")
     assert junk is not None and junk["id"] != ids["junk"]  # a new id on a server
     assert karakeep.tag_id("js") is not None  # the rename went back
     assert [r["command"] for r in runs(capsys)] == ["undo", "run"]
+
+
+# -- undo is exact: every field an action wrote comes back as it was ----------------------
+
+
+@pytest.fixture
+def here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    clear_rulebot_env(monkeypatch)
+    return tmp_path
+
+
+def local_library(rules: str, items: list[Item]) -> None:
+    Path("rules.yaml").write_text(f"version: 1\nlimits: {{max_deletes: 10}}\nrules:\n{rules}")
+    with Store.open(STORE) as store:
+        store.upsert(items)
+
+
+def stored() -> dict[str, Item]:
+    with Store.open(STORE) as store:
+        return {item.item_id: item for item in store.items()}
+
+
+def as_it_was(item: Item) -> tuple[Item, dict[str, object]]:
+    """Every field but ``time_updated`` (an undo is a change, stamped as one)."""
+    return item.replace(time_updated=None), dict(item.extra)
+
+
+def test_a_deleted_item_comes_back_whole_its_unknown_favourite_unknown_and_its_read_time(
+    here: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    imported = Item(  # archived, favourite unknown (a Pocket export has no such column)
+        item_id="1",
+        given_url="https://a.example/1",
+        resolved_url="https://a.example/one",
+        given_title="Item 1",
+        resolved_title="The first item",
+        status=ARCHIVED,
+        favorite=None,
+        tags=("junk", "Keep"),
+        time_added=T - 90 * DAY,
+        time_updated=T - 80 * DAY,
+        time_read=T - 80 * DAY,
+        word_count=1234,
+        lang="en",
+        is_article=True,
+        excerpt="An excerpt",
+        extra={"authors": {"7": {"name": "A. Writer"}}},
+    )
+    local_library("  - name: purge\n    where: {tag: junk}\n    actions: [delete]\n", [imported])
+    assert rb(capsys, "run", "--now", NOW)[0] == 0
+    assert stored() == {}
+    code, out, err = rb(capsys, "undo", "--now", LATER)
+    assert code == 0, err
+    assert as_it_was(stored()["1"]) == as_it_was(imported)
+    # unknown stays unknown: a `favorite: false` rule does not take it for one
+    code, out, _ = rb(capsys, "items", "--where", "{favorite: false}")
+    assert code == 0 and out.strip() == "0 items"
+
+
+def test_an_undone_archive_or_readd_puts_the_read_time_back(
+    here: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    unread = Item(
+        item_id="2",
+        given_url="https://a.example/2",
+        tags=("to-archive",),
+        time_added=T - 9 * DAY,
+        time_updated=T - 9 * DAY,
+    )
+    read = Item(
+        item_id="3",
+        given_url="https://a.example/3",
+        status=ARCHIVED,
+        tags=("to-readd",),
+        time_added=T - 9 * DAY,
+        time_updated=T - 5 * DAY,
+        time_read=T - 5 * DAY,
+    )
+    local_library(
+        "  - name: a\n    where: {tag: to-archive}\n    actions: [archive]\n"
+        "  - name: r\n    where: {tag: to-readd}\n    actions: [readd]\n",
+        [unread, read],
+    )
+    assert rb(capsys, "run", "--now", NOW)[0] == 0
+    assert stored()["2"].time_read == T  # the archive stamped it
+    code, _, err = rb(capsys, "undo", "--now", LATER)
+    assert code == 0, err
+    back = stored()
+    assert as_it_was(back["2"]) == as_it_was(unread)  # never read again
+    assert as_it_was(back["3"]) == as_it_was(read)  # read 5 days ago, not at the undo
+
+
+def test_an_undone_favourite_or_unfavourite_puts_the_favourite_and_its_time_back(
+    here: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    unknown = Item(  # imported: whether it is a favourite is unknown
+        item_id="4",
+        given_url="https://a.example/4",
+        favorite=None,
+        tags=("fav",),
+        time_added=T - 9 * DAY,
+        time_updated=T - 9 * DAY,
+    )
+    starred = Item(
+        item_id="5",
+        given_url="https://a.example/5",
+        favorite=True,
+        tags=("unfav",),
+        time_added=T - 9 * DAY,
+        time_updated=T - 3 * DAY,
+        time_favorited=T - 3 * DAY,
+    )
+    local_library(
+        "  - name: f\n    where: {tag: fav}\n    actions: [favorite]\n"
+        "  - name: u\n    where: {tag: unfav}\n    actions: [unfavorite]\n",
+        [unknown, starred],
+    )
+    assert rb(capsys, "run", "--now", NOW)[0] == 0
+    code, _, err = rb(capsys, "undo", "--now", LATER)
+    assert code == 0, err
+    back = stored()
+    assert back["4"].favorite is None and as_it_was(back["4"]) == as_it_was(unknown)
+    assert as_it_was(back["5"]) == as_it_was(starred)  # favourited 3 days ago
+
+
+def test_undoing_a_rename_gives_each_tag_its_original_spelling_and_place(
+    here: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def it(n: int, tags: tuple[str, ...]) -> Item:
+        return Item(
+            item_id=str(n),
+            given_url=f"https://a.example/{n}",
+            tags=tags,
+            time_added=T - n * DAY,
+            time_updated=T - n * DAY,
+        )
+
+    one = [it(6, ("Python", "web")), it(7, ("Python",))]
+    local_library("  - name: r\n    actions: [{tag_rename: {old_tag: python, new_tag: py}}]\n", one)
+    assert rb(capsys, "run", "--now", NOW)[0] == 0
+    assert {i.item_id: i.tags for i in stored().values()} == {"6": ("py", "web"), "7": ("py",)}
+    code, _, err = rb(capsys, "undo", "--now", LATER)
+    assert code == 0, err
+    assert {i.item_id: i.tags for i in stored().values()} == {
+        "6": ("Python", "web"),
+        "7": ("Python",),
+    }
+    # two spellings before the run (one rename merged them): each item gets its own back
+    with Store.open(STORE) as store:
+        store.upsert([it(8, ("python", "x"))])
+    assert rb(capsys, "run", "--now", NOW)[0] == 0
+    code, _, err = rb(capsys, "undo", "--now", LATER)
+    assert code == 0, err
+    assert {i.item_id: i.tags for i in stored().values()} == {
+        "6": ("Python", "web"),
+        "7": ("Python",),
+        "8": ("python", "x"),
+    }
+
+
+ADD_RULE = (
+    '  - name: add-docs\n    actions: [{add: {url: "https://docs.example/new", tags: [docs]}}]\n'
+)
+
+
+def test_undo_of_an_add_spares_the_item_once_the_user_changed_it(
+    here: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    local_library(ADD_RULE, [])
+    assert rb(capsys, "run", "--now", NOW)[0] == 0
+    [added] = stored().values()
+    with Store.open(STORE) as store:  # the user favourites and tags it
+        store.upsert([added.replace(favorite=True, tags=("docs", "mine"))])
+    code, _, err = rb(capsys, "undo", "--now", LATER)
+    assert code == 0, err
+    assert "stale, not undone" in err and "changed since (favourite, tags)" in err
+    assert set(stored()) == {added.item_id}  # still there
+
+
+def test_undo_of_an_add_deletes_only_the_item_the_run_created(
+    here: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    local_library(ADD_RULE, [])
+    assert rb(capsys, "run", "--now", NOW)[0] == 0
+    [added] = stored().values()
+    other = Item(  # saved since, from elsewhere: it resolves to the same URL
+        item_id="99",
+        given_url="https://docs.example/new?ref=feed",
+        resolved_url="https://docs.example/new",
+        tags=(),
+        time_added=T + 60,
+        time_updated=T + 60,
+    )
+    with Store.open(STORE) as store:
+        store.upsert([other])
+    code, out, err = rb(capsys, "undo", "--dry-run", "--now", LATER, "--format", "json")
+    assert code == 0, err
+    assert [a["send"]["item_id"] for a in json.loads(out)["actions"]] == [added.item_id]
+    assert rb(capsys, "undo", "--now", LATER)[0] == 0
+    assert set(stored()) == {"99"}
+
+
+def test_a_local_undo_saved_as_a_plan_file_is_valid_and_applies_as_undo_does(
+    here: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from jsonschema import Draft202012Validator
+
+    schema = json.loads((Path(__file__).parent.parent / "schemas/plan.schema.json").read_text())
+    Path("rules.yaml").write_text(LOCAL_RULES)
+    with Store.open(STORE) as store:
+        store.upsert(
+            [i.replace(time_read=T - DAY) if i.status == ARCHIVED else i for i in local_items()]
+        )
+    original = {i.item_id: as_it_was(i) for i in stored().values()}
+    assert rb(capsys, "run", "--now", NOW)[0] == 0
+    code, out, err = rb(capsys, "undo", "--dry-run", "--now", LATER, "--format", "json")
+    assert code == 0, err
+    plan = json.loads(out)
+    assert list(Draft202012Validator(schema).iter_errors(plan)) == []
+    assert any("restore" in action for action in plan["actions"])  # e.g. a read time
+    Path("undo.json").write_text(out)
+    code, _, err = rb(capsys, "apply", "undo.json")
+    assert code == 0, err
+    assert {i.item_id: as_it_was(i) for i in stored().values()} == original
+
+
+def test_undo_on_karakeep_takes_away_the_tags_the_run_created_so_a_rename_onto_one_works(
+    karakeep: FakeKarakeep, capsys: pytest.CaptureFixture[str]
+) -> None:
+    karakeep.add_bookmark("https://a.example/js", "JS", tags=["js", "web"])
+    karakeep.add_bookmark("https://a.example/rust", "Rust", tags=["rust"])
+    karakeep.add_tag("empty-before")  # a tag with no bookmark that the user keeps
+    tags_before = sorted(karakeep.state.tags.values())
+    configure(
+        karakeep,
+        "rules:\n  - name: t\n    where: {tag: rust}\n    actions: [{tags_add: [javascript, web]}]\n"
+        + ADD_RULE,
+    )
+    assert rb(capsys, "run", "--now", NOW)[0] == 0
+    assert {"javascript", "docs"} <= set(karakeep.state.tags.values())
+    karakeep.now = T + DAY
+    code, out, err = rb(capsys, "undo", "--now", LATER)
+    assert code == 0, out + err
+    assert sorted(karakeep.state.tags.values()) == tags_before  # `web` and `empty-before` kept
+    configure(
+        karakeep,
+        "rules:\n  - name: r\n    actions: [{tag_rename: {old_tag: js, new_tag: javascript}}]\n",
+    )
+    code, out, err = rb(capsys, "run", "--now", LATER)
+    assert code == 0, out + err
+    assert karakeep.calls("PATCH /tags/{id}") == 1  # natively: nothing stood in its way
+
+
+def test_undo_of_an_add_on_karakeep_spares_a_bookmark_tagged_since(
+    karakeep: FakeKarakeep, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rulebot.sources.karakeep_api import KarakeepClient
+
+    configure(karakeep, "rules:\n" + ADD_RULE)
+    assert rb(capsys, "run", "--now", NOW)[0] == 0
+    added = karakeep.state.by_url("https://docs.example/new")
+    assert added is not None
+    with KarakeepClient(karakeep.base_url, KEY) as client:  # the user tags it in the app
+        client.attach_tags(added["id"], ["mine"])
+    code, _, err = rb(capsys, "undo", "--now", LATER)
+    assert code == 0, err
+    assert "changed since (tags)" in err
+    assert karakeep.state.by_url("https://docs.example/new") is not None
+
+
+# -- on Readeck --------------------------------------------------------------------------
+
+
+def test_undo_on_readeck_of_renames_gives_back_each_label_as_it_was_spelled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rulebot.fake.readeck import FakeReadeck
+
+    from .test_readeck_source import TOKEN
+    from .test_readeck_source import configure as configure_readeck
+
+    monkeypatch.chdir(tmp_path)
+    clear_rulebot_env(monkeypatch)
+    monkeypatch.setenv("READECK_TOKEN", TOKEN)
+    with FakeReadeck(now=T, token=TOKEN) as fake:
+        both = fake.add_bookmark("https://a.example/both", "Both", labels=["js", "JavaScript"])
+        cased = fake.add_bookmark("https://a.example/cased", "Cased", labels=["Python", "web"])
+        configure_readeck(
+            fake,
+            "rules:\n  - name: r\n    actions:\n"
+            "      - {tag_rename: {old_tag: js, new_tag: javascript}}\n"
+            "      - {tag_rename: {old_tag: python, new_tag: py}}\n",
+        )
+        assert rb(capsys, "run", "--now", NOW)[0] == 0
+        # labels are case-sensitive on Readeck: the rename onto a case variant keeps both
+        assert sorted(fake.state.labels(both)) == ["JavaScript", "javascript"]
+        fake.now = T + DAY
+        code, out, err = rb(capsys, "undo", "--now", LATER)
+        assert code == 0, out + err
+        assert sorted(fake.state.labels(both)) == ["JavaScript", "js"]
+        assert sorted(fake.state.labels(cased)) == ["Python", "web"]
+
+
+def test_undo_of_an_add_on_pocket_deletes_the_item_the_server_created(
+    fake_pocket: FakePocket, capsys: pytest.CaptureFixture[str]
+) -> None:
+    Path("rules.yaml").write_text(
+        f"version: 1\npocket: {{base_url: '{fake_pocket.base_url}'}}\nrules:\n" + ADD_RULE
+    )
+    assert rb(capsys, "run", "--now", NOW)[0] == 0
+    [added] = fake_pocket.items
+    # saved since from a feed's link, which resolves to the same URL: not the run's
+    kept = fake_pocket.add_item(
+        url="https://feed.example/r/1", resolved_url="https://docs.example/new", title="Kept"
+    )
+    code, out, err = rb(capsys, "undo", "--dry-run", "--now", LATER, "--format", "json")
+    assert code == 0, err
+    assert [a["send"] for a in json.loads(out)["actions"]] == [
+        {"action": "delete", "item_id": added, "time": T + DAY}
+    ]
+    assert rb(capsys, "undo", "--now", LATER)[0] == 0
+    assert fake_pocket.item(added)["status"] == "2" and fake_pocket.item(kept)["status"] == "0"
+
+
+def test_undo_on_pocket_says_per_item_that_the_server_stamps_the_read_time_anew(
+    fake_pocket: FakePocket, capsys: pytest.CaptureFixture[str]
+) -> None:
+    read = fake_pocket.add_item(
+        url="https://a.example/read", tags=["again"], status=1, time_read=T - 5 * DAY
+    )
+    Path("rules.yaml").write_text(
+        f"version: 1\npocket: {{base_url: '{fake_pocket.base_url}'}}\nrules:\n"
+        "  - name: r\n    where: {tag: again}\n    actions: [readd]\n"
+    )
+    assert rb(capsys, "run", "--now", NOW)[0] == 0
+    code, out, err = rb(capsys, "undo", "--dry-run", "--now", LATER, "--format", "json")
+    assert code == 0, err
+    note = "its read time becomes the undo's (was 2026-11-21T06:00:00Z): the server stamps it"
+    assert f"not restored exactly: run 1 action 0 (readd {read}): {note}" in err
+    [archive] = json.loads(out)["actions"]
+    assert archive["send"]["action"] == "archive" and note in archive["reasons"]

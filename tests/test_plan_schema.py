@@ -156,6 +156,17 @@ SAVED_ACTIONS = st.lists(
             ),
         ),
         st.lists(st.text(), max_size=2).map(tuple),
+        st.one_of(  # an undo's restore on the local library
+            st.none(),
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "favorite": st.one_of(st.none(), st.booleans()),
+                    "tags": st.lists(st.text(), max_size=2),
+                    "time_read": st.one_of(st.none(), st.integers(0, 9)),
+                },
+            ),
+        ),
     ),
     max_size=12,
 )
@@ -229,7 +240,11 @@ def test_a_plan_lines_keys_are_read_off_it_as_decoding_it_reads_them(
     for action in actions:
         if shuffled:  # the item id elsewhere in the send, as a saved plan may have it
             action = PlannedAction(
-                action.rule, dict(reversed(action.send.items())), action.item, action.reasons
+                action.rule,
+                dict(reversed(action.send.items())),
+                action.item,
+                action.reasons,
+                action.restore,
             )
         text = line(action)
         keys = line_keys(text)

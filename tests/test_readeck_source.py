@@ -216,6 +216,22 @@ def test_add_relies_on_the_mirror_and_plan_apply_apply_adds_once(
     assert len(readeck.state.by_url("https://docs.example/new")) == 1
 
 
+def test_tags_replace_on_a_bookmark_with_two_spellings_of_a_label_keeps_one_and_converges(
+    readeck: FakeReadeck, capsys: pytest.CaptureFixture[str]
+) -> None:
+    both = readeck.add_bookmark("https://a.example/b", "B", labels=["javascript", "JavaScript"])
+    configure(
+        readeck,
+        "rules:\n  - name: r\n    where: {tag: javascript}\n"
+        "    actions: [{tags_replace: [JavaScript, web]}]\n",
+    )
+    code, out, err = rb(capsys, "run", "--now", NOW)
+    assert code == 0, out + err
+    assert labels_of(readeck, both) == ["JavaScript", "web"]
+    code, out, _ = rb(capsys, "plan", "--now", NOW, "--detailed-exitcode")
+    assert code == 0 and "no changes" in out
+
+
 def test_validate_warns_only_about_what_readeck_lacks(
     readeck: FakeReadeck, capsys: pytest.CaptureFixture[str]
 ) -> None:

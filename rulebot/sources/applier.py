@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from rulebot.actions import from_send
 from rulebot.engine import screen, touchable
 from rulebot.errors import CredentialsError, RulebotError
-from rulebot.lifecycle import before_states
+from rulebot.lifecycle import before_states, item_state
 from rulebot.plan import Outcome, PlannedAction, Result
 from rulebot.sources.base import STOPPED
 
@@ -56,6 +56,9 @@ class Answer:
     # the item's tags as the server now spells them (services that keep their
     # own spelling: rulebot compares tags case-insensitively, the mirror must not drift)
     tags: tuple[str, ...] | None = None
+    # tags the service created for this unit (a service that keeps a tag no
+    # item carries: Karakeep), so that undo can take them away again
+    created_tags: tuple[str, ...] = ()
 
 
 class Performer(Protocol):
@@ -276,6 +279,7 @@ def _record(
     outcomes: dict[int, Outcome],
 ) -> None:
     with store.transaction() as conn:
+        created_tags: set[str] = set()  # journaled once per unit
         for (index, planned), answer in zip(unit, answers, strict=True):
             if answer.ok:
                 outcomes[index] = Outcome(index, planned, "succeeded")
@@ -286,6 +290,13 @@ def _record(
                         store.delete([planned.item_id], conn)
                 else:
                     mirror(store, planned, answer.created, conn)
+                if answer.created is not None and planned.name == "add":
+                    # what undoing this add deletes: that item and no other
+                    store.journal_note(run_id, index, "created", item_state(answer.created), conn)
+                fresh = [t for t in answer.created_tags if t not in created_tags]
+                if fresh:
+                    store.journal_note(run_id, index, "created_tags", fresh, conn)
+                    created_tags.update(fresh)
             else:
                 outcomes[index] = Outcome(index, planned, "failed", answer.error)
                 store.journal_mark(run_id, [index], "failed", answer.error, conn)
@@ -349,3 +360,15 @@ class _Progress:
 def split_tags(value: Any) -> list[str]:
     """A plan's comma-string of tags as a list."""
     return [tag for tag in str(value or "").split(",") if tag]
+
+
+def kept_spellings(tags: list[str], wanted: list[str]) -> set[str]:
+    """The spellings a ``tags_replace`` by ``wanted`` keeps of ``tags``: one per
+    wanted tag, the wanted spelling if the item has it, else the item's first
+    (tags compare case-insensitively; the server keeps its spelling)."""
+    kept: set[str] = set()
+    for tag in wanted:
+        same = [t for t in tags if t.casefold() == tag.casefold()]
+        if same:
+            kept.add(tag if tag in same else same[0])
+    return kept

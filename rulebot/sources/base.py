@@ -80,5 +80,7 @@ class Source(Protocol):
         the per-item actions that replace it, so the dry run stays exact.
         ``library`` holds at least the items the plan names and every item
         with a tag its account-wide actions name (``engine.touchable``), not
-        necessarily the whole mirror."""
+        necessarily the whole mirror. Connected, a source may read (never
+        change) the service for what no mirror item shows (Karakeep: its
+        tags that no bookmark carries)."""
         ...

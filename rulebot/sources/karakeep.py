@@ -19,17 +19,22 @@ still matching the rule and the next run finishes it:
   unit is moot).
 
 Account-wide: ``tag_rename`` is ``PATCH /tags/{id}``, except onto a name the
-library already has (Karakeep answers 400 and cannot merge): ``refine`` then
-plans per-item ``tags_remove`` + ``tags_add`` instead, so the plan is what
-happens. ``tag_delete`` is ``DELETE /tags/{id}``. ``add`` posts the link only
-when no item in the mirror has the URL (re-posting un-archives it), then
-attaches its tags. A 404 on an item is moot.
+server already has, on a bookmark or not (Karakeep answers 400 and cannot
+merge): ``refine`` then plans per-item ``tags_remove`` + ``tags_add`` instead,
+so the plan is what happens. ``tag_delete`` is ``DELETE /tags/{id}``. ``add``
+posts the link only when no item in the mirror has the URL (re-posting
+un-archives it), then attaches its tags. A 404 on an item is moot.
+
+Karakeep keeps a tag when its last bookmark goes, and attaching an unknown
+name creates one: an apply that attaches tags lists the server's tags once
+and journals, per unit, the ones it created, which ``undo`` deletes again.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
@@ -39,7 +44,7 @@ from rulebot.capabilities import KARAKEEP, Capabilities
 from rulebot.errors import ItemDataError
 from rulebot.item import Item, folded_tags
 from rulebot.plan import Plan, PlannedAction
-from rulebot.sources.applier import Answer, Unit, apply_units, split_tags
+from rulebot.sources.applier import Answer, Unit, apply_units, kept_spellings, split_tags
 from rulebot.sources.base import SyncResult
 from rulebot.sources.karakeep_api import (
     API_KEY_ENV,
@@ -64,6 +69,15 @@ class KarakeepSession:
     def __init__(self, client: KarakeepClient, settings: ServiceSettings) -> None:
         self.client = client
         self.settings = settings
+        # while applying a plan that attaches tags: the server's tag names, so
+        # each unit can say which tags it created (Karakeep keeps a tag when
+        # its last bookmark goes: undo deletes the ones a run created)
+        self._known: set[str] | None = None
+        self._lock = threading.Lock()
+
+    def tag_names(self) -> list[str]:
+        """Every tag on the server, with or without bookmarks (one request)."""
+        return [str(tag["name"]) for tag in self.client.list_tags()]
 
     @property
     def requests_made(self) -> int:
@@ -99,6 +113,12 @@ class KarakeepSession:
         stop: Callable[[], bool] | None = None,
         progress: bool = False,
     ) -> Result:
+        attaches = any(
+            planned.name in ("tags_add", "tags_replace") or planned.send.get("tags")
+            for planned in plan.actions
+            if planned.name != "tags_remove"
+        )
+        self._known = set(self.tag_names()) if attaches else None
         return apply_units(
             store,
             plan,
@@ -117,14 +137,33 @@ class KarakeepSession:
         first = unit[0][1]
         if first.item_id is None:
             return [self._account_wide(first, library)]
+        created: list[str] = []
         try:
-            tags = self._item_unit(first.item_id, [planned for _, planned in unit], current)
+            tags = self._item_unit(
+                first.item_id, [planned for _, planned in unit], current, created
+            )
         except NotFound:
             return [Answer(True, "the bookmark is gone on the server", moot=True)] * len(unit)
-        return [Answer(True, tags=tags)] * len(unit)
+        return [Answer(True, tags=tags, created_tags=tuple(created))] * len(unit)
+
+    def _attach(self, bookmark_id: str, names: list[str], created: list[str]) -> None:
+        """Attach by name; the names the server did not have go to ``created``."""
+        new = []
+        if self._known is not None:
+            with self._lock:
+                new = [n for n in map(_normalised, names) if n and n not in self._known]
+        self.client.attach_tags(bookmark_id, names)
+        if self._known is not None:
+            with self._lock:
+                self._known.update(new)
+        created.extend(new)
 
     def _item_unit(
-        self, bookmark_id: str, actions: list[PlannedAction], current: Item | None
+        self,
+        bookmark_id: str,
+        actions: list[PlannedAction],
+        current: Item | None,
+        created: list[str],
     ) -> tuple[str, ...] | None:
         """The requests for one unit; the bookmark's tags afterwards, as spelled
         on the server (None when deleted, or when its tags were unknown)."""
@@ -167,15 +206,15 @@ class KarakeepSession:
                     drop(spelling)
             elif name in ("tags_replace", "tags_clear"):
                 wanted = split_tags(planned.send.get("tags")) if name == "tags_replace" else []
-                keep = folded_tags(tuple(wanted))
-                for spelling in [t for t in tags if t.casefold() not in keep]:
+                keep = kept_spellings(tags, wanted)
+                for spelling in [t for t in tags if t not in keep]:
                     drop(spelling)
                 for tag in wanted:
                     add(tag)
         if detach:
             self.client.detach_tags(bookmark_id, detach)
         if attach:
-            self.client.attach_tags(bookmark_id, attach)
+            self._attach(bookmark_id, attach, created)
         if patch:
             self.client.update_bookmark(bookmark_id, **patch)
         return tuple(tags) if current is not None and current.tags is not None else None
@@ -193,8 +232,15 @@ class KarakeepSession:
                     self.client.rename_tag(tag["id"], new)
                 except NotFound:
                     continue  # deleted meanwhile: nothing left to rename
-                except TagNameConflict as err:
-                    return Answer(False, f"{err} (run again: the plan moves them per item)")
+                except TagNameConflict as err:  # made since the plan, which would know of it
+                    return Answer(
+                        False,
+                        f"{err}; the tag {new!r} was made after the plan: nothing was "
+                        "changed, and the next plan moves the bookmarks one by one",
+                    )
+                if self._known is not None:
+                    with self._lock:
+                        self._known.add(new)
             return Answer(True)
         if planned.name == "tag_delete":
             for tag in self._tags_named(str(send["tag"])):
@@ -220,10 +266,11 @@ class KarakeepSession:
             logger.debug("add: the created bookmark was not readable: %s", err)
             return Answer(True)  # the next sync brings it
         tags = split_tags(send.get("tags"))
+        made: list[str] = []
         if tags:
-            self.client.attach_tags(item.item_id, tags)
+            self._attach(item.item_id, tags, made)
             item = item.replace(tags=tuple(dict.fromkeys([*(item.tags or ()), *tags])))
-        return Answer(True, created=item)
+        return Answer(True, created=item, created_tags=tuple(made))
 
 
 class KarakeepSource:
@@ -252,17 +299,28 @@ class KarakeepSource:
             api_key_env=env,
             on_wait=lambda message: logger.warning("%s", message),
         ) as client:
-            yield KarakeepSession(client, self.settings)
+            session = KarakeepSession(client, self.settings)
+            self._session: KarakeepSession | None = session
+            try:
+                yield session
+            finally:
+                self._session = None
 
     def refine(self, plan: Plan, library: Mapping[str, Item]) -> Plan:
         """Tag renames Karakeep would refuse become the per-item actions that
-        do the same: the dry run shows what will really be sent."""
+        do the same: the dry run shows what will really be sent.
+
+        Karakeep refuses a rename onto any tag it has, and keeps a tag when its
+        last bookmark goes (an undone ``tags_add`` leaves one), which no mirror
+        item shows: connected, the server's tags are asked (one request)."""
         if not any(planned.name == "tag_rename" for planned in plan.actions):
             return plan
+        session = getattr(self, "_session", None)
+        server = frozenset(session.tag_names()) if session is not None else frozenset()
         actions: list[PlannedAction] = []
         replay = Replay(library)  # the state each rename sees
         for planned in plan.actions:
-            if planned.name == "tag_rename" and _refused_rename(planned, replay.state):
+            if planned.name == "tag_rename" and _refused_rename(planned, replay.state, server):
                 rename = f"tag_rename {planned.send['old_tag']} → {planned.send['new_tag']}"
                 why = f"{rename} per item: Karakeep cannot rename onto an existing tag"
                 actions.extend(replay.per_item(planned, why))
@@ -272,15 +330,24 @@ class KarakeepSource:
         return replace(plan, actions=actions)
 
 
-def _refused_rename(planned: PlannedAction, library: Mapping[str, Item]) -> bool:
+def _refused_rename(
+    planned: PlannedAction, library: Mapping[str, Item], server: frozenset[str] = frozenset()
+) -> bool:
     """Whether the native rename would fail: the new name (in any spelling) is
-    already a tag, or the old name has several spellings (both would be
-    renamed onto one name)."""
+    already a tag, on a bookmark or on the server (``server``: its tag names,
+    an empty tag included), or the old name has several spellings (both would
+    be renamed onto one name)."""
     old, new = str(planned.send["old_tag"]), str(planned.send["new_tag"])
     spellings = {t for item in library.values() for t in item.tags or () if not item.is_deleted}
+    spellings |= server
     olds = {t for t in spellings if t.casefold() == old.casefold()}
     clash = {t for t in spellings if t.casefold() == new.casefold()} - olds
     return bool(clash) or len(olds) > 1
+
+
+def _normalised(name: str) -> str:
+    """A tag name as Karakeep stores one attached by name (trimmed, no leading #)."""
+    return name.strip().lstrip("#").strip()
 
 
 def from_config(config: Config) -> KarakeepSource:

@@ -35,7 +35,7 @@ from rulebot.capabilities import READECK, Capabilities
 from rulebot.errors import ItemDataError
 from rulebot.item import UNREAD, Item, folded_tags
 from rulebot.plan import Plan, PlannedAction
-from rulebot.sources.applier import Answer, Unit, apply_units, split_tags
+from rulebot.sources.applier import Answer, Unit, apply_units, kept_spellings, split_tags
 from rulebot.sources.base import SyncResult
 from rulebot.sources.readeck_api import (
     TOKEN_ENV,
@@ -228,8 +228,8 @@ class ReadeckSession:
                     drop(spelling)
             elif name in ("tags_replace", "tags_clear"):
                 wanted = split_tags(planned.send.get("tags")) if name == "tags_replace" else []
-                keep = folded_tags(tuple(wanted))
-                for spelling in [t for t in labels if t.casefold() not in keep]:
+                keep = kept_spellings(labels, wanted)  # one spelling per wanted label
+                for spelling in [t for t in labels if t not in keep]:
                     drop(spelling)
                 for tag in wanted:
                     attach(tag)
