@@ -62,6 +62,8 @@ class Capabilities:
     # an incremental sync sees items deleted on the service; where it cannot
     # (no change feed reports deletions), this says what finds them instead
     deletions_found_by: str | None = None
+    # the service stores every tag lower-cased (a tag written `Video` reads `video`)
+    tags_lowercased: bool = False
 
     @property
     def name(self) -> str:
@@ -91,7 +93,12 @@ LOCAL = Capabilities(
     missing_because=_EXPORT_LACKS,
 )
 POCKET = Capabilities(
-    kind="pocket", fields=ALL_FIELDS, actions=ALL_ACTIONS, batches=True, label="Pocket"
+    kind="pocket",
+    fields=ALL_FIELDS,
+    actions=ALL_ACTIONS,
+    batches=True,
+    label="Pocket",
+    tags_lowercased=True,  # pocket-api.md: the later server lowercased, trimmed and cut tags
 )
 
 # Karakeep: archived, favourited, tags, created/modified dates; nothing else
@@ -129,6 +136,7 @@ WALLABAG = Capabilities(
     label="Wallabag",
     missing_because=_WALLABAG_LACKS,
     deletions_found_by="a full scan every `full_scan_every` (default 7d), or `sync --full`",
+    tags_lowercased=True,
 )
 
 # Shaarli: tags-only bookmarks. No read status and no favourite at all: rules

@@ -321,6 +321,8 @@ class _Reverser:
         self.local = kind == "local"
         caps = SOURCES.get(kind)
         self.fields = caps.fields if caps is not None else ALL_FIELDS
+        self.lowercased = caps is not None and caps.tags_lowercased
+        self.label = caps.name if caps is not None else kind
         self.planned: list[PlannedAction] = []
         self.stale: list[str] = []
         self.inexact: list[str] = []
@@ -459,10 +461,11 @@ class _Reverser:
         missing = [t for t in wanted if t not in have]
         respell = folded_tags(tuple(wrong)) & folded_tags(tuple(wanted))
         steps: list[Any]
+        back = [t for t in wanted if t in missing or t.casefold() in respell]
+        self._say_spellings(entry, current.item_id, wanted, back)
         if not wrong and not missing:
             steps = []  # only their order differs: kept (a server has none)
         elif respell:  # removed in every spelling, then added back as it was
-            back = [t for t in wanted if t in missing or t.casefold() in respell]
             steps = [{"tags_remove": wrong}, {"tags_add": back}]
         elif not missing:
             steps = [{"tags_remove": wrong}]
@@ -479,6 +482,31 @@ class _Reverser:
                 before=before if last else None,
                 fields=_TAG_FIELDS,
             )
+
+    def _say_spellings(
+        self, entry: JournalEntry, item_id: str, wanted: Sequence[str], back: list[str]
+    ) -> None:
+        """What no tag action can give back, said per item: two spellings of
+        one tag on one item (rulebot's tags compare case-insensitively, so one
+        comes back), and a spelling a source that lower-cases tags cannot keep."""
+        what = self._what(entry)
+        if entry.send.get("item_id") is None:
+            what = f"{what} on item {printable(item_id)}"
+        first: dict[str, str] = {}
+        for tag in wanted:
+            other = first.setdefault(tag.casefold(), tag)
+            if other != tag:
+                self.inexact.append(
+                    f"{what}: it had {other!r} and {tag!r}, one tag to rulebot "
+                    "(tags compare case-insensitively): one spelling comes back"
+                )
+        if self.lowercased:
+            for tag in back:
+                if tag != tag.lower():
+                    self.inexact.append(
+                        f"{what}: {self.label} stores tags lower-cased: "
+                        f"{tag!r} comes back as {tag.lower()!r}"
+                    )
 
     def _undo_delete(self, entry: JournalEntry, before: Item) -> None:
         urls = {u for item in self.state.values() for u in url_keys(item)}
