@@ -7,12 +7,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from rulebot.fake.readeck import FakeReadeck
+from rulebot.schema import DEFAULT_CONCURRENCY
+from rulebot.sources.applier import OUTAGE
 from rulebot.store import Store
 from tests import readeck_spec
 
@@ -282,6 +285,38 @@ def test_a_page_size_over_100_is_refused_before_any_request(
     code, _, err = rb(capsys, "sync")
     assert code == 1 and "page_size" in err and "Traceback" not in err
     assert readeck.calls() == 0
+
+
+def test_a_server_that_dies_mid_apply_stops_the_run_with_one_message_and_the_next_run_finishes(
+    readeck: FakeReadeck, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = [
+        readeck.add_bookmark(f"https://m.example/{n}", f"M {n}", labels=["inbox"], created=T - n)
+        for n in range(16)
+    ]
+    configure(readeck, "rules:\n  - name: file\n    where: {tag: inbox}\n    actions: [archive]\n")
+    assert rb(capsys, "sync")[0] == 0
+    readeck.inject("die", route="PATCH /bookmarks/{id}", nth=5)  # 4 units land, then it is gone
+    started = time.monotonic()
+    code, out, err = rb(capsys, "run", "--now", NOW)
+    took = time.monotonic() - started
+    assert code == 1
+    # one message naming the server, not a failure line per remaining unit
+    (message,) = [line for line in err.splitlines() if line.startswith("rulebot: error:")]
+    assert readeck.base_url in message and "did not answer" in message and "not sent" in message
+    assert "failed  " not in out + err and "Traceback" not in err
+    assert took < 5  # a refused connection is not retried with backoff (was ~25 s here)
+    code, listed, _ = rb(capsys, "runs", "--format", "json")
+    run = json.loads(listed)[0]
+    assert run["status"] == "failed" and run["unconfirmed"] == 0
+    assert run["succeeded"] <= 4 and run["failed"] <= OUTAGE + DEFAULT_CONCURRENCY
+    assert run["succeeded"] + run["failed"] + run["skipped"] == 16 and run["skipped"] >= 5
+    readeck.start()  # back on the same port: the next run finishes the rest
+    code, _, err = rb(capsys, "run", "--now", NOW)
+    assert code == 0, err
+    assert all(readeck.state.bookmarks[i]["is_archived"] for i in ids)
+    landed = [e.path for e in readeck.exchanges if e.route == "PATCH /bookmarks/{id}" and e.status]
+    assert sorted(landed) == sorted(f"/api/bookmarks/{i}" for i in ids)  # each exactly once
 
 
 def test_a_dropped_connection_and_a_refusal_then_a_rerun_converges(
