@@ -19,11 +19,16 @@ from typing import Any
 
 import pytest
 
+from rulebot.cursors import MAX_SKEW
 from rulebot.errors import ServerUnreachable
+from rulebot.fake.pocket import FakePocket
 from rulebot.http import BodyTooLargeError, HttpClient, HttpError, retry_after
 from rulebot.pocket import PocketClient
+from rulebot.store import Store
+from rulebot.sync import CURSOR_KEY
 from tests.conftest import ACCESS_TOKEN, CONSUMER_KEY
 from tests.helpers import rb
+from tests.test_pocket_mode import write_config
 
 # -- servers --------------------------------------------------------------------------------
 
@@ -418,6 +423,30 @@ def test_an_unreadable_since_is_not_kept_as_the_cursor(
         code, _out, err = rb(capsys, "sync")
         assert code == 0, err
     assert "ignoring the server's 'since'" in err
+
+
+def test_a_since_far_ahead_of_this_clock_is_not_kept_and_the_next_sync_sees_changes(
+    fake_pocket: FakePocket, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake_pocket.add_item("https://example.com/a", "A")
+    write_config(fake_pocket, rules="rules: []\n")
+    assert rb(capsys, "sync")[0] == 0
+    clock = fake_pocket.now
+    fake_pocket.now = 4_102_444_800  # one answer from a clock gone wrong: 2100
+    code, _out, err = rb(capsys, "sync")
+    assert code == 0 and "2100-01-01T00:00:00Z" in err and "not believed" in err
+    fake_pocket.now = clock + 60
+    fake_pocket.add_item("https://example.com/b", "B")  # saved meanwhile, in another app
+    assert rb(capsys, "sync")[0] == 0
+    with Store.open(Path(".rulebot/rulebot.db")) as store:
+        assert {item.given_url for item in store.items()} >= {"https://example.com/b"}
+        cursor = int(store.get_meta(CURSOR_KEY) or 0)
+    assert cursor <= time.time() + MAX_SKEW
+    # a cursor an older rulebot kept from such an answer: the next sync is a full one
+    with Store.open(Path(".rulebot/rulebot.db")) as store:
+        store.set_meta(CURSOR_KEY, "4102444800")
+    code, out, err = rb(capsys, "sync")
+    assert code == 0 and "syncing everything to repair it" in err and "full" in out
 
 
 def test_action_errors_nested_900_deep_are_scrubbed_without_a_crash(raw) -> None:
