@@ -60,6 +60,33 @@ class CredentialsError(RulebotError):
     (the message names the environment variables, never their values)."""
 
 
+class ServerUnreachable(RulebotError):
+    """No answer came from the server at all: nothing listens on its port, a
+    TLS or host-name mistake (never retried), or every attempt dropped or timed
+    out. Appliers stop a run after a few in a row (``origin`` names the server)
+    rather than trying every remaining action against a dead server."""
+
+    origin = ""
+
+
+def stopped_run(
+    last: ServerUnreachable, in_a_row: int, states: list[str], unsent: int
+) -> ServerUnreachable:
+    """The one message of a run an applier stopped because its server stopped
+    answering: which server, why, and what is left for the next run.
+    ``states``: every planned action's outcome so far."""
+    server = last.origin or "the server"
+    requests = "a request" if in_a_row == 1 else f"{in_a_row} requests in a row"
+    error = ServerUnreachable(
+        f"stopped: {server} did not answer {requests} (last: {last}); "
+        f"{states.count('succeeded')} of {len(states)} actions done, "
+        f"{states.count('failed')} failed, {unsent} not sent. Once the server is back, "
+        "the next run plans again what did not land (nothing is applied twice)"
+    )
+    error.origin = last.origin
+    return error
+
+
 class PocketError(RulebotError):
     """The Pocket server failed or answered something we cannot use."""
 

@@ -8,6 +8,11 @@ from HTTP, in one place:
   date; unreadable or absurd values count as absent) and backs off
   exponentially without it; a 401 (or any other status) is returned, never
   retried, so the caller can name its credential variables;
+- no retry where nothing will answer: a refused connection (nothing listens
+  there), a TLS mistake, a host name that does not exist, an answer that is
+  not HTTP. These, and a retried request that never got any answer, raise
+  the caller's error marked ``ServerUnreachable``, so an applier can stop a
+  run after a few in a row;
 - a *total* deadline per attempt: every socket operation gets at most the
   time left, so a server trickling a byte a second is cut off (a plain
   read timeout restarts with every byte);
@@ -39,7 +44,7 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 
-from rulebot.errors import RulebotError
+from rulebot.errors import RulebotError, ServerUnreachable
 
 logger = logging.getLogger("rulebot.http")
 
@@ -222,6 +227,21 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
+_UNREACHABLE: dict[type[RulebotError], type[ServerUnreachable]] = {}
+
+
+def _unreachable_kind(error: type[RulebotError]) -> type[ServerUnreachable]:
+    """``error`` (a service's own error class, which callers catch) that is also
+    a ``ServerUnreachable`` (which appliers count); made once per class."""
+    if issubclass(error, ServerUnreachable):
+        return error
+    kind = _UNREACHABLE.get(error)
+    if kind is None:
+        made = type(error.__name__, (error, ServerUnreachable), {"__module__": error.__module__})
+        kind = _UNREACHABLE.setdefault(error, made)  # type: ignore[arg-type]
+    return kind
+
+
 @functools.cache
 def _tls_context() -> ssl.SSLContext:
     """httpx's default verifying context, built once (it costs ~20 ms a client)."""
@@ -250,9 +270,21 @@ class Response:
 
 
 class _Retry(Exception):
-    def __init__(self, problem: str, wait: float | None = None, *, garbage: bool = False) -> None:
+    """A failed attempt. ``unanswered``: no HTTP answer came (a connection
+    problem or a timeout); ``final``: and none will come by trying again."""
+
+    def __init__(
+        self,
+        problem: str,
+        wait: float | None = None,
+        *,
+        garbage: bool = False,
+        unanswered: bool = False,
+        final: bool = False,
+    ) -> None:
         super().__init__(problem)
         self.problem, self.wait, self.garbage = problem, wait, garbage
+        self.unanswered, self.final = unanswered or final, final
 
 
 class _RateLimited(Exception):
@@ -357,23 +389,30 @@ class HttpClient:
             headers = {"Content-Type": "application/json", **(headers or {})}
         label = label or f"{method} {path}"
         problems: list[str] = []
-        garbage = rate_waits = 0
+        garbage = rate_waits = answered = 0
         while True:
             try:
                 return self._attempt(method, path, params, headers, content, expect_json)
             except _RateLimited as limited:
                 rate_waits += 1
+                answered += 1
                 self._rate_wait(label, limited.wait, rate_waits)
             except _Retry as retry:
+                if retry.final:  # trying again would only add seconds of silence
+                    raise self.unreachable(f"{label}: {retry.problem}") from None
                 problems.append(retry.problem)
                 garbage += retry.garbage
+                answered += not retry.unanswered
                 if garbage > GARBAGE_RETRIES:
                     raise self._error(
                         f"{label}: {self.origin} {retry.problem} {garbage} times; it does not "
                         f"look like {self._service} (check {self._config_key})"
                     ) from None
                 if len(problems) > self.max_retries:
-                    raise self._error(self._give_up(label, problems)) from None
+                    message = self._give_up(label, problems)
+                    if not answered:  # not one attempt got an answer
+                        raise self.unreachable(message) from None
+                    raise self._error(message) from None
                 delay = self._backoff(len(problems), retry.wait, label, retry.problem)
                 logger.info(
                     "%s: %s; retry %d of %d in %.1f s",
@@ -395,20 +434,20 @@ class HttpClient:
         expect_json: bool,
     ) -> Response:
         self.requests_made += 1
-        failure = ""
+        failure, final = "", False
         self._deadline.at = time.monotonic() + self.total_timeout
         try:
             status, answer_headers, body = self._exchange(method, path, params, headers, content)
         except httpx.TimeoutException:
             failure = f"no complete answer within {self.total_timeout:g} s (timeout)"
         except httpx.HTTPError as exc:
-            failure = self._connection_problem(exc)
+            failure, final = self._connection_problem(exc)
         finally:
             self._deadline.at = None
         if failure:
             # Raised outside the except block: no exception chain keeps the
             # httpx error, whose .request holds the body with the credentials.
-            raise _Retry(failure)
+            raise _Retry(failure, unanswered=True, final=final)
         response = Response(status, answer_headers, body, path=path)
         logger.debug("%s %s: HTTP %d, %d bytes", method, path, status, len(body))
         wait = self._rate_limited(response) if self._rate_limited else None
@@ -466,11 +505,15 @@ class HttpClient:
             notes.append(detail)
         return f"server answered {response.status}" + (f" ({', '.join(notes)})" if notes else "")
 
-    def _connection_problem(self, exc: httpx.HTTPError) -> str:
-        """What went wrong, naming the server, with a hint at the usual mistake."""
+    def _connection_problem(self, exc: httpx.HTTPError) -> tuple[str, bool]:
+        """What went wrong, naming the server, with a hint at the usual mistake;
+        and whether it is final: nothing listening, a TLS or host-name mistake,
+        an answer that is not HTTP do not go away within a run's retries (a
+        dropped connection, a DNS server's "try again" may)."""
         text = str(exc)
         lowered = text.lower()
         https = self.origin.startswith("https")
+        final = True
         if "ssl" in lowered or "certificate" in lowered or "tls" in lowered:
             if "certificate" in lowered:
                 hint = "the server's TLS certificate was not accepted"
@@ -480,15 +523,27 @@ class HttpClient:
             hint = "connection refused: is the port right and the server up?"
         elif "name or service" in lowered or "nodename" in lowered or "resolution" in lowered:
             hint = "the host name does not resolve: is it spelled right?"
+            final = "temporary" not in lowered  # EAI_AGAIN: the resolver may answer next time
+        elif "peer closed" in lowered:  # an answer cut short: h11 says so, as a protocol error
+            hint = "the server closed the connection in the middle of its answer"
+            final = False
         elif "disconnected" in lowered or isinstance(exc, (httpx.ReadError, httpx.WriteError)):
             hint = "the server closed the connection without an answer"
+            final = False
         elif isinstance(exc, httpx.RemoteProtocolError):
             hint = "the answer is not HTTP" + (
                 "" if https else ": is it https on an http port? try https://"
             )
         else:
             hint = clip(self.clean(text), 120) or type(exc).__name__
-        return f"connection to {self.origin} failed ({hint})"
+            final = False
+        return f"connection to {self.origin} failed ({hint})", final
+
+    def unreachable(self, message: str) -> ServerUnreachable:
+        """The caller's error class, marked ``ServerUnreachable``, naming this server."""
+        error = _unreachable_kind(self._error)(message)
+        error.origin = self.origin
+        return error
 
     # -- waiting ------------------------------------------------------------------------
     def _rate_wait(self, label: str, wait: float | None, waits: int) -> None:

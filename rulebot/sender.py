@@ -12,7 +12,11 @@ actions that did land are now no-ops and only the rest is sent. For that to
 finish the work, one rule's actions on one item always travel in the same
 request (see ``_batches``), and bisecting a refused batch stops at those
 groups. Ctrl-C closes the journal's run as ``interrupted`` and says how many
-actions landed (``SendInterrupted``).
+actions landed (``SendInterrupted``). A batch that gets no answer at all
+(the server died: ``ServerUnreachable``, after the retries that can help)
+stops the run: that batch may or may not have landed, so the sync cursor is
+moved back before it as after a crash; later batches are journaled as not
+sent, and one message says what is left for the next run.
 
 Tags: Pocket's later server trimmed, lowercased and cut tags to 25
 characters, the old one kept them as sent. An item a confirmed action gave
@@ -30,12 +34,13 @@ from typing import TYPE_CHECKING, Any
 
 from rulebot.actions import from_send
 from rulebot.engine import screen, touchable
-from rulebot.errors import ItemDataError
+from rulebot.errors import ItemDataError, ServerUnreachable, stopped_run
 from rulebot.http import clip, describe
 from rulebot.item import Item
 from rulebot.lifecycle import before_states, item_state
 from rulebot.plan import Outcome, Plan, PlannedAction, Result
 from rulebot.pocket import BadRequestError, PocketClient
+from rulebot.sources.base import UNANSWERED
 from rulebot.sync import CURSOR_KEY, bounded_int, entry_problem
 
 if TYPE_CHECKING:
@@ -75,11 +80,7 @@ def close_interrupted_runs(store: Store) -> int:
     runs = sorted({p.run_id for p in pending})
     for run_id in runs:
         store.journal_finish(run_id, "interrupted")
-    cursor = bounded_int(store.get_meta(CURSOR_KEY))
-    stamps = [bounded_int(p.send.get("time")) or p.run_started_at for p in pending]
-    earliest = min((stamp for stamp in stamps if stamp), default=None)
-    if cursor is not None and earliest is not None and earliest <= cursor:
-        store.set_meta(CURSOR_KEY, str(max(earliest - 1, 0)))
+    rewind_cursor(store, [bounded_int(p.send.get("time")) or p.run_started_at for p in pending])
     if pending:
         logger.warning(
             "a previous run was interrupted with %d sent action%s unconfirmed; "
@@ -88,6 +89,16 @@ def close_interrupted_runs(store: Store) -> int:
             "" if len(pending) == 1 else "s",
         )
     return len(pending)
+
+
+def rewind_cursor(store: Store, stamps: list[int]) -> None:
+    """Move the sync cursor back before the earliest of ``stamps``, the times
+    of actions whose outcome is unknown, so the next sync shows whether they
+    landed (see ``close_interrupted_runs``)."""
+    cursor = bounded_int(store.get_meta(CURSOR_KEY))
+    earliest = min((stamp for stamp in stamps if stamp), default=None)
+    if cursor is not None and earliest is not None and earliest <= cursor:
+        store.set_meta(CURSOR_KEY, str(max(earliest - 1, 0)))
 
 
 def apply_remote(
@@ -126,6 +137,11 @@ def apply_remote(
         landed = sum(1 for o in outcomes.values() if o.state == "succeeded")
         store.journal_finish(run_id, "interrupted")
         raise SendInterrupted(landed, len(plan.actions)) from None
+    except ServerUnreachable as lost:
+        store.journal_finish(run_id, "failed")
+        states = [outcomes[i].state if i in outcomes else "" for i in range(len(plan.actions))]
+        unsent = sum(1 for o in outcomes.values() if o.error == UNANSWERED)
+        raise stopped_run(lost, 1, states, unsent) from None
     finally:
         if show and batches:
             print(file=sys.stderr, flush=True)
@@ -165,7 +181,21 @@ def _send_batches(
             )
             return
         store.journal_mark(run_id, [i for i, _ in batch], "sent")
-        answered = _send(client, batch)
+        try:
+            answered = _send(client, batch)
+        except ServerUnreachable as lost:
+            # no answer, even after retries: the server is gone, and this batch
+            # may have landed before it went (an answer lost after the work)
+            unsent = [entry for later in batches[number + 1 :] for entry in later]
+            with store.transaction() as conn:
+                for index, planned in batch:
+                    outcomes[index] = Outcome(index, planned, "failed", str(lost))
+                store.journal_mark(run_id, [i for i, _ in batch], "failed", str(lost), conn)
+                for index, planned in unsent:
+                    outcomes[index] = Outcome(index, planned, "skipped", UNANSWERED)
+                store.journal_mark(run_id, [i for i, _ in unsent], "skipped", UNANSWERED, conn)
+            rewind_cursor(store, [bounded_int(p.send.get("time")) or 0 for _, p in batch])
+            raise
         with store.transaction() as conn:
             for (index, planned), (ok, detail) in zip(batch, answered, strict=True):
                 if ok:

@@ -712,6 +712,10 @@ class Store:
                 (key, value),
             )
 
+    def delete_meta(self, key: str, conn: sqlite3.Connection | None = None) -> None:
+        with self._writing(conn) as c:
+            c.execute("DELETE FROM meta WHERE key = ?", (key,))
+
     def last_run(self, rule: str) -> int | None:
         with self._snapshot():
             row = self._conn.execute(

@@ -9,7 +9,11 @@ has not seen already (a server that ignores ``offset`` or repeats its last
 page); a server that keeps sending new items well past the ``total`` it
 announced is refused. The cursor comes from the *first* answer, so changes
 made while paging are fetched again next time, and it is saved only when the
-whole sync succeeded, in the same transaction as the items.
+whole sync succeeded, in the same transaction as the items. A ``since``
+further ahead of this machine's clock than a server's may be is not taken,
+and a stored one beyond it makes the sync a full one (``rulebot.cursors``);
+a full sync always replaces the cursor (or drops it, with no usable
+``since``).
 
 Every entry is checked at this boundary before it becomes an ``Item``: ids
 are ASCII digits up to 2^63-1, and every number fits SQLite's integer; an
@@ -25,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from rulebot.cursors import believable, from_the_future
 from rulebot.errors import ItemDataError, PocketError
 from rulebot.http import clip
 from rulebot.item import Item
@@ -105,6 +110,8 @@ def sync_store(
         full = True  # a store filled from another server or an export: start over
     if cursor is None:
         full = True
+    elif not full and (stored := bounded_int(cursor)) is not None:
+        full = from_the_future(stored, "Pocket sync cursor")
     params: dict[str, Any] = {"state": "all", "detailType": "complete", "sort": "oldest"}
     if not full:
         params["since"] = int(cursor) if cursor and bounded_int(cursor) is not None else cursor
@@ -119,6 +126,8 @@ def sync_store(
         answer = client.get(**params, count=settings.page_size, offset=offset, total=1)
         if page == 0:
             new_cursor = _cursor(answer.get("since"), client.clean)
+            if new_cursor is not None and believable(int(new_cursor), "Pocket's 'since'") is None:
+                new_cursor = None  # the old cursor stays, or the next sync is a full one
             total = bounded_int(answer.get("total"))
         page += 1
         entries = answer["list"]
@@ -157,6 +166,8 @@ def sync_store(
             store.delete(gone, conn)
         if new_cursor is not None:
             store.set_meta(CURSOR_KEY, new_cursor, conn)
+        elif full:  # no usable `since`: the old cursor must not outlive a full sync
+            store.delete_meta(CURSOR_KEY, conn)
         store.set_meta(SOURCE_KEY, source, conn)
     requests = client.requests_made - requests_before
     logger.info(

@@ -19,10 +19,16 @@ from typing import Any
 
 import pytest
 
+from rulebot.cursors import MAX_SKEW
+from rulebot.errors import ServerUnreachable
+from rulebot.fake.pocket import FakePocket
 from rulebot.http import BodyTooLargeError, HttpClient, HttpError, retry_after
 from rulebot.pocket import PocketClient
+from rulebot.store import Store
+from rulebot.sync import CURSOR_KEY
 from tests.conftest import ACCESS_TOKEN, CONSUMER_KEY
 from tests.helpers import rb
+from tests.test_pocket_mode import write_config
 
 # -- servers --------------------------------------------------------------------------------
 
@@ -249,48 +255,68 @@ def test_x_limit_headers_in_other_digits_or_hundreds_of_digits_count_as_absent(r
 # -- connection errors name the server (#10.8) ---------------------------------------------------
 
 
-def test_a_refused_connection_names_the_server_and_the_port_hint() -> None:
+def test_a_refused_connection_names_the_server_and_the_port_hint_without_retrying() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # closed again: nobody listens there
+    sleeps: list[float] = []
+    http = client(f"http://127.0.0.1:{port}", max_retries=2, sleep=sleeps.append)
     with pytest.raises(HttpError) as caught:
-        client(f"http://127.0.0.1:{port}", max_retries=2).request("GET", "/")
+        http.request("GET", "/")
     message = str(caught.value)
     assert f"connection to http://127.0.0.1:{port} failed" in message
     assert "is the port right and the server up?" in message
-    assert message.endswith("3 times; giving up")
+    # nothing listens: no retry will change that, so no backoff before saying so
+    assert (http.requests_made, sleeps) == (1, [])
+    assert isinstance(caught.value, ServerUnreachable) and caught.value.origin in message
 
 
 def test_https_to_a_plain_http_port_hints_at_tls(raw) -> None:
     # Answers the TLS ClientHello at once, as an HTTP server does.
     server = raw(lambda conn: conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n"), read=False)
     url = f"https://127.0.0.1:{server.port}"
+    http = client(url, max_retries=5)
     with pytest.raises(HttpError) as caught:
-        client(url).request("GET", "/")
+        http.request("GET", "/")
     assert f"connection to https://127.0.0.1:{server.port} failed" in str(caught.value)
     assert "is it plain http on this port? try http://" in str(caught.value)
+    assert http.requests_made == 1  # a TLS mistake is not retried
 
 
 def test_http_to_a_tls_port_hints_at_https(raw) -> None:
     # What a TLS server answers to plain HTTP: a TLS alert record, not HTTP.
     server = raw(lambda conn: conn.sendall(b"\x15\x03\x01\x00\x02\x02\x46"))
+    http = client(server.url, max_retries=5)
     with pytest.raises(HttpError, match=r"is it https on an http port\? try https://"):
-        client(server.url).request("GET", "/")
+        http.request("GET", "/")
+    assert http.requests_made == 1
 
 
-def test_the_cli_names_the_server_once_not_once_per_retry(
+def test_an_answer_cut_short_is_retried_not_taken_for_a_server_that_is_not_http(raw) -> None:
+    answers = [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc",  # the server goes mid-body
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}",
+    ]
+    server = raw(lambda conn: conn.sendall(answers.pop(0)))
+    http = client(server.url, max_retries=2)
+    assert http.request("GET", "/").status == 200
+    assert http.requests_made == 2
+
+
+def test_the_cli_names_a_refused_server_once_and_at_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     pocket_config(f"http://127.0.0.1:{port}", tmp_path, monkeypatch)
-    monkeypatch.setattr("rulebot.http.random.uniform", lambda low, high: 0.0)
+    started = time.monotonic()
     code, _out, err = rb(capsys, "sync")
     assert code == 1
     assert err.count(f"http://127.0.0.1:{port}") == 1, err
-    assert "6 times; giving up" in err and "is the port right" in err
+    assert "is the port right" in err and "giving up" not in err
     assert "Traceback" not in err
+    assert time.monotonic() - started < 2  # was 5 retries with backoff: 7-14 s of silence
 
 
 # -- hostile JSON and items (#11.4, #11.6, #11.7) -------------------------------------------------
@@ -397,6 +423,30 @@ def test_an_unreadable_since_is_not_kept_as_the_cursor(
         code, _out, err = rb(capsys, "sync")
         assert code == 0, err
     assert "ignoring the server's 'since'" in err
+
+
+def test_a_since_far_ahead_of_this_clock_is_not_kept_and_the_next_sync_sees_changes(
+    fake_pocket: FakePocket, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake_pocket.add_item("https://example.com/a", "A")
+    write_config(fake_pocket, rules="rules: []\n")
+    assert rb(capsys, "sync")[0] == 0
+    clock = fake_pocket.now
+    fake_pocket.now = 4_102_444_800  # one answer from a clock gone wrong: 2100
+    code, _out, err = rb(capsys, "sync")
+    assert code == 0 and "2100-01-01T00:00:00Z" in err and "not believed" in err
+    fake_pocket.now = clock + 60
+    fake_pocket.add_item("https://example.com/b", "B")  # saved meanwhile, in another app
+    assert rb(capsys, "sync")[0] == 0
+    with Store.open(Path(".rulebot/rulebot.db")) as store:
+        assert {item.given_url for item in store.items()} >= {"https://example.com/b"}
+        cursor = int(store.get_meta(CURSOR_KEY) or 0)
+    assert cursor <= time.time() + MAX_SKEW
+    # a cursor an older rulebot kept from such an answer: the next sync is a full one
+    with Store.open(Path(".rulebot/rulebot.db")) as store:
+        store.set_meta(CURSOR_KEY, "4102444800")
+    code, out, err = rb(capsys, "sync")
+    assert code == 0 and "syncing everything to repair it" in err and "full" in out
 
 
 def test_action_errors_nested_900_deep_are_scrubbed_without_a_crash(raw) -> None:

@@ -15,7 +15,7 @@ from rulebot.config import ServiceSettings
 from rulebot.errors import ItemDataError
 from rulebot.fake.readeck import FakeReadeck
 from rulebot.item import ARCHIVED, UNREAD
-from rulebot.sources.readeck import CURSOR_KEY, ReadeckSession
+from rulebot.sources.readeck import CURSOR_KEY, DATE_MARGIN, ReadeckSession
 from rulebot.sources.readeck_api import (
     ReadeckAuthError,
     ReadeckClient,
@@ -108,7 +108,7 @@ def test_sync_full_then_incremental_skips_garbled_and_scheduled_deletions(
     ids = [fake.add_bookmark(f"https://e.example/{n}", created=T - 100 + n) for n in range(5)]
     first = sync.sync(store)
     assert (first.full, first.received, first.requests) == (True, 5, 3)
-    assert store.get_meta(CURSOR_KEY) == str(T)
+    assert store.get_meta(CURSOR_KEY) == str(T - DATE_MARGIN)  # the Date, less a margin
     fake.now = T + 10
     fake.touch(ids[0], labels=["x"])
     fake.touch(ids[1], delete_at=T)  # the web UI's scheduled deletion: not in the library
@@ -117,7 +117,7 @@ def test_sync_full_then_incremental_skips_garbled_and_scheduled_deletions(
     assert (second.full, second.received, second.deleted, second.requests) == (False, 1, 2, 2)
     assert store.get(ids[0]).tags == ("x",)  # type: ignore[union-attr]
     assert store.get(ids[1]) is None and store.get(ids[2]) is None
-    assert store.get_meta(CURSOR_KEY) == str(T + 10)
+    assert store.get_meta(CURSOR_KEY) == str(T + 10 - DATE_MARGIN)
     assert sync.sync(store).requests == 1  # the cursor's second re-sent: nothing fetched
     fake.touch(ids[3], title="t")
     fake._bookmarks[ids[3]].is_marked = "garbled"  # type: ignore[assignment]

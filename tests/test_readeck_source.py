@@ -7,12 +7,17 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from rulebot.fake.readeck import FakeReadeck
+from rulebot.item import Item
+from rulebot.schema import DEFAULT_CONCURRENCY
+from rulebot.sources.applier import OUTAGE
+from rulebot.sources.readeck import CURSOR_KEY, DATE_MARGIN
 from rulebot.store import Store
 from tests import readeck_spec
 
@@ -246,6 +251,93 @@ def test_validate_warns_only_about_what_readeck_lacks(
     assert "is never known in Readeck" in out and "rule w" not in out
 
 
+# -- the sync cursor: never past what the client can justify (#22.3, #23.1) --------------
+
+KEEP_RULES = """\
+rules:
+  - name: purge
+    where: {tag: inbox, tags: {none: [keep]}}
+    actions: [delete]
+"""
+
+
+def mirrored(bookmark_id: str) -> Item | None:
+    with Store.open(Path(".rulebot/rulebot.db")) as store:
+        return store.get(bookmark_id)
+
+
+def test_a_bookmark_dated_ahead_of_the_servers_clock_does_not_hide_later_edits(
+    readeck: FakeReadeck, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = library(readeck)
+    configure(readeck, KEEP_RULES)
+    assert rb(capsys, "sync")[0] == 0
+    # Readeck's clock says T; a bookmark carries an `updated` a day ahead of it
+    # (a server clock set back, an import): the feed names it...
+    ahead = readeck.add_bookmark("https://a.example/ahead", "Ahead", updated=T + DAY)
+    assert rb(capsys, "sync")[0] == 0
+    assert mirrored(ahead) is not None
+    # ... and the cursor must not jump to its time: an edit made before then is synced
+    readeck.now = T + 60
+    readeck.touch(ids["fresh"], labels=["keep", "read-later"])
+    assert rb(capsys, "sync")[0] == 0
+    assert mirrored(ids["fresh"]).tags == ("keep", "read-later")  # type: ignore[union-attr]
+
+
+def test_one_answer_dated_2100_does_not_hide_a_keep_tag_from_the_next_run(
+    readeck: FakeReadeck, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kept = readeck.add_bookmark("https://a.example/k", "K", labels=["inbox"], created=T - 9 * DAY)
+    configure(readeck, KEEP_RULES)
+    assert rb(capsys, "sync")[0] == 0
+    readeck.date_header = "Fri, 01 Jan 2100 00:00:00 GMT"  # answers from a clock gone wrong:
+    for command in (["sync", "--full"], ["sync"]):  # the list's Date, then the feed's
+        code, _, err = rb(capsys, *command)
+        assert code == 0 and "2100-01-01T00:00:00Z" in err and "not believed" in err
+    readeck.date_header = None
+    readeck.now = T + 60
+    readeck.touch(kept, labels=["inbox", "keep"])  # the user keeps it
+    code, _, err = rb(capsys, "run", "--now", NOW)
+    assert code == 0, err
+    assert kept in readeck.state.bookmarks
+    assert readeck.calls("DELETE /bookmarks/{id}") == 0
+
+
+def test_an_out_of_range_date_header_is_a_warning_and_every_later_plan_works(
+    readeck: FakeReadeck, capsys: pytest.CaptureFixture[str]
+) -> None:
+    library(readeck)
+    configure(readeck)
+    readeck.date_header = "Fri, 31 Dec 9999 23:59:59 -2359"  # past year 9999 in UTC
+    for command in ("sync", "sync", "plan", "plan"):  # full, then incremental, twice
+        code, _, err = (
+            rb(capsys, command, "--now", NOW) if command == "plan" else rb(capsys, command)
+        )
+        assert code == 0, err
+        assert "not believed" in err and "internal error" not in err
+    with Store.open(Path(".rulebot/rulebot.db")) as store:
+        assert int(store.get_meta(CURSOR_KEY) or 0) <= T  # the changes' time at most
+
+
+def test_a_cursor_left_in_the_future_by_an_older_rulebot_is_repaired_by_a_full_sync(
+    readeck: FakeReadeck, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kept = readeck.add_bookmark("https://a.example/k", "K", labels=["inbox"], created=T - 9 * DAY)
+    configure(readeck, KEEP_RULES)
+    assert rb(capsys, "sync")[0] == 0
+    readeck.now = T + 60
+    readeck.touch(kept, labels=["inbox", "keep"])
+    for poisoned in ("4102444800", "253402387139"):  # 2100; 9999-12-31 23:59:59 -2359
+        with Store.open(Path(".rulebot/rulebot.db")) as store:
+            store.set_meta(CURSOR_KEY, poisoned)
+        code, out, err = rb(capsys, "plan", "--now", NOW)
+        assert code == 0, err
+        assert "syncing everything to repair it" in err and "no changes" in out
+        with Store.open(Path(".rulebot/rulebot.db")) as store:
+            assert store.get_meta(CURSOR_KEY) == str(T + 60 - DATE_MARGIN)
+    assert mirrored(kept).tags == ("inbox", "keep")  # type: ignore[union-attr]
+
+
 # -- faults ---------------------------------------------------------------------------
 
 
@@ -299,6 +391,38 @@ def test_a_page_size_over_100_is_refused_before_any_request(
     code, _, err = rb(capsys, "sync")
     assert code == 1 and "page_size" in err and "Traceback" not in err
     assert readeck.calls() == 0
+
+
+def test_a_server_that_dies_mid_apply_stops_the_run_with_one_message_and_the_next_run_finishes(
+    readeck: FakeReadeck, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = [
+        readeck.add_bookmark(f"https://m.example/{n}", f"M {n}", labels=["inbox"], created=T - n)
+        for n in range(16)
+    ]
+    configure(readeck, "rules:\n  - name: file\n    where: {tag: inbox}\n    actions: [archive]\n")
+    assert rb(capsys, "sync")[0] == 0
+    readeck.inject("die", route="PATCH /bookmarks/{id}", nth=5)  # 4 units land, then it is gone
+    started = time.monotonic()
+    code, out, err = rb(capsys, "run", "--now", NOW)
+    took = time.monotonic() - started
+    assert code == 1
+    # one message naming the server, not a failure line per remaining unit
+    (message,) = [line for line in err.splitlines() if line.startswith("rulebot: error:")]
+    assert readeck.base_url in message and "did not answer" in message and "not sent" in message
+    assert "failed  " not in out + err and "Traceback" not in err
+    assert took < 5  # a refused connection is not retried with backoff (was ~25 s here)
+    code, listed, _ = rb(capsys, "runs", "--format", "json")
+    run = json.loads(listed)[0]
+    assert run["status"] == "failed" and run["unconfirmed"] == 0
+    assert run["succeeded"] <= 4 and run["failed"] <= OUTAGE + DEFAULT_CONCURRENCY
+    assert run["succeeded"] + run["failed"] + run["skipped"] == 16 and run["skipped"] >= 5
+    readeck.start()  # back on the same port: the next run finishes the rest
+    code, _, err = rb(capsys, "run", "--now", NOW)
+    assert code == 0, err
+    assert all(readeck.state.bookmarks[i]["is_archived"] for i in ids)
+    landed = [e.path for e in readeck.exchanges if e.route == "PATCH /bookmarks/{id}" and e.status]
+    assert sorted(landed) == sorted(f"/api/bookmarks/{i}" for i in ids)  # each exactly once
 
 
 def test_a_dropped_connection_and_a_refusal_then_a_rerun_converges(

@@ -29,6 +29,7 @@ from rulebot.store import Store
 from rulebot.sync import connect, sync_store
 from tests.helpers import rb
 from tests.test_pocket_mode import (
+    action_key,
     assert_server_converged,
     expected_action_count,
     populate,
@@ -93,6 +94,37 @@ def test_a_refused_group_fails_whole_and_is_never_split(
     item = fake_pocket.item(failed[0]["send"]["item_id"])
     assert item["status"] == "0" and "auto-archived" not in item.get("tags", {})
     assert all(len(actions) != 1 for actions in sends(fake_pocket)[:3])
+
+
+# -- #22.7: a server that dies mid-send ------------------------------------------------------
+
+
+def test_a_server_that_dies_mid_send_stops_the_run_at_once_and_the_next_run_finishes(
+    fake_pocket: FakePocket, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = populate(fake_pocket, 60)
+    write_config(fake_pocket, batch_size=4)
+    planned = expected_action_count(60)
+    fake_pocket.inject("slow", 2, "/v3/send", seconds=0)  # two batches land
+    fake_pocket.inject("die", 1, "/v3/send")  # the third finds the server dead
+    started = time.monotonic()
+    code, out, err = rb(capsys, "run")
+    took = time.monotonic() - started
+    assert code == 1 and "failed  " not in out + err
+    (message,) = [line for line in err.splitlines() if line.startswith("rulebot: error:")]
+    assert fake_pocket.base_url in message and "did not answer" in message
+    assert f"8 of {planned} actions done, 4 failed, {planned - 12} not sent" in message
+    assert took < 3  # a refused connection is not retried with backoff (was ~8 s)
+    code, listed, _ = rb(capsys, "runs", "--format", "json")
+    run = json.loads(listed)[0]
+    assert (run["status"], run["succeeded"], run["failed"]) == ("failed", 8, 4)
+    assert (run["skipped"], run["unconfirmed"]) == (planned - 12, 0)  # journaled as not sent
+    fake_pocket.start()  # back on the same port: the next run finishes the rest
+    code, _, err = rb(capsys, "run")
+    assert code == 0, err
+    assert_server_converged(fake_pocket, ids)
+    landed = [action_key(action) for action in fake_pocket.applied]
+    assert len(landed) == len(set(landed)) == planned  # nothing applied twice
 
 
 # -- #10.9: Ctrl-C during a send -------------------------------------------------------------

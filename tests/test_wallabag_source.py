@@ -323,6 +323,54 @@ def test_sync_full_forces_a_full_scan(
     assert rb(capsys, "sync", "--full")[0] == 0 and str(b) not in mirror()
 
 
+def test_one_answer_dated_2100_does_not_hide_a_star_from_the_next_run(
+    wallabag: FakeWallabag, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kept = wallabag.add_entry("https://e.example/k", "K", tags=["inbox"], created_at=T - 9 * DAY)
+    configure(
+        wallabag,
+        "rules:\n  - name: purge\n    where: {tag: inbox, favorite: false}\n"
+        "    actions: [delete]\n",
+    )
+    assert rb(capsys, "sync")[0] == 0
+    wallabag.date_header = "Fri, 01 Jan 2100 00:00:00 GMT"  # one answer from a clock gone wrong
+    code, _, err = rb(capsys, "sync")
+    assert code == 0 and "2100-01-01T00:00:00Z" in err and "not believed" in err
+    wallabag.date_header = None
+    wallabag.now = T + 60
+    wallabag.touch(kept, is_starred=True, starred_at=T + 60)  # the user keeps it
+    code, _, err = rb(capsys, "run", "--now", NOW)
+    assert code == 0, err
+    assert kept in wallabag.entries and wallabag.calls("DELETE /api/entries/{id}") == 0
+
+
+def test_sync_full_replaces_a_cursor_left_in_the_future(
+    wallabag: FakeWallabag, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a = wallabag.add_entry("https://e.example/a", "A", created_at=T - 5 * DAY)
+    configure(wallabag, "rules: []\n")
+    assert rb(capsys, "sync")[0] == 0
+    with Store.open(Path(".rulebot/rulebot.db")) as store:  # as an older rulebot left it
+        store.set_meta(SINCE_KEY, str(4_102_444_800 - 3600))
+    code, out, _ = rb(capsys, "sync", "--full")  # the server's clock is right again
+    assert code == 0 and "full" in out
+    with Store.open(Path(".rulebot/rulebot.db")) as store:
+        assert store.get_meta(SINCE_KEY) == str(T - 3600)  # replaced, not max(old, new)
+    wallabag.now = T + 60
+    wallabag.touch(a, title="A2")
+    code, out, _ = rb(capsys, "sync")
+    assert code == 0 and "incremental" in out
+    assert mirror()[str(a)].given_title == "A2"  # type: ignore[attr-defined]
+    # a cursor from the future is not used even without --full: the sync is a full one
+    with Store.open(Path(".rulebot/rulebot.db")) as store:
+        store.set_meta(SINCE_KEY, str(4_102_444_800 - 3600))
+    wallabag.now = T + 120
+    wallabag.touch(a, title="A3")
+    code, out, err = rb(capsys, "sync")
+    assert code == 0 and "full" in out and "syncing everything to repair it" in err
+    assert mirror()[str(a)].given_title == "A3"  # type: ignore[attr-defined]
+
+
 def test_an_idle_scheduled_run_on_1000_entries_makes_two_requests(
     wallabag: FakeWallabag, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -205,6 +205,8 @@ class FakeKarakeep:
         return self
 
     def stop(self) -> None:
+        """Stop like a server that died: new connections are refused, and a
+        request on a connection still open is dropped unanswered, undone."""
         self._stopping.set()  # cuts latency and "slow" faults short
         if self._httpd is not None:
             self._httpd.shutdown()
@@ -347,6 +349,8 @@ class FakeKarakeep:
         self, method: str, target: str, headers: Mapping[str, str], raw_body: bytes
     ) -> _Reply | None:
         """Answer one request; None means: close the connection without answering."""
+        if self._stopping.is_set():
+            return None  # stopped: a dead server answers nothing and does nothing
         parts = urlsplit(target)
         path = parts.path
         query = dict(parse_qsl(parts.query, keep_blank_values=True))

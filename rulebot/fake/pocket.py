@@ -58,7 +58,7 @@ DEFAULT_USERNAME = "fakeuser"
 # the variables rulebot reads: a fake started in the same shell accepts them
 CONSUMER_KEY_ENV, ACCESS_TOKEN_ENV = "POCKET_CONSUMER_KEY", "POCKET_ACCESS_TOKEN"
 TAG_MAX_LEN = 25  # the later server cut tags to 25 characters
-FAULTS = ("503", "500", "drop", "drop_after", "slow", "garbage", "html", "400", "answer")
+FAULTS = ("503", "500", "drop", "drop_after", "slow", "garbage", "html", "400", "answer", "die")
 # pocket-api.md gives no X-Error-Code for rate limiting; Pocket documented one
 # meaning for 403 ("denied due to lack of permission or rate limiting"), so
 # the fake sends the permission code and only X-Limit-*-Remaining: 0 tells the
@@ -198,6 +198,8 @@ class FakePocket:
         return self
 
     def stop(self) -> None:
+        """Stop like a server that died: new connections are refused, and a
+        request on a connection still open is dropped unanswered, undone."""
         self._stopping.set()  # cuts "slow" faults short
         if self._httpd is not None:
             self._httpd.shutdown()
@@ -353,7 +355,8 @@ class FakePocket:
         (do the work, then close without answering), "slow" (wait
         ``seconds``, then answer normally), "garbage" / "html" (200 with a
         body that is not JSON), "answer" (200 with ``answer`` as JSON: a
-        wrong-shaped reply).
+        wrong-shaped reply), "die" (``stop`` the server instead of answering,
+        the work undone).
         """
         if fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}; choose from {', '.join(FAULTS)}")
@@ -373,6 +376,8 @@ class FakePocket:
         self, method: str, target: str, headers: Mapping[str, str], raw_body: bytes
     ) -> _Reply | None:
         """Answer one request; None means: close the connection without answering."""
+        if self._stopping.is_set():
+            return None  # stopped: a dead server answers nothing and does nothing
         path = urlsplit(target).path
         headers = {k.lower(): v for k, v in headers.items()}
         body, body_ok = _parse_body(headers.get("content-type", ""), raw_body)
@@ -380,7 +385,9 @@ class FakePocket:
             self._requests.append(RecordedRequest(method, path, target, headers, body, raw_body))
             fault = self._take_fault(path)
         if fault is not None:
-            if fault.kind == "drop":
+            if fault.kind == "die":
+                self.stop()
+            if fault.kind in ("drop", "die"):
                 return None
             if fault.kind == "slow":
                 self._stopping.wait(fault.seconds)

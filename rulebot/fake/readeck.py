@@ -66,7 +66,7 @@ DEFAULT_TOKEN = "rdk_fa4e0c0de0c0de0c0de0c0de0c0de0c0de0c0de"
 MAX_PAGE = 100
 DEFAULT_PAGE = 50
 DELETE_DELAY = 20.0  # seconds: PATCH is_deleted schedules the deletion task
-FAULTS = ("status", "drop", "drop_after", "slow")
+FAULTS = ("status", "drop", "drop_after", "slow", "die")
 _BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _ID = re.compile(r"^[a-zA-Z0-9]{18,22}$")
 _HTML_PAGE = "<!DOCTYPE html><html><head><title>{0}</title></head><body><h1>{0}</h1></body></html>"
@@ -168,6 +168,9 @@ class FakeReadeck:
         self._faults: list[_Fault] = []
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
+        # sent as the Date header instead of the clock's time: a server (or a
+        # proxy in front of it) whose clock is wrong, or a garbled header
+        self.date_header: str | None = None
 
     # -- lifecycle -------------------------------------------------------------------
     def start(self) -> FakeReadeck:
@@ -183,6 +186,8 @@ class FakeReadeck:
         return self
 
     def stop(self) -> None:
+        """Stop like a server that died: new connections are refused, and a
+        request on a connection still open is dropped unanswered, undone."""
         self._stopping.set()
         if self._httpd is not None:
             self._httpd.shutdown()
@@ -313,7 +318,8 @@ class FakeReadeck:
         rewritten by Accept; 502-504 as a proxy's HTML page; ``body`` overrides
         the text), "drop" closes the connection before doing the work,
         "drop_after" does the work and then closes without answering, "slow"
-        waits ``seconds`` first. ``route`` limits it to one route."""
+        waits ``seconds`` first, "die" stops the server (``stop``) instead of
+        answering, the work undone. ``route`` limits it to one route."""
         if kind not in FAULTS:
             raise ValueError(f"unknown fault {kind!r}; choose from {', '.join(FAULTS)}")
         if nth < 1 or count < 1:
@@ -329,6 +335,8 @@ class FakeReadeck:
     def _handle(
         self, method: str, target: str, headers: Mapping[str, str], raw_body: bytes
     ) -> _Reply | None:
+        if self._stopping.is_set():
+            return None  # stopped: a dead server answers nothing and does nothing
         parts = urlsplit(target)
         path = parts.path
         multi = parse_qs(parts.query, keep_blank_values=True)
@@ -338,10 +346,12 @@ class FakeReadeck:
         with self._lock:
             self._arrivals.append(route)
             fault = self._take_fault(route)
+        if fault is not None and fault.kind == "die":
+            self.stop()
         if self.latency:
             self._stopping.wait(self.latency)
         reply: _Reply | None
-        if fault is not None and fault.kind == "drop":
+        if self._stopping.is_set() or (fault is not None and fault.kind == "drop"):
             reply = None
         elif fault is not None and fault.kind == "status":
             reply = self._fault_reply(fault, headers)
@@ -821,8 +831,10 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _serve
 
     def date_time_string(self, timestamp: float | None = None) -> str:
-        """``Date`` from the fake's clock (which tests may freeze), as the server's own."""
-        return formatdate(self.server.fake.now, usegmt=True)
+        """``Date`` from the fake's clock (which tests may freeze), as the server's
+        own; ``date_header`` instead when set."""
+        fake = self.server.fake
+        return fake.date_header or formatdate(fake.now, usegmt=True)
 
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("fake readeck: " + format, *args)
@@ -974,7 +986,8 @@ def seed(server: FakeReadeck, count: int, *, rng: random.Random | None = None) -
                 archived=rng.random() < 0.25,
                 marked=rng.random() < 0.1,
                 created=added,
-                updated=added + rng.randrange(0, 86400),
+                # never after the server's clock: a real server stamps changes with it
+                updated=min(added + rng.randrange(0, 86400), server.now),
                 word_count=rng.choice((0, 300, 1200, 4000)),
                 lang=rng.choice(("en", "en", "de", "fr")),
                 kind="video" if "video" in site else rng.choice(("article",) * 9 + ("photo",)),

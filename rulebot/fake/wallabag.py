@@ -61,7 +61,7 @@ ACCESS_LIFETIME = 3600
 REFRESH_LIFETIME = 1_209_600
 MASS_ACTION_LIMIT = 10
 SERVER_TZ = timezone(timedelta(hours=2))  # not UTC: clients must read the offset
-FAULTS = ("status", "drop", "drop_after", "slow", "expire")
+FAULTS = ("status", "drop", "drop_after", "slow", "expire", "die")
 _STATUS_TEXT = {
     400: "Bad Request",
     403: "Forbidden",
@@ -199,6 +199,9 @@ class FakeWallabag:
         self._faults: list[_Fault] = []
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        # sent as the Date header instead of the clock's time: a server (or a
+        # proxy in front of it) whose clock is wrong, or a garbled header
+        self.date_header: str | None = None
 
     # -- lifecycle ----------------------------------------------------------------
     def start(self) -> FakeWallabag:
@@ -214,6 +217,8 @@ class FakeWallabag:
         return self
 
     def stop(self) -> None:
+        """Stop like a server that died: new connections are refused, and a
+        request on a connection still open is dropped unanswered, undone."""
         self._stopping.set()
         if self._httpd is not None:
             self._httpd.shutdown()
@@ -359,7 +364,8 @@ class FakeWallabag:
         ``status`` answers ``status`` (``body`` overrides the JSON text, where
         ``{token}`` stands for the caller's access token);
         ``drop`` closes the connection before the work, ``drop_after`` after it;
-        ``slow`` waits ``seconds``; ``expire`` expires the call's token first."""
+        ``slow`` waits ``seconds``; ``expire`` expires the call's token first;
+        ``die`` stops the server (``stop``) instead of answering, the work undone."""
         if kind not in FAULTS:
             raise ValueError(f"unknown fault {kind!r}; choose from {', '.join(FAULTS)}")
         if nth < 1 or count < 1:
@@ -375,6 +381,8 @@ class FakeWallabag:
     def _handle(
         self, method: str, target: str, headers: Mapping[str, str], raw_body: bytes
     ) -> tuple[int, dict[str, str], bytes] | None:
+        if self._stopping.is_set():
+            return None  # stopped: a dead server answers nothing and does nothing
         parts = urlsplit(target)
         headers = {k.lower(): v for k, v in headers.items()}
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
@@ -382,10 +390,12 @@ class FakeWallabag:
         with self._lock:
             self._arrivals.append(route)
             fault = self._take_fault(route)
+        if fault is not None and fault.kind == "die":
+            self.stop()
         if self.latency:
             self._stopping.wait(self.latency)
         reply: tuple[int, dict[str, str], bytes] | None
-        if fault is not None and fault.kind == "drop":
+        if self._stopping.is_set() or (fault is not None and fault.kind == "drop"):
             reply = None
         elif fault is not None and fault.kind == "status":
             text = fault.body or _STATUS_TEXT.get(fault.status, "Error")
@@ -863,8 +873,10 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def date_time_string(self, timestamp: float | None = None) -> str:
-        """The Date header from the fake's clock (a frozen clock stays frozen)."""
-        return formatdate(self.server.fake.now, usegmt=True)
+        """The Date header from the fake's clock (a frozen clock stays frozen);
+        ``date_header`` instead when set."""
+        fake = self.server.fake
+        return fake.date_header or formatdate(fake.now, usegmt=True)
 
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -996,7 +1008,8 @@ def seed(server: FakeWallabag, count: int, *, rng: random.Random | None = None) 
                 archived=archived,
                 starred=rng.random() < 0.1,
                 created_at=added,
-                updated_at=added + rng.randrange(0, 86400),
+                # never after the server's clock: a real server stamps changes with it
+                updated_at=min(added + rng.randrange(0, 86400), server.now),
                 language=rng.choice(("en", "de", "fr", None)),
                 reading_time=rng.randrange(0, 40),
             )

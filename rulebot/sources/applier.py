@@ -14,7 +14,10 @@ Only the main thread touches the store: each unit is journaled ``sent``
 before it is submitted, and its answers are journaled
 ``confirmed``/``failed`` together with the mirror update in one
 transaction. A 404 on an item is *moot* (the item is gone: counted as done,
-and it leaves the mirror). A credentials error stops the run.
+and it leaves the mirror). A credentials error stops the run, and so do
+``OUTAGE`` units in a row that got no answer at all (the server died or was
+never there): the rest is journaled as not sent, for the next run, instead
+of trying every remaining unit against a dead server.
 """
 
 from __future__ import annotations
@@ -28,10 +31,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from rulebot.actions import from_send
 from rulebot.engine import screen, touchable
-from rulebot.errors import CredentialsError, RulebotError
+from rulebot.errors import CredentialsError, RulebotError, ServerUnreachable, stopped_run
 from rulebot.lifecycle import before_states, item_state
 from rulebot.plan import Outcome, PlannedAction, Result
-from rulebot.sources.base import STOPPED
+from rulebot.sources.base import STOPPED, UNANSWERED
 
 if TYPE_CHECKING:
     import sqlite3
@@ -43,6 +46,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("rulebot.applier")
 
 Unit = list[tuple[int, PlannedAction]]
+
+OUTAGE = 3  # units (or bulk requests) in a row without any answer: the server is down
 
 
 @dataclass(frozen=True)
@@ -115,8 +120,9 @@ def apply_units(
     units = units_of(queue)
     shown = _Progress(len(units), enabled=progress)
     fatal: BaseException | None = None
+    outage = _Outage()
     if bulk is not None:  # units the service takes several to a request go first
-        units, fatal = _apply_bulk(store, run_id, units, bulk, outcomes, stop)
+        units, fatal = _apply_bulk(store, run_id, units, bulk, outcomes, stop, outage)
     in_flight: dict[Future[list[Answer]], Unit] = {}
     by_item: dict[str, Future[list[Answer]]] = {}
 
@@ -128,10 +134,12 @@ def apply_units(
             del by_item[item_id]
         try:
             answers = future.result()
+            outage.heard(None)
         except CredentialsError as err:  # the key is wrong: no later request will do better
             fatal = fatal or err
             answers = [Answer(False, str(err))] * len(unit)
         except RulebotError as err:
+            outage.heard(err)
             answers = [Answer(False, str(err))] * len(unit)
         _record(store, run_id, unit, answers, outcomes)
         shown.step()
@@ -148,9 +156,6 @@ def apply_units(
                     _skip_rest(store, run_id, units[number:], outcomes, STOPPED)
                     logger.warning("stopping: the rest is not sent; the next run plans it")
                     break
-                if fatal is not None:
-                    _skip_rest(store, run_id, units[number:], outcomes, f"not sent: {fatal}")
-                    break
                 item_id = unit[0][1].item_id
                 if item_id is None:
                     settle_all()  # an account-wide unit runs alone
@@ -160,6 +165,11 @@ def apply_units(
                     done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                     for future in done:
                         settle(future)
+                if fatal is None and outage.down:
+                    fatal = outage.last
+                if fatal is not None:
+                    _skip_rest(store, run_id, units[number:], outcomes, _not_sent(fatal))
+                    break
                 current = store.get(item_id) if item_id is not None else None
                 library = touchable(store, [p for _, p in unit]) if item_id is None else _NO_LIBRARY
                 store.journal_mark(run_id, [i for i, _ in unit], "sent")
@@ -175,6 +185,8 @@ def apply_units(
         raise
     finally:
         shown.done()
+    if isinstance(fatal, ServerUnreachable):  # one message, now that the last units settled
+        fatal = outage.error(outcomes)
     ordered = [outcomes[i] for i in sorted(outcomes)]
     status = "ok" if all(o.state != "failed" for o in ordered) else "partial"
     store.journal_finish(run_id, "failed" if fatal else status)
@@ -212,6 +224,7 @@ def _apply_bulk(
     bulk: Bulk,
     outcomes: dict[int, Outcome],
     stop: Callable[[], bool] | None,
+    outage: _Outage,
 ) -> tuple[list[Unit], BaseException | None]:
     """Send the units ``bulk`` accepts, ``bulk.size`` to a request, before the
     rest; the units left to send one by one. Only a unit that is its item's
@@ -246,19 +259,58 @@ def _apply_bulk(
             _skip_rest(store, run_id, [unit for unit, _ in chosen[start:]], outcomes, STOPPED)
             return rest, None
         store.journal_mark(run_id, [i for unit, _ in batch for i, _ in unit], "sent")
+        fatal: RulebotError | None = None
         try:
             answers = bulk(batch)
+            outage.heard(None)
         except CredentialsError as err:  # no later request will do better
-            for unit, _ in batch:
-                _record(store, run_id, unit, [Answer(False, str(err))] * len(unit), outcomes)
-            left = [unit for unit, _ in chosen[start + bulk.size :]]
-            _skip_rest(store, run_id, left, outcomes, f"not sent: {err}")
-            return rest, err
+            answers = [[Answer(False, str(err))] * len(unit) for unit, _ in batch]
+            fatal = err
         except RulebotError as err:
+            outage.heard(err)
             answers = [[Answer(False, str(err))] * len(unit) for unit, _ in batch]
         for (unit, _), unit_answers in zip(batch, answers, strict=True):
             _record(store, run_id, unit, unit_answers, outcomes)
+        if fatal is None and outage.down:
+            fatal = outage.last
+        if fatal is not None:
+            left = [unit for unit, _ in chosen[start + bulk.size :]] + rest
+            _skip_rest(store, run_id, left, outcomes, _not_sent(fatal))
+            return [], fatal
     return rest, None
+
+
+class _Outage:
+    """Counts units in a row that got no answer from the server at all; at
+    ``OUTAGE`` the server is down and the run stops, with one message."""
+
+    def __init__(self) -> None:
+        self.in_a_row = 0
+        self.last: ServerUnreachable | None = None
+
+    def heard(self, error: BaseException | None) -> None:
+        """A unit settled: answered (``None``, or an error the server sent), or not."""
+        if isinstance(error, ServerUnreachable):
+            self.in_a_row += 1
+            self.last = error
+        else:
+            self.in_a_row = 0
+
+    @property
+    def down(self) -> bool:
+        return self.in_a_row >= OUTAGE
+
+    def error(self, outcomes: Mapping[int, Outcome]) -> ServerUnreachable:
+        """One message for the whole run (every action settled or skipped):
+        which server, why, and what is left."""
+        assert self.last is not None
+        states = [outcome.state for outcome in outcomes.values()]
+        unsent = sum(1 for o in outcomes.values() if o.error == UNANSWERED)
+        return stopped_run(self.last, self.in_a_row, states, unsent)
+
+
+def _not_sent(fatal: BaseException) -> str:
+    return UNANSWERED if isinstance(fatal, ServerUnreachable) else f"not sent: {fatal}"
 
 
 def _skip_rest(

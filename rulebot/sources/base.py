@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 # what an applier reports for actions it never sent because it was asked to stop
 STOPPED = "not sent: rulebot was asked to stop; the next run plans it again"
+# ... and for those it never sent because the server had stopped answering
+UNANSWERED = "not sent: the server stopped answering; the next run plans it again"
 
 
 @dataclass(frozen=True)

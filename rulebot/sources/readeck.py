@@ -7,8 +7,13 @@ action. Sync: the first one (and ``sync --full``) lists every bookmark
 what was updated or deleted since the cursor (store meta ``readeck_since``),
 and only the updated bookmarks are fetched (``GET /bookmarks?id=…``,
 ⌈changed/page_size⌉ requests). An idle run is one request. The feed is
-inclusive to the second, so the bookmarks of the cursor's own second come
-back every time: one whose ``updated`` is the one mirrored is not fetched.
+inclusive, so the bookmarks changed in the last ``DATE_MARGIN`` seconds
+before the cursor come back every time: one whose ``updated`` is the one
+mirrored is not fetched. The cursor is the server's clock when it answered
+(its ``Date``, unless that is further ahead of this machine's clock than a
+server's may be: ``rulebot.cursors``), never the newest change the feed
+showed: a bookmark dated ahead of the server's clock would move it past
+edits still to come.
 
 How a Pocket word becomes Readeck requests, per item unit (one rule's
 actions on one item): ``archive``/``readd`` (``is_archived``),
@@ -26,12 +31,14 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from rulebot.capabilities import READECK, Capabilities
+from rulebot.cursors import believable, from_the_future, vouched
 from rulebot.errors import ItemDataError
 from rulebot.item import UNREAD, Item, folded_tags
 from rulebot.plan import Plan, PlannedAction
@@ -55,12 +62,21 @@ logger = logging.getLogger("rulebot.readeck")
 
 SOURCE_KEY = "source"  # store meta: which library the mirror holds
 CURSOR_KEY = "readeck_since"  # store meta: the change feed's next `since` (unix seconds)
+# seconds the cursor stays behind the server's Date: a change committed while
+# an answer was being made (stamped before its Date) is read again, not missed
+DATE_MARGIN = 60
 
 
 class ReadeckSession:
-    def __init__(self, client: ReadeckClient, settings: ServiceSettings) -> None:
+    def __init__(
+        self,
+        client: ReadeckClient,
+        settings: ServiceSettings,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.client = client
         self.settings = settings
+        self.clock = clock  # this machine's: how far a server's time is believed
 
     @property
     def requests_made(self) -> int:
@@ -72,12 +88,15 @@ class ReadeckSession:
 
     # -- sync -------------------------------------------------------------------
     def sync(self, store: Store, *, full: bool = False, progress: bool = False) -> SyncResult:
+        """Incremental from the stored cursor; a full sync when asked, on the
+        first sync, for another library, or when the cursor cannot be right."""
         since = store.get_meta(CURSOR_KEY)
         if (
             full
-            or since is None
-            or not since.isdigit()
             or store.get_meta(SOURCE_KEY) != (self.source_id)
+            or since is None
+            or not (since.isascii() and since.isdigit() and len(since) <= 12)
+            or from_the_future(int(since), "Readeck sync cursor", clock=self.clock)
         ):
             return self._full(store)
         return self._incremental(store, int(since))
@@ -85,25 +104,41 @@ class ReadeckSession:
     def _full(self, store: Store) -> SyncResult:
         """Every bookmark; the mirror becomes exactly what the list saw. The
         cursor is the server's clock when the list began (its ``Date``), so
-        whatever changes during or after the list is in the next feed."""
+        whatever changes during or after the list is in the next feed; it
+        replaces whatever cursor was stored."""
         before = self.client.requests_made
         known = {item.item_id for item in store.items()}
         self.client.server_time = None
         items, _ = self._read(self.client.iter_bookmarks())
-        started = self.client.server_time
-        if started is None:  # no Date header: the newest change the list showed
-            started = max((item.time_updated or 0 for item in items), default=0)
+        newest = max((item.time_updated or 0 for item in items), default=0)
+        cursor = self._cursor(self.client.server_time, newest, 0)
         seen = {item.item_id for item in items}
         with store.transaction() as conn:
             store.replace_all(items, conn)
             store.set_meta(SOURCE_KEY, self.source_id, conn)
-            store.set_meta(CURSOR_KEY, str(started), conn)
+            store.set_meta(CURSOR_KEY, str(cursor), conn)
         requests = self.client.requests_made - before
         return SyncResult(True, len(items), len(known - seen), requests)
 
+    def _cursor(self, answered: int | None, newest: int, since: int) -> int:
+        """The next ``since``: the server's clock when it answered (its ``Date``)
+        less ``DATE_MARGIN``. Never the newest change alone: a bookmark dated
+        ahead of the server's clock (skew, an import) would carry the cursor
+        past edits made before that time, and they would never be synced.
+        Without a Date, or with one this machine's clock cannot believe, what
+        the changes listed and this machine's clock both vouch for, never
+        earlier than ``since`` (``rulebot.cursors``)."""
+        if answered is not None:
+            date = believable(answered, "Readeck's Date header", clock=self.clock)
+            if date is not None:
+                return max(0, date - DATE_MARGIN)
+        return max(since, vouched(newest, clock=self.clock))
+
     def _incremental(self, store: Store, since: int) -> SyncResult:
         before = self.client.requests_made
+        self.client.server_time = None
         changes = self.client.changes(since)
+        answered = self.client.server_time  # the feed's Date, before any fetch
         mirror = {item.item_id: item for item in store.items()}
         deleted = {change.bookmark_id for change in changes if change.deleted}
         wanted: dict[str, None] = {}
@@ -120,10 +155,11 @@ class ReadeckSession:
         # asked for and not answered: deleted (or scheduled for deletion) meanwhile
         gone = (deleted | (set(wanted) - returned)) & set(mirror)
         newest = max((int(change.time.timestamp()) for change in changes), default=since)
+        cursor = self._cursor(answered, newest, since)
         with store.transaction() as conn:
             store.upsert(items, conn)
             store.delete(gone, conn)
-            store.set_meta(CURSOR_KEY, str(max(since, newest)), conn)
+            store.set_meta(CURSOR_KEY, str(cursor), conn)
         requests = self.client.requests_made - before
         return SyncResult(False, len(items), len(gone), requests)
 

@@ -26,6 +26,7 @@ own connection.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 import time
@@ -40,6 +41,8 @@ from rulebot import __version__
 from rulebot.errors import CredentialsError, ItemDataError, RulebotError
 from rulebot.http import HttpClient, Response, clip, header_number
 from rulebot.item import ARCHIVED, UNREAD, Item
+
+logger = logging.getLogger("rulebot.readeck")
 
 TOKEN_ENV = "READECK_TOKEN"
 API_PATH = "/api"
@@ -119,7 +122,9 @@ class ReadeckClient:
             "on_wait": on_wait,
             "sleep": sleep,
         }
-        self.server_time: int | None = None  # the first list page's Date (unix seconds)
+        # the server's clock (its Date header, unix seconds) when the first list
+        # page since it was reset, or the last change feed, answered
+        self.server_time: int | None = None
         self._local = threading.local()
         self._clients: list[HttpClient] = []
         self._clients_lock = threading.Lock()
@@ -174,7 +179,7 @@ class ReadeckClient:
                 )
             total = header_number(response.headers, "Total-Count", 12)
             if self.server_time is None:
-                self.server_time = _date(response.headers.get("Date"))
+                self.server_time = self._server_date(response)
             fresh = 0
             for raw in page:
                 bookmark_id = raw.get("id") if isinstance(raw, Mapping) else None
@@ -196,7 +201,9 @@ class ReadeckClient:
     def changes(self, since: int) -> list[Change]:
         """The change feed since ``since`` (unix seconds, inclusive): one request."""
         stamp = datetime.fromtimestamp(since, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        answer = self._call("GET", "/bookmarks/sync", params={"since": stamp}).data
+        response = self._call("GET", "/bookmarks/sync", params={"since": stamp})
+        self.server_time = self._server_date(response)
+        answer = response.data
         if not isinstance(answer, list):
             raise ReadeckError(
                 f"GET /bookmarks/sync: {self.origin} answered {_kind(answer)}, "
@@ -279,6 +286,19 @@ class ReadeckClient:
         return answer if isinstance(answer, dict) else {}
 
     # -- plumbing --------------------------------------------------------------------
+    def _server_date(self, response: Response) -> int | None:
+        """The answer's ``Date`` (a warning when there is one rulebot cannot read)."""
+        value = response.headers.get("Date")
+        stamp = _date(value)
+        if stamp is None and value:
+            logger.warning(
+                "%s: Readeck's Date header %r is not a date; the sync cursor comes from "
+                "the changes it listed instead",
+                response.path,
+                self._http().clean(value, 60),
+            )
+        return stamp
+
     def _http(self) -> HttpClient:
         client: HttpClient | None = getattr(self._local, "client", None)
         if client is None:
@@ -431,12 +451,13 @@ def parse_time(value: Any) -> datetime | None:
 
 
 def _date(value: str | None) -> int | None:
-    """An HTTP ``Date`` header as unix seconds (None when absent or garbled)."""
+    """An HTTP ``Date`` header as unix seconds (None when absent or garbled).
+    Not judged here: ``rulebot.cursors`` decides how far to believe it."""
     if not value or len(value) > 40:
         return None
     try:
         return int(parsedate_to_datetime(value).timestamp())
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
 
 

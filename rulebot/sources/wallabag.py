@@ -7,7 +7,9 @@ labels), the created/updated dates, reading time and language
 Sync: incremental with ``since`` (entries whose ``updated_at`` is strictly
 after the cursor; the cursor is the server's clock when the last listing
 began, from its ``Date`` header, minus an hour of overlap, because the
-comparison is at whole seconds in the server's local time). Wallabag
+comparison is at whole seconds in the server's local time; a Date further
+ahead of this machine's clock than a server's may be is not believed:
+``rulebot.cursors``). Wallabag
 hard-deletes and ``since`` never reports a deletion, so every
 ``full_scan_every`` (default 7 days; ``rulebot sync --full`` any time) the
 sync lists every entry and the mirror becomes exactly that list. A listing
@@ -46,6 +48,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from rulebot.capabilities import WALLABAG, Capabilities
+from rulebot.cursors import believable, from_the_future, vouched
 from rulebot.errors import ItemDataError
 from rulebot.item import Item, folded_tags
 from rulebot.plan import Plan, PlannedAction
@@ -115,13 +118,17 @@ class WallabagSession:
             or cursor is None
             or last_full is None
             or now - last_full >= self.full_scan_every
+            or from_the_future(cursor, "Wallabag sync cursor", clock=self.clock)
         )
         if full:
             items, deleted = self._full_scan(store)
         else:
             items = self._list(since=cursor or None)
             deleted = 0
-        cursor = max(cursor or 0, self._cursor(items))
+        fresh = self._cursor(items)
+        # a full scan replaces the cursor: a wrong one (a server's clock that
+        # was in 2100 for one answer) would otherwise outlive every repair
+        cursor = fresh if fresh is not None else 0 if full else cursor or 0
         with store.transaction() as conn:
             if full:
                 store.replace_all(items, conn)
@@ -132,16 +139,22 @@ class WallabagSession:
             store.set_meta(SOURCE_KEY, source, conn)
         return SyncResult(full, len(items), deleted, self.client.requests_made - before)
 
-    def _cursor(self, items: list[Item]) -> int:
+    def _cursor(self, items: list[Item]) -> int | None:
         """The next ``since``: the server's clock when the listing began (its
-        Date header), else the newest change seen, minus the overlap. From the
+        Date header), else (none, or one this machine's clock cannot believe)
+        what the newest change seen and this machine's clock vouch for (None:
+        no change seen), minus the overlap (``rulebot.cursors``). From the
         server's clock, an idle library re-reads nothing; from the newest
         change, the last hour of changes is read again each time."""
         listed_at = self.client.listed_at
         if listed_at is not None:
-            return listed_at - OVERLAP
+            date = believable(listed_at, "Wallabag's Date header", clock=self.clock)
+            if date is not None:
+                return max(0, date - OVERLAP)
         newest = max((item.time_updated or 0 for item in items), default=0)
-        return newest - OVERLAP if newest else 0
+        if not newest:
+            return None
+        return max(0, vouched(newest, clock=self.clock) - OVERLAP)
 
     def _full_scan(self, store: Store) -> tuple[list[Item], int]:
         known = {item.item_id for item in store.items()}

@@ -23,6 +23,7 @@ own connection, the token is shared under a lock.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -35,6 +36,8 @@ from rulebot import __version__
 from rulebot.errors import CredentialsError, ItemDataError, RulebotError
 from rulebot.http import HttpClient, Response, clip
 from rulebot.item import ARCHIVED, UNREAD, Item
+
+logger = logging.getLogger("rulebot.wallabag")
 
 API_PATH = "/api"
 TOKEN_PATH = "/oauth/v2/token"
@@ -161,7 +164,14 @@ class WallabagClient:
                 "GET", "/entries.json", params={**params, "page": str(page)}, raw=True
             )
             if page == 1:
-                self.listed_at = _http_date(response.headers.get("date"))
+                date = response.headers.get("date")
+                self.listed_at = _http_date(date)
+                if self.listed_at is None and date:
+                    logger.warning(
+                        "GET /api/entries.json: Wallabag's Date header %r is not a date; the "
+                        "sync cursor comes from the entries it listed instead",
+                        self._http().clean(date, 60),
+                    )
             answer = _object(response.data, "GET /api/entries.json")
             items, pages = _page(answer, page)
             total = answer.get("total")
