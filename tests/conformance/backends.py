@@ -12,9 +12,15 @@ server's answers), never rulebot's mirror, so a test compares what rulebot
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
+import os
 import re
+import subprocess
+import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -27,9 +33,29 @@ from rulebot.item import ARCHIVED, UNREAD, Item
 from rulebot.store import Store
 from tests.helpers import rb
 
+from .proxy import MARK, Fault, FaultProxy, Request
+
 T = 1_795_672_800  # 2026-11-26T06:00:00Z: the fakes' frozen clock
 DAY = 86400
 STORE = Path(".rulebot/rulebot.db")
+KILL_AT = "RULEBOT_TEST_KILL_AT_ACTION"  # spawn(): the local apply dies at this action
+# ``spawn``'s program: the CLI, which with KILL_AT set SIGKILLs itself inside
+# the local library's apply transaction (a server's run is killed from outside)
+SPAWNED = f"""
+import os, signal, sys
+kill_at = int(os.environ.get("{KILL_AT}") or 0)
+if kill_at:
+    import rulebot.engine as engine
+    apply_one, seen = engine._apply_planned, []
+    def dying(*args, **kwargs):
+        seen.append(1)
+        if len(seen) == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return apply_one(*args, **kwargs)
+    engine._apply_planned = dying
+from rulebot.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
 
 
 @dataclass(frozen=True)
@@ -59,6 +85,12 @@ class Held:
         return replace(self, tags=tuple(sorted({t.lower() for t in self.tags})))
 
 
+def action_key(action: Mapping[str, Any]) -> tuple[str, ...]:
+    """A Pocket-vocabulary action as ``Backend.executed`` lists it."""
+    target = action.get("item_id") or action.get("url") or action.get("old_tag") or ""
+    return (str(action["action"]), str(target), str(action.get("tags", "")))
+
+
 class Backend:
     """A source and the service behind it, seen from the outside."""
 
@@ -68,10 +100,25 @@ class Backend:
     keeps_spelling: ClassVar[bool] = True
     # the server's clock can be moved (fakes); the real servers run on real time
     clock: ClassVar[bool] = True
+    # -- faults (tests/conformance/test_fault_matrix.py) --
+    # rulebot's requests by phase: (regex on "METHOD /path", "sync" | "apply");
+    # the first match wins, a request matching none (auth, a health check) has none
+    phases: ClassVar[tuple[tuple[str, str], ...]] = ()
+    # where a request names one item: a regex on "METHOD /path" with a group "id"
+    item_route: ClassVar[str] = ""
+    # the environment variables a refused credential must be named by
+    credentials: ClassVar[tuple[str, ...]] = ()
+    # a 401 makes the client renew its token once and try again (OAuth2)
+    renews_token: ClassVar[bool] = False
+    # a client timeout that every healthy answer beats by far, for the timeout rows
+    quick_timeout: ClassVar[float] = 0.3
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
         self.monkeypatch, self.capsys = monkeypatch, capsys
         self._now = T
+        self.upstream = ""  # the service's own address (a network source)
+        self.proxy: FaultProxy | None = None
+        self.removed: list[str] = []  # URLs a "404" fault had another client delete
 
     # -- lifecycle ------------------------------------------------------------
     @contextlib.contextmanager
@@ -96,13 +143,133 @@ class Backend:
         """rulebot's clock: the service's, off by ``skew``."""
         return ["--now", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.now + self.skew))]
 
-    def source_block(self) -> str:
-        return ""
+    def source_block(self, **settings: object) -> str:
+        """The config's source block; ``settings`` are more keys in it (``timeout``…)."""
+        if not self.upstream:
+            return ""
+        url = self.proxy.base_url if self.proxy is not None else self.upstream
+        extra = "".join(f", {key}: {value}" for key, value in settings.items())
+        return f"{self.kind}: {{base_url: '{url}'{extra}}}\n"
 
     def cli(self, command: str, *args: str) -> tuple[int, str, str]:
         """The real entry point, on this backend's clock: (exit code, stdout, stderr)."""
         clock = self.now_arg() if command in ("plan", "run", "undo", "apply") else []
         return rb(self.capsys, command, *args, *clock)
+
+    def spawn(
+        self, command: str, *args: str, env: Mapping[str, str] | None = None
+    ) -> subprocess.Popen[str]:
+        """``cli`` in a process of its own (one a test can kill), in the current directory."""
+        clock = self.now_arg() if command in ("plan", "run", "undo", "apply") else []
+        return subprocess.Popen(
+            [sys.executable, "-c", SPAWNED, command, *args, *clock],
+            env={**os.environ, **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    # -- faults ---------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _serving(self, upstream: str) -> Iterator[None]:
+        """The service is up at ``upstream``; a proxy put in front goes with it."""
+        self.upstream = upstream
+        try:
+            yield
+        finally:
+            if self.proxy is not None:
+                self.proxy.stop()
+                self.proxy = None
+
+    def intercept(self) -> FaultProxy:
+        """Put the fault proxy in front of the service: a config written from
+        now on points rulebot at it (the test's own edits still go direct)."""
+        if not self.upstream:
+            raise NotImplementedError(f"{self.name} has no server to put a proxy in front of")
+        if self.proxy is None:
+            self.proxy = FaultProxy(self.upstream, self.phase).start()
+        return self.proxy
+
+    def phase(self, method: str, path: str) -> str | None:
+        request = f"{method} {path}"
+        return next((phase for pattern, phase in self.phases if re.match(pattern, request)), None)
+
+    def item_of(self, request: Request) -> str | None:
+        """The item a request of rulebot's acts on, if it names one."""
+        found = re.match(self.item_route, f"{request.method} {request.path}")
+        return found.group("id") if self.item_route and found else None
+
+    def inject(
+        self,
+        fault: str,
+        *,
+        on: str = "apply",
+        nth: int = 1,
+        count: int = 1,
+        retry_after: int | None = None,
+        seconds: float = 0.0,
+    ) -> Fault:
+        """The ``nth`` request of ``on`` (``apply``: the requests that carry out
+        a plan; ``sync``: the listing) meets ``fault``, and ``count - 1`` after it:
+
+        "503", "401", "429" (``Retry-After: retry_after`` when given): that answer;
+        "drop": the connection closes before the server sees the request;
+        "drop_after": the server does the work, the answer is lost;
+        "slow": the server gets it ``seconds`` late (past the client's timeout);
+        "404": another client deletes the item just before the server gets the
+        request (the first request naming an item), so the server's own 404;
+        "hold": the request waits for ``fault.release`` (a kill lands meanwhile);
+        "gone": the server vanishes (connections refused) until ``back()``."""
+        proxy = self.proxy
+        if proxy is None:
+            raise NotImplementedError(f"{self.name}: call intercept() before configure()")
+        if fault in ("503", "401", "429"):
+            headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+            made = Fault("status", on, nth, count, status=int(fault), headers=headers)
+        elif fault == "404":
+            known = self.held()  # an item of the library, not one the run creates
+
+            def names_known(request: Request) -> bool:
+                return self.item_of(request) in known
+
+            def remove(request: Request) -> None:
+                item_id = str(self.item_of(request))
+                self.removed.append(known[item_id].url)
+                self.remove(item_id)
+
+            made = Fault("call", on, nth, count, when=names_known, callback=remove)
+        elif fault == "hold":
+            made = Fault("hold", on, nth, count, writes=True)
+        elif fault in ("drop", "drop_after", "slow", "gone"):
+            made = Fault(fault, on, nth, count, seconds=seconds)
+        else:
+            raise ValueError(f"unknown fault {fault!r}")
+        return proxy.inject(made)
+
+    def back(self) -> None:
+        """Faults cleared, the server reachable again."""
+        if self.proxy is not None:
+            self.proxy.clear()
+            self.proxy.back()
+
+    def executed(self) -> list[tuple[str, ...]]:
+        """What the service carried out of rulebot's changes (its own record,
+        never the test's edits), one entry per execution: the same entry twice
+        means the same change ran twice."""
+        raise NotImplementedError
+
+    def _executed_exchanges(self, exchanges: Sequence[Any]) -> list[tuple[str, ...]]:
+        """A fake's record of the requests it answered 2xx that came from rulebot
+        (through the proxy) and change something."""
+        return [
+            (e.method, e.path, hashlib.sha256(e.raw_body).hexdigest()[:12])
+            for e in exchanges
+            if e.headers.get(MARK.lower())
+            and e.method != "GET"
+            and e.status is not None
+            and 200 <= e.status < 300
+            and self.phase(e.method, e.path) == "apply"
+        ]
 
     def sync(self, *args: str) -> None:
         """``rulebot sync`` (a server's mirror brought in line)."""
@@ -118,9 +285,10 @@ class Backend:
         (only for sources whose capabilities name such a scan)."""
         raise NotImplementedError
 
-    def configure(self, rules: str) -> Path:
+    def configure(self, rules: str, **settings: object) -> Path:
+        """rules.yaml: the source block (with ``settings`` in it), then ``rules``."""
         path = Path("rules.yaml")
-        path.write_text(f"version: 1\n{self.source_block()}{rules}")
+        path.write_text(f"version: 1\n{self.source_block(**settings)}{rules}")
         return path
 
     # -- the library, as another client would touch it ------------------------------
@@ -211,6 +379,18 @@ class LocalBackend(Backend):
         with self._store() as store:
             store.delete([item_id])
 
+    def executed(self) -> list[tuple[str, ...]]:
+        """Every action a committed apply journaled as done (a killed one left none)."""
+        if not STORE.exists():
+            return []
+        with self._store() as store:
+            return [
+                action_key(entry.send)
+                for run in store.journal_runs(limit=1000)
+                for entry in store.journal_entries(run.run_id)
+                if entry.state == "confirmed"
+            ]
+
     def held(self) -> dict[str, Held]:
         if not STORE.exists():
             return {}
@@ -235,6 +415,8 @@ class PocketBackend(Backend):
     name = "pocket"
     kind = "pocket"
     malformed = "fail-alone"
+    phases = ((r"POST /v3/get$", "sync"), (r"POST /v3/send$", "apply"))
+    credentials = ("POCKET_ACCESS_TOKEN",)  # a 401 is the token's (the key's is a 403)
 
     @contextlib.contextmanager
     def running(self) -> Iterator[Backend]:
@@ -242,26 +424,41 @@ class PocketBackend(Backend):
 
         self.monkeypatch.setenv("POCKET_CONSUMER_KEY", POCKET_KEY)
         self.monkeypatch.setenv("POCKET_ACCESS_TOKEN", POCKET_TOKEN)
-        with FakePocket(
-            consumer_key=POCKET_KEY,
-            access_token=POCKET_TOKEN,
-            now=T,
-            malformed_actions=self.malformed,
-        ) as fake:
+        with (
+            FakePocket(
+                consumer_key=POCKET_KEY,
+                access_token=POCKET_TOKEN,
+                now=T,
+                malformed_actions=self.malformed,
+            ) as fake,
+            self._serving(fake.base_url),
+        ):
             self.fake = fake
+            self._own: Counter[tuple[str, ...]] = Counter()  # the test's own sends
             yield self
 
     def advance(self, seconds: int) -> None:
         super().advance(seconds)
         self.fake.now = self.now
 
-    def source_block(self) -> str:
-        return f"pocket: {{base_url: '{self.fake.base_url}'}}\n"
-
     def requests(self) -> int:
         return self.fake.calls()
 
+    def item_of(self, request: Request) -> str | None:
+        """The first item a ``/v3/send`` batch acts on."""
+        try:
+            actions = json.loads(request.body)["actions"]
+        except (ValueError, KeyError, TypeError):
+            return None
+        return next((str(a["item_id"]) for a in actions if a.get("item_id")), None)
+
+    def executed(self) -> list[tuple[str, ...]]:
+        """Every action the server ran (``FakePocket.applied``), less the test's own."""
+        ran = Counter(action_key(action) for action in self.fake.applied)
+        return sorted((ran - self._own).elements())
+
     def _send(self, *actions: dict[str, Any]) -> None:
+        self._own.update(action_key(action) for action in actions)
         answer = httpx.post(
             f"{self.fake.base_url}/v3/send",
             json={
@@ -329,6 +526,9 @@ KARAKEEP_KEY = "kk-SECRET-conformance-0123456789"
 class KarakeepBackend(Backend):
     name = "karakeep"
     kind = "karakeep"
+    phases = ((r"GET /api/v1/bookmarks$", "sync"), (r"\w+ /api/v1/(bookmarks|tags)", "apply"))
+    item_route = r"\w+ /api/v1/bookmarks/(?P<id>[^/]+)"
+    credentials = ("KARAKEEP_API_KEY",)
 
     @contextlib.contextmanager
     def running(self) -> Iterator[Backend]:
@@ -336,7 +536,7 @@ class KarakeepBackend(Backend):
         from rulebot.sources.karakeep_api import KarakeepClient
 
         self.monkeypatch.setenv("KARAKEEP_API_KEY", KARAKEEP_KEY)
-        with FakeKarakeep(now=T, api_key=KARAKEEP_KEY) as fake:
+        with FakeKarakeep(now=T, api_key=KARAKEEP_KEY) as fake, self._serving(fake.base_url):
             self.fake = fake
             self.client = KarakeepClient(fake.base_url, KARAKEEP_KEY)  # "another client"
             try:
@@ -348,11 +548,11 @@ class KarakeepBackend(Backend):
         super().advance(seconds)
         self.fake.now = self.now
 
-    def source_block(self) -> str:
-        return f"karakeep: {{base_url: '{self.fake.base_url}'}}\n"
-
     def requests(self) -> int:
         return self.fake.calls()
+
+    def executed(self) -> list[tuple[str, ...]]:
+        return self._executed_exchanges(self.fake.exchanges)
 
     def add(self, seed: Seed) -> str:
         return self.fake.add_bookmark(
@@ -410,18 +610,30 @@ class WallabagBackend(Backend):
     name = "wallabag"
     kind = "wallabag"
     keeps_spelling = False  # labels are stored lower-cased
+    phases = ((r"GET /api/entries\.json$", "sync"), (r"\w+ /api/(entries|tags?)\b", "apply"))
+    item_route = r"\w+ /api/entries/(?P<id>\d+)"
+    credentials = (
+        "WALLABAG_CLIENT_ID",
+        "WALLABAG_CLIENT_SECRET",
+        "WALLABAG_USERNAME",
+        "WALLABAG_PASSWORD",
+    )
+    renews_token = True
 
     @contextlib.contextmanager
     def running(self) -> Iterator[Backend]:
         from rulebot.fake.wallabag import FakeWallabag
 
-        with FakeWallabag(
-            now=T,
-            client_id="7_SECRETconformance0000000000000000000000",
-            client_secret="SECRETconformance-client-secret",
-            username="SECRETuser-conformance",
-            password="SECRETpassword-conformance",
-        ) as fake:
+        with (
+            FakeWallabag(
+                now=T,
+                client_id="7_SECRETconformance0000000000000000000000",
+                client_secret="SECRETconformance-client-secret",
+                username="SECRETuser-conformance",
+                password="SECRETpassword-conformance",
+            ) as fake,
+            self._serving(fake.base_url),
+        ):
             for name, value in fake.env.items():
                 self.monkeypatch.setenv(name, value)
             self.fake = fake
@@ -431,11 +643,11 @@ class WallabagBackend(Backend):
         super().advance(seconds)
         self.fake.now = self.now
 
-    def source_block(self) -> str:
-        return f"wallabag: {{base_url: '{self.fake.base_url}'}}\n"
-
     def requests(self) -> int:
         return self.fake.calls()
+
+    def executed(self) -> list[tuple[str, ...]]:
+        return self._executed_exchanges(self.fake.exchanges)
 
     def add(self, seed: Seed) -> str:
         return str(
@@ -499,6 +711,9 @@ READECK_TOKEN = "rdk-SECRET-conformance-0123456789"
 class ReadeckBackend(Backend):
     name = "readeck"
     kind = "readeck"
+    phases = ((r"GET /api/bookmarks(/sync)?$", "sync"), (r"\w+ /api/bookmarks", "apply"))
+    item_route = r"\w+ /api/bookmarks/(?!labels$|sync$)(?P<id>[^/]+)$"
+    credentials = ("READECK_TOKEN",)
 
     @contextlib.contextmanager
     def running(self) -> Iterator[Backend]:
@@ -506,7 +721,7 @@ class ReadeckBackend(Backend):
         from rulebot.sources.readeck_api import ReadeckClient
 
         self.monkeypatch.setenv("READECK_TOKEN", READECK_TOKEN)
-        with FakeReadeck(now=T, token=READECK_TOKEN) as fake:
+        with FakeReadeck(now=T, token=READECK_TOKEN) as fake, self._serving(fake.base_url):
             self.fake = fake
             self.client = ReadeckClient(fake.base_url, READECK_TOKEN)
             try:
@@ -518,11 +733,11 @@ class ReadeckBackend(Backend):
         super().advance(seconds)
         self.fake.now = self.now
 
-    def source_block(self) -> str:
-        return f"readeck: {{base_url: '{self.fake.base_url}'}}\n"
-
     def requests(self) -> int:
         return self.fake.calls()
+
+    def executed(self) -> list[tuple[str, ...]]:
+        return self._executed_exchanges(self.fake.exchanges)
 
     def add(self, seed: Seed) -> str:
         return self.fake.add_bookmark(
@@ -569,6 +784,10 @@ class ShaarliBackend(Backend):
     name = "shaarli"
     kind = "shaarli"
     clock = False  # a real server on the real clock
+    phases = ((r"GET /api/v1/links$", "sync"), (r"\w+ /api/v1/(links|tags)", "apply"))
+    item_route = r"\w+ /api/v1/links/(?P<id>\d+)"
+    credentials = ("SHAARLI_API_SECRET",)
+    quick_timeout = 0.6  # PHP's built-in server, one request at a time
 
     @contextlib.contextmanager
     def running(self) -> Iterator[Backend]:
@@ -576,7 +795,7 @@ class ShaarliBackend(Backend):
 
         require_server()
         self.monkeypatch.setenv("SHAARLI_API_SECRET", SECRET)
-        with ShaarliServer() as server:
+        with ShaarliServer() as server, self._serving(server.base_url):
             self.server = server
             yield self
 
@@ -589,8 +808,15 @@ class ShaarliBackend(Backend):
     def advance(self, seconds: int) -> None:
         self._skew += seconds  # only rulebot's clock moves: the server keeps real time
 
-    def source_block(self) -> str:
-        return f"shaarli: {{base_url: '{self.server.base_url}'}}\n"
+    def executed(self) -> list[tuple[str, ...]]:
+        """The server keeps no record of its own to read: the proxy's log of
+        the changes it forwarded and the server answered 2xx."""
+        assert self.proxy is not None, "intercept() first"
+        return [
+            (e.request.method, e.request.path, hashlib.sha256(e.request.body).hexdigest()[:12])
+            for e in self.proxy.requests("apply")
+            if e.request.method != "GET" and e.status is not None and 200 <= e.status < 300
+        ]
 
     def requests(self) -> int:
         """The API requests php -S logged."""
