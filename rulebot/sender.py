@@ -198,7 +198,11 @@ def _send_batches(
             raise
         with store.transaction() as conn:
             for (index, planned), (ok, detail) in zip(batch, answered, strict=True):
-                if ok:
+                if isinstance(detail, Moot):  # the item is gone: done, and out of the mirror
+                    outcomes[index] = Outcome(index, planned, "succeeded")
+                    store.journal_mark(run_id, [index], "confirmed", f"moot: {detail}", conn)
+                    store.delete([str(planned.item_id)], conn)
+                elif ok:
                     outcomes[index] = Outcome(index, planned, "succeeded")
                     added = _mirror(store, planned, detail, conn)
                     store.journal_mark(run_id, [index], "confirmed", None, conn)
@@ -283,9 +287,13 @@ def _send(client: PocketClient, batch: Batch) -> list[tuple[bool, Any]]:
             return [(False, f"the server refused {what}: {reason}")] * len(batch)
         logger.info("whole batch of %d refused (400); splitting to find the cause", len(batch))
         return _send(client, batch[:middle]) + _send(client, batch[middle:])
-    results = []
-    for result, error in zip(answer.action_results, answer.action_errors, strict=True):
-        if result is False:
+    results: list[tuple[bool, Any]] = []
+    for (_, planned), result, error in zip(
+        batch, answer.action_results, answer.action_errors, strict=True
+    ):
+        if result is False and planned.item_id is not None and _item_gone(error):
+            results.append((True, Moot(_error_text(error))))
+        elif result is False:
             results.append((False, _error_text(error)))
         elif result is True or result in (1, "1") or isinstance(result, dict):
             results.append((True, result))
@@ -306,6 +314,18 @@ def _split_point(batch: Batch) -> int | None:
     keys = [(planned.rule, planned.item_id) for _, planned in batch]
     bounds = [i for i in range(1, len(batch)) if keys[i] != keys[i - 1] or keys[i][1] is None]
     return min(bounds, key=lambda i: abs(i - middle)) if bounds else None
+
+
+class Moot(str):
+    """The answer to an action on an item the server no longer has: done (the
+    item is gone, as a 404 is on every other source), not a failure."""
+
+
+def _item_gone(error: Any) -> bool:
+    """Pocket's per-action answer for an item it does not have (deleted by
+    another client since the sync): 422 "Invalid/non-existent item"."""
+    message = error.get("message") if isinstance(error, dict) else error
+    return isinstance(message, str) and "non-existent item" in message.lower()
 
 
 def _error_text(error: Any) -> str:

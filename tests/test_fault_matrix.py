@@ -106,7 +106,7 @@ def faults(*specs: tuple[Any, ...]) -> Callable[[FakePocket], None]:
 
 
 def fail_item(
-    index: int, code: int = 422, message: str = "Invalid/non-existent item"
+    index: int, code: int = 422, message: str = "Invalid request"
 ) -> Callable[[RecordingPocket], None]:
     def setup(server: RecordingPocket) -> None:
         server.fail_actions[server.ids[index]] = (code, message)
@@ -298,7 +298,7 @@ ROWS = [
         "per-action-failure",
         fail_item(3),
         code=1,
-        says=("Invalid/non-existent item (422)", "2 failed"),
+        says=("Invalid request (422)", "2 failed"),
         failed_items=frozenset({3}),
         executed=PLANNED - 2,
         undo=lambda s: s.fail_actions.clear(),

@@ -462,13 +462,13 @@ def test_per_action_failure_is_reported_and_the_rest_kept(
 ) -> None:
     ids = populate(fake_pocket, 16)
     write_config(fake_pocket, batch_size=6)
-    fake_pocket.fail_actions[ids[3]] = (422, "Invalid/non-existent item")
+    fake_pocket.fail_actions[ids[3]] = (422, "Invalid request")
     code, out, _err = rb(capsys, "run")
     assert code == 1
     failed_lines = [line for line in out.splitlines() if line.startswith("failed")]
     assert len(failed_lines) == 2  # archive and tags_add of item 3
     assert all("archive-read-later" in line and '"Post 3"' in line for line in failed_lines)
-    assert all("Invalid/non-existent item (422)" in line for line in failed_lines)
+    assert all("Invalid request (422)" in line for line in failed_lines)
     planned = expected_action_count(16)
     assert f"Applied: {planned - 2} succeeded, 2 failed" in out
     server = server_state(fake_pocket)
@@ -613,7 +613,7 @@ def test_run_format_json_emits_the_result_document(
 ) -> None:
     ids = populate(fake_pocket, 12)
     write_config(fake_pocket, page_size=5, batch_size=4)
-    fake_pocket.fail_actions[ids[5]] = (422, "Invalid/non-existent item")
+    fake_pocket.fail_actions[ids[5]] = (422, "Invalid request")
     code, out, _err = rb(capsys, "run", "--format", "json")
     assert code == 1
     result = json.loads(out)
@@ -631,7 +631,7 @@ def test_run_format_json_emits_the_result_document(
     }
     (failed,) = result["failed"]
     assert failed["rule"] == "star-python" and failed["send"]["item_id"] == ids[5]
-    assert failed["error"] == "Invalid/non-existent item (422)"
+    assert failed["error"] == "Invalid request (422)"
 
 
 # -- 11. credentials: rejected or missing ------------------------------------------------------------
