@@ -5,7 +5,9 @@ Facts from ``specs/shaarli.md`` (checked against the real server) that shape it:
 - the API lives under ``/api/v1``; auth is a JWT rulebot signs itself with
   the API secret (HS512 over ``{"iat": …}``; the server accepts a token for
   540 s after ``iat`` and none from the future, so ``iat`` is an integer a
-  few seconds in the past, and every request gets a fresh token);
+  few seconds in the past, and every request gets a fresh token). A token
+  is a credential for 9 minutes: each one signed is masked like the secret
+  (it and its signature alone), in case a server echoes it;
 - every auth failure is 401 ``"Not authorized"``, with no cause: the message
   lists the likely ones (secret, API disabled, clock);
 - error bodies are bare JSON strings (``"Link not found"``); a route that
@@ -38,7 +40,7 @@ from urllib.parse import quote
 
 from rulebot import __version__
 from rulebot.errors import CredentialsError, ItemDataError, RulebotError
-from rulebot.http import HttpClient, Response, clip, describe
+from rulebot.http import HttpClient, Response, Secrets, clip, describe
 from rulebot.item import Item
 
 API_SECRET_ENV = "SHAARLI_API_SECRET"
@@ -116,6 +118,8 @@ class ShaarliClient:
         self.page_size = page_size
         self.secret_env = secret_env
         self._secret = secret
+        # the secret and every token signed with it, masked in all their spellings
+        self._secrets = Secrets([secret])
         self._clock = clock
         self._settings: dict[str, Any] = {
             "timeout": timeout,
@@ -211,6 +215,14 @@ class ShaarliClient:
         return _object(self._call("GET", "/info"), "GET /info")
 
     # -- plumbing ---------------------------------------------------------------------
+    def _token(self) -> str:
+        """A token signed now, masked from now on like the secret (one per second:
+        the same ``iat`` signs the same token, so the set grows with the run's length)."""
+        token = make_token(self._secret, self._clock())
+        self._secrets.add(token)
+        self._secrets.add(token.rsplit(".", 1)[-1])  # the signature alone
+        return token
+
     def _http(self) -> HttpClient:
         client: HttpClient | None = getattr(self._local, "client", None)
         if client is None:
@@ -218,7 +230,7 @@ class ShaarliClient:
                 self.base_url,
                 **self._settings,
                 user_agent=f"rulebot/{__version__}",
-                secrets=[self._secret],
+                secrets=self._secrets,
                 error=ShaarliError,
                 service="a Shaarli server",
                 config_key="shaarli.base_url",
@@ -246,7 +258,7 @@ class ShaarliClient:
         label = f"{method} {path}"
         http = self._http()
         headers = {
-            "Authorization": f"Bearer {make_token(self._secret, self._clock())}",
+            "Authorization": f"Bearer {self._token()}",
             "Accept": "application/json",
         }
         response = http.request(

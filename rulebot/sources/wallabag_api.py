@@ -33,7 +33,7 @@ from urllib.parse import quote, urlencode
 
 from rulebot import __version__
 from rulebot.errors import CredentialsError, ItemDataError, RulebotError
-from rulebot.http import HttpClient, Response, clip
+from rulebot.http import HttpClient, Response, Secrets, clip
 from rulebot.item import ARCHIVED, UNREAD, Item
 
 API_PATH = "/api"
@@ -104,7 +104,8 @@ class WallabagClient:
             "sleep": sleep,
         }
         self._clock = clock
-        self._secrets: list[str] = list(self._credentials.values())
+        # the credentials and every token issued, masked in every spelling
+        self._secrets = Secrets(self._credentials.values())
         self._local = threading.local()
         self._clients: list[HttpClient] = []
         self._clients_lock = threading.Lock()
@@ -291,7 +292,7 @@ class WallabagClient:
             self._access, self._refresh = answer["access_token"], answer.get("refresh_token")
             for token in (self._access, self._refresh):
                 if token:
-                    self._mask(token)
+                    self._secrets.add(token)
             lifetime = float(answer["expires_in"])
             # renewed a little early (never more than a quarter of its life early)
             self._expires_at = self._clock() + lifetime - min(EARLY_RENEWAL, lifetime / 4)
@@ -328,12 +329,6 @@ class WallabagClient:
             detail=text,
         )
 
-    def _mask(self, secret: str) -> None:
-        with self._clients_lock:
-            self._secrets.append(secret)
-            for client in self._clients:
-                client.secrets.append(secret)
-
     def _variables(self) -> str:
         return ", ".join(self.env[key] for key in ENV)
 
@@ -341,13 +336,11 @@ class WallabagClient:
     def _http(self) -> HttpClient:
         client: HttpClient | None = getattr(self._local, "client", None)
         if client is None:
-            with self._clients_lock:
-                secrets = list(self._secrets)
             client = HttpClient(
                 self.base_url,
                 **self._settings,
                 user_agent=f"rulebot/{__version__}",
-                secrets=secrets,
+                secrets=self._secrets,
                 error=WallabagError,
                 service="a Wallabag server",
                 config_key="wallabag.base_url",
