@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import logging
 import os
 import sys
@@ -20,6 +19,7 @@ from typing import IO, TYPE_CHECKING, NoReturn, TextIO
 
 from rulebot import __version__
 from rulebot.errors import RulebotError
+from rulebot.safe import json_text
 
 if TYPE_CHECKING:
     from rulebot.config import Config, Rule
@@ -578,7 +578,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     with open_store(config, args) as store:
         report = explain_item(config, store, args.item_id, now_of(args))
     if args.format == "json":
-        out(json.dumps(report, indent=2, ensure_ascii=False))
+        out(json_text(report))
     else:
         out(explain_text(report))
     return EXIT_OK
@@ -590,7 +590,7 @@ def cmd_test(args: argparse.Namespace) -> int:
     config = load(args)
     results = run_tests(config)
     if args.format == "json":
-        out(json.dumps([r.to_json() for r in results], indent=2, ensure_ascii=False))
+        out(json_text([r.to_json() for r in results]))
     else:
         out(tests_text(results, colour=sys.stdout.isatty() and "NO_COLOR" not in os.environ))
     return EXIT_OK if all(r.passed for r in results) else EXIT_ERROR
@@ -750,7 +750,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     with open_store(config, args) as store:
         runs = store.journal_runs(limit=args.limit)
     if args.format == "json":
-        out(json.dumps([run_json(run) for run in runs], indent=2, ensure_ascii=False))
+        out(json_text([run_json(run) for run in runs]))
     else:
         out(runs_text(runs))
     return EXIT_OK

@@ -24,7 +24,7 @@ from rulebot.errors import RulebotError
 from rulebot.item import ARCHIVED, NO_EXTRA, STATUS_NAMES, UNREAD, Item, folded_tags
 from rulebot.plan import Plan, PlannedAction, iso
 from rulebot.planner import item_ref, url_keys
-from rulebot.safe import printable
+from rulebot.safe import json_text, printable, sheet_cell
 from rulebot.vocab import VocabError
 
 if TYPE_CHECKING:
@@ -691,23 +691,25 @@ def item_row(item: Item) -> dict[str, Any]:
 
 
 def items_output(items: Sequence[Item], fmt: str) -> str:
+    """The items as text, JSON or CSV: each read on a terminal, CSV in a
+    spreadsheet too, so library text is escaped (and formula-guarded) as
+    in every output of rulebot (``rulebot.safe``)."""
     rows = [item_row(item) for item in items]
     if fmt == "json":
-        return json.dumps(rows, indent=2, ensure_ascii=False)
+        return json_text(rows)
     if fmt == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(ITEM_COLUMNS)
         for row in rows:
             tags = row["tags"]
-            writer.writerow(
-                [
-                    *(row[c] for c in ITEM_COLUMNS[:4]),
-                    "" if tags is None else ",".join(tags),
-                    row["title"],
-                    row["url"],
-                ]
-            )
+            cells = [
+                *(row[c] for c in ITEM_COLUMNS[:4]),
+                "" if tags is None else ",".join(tags),
+                row["title"],
+                row["url"],
+            ]
+            writer.writerow([sheet_cell(c) if isinstance(c, str) else c for c in cells])
         return buffer.getvalue()
     lines = []
     for row in rows:
