@@ -22,11 +22,9 @@ import re
 import sqlite3
 import subprocess
 import sys
-import threading
 from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote_plus
 
@@ -34,7 +32,7 @@ import pytest
 
 from rulebot.fakepocket import FakePocket
 from tests.conftest import ACCESS_TOKEN, CONSUMER_KEY, use_fake_credentials
-from tests.helpers import clear_rulebot_env, rb
+from tests.helpers import Answering, clear_rulebot_env, rb
 from tests.test_pocket_mode import RULES, populate, subprocess_env, write_config
 
 WRONG_TOKEN = "at-WRONG-SECRET-4242"
@@ -361,41 +359,6 @@ WALLABAG_CREDENTIALS = {
     "WALLABAG_PASSWORD": HOSTILE_PASSWORD,
 }
 WALLABAG_FIELDS = ("client_id", "client_secret", "username", "password")
-
-
-class Answering:
-    """An ``http.server`` on 127.0.0.1 answering ``answer(method, path, headers, body)``
-    with ``(status, content type, body)``."""
-
-    def __init__(
-        self, answer: Callable[[str, str, dict[str, str], bytes], tuple[int, str, bytes]]
-    ) -> None:
-        class Handler(BaseHTTPRequestHandler):
-            def _any(self) -> None:
-                size = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(size)
-                status, kind, data = answer(self.command, self.path, dict(self.headers), body)
-                self.send_response(status)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _any
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-
-    def __enter__(self) -> Answering:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 def _pieces(spelling: str, size: int = 10) -> set[str]:

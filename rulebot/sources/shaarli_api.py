@@ -47,9 +47,11 @@ API_SECRET_ENV = "SHAARLI_API_SECRET"
 API_PATH = "/api/v1"
 SECRET_HELP = "Shaarli shows it under Tools > Configure your Shaarli > REST API secret"
 CLOCK_SKEW = 5  # seconds: iat is this far in the past, for a server clock a little behind
-# what the tag routes accept: ASCII word characters only (specs/shaarli.md §1)
-TAG_ROUTE = re.compile(r"^[A-Za-z0-9_]+$")
-_SHORTURL = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+# what the tag routes accept: ASCII word characters only (specs/shaarli.md §1);
+# whole strings only (fullmatch): `$` would take "js\n" and route it as js%0A
+TAG_ROUTE = re.compile(r"[A-Za-z0-9_]+")
+_SHORTURL = re.compile(r"[A-Za-z0-9_-]{1,32}")
+MAX_LINK_ID = 2**63 - 1  # PHP's integer, and the store's
 
 
 class ShaarliError(RulebotError):
@@ -317,13 +319,15 @@ def link_to_item(raw: Any) -> Item:
     if not isinstance(raw, Mapping):
         raise ItemDataError(f"Shaarli link is {describe(raw)}, expected an object")
     link_id = raw.get("id")
-    if not isinstance(link_id, int) or isinstance(link_id, bool) or link_id < 0:
-        raise ItemDataError(f"Shaarli link has id {_show(link_id)}, expected a whole number")
+    if not is_link_id(link_id):
+        raise ItemDataError(
+            f"Shaarli link has id {_show(link_id)}, expected a whole number up to 2^63 - 1"
+        )
     where = f"Shaarli link {link_id}"
     url = _text(raw.get("url"), where, "url")
     title = _text(raw.get("title"), where, "title")
     shorturl = raw.get("shorturl")
-    if not isinstance(shorturl, str) or not _SHORTURL.match(shorturl):
+    if not isinstance(shorturl, str) or not _SHORTURL.fullmatch(shorturl):
         raise ItemDataError(f"{where}: field 'shorturl' is {_show(shorturl)}")
     private = raw.get("private")
     if not isinstance(private, bool):
@@ -345,6 +349,11 @@ def link_to_item(raw: Any) -> Item:
         time_updated=updated,
         extra={"private": private, "shorturl": shorturl},
     )
+
+
+def is_link_id(value: Any) -> bool:
+    """A link id as Shaarli gives it: an integer from 0 that PHP (and SQLite) can hold."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_LINK_ID
 
 
 def _text(value: Any, where: str, name: str) -> str:

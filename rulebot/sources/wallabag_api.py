@@ -44,6 +44,7 @@ ENV = {
     "username_env": "WALLABAG_USERNAME",
     "password_env": "WALLABAG_PASSWORD",
 }
+MAX_ID = 2**63 - 1  # Doctrine's bigint, and the store's: a larger id is no entry's
 MASS_ACTION_LIMIT = 10  # wallabag.api_limit_mass_actions
 EARLY_RENEWAL = 30  # seconds before expires_in that a token is renewed
 CLIENT_HELP = "create an API client in Wallabag under Developer -> Create a new client"
@@ -438,8 +439,10 @@ def entry_to_item(raw: Any) -> Item:
     if not isinstance(raw, Mapping):
         raise ItemDataError(f"Wallabag entry is {_kind(raw)}, expected an object")
     entry_id = raw.get("id")
-    if isinstance(entry_id, bool) or not isinstance(entry_id, int) or entry_id < 1:
-        raise ItemDataError(f"Wallabag entry has id {_show(entry_id)}, expected a number")
+    if not _is_id(entry_id):
+        raise ItemDataError(
+            f"Wallabag entry has id {_show(entry_id)}, expected a number from 1 to 2^63 - 1"
+        )
     where = f"Wallabag entry {entry_id}"
     url = _opt_str(raw.get("url"), where, "url") or ""
     given = _opt_str(raw.get("given_url"), where, "given_url") or url
@@ -558,12 +561,12 @@ def _object(answer: Any, label: str) -> dict[str, Any]:
     return answer
 
 
+def _is_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID
+
+
 def _is_tag(tag: Any) -> bool:
-    return (
-        isinstance(tag, Mapping)
-        and isinstance(tag.get("id"), int)
-        and isinstance(tag.get("label"), str)
-    )
+    return isinstance(tag, Mapping) and _is_id(tag.get("id")) and isinstance(tag.get("label"), str)
 
 
 def _http_date(value: str | None) -> int | None:
