@@ -100,7 +100,47 @@ def item_state(item: Item, action: str | None = None) -> dict[str, Any]:
     return state
 
 
-def state_item(state: Mapping[str, Any]) -> Item:
+# the type each journaled field must have (None is allowed for all but item_id)
+_STATE_TYPES: dict[str, tuple[type, ...]] = {
+    **dict.fromkeys(
+        ("given_url", "resolved_url", "title", "given_title", "resolved_title", "lang", "excerpt"),
+        (str,),
+    ),
+    **dict.fromkeys(
+        ("status", "time_added", "time_updated", "time_read", "time_favorited", "word_count"),
+        (int,),
+    ),
+    **dict.fromkeys(("time_to_read", "has_image", "has_video"), (int,)),
+    **dict.fromkeys(("favorite", "is_article"), (bool, int)),
+    "item_id": (str, int),
+    "tags": (list,),
+    "extra": (dict,),
+}
+
+
+def _checked_state(state: Any) -> Mapping[str, Any]:
+    """A journaled item state whose every field has its type; else a
+    ``ValueError`` naming the field (the journal was changed outside rulebot)."""
+    if not isinstance(state, Mapping):
+        raise ValueError(f"the journal holds {_kind(state)} where an item belongs")
+    if state.get("item_id") is None:
+        raise ValueError("the journaled item has no item_id")
+    for name, kinds in _STATE_TYPES.items():
+        value = state.get(name)
+        if value is not None and not isinstance(value, kinds):
+            raise ValueError(f"the journaled item's field {name!r} is {_kind(value)}")
+    if not all(isinstance(tag, (str, int)) for tag in state.get("tags") or ()):
+        raise ValueError("the journaled item's tags are not all text")
+    return state
+
+
+def _kind(value: Any) -> str:
+    kinds = {list: "a list", str: "text", dict: "an object", bool: "true/false"}
+    return kinds.get(type(value), "a number")
+
+
+def state_item(state: Any) -> Item:
+    state = _checked_state(state)
     tags = state.get("tags")
     whole = "given_title" in state  # a deleted item's row, journaled whole
     extra = state.get("extra")
@@ -326,6 +366,12 @@ class _Reverser:
         self.inexact: list[str] = []
 
     def reverse(self, entry: JournalEntry) -> None:
+        if entry.unreadable:
+            self.stale.append(
+                f"run {self.run_id} action {entry.index}: cannot be reversed: the journal's "
+                f"record of it is damaged ({entry.unreadable})"
+            )
+            return
         name = str(entry.send.get("action"))
         before = entry.before or {}
         try:

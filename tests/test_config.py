@@ -677,3 +677,25 @@ def test_a_pattern_ending_in_dollar_refuses_a_trailing_newline() -> None:
     assert all("\n" not in p for p in found)  # each problem one line, the newline shown
     assert "try 'purge'" in found[1]
     assert problems(text.replace("\\n", "")) == []
+
+
+def test_a_grace_or_full_scan_every_beyond_1000_years_is_a_validate_error() -> None:
+    """`grace: 3650000d` matched the schema's pattern, passed `validate` and
+    then failed every command that loads the config as an internal error."""
+    found = problems(
+        """\
+        version: 1
+        wallabag: {base_url: "http://w.example", full_scan_every: 9999999999d}
+        rules:
+          - name: later
+            grace: 3650000d
+            where: {tag: x}
+            actions: [archive]
+        """
+    )
+    assert found == [
+        "2:59: duration '9999999999d' is longer than 1000 years; write a shorter one, "
+        "e.g. 3650d [$.wallabag.full_scan_every]",
+        "5:12: duration '3650000d' is longer than 1000 years; write a shorter one, "
+        "e.g. 3650d [$.rules[0].grace]",
+    ]

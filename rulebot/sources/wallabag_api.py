@@ -23,6 +23,7 @@ own connection, the token is shared under a lock.
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -47,6 +48,8 @@ ENV = {
 MAX_ID = 2**63 - 1  # Doctrine's bigint, and the store's: a larger id is no entry's
 MASS_ACTION_LIMIT = 10  # wallabag.api_limit_mass_actions
 EARLY_RENEWAL = 30  # seconds before expires_in that a token is renewed
+DEFAULT_LIFETIME = 3600  # seconds: Wallabag's access token lifetime out of the box
+MAX_LIFETIME = 366 * 86400  # a longer expires_in is nonsense: read as the default
 CLIENT_HELP = "create an API client in Wallabag under Developer -> Create a new client"
 
 
@@ -294,7 +297,7 @@ class WallabagClient:
             for token in (self._access, self._refresh):
                 if token:
                     self._secrets.add(token)
-            lifetime = float(answer["expires_in"])
+            lifetime = token_lifetime(answer["expires_in"])
             # renewed a little early (never more than a quarter of its life early)
             self._expires_at = self._clock() + lifetime - min(EARLY_RENEWAL, lifetime / 4)
             return answer
@@ -577,6 +580,17 @@ def _http_date(value: str | None) -> int | None:
         return int(parsedate_to_datetime(value).timestamp())
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
+
+
+def token_lifetime(value: Any) -> float:
+    """``expires_in`` in seconds. One that is no sane lifetime (not a number,
+    0 or less, NaN, infinite, above a year: ``1e400``) counts as Wallabag's
+    default hour; a token the server kills sooner is renewed on its 401."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return DEFAULT_LIFETIME
+    if isinstance(value, float) and not math.isfinite(value):
+        return DEFAULT_LIFETIME
+    return float(value) if 0 < value <= MAX_LIFETIME else DEFAULT_LIFETIME
 
 
 def _token_answer(response: Response) -> dict[str, Any] | None:
