@@ -24,7 +24,7 @@ from rulebot.errors import RulebotError
 from rulebot.item import ARCHIVED, NO_EXTRA, STATUS_NAMES, UNREAD, Item, folded_tags
 from rulebot.plan import Plan, PlannedAction, iso
 from rulebot.planner import item_ref, url_keys
-from rulebot.safe import json_text, printable, sheet_cell
+from rulebot.safe import clipped, json_text, printable, sheet_cell
 from rulebot.vocab import VocabError
 
 if TYPE_CHECKING:
@@ -758,10 +758,11 @@ def items_output(items: Sequence[Item], fmt: str) -> str:
             writer.writerow([sheet_cell(c) if isinstance(c, str) else c for c in cells])
         return buffer.getvalue()
     lines = []
-    for row in rows:
+    for row in rows:  # one line per item: long text clipped (JSON and CSV carry it whole)
         tags = "?" if row["tags"] is None else ",".join(row["tags"]) or "-"
         lines.append(
-            printable(f"{row['item_id']}  {row['status']:8}  {tags}  {row['title']}  {row['url']}")
+            f"{clipped(row['item_id'], 40)}  {row['status']:8}  {clipped(tags, 80)}  "
+            f"{clipped(row['title'], 100)}  {clipped(row['url'], 120)}"
         )
     count = len(rows)
     lines.append(f"{count} item{'s' if count != 1 else ''}")

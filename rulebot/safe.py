@@ -37,6 +37,13 @@ def printable(text: object) -> str:
     return _UNSAFE.sub(lambda m: _SPACES.get(m.group()) or _escape(m), value)
 
 
+def clipped(text: object, width: int) -> str:
+    """``printable`` on one line, whitespace runs collapsed, cut at ``width``
+    characters with "…": a 100,000-character title is no listing's line."""
+    line = " ".join(printable(text).split())
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
 def printable_lines(text: object) -> str:
     """Like :func:`printable`, but line breaks stay (error messages, logs)."""
     value = str(text)

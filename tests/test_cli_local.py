@@ -510,6 +510,30 @@ def test_items_csv_and_json_neutralise_formulas_and_terminal_escapes_as_export_d
     assert [row["title"] for row in json.loads(out)] == [title for title, _, _ in rows]
 
 
+def test_a_100000_character_title_is_clipped_in_items_and_explain_not_in_json(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    title = "Long " + "x" * 100_000 + " end"
+    url = "https://g.org/" + "p" * 5_000
+    tags = "|".join(f"tag{n:04d}" for n in range(2_000))
+    (workspace / "long.csv").write_text(
+        f"title,url,time_added,tags,status\n{title},{url},{T - 45 * DAY},{tags},unread\n"
+    )
+    assert rb(capsys, "import", "long.csv")[0] == 0
+    with Store.open(workspace / ".rulebot" / "rulebot.db") as store:
+        long = store.find_by_url(url)
+    assert long is not None
+    for args in (("items", "--where", "{domain: g.org}"), ("explain", long.item_id)):
+        code, out, err = rb(capsys, *args, "--now", NOW)
+        assert code == 0, err
+        widest = max(len(line) for line in out.splitlines())
+        assert widest <= 400 and "Long xxx" in out and "…" in out, (args, widest)
+    code, out, _ = rb(capsys, "items", "--where", "{domain: g.org}", "--format", "json")
+    assert code == 0 and json.loads(out)[0]["title"] == title  # whole where a program reads it
+    code, out, _ = rb(capsys, "explain", long.item_id, "--format", "json", "--now", NOW)
+    assert code == 0 and json.loads(out)["item"]["url"] == url
+
+
 def test_reapplying_a_saved_plan_skips_account_wide_actions_already_done(
     workspace: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
