@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import logging
 import os
 import sys
@@ -20,6 +19,7 @@ from typing import IO, TYPE_CHECKING, NoReturn, TextIO
 
 from rulebot import __version__
 from rulebot.errors import RulebotError
+from rulebot.safe import json_text
 
 if TYPE_CHECKING:
     from rulebot.config import Config, Rule
@@ -35,6 +35,27 @@ FORMATS = ("text", "json", "markdown")
 
 class UsageError(RulebotError):
     """Bad command-line usage (exit 1, never argparse's 2)."""
+
+
+MAX_WHOLE = 2**63 - 1  # what the store (SQLite) holds: run ids, limits
+
+
+def whole(text: str) -> int:
+    """A whole-number argument that fits 64 bits (a run id, a limit): larger is
+    a usage error, never an overflow deep in the store."""
+    digits = text.strip().removeprefix("-").removeprefix("+")
+    if not (digits.isascii() and digits.isdigit()):
+        raise argparse.ArgumentTypeError(f"{_shown(text)} is not a whole number")
+    if len(digits) > 19 or int(digits) > MAX_WHOLE:
+        raise argparse.ArgumentTypeError(f"{_shown(text)} is too large; at most {MAX_WHOLE}")
+    return int(text)
+
+
+def _shown(text: str) -> str:
+    from rulebot.safe import printable
+
+    shown = printable(text)
+    return repr(shown if len(shown) <= 30 else shown[:29] + "…")
 
 
 class Parser(argparse.ArgumentParser):
@@ -96,8 +117,12 @@ def build_parser() -> Parser:
         sub.add_argument(
             "--detailed-exitcode", action="store_true", help="exit 2 when the plan is not empty"
         )
-        sub.add_argument("--max-actions", type=int, metavar="N", help="override limits.max_actions")
-        sub.add_argument("--max-deletes", type=int, metavar="N", help="override limits.max_deletes")
+        sub.add_argument(
+            "--max-actions", type=whole, metavar="N", help="override limits.max_actions"
+        )
+        sub.add_argument(
+            "--max-deletes", type=whole, metavar="N", help="override limits.max_deletes"
+        )
         sub.add_argument("--now", help=argparse.SUPPRESS)  # pin the clock (tests, replays)
 
     sub = command("validate", "check the config file")
@@ -116,8 +141,8 @@ def build_parser() -> Parser:
 
     sub = command("apply", "send a saved plan")
     sub.add_argument("plan_file", metavar="PLAN.json")
-    sub.add_argument("--max-actions", type=int, metavar="N", help="override limits.max_actions")
-    sub.add_argument("--max-deletes", type=int, metavar="N", help="override limits.max_deletes")
+    sub.add_argument("--max-actions", type=whole, metavar="N", help="override limits.max_actions")
+    sub.add_argument("--max-deletes", type=whole, metavar="N", help="override limits.max_deletes")
     sub.add_argument("--format", choices=FORMATS, default="text")
     sub.add_argument("--force", action="store_true", help="apply a plan made from another config")
     sub.add_argument("--now", help=argparse.SUPPRESS)
@@ -142,8 +167,8 @@ def build_parser() -> Parser:
     sub.add_argument("--now", help=argparse.SUPPRESS)
 
     sub = command("daemon", "stay up and run rules when their schedule comes due")
-    sub.add_argument("--max-actions", type=int, metavar="N", help="override limits.max_actions")
-    sub.add_argument("--max-deletes", type=int, metavar="N", help="override limits.max_deletes")
+    sub.add_argument("--max-actions", type=whole, metavar="N", help="override limits.max_actions")
+    sub.add_argument("--max-deletes", type=whole, metavar="N", help="override limits.max_deletes")
 
     sub = command("explain", "show how each rule and condition sees one item")
     sub.add_argument("item_id", metavar="ITEM", help="an item id or its URL")
@@ -152,24 +177,24 @@ def build_parser() -> Parser:
 
     sub = command("runs", "recent runs from the journal: command, source, counts")
     sub.add_argument("--format", choices=("text", "json"), default="text")
-    sub.add_argument("--limit", type=int, default=20, metavar="N", help="at most N runs")
+    sub.add_argument("--limit", type=whole, default=20, metavar="N", help="at most N runs")
 
     sub = command("undo", "plan and apply the reversal of what a run confirmed")
-    sub.add_argument("run_id", nargs="?", type=int, metavar="RUN_ID", help="default: the latest")
+    sub.add_argument("run_id", nargs="?", type=whole, metavar="RUN_ID", help="default: the latest")
     sub.add_argument("--dry-run", action="store_true", help="only show the reversal plan")
     sub.add_argument("--format", choices=FORMATS, default="text")
     sub.add_argument(
         "--detailed-exitcode", action="store_true", help="exit 2 when the plan is not empty"
     )
-    sub.add_argument("--max-actions", type=int, metavar="N", help="override limits.max_actions")
-    sub.add_argument("--max-deletes", type=int, metavar="N", help="override limits.max_deletes")
+    sub.add_argument("--max-actions", type=whole, metavar="N", help="override limits.max_actions")
+    sub.add_argument("--max-deletes", type=whole, metavar="N", help="override limits.max_deletes")
     sub.add_argument("--now", help=argparse.SUPPRESS)
 
     sub = command("items", "list the items in the store that a `where` or a rule matches")
     sub.add_argument("--where", metavar="YAML", help="an inline where, e.g. '{tag: x}'")
     sub.add_argument("--rule", metavar="NAME", help="the items this rule's where matches")
     sub.add_argument("--format", choices=("text", "json", "csv"), default="text")
-    sub.add_argument("--limit", type=int, metavar="N", help="at most N items")
+    sub.add_argument("--limit", type=whole, metavar="N", help="at most N items")
     sub.add_argument("--now", help=argparse.SUPPRESS)
 
     sub = command("test", "run the tests: cases in the config")
@@ -578,7 +603,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     with open_store(config, args) as store:
         report = explain_item(config, store, args.item_id, now_of(args))
     if args.format == "json":
-        out(json.dumps(report, indent=2, ensure_ascii=False))
+        out(json_text(report))
     else:
         out(explain_text(report))
     return EXIT_OK
@@ -590,7 +615,7 @@ def cmd_test(args: argparse.Namespace) -> int:
     config = load(args)
     results = run_tests(config)
     if args.format == "json":
-        out(json.dumps([r.to_json() for r in results], indent=2, ensure_ascii=False))
+        out(json_text([r.to_json() for r in results]))
     else:
         out(tests_text(results, colour=sys.stdout.isatty() and "NO_COLOR" not in os.environ))
     return EXIT_OK if all(r.passed for r in results) else EXIT_ERROR
@@ -750,7 +775,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     with open_store(config, args) as store:
         runs = store.journal_runs(limit=args.limit)
     if args.format == "json":
-        out(json.dumps([run_json(run) for run in runs], indent=2, ensure_ascii=False))
+        out(json_text([run_json(run) for run in runs]))
     else:
         out(runs_text(runs))
     return EXIT_OK

@@ -319,13 +319,13 @@ class Untagged(Condition):
 # bookkeeping kept in the library: an item carrying only marks still counts as
 # untagged, so marking an item never changes what an `untagged` rule does.
 # `tag`/`tags` see marks like any tag (they are only matched when named).
-MARK = re.compile(r"^rulebot:[a-z0-9_-]+:\d{4}-\d{2}-\d{2}$", re.IGNORECASE)
+MARK = re.compile(r"rulebot:[a-z0-9_-]+:[0-9]{4}-[0-9]{2}-[0-9]{2}", re.IGNORECASE)  # fullmatch
 
 
 @functools.lru_cache(maxsize=65536)  # a library repeats a few tag lists
 def only_marks(tags: tuple[str, ...]) -> bool:
     """True when every tag (possibly none) is a grace mark."""
-    return all(MARK.match(tag) for tag in tags)
+    return all(MARK.fullmatch(tag) for tag in tags)
 
 
 # -- state --------------------------------------------------------------------

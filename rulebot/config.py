@@ -571,6 +571,12 @@ class _Semantics:
                 f"a config has at most one source block, and this one already has "
                 f"`{blocks[0]}:`; keep the one where your library lives",
             )
+        for block in blocks:  # a duration the schema's pattern takes may still be too long
+            settings = document.get(block)
+            if isinstance(settings, dict) and "full_scan_every" in settings:
+                path = (block, "full_scan_every")
+                if self.clean(path):
+                    self.duration(settings["full_scan_every"], path)
         rules = document.get("rules")
         for index, rule in enumerate(rules if isinstance(rules, list) else []):
             if isinstance(rule, dict):
@@ -591,6 +597,8 @@ class _Semantics:
                 )
             else:
                 self.rule_names[name] = (*path, "name")
+        if "grace" in rule and self.clean((*path, "grace")):
+            self.duration(rule["grace"], (*path, "grace"))
         schedule = rule.get("schedule")
         if isinstance(schedule, str) and self.clean((*path, "schedule")):
             message = cron_problem(schedule)

@@ -8,7 +8,10 @@ from rulebot.conditions import Check
 from rulebot.errors import RulebotError
 from rulebot.item import STATUS_NAMES, Item
 from rulebot.planner import make_plan
-from rulebot.safe import printable
+from rulebot.safe import clipped, printable
+
+# what one line shows of a library's text: the JSON form carries it whole
+TITLE_WIDTH, URL_WIDTH, TEXT_WIDTH = 200, 300, 200
 
 if TYPE_CHECKING:
     from rulebot.config import Config
@@ -126,14 +129,14 @@ def _shown(value: Any) -> str:
         return "unknown"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    return printable(value)
+    return clipped(value, TEXT_WIDTH)
 
 
 def _lines(conditions: list[dict[str, Any]], depth: int) -> list[str]:
     lines = []
     for cond in conditions:
         pad = "    " * depth
-        seen = f": {printable(cond['seen'])}" if cond.get("seen") else ""
+        seen = f": {clipped(cond['seen'], TEXT_WIDTH)}" if cond.get("seen") else ""
         lines.append(f"{pad}[{_verdict(cond['matched']):>7}] {cond['condition']}{seen}")
         lines.extend(_lines(cond.get("children", []), depth + 1))
     return lines
@@ -143,9 +146,10 @@ def explain_text(report: dict[str, Any]) -> str:
     item = report["item"]
     tags = "unknown" if item["tags"] is None else (", ".join(item["tags"]) or "(none)")
     lines = [
-        f"item {printable(item['item_id'])}: {printable(item['title'])}",
-        f"  {printable(item['url'])}",
-        f"  status {item['status']}, favorite {_shown(item['favorite'])}, tags {printable(tags)}",
+        f"item {clipped(item['item_id'], 80)}: {clipped(item['title'], TITLE_WIDTH)}",
+        f"  {clipped(item['url'], URL_WIDTH)}",
+        f"  status {item['status']}, favorite {_shown(item['favorite'])}, "
+        f"tags {clipped(tags, TEXT_WIDTH)}",
         "  " + ", ".join(f"{label} {_shown(item[key])}" for key, label in DETAILS),
         "",
     ]
@@ -159,7 +163,7 @@ def explain_text(report: dict[str, Any]) -> str:
             lines.append(f"    {rule['note']}")
         lines.extend(_lines(rule.get("conditions", []), 1))
         for send in rule["actions"]:
-            extra = f" {printable(send['tags'])}" if "tags" in send else ""
+            extra = f" {clipped(send['tags'], TEXT_WIDTH)}" if "tags" in send else ""
             lines.append(f"    → {send['action']}{extra}")
         if rule["matched"] and not rule["actions"] and rule["enabled"]:
             lines.append("    → nothing to do (already so, or held back by limit/keep_newest)")

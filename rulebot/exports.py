@@ -50,6 +50,7 @@ from rulebot.bulk import gc_paused
 from rulebot.errors import ExportFormatError, RulebotError
 from rulebot.files import atomic_write
 from rulebot.item import ARCHIVED, UNREAD, Item
+from rulebot.safe import quote_cell, unquote_cell
 from rulebot.store import Store
 
 CSV_HEADER = ("title", "url", "time_added", "tags", "status")
@@ -74,7 +75,6 @@ _ZIP_METHODS = {
     zipfile.ZIP_BZIP2: "bzip2",
     zipfile.ZIP_LZMA: "lzma",
 }
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _WEB_SCHEMES = ("http://", "https://")
 
 _STATUS_IN = {"unread": UNREAD, "archive": ARCHIVED, "archived": ARCHIVED}  # lower-cased
@@ -477,23 +477,6 @@ def _split_tags(raw: str, sep: str) -> tuple[str, ...]:
     parts = raw.split(sep)
     # dict.fromkeys: drop exact duplicates but keep the order written.
     return tuple(dict.fromkeys(tag for tag in (t.strip() for t in parts) if tag))
-
-
-def _needs_quote(cell: str) -> bool:
-    """Would a spreadsheet run this cell (or would ``unquote_cell`` alter it)?"""
-    while cell[:1] == "'":
-        cell = cell[1:]
-    return cell[:1] in _FORMULA_START
-
-
-def quote_cell(cell: str) -> str:
-    """OWASP CSV-injection guard: ``'`` before a cell a spreadsheet would run."""
-    return "'" + cell if _needs_quote(cell) else cell
-
-
-def unquote_cell(cell: str) -> str:
-    """Undo ``quote_cell`` exactly: drop the one ``'`` it added."""
-    return cell[1:] if cell[:1] == "'" and _needs_quote(cell[1:]) else cell
 
 
 def _read_html(text: io.TextIOWrapper, where: str, rows: _Rows) -> None:

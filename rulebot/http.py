@@ -19,7 +19,10 @@ from HTTP, in one place:
 - a response size cap, checked while streaming: a huge body is never held
   in memory, and it is fatal, not retried;
 - connection errors that name ``scheme://host:port`` with a hint;
-- ``scrub``/``clip``: server text is masked for secrets, then clipped.
+- ``scrub``/``clip``: server text is masked for secrets, then clipped. A
+  secret is masked in every spelling it travels in or may come back in
+  (``secret_forms``): a server echoing a form-encoded request body shows
+  ``password=P%40ss+w0rd``, one echoing JSON shows ``\\u00e9`` and ``\\/``.
 
 Secrets go in headers or bodies only, never in a URL, and the HTTP
 libraries' own debug logging (which prints raw headers) is silenced here.
@@ -27,19 +30,22 @@ libraries' own debug logging (which prints raw headers) is silenced here.
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import functools
+import html
 import json as jsonlib
 import logging
 import math
 import random
 import re
 import ssl
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, quote_plus, urlsplit
 
 import httpcore
 import httpx
@@ -76,14 +82,80 @@ class BodyTooLargeError(HttpError):
 _CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
-def scrub(value: Any, secrets: Sequence[str]) -> Any:
-    """``value`` with every secret masked, in strings, lists, tuples and dicts
-    (keys too), at any depth; a structure nested deeper than ``MAX_DEPTH``
-    is replaced by ``TOO_DEEP``. Other values come back as they are."""
-    return _scrub(value, [secret for secret in secrets if secret], 0)
+_HEX_ESCAPE = re.compile("%[0-9A-F]{2}")
+_GO_ESCAPES = {"&": "\\u0026", "<": "\\u003c", ">": "\\u003e"}
 
 
-def _scrub(value: Any, secrets: list[str], depth: int) -> Any:
+@functools.lru_cache(maxsize=4096)
+def secret_forms(secret: str) -> tuple[str, ...]:
+    """Every spelling of ``secret`` that a request carries or an answer may
+    echo: as is; URL- and form-encoded (``quote``, ``quote_plus``, either
+    case of hex); JSON-escaped (ASCII-only or not, PHP's ``\\/``, Go's
+    ``\\u0026``); HTML-escaped; base64 (standard or URL-safe, padded or
+    not). Longest first, so a longer spelling is masked whole."""
+    forms = {secret, html.escape(secret), html.escape(secret, quote=False)}
+    for encoded in (quote(secret, safe=""), quote(secret), quote_plus(secret)):
+        forms |= {encoded, _HEX_ESCAPE.sub(lambda m: m.group().lower(), encoded)}
+    for ascii_only in (True, False):
+        escaped = jsonlib.dumps(secret, ensure_ascii=ascii_only)[1:-1]
+        go = "".join(_GO_ESCAPES.get(char, char) for char in escaped)
+        forms |= {escaped, escaped.replace("/", "\\/"), go, go.replace("/", "\\/")}
+    raw = secret.encode()
+    for encoded_bytes in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
+        encoded = encoded_bytes.decode()
+        forms |= {encoded, encoded.rstrip("=")}
+    return tuple(sorted((form for form in forms if form), key=len, reverse=True))
+
+
+def _longest_first(forms: Iterable[str]) -> tuple[str, ...]:
+    return tuple(sorted(set(forms), key=lambda form: (-len(form), form)))
+
+
+@functools.lru_cache(maxsize=256)
+def _masks(secrets: tuple[str, ...]) -> tuple[str, ...]:
+    return _longest_first(form for secret in secrets if secret for form in secret_forms(secret))
+
+
+class Secrets:
+    """The secrets one service's clients mask: credentials, and the tokens
+    learnt or signed on the way (``add``), each in all its ``secret_forms``.
+    One instance may be shared by the clients of several threads."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._known: dict[str, None] = {}
+        self._forms: tuple[str, ...] = ()
+        self._lock = threading.Lock()
+        for secret in secrets:
+            self.add(secret)
+
+    def add(self, secret: str) -> None:
+        if not secret or secret in self._known:
+            return
+        with self._lock:
+            self._known[secret] = None
+            self._forms = _longest_first((*self._forms, *secret_forms(secret)))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._known))
+
+    def __len__(self) -> int:
+        return len(self._known)
+
+    def scrub(self, value: Any) -> Any:
+        return _scrub(value, self._forms, 0)
+
+
+def scrub(value: Any, secrets: Sequence[str] | Secrets) -> Any:
+    """``value`` with every secret masked (in each of its ``secret_forms``),
+    in strings, lists, tuples and dicts (keys too), at any depth; a
+    structure nested deeper than ``MAX_DEPTH`` is replaced by ``TOO_DEEP``.
+    Other values come back as they are."""
+    if isinstance(secrets, Secrets):
+        return secrets.scrub(value)
+    return _scrub(value, _masks(tuple(secrets)), 0)
+
+
+def _scrub(value: Any, secrets: Sequence[str], depth: int) -> Any:
     if isinstance(value, str):
         for secret in secrets:
             value = value.replace(secret, HIDDEN)
@@ -108,7 +180,7 @@ def clip(text: str, limit: int = 200) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-def clean(value: Any, secrets: Sequence[str], limit: int = 200) -> str:
+def clean(value: Any, secrets: Sequence[str] | Secrets, limit: int = 200) -> str:
     """Server text for a message: masked, then clipped."""
     return clip(str(scrub(value, secrets) if isinstance(value, str) else value), limit)
 
@@ -296,7 +368,8 @@ class _RateLimited(Exception):
 class HttpClient:
     """One server. ``timeout`` bounds each socket operation, ``total_timeout``
     each attempt as a whole (connect, send, every byte of the answer).
-    ``secrets`` are masked in every message built from server text.
+    ``secrets`` are masked in every message built from server text (pass a
+    shared ``Secrets`` to mask tokens learnt later).
     ``on_wait`` hears about rate-limit waits (retries are logged at info;
     only the final failure is raised). ``rate_limited(response)`` sees
     every answer and may say it is a rate limit and how long to wait
@@ -312,7 +385,7 @@ class HttpClient:
         total_timeout: float | None = None,
         max_body: int = MAX_BODY,
         user_agent: str = "rulebot",
-        secrets: Sequence[str] = (),
+        secrets: Sequence[str] | Secrets = (),
         on_wait: Callable[[str], None] | None = None,
         max_retries: int = 5,
         backoff_base: float = 0.5,
@@ -336,7 +409,7 @@ class HttpClient:
         self.timeout = timeout
         self.total_timeout = total_timeout if total_timeout is not None else timeout
         self.max_body = max_body
-        self.secrets = [secret for secret in secrets if secret]
+        self.secrets = secrets if isinstance(secrets, Secrets) else Secrets(secrets)
         self.max_retries, self.backoff_base, self.max_wait = max_retries, backoff_base, max_wait
         self.requests_made = 0  # attempts, retries included
         self._on_wait, self._sleep, self._rate_limited = on_wait, sleep, rate_limited

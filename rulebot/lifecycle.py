@@ -24,7 +24,7 @@ from rulebot.errors import RulebotError
 from rulebot.item import ARCHIVED, NO_EXTRA, STATUS_NAMES, UNREAD, Item, folded_tags
 from rulebot.plan import Plan, PlannedAction, iso
 from rulebot.planner import item_ref, url_keys
-from rulebot.safe import printable
+from rulebot.safe import clipped, json_text, printable, sheet_cell
 from rulebot.vocab import VocabError
 
 if TYPE_CHECKING:
@@ -100,7 +100,47 @@ def item_state(item: Item, action: str | None = None) -> dict[str, Any]:
     return state
 
 
-def state_item(state: Mapping[str, Any]) -> Item:
+# the type each journaled field must have (None is allowed for all but item_id)
+_STATE_TYPES: dict[str, tuple[type, ...]] = {
+    **dict.fromkeys(
+        ("given_url", "resolved_url", "title", "given_title", "resolved_title", "lang", "excerpt"),
+        (str,),
+    ),
+    **dict.fromkeys(
+        ("status", "time_added", "time_updated", "time_read", "time_favorited", "word_count"),
+        (int,),
+    ),
+    **dict.fromkeys(("time_to_read", "has_image", "has_video"), (int,)),
+    **dict.fromkeys(("favorite", "is_article"), (bool, int)),
+    "item_id": (str, int),
+    "tags": (list,),
+    "extra": (dict,),
+}
+
+
+def _checked_state(state: Any) -> Mapping[str, Any]:
+    """A journaled item state whose every field has its type; else a
+    ``ValueError`` naming the field (the journal was changed outside rulebot)."""
+    if not isinstance(state, Mapping):
+        raise ValueError(f"the journal holds {_kind(state)} where an item belongs")
+    if state.get("item_id") is None:
+        raise ValueError("the journaled item has no item_id")
+    for name, kinds in _STATE_TYPES.items():
+        value = state.get(name)
+        if value is not None and not isinstance(value, kinds):
+            raise ValueError(f"the journaled item's field {name!r} is {_kind(value)}")
+    if not all(isinstance(tag, (str, int)) for tag in state.get("tags") or ()):
+        raise ValueError("the journaled item's tags are not all text")
+    return state
+
+
+def _kind(value: Any) -> str:
+    kinds = {list: "a list", str: "text", dict: "an object", bool: "true/false"}
+    return kinds.get(type(value), "a number")
+
+
+def state_item(state: Any) -> Item:
+    state = _checked_state(state)
     tags = state.get("tags")
     whole = "given_title" in state  # a deleted item's row, journaled whole
     extra = state.get("extra")
@@ -328,6 +368,12 @@ class _Reverser:
         self.inexact: list[str] = []
 
     def reverse(self, entry: JournalEntry) -> None:
+        if entry.unreadable:
+            self.stale.append(
+                f"run {self.run_id} action {entry.index}: cannot be reversed: the journal's "
+                f"record of it is damaged ({entry.unreadable})"
+            )
+            return
         name = str(entry.send.get("action"))
         before = entry.before or {}
         try:
@@ -719,29 +765,32 @@ def item_row(item: Item) -> dict[str, Any]:
 
 
 def items_output(items: Sequence[Item], fmt: str) -> str:
+    """The items as text, JSON or CSV: each read on a terminal, CSV in a
+    spreadsheet too, so library text is escaped (and formula-guarded) as
+    in every output of rulebot (``rulebot.safe``)."""
     rows = [item_row(item) for item in items]
     if fmt == "json":
-        return json.dumps(rows, indent=2, ensure_ascii=False)
+        return json_text(rows)
     if fmt == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(ITEM_COLUMNS)
         for row in rows:
             tags = row["tags"]
-            writer.writerow(
-                [
-                    *(row[c] for c in ITEM_COLUMNS[:4]),
-                    "" if tags is None else ",".join(tags),
-                    row["title"],
-                    row["url"],
-                ]
-            )
+            cells = [
+                *(row[c] for c in ITEM_COLUMNS[:4]),
+                "" if tags is None else ",".join(tags),
+                row["title"],
+                row["url"],
+            ]
+            writer.writerow([sheet_cell(c) if isinstance(c, str) else c for c in cells])
         return buffer.getvalue()
     lines = []
-    for row in rows:
+    for row in rows:  # one line per item: long text clipped (JSON and CSV carry it whole)
         tags = "?" if row["tags"] is None else ",".join(row["tags"]) or "-"
         lines.append(
-            printable(f"{row['item_id']}  {row['status']:8}  {tags}  {row['title']}  {row['url']}")
+            f"{clipped(row['item_id'], 40)}  {row['status']:8}  {clipped(tags, 80)}  "
+            f"{clipped(row['title'], 100)}  {clipped(row['url'], 120)}"
         )
     count = len(rows)
     lines.append(f"{count} item{'s' if count != 1 else ''}")

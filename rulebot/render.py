@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from rulebot.plan import Outcome, Plan, PlannedAction, Result, decode_line, line_keys
-from rulebot.safe import printable
+from rulebot.safe import clipped, printable
 
 MAX_LINES_PER_RULE = 25
 # A GitHub comment holds 65,536 characters and a step summary 1 MiB; a
@@ -171,7 +171,7 @@ def plan_text(
         lines.append(style.bold(f"{rule}") + style.dim(f"  ({plural(group.count, 'action')})"))
         for index, action in group.shown:
             mark = style.red("-") if action.destructive else style.green("~")
-            line = f"  {mark} {_truncate(action.label(), 100)}"
+            line = f"  {mark} {clipped(action.label(), 100)}"
             if action.item_id is not None:
                 line += style.dim(f"  [{printable(action.item_id)}]")
             line += _touches(action)
@@ -192,11 +192,6 @@ def plan_text(
         lines.append(style.yellow(note))
     lines.append(style.bold(plan_footer(plan)))
     return "\n".join(lines)
-
-
-def _truncate(text: str, width: int) -> str:
-    text = " ".join(printable(text).split())
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 # -- Markdown -----------------------------------------------------------------
@@ -294,7 +289,7 @@ def plan_markdown(
         for rule, group in grouped.items():
             yield f"#### {_code(rule)}"
             for index, action in group.shown:
-                line = f"- {md_text(_truncate(action.label(), 140))}"
+                line = f"- {md_text(clipped(action.label(), 140))}"
                 if action.item_id is not None:
                     line += f" `[{printable(action.item_id)}]`"
                 earlier = after.get(index)
@@ -334,7 +329,7 @@ def result_text(
 def _outcome_line(outcome: Outcome) -> str:
     action = outcome.action
     where = f" [{printable(action.item_id)}]" if action.item_id is not None else ""
-    return f"{action.rule}: {_truncate(action.label(), 90)}{where}: {printable(outcome.error)}"
+    return f"{action.rule}: {clipped(action.label(), 90)}{where}: {printable(outcome.error)}"
 
 
 def result_footer(result: Result) -> str:
@@ -369,7 +364,7 @@ def result_markdown(
     rows = [("failed", o) for o in result.failed] + [("skipped", o) for o in result.skipped]
     if rows:
         table = (
-            f"| {state} | {_code(o.action.rule)} | {md_text(_truncate(o.action.label(), 80))} "
+            f"| {state} | {_code(o.action.rule)} | {md_text(clipped(o.action.label(), 80))} "
             f"| {md_text(o.error or '')} |"
             for state, o in rows
         )
@@ -380,7 +375,7 @@ def result_markdown(
         lines.append("")
     if result.count("succeeded"):
         listing = (
-            f"- {_code(o.action.rule)}: {md_text(_truncate(o.action.label(), 120))}"
+            f"- {_code(o.action.rule)}: {md_text(clipped(o.action.label(), 120))}"
             for o in result.each("succeeded")
         )
         shown, dropped = _fit(listing, room)

@@ -35,9 +35,37 @@ class Finding:
 @cache
 def _validator() -> Any:
     # jsonschema costs ~80 ms to import: only when a file is actually checked.
-    from jsonschema import Draft202012Validator
+    from jsonschema import Draft202012Validator, validators
+    from jsonschema.exceptions import ValidationError
 
-    return Draft202012Validator(schema_module.build_schema())
+    def pattern(validator: Any, wanted: str, instance: Any, schema: Any) -> Iterator[Any]:
+        if validator.is_type(instance, "string") and not ecma_pattern(wanted).search(instance):
+            yield ValidationError(f"{instance!r} does not match {wanted!r}")
+
+    strict = validators.extend(Draft202012Validator, {"pattern": pattern})
+    return strict(schema_module.build_schema())
+
+
+@cache
+def ecma_pattern(pattern: str) -> re.Pattern[str]:
+    """A schema ``pattern`` as JSON Schema (ECMA-262) reads it: ``$`` is the
+    end of the text. Python's ``$`` also matches before a final newline, so
+    ``^[a-z0-9][a-z0-9_-]*$`` took a rule name ``"purge\\n"``; here each ``$``
+    outside a character class is ``\\Z``."""
+    out, escaped, in_class = [], False, False
+    for char in pattern:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == "[":
+            in_class = True
+        elif char == "]":
+            in_class = False
+        elif char == "$" and not in_class:
+            char = "\\Z"
+        out.append(char)
+    return re.compile("".join(out))
 
 
 @cache

@@ -222,7 +222,11 @@ class JournalRun:
 
 @dataclass(frozen=True, slots=True)
 class JournalEntry:
-    """One action of a run with the item state before it (None: not recorded)."""
+    """One action of a run with the item state before it (None: not recorded).
+
+    ``unreadable`` says why a row cannot be used (its JSON damaged, or not
+    the object it should be: another program wrote it); its ``send``,
+    ``action`` and ``before`` are then empty objects."""
 
     index: int
     rule: str | None
@@ -230,6 +234,37 @@ class JournalEntry:
     action: dict[str, Any]
     state: str
     before: dict[str, Any] | None
+    unreadable: str = ""
+
+
+def _journal_entry(row: Sequence[Any]) -> JournalEntry:
+    index, rule, send_text, action_text, state, before_text = row
+    problems = []
+    decoded: dict[str, Any] = {}
+    columns = (("send", send_text), ("action", action_text), ("before", before_text))
+    for column, text in columns:
+        if column == "before" and not text:
+            decoded[column] = None
+            continue
+        try:
+            value = json.loads(text)
+        except (TypeError, ValueError, RecursionError):
+            problems.append(f"its {column} is not JSON")
+            continue
+        if not isinstance(value, dict):
+            problems.append(f"its {column} is {_json_kind(value)}, not an object")
+            continue
+        decoded[column] = value
+    if problems:
+        return JournalEntry(index, rule, {}, {}, str(state), {}, "; ".join(problems))
+    return JournalEntry(
+        index, rule, decoded["send"], decoded["action"], str(state), decoded["before"]
+    )
+
+
+def _json_kind(value: Any) -> str:
+    kinds = {list: "a list", str: "text", bool: "true/false", type(None): "null"}
+    return kinds.get(type(value), "a number")
 
 
 # the command a run is journaled under: set once by the command line (and the
@@ -904,24 +939,15 @@ class Store:
         )
 
     def journal_entries(self, run_id: int) -> list[JournalEntry]:
-        """Every action of a run, in plan order, with its before-state."""
+        """Every action of a run, in plan order, with its before-state; a row
+        that cannot be read is marked so (``JournalEntry.unreadable``)."""
         with self._snapshot():
             rows = self._conn.execute(
                 "SELECT idx, rule, send, action, state, before FROM run_actions"
                 " WHERE run_id = ? ORDER BY idx",
                 (run_id,),
             ).fetchall()
-            return [
-                JournalEntry(
-                    index=row[0],
-                    rule=row[1],
-                    send=json.loads(row[2]),
-                    action=json.loads(row[3]),
-                    state=row[4],
-                    before=json.loads(row[5]) if row[5] else None,
-                )
-                for row in rows
-            ]
+            return [_journal_entry(row) for row in rows]
 
     def journal_done_since(self, rule: str, since: int) -> list[tuple[str | None, str]]:
         """(item_id, action) of every action of ``rule`` planned at or after

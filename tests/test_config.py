@@ -650,3 +650,52 @@ def test_control_characters_in_quoted_user_text_stay_on_one_line() -> None:
     assert found and all("\n" not in str(p) and "\x1b" not in str(p) for p in found)
     assert Problem("a\nb", 1, 1, "x\x1b[2Jy\u2028z").message == "x\\x1b[2Jy\\u2028z"
     assert Problem("a\nb", 1, 1, "m").file == "a\\nb"
+
+
+def test_a_pattern_ending_in_dollar_refuses_a_trailing_newline() -> None:
+    """JSON Schema reads `$` as ECMA-262 does, the end of the text; Python's
+    `$` took "purge\\n" as a rule name (then a journal key and a grace mark),
+    an env name, a duration and an `add` URL that would be sent with it."""
+    text = """\
+        version: 1
+        karakeep: {base_url: "http://k.example", api_key_env: "KEY\\n"}
+        rules:
+          - name: "purge\\n"
+            where: {added: {older_than: "30d\\n"}}
+            actions: [delete]
+          - name: add-one
+            actions: [{add: {url: "https://a.example/x\\n"}}]
+        """
+    found = problems(text)
+    paths = [p[p.rindex(" [") + 2 : -1] for p in found]
+    assert paths == [
+        "$.karakeep.api_key_env",
+        "$.rules[0].name",
+        "$.rules[0].where.added.older_than",
+        "$.rules[1].actions[0].add.url",
+    ], found
+    assert all("\n" not in p for p in found)  # each problem one line, the newline shown
+    assert "try 'purge'" in found[1]
+    assert problems(text.replace("\\n", "")) == []
+
+
+def test_a_grace_or_full_scan_every_beyond_1000_years_is_a_validate_error() -> None:
+    """`grace: 3650000d` matched the schema's pattern, passed `validate` and
+    then failed every command that loads the config as an internal error."""
+    found = problems(
+        """\
+        version: 1
+        wallabag: {base_url: "http://w.example", full_scan_every: 9999999999d}
+        rules:
+          - name: later
+            grace: 3650000d
+            where: {tag: x}
+            actions: [archive]
+        """
+    )
+    assert found == [
+        "2:59: duration '9999999999d' is longer than 1000 years; write a shorter one, "
+        "e.g. 3650d [$.wallabag.full_scan_every]",
+        "5:12: duration '3650000d' is longer than 1000 years; write a shorter one, "
+        "e.g. 3650d [$.rules[0].grace]",
+    ]

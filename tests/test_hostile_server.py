@@ -21,13 +21,16 @@ import pytest
 
 from rulebot.cursors import MAX_SKEW
 from rulebot.errors import ServerUnreachable
+from rulebot.fake.karakeep import FakeKarakeep
 from rulebot.fake.pocket import FakePocket
+from rulebot.fake.readeck import FakeReadeck
+from rulebot.fake.wallabag import FakeWallabag
 from rulebot.http import BodyTooLargeError, HttpClient, HttpError, retry_after
 from rulebot.pocket import PocketClient
 from rulebot.store import Store
 from rulebot.sync import CURSOR_KEY
 from tests.conftest import ACCESS_TOKEN, CONSUMER_KEY
-from tests.helpers import rb
+from tests.helpers import Answering, rb
 from tests.test_pocket_mode import write_config
 
 # -- servers --------------------------------------------------------------------------------
@@ -466,3 +469,103 @@ def test_action_errors_nested_900_deep_are_scrubbed_without_a_crash(raw) -> None
         response = pocket.send([{"action": "archive", "item_id": "1"}] * 2)
     assert ACCESS_TOKEN not in json.dumps(response.action_errors)
     assert response.action_errors[1] == ["<hidden>"]
+
+
+# -- ids that a `$` or a missing bound let through (#23.11) ------------------------------------
+ID_RULES = "rules:\n  - name: a\n    where: {tag: x}\n    actions: [archive]\n"
+
+
+def _stored_ids(tmp_path: Path) -> list[str]:
+    with Store.open(tmp_path / ".rulebot" / "rulebot.db") as store:
+        return sorted(item.item_id for item in store.items())
+
+
+def _karakeep(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, str, str]:
+    fake = FakeKarakeep(now=1_795_672_800, api_key="kk-key-0123456789")
+    monkeypatch.setenv("KARAKEEP_API_KEY", "kk-key-0123456789")
+    good = fake.add_bookmark("https://k.example/good", "Good", tags=["x"])
+    fake.add_bookmark("https://k.example/bad", "Bad", tags=["x"], bookmark_id="bm3\n")
+    return fake, good, "karakeep"
+
+
+def _readeck(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, str, str]:
+    fake = FakeReadeck(now=1_795_672_800, token="rd-token-0123456789")
+    monkeypatch.setenv("READECK_TOKEN", "rd-token-0123456789")
+    good = fake.add_bookmark("https://r.example/good", "Good", labels=["x"])
+    fake.add_bookmark("https://r.example/bad", "Bad", labels=["x"], bookmark_id="rd3\n")
+    return fake, good, "readeck"
+
+
+def _wallabag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, str, str]:
+    fake = FakeWallabag(now=1_795_672_800)
+    for name, value in fake.env.items():
+        monkeypatch.setenv(name, value)
+    good = fake.add_entry("https://w.example/good", "Good", tags=["x"])
+    fake.add_entry("https://w.example/bad", "Bad", tags=["x"], entry_id=2**63 + 5)
+    return fake, str(good), "wallabag"
+
+
+@pytest.mark.parametrize("make", [_karakeep, _readeck, _wallabag], ids=lambda f: f.__name__[1:])
+def test_an_id_with_a_trailing_newline_or_beyond_2_63_is_skipped_never_stored_or_sent(
+    make: Callable[..., tuple[Any, str, str]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`^…$` took "bm3\\n" (stored, then sent as bm3%0A) and Wallabag's ids
+    had no upper bound (2^63 + 5 stored as text): each is skipped with one
+    warning, and the good item next to it is acted on."""
+    monkeypatch.chdir(tmp_path)
+    fake, good, kind = make(tmp_path, monkeypatch)
+    with fake:
+        (tmp_path / "rules.yaml").write_text(
+            f"version: 1\n{kind}: {{base_url: '{fake.base_url}'}}\n{ID_RULES}"
+        )
+        code, out, err = rb(capsys, "run", "--format", "json")
+        assert code == 0, err
+        result = json.loads(out)
+        assert result["summary"]["failed"] == 0
+        assert [o["send"]["item_id"] for o in result["succeeded"]] == [good]
+        assert err.count("skipped a") == 1 and (
+            "bm3\\n" in err or "rd3\\n" in err or str(2**63 + 5) in err
+        ), err
+        assert _stored_ids(tmp_path) == [good]
+        targets = [exchange.target for exchange in fake.exchanges]
+        assert not [t for t in targets if "%0A" in t.upper() or str(2**63 + 5) in t], targets
+
+
+def test_shaarli_link_ids_beyond_2_63_and_a_shorturl_with_a_newline_are_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SHAARLI_API_SECRET", "shaarli-secret-0123456789")
+
+    def link(link_id: int, shorturl: str) -> dict[str, Any]:
+        return {
+            "id": link_id,
+            "url": f"https://s.example/{shorturl.strip()}",
+            "shorturl": shorturl,
+            "title": "T",
+            "description": "",
+            "tags": ["x"],
+            "private": False,
+            "created": "2026-01-01T00:00:00+00:00",
+            "updated": "",
+        }
+
+    links = [link(1, "good01"), link(2**63, "huge01"), link(3, "nl0001\n")]
+
+    def answer(
+        method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, str, bytes]:
+        return 200, "application/json", json.dumps(links).encode()
+
+    with Answering(answer) as server:
+        (tmp_path / "rules.yaml").write_text(
+            f"version: 1\nshaarli: {{base_url: '{server.url}'}}\n"
+            "rules:\n  - name: a\n    where: {tag: x}\n    actions: [{tags_add: [seen]}]\n"
+        )
+        code, _, err = rb(capsys, "sync")
+    assert code == 0, err
+    assert err.count("skipped a") == 2 and str(2**63) in err and "nl0001\\n" in err, err
+    assert _stored_ids(tmp_path) == ["1"]

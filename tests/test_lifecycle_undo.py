@@ -188,6 +188,68 @@ def test_undo_errors_are_clear(local: Path, capsys: pytest.CaptureFixture[str]) 
     assert code == 0 and "undo-1" in out
 
 
+def test_numbers_beyond_the_store_are_usage_errors_not_internal_ones(
+    local: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    huge = "99999999999999999999999999"
+    for args in (
+        ("undo", huge),
+        ("undo", "--max-deletes", huge),
+        ("runs", "--limit", huge),
+        ("items", "--limit", huge),
+        ("run", "--max-actions", "9" * 5000),
+    ):
+        code, _, err = rb(capsys, *args)
+        assert code == 1 and "too large; at most 9223372036854775807" in err, (args, err)
+        assert "internal error" not in err and "Traceback" not in err and len(err) < 600
+    code, _, err = rb(capsys, "runs", "--limit", "12x")
+    assert code == 1 and "'12x' is not a whole number" in err
+    code, _, err = rb(capsys, "undo", "9223372036854775807")  # the largest is a run id
+    assert code == 1 and "no run 9223372036854775807" in err
+
+
+# every way another program may leave a journal row: not JSON, JSON of the
+# wrong type at the top, an item that is no object, a field of the wrong type
+DAMAGE = {
+    "1": "before = 'not json'",
+    "2": "action = '[]', before = '[1]'",
+    "3": "send = '5'",
+    "4": "before = '{\"item\": 5}'",
+    "5": """before = json_set(before, '$.item.tags', 5)""",
+    "6": """before = json_set(before, '$.item.time_added', 'x')""",
+}
+
+
+def test_a_damaged_journal_row_is_reported_per_action_and_the_rest_is_undone(
+    local: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    original = snapshot()
+    assert rb(capsys, "run", "--now", NOW)[0] == 0
+    with sqlite3.connect(STORE) as conn:
+        rows = conn.execute(
+            "SELECT idx, json_extract(send, '$.item_id') FROM run_actions WHERE run_id = 1"
+        ).fetchall()
+        for index, item_id in rows:
+            if item_id in DAMAGE:
+                conn.execute(f"UPDATE run_actions SET {DAMAGE[item_id]} WHERE idx = ?", (index,))
+    damaged = [index for index, item_id in rows if item_id in DAMAGE]
+    code, out, err = rb(capsys, "undo", "--now", LATER, "--format", "json")
+    assert code == 0, err
+    assert "internal error" not in err and "Traceback" not in err
+    notes = [line for line in err.splitlines() if "cannot be reversed" in line]
+    assert len(notes) == len(damaged), err
+    assert "the journal's record of it is damaged (its before is not JSON)" in err
+    assert "(its action is a list, not an object; its before is a list, not an object)" in err
+    assert "(its send is a number, not an object)" in err
+    assert "the journal holds a number where an item belongs" in err
+    assert "field 'tags' is a number" in err and "field 'time_added' is text" in err
+    assert json.loads(out)["summary"]["failed"] == 0
+    after = snapshot()
+    for item_id in ("7", "8", "9"):  # the undamaged rows were undone
+        assert after[item_id] == original[item_id]
+    assert "https://docs.example/new" not in {v[0] for v in after.values()}
+
+
 def test_a_run_journaled_before_the_migration_cannot_be_undone(
     local: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -18,16 +18,21 @@ obtained, once, on stdout; it must appear nowhere else.
 from __future__ import annotations
 
 import json
+import re
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote_plus
 
 import pytest
 
 from rulebot.fakepocket import FakePocket
 from tests.conftest import ACCESS_TOKEN, CONSUMER_KEY, use_fake_credentials
+from tests.helpers import Answering, clear_rulebot_env, rb
 from tests.test_pocket_mode import RULES, populate, subprocess_env, write_config
 
 WRONG_TOKEN = "at-WRONG-SECRET-4242"
@@ -341,3 +346,145 @@ def test_credentials_a_server_echoes_are_masked_everywhere(
             assert "an unexpected value of type str" in said
         if case_id == "echoed-nested-action-errors":
             assert "p" * 50 in said and "nope" not in said  # the echoed errors were shown
+
+
+# -- secrets echoed in the spelling they were sent in (#23.2) -----------------------------------
+# Characters that every encoding spells differently: form (`%40`, `+`, `%26`),
+# JSON (`\"`, `\\`, `\u00e9`, PHP's `\/`).
+HOSTILE_PASSWORD = 'P@ss w0rd&x=1"\\é/'
+WALLABAG_CREDENTIALS = {
+    "WALLABAG_CLIENT_ID": "7_cid&é=1 x/y",
+    "WALLABAG_CLIENT_SECRET": 'cs "é" &=+ /s3cr3t',
+    "WALLABAG_USERNAME": "u s@r&é",
+    "WALLABAG_PASSWORD": HOSTILE_PASSWORD,
+}
+WALLABAG_FIELDS = ("client_id", "client_secret", "username", "password")
+
+
+def _pieces(spelling: str, size: int = 10) -> set[str]:
+    """Every ``size``-character piece of a spelling of a secret: a cut one leaks too."""
+    return {spelling[i : i + size] for i in range(max(len(spelling) - size + 1, 1))}
+
+
+def _everything_said(tmp_path: Path, said: str) -> list[tuple[str, bytes]]:
+    blobs = [("output", said.encode())]
+    return blobs + [(str(p.relative_to(tmp_path)), p.read_bytes()) for p in files_under(tmp_path)]
+
+
+@pytest.mark.parametrize("echo", ["form", "form-lower-hex", "json", "json-php"])
+def test_wallabag_credentials_echoed_encoded_are_masked_everywhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], echo: str
+) -> None:
+    """A token endpoint echoing each credential as the request carried it
+    (form-encoded) or JSON-escaped, PHP-style too: nothing of it reaches
+    stdout, stderr, the step summary or a file."""
+    monkeypatch.chdir(tmp_path)
+    clear_rulebot_env(monkeypatch)
+    for name, value in WALLABAG_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "step-summary.md"))
+    echoed: list[str] = []
+
+    def answer(
+        method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, str, bytes]:
+        field = WALLABAG_FIELDS[len(echoed) % len(WALLABAG_FIELDS)]
+        sent = dict(pair.split("=", 1) for pair in body.decode().split("&"))[field]
+        value = WALLABAG_CREDENTIALS[f"WALLABAG_{field.upper()}"]
+        if echo.startswith("form"):  # as the body carried it: 400 invalid_grant, described
+            spelled = sent
+            if echo == "form-lower-hex":  # another server's percent-encoding
+                spelled = re.sub("%[0-9A-F]{2}", lambda m: m.group().lower(), sent)
+            assert unquote_plus(sent) == value  # the server saw what rulebot sent
+            described = json.dumps(
+                {"error": "invalid_grant", "error_description": f"{field}={spelled}"}
+            )
+            echoed.append(spelled)
+            return 400, "application/json", described.encode()
+        spelled = json.dumps(value)[1:-1]  # Python's escapes: \" \\ \u00e9
+        if echo == "json-php":
+            spelled = spelled.replace("/", "\\/")
+        echoed.append(spelled)
+        # not JSON as a whole: shown as text, JSON escapes and all
+        return 400, "text/plain", f'refused {{"{field}": "{spelled}"}}'.encode()
+
+    with Answering(answer) as server:
+        Path("rules.yaml").write_text(
+            f"version: 1\nwallabag: {{base_url: '{server.url}'}}\n"
+            "rules:\n  - name: a\n    where: {tag: x}\n    actions: [archive]\n"
+        )
+        said = ""
+        for command in ("run", "sync", "plan", "run"):
+            code, out, err = rb(capsys, "-v", "-v", command)
+            said += out + err
+            assert code == 1 and "Traceback" not in err and "internal error" not in err, err
+    assert len(echoed) == 4 and "<hidden>" in said  # each credential echoed once, and shown masked
+    for where, blob in _everything_said(tmp_path, said):
+        text = blob.decode(errors="replace")
+        for spelled in echoed:
+            leaked = [piece for piece in _pieces(spelled) if piece in text]
+            assert not leaked, f"{spelled!r}: {leaked[:3]} in {where}"
+    summary = (tmp_path / "step-summary.md").read_text()
+    assert "rulebot run: ❌ error" in summary
+
+
+SHAARLI_LINK = {
+    "id": 0,
+    "url": "https://a.example/x",
+    "shorturl": "abcDEF",
+    "title": "X",
+    "description": "",
+    "tags": ["x"],
+    "private": False,
+    "created": "2026-01-01T00:00:00+00:00",
+    "updated": "",
+}
+
+
+def test_shaarli_tokens_a_server_echoes_are_masked_in_outputs_and_the_journal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """rulebot signs a JWT per request; it is a credential for 9 minutes. A
+    server echoing it (whole, and its signature alone) in an action's error
+    finds it masked on stdout, stderr, in the step summary, the result and
+    the journal."""
+    monkeypatch.chdir(tmp_path)
+    clear_rulebot_env(monkeypatch)
+    monkeypatch.setenv("SHAARLI_API_SECRET", "shaarli-secret-0123456789")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "step-summary.md"))
+    tokens: list[str] = []
+
+    def answer(
+        method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, str, bytes]:
+        token = headers["Authorization"].removeprefix("Bearer ")
+        tokens.append(token)
+        signature = token.rsplit(".", 1)[-1]
+        if method == "GET" and path.startswith("/api/v1/links?"):
+            return 200, "application/json", json.dumps([SHAARLI_LINK]).encode()
+        # Shaarli's errors are bare JSON strings
+        echo = json.dumps(f"bad token {token}; signature {signature}")
+        return 400, "application/json", echo.encode()
+
+    with Answering(answer) as server:
+        Path("rules.yaml").write_text(
+            f"version: 1\nshaarli: {{base_url: '{server.url}'}}\n"
+            "rules:\n  - name: a\n    where: {tag: x}\n    actions: [{tags_add: [seen]}]\n"
+        )
+        code, out, err = rb(capsys, "-v", "-v", "run", "--format", "json")
+        said = out + err
+        assert code == 1, said
+        assert "<hidden>" in json.dumps(json.loads(out))  # the failure was shown, masked
+        code, text_out, text_err = rb(capsys, "-v", "-v", "run")
+        said += text_out + text_err
+        assert code == 1, said
+    assert "Traceback" not in said and "internal error" not in said, said
+    assert len(tokens) >= 4
+    with closing(sqlite3.connect(tmp_path / ".rulebot" / "rulebot.db")) as journal:
+        errors = [row[0] for row in journal.execute("SELECT error FROM run_actions")]
+    assert errors and all("<hidden>" in error for error in errors), errors
+    for where, blob in _everything_said(tmp_path, said):
+        text = blob.decode(errors="replace")
+        for token in tokens:
+            signature = token.rsplit(".", 1)[-1]
+            assert token not in text and signature[:16] not in text, f"a token in {where}"

@@ -16,6 +16,7 @@ import pytest
 from rulebot.errors import CredentialsError, ItemDataError
 from rulebot.fake.wallabag import FakeWallabag
 from rulebot.sources.wallabag_api import ENV, WallabagClient, entry_to_item
+from tests.helpers import Answering
 
 T = 1_795_672_800
 
@@ -284,3 +285,39 @@ def test_fake_command_line_prints_the_variables_and_serves() -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.mark.parametrize(
+    "expires_in",
+    ["1e400", "-1e400", "NaN", "1" + "0" * 400, "-5", "0", "true", "1e9"],
+    ids=["1e400", "-1e400", "NaN", "10^400", "-5", "0", "true", "1e9"],
+)
+def test_an_absurd_expires_in_counts_as_wallabags_default_hour(expires_in: str) -> None:
+    """`expires_in: 1e400` (or 10^400, NaN, -5, true …) from a hostile token
+    endpoint: no overflow, no token that never renews or renews on every call;
+    it lives Wallabag's default hour."""
+    issued: list[str] = []
+
+    def answer(
+        method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, str, bytes]:
+        if path.startswith("/oauth/v2/token"):
+            issued.append(f"token-{len(issued)}")
+            text = f'{{"access_token": "{issued[-1]}", "expires_in": {expires_in}}}'
+            return 200, "application/json", text.encode()
+        return 200, "application/json", b"[]"
+
+    clock = [0.0]
+    credentials = {key: f"{key}-value" for key in ENV}
+    with (
+        Answering(answer) as server,
+        WallabagClient(server.url, credentials, clock=lambda: clock[0]) as wb,
+    ):
+        wb.list_tags()
+        clock[0] = 3000.0  # well inside the hour: the same token
+        wb.list_tags()
+        assert wb.token_requests == 1
+        clock[0] = 3590.0  # past the hour less the early renewal: a new one
+        wb.list_tags()
+        assert wb.token_requests == 2
+    assert len(issued) == 2

@@ -276,10 +276,14 @@ class FakeWallabag:
         language: str | None = None,
         reading_time: int = 0,
         user: str | None = None,
+        entry_id: int | None = None,
     ) -> int:
+        """Put an entry straight into the library; ``entry_id`` picks its id
+        (any integer, as a damaged or hostile server might send)."""
         with self._lock:
-            entry_id = self._next_entry
-            self._next_entry += 1
+            if entry_id is None:
+                entry_id = self._next_entry
+            self._next_entry = max(self._next_entry, entry_id + 1)
             stamp = self.now if created_at is None else created_at
             url = url or f"https://example.com/articles/{entry_id}"
             entry = _Entry(

@@ -41,7 +41,8 @@ MAX_PAGE_SIZE = 100  # the server's MAX_NUM_BOOKMARKS_PER_PAGE
 KEY_HELP = "create one in Karakeep under Settings -> API Keys"
 _RATE_TEXT = re.compile(r"try again in (\d{1,6}) seconds?", re.IGNORECASE)
 # cuid2 ids are lower-case alphanumerics; allow a little more, never "/", "?" or spaces
-_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# whole-string only (fullmatch): `$` would take "bm3\n" and send it as bm3%0A
+_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class KarakeepError(RulebotError):
@@ -370,7 +371,7 @@ def bookmark_to_item(raw: Any) -> Item:
     if not isinstance(raw, Mapping):
         raise ItemDataError(f"Karakeep bookmark is {_kind(raw)}, expected an object")
     bookmark_id = raw.get("id")
-    if not isinstance(bookmark_id, str) or not _ID.match(bookmark_id):
+    if not isinstance(bookmark_id, str) or not _ID.fullmatch(bookmark_id):
         raise ItemDataError(f"Karakeep bookmark has id {_show(bookmark_id)}, expected an id string")
     where = f"Karakeep bookmark {bookmark_id}"
     content = raw.get("content")
@@ -495,6 +496,7 @@ def _is_tag(tag: Any) -> bool:
     return (
         isinstance(tag, Mapping)
         and isinstance(tag.get("id"), str)
+        and _ID.fullmatch(tag["id"]) is not None
         and isinstance(tag.get("name"), str)
     )
 

@@ -49,7 +49,8 @@ API_PATH = "/api"
 MAX_PAGE_SIZE = 100  # GetPageParams: Lte(100); above it the server answers 404
 TOKEN_HELP = "create one in Readeck under Profile -> API tokens"
 # base58 uids; the route accepts 18-22 alphanumerics: anything else is not an id
-_ID = re.compile(r"^[A-Za-z0-9]{1,64}$")
+# whole-string only (fullmatch): `$` would take "id\n" and send it as id%0A
+_ID = re.compile(r"[A-Za-z0-9]{1,64}")
 
 
 class ReadeckError(RulebotError):
@@ -242,10 +243,10 @@ class ReadeckClient:
             body["labels"] = list(labels)
         response = self._call("POST", "/bookmarks", json=body, expect_json=False)
         bookmark_id = response.headers.get("Bookmark-Id", "")
-        if not _ID.match(bookmark_id):
+        if not _ID.fullmatch(bookmark_id):
             location = response.headers.get("Location", "")
             bookmark_id = location.rstrip("/").rsplit("/", 1)[-1]
-        if not _ID.match(bookmark_id):
+        if not _ID.fullmatch(bookmark_id):
             raise ReadeckError("POST /bookmarks: the answer names no Bookmark-Id")
         return Created(bookmark_id)
 
@@ -393,7 +394,7 @@ def bookmark_to_item(raw: Any) -> Item:
     if not isinstance(raw, Mapping):
         raise ItemDataError(f"Readeck bookmark is {_kind(raw)}, expected an object")
     bookmark_id = raw.get("id")
-    if not isinstance(bookmark_id, str) or not _ID.match(bookmark_id):
+    if not isinstance(bookmark_id, str) or not _ID.fullmatch(bookmark_id):
         raise ItemDataError(f"Readeck bookmark has id {_show(bookmark_id)}, expected an id string")
     where = f"Readeck bookmark {bookmark_id}"
     kind = raw.get("type")
@@ -438,7 +439,9 @@ def parse_time(value: Any) -> datetime | None:
     if not isinstance(value, str) or len(value) > 40:
         return None
     text = value.strip()
-    match = re.match(r"^(.*T\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$", text)
+    match = re.fullmatch(
+        r"(.*T[0-9]{2}:[0-9]{2}:[0-9]{2})(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})", text
+    )
     if match is None:
         return None
     head, fraction, zone = match.groups()
@@ -465,7 +468,7 @@ def _change(entry: Any) -> Change | None:
     if not isinstance(entry, Mapping):
         return None
     bookmark_id, kind, when = entry.get("id"), entry.get("type"), parse_time(entry.get("time"))
-    if not isinstance(bookmark_id, str) or not _ID.match(bookmark_id) or when is None:
+    if not isinstance(bookmark_id, str) or not _ID.fullmatch(bookmark_id) or when is None:
         return None
     if kind not in ("update", "delete"):
         return None

@@ -51,6 +51,7 @@ from rulebot.sources.shaarli_api import (
     Conflict,
     NotFound,
     ShaarliClient,
+    is_link_id,
     link_to_item,
 )
 
@@ -187,7 +188,7 @@ class ShaarliSession:
             if not isinstance(old, list) or not all(isinstance(t, str) for t in old):
                 return Answer(True)  # the next sync brings it
             merged = _apply_tags(list(old), [("tags_add", tags)])
-            if merged != old and isinstance(existing.get("id"), int) and _editable(existing):
+            if merged != old and is_link_id(existing.get("id")) and _editable(existing):
                 existing = self.client.put_link(existing["id"], {**existing, "tags": merged})
             created = existing
         try:
@@ -330,9 +331,9 @@ def _route_does_it(planned: PlannedAction, library: Mapping[str, Item]) -> bool:
     )
     return (
         len(olds) <= 1
-        and all(TAG_ROUTE.match(t) for t in olds)
+        and all(TAG_ROUTE.fullmatch(t) for t in olds)
         and not doubled
-        and TAG_ROUTE.match(old) is not None
+        and TAG_ROUTE.fullmatch(old) is not None
     )
 
 

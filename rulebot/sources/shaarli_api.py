@@ -5,7 +5,9 @@ Facts from ``specs/shaarli.md`` (checked against the real server) that shape it:
 - the API lives under ``/api/v1``; auth is a JWT rulebot signs itself with
   the API secret (HS512 over ``{"iat": …}``; the server accepts a token for
   540 s after ``iat`` and none from the future, so ``iat`` is an integer a
-  few seconds in the past, and every request gets a fresh token);
+  few seconds in the past, and every request gets a fresh token). A token
+  is a credential for 9 minutes: each one signed is masked like the secret
+  (it and its signature alone), in case a server echoes it;
 - every auth failure is 401 ``"Not authorized"``, with no cause: the message
   lists the likely ones (secret, API disabled, clock);
 - error bodies are bare JSON strings (``"Link not found"``); a route that
@@ -38,16 +40,18 @@ from urllib.parse import quote
 
 from rulebot import __version__
 from rulebot.errors import CredentialsError, ItemDataError, RulebotError
-from rulebot.http import HttpClient, Response, clip, describe
+from rulebot.http import HttpClient, Response, Secrets, clip, describe
 from rulebot.item import Item
 
 API_SECRET_ENV = "SHAARLI_API_SECRET"
 API_PATH = "/api/v1"
 SECRET_HELP = "Shaarli shows it under Tools > Configure your Shaarli > REST API secret"
 CLOCK_SKEW = 5  # seconds: iat is this far in the past, for a server clock a little behind
-# what the tag routes accept: ASCII word characters only (specs/shaarli.md §1)
-TAG_ROUTE = re.compile(r"^[A-Za-z0-9_]+$")
-_SHORTURL = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+# what the tag routes accept: ASCII word characters only (specs/shaarli.md §1);
+# whole strings only (fullmatch): `$` would take "js\n" and route it as js%0A
+TAG_ROUTE = re.compile(r"[A-Za-z0-9_]+")
+_SHORTURL = re.compile(r"[A-Za-z0-9_-]{1,32}")
+MAX_LINK_ID = 2**63 - 1  # PHP's integer, and the store's
 
 
 class ShaarliError(RulebotError):
@@ -116,6 +120,8 @@ class ShaarliClient:
         self.page_size = page_size
         self.secret_env = secret_env
         self._secret = secret
+        # the secret and every token signed with it, masked in all their spellings
+        self._secrets = Secrets([secret])
         self._clock = clock
         self._settings: dict[str, Any] = {
             "timeout": timeout,
@@ -211,6 +217,14 @@ class ShaarliClient:
         return _object(self._call("GET", "/info"), "GET /info")
 
     # -- plumbing ---------------------------------------------------------------------
+    def _token(self) -> str:
+        """A token signed now, masked from now on like the secret (one per second:
+        the same ``iat`` signs the same token, so the set grows with the run's length)."""
+        token = make_token(self._secret, self._clock())
+        self._secrets.add(token)
+        self._secrets.add(token.rsplit(".", 1)[-1])  # the signature alone
+        return token
+
     def _http(self) -> HttpClient:
         client: HttpClient | None = getattr(self._local, "client", None)
         if client is None:
@@ -218,7 +232,7 @@ class ShaarliClient:
                 self.base_url,
                 **self._settings,
                 user_agent=f"rulebot/{__version__}",
-                secrets=[self._secret],
+                secrets=self._secrets,
                 error=ShaarliError,
                 service="a Shaarli server",
                 config_key="shaarli.base_url",
@@ -246,7 +260,7 @@ class ShaarliClient:
         label = f"{method} {path}"
         http = self._http()
         headers = {
-            "Authorization": f"Bearer {make_token(self._secret, self._clock())}",
+            "Authorization": f"Bearer {self._token()}",
             "Accept": "application/json",
         }
         response = http.request(
@@ -305,13 +319,15 @@ def link_to_item(raw: Any) -> Item:
     if not isinstance(raw, Mapping):
         raise ItemDataError(f"Shaarli link is {describe(raw)}, expected an object")
     link_id = raw.get("id")
-    if not isinstance(link_id, int) or isinstance(link_id, bool) or link_id < 0:
-        raise ItemDataError(f"Shaarli link has id {_show(link_id)}, expected a whole number")
+    if not is_link_id(link_id):
+        raise ItemDataError(
+            f"Shaarli link has id {_show(link_id)}, expected a whole number up to 2^63 - 1"
+        )
     where = f"Shaarli link {link_id}"
     url = _text(raw.get("url"), where, "url")
     title = _text(raw.get("title"), where, "title")
     shorturl = raw.get("shorturl")
-    if not isinstance(shorturl, str) or not _SHORTURL.match(shorturl):
+    if not isinstance(shorturl, str) or not _SHORTURL.fullmatch(shorturl):
         raise ItemDataError(f"{where}: field 'shorturl' is {_show(shorturl)}")
     private = raw.get("private")
     if not isinstance(private, bool):
@@ -333,6 +349,11 @@ def link_to_item(raw: Any) -> Item:
         time_updated=updated,
         extra={"private": private, "shorturl": shorturl},
     )
+
+
+def is_link_id(value: Any) -> bool:
+    """A link id as Shaarli gives it: an integer from 0 that PHP (and SQLite) can hold."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_LINK_ID
 
 
 def _text(value: Any, where: str, name: str) -> str:

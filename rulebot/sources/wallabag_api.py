@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -34,7 +35,7 @@ from urllib.parse import quote, urlencode
 
 from rulebot import __version__
 from rulebot.errors import CredentialsError, ItemDataError, RulebotError
-from rulebot.http import HttpClient, Response, clip
+from rulebot.http import HttpClient, Response, Secrets, clip
 from rulebot.item import ARCHIVED, UNREAD, Item
 
 logger = logging.getLogger("rulebot.wallabag")
@@ -47,8 +48,11 @@ ENV = {
     "username_env": "WALLABAG_USERNAME",
     "password_env": "WALLABAG_PASSWORD",
 }
+MAX_ID = 2**63 - 1  # Doctrine's bigint, and the store's: a larger id is no entry's
 MASS_ACTION_LIMIT = 10  # wallabag.api_limit_mass_actions
 EARLY_RENEWAL = 30  # seconds before expires_in that a token is renewed
+DEFAULT_LIFETIME = 3600  # seconds: Wallabag's access token lifetime out of the box
+MAX_LIFETIME = 366 * 86400  # a longer expires_in is nonsense: read as the default
 CLIENT_HELP = "create an API client in Wallabag under Developer -> Create a new client"
 
 
@@ -107,7 +111,8 @@ class WallabagClient:
             "sleep": sleep,
         }
         self._clock = clock
-        self._secrets: list[str] = list(self._credentials.values())
+        # the credentials and every token issued, masked in every spelling
+        self._secrets = Secrets(self._credentials.values())
         self._local = threading.local()
         self._clients: list[HttpClient] = []
         self._clients_lock = threading.Lock()
@@ -301,8 +306,8 @@ class WallabagClient:
             self._access, self._refresh = answer["access_token"], answer.get("refresh_token")
             for token in (self._access, self._refresh):
                 if token:
-                    self._mask(token)
-            lifetime = float(answer["expires_in"])
+                    self._secrets.add(token)
+            lifetime = token_lifetime(answer["expires_in"])
             # renewed a little early (never more than a quarter of its life early)
             self._expires_at = self._clock() + lifetime - min(EARLY_RENEWAL, lifetime / 4)
             return answer
@@ -338,12 +343,6 @@ class WallabagClient:
             detail=text,
         )
 
-    def _mask(self, secret: str) -> None:
-        with self._clients_lock:
-            self._secrets.append(secret)
-            for client in self._clients:
-                client.secrets.append(secret)
-
     def _variables(self) -> str:
         return ", ".join(self.env[key] for key in ENV)
 
@@ -351,13 +350,11 @@ class WallabagClient:
     def _http(self) -> HttpClient:
         client: HttpClient | None = getattr(self._local, "client", None)
         if client is None:
-            with self._clients_lock:
-                secrets = list(self._secrets)
             client = HttpClient(
                 self.base_url,
                 **self._settings,
                 user_agent=f"rulebot/{__version__}",
-                secrets=secrets,
+                secrets=self._secrets,
                 error=WallabagError,
                 service="a Wallabag server",
                 config_key="wallabag.base_url",
@@ -455,8 +452,10 @@ def entry_to_item(raw: Any) -> Item:
     if not isinstance(raw, Mapping):
         raise ItemDataError(f"Wallabag entry is {_kind(raw)}, expected an object")
     entry_id = raw.get("id")
-    if isinstance(entry_id, bool) or not isinstance(entry_id, int) or entry_id < 1:
-        raise ItemDataError(f"Wallabag entry has id {_show(entry_id)}, expected a number")
+    if not _is_id(entry_id):
+        raise ItemDataError(
+            f"Wallabag entry has id {_show(entry_id)}, expected a number from 1 to 2^63 - 1"
+        )
     where = f"Wallabag entry {entry_id}"
     url = _opt_str(raw.get("url"), where, "url") or ""
     given = _opt_str(raw.get("given_url"), where, "given_url") or url
@@ -575,12 +574,12 @@ def _object(answer: Any, label: str) -> dict[str, Any]:
     return answer
 
 
+def _is_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID
+
+
 def _is_tag(tag: Any) -> bool:
-    return (
-        isinstance(tag, Mapping)
-        and isinstance(tag.get("id"), int)
-        and isinstance(tag.get("label"), str)
-    )
+    return isinstance(tag, Mapping) and _is_id(tag.get("id")) and isinstance(tag.get("label"), str)
 
 
 def _http_date(value: str | None) -> int | None:
@@ -591,6 +590,17 @@ def _http_date(value: str | None) -> int | None:
         return int(parsedate_to_datetime(value).timestamp())
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
+
+
+def token_lifetime(value: Any) -> float:
+    """``expires_in`` in seconds. One that is no sane lifetime (not a number,
+    0 or less, NaN, infinite, above a year: ``1e400``) counts as Wallabag's
+    default hour; a token the server kills sooner is renewed on its 401."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return DEFAULT_LIFETIME
+    if isinstance(value, float) and not math.isfinite(value):
+        return DEFAULT_LIFETIME
+    return float(value) if 0 < value <= MAX_LIFETIME else DEFAULT_LIFETIME
 
 
 def _token_answer(response: Response) -> dict[str, Any] | None:
