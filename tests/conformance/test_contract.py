@@ -175,6 +175,35 @@ def test_undo_restores_what_the_run_changed(backend: Backend) -> None:
         )
 
 
+def test_a_rename_onto_a_tag_an_undone_run_created_works(backend: Backend) -> None:
+    """A run adds a new tag, undo takes it away again, and a rename onto that
+    name still works: no empty tag left on the server blocks it for good
+    (#22, defect 2: Karakeep refused such a rename on every run)."""
+    ids = backend.seed(
+        [
+            Seed("https://r.example/1", "One", ("js",)),
+            Seed("https://r.example/2", "Two", ("other",)),
+        ]
+    )
+    backend.configure(
+        "rules:\n  - name: tag\n    where: {tag: other}\n    actions: [{tags_add: [javascript]}]\n"
+    )
+    code, _, err = backend.cli("run")
+    assert code == 0, err
+    code, out, err = backend.cli("undo")
+    assert code == 0, err + out
+    backend.configure(
+        "rules:\n  - name: rename\n    actions: [{tag_rename: {old_tag: js, new_tag: javascript}}]\n"
+    )
+    code, out, err = backend.cli("run")
+    assert code == 0, err + out
+    held = backend.held()
+    assert [t.lower() for t in held[ids[0]].tags] == ["javascript"]
+    assert [t.lower() for t in held[ids[1]].tags] == ["other"]
+    code, out, _ = backend.cli("plan", "--detailed-exitcode")
+    assert code == 0, out
+
+
 def test_an_incremental_sync_sees_what_a_full_sync_sees(backend: Backend) -> None:
     prepared(backend)
     ids = {held.url: item_id for item_id, held in backend.held().items()}
