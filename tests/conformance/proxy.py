@@ -331,6 +331,9 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length > 0 else b""
+            if len(body) < length:  # the client died mid-request: a server never runs it
+                self.close_connection = True
+                return
             path = urlsplit(self.path).path
             request = Request(
                 self.command,
