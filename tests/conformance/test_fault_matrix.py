@@ -360,8 +360,25 @@ class Problems(list[str]):
 # -- the table ------------------------------------------------------------------------------
 
 
+# Defects this matrix found that are not fixed on main yet: strict, so the row
+# fails the suite the moment the fix lands and the entry must go.
+_LOST_CREATE = (
+    "#23.4: Readeck does not deduplicate URLs and a create whose answer was lost is "
+    "sent again, so the library ends with two bookmarks (fix on branch h23b)"
+)
+OPEN_DEFECTS = {
+    ("readeck", "drop-after-work"): _LOST_CREATE,
+    ("readeck", "timeout"): _LOST_CREATE,
+}
+
+
 @pytest.mark.parametrize("row", ROWS, ids=[row.id for row in ROWS])
-def test_fault_matrix(backend: Backend, row: Row, failures: list[str]) -> None:
+def test_fault_matrix(
+    backend: Backend, row: Row, failures: list[str], request: pytest.FixtureRequest
+) -> None:
+    if (backend.name, row.id) in OPEN_DEFECTS:
+        why = OPEN_DEFECTS[backend.name, row.id]
+        request.applymarker(pytest.mark.xfail(strict=True, reason=why))
     if not backend.upstream and not row.local:
         pytest.skip(f"{backend.name} has no server: no request to fail (it has killed-mid-apply)")
     seeds = library(row.items)
