@@ -20,7 +20,9 @@ from typing import Any
 import pytest
 
 from rulebot.http import BodyTooLargeError, HttpClient, HttpError, retry_after
+from rulebot.paging import Bounds, Listing
 from rulebot.pocket import PocketClient
+from rulebot.store import Store
 from tests.conftest import ACCESS_TOKEN, CONSUMER_KEY
 from tests.helpers import rb
 
@@ -344,7 +346,7 @@ def test_a_server_sending_new_items_forever_is_stopped_by_its_total(
     pocket_config(server.url, tmp_path, monkeypatch)
     code, _out, err = rb(capsys, "sync")
     assert code == 1
-    assert "far more than the 6 it said the library holds" in err
+    assert "more than the 6 it announced" in err
     assert server.gets <= 5
 
 
@@ -416,3 +418,291 @@ def test_action_errors_nested_900_deep_are_scrubbed_without_a_crash(raw) -> None
         response = pocket.send([{"action": "archive", "item_id": "1"}] * 2)
     assert ACCESS_TOKEN not in json.dumps(response.action_errors)
     assert response.action_errors[1] == ["<hidden>"]
+
+
+# -- listings that never end, on every source (#23.3) ---------------------------------------------
+
+SECRETS = {
+    "KARAKEEP_API_KEY": "ak2_hostile_key",
+    "READECK_TOKEN": "rdk-hostile-token",
+    "SHAARLI_API_SECRET": "shaarli-hostile-secret",
+    "WALLABAG_CLIENT_ID": "wb-id",
+    "WALLABAG_CLIENT_SECRET": "wb-secret",
+    "WALLABAG_USERNAME": "wb-user",
+    "WALLABAG_PASSWORD": "wb-password",
+    "POCKET_CONSUMER_KEY": CONSUMER_KEY,
+    "POCKET_ACCESS_TOKEN": ACCESS_TOKEN,
+}
+Reply = tuple[dict[str, str], Any]  # extra headers, JSON body
+
+
+class Hostile:
+    """An API-shaped server on 127.0.0.1: ``answer(path, query, page_number)`` gives
+    each list page; the token endpoint and everything else answer a plain 200."""
+
+    def __init__(self, answer: Callable[[str, dict[str, str], int], Reply]) -> None:
+        outer = self
+        self.pages = 0
+
+        class Handler(BaseHTTPRequestHandler):
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                path, _, query = self.path.partition("?")
+                fields = {k: v for k, v in (p.partition("=")[::2] for p in query.split("&") if p)}
+                if path == "/v3/get":
+                    fields = {k: str(v) for k, v in json.loads(body).items()}
+                headers: dict[str, str] = {}
+                if path == "/oauth/v2/token":
+                    answer_body: Any = {
+                        "access_token": "wb-access",
+                        "refresh_token": "wb-refresh",
+                        "expires_in": 3600,
+                        "token_type": "bearer",
+                    }
+                else:
+                    outer.pages += 1
+                    headers, answer_body = answer(path, fields, outer.pages)
+                data = json.dumps(answer_body).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = _serve
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def karakeep_bookmark(n: int) -> dict[str, Any]:
+    return {
+        "id": f"bm{n}",
+        "createdAt": "2026-11-26T06:00:00.000Z",
+        "modifiedAt": None,
+        "title": None,
+        "archived": False,
+        "favourited": False,
+        "tags": [],
+        "content": {"type": "link", "url": f"https://k.example/{n}"},
+    }
+
+
+def readeck_bookmark(n: int) -> dict[str, Any]:
+    return {
+        "id": f"rd{n}",
+        "created": "2026-11-26T06:00:00Z",
+        "updated": "2026-11-26T06:00:00Z",
+        "url": f"https://r.example/{n}",
+        "title": "R",
+        "type": "article",
+        "is_archived": False,
+        "is_marked": False,
+        "labels": [],
+    }
+
+
+def wallabag_entry(n: int) -> dict[str, Any]:
+    return {
+        "id": n,
+        "url": f"https://w.example/{n}",
+        "title": "W",
+        "is_archived": 0,
+        "is_starred": 0,
+        "tags": [],
+        "created_at": "2026-11-26T06:00:00+0000",
+        "updated_at": "2026-11-26T06:00:00+0000",
+    }
+
+
+def shaarli_link(n: int) -> dict[str, Any]:
+    return {
+        "id": n,
+        "url": f"https://s.example/{n}",
+        "shorturl": f"s{n}",
+        "title": "S",
+        "description": "",
+        "tags": [],
+        "private": False,
+        "created": "2026-11-26T06:00:00+00:00",
+        "updated": "",
+    }
+
+
+def offset(query: dict[str, str]) -> int:
+    return int(query.get("offset", "0"))
+
+
+def wallabag_page(page: int, items: list[dict[str, Any]], pages: int) -> Reply:
+    total = pages * 10
+    return {}, {
+        "page": page,
+        "limit": 10,
+        "pages": pages,
+        "total": total,
+        "_links": {},
+        "_embedded": {"items": items},
+    }
+
+
+# source, page size, the hostile pager, the config's max_items (None: automatic), what the error says
+ENDLESS: dict[
+    str, tuple[str, int, Callable[[str, dict[str, str], int], Reply], int | None, str]
+] = {
+    # new ids on every page, nothing announced: the config's bound
+    "karakeep-new-ids": (
+        "karakeep",
+        10,
+        lambda path, q, n: (
+            {},
+            {
+                "bookmarks": [karakeep_bookmark(n * 10 + i) for i in range(10)],
+                "nextCursor": f"c{n}",
+            },
+        ),
+        200,
+        "more than a sync may list (karakeep.max_items is 200)",
+    ),
+    # a page of entries without a readable id is no progress
+    "karakeep-garbage": (
+        "karakeep",
+        10,
+        lambda path, q, n: (
+            {},
+            {
+                "bookmarks": [{"id": None, "junk": n * 10 + i} for i in range(10)],
+                "nextCursor": f"c{n}",
+            },
+        ),
+        None,
+        "answered page 1 with nothing new (10 entries listed already or without a readable id)",
+    ),
+    # new ids on every page under a Total-Count that grows: the first one announced
+    "readeck-growing-total": (
+        "readeck",
+        10,
+        lambda path, q, n: (
+            {"Total-Count": str(offset(q) + 20)},
+            [readeck_bookmark(offset(q) + i) for i in range(10)],
+        ),
+        None,
+        "more than the 20 it announced",
+    ),
+    "readeck-huge-total": (
+        "readeck",
+        10,
+        lambda path, q, n: (
+            {"Total-Count": "999999999999"},
+            [readeck_bookmark(offset(q) + i) for i in range(10)],
+        ),
+        150,
+        "more than a sync may list (readeck.max_items is 150)",
+    ),
+    # Wallabag: new ids and one more page each time; the same page again; empty pages
+    "wallabag-growing-pages": (
+        "wallabag",
+        10,
+        lambda path, q, n: wallabag_page(n, [wallabag_entry(n * 10 + i) for i in range(10)], n + 1),
+        None,
+        "more than the 20 it announced",
+    ),
+    "wallabag-repeated-page": (
+        "wallabag",
+        10,
+        lambda path, q, n: wallabag_page(1, [wallabag_entry(i + 1) for i in range(10)], 100_000),
+        None,
+        "answered page 2 with nothing new (10 entries listed already",
+    ),
+    "wallabag-empty-pages": (
+        "wallabag",
+        10,
+        lambda path, q, n: wallabag_page(
+            n, [wallabag_entry(i + 1) for i in range(10)] if n == 1 else [], 100_000
+        ),
+        None,
+        "answered page 2 with nothing new (no entry at all, before the end it announced)",
+    ),
+    "shaarli-new-ids": (
+        "shaarli",
+        10,
+        lambda path, q, n: ({}, [shaarli_link(offset(q) + i) for i in range(10)]),
+        120,
+        "more than a sync may list (shaarli.max_items is 120)",
+    ),
+    # Pocket without a `total`: only the bound on a sync's size ends it
+    "pocket-no-total": (
+        "pocket",
+        3,
+        lambda path, q, n: (
+            {},
+            {
+                "status": 1,
+                "since": 1700000000,
+                "list": {
+                    str(1000 + offset(q) + i): item(str(1000 + offset(q) + i)) for i in range(3)
+                },
+            },
+        ),
+        60,
+        "more than a sync may list (pocket.max_items is 60)",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(ENDLESS))
+def test_a_listing_that_never_ends_is_stopped_with_nothing_stored(
+    case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kind, page_size, answer, max_items, said = ENDLESS[case]
+    server = Hostile(answer)
+    try:
+        monkeypatch.chdir(tmp_path)
+        for name, value in SECRETS.items():
+            monkeypatch.setenv(name, value)
+        bound = f", max_items: {max_items}" if max_items is not None else ""
+        (tmp_path / "rules.yaml").write_text(
+            f"version: 1\n{kind}: {{base_url: '{server.url}', page_size: {page_size}{bound}}}\n"
+            "rules:\n  - name: r\n    where: {tag: old}\n    actions: [{tags_add: [x]}]\n"
+        )
+        started = time.monotonic()
+        code, out, err = rb(capsys, "sync")
+        elapsed = time.monotonic() - started
+    finally:
+        server.close()
+    assert code == 1, out + err
+    assert said in err and "stopped the sync, nothing was stored" in err, err
+    assert server.url.replace("http://", "") in err and "Traceback" not in err
+    limit = max_items if max_items is not None else 20 + page_size
+    assert server.pages <= limit // page_size + 2  # the bound in pages, not an open end
+    assert elapsed < 10
+    with Store.open(tmp_path / ".rulebot" / "rulebot.db") as store:
+        assert store.count() == 0
+
+
+def test_the_automatic_bound_is_relative_to_the_mirror_and_an_announced_total_tightens_it() -> None:
+    assert Bounds().ceiling == 100_000
+    assert Bounds(mirror=80_000).ceiling == 160_000
+    assert Bounds(mirror=80_000, max_items=5).ceiling == 5
+    listing = Listing("GET /x", "things", origin="http://h:1", page_size=10, error=HttpError)
+    listing.announce(1000)
+    listing.announce(10**12)  # a count that grows later moves nothing
+    assert listing.limit == 1100
+    listing.announce(None)
+    unannounced = Listing("GET /x", "things", origin="http://h:1", page_size=10, error=HttpError)
+    assert unannounced.limit == 100_000
+    # only readable ids count: a page of None is no progress
+    with pytest.raises(HttpError, match="nothing new"):
+        unannounced.page([None, None])
+    assert unannounced.page(["a", "b", None]) == 2 and unannounced.count == 2
+    assert unannounced.page(["a"], repeat_ends=True) == 0

@@ -40,6 +40,7 @@ from rulebot import __version__
 from rulebot.errors import CredentialsError, ItemDataError, RulebotError
 from rulebot.http import HttpClient, Response, clip, header_number
 from rulebot.item import ARCHIVED, UNREAD, Item
+from rulebot.paging import Bounds, Listing
 
 TOKEN_ENV = "READECK_TOKEN"
 API_PATH = "/api"
@@ -147,20 +148,34 @@ class ReadeckClient:
             return sum(client.requests_made for client in self._clients)
 
     # -- reading ---------------------------------------------------------------------
-    def iter_bookmarks(self, ids: Sequence[str] | None = None) -> Iterator[dict[str, Any]]:
+    def iter_bookmarks(
+        self, ids: Sequence[str] | None = None, *, bounds: Bounds | None = None
+    ) -> Iterator[dict[str, Any]]:
         """Every bookmark (or only ``ids``), one ``GET /bookmarks`` per page.
 
         Offset paging until ``Total-Count``; a bookmark seen twice (pages shift
-        when one is added meanwhile) is yielded once. ``ids`` are asked for in
-        chunks of ``page_size``, each one request."""
+        when one is added meanwhile) is yielded once. The listing is stopped
+        (``rulebot.paging``) past the announced count, past ``bounds``, or at a
+        page with nothing new. ``ids`` are asked for in chunks of
+        ``page_size``, each one request."""
         if ids is not None:
             for start in range(0, len(ids), self.page_size):
                 chunk = list(ids[start : start + self.page_size])
-                yield from self._pages({"id": chunk}, len(chunk))
+                yield from self._pages({"id": chunk}, len(chunk), None)
             return
-        yield from self._pages({}, None)
+        yield from self._pages({}, None, bounds)
 
-    def _pages(self, extra: Mapping[str, Any], expected: int | None) -> Iterator[dict[str, Any]]:
+    def _pages(
+        self, extra: Mapping[str, Any], expected: int | None, bounds: Bounds | None
+    ) -> Iterator[dict[str, Any]]:
+        listing = Listing(
+            "GET /bookmarks",
+            "bookmarks",
+            origin=self.origin,
+            page_size=self.page_size,
+            bounds=bounds,
+            error=ReadeckError,
+        )
         seen: set[str] = set()
         offset = 0
         while True:
@@ -175,23 +190,21 @@ class ReadeckClient:
             total = header_number(response.headers, "Total-Count", 12)
             if self.server_time is None:
                 self.server_time = _date(response.headers.get("Date"))
-            fresh = 0
+            if expected is None and page:  # past the end, Readeck answers []
+                listing.announce(total)
+                # the last page may hold only repeats: bookmarks shifted by one added meanwhile
+                last = total is None or offset + self.page_size >= total
+                listing.page((_listed_id(raw) for raw in page), repeat_ends=last)
             for raw in page:
                 bookmark_id = raw.get("id") if isinstance(raw, Mapping) else None
                 if isinstance(bookmark_id, str):
                     if bookmark_id in seen:
                         continue
                     seen.add(bookmark_id)
-                fresh += 1
                 yield raw
             offset += self.page_size
             if expected is not None or not page or total is None or offset >= total:
                 return
-            if not fresh:  # a server repeating its page under a huge Total-Count: stop
-                raise ReadeckError(
-                    f"GET /bookmarks: {self.origin} keeps answering pages with nothing new "
-                    f"(offset {offset}, Total-Count {total}); stopped after {len(seen)} bookmarks"
-                )
 
     def changes(self, since: int) -> list[Change]:
         """The change feed since ``since`` (unix seconds, inclusive): one request."""
@@ -438,6 +451,12 @@ def _date(value: str | None) -> int | None:
         return int(parsedate_to_datetime(value).timestamp())
     except (TypeError, ValueError, IndexError):
         return None
+
+
+def _listed_id(raw: Any) -> str | None:
+    """A listed bookmark's id when it is one rulebot can read (paging progress)."""
+    bookmark_id = raw.get("id") if isinstance(raw, Mapping) else None
+    return bookmark_id if isinstance(bookmark_id, str) and _ID.match(bookmark_id) else None
 
 
 def _change(entry: Any) -> Change | None:

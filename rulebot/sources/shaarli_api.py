@@ -40,6 +40,7 @@ from rulebot import __version__
 from rulebot.errors import CredentialsError, ItemDataError, RulebotError
 from rulebot.http import HttpClient, Response, clip, describe
 from rulebot.item import Item
+from rulebot.paging import Bounds, Listing
 
 API_SECRET_ENV = "SHAARLI_API_SECRET"
 API_PATH = "/api/v1"
@@ -150,11 +151,21 @@ class ShaarliClient:
             return sum(client.requests_made for client in self._clients)
 
     # -- links ------------------------------------------------------------------------
-    def iter_links(self) -> Iterator[dict[str, Any]]:
+    def iter_links(self, *, bounds: Bounds | None = None) -> Iterator[dict[str, Any]]:
         """Every link (private ones too), newest first, ``offset``/``limit`` pages.
 
         Offsets shift when links are added or deleted during the scan: a link
-        seen twice is yielded once; a page with nothing new stops the scan."""
+        seen twice is yielded once. Shaarli announces no count: ``bounds``
+        (what the mirror holds, the config's ``max_items``) and a page with
+        nothing new stop a scan that would not end (``rulebot.paging``)."""
+        listing = Listing(
+            "GET /links",
+            "links",
+            origin=self.origin,
+            page_size=self.page_size,
+            bounds=bounds,
+            error=ShaarliError,
+        )
         seen: set[int] = set()
         offset = 0
         while True:
@@ -162,22 +173,17 @@ class ShaarliClient:
             page = self._call("GET", "/links", params=params)
             if not isinstance(page, list):
                 raise ShaarliError(f"GET /links: the answer is {describe(page)}, expected a list")
-            fresh = 0
+            last = len(page) < self.page_size
+            listing.page((_listed_id(raw) for raw in page), repeat_ends=last)
             for raw in page:
                 link_id = raw.get("id") if isinstance(raw, Mapping) else None
                 if isinstance(link_id, int) and link_id in seen:
                     continue
                 if isinstance(link_id, int):
                     seen.add(link_id)
-                fresh += 1
                 yield raw
-            if len(page) < self.page_size:
+            if last:
                 return
-            if not fresh:
-                raise ShaarliError(
-                    f"GET /links: {self.origin} keeps answering pages with nothing new "
-                    f"(offset {offset}); stopped the scan after {len(seen)} links"
-                )
             offset += len(page)
 
     def get_link(self, link_id: int) -> dict[str, Any]:
@@ -333,6 +339,14 @@ def link_to_item(raw: Any) -> Item:
         time_updated=updated,
         extra={"private": private, "shorturl": shorturl},
     )
+
+
+def _listed_id(raw: Any) -> str | None:
+    """A listed link's id when it is one rulebot can read (paging progress)."""
+    link_id = raw.get("id") if isinstance(raw, Mapping) else None
+    if isinstance(link_id, bool) or not isinstance(link_id, int) or link_id < 0:
+        return None
+    return str(link_id)
 
 
 def _text(value: Any, where: str, name: str) -> str:

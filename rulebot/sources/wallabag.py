@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 from rulebot.capabilities import WALLABAG, Capabilities
 from rulebot.errors import ItemDataError
 from rulebot.item import Item, folded_tags
+from rulebot.paging import Bounds
 from rulebot.plan import Plan, PlannedAction
 from rulebot.sources.applier import Answer, Unit, apply_units, split_tags
 from rulebot.sources.base import SyncResult
@@ -116,10 +117,11 @@ class WallabagSession:
             or last_full is None
             or now - last_full >= self.full_scan_every
         )
+        bounds = Bounds(store.count(), self.settings.max_items, "wallabag.max_items")
         if full:
-            items, deleted = self._full_scan(store)
+            items, deleted = self._full_scan(store, bounds)
         else:
-            items = self._list(since=cursor or None)
+            items = self._list(since=cursor or None, bounds=bounds)
             deleted = 0
         cursor = max(cursor or 0, self._cursor(items))
         with store.transaction() as conn:
@@ -143,12 +145,12 @@ class WallabagSession:
         newest = max((item.time_updated or 0 for item in items), default=0)
         return newest - OVERLAP if newest else 0
 
-    def _full_scan(self, store: Store) -> tuple[list[Item], int]:
+    def _full_scan(self, store: Store, bounds: Bounds) -> tuple[list[Item], int]:
         known = {item.item_id for item in store.items()}
-        items = self._list()
+        items = self._list(bounds=bounds)
         return items, len(known - {item.item_id for item in items})
 
-    def _list(self, since: int | None = None) -> list[Item]:
+    def _list(self, since: int | None = None, bounds: Bounds | None = None) -> list[Item]:
         """Every entry, or those changed after ``since``. Paging is by offset, so
         a listing the library moved under is read once more: a ``total`` that
         changed between the first and the last page (an entry deleted from a
@@ -156,10 +158,10 @@ class WallabagSession:
         would take it for deleted), or an entry seen twice (one changed
         meanwhile moves to the end of a ``since`` listing, shifting another the
         same way)."""
-        items, steady = self._read(self.client.iter_entries(since=since))
+        items, steady = self._read(self.client.iter_entries(since=since, bounds=bounds))
         if not steady:
             logger.info("the library changed while it was listed; listing once more")
-            items, _ = self._read(self.client.iter_entries(since=since))
+            items, _ = self._read(self.client.iter_entries(since=since, bounds=bounds))
         return items
 
     def _read(self, raws: Iterator[dict[str, Any]]) -> tuple[list[Item], bool]:

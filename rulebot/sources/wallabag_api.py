@@ -35,6 +35,7 @@ from rulebot import __version__
 from rulebot.errors import CredentialsError, ItemDataError, RulebotError
 from rulebot.http import HttpClient, Response, clip
 from rulebot.item import ARCHIVED, UNREAD, Item
+from rulebot.paging import Bounds, Listing
 
 API_PATH = "/api"
 TOKEN_PATH = "/oauth/v2/token"
@@ -143,9 +144,22 @@ class WallabagClient:
             return sum(client.requests_made for client in self._clients)
 
     # -- entries ---------------------------------------------------------------------------
-    def iter_entries(self, *, since: int | None = None) -> Iterator[dict[str, Any]]:
+    def iter_entries(
+        self, *, since: int | None = None, bounds: Bounds | None = None
+    ) -> Iterator[dict[str, Any]]:
         """Every entry (raw dicts, metadata only), oldest change first with ``since``,
-        else by id; one ``GET /entries.json`` per page, pages 1..``pages``."""
+        else by id; one ``GET /entries.json`` per page, pages 1..``pages``. The
+        listing is stopped (``rulebot.paging``) past the ``total`` the first
+        page announced, past ``bounds``, or at a page with nothing new (a page
+        repeated, or empty before ``pages``)."""
+        listing = Listing(
+            "GET /api/entries.json",
+            "entries",
+            origin=self.origin,
+            page_size=self.page_size,
+            bounds=bounds,
+            error=WallabagError,
+        )
         params = {
             "sort": "updated" if since else "created",
             "order": "asc",
@@ -168,6 +182,10 @@ class WallabagClient:
             self.last_total = total if isinstance(total, int) else None
             if page == 1:
                 self.first_total = self.last_total
+                listing.announce(self.last_total)
+            if items or page > 1:  # an empty library is one empty page
+                # the last page may hold only repeats: entries shifted by a change meanwhile
+                listing.page((_listed_id(raw) for raw in items), repeat_ends=page >= pages)
             yield from items
             page += 1
 
@@ -557,6 +575,14 @@ def _page(answer: Mapping[str, Any], page: int) -> tuple[list[Any], int]:
     if pages > 1_000_000:
         raise WallabagError(f"GET /api/entries.json: the server claims {pages} pages")
     return items, pages
+
+
+def _listed_id(raw: Any) -> str | None:
+    """A listed entry's id when it is one rulebot can read (paging progress)."""
+    entry_id = raw.get("id") if isinstance(raw, Mapping) else None
+    if isinstance(entry_id, bool) or not isinstance(entry_id, int) or entry_id < 1:
+        return None
+    return str(entry_id)
 
 
 def _object(answer: Any, label: str) -> dict[str, Any]:
