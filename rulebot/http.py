@@ -4,7 +4,10 @@ What every server rulebot talks to (Pocket, Karakeep, Wallabag, …) needs
 from HTTP, in one place:
 
 - retries with capped exponential backoff and full jitter on 5xx, timeouts
-  and dropped connections; 429 honours ``Retry-After`` (seconds or an HTTP
+  and dropped connections, except for a request that is not idempotent
+  (``idempotent=False``, e.g. a create on a service that does not detect
+  duplicates): after a failure that may have reached the server it is never
+  re-sent blindly, ``MaybeSentError`` lets the caller check first; 429 honours ``Retry-After`` (seconds or an HTTP
   date; unreadable or absurd values count as absent) and backs off
   exponentially without it; a 401 (or any other status) is returned, never
   retried, so the caller can name its credential variables;
@@ -65,6 +68,16 @@ class HttpError(RulebotError):
 
 class BodyTooLargeError(HttpError):
     """The answer was bigger than ``max_body``; it was not read further."""
+
+
+class MaybeSentError(HttpError):
+    """A request that is not idempotent failed after it may have reached the
+    server (a lost or cut answer, a timeout, a 5xx): it was not re-sent. The
+    caller checks whether it landed before sending it again (``pause`` first)."""
+
+    def __init__(self, message: str, problem: str) -> None:
+        super().__init__(message)
+        self.problem = problem
 
 
 # -- text from a server ---------------------------------------------------------------
@@ -250,9 +263,17 @@ class Response:
 
 
 class _Retry(Exception):
-    def __init__(self, problem: str, wait: float | None = None, *, garbage: bool = False) -> None:
+    def __init__(
+        self,
+        problem: str,
+        wait: float | None = None,
+        *,
+        garbage: bool = False,
+        maybe_sent: bool = True,
+    ) -> None:
         super().__init__(problem)
         self.problem, self.wait, self.garbage = problem, wait, garbage
+        self.maybe_sent = maybe_sent  # False: the request surely never reached the server
 
 
 class _RateLimited(Exception):
@@ -345,13 +366,16 @@ class HttpClient:
         content: bytes | None = None,
         expect_json: bool = False,
         label: str | None = None,
+        idempotent: bool = True,
     ) -> Response:
         """Send until an answer that is not worth retrying comes back, and
         return it (any status). Raises ``error`` after ``max_retries``
         retries, on a body over ``max_body``, or when a rate limit lasts
         longer than ``max_wait``. With ``expect_json`` a 2xx that is not
         JSON is retried ``GARBAGE_RETRIES`` times, then an error. ``label``
-        starts every message (default ``"METHOD path"``)."""
+        starts every message (default ``"METHOD path"``). Not ``idempotent``:
+        only what surely never reached the server (a refused connection, a
+        429) is retried; anything else raises ``MaybeSentError``."""
         if json is not None:
             content = jsonlib.dumps(json).encode()
             headers = {"Content-Type": "application/json", **(headers or {})}
@@ -365,6 +389,12 @@ class HttpClient:
                 rate_waits += 1
                 self._rate_wait(label, limited.wait, rate_waits)
             except _Retry as retry:
+                if not idempotent and retry.maybe_sent:
+                    raise MaybeSentError(
+                        f"{label}: {retry.problem}; not sent again, as it may have reached "
+                        f"{self.origin} and it is not safe to repeat",
+                        retry.problem,
+                    ) from None
                 problems.append(retry.problem)
                 garbage += retry.garbage
                 if garbage > GARBAGE_RETRIES:
@@ -374,16 +404,16 @@ class HttpClient:
                     ) from None
                 if len(problems) > self.max_retries:
                     raise self._error(self._give_up(label, problems)) from None
-                delay = self._backoff(len(problems), retry.wait, label, retry.problem)
-                logger.info(
-                    "%s: %s; retry %d of %d in %.1f s",
-                    label,
-                    retry.problem,
-                    len(problems),
-                    self.max_retries,
-                    delay,
-                )
-                self._sleep(delay)
+                self.pause(len(problems), label, retry.problem, retry.wait)
+
+    def pause(self, failures: int, label: str, problem: str, after: float | None = None) -> None:
+        """Wait before retry number ``failures`` as ``request`` does: ``after``
+        seconds when the server said so, else capped, jittered backoff."""
+        delay = self._backoff(failures, after, label, problem)
+        logger.info(
+            "%s: %s; retry %d of %d in %.1f s", label, problem, failures, self.max_retries, delay
+        )
+        self._sleep(delay)
 
     def _attempt(
         self,
@@ -395,20 +425,22 @@ class HttpClient:
         expect_json: bool,
     ) -> Response:
         self.requests_made += 1
-        failure = ""
+        failure, unsent = "", False
         self._deadline.at = time.monotonic() + self.total_timeout
         try:
             status, answer_headers, body = self._exchange(method, path, params, headers, content)
-        except httpx.TimeoutException:
+        except httpx.TimeoutException as exc:
             failure = f"no complete answer within {self.total_timeout:g} s (timeout)"
+            unsent = isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout))
         except httpx.HTTPError as exc:
             failure = self._connection_problem(exc)
+            unsent = isinstance(exc, httpx.ConnectError)  # the request never went out
         finally:
             self._deadline.at = None
         if failure:
             # Raised outside the except block: no exception chain keeps the
             # httpx error, whose .request holds the body with the credentials.
-            raise _Retry(failure)
+            raise _Retry(failure, maybe_sent=not unsent)
         response = Response(status, answer_headers, body, path=path)
         logger.debug("%s %s: HTTP %d, %d bytes", method, path, status, len(body))
         wait = self._rate_limited(response) if self._rate_limited else None

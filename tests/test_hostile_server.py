@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from rulebot.http import BodyTooLargeError, HttpClient, HttpError, retry_after
+from rulebot.http import BodyTooLargeError, HttpClient, HttpError, MaybeSentError, retry_after
 from rulebot.paging import Bounds, Listing
 from rulebot.pocket import PocketClient
 from rulebot.store import Store
@@ -201,6 +201,24 @@ def test_a_declared_huge_body_is_refused_before_reading(raw) -> None:
     server = raw(declared)
     with pytest.raises(BodyTooLargeError):
         client(server.url, max_body=1000).request("GET", "/")
+
+
+def test_a_request_that_is_not_idempotent_is_never_re_sent_blindly(raw) -> None:
+    answers: list[bytes] = []
+
+    def failing(conn: socket.socket) -> None:
+        answers.append(b"503")
+        conn.sendall(b"HTTP/1.1 503 Busy\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+    server = raw(failing)
+    http = client(server.url, max_retries=3)
+    with pytest.raises(MaybeSentError, match="not sent again, as it may have reached") as caught:
+        http.request("POST", "/create", idempotent=False)
+    assert caught.value.problem == "server answered 503 (maintenance)"
+    assert len(answers) == 1
+    with pytest.raises(HttpError, match="4 times; giving up"):
+        http.request("POST", "/create")  # idempotent: retried
+    assert len(answers) == 5
 
 
 # -- unreadable numbers in headers (#11.7) ----------------------------------------------------

@@ -216,6 +216,33 @@ def test_add_relies_on_the_mirror_and_plan_apply_apply_adds_once(
     assert len(readeck.state.by_url("https://docs.example/new")) == 1
 
 
+@pytest.mark.parametrize(
+    ("fault", "posts"),
+    [
+        ("drop_after", 1),  # Readeck made the bookmark, the answer was lost: not posted again
+        ("drop", 2),  # the POST never ran: the newest bookmarks say so, and it is sent again
+        ("status", 2),  # a proxy's 502: checked the same way, then sent again
+    ],
+)
+def test_add_whose_answer_is_lost_is_checked_by_url_before_it_is_sent_again(
+    readeck: FakeReadeck, capsys: pytest.CaptureFixture[str], fault: str, posts: int
+) -> None:
+    readeck.add_bookmark("https://a.example/other", "Other")
+    configure(
+        readeck,
+        "rules:\n  - name: add-docs\n"
+        "    actions: [{add: {url: 'https://docs.example/new', title: New, tags: [docs]}}]\n",
+    )
+    readeck.inject(fault, status=502, route="POST /bookmarks")
+    code, out, err = rb(capsys, "run", "--now", NOW, "--format", "json")
+    assert code == 0, out + err
+    assert json.loads(out)["summary"]["succeeded"] == 1
+    assert readeck.calls("POST /bookmarks") == posts
+    assert len(readeck.state.by_url("https://docs.example/new")) == 1  # Readeck keeps no dupe check
+    code, out, _ = rb(capsys, "plan", "--now", NOW, "--detailed-exitcode")
+    assert code == 0 and "no changes" in out  # the mirror has it: nothing left to add
+
+
 def test_tags_replace_on_a_bookmark_with_two_spellings_of_a_label_keeps_one_and_converges(
     readeck: FakeReadeck, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -13,6 +13,9 @@ Facts from ``specs/readeck.md`` that shape it:
 - ``GET /bookmarks/sync?since=`` is the change feed: every bookmark updated
   and every id deleted at or after ``since`` (inclusive, whole seconds on
   SQLite), not paginated;
+- ``POST /bookmarks`` never detects a duplicate URL: a create whose answer
+  was lost is not re-sent until the newest bookmarks show that it did not
+  land (``create_bookmark``);
 - a PATCH carries ``is_archived``, ``is_marked``, ``add_labels`` and
   ``remove_labels`` together and answers only the changed fields; labels are
   case-sensitive; a label rename merges onto an existing label;
@@ -26,6 +29,7 @@ own connection.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 import time
@@ -38,9 +42,11 @@ from urllib.parse import quote
 
 from rulebot import __version__
 from rulebot.errors import CredentialsError, ItemDataError, RulebotError
-from rulebot.http import HttpClient, Response, clip, header_number
+from rulebot.http import HttpClient, MaybeSentError, Response, clip, header_number
 from rulebot.item import ARCHIVED, UNREAD, Item
 from rulebot.paging import Bounds, Listing
+
+logger = logging.getLogger("rulebot.readeck")
 
 TOKEN_ENV = "READECK_TOKEN"
 API_PATH = "/api"
@@ -240,13 +246,35 @@ class ReadeckClient:
         self._call("DELETE", f"/bookmarks/{_path_id(bookmark_id)}", item=True, expect_json=False)
 
     def create_bookmark(self, url: str, title: str | None, labels: Sequence[str]) -> Created:
-        """202 with ``Bookmark-Id``; Readeck never detects a duplicate URL."""
+        """202 with ``Bookmark-Id``. Readeck never detects a duplicate URL, so
+        the POST is not idempotent: when its answer is lost (a dropped
+        connection, a timeout, a 5xx), it is sent again only after the newest
+        bookmarks (one list request) show no bookmark with this URL."""
         body: dict[str, Any] = {"url": url}
         if title:
             body["title"] = title
         if labels:
             body["labels"] = list(labels)
-        response = self._call("POST", "/bookmarks", json=body, expect_json=False)
+        problems: list[str] = []
+        while True:
+            try:
+                response = self._call(
+                    "POST", "/bookmarks", json=body, expect_json=False, idempotent=False
+                )
+                break
+            except MaybeSentError as lost:
+                problems.append(lost.problem)
+                http = self._http()
+                http.pause(len(problems), "POST /bookmarks", lost.problem)  # let it settle
+                landed = self._newest_with_url(url)
+                if landed is not None:
+                    logger.info("POST /bookmarks: the answer was lost, but %s landed", landed)
+                    return Created(landed)
+                if len(problems) > self._settings["max_retries"]:
+                    raise ReadeckError(
+                        f"POST /bookmarks: {lost.problem} {len(problems)} times, and no "
+                        f"bookmark with this URL appeared on {self.origin}; giving up"
+                    ) from None
         bookmark_id = response.headers.get("Bookmark-Id", "")
         if not _ID.match(bookmark_id):
             location = response.headers.get("Location", "")
@@ -254,6 +282,18 @@ class ReadeckClient:
         if not _ID.match(bookmark_id):
             raise ReadeckError("POST /bookmarks: the answer names no Bookmark-Id")
         return Created(bookmark_id)
+
+    def _newest_with_url(self, url: str) -> str | None:
+        """The id of a bookmark of ``url`` among the newest ``page_size`` (the
+        list's default order is ``created`` descending, and a bookmark just
+        created is the newest), compared as Readeck stores a URL."""
+        stored = _stored_url(url)
+        response = self._call("GET", "/bookmarks", params={"limit": str(self.page_size)})
+        page = response.data if isinstance(response.data, list) else []
+        for raw in page:
+            if isinstance(raw, Mapping) and _stored_url(raw.get("url")) == stored:
+                return _listed_id(raw)
+        return None
 
     def rename_label(self, old: str, new: str) -> None:
         """Rename in every bookmark (merging onto ``new`` where it exists)."""
@@ -319,6 +359,7 @@ class ReadeckClient:
         item: bool = False,
         expect_json: bool = True,
         label: str | None = None,
+        idempotent: bool = True,
     ) -> Response:
         """One API call; a non-2xx answer becomes the matching ``ReadeckError``.
 
@@ -334,6 +375,7 @@ class ReadeckClient:
             headers={"Authorization": f"Bearer {self._token}", "Accept": "application/json"},
             expect_json=expect_json,
             label=label,
+            idempotent=idempotent,
         )
         if 200 <= response.status < 300:
             return response
@@ -451,6 +493,11 @@ def _date(value: str | None) -> int | None:
         return int(parsedate_to_datetime(value).timestamp())
     except (TypeError, ValueError, IndexError):
         return None
+
+
+def _stored_url(url: Any) -> str | None:
+    """A URL as Readeck stores it on create: trimmed, without its fragment."""
+    return url.strip().split("#", 1)[0] if isinstance(url, str) else None
 
 
 def _listed_id(raw: Any) -> str | None:
