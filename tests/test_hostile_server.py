@@ -374,6 +374,8 @@ BAD_ITEMS = {
     "77": item("77", time_added=str(2**64)),
     "78": item("78", word_count=2**70),
     "79": item("79", status="٣"),
+    "80": item("80", time_added=str(2**40)),  # fits 64 bits, but the year 36812 (#23.6)
+    "81": item("81", time_read="253402300800"),  # the year 10000
     "echo": item(ACCESS_TOKEN),  # a server echoing the token as an id: masked in the warning
 }
 
@@ -393,12 +395,12 @@ def test_bad_ids_and_numbers_are_skipped_with_a_warning_and_never_stored(
     assert code == 0, err
     assert "1 items in the store" in out or "1 item in the store" in out
     skipped = [line for line in err.splitlines() if "skipped item" in line]
-    assert len(skipped) == 6, err
+    assert len(skipped) == 8, err
     assert ACCESS_TOKEN not in err and "skipped item <hidden>" in err
     assert all(len(line) < 400 for line in skipped)  # the 5000-digit id is clipped
     assert "skipped item ²" in err
     # The store is not poisoned: every later command works.
-    for args in (("plan",), ("sync", "--full"), ("export", "out.csv")):
+    for args in (("plan",), ("sync", "--full"), ("export", "out.csv"), ("items",)):
         code, out, err = rb(capsys, *args)
         assert code == 0, (args, err)
         assert "Traceback" not in err
@@ -724,3 +726,32 @@ def test_the_automatic_bound_is_relative_to_the_mirror_and_an_announced_total_ti
         unannounced.page([None, None])
     assert unannounced.page(["a", "b", None]) == 2 and unannounced.count == 2
     assert unannounced.page(["a"], repeat_ends=True) == 0
+
+
+def test_a_shaarli_link_with_an_impossible_date_or_id_is_skipped_and_never_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    links = [
+        shaarli_link(1),
+        {**shaarli_link(2), "created": "9999-12-31T23:59:59-14:00"},  # the year 10000 in UTC
+        {**shaarli_link(3), "updated": "9999-06-01T00:00:00+00:00"},
+        {**shaarli_link(4), "id": 2**64},
+    ]
+    server = Hostile(lambda path, q, n: ({}, links if offset(q) == 0 else []))
+    try:
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.setenv("SHAARLI_API_SECRET", SECRETS["SHAARLI_API_SECRET"])
+        (tmp_path / "rules.yaml").write_text(
+            f"version: 1\nshaarli: {{base_url: '{server.url}'}}\n"
+            "rules:\n  - name: r\n    where: {tag: old}\n    actions: [{tags_add: [x]}]\n"
+        )
+        code, out, err = rb(capsys, "sync")
+        assert code == 0, out + err
+        assert "Shaarli link 2: field 'created'" in err and "Shaarli link 3: field 'updated'" in err
+        assert f"Shaarli link has id {2**64}" in err
+        with Store.open(tmp_path / ".rulebot" / "rulebot.db") as store:
+            assert [item.item_id for item in store.items()] == ["1"]
+        code, out, err = rb(capsys, "items")
+        assert code == 0 and "Traceback" not in err and "internal error" not in err, err
+    finally:
+        server.close()

@@ -302,6 +302,33 @@ def test_validate_refuses_nothing_but_warns_about_fields_karakeep_lacks(
 # -- faults ---------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    "created",
+    [
+        "9999-12-31T23:59:59.000-14:00",  # the year 10000 in UTC: `items` could not show it
+        "9999-06-01T00:00:00.000Z",
+        "10000-01-01T00:00:00.000Z",
+    ],
+)
+def test_a_bookmark_with_an_impossible_date_is_reported_skipped_and_never_stored(
+    karakeep: FakeKarakeep, capsys: pytest.CaptureFixture[str], created: str
+) -> None:
+    good = karakeep.add_bookmark("https://k.example/good", "Good", tags=["old"])
+    bad = karakeep.add_bookmark("https://k.example/bad", "Bad", tags=["old"])
+    karakeep.garble(bad, createdAt=created)
+    configure(karakeep, "rules:\n  - name: r\n    where: {tag: old}\n    actions: [archive]\n")
+    code, out, err = rb(capsys, "run", "--now", NOW)
+    assert code == 0, out + err
+    assert f"Karakeep bookmark {bad}: field 'createdAt'" in err
+    assert karakeep.state.bookmarks[good]["archived"] is True
+    assert karakeep.state.bookmarks[bad]["archived"] is False  # never acted on unread
+    with Store.open(Path(".rulebot/rulebot.db")) as store:
+        assert store.get(bad) is None and store.get(good) is not None
+    for args in (("items",), ("items", "--format", "json"), ("sync", "--full")):
+        code, out, err = rb(capsys, *args)
+        assert code == 0 and "Traceback" not in err and "internal error" not in err, err
+
+
 def test_503_while_listing_is_retried(
     karakeep: FakeKarakeep, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -276,6 +276,34 @@ def test_validate_warns_only_about_what_readeck_lacks(
 # -- faults ---------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("garbled", "field"),
+    [
+        ({"word_count": 2**64}, "word_count"),
+        ({"reading_time": 2**70}, "reading_time"),
+        ({"created": "9999-12-31T23:59:59Z"}, "created"),
+        ({"created": "10000-01-01T00:00:00Z"}, "created"),
+        ({"created": "9999-12-31T23:59:59-14:00"}, "created"),
+    ],
+)
+def test_a_malformed_bookmark_is_reported_skipped_and_never_stored(
+    readeck: FakeReadeck, capsys: pytest.CaptureFixture[str], garbled: dict[str, object], field: str
+) -> None:
+    good = readeck.add_bookmark("https://r.example/good", "Good", labels=["old"])
+    bad = readeck.add_bookmark("https://r.example/bad", "Bad", labels=["old"])
+    readeck.garble(bad, **garbled)
+    configure(readeck, "rules:\n  - name: r\n    where: {tag: old}\n    actions: [archive]\n")
+    code, out, err = rb(capsys, "run", "--now", NOW)
+    assert code == 0, out + err
+    assert f"Readeck bookmark {bad}: field {field!r}" in err
+    assert readeck.state.bookmarks[good]["is_archived"] is True
+    with Store.open(Path(".rulebot/rulebot.db")) as store:
+        assert store.get(bad) is None and store.get(good) is not None
+    for args in (("items",), ("sync",), ("sync", "--full")):
+        code, out, err = rb(capsys, *args)
+        assert code == 0 and "Traceback" not in err and "internal error" not in err, err
+
+
 def test_503_while_listing_and_on_the_feed_is_retried(
     readeck: FakeReadeck, capsys: pytest.CaptureFixture[str]
 ) -> None:

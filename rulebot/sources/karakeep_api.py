@@ -33,7 +33,7 @@ from urllib.parse import quote
 from rulebot import __version__
 from rulebot.errors import CredentialsError, ItemDataError, RulebotError
 from rulebot.http import HttpClient, Response, clip
-from rulebot.item import ARCHIVED, UNREAD, Item
+from rulebot.item import ARCHIVED, UNREAD, Item, checked_time
 from rulebot.paging import Bounds, Listing
 
 API_KEY_ENV = "KARAKEEP_API_KEY"
@@ -379,8 +379,8 @@ def bookmark_to_item(raw: Any) -> Item:
     name, ``createdAt``/``modifiedAt`` -> ``time_added``/``time_updated`` (unix
     seconds), the URL and titles from the link ``content``. What Karakeep does
     not have (read and favourited times, word count, language, ...) stays unknown.
-    A bookmark that is not an object, or whose fields have the wrong types, is
-    an ``ItemDataError`` naming the bookmark and the field.
+    A bookmark that is not an object, or whose fields have the wrong types or a
+    time outside 1900-2999, is an ``ItemDataError`` naming the bookmark and the field.
     """
     if not isinstance(raw, Mapping):
         raise ItemDataError(f"Karakeep bookmark is {_kind(raw)}, expected an object")
@@ -455,7 +455,11 @@ def _seconds(value: Any, where: str, name: str, *, nullable: bool = False) -> in
         )
     if parsed.tzinfo is None:  # the server always says Z; read a bare time as UTC
         parsed = parsed.replace(tzinfo=UTC)
-    return int(parsed.timestamp() // 1)
+    try:
+        seconds = int(parsed.timestamp() // 1)
+    except (OverflowError, ValueError):
+        seconds = -(2**63)  # out of any range: refused below
+    return checked_time(seconds, where, name)
 
 
 def _show(value: Any) -> str:

@@ -43,7 +43,15 @@ from urllib.parse import quote
 from rulebot import __version__
 from rulebot.errors import CredentialsError, ItemDataError, RulebotError
 from rulebot.http import HttpClient, MaybeSentError, Response, clip, header_number
-from rulebot.item import ARCHIVED, UNREAD, Item
+from rulebot.item import (
+    ARCHIVED,
+    EARLIEST,
+    LATEST,
+    UNREAD,
+    Item,
+    checked_count,
+    checked_time,
+)
 from rulebot.paging import Bounds, Listing
 
 logger = logging.getLogger("rulebot.readeck")
@@ -223,7 +231,13 @@ class ReadeckClient:
             )
         changes = []
         for entry in answer:
-            change = _change(entry)
+            try:
+                change = _change(entry)
+            except ItemDataError as err:
+                # its own fetch would refuse the bookmark, and its time must not
+                # become the cursor: reported and skipped
+                logger.warning("skipped a change rulebot cannot read: %s", err)
+                continue
             if change is None:
                 raise ReadeckError(
                     f"GET /bookmarks/sync: {self.origin} answered a change rulebot cannot read "
@@ -423,7 +437,8 @@ def bookmark_to_item(raw: Any) -> Item:
     ``lang``, ``type`` (article/photo/video) -> is_article/has_image/has_video;
     ``site`` and the exact ``updated`` are kept in ``extra``. Readeck omits
     ``word_count``/``reading_time`` when 0 or unknown: absent is unknown.
-    A malformed bookmark is an ``ItemDataError`` naming it and the field.
+    A malformed bookmark (a field of the wrong type, a number past 2^63-1, a
+    time outside 1900-2999) is an ``ItemDataError`` naming it and the field.
     """
     if not isinstance(raw, Mapping):
         raise ItemDataError(f"Readeck bookmark is {_kind(raw)}, expected an object")
@@ -480,9 +495,9 @@ def parse_time(value: Any) -> datetime | None:
     micro = (fraction or ".0")[1:7].ljust(6, "0")
     try:
         parsed = datetime.fromisoformat(f"{head}.{micro}{'+00:00' if zone == 'Z' else zone}")
-    except ValueError:
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):  # year 10000, or past year 9999 once in UTC
         return None
-    return parsed.astimezone(UTC)
 
 
 def _date(value: str | None) -> int | None:
@@ -507,13 +522,21 @@ def _listed_id(raw: Any) -> str | None:
 
 
 def _change(entry: Any) -> Change | None:
+    """One feed entry; None when unreadable. A readable one whose time is no
+    time (outside 1900-2999: Readeck's `updated` of a garbled bookmark) is an
+    ``ItemDataError``."""
     if not isinstance(entry, Mapping):
         return None
     bookmark_id, kind, when = entry.get("id"), entry.get("type"), parse_time(entry.get("time"))
-    if not isinstance(bookmark_id, str) or not _ID.match(bookmark_id) or when is None:
+    if not isinstance(bookmark_id, str) or not _ID.match(bookmark_id):
         return None
     if kind not in ("update", "delete"):
         return None
+    if when is None or not EARLIEST <= when.timestamp() < LATEST:
+        raise ItemDataError(
+            f"Readeck bookmark {bookmark_id} changed at {_show(entry.get('time'))}, "
+            "not a time between the years 1900 and 3000"
+        )
     return Change(bookmark_id, when, kind == "delete")
 
 
@@ -534,9 +557,9 @@ def _str(value: Any, where: str, name: str, *, optional: bool = False) -> str:
 def _count(value: Any, where: str, name: str) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, int):
         raise ItemDataError(f"{where}: field {name!r} is {_show(value)}, expected a whole number")
-    return value
+    return checked_count(value, where, name)
 
 
 def _labels(value: Any, where: str) -> tuple[str, ...]:
@@ -551,7 +574,7 @@ def _seconds(value: Any, where: str, name: str) -> int:
     parsed = parse_time(value)
     if parsed is None:
         raise ItemDataError(f"{where}: field {name!r} is {_show(value)}, expected an RFC 3339 time")
-    return int(parsed.timestamp() // 1)
+    return checked_time(int(parsed.timestamp() // 1), where, name)
 
 
 def _show(value: Any) -> str:

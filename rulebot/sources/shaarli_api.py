@@ -39,7 +39,7 @@ from urllib.parse import quote
 from rulebot import __version__
 from rulebot.errors import CredentialsError, ItemDataError, RulebotError
 from rulebot.http import HttpClient, Response, clip, describe
-from rulebot.item import Item
+from rulebot.item import MAX_INT, Item, checked_time
 from rulebot.paging import Bounds, Listing
 
 API_SECRET_ENV = "SHAARLI_API_SECRET"
@@ -306,12 +306,13 @@ def link_to_item(raw: Any) -> Item:
     creation time), ``private`` and ``shorturl`` kept in ``Item.extra``.
     Shaarli has no status or favourite: ``favorite`` is unknown, and the
     status field is never read (conditions on it are refused at validate).
-    A link with fields of the wrong type is an ``ItemDataError`` naming it.
+    A link with fields of the wrong type, or a time outside 1900-2999, is an
+    ``ItemDataError`` naming it.
     """
     if not isinstance(raw, Mapping):
         raise ItemDataError(f"Shaarli link is {describe(raw)}, expected an object")
     link_id = raw.get("id")
-    if not isinstance(link_id, int) or isinstance(link_id, bool) or link_id < 0:
+    if not isinstance(link_id, int) or isinstance(link_id, bool) or not 0 <= link_id <= MAX_INT:
         raise ItemDataError(f"Shaarli link has id {_show(link_id)}, expected a whole number")
     where = f"Shaarli link {link_id}"
     url = _text(raw.get("url"), where, "url")
@@ -365,7 +366,11 @@ def _seconds(value: Any, where: str, name: str) -> int:
             parsed = None
     if parsed is None or parsed.tzinfo is None:
         raise ItemDataError(f"{where}: field {name!r} is {_show(value)}, expected a date and time")
-    return int(parsed.timestamp())
+    try:
+        seconds = int(parsed.timestamp())
+    except (OverflowError, ValueError):
+        seconds = -(2**63)  # out of any range: refused below
+    return checked_time(seconds, where, name)
 
 
 def _show(value: Any) -> str:

@@ -34,7 +34,7 @@ from urllib.parse import quote, urlencode
 from rulebot import __version__
 from rulebot.errors import CredentialsError, ItemDataError, RulebotError
 from rulebot.http import HttpClient, Response, clip
-from rulebot.item import ARCHIVED, UNREAD, Item
+from rulebot.item import ARCHIVED, MAX_INT, UNREAD, Item, checked_count, checked_time
 from rulebot.paging import Bounds, Listing
 
 API_PATH = "/api"
@@ -458,12 +458,13 @@ def entry_to_item(raw: Any) -> Item:
     by label, ``created_at``/``updated_at`` -> added/updated, ``reading_time``
     (minutes) -> ``time_to_read``, ``language`` -> ``lang``, ``given_url`` and
     ``url`` (after redirects). Wallabag has no word count and does not say
-    what an entry is: those stay unknown. Wrong types are an ``ItemDataError``.
+    what an entry is: those stay unknown. Wrong types, a number past 2^63-1 and
+    a time outside 1900-2999 are an ``ItemDataError`` naming the entry and the field.
     """
     if not isinstance(raw, Mapping):
         raise ItemDataError(f"Wallabag entry is {_kind(raw)}, expected an object")
     entry_id = raw.get("id")
-    if isinstance(entry_id, bool) or not isinstance(entry_id, int) or entry_id < 1:
+    if isinstance(entry_id, bool) or not isinstance(entry_id, int) or not 1 <= entry_id <= MAX_INT:
         raise ItemDataError(f"Wallabag entry has id {_show(entry_id)}, expected a number")
     where = f"Wallabag entry {entry_id}"
     url = _opt_str(raw.get("url"), where, "url") or ""
@@ -471,6 +472,8 @@ def entry_to_item(raw: Any) -> Item:
     reading = raw.get("reading_time")
     if reading is not None and (isinstance(reading, bool) or not isinstance(reading, int)):
         raise ItemDataError(f"{where}: field 'reading_time' is {_show(reading)}, expected minutes")
+    if reading is not None:
+        checked_count(reading, where, "reading_time")
     language = _opt_str(raw.get("language"), where, "language")
     domain = _opt_str(raw.get("domain_name"), where, "domain_name")
     return Item(
@@ -538,7 +541,11 @@ def _seconds(value: Any, where: str, name: str, *, nullable: bool = False) -> in
             f"{where}: field {name!r} is {_show(value)}, expected a date like "
             "2016-04-05T09:07:54+0200"
         )
-    return int(parsed.timestamp())
+    try:
+        seconds = int(parsed.timestamp())
+    except (OverflowError, ValueError):
+        seconds = -(2**63)  # out of any range: refused below
+    return checked_time(seconds, where, name)
 
 
 def _show(value: Any) -> str:
