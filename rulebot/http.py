@@ -7,10 +7,14 @@ from HTTP, in one place:
   and dropped connections, except for a request that is not idempotent
   (``idempotent=False``, e.g. a create on a service that does not detect
   duplicates): after a failure that may have reached the server it is never
-  re-sent blindly, ``MaybeSentError`` lets the caller check first; 429 honours ``Retry-After`` (seconds or an HTTP
-  date; unreadable or absurd values count as absent) and backs off
-  exponentially without it; a 401 (or any other status) is returned, never
-  retried, so the caller can name its credential variables;
+  re-sent blindly, ``MaybeSentError`` lets the caller check first;
+- 429 honours ``Retry-After`` (seconds or an HTTP date; unreadable or
+  absurd values count as absent) and backs off exponentially without it, at
+  most ``MAX_RATE_WAITS`` times and never longer than ``max_wait`` a wait;
+  then (and from then on, for every client sharing its ``RateBudget``) a
+  ``RateLimited`` error says when to try again;
+- a 401 (or any other status) is returned, never retried, so the caller can
+  name its credential variables;
 - a *total* deadline per attempt: every socket operation gets at most the
   time left, so a server trickling a byte a second is cut off (a plain
   read timeout restarts with every byte);
@@ -42,7 +46,7 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 
-from rulebot.errors import RulebotError
+from rulebot.errors import RateLimited, RulebotError
 
 logger = logging.getLogger("rulebot.http")
 
@@ -68,6 +72,20 @@ class HttpError(RulebotError):
 
 class BodyTooLargeError(HttpError):
     """The answer was bigger than ``max_body``; it was not read further."""
+
+
+class HttpRateLimitError(HttpError, RateLimited):
+    """A rate limit outlasted ``max_wait`` or ``MAX_RATE_WAITS`` waits."""
+
+
+class RateBudget:
+    """The waiting one run may spend on rate limits, shared by every
+    ``HttpClient`` of a service (one per worker thread): once one request
+    gave up, the others give up at their next rate limit instead of waiting
+    the whole budget again."""
+
+    def __init__(self) -> None:
+        self.spent: RateLimited | None = None
 
 
 class MaybeSentError(HttpError):
@@ -311,6 +329,7 @@ class HttpClient:
         detail: Callable[[Response], str] | None = None,
         error: type[RulebotError] = HttpError,
         rate_error: type[RulebotError] | None = None,
+        rate_budget: RateBudget | None = None,
         service: str = "the server",
         config_key: str = "the base URL",
     ) -> None:
@@ -330,7 +349,8 @@ class HttpClient:
         self.requests_made = 0  # attempts, retries included
         self._on_wait, self._sleep, self._rate_limited = on_wait, sleep, rate_limited
         self._detail = detail
-        self._error, self._rate_error = error, rate_error or error
+        self._error, self._rate_error = error, rate_error or HttpRateLimitError
+        self._budget = rate_budget or RateBudget()
         self._service, self._config_key = service, config_key
         self._deadline = _Deadline()
         transport = httpx.HTTPTransport(verify=_tls_context())
@@ -524,22 +544,44 @@ class HttpClient:
 
     # -- waiting ------------------------------------------------------------------------
     def _rate_wait(self, label: str, wait: float | None, waits: int) -> None:
+        told = wait is not None  # the server said how long
         if wait is None:  # no Retry-After: exponential, capped
             wait = min(MAX_BACKOFF, max(1.0, self.backoff_base) * 2 ** (waits - 1))
         seconds = wait
+        spent = self._budget.spent
+        if spent is not None:  # another request of this run waited it all already: the same end
+            error = self._rate_error(str(spent))
+            if isinstance(error, RateLimited):
+                error.retry_at = spent.retry_at
+            raise error
         if waits > MAX_RATE_WAITS:
-            raise self._rate_error(
-                f"{label}: {self.origin} still rate limited after waiting {MAX_RATE_WAITS} "
-                "times; try again later"
+            raise self._rate_stop(
+                f"{label}: {self.origin} still rate limited after waiting {MAX_RATE_WAITS} times",
+                time.time() + seconds if told else None,
             )
         if seconds > self.max_wait:
-            raise self._rate_error(
+            raise self._rate_stop(
                 f"{label}: {self.origin} is rate limiting and asked to wait "
-                f"{math.ceil(seconds)} s, longer than the {self.max_wait:g} s allowed; "
-                "try again later"
+                f"{math.ceil(seconds)} s, longer than the {self.max_wait:g} s allowed",
+                time.time() + seconds,
             )
         self.tell(f"rate limit reached; waiting {math.ceil(seconds)} s for reset", label)
         self._sleep(seconds)
+
+    def _rate_stop(self, problem: str, retry_at: float | None) -> RulebotError:
+        """The rate-limit error: what happened and when to try again; the
+        budget is marked spent for every client sharing it."""
+        if retry_at is None:
+            hint = "the server did not say when its limit resets; try again later"
+        else:
+            minutes = max(1, math.ceil((retry_at - time.time()) / 60))
+            stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(math.ceil(retry_at)))
+            hint = f"try again after {stamp} (in {minutes} min)"
+        error = self._rate_error(f"{problem}; {hint}")
+        if isinstance(error, RateLimited):
+            error.retry_at = retry_at
+            self._budget.spent = self._budget.spent or error
+        return error
 
     def _backoff(self, failures: int, after: float | None, label: str, problem: str) -> float:
         if after is not None:

@@ -19,7 +19,15 @@ from typing import Any
 
 import pytest
 
-from rulebot.http import BodyTooLargeError, HttpClient, HttpError, MaybeSentError, retry_after
+from rulebot.http import (
+    BodyTooLargeError,
+    HttpClient,
+    HttpError,
+    HttpRateLimitError,
+    MaybeSentError,
+    RateBudget,
+    retry_after,
+)
 from rulebot.paging import Bounds, Listing
 from rulebot.pocket import PocketClient
 from rulebot.store import Store
@@ -247,6 +255,30 @@ def test_429_with_an_absurd_retry_after_backs_off_exponentially(raw) -> None:
         "rate limit reached; waiting 1 s for reset",
         "rate limit reached; waiting 2 s for reset",
     ]
+
+
+def test_a_spent_rate_limit_budget_says_when_to_retry_and_no_other_client_waits_again(
+    raw,
+) -> None:
+    def limited(conn: socket.socket) -> None:
+        conn.sendall(b"HTTP/1.1 429 Too Many\r\nRetry-After: 90\r\nContent-Length: 0\r\n\r\n")
+
+    server = raw(limited)
+    budget = RateBudget()
+    sleeps: list[float] = []
+    first = client(server.url, sleep=sleeps.append, rate_budget=budget, max_wait=100)
+    with pytest.raises(HttpRateLimitError) as caught:
+        first.request("PATCH", "/a")
+    assert sleeps == [90.0] * 10 and first.requests_made == 11
+    message = str(caught.value)
+    assert "still rate limited after waiting 10 times; try again after " in message
+    assert message.endswith(" UTC (in 2 min)")
+    assert caught.value.retry_at is not None and caught.value.retry_at - time.time() > 80
+    # another worker's client of the same run: one request, no wait, the same answer
+    second = client(server.url, sleep=sleeps.append, rate_budget=budget, max_wait=100)
+    with pytest.raises(HttpRateLimitError, match="try again after"):
+        second.request("PATCH", "/b")
+    assert second.requests_made == 1 and len(sleeps) == 10
 
 
 def test_x_limit_headers_in_other_digits_or_hundreds_of_digits_count_as_absent(raw) -> None:

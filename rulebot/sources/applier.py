@@ -14,7 +14,9 @@ Only the main thread touches the store: each unit is journaled ``sent``
 before it is submitted, and its answers are journaled
 ``confirmed``/``failed`` together with the mirror update in one
 transaction. A 404 on an item is *moot* (the item is gone: counted as done,
-and it leaves the mirror). A credentials error stops the run.
+and it leaves the mirror). A credentials error stops the run, and so does a
+rate limit that outlasted the wait allowed (every later unit would wait it
+all again): the rest is reported not sent, with when to try again.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from rulebot.actions import from_send
 from rulebot.engine import screen, touchable
-from rulebot.errors import CredentialsError, RulebotError
+from rulebot.errors import CredentialsError, RateLimited, RulebotError
 from rulebot.lifecycle import before_states, item_state
 from rulebot.plan import Outcome, PlannedAction, Result
 from rulebot.sources.base import STOPPED
@@ -43,6 +45,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("rulebot.applier")
 
 Unit = list[tuple[int, PlannedAction]]
+# errors no later request of the run would do better on: the run stops
+FATAL = (CredentialsError, RateLimited)
 
 
 @dataclass(frozen=True)
@@ -128,7 +132,7 @@ def apply_units(
             del by_item[item_id]
         try:
             answers = future.result()
-        except CredentialsError as err:  # the key is wrong: no later request will do better
+        except FATAL as err:  # a wrong key, a spent rate limit: no later request will do better
             fatal = fatal or err
             answers = [Answer(False, str(err))] * len(unit)
         except RulebotError as err:
@@ -143,14 +147,6 @@ def apply_units(
     try:
         with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
             for number, unit in enumerate(units):
-                if fatal is None and stop is not None and stop():
-                    fatal = None
-                    _skip_rest(store, run_id, units[number:], outcomes, STOPPED)
-                    logger.warning("stopping: the rest is not sent; the next run plans it")
-                    break
-                if fatal is not None:
-                    _skip_rest(store, run_id, units[number:], outcomes, f"not sent: {fatal}")
-                    break
                 item_id = unit[0][1].item_id
                 if item_id is None:
                     settle_all()  # an account-wide unit runs alone
@@ -160,6 +156,15 @@ def apply_units(
                     done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                     for future in done:
                         settle(future)
+                # asked after the waits: what settled meanwhile may have been fatal
+                if fatal is None and stop is not None and stop():
+                    fatal = None
+                    _skip_rest(store, run_id, units[number:], outcomes, STOPPED)
+                    logger.warning("stopping: the rest is not sent; the next run plans it")
+                    break
+                if fatal is not None:
+                    _skip_rest(store, run_id, units[number:], outcomes, f"not sent: {fatal}")
+                    break
                 current = store.get(item_id) if item_id is not None else None
                 library = touchable(store, [p for _, p in unit]) if item_id is None else _NO_LIBRARY
                 store.journal_mark(run_id, [i for i, _ in unit], "sent")
@@ -248,7 +253,7 @@ def _apply_bulk(
         store.journal_mark(run_id, [i for unit, _ in batch for i, _ in unit], "sent")
         try:
             answers = bulk(batch)
-        except CredentialsError as err:  # no later request will do better
+        except FATAL as err:  # no later request will do better
             for unit, _ in batch:
                 _record(store, run_id, unit, [Answer(False, str(err))] * len(unit), outcomes)
             left = [unit for unit, _ in chosen[start + bulk.size :]]

@@ -31,8 +31,8 @@ from typing import Any
 from urllib.parse import quote
 
 from rulebot import __version__
-from rulebot.errors import CredentialsError, ItemDataError, RulebotError
-from rulebot.http import HttpClient, Response, clip
+from rulebot.errors import CredentialsError, ItemDataError, RateLimited, RulebotError
+from rulebot.http import HttpClient, RateBudget, Response, clip
 from rulebot.item import ARCHIVED, UNREAD, Item, checked_time
 from rulebot.paging import Bounds, Listing
 
@@ -60,8 +60,8 @@ class KarakeepAuthError(KarakeepError, CredentialsError):
     """401 (the key is missing, wrong or revoked) or 403 for a missing key scope."""
 
 
-class KarakeepRateLimitError(KarakeepError):
-    """Still rate limited after the allowed waits."""
+class KarakeepRateLimitError(KarakeepError, RateLimited):
+    """Still rate limited after the allowed waits: the run stops."""
 
 
 class NotFound(KarakeepError):
@@ -121,6 +121,7 @@ class KarakeepClient:
             "backoff_base": backoff_base,
             "max_wait": max_wait,
             "on_wait": on_wait,
+            "rate_budget": RateBudget(),  # one for every thread: spent once, spent for all
             "sleep": sleep,
         }
         self._local = threading.local()

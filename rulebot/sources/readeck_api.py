@@ -42,7 +42,7 @@ from urllib.parse import quote
 
 from rulebot import __version__
 from rulebot.errors import CredentialsError, ItemDataError, RulebotError
-from rulebot.http import HttpClient, MaybeSentError, Response, clip, header_number
+from rulebot.http import HttpClient, MaybeSentError, RateBudget, Response, clip, header_number
 from rulebot.item import (
     ARCHIVED,
     EARLIEST,
@@ -132,6 +132,7 @@ class ReadeckClient:
             "backoff_base": backoff_base,
             "max_wait": max_wait,
             "on_wait": on_wait,
+            "rate_budget": RateBudget(),  # one for every thread: spent once, spent for all
             "sleep": sleep,
         }
         self.server_time: int | None = None  # the first list page's Date (unix seconds)

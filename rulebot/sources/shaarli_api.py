@@ -38,7 +38,7 @@ from urllib.parse import quote
 
 from rulebot import __version__
 from rulebot.errors import CredentialsError, ItemDataError, RulebotError
-from rulebot.http import HttpClient, Response, clip, describe
+from rulebot.http import HttpClient, RateBudget, Response, clip, describe
 from rulebot.item import MAX_INT, Item, checked_time
 from rulebot.paging import Bounds, Listing
 
@@ -124,6 +124,7 @@ class ShaarliClient:
             "backoff_base": backoff_base,
             "max_wait": max_wait,
             "on_wait": on_wait,
+            "rate_budget": RateBudget(),  # one for every thread: spent once, spent for all
         }
         self._local = threading.local()
         self._clients: list[HttpClient] = []

@@ -33,7 +33,7 @@ from urllib.parse import quote, urlencode
 
 from rulebot import __version__
 from rulebot.errors import CredentialsError, ItemDataError, RulebotError
-from rulebot.http import HttpClient, Response, clip
+from rulebot.http import HttpClient, RateBudget, Response, clip
 from rulebot.item import ARCHIVED, MAX_INT, UNREAD, Item, checked_count, checked_time
 from rulebot.paging import Bounds, Listing
 
@@ -102,6 +102,7 @@ class WallabagClient:
             "backoff_base": backoff_base,
             "max_wait": max_wait,
             "on_wait": on_wait,
+            "rate_budget": RateBudget(),  # one for every thread: spent once, spent for all
             "sleep": sleep,
         }
         self._clock = clock
