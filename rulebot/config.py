@@ -859,6 +859,7 @@ class PocketSettings:
     access_token_env: str = schema_module.DEFAULT_ACCESS_TOKEN_ENV
     timeout: float = schema_module.DEFAULT_TIMEOUT
     max_rate_wait: float = schema_module.DEFAULT_MAX_RATE_WAIT
+    max_items: int | None = None  # a sync's listing bound; None: automatic (rulebot.paging)
 
 
 @dataclass(frozen=True)
@@ -907,6 +908,7 @@ class ServiceSettings:
     concurrency: int = schema_module.DEFAULT_CONCURRENCY
     timeout: float = schema_module.DEFAULT_TIMEOUT
     max_rate_wait: float = schema_module.DEFAULT_MAX_RATE_WAIT
+    max_items: int | None = None  # a sync's listing bound; None: automatic (rulebot.paging)
     env: Mapping[str, str] = field(default_factory=dict)  # `api_key_env` -> variable name
     extra: Mapping[str, Any] = field(default_factory=dict)  # the service's own keys, as written
 
@@ -946,7 +948,13 @@ def _build(
     pocket = document.get("pocket")
     settings = None
     if pocket is not None:
-        numbers = {"page_size": int, "batch_size": int, "timeout": float, "max_rate_wait": float}
+        numbers = {
+            "page_size": int,
+            "batch_size": int,
+            "timeout": float,
+            "max_rate_wait": float,
+            "max_items": int,
+        }
         settings = PocketSettings(
             **{key: numbers.get(key, str)(value) for key, value in pocket.items()}
         )
@@ -963,6 +971,7 @@ def _build(
                 max_rate_wait=float(
                     block.get("max_rate_wait", schema_module.DEFAULT_MAX_RATE_WAIT)
                 ),
+                max_items=int(block["max_items"]) if "max_items" in block else None,
                 env={
                     key: str(block.get(key, default)) for key, default in spec.credentials.items()
                 },

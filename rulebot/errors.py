@@ -95,5 +95,16 @@ class AuthError(PocketError, CredentialsError):
     """401 or 403-permission: credentials are missing, wrong or lack rights."""
 
 
-class RateLimitError(PocketError):
+class RateLimited(RulebotError):
+    """A server's rate limit outlasted the waiting allowed. No later request
+    of the run would do better, so the run stops (the message says when to
+    try again); ``retry_at`` is when the server said the limit resets (unix
+    seconds), None when it did not say."""
+
+    def __init__(self, message: str, retry_at: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_at = retry_at
+
+
+class RateLimitError(PocketError, RateLimited):
     """The rate-limit budget is spent and the reset is too far away."""

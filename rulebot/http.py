@@ -4,10 +4,17 @@ What every server rulebot talks to (Pocket, Karakeep, Wallabag, …) needs
 from HTTP, in one place:
 
 - retries with capped exponential backoff and full jitter on 5xx, timeouts
-  and dropped connections; 429 honours ``Retry-After`` (seconds or an HTTP
-  date; unreadable or absurd values count as absent) and backs off
-  exponentially without it; a 401 (or any other status) is returned, never
-  retried, so the caller can name its credential variables;
+  and dropped connections, except for a request that is not idempotent
+  (``idempotent=False``, e.g. a create on a service that does not detect
+  duplicates): after a failure that may have reached the server it is never
+  re-sent blindly, ``MaybeSentError`` lets the caller check first;
+- 429 honours ``Retry-After`` (seconds or an HTTP date; unreadable or
+  absurd values count as absent) and backs off exponentially without it, at
+  most ``MAX_RATE_WAITS`` times and never longer than ``max_wait`` a wait;
+  then (and from then on, for every client sharing its ``RateBudget``) a
+  ``RateLimited`` error says when to try again;
+- a 401 (or any other status) is returned, never retried, so the caller can
+  name its credential variables;
 - no retry where nothing will answer: a refused connection (nothing listens
   there), a TLS mistake, a host name that does not exist, an answer that is
   not HTTP. These, and a retried request that never got any answer, raise
@@ -50,7 +57,7 @@ from urllib.parse import quote, quote_plus, urlsplit
 import httpcore
 import httpx
 
-from rulebot.errors import RulebotError, ServerUnreachable
+from rulebot.errors import RateLimited, RulebotError, ServerUnreachable
 
 logger = logging.getLogger("rulebot.http")
 
@@ -76,6 +83,30 @@ class HttpError(RulebotError):
 
 class BodyTooLargeError(HttpError):
     """The answer was bigger than ``max_body``; it was not read further."""
+
+
+class HttpRateLimitError(HttpError, RateLimited):
+    """A rate limit outlasted ``max_wait`` or ``MAX_RATE_WAITS`` waits."""
+
+
+class RateBudget:
+    """The waiting one run may spend on rate limits, shared by every
+    ``HttpClient`` of a service (one per worker thread): once one request
+    gave up, the others give up at their next rate limit instead of waiting
+    the whole budget again."""
+
+    def __init__(self) -> None:
+        self.spent: RateLimited | None = None
+
+
+class MaybeSentError(HttpError):
+    """A request that is not idempotent failed after it may have reached the
+    server (a lost or cut answer, a timeout, a 5xx): it was not re-sent. The
+    caller checks whether it landed before sending it again (``pause`` first)."""
+
+    def __init__(self, message: str, problem: str) -> None:
+        super().__init__(message)
+        self.problem = problem
 
 
 # -- text from a server ---------------------------------------------------------------
@@ -343,7 +374,8 @@ class Response:
 
 class _Retry(Exception):
     """A failed attempt. ``unanswered``: no HTTP answer came (a connection
-    problem or a timeout); ``final``: and none will come by trying again."""
+    problem or a timeout); ``final``: and none will come by trying again;
+    ``maybe_sent``: False when the request surely never reached the server."""
 
     def __init__(
         self,
@@ -353,10 +385,12 @@ class _Retry(Exception):
         garbage: bool = False,
         unanswered: bool = False,
         final: bool = False,
+        maybe_sent: bool = True,
     ) -> None:
         super().__init__(problem)
         self.problem, self.wait, self.garbage = problem, wait, garbage
         self.unanswered, self.final = unanswered or final, final
+        self.maybe_sent = maybe_sent
 
 
 class _RateLimited(Exception):
@@ -395,6 +429,7 @@ class HttpClient:
         detail: Callable[[Response], str] | None = None,
         error: type[RulebotError] = HttpError,
         rate_error: type[RulebotError] | None = None,
+        rate_budget: RateBudget | None = None,
         service: str = "the server",
         config_key: str = "the base URL",
     ) -> None:
@@ -414,7 +449,8 @@ class HttpClient:
         self.requests_made = 0  # attempts, retries included
         self._on_wait, self._sleep, self._rate_limited = on_wait, sleep, rate_limited
         self._detail = detail
-        self._error, self._rate_error = error, rate_error or error
+        self._error, self._rate_error = error, rate_error or HttpRateLimitError
+        self._budget = rate_budget or RateBudget()
         self._service, self._config_key = service, config_key
         self._deadline = _Deadline()
         transport = httpx.HTTPTransport(verify=_tls_context())
@@ -450,13 +486,16 @@ class HttpClient:
         content: bytes | None = None,
         expect_json: bool = False,
         label: str | None = None,
+        idempotent: bool = True,
     ) -> Response:
         """Send until an answer that is not worth retrying comes back, and
         return it (any status). Raises ``error`` after ``max_retries``
         retries, on a body over ``max_body``, or when a rate limit lasts
         longer than ``max_wait``. With ``expect_json`` a 2xx that is not
         JSON is retried ``GARBAGE_RETRIES`` times, then an error. ``label``
-        starts every message (default ``"METHOD path"``)."""
+        starts every message (default ``"METHOD path"``). Not ``idempotent``:
+        only what surely never reached the server (a refused connection, a
+        429) is retried; anything else raises ``MaybeSentError``."""
         if json is not None:
             content = jsonlib.dumps(json).encode()
             headers = {"Content-Type": "application/json", **(headers or {})}
@@ -473,6 +512,12 @@ class HttpClient:
             except _Retry as retry:
                 if retry.final:  # trying again would only add seconds of silence
                     raise self.unreachable(f"{label}: {retry.problem}") from None
+                if not idempotent and retry.maybe_sent:
+                    raise MaybeSentError(
+                        f"{label}: {retry.problem}; not sent again, as it may have reached "
+                        f"{self.origin} and it is not safe to repeat",
+                        retry.problem,
+                    ) from None
                 problems.append(retry.problem)
                 garbage += retry.garbage
                 answered += not retry.unanswered
@@ -486,16 +531,16 @@ class HttpClient:
                     if not answered:  # not one attempt got an answer
                         raise self.unreachable(message) from None
                     raise self._error(message) from None
-                delay = self._backoff(len(problems), retry.wait, label, retry.problem)
-                logger.info(
-                    "%s: %s; retry %d of %d in %.1f s",
-                    label,
-                    retry.problem,
-                    len(problems),
-                    self.max_retries,
-                    delay,
-                )
-                self._sleep(delay)
+                self.pause(len(problems), label, retry.problem, retry.wait)
+
+    def pause(self, failures: int, label: str, problem: str, after: float | None = None) -> None:
+        """Wait before retry number ``failures`` as ``request`` does: ``after``
+        seconds when the server said so, else capped, jittered backoff."""
+        delay = self._backoff(failures, after, label, problem)
+        logger.info(
+            "%s: %s; retry %d of %d in %.1f s", label, problem, failures, self.max_retries, delay
+        )
+        self._sleep(delay)
 
     def _attempt(
         self,
@@ -507,20 +552,22 @@ class HttpClient:
         expect_json: bool,
     ) -> Response:
         self.requests_made += 1
-        failure, final = "", False
+        failure, final, unsent = "", False, False
         self._deadline.at = time.monotonic() + self.total_timeout
         try:
             status, answer_headers, body = self._exchange(method, path, params, headers, content)
-        except httpx.TimeoutException:
+        except httpx.TimeoutException as exc:
             failure = f"no complete answer within {self.total_timeout:g} s (timeout)"
+            unsent = isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout))
         except httpx.HTTPError as exc:
             failure, final = self._connection_problem(exc)
+            unsent = isinstance(exc, httpx.ConnectError)  # the request never went out
         finally:
             self._deadline.at = None
         if failure:
             # Raised outside the except block: no exception chain keeps the
             # httpx error, whose .request holds the body with the credentials.
-            raise _Retry(failure, unanswered=True, final=final)
+            raise _Retry(failure, unanswered=True, final=final, maybe_sent=not unsent)
         response = Response(status, answer_headers, body, path=path)
         logger.debug("%s %s: HTTP %d, %d bytes", method, path, status, len(body))
         wait = self._rate_limited(response) if self._rate_limited else None
@@ -620,22 +667,44 @@ class HttpClient:
 
     # -- waiting ------------------------------------------------------------------------
     def _rate_wait(self, label: str, wait: float | None, waits: int) -> None:
+        told = wait is not None  # the server said how long
         if wait is None:  # no Retry-After: exponential, capped
             wait = min(MAX_BACKOFF, max(1.0, self.backoff_base) * 2 ** (waits - 1))
         seconds = wait
+        spent = self._budget.spent
+        if spent is not None:  # another request of this run waited it all already: the same end
+            error = self._rate_error(str(spent))
+            if isinstance(error, RateLimited):
+                error.retry_at = spent.retry_at
+            raise error
         if waits > MAX_RATE_WAITS:
-            raise self._rate_error(
-                f"{label}: {self.origin} still rate limited after waiting {MAX_RATE_WAITS} "
-                "times; try again later"
+            raise self._rate_stop(
+                f"{label}: {self.origin} still rate limited after waiting {MAX_RATE_WAITS} times",
+                time.time() + seconds if told else None,
             )
         if seconds > self.max_wait:
-            raise self._rate_error(
+            raise self._rate_stop(
                 f"{label}: {self.origin} is rate limiting and asked to wait "
-                f"{math.ceil(seconds)} s, longer than the {self.max_wait:g} s allowed; "
-                "try again later"
+                f"{math.ceil(seconds)} s, longer than the {self.max_wait:g} s allowed",
+                time.time() + seconds,
             )
         self.tell(f"rate limit reached; waiting {math.ceil(seconds)} s for reset", label)
         self._sleep(seconds)
+
+    def _rate_stop(self, problem: str, retry_at: float | None) -> RulebotError:
+        """The rate-limit error: what happened and when to try again; the
+        budget is marked spent for every client sharing it."""
+        if retry_at is None:
+            hint = "the server did not say when its limit resets; try again later"
+        else:
+            minutes = max(1, math.ceil((retry_at - time.time()) / 60))
+            stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(math.ceil(retry_at)))
+            hint = f"try again after {stamp} (in {minutes} min)"
+        error = self._rate_error(f"{problem}; {hint}")
+        if isinstance(error, RateLimited):
+            error.retry_at = retry_at
+            self._budget.spent = self._budget.spent or error
+        return error
 
     def _backoff(self, failures: int, after: float | None, label: str, problem: str) -> float:
         if after is not None:

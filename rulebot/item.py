@@ -25,6 +25,11 @@ from urllib.parse import urlsplit
 from rulebot.errors import ItemDataError
 
 UNREAD, ARCHIVED, DELETED, HIDDEN = 0, 1, 2, 3
+MAX_INT = 2**63 - 1  # SQLite's INTEGER: a larger number cannot be stored
+# The times an item can have, in unix seconds (1900 up to 3000). A server's
+# year 9999 or 10000 is garbage, and one that is stored cannot be shown (a
+# date past 9999 overflows `datetime`): it is refused where it comes in.
+EARLIEST, LATEST = -2_208_988_800, 32_503_680_000
 # one shared, read-only "no extra fields": a fresh {} per item cost 6 MB per 100k
 NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
 STATUS_NAMES = {UNREAD: "unread", ARCHIVED: "archived", DELETED: "deleted", HIDDEN: "hidden"}
@@ -256,4 +261,27 @@ def _opt_flag(value: Any, where: str, name: str) -> bool | None:
 def _time(value: Any, where: str, name: str) -> int | None:
     """Unix seconds; Pocket's "0" (and absence) means "never"."""
     number = _opt_int(value, where, name)
-    return number if number else None
+    return checked_time(number, where, name) if number else None
+
+
+def checked_time(seconds: int, where: str, name: str) -> int:
+    """``seconds``, when it is a time an item can have (``EARLIEST``..``LATEST``);
+    otherwise an ``ItemDataError`` naming the item and the field: every source
+    checks its times with this before they become an ``Item``."""
+    if not EARLIEST <= seconds < LATEST:
+        raise ItemDataError(
+            f"{where}: field {name!r} is {seconds} (unix seconds), not a time between "
+            "the years 1900 and 3000"
+        )
+    return seconds
+
+
+def checked_count(value: int, where: str, name: str) -> int:
+    """A non-negative whole number that fits SQLite's INTEGER; otherwise an
+    ``ItemDataError`` naming the item and the field."""
+    if not 0 <= value <= MAX_INT:
+        shown = str(value) if abs(value) < 10**30 else "a number of more than 30 digits"
+        raise ItemDataError(
+            f"{where}: field {name!r} is {shown}, expected a whole number from 0 to 2^63-1"
+        )
+    return value

@@ -46,6 +46,13 @@ DEFAULT_TIMEZONE = "UTC"
 DEFAULT_CONSUMER_KEY_ENV = "POCKET_CONSUMER_KEY"
 DEFAULT_ACCESS_TOKEN_ENV = "POCKET_ACCESS_TOKEN"
 DEFAULT_CONCURRENCY = 4
+MAX_ITEMS = {
+    "description": "Most items one sync may list before rulebot stops it as a listing "
+    "that never ends (nothing is stored then). Default: the larger of 100000 and twice "
+    "the items the store mirrors; set it for a first sync of a bigger library.",
+    "type": "integer",
+    "minimum": 1,
+}
 
 
 @dataclass(frozen=True)
@@ -156,6 +163,7 @@ def _service_schema(service: Service) -> dict[str, Any]:
                 "maximum": 16,
                 "default": DEFAULT_CONCURRENCY,
             },
+            "max_items": MAX_ITEMS,
             **credentials,
             **service.extra,
             "timeout": {
@@ -196,6 +204,7 @@ def _pocket_schema() -> dict[str, Any]:
                 "maximum": 5000,
                 "default": DEFAULT_PAGE_SIZE,
             },
+            "max_items": MAX_ITEMS,
             "batch_size": {
                 "description": "Actions per /v3/send request.",
                 "type": "integer",

@@ -7,7 +7,8 @@ The first sync (or ``--full``) pages through ``/v3/get`` with
 only an empty page ends the loop, or a page that brings no item this sync
 has not seen already (a server that ignores ``offset`` or repeats its last
 page); a server that keeps sending new items well past the ``total`` it
-announced is refused. The cursor comes from the *first* answer, so changes
+announced, or past what a sync may list when it announced none, is refused
+(``rulebot.paging``). The cursor comes from the *first* answer, so changes
 made while paging are fetched again next time, and it is saved only when the
 whole sync succeeded, in the same transaction as the items. A ``since``
 further ahead of this machine's clock than a server's may be is not taken,
@@ -33,6 +34,7 @@ from rulebot.cursors import believable, from_the_future
 from rulebot.errors import ItemDataError, PocketError
 from rulebot.http import clip
 from rulebot.item import Item
+from rulebot.paging import Bounds, Listing
 
 if TYPE_CHECKING:
     from rulebot.config import Config
@@ -44,7 +46,6 @@ logger = logging.getLogger("rulebot.sync")
 CURSOR_KEY = "since"
 SOURCE_KEY = "source"
 MAX_ID = 2**63 - 1  # SQLite's INTEGER, and Pocket's ids
-TOTAL_MARGIN = 0.1  # items beyond the announced total tolerated (changes while paging)
 # Fields read as numbers (by Item.from_pocket, or kept in the raw JSON).
 NUMERIC_FIELDS = (
     "status",
@@ -118,26 +119,33 @@ def sync_store(
     requests_before = client.requests_made
     live: dict[str, Item] = {}
     gone: set[str] = set()
-    seen: set[str] = set()  # every id this sync received, skipped ones included
-    offset, received, new_cursor, total = 0, 0, None, None
+    listing = Listing(
+        "/v3/get",
+        "items",
+        origin=client.base_url,
+        page_size=settings.page_size,
+        bounds=Bounds(store.count(), settings.max_items, "pocket.max_items"),
+        error=PocketError,
+    )
+    offset, received, new_cursor = 0, 0, None
     show = progress and sys.stderr.isatty()
-    page = 0
     while True:
         answer = client.get(**params, count=settings.page_size, offset=offset, total=1)
-        if page == 0:
+        if listing.pages == 0:
             new_cursor = _cursor(answer.get("since"), client.clean)
             if new_cursor is not None and believable(int(new_cursor), "Pocket's 'since'") is None:
                 new_cursor = None  # the old cursor stays, or the next sync is a full one
-            total = bounded_int(answer.get("total"))
-        page += 1
+            listing.announce(bounded_int(answer.get("total")))
         entries = answer["list"]
         if not entries or answer["status"] == 2:
             break
-        if seen.issuperset(str(key) for key in entries):
-            logger.info("/v3/get: page %d brought nothing new; paging ends here", page)
+        # every key counts, readable or not: a page that brings none this sync has
+        # not seen ends the paging (ending early at a page of garbage ids would
+        # let a full sync drop the rest of the mirror)
+        if not listing.page(map(str, entries), repeat_ends=True):
+            logger.info("/v3/get: page %d brought nothing new; paging ends here", listing.pages)
             break
         for key, entry in entries.items():
-            seen.add(str(key))
             item = _item(key, entry, client.clean)
             if item is None:
                 continue
@@ -149,11 +157,6 @@ def sync_store(
                 gone.discard(item.item_id)
         offset += len(entries)
         received += len(entries)
-        if total is not None and len(seen) > total + max(settings.page_size, total * TOTAL_MARGIN):
-            raise PocketError(
-                f"/v3/get: the server sent {len(seen)} different items, far more than the "
-                f"{total} it said the library holds; giving up the sync (nothing was stored)"
-            )
         if show:
             print(f"\rrulebot: synced {received} items…", end="", file=sys.stderr, flush=True)
     if show:

@@ -76,6 +76,8 @@ def divergence(exchange: Exchange) -> str | None:
     content_type = exchange.response_headers.get("Content-Type", "")
     if exchange.fault == "status" and not 400 <= exchange.status < 500:
         return "an injected failure or garbage answer (a proxy, a wrong base URL)"
+    if exchange.fault == "garble":
+        return "an injected malformed bookmark (a data fault): off the spec on purpose"
     if exchange.status >= 400 and exchange.status != 401:
         if content_type.startswith("application/json"):
             # zod-validator 400s: {"success": false, "error": {...}} (karakeep.md §2)

@@ -220,6 +220,8 @@ def divergence(exchange: Exchange) -> str | None:
     content_type = exchange.response_headers.get("Content-Type", "")
     if exchange.fault == "status":
         return "an injected failure (a proxy, a broken server)"
+    if exchange.fault == "garble":
+        return "an injected malformed bookmark (a data fault): off the spec on purpose"
     if status == 304:
         assert exchange.response_body == b"" and "ETag" in exchange.response_headers
         return "304 Not Modified: no body (readeck.md §2, caching)"

@@ -25,7 +25,16 @@ from rulebot.fake.karakeep import FakeKarakeep
 from rulebot.fake.pocket import FakePocket
 from rulebot.fake.readeck import FakeReadeck
 from rulebot.fake.wallabag import FakeWallabag
-from rulebot.http import BodyTooLargeError, HttpClient, HttpError, retry_after
+from rulebot.http import (
+    BodyTooLargeError,
+    HttpClient,
+    HttpError,
+    HttpRateLimitError,
+    MaybeSentError,
+    RateBudget,
+    retry_after,
+)
+from rulebot.paging import Bounds, Listing
 from rulebot.pocket import PocketClient
 from rulebot.store import Store
 from rulebot.sync import CURSOR_KEY
@@ -210,6 +219,24 @@ def test_a_declared_huge_body_is_refused_before_reading(raw) -> None:
         client(server.url, max_body=1000).request("GET", "/")
 
 
+def test_a_request_that_is_not_idempotent_is_never_re_sent_blindly(raw) -> None:
+    answers: list[bytes] = []
+
+    def failing(conn: socket.socket) -> None:
+        answers.append(b"503")
+        conn.sendall(b"HTTP/1.1 503 Busy\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+    server = raw(failing)
+    http = client(server.url, max_retries=3)
+    with pytest.raises(MaybeSentError, match="not sent again, as it may have reached") as caught:
+        http.request("POST", "/create", idempotent=False)
+    assert caught.value.problem == "server answered 503 (maintenance)"
+    assert len(answers) == 1
+    with pytest.raises(HttpError, match="4 times; giving up"):
+        http.request("POST", "/create")  # idempotent: retried
+    assert len(answers) == 5
+
+
 # -- unreadable numbers in headers (#11.7) ----------------------------------------------------
 
 
@@ -236,6 +263,30 @@ def test_429_with_an_absurd_retry_after_backs_off_exponentially(raw) -> None:
         "rate limit reached; waiting 1 s for reset",
         "rate limit reached; waiting 2 s for reset",
     ]
+
+
+def test_a_spent_rate_limit_budget_says_when_to_retry_and_no_other_client_waits_again(
+    raw,
+) -> None:
+    def limited(conn: socket.socket) -> None:
+        conn.sendall(b"HTTP/1.1 429 Too Many\r\nRetry-After: 90\r\nContent-Length: 0\r\n\r\n")
+
+    server = raw(limited)
+    budget = RateBudget()
+    sleeps: list[float] = []
+    first = client(server.url, sleep=sleeps.append, rate_budget=budget, max_wait=100)
+    with pytest.raises(HttpRateLimitError) as caught:
+        first.request("PATCH", "/a")
+    assert sleeps == [90.0] * 10 and first.requests_made == 11
+    message = str(caught.value)
+    assert "still rate limited after waiting 10 times; try again after " in message
+    assert message.endswith(" UTC (in 2 min)")
+    assert caught.value.retry_at is not None and caught.value.retry_at - time.time() > 80
+    # another worker's client of the same run: one request, no wait, the same answer
+    second = client(server.url, sleep=sleeps.append, rate_budget=budget, max_wait=100)
+    with pytest.raises(HttpRateLimitError, match="try again after"):
+        second.request("PATCH", "/b")
+    assert second.requests_made == 1 and len(sleeps) == 10
 
 
 def test_x_limit_headers_in_other_digits_or_hundreds_of_digits_count_as_absent(raw) -> None:
@@ -373,7 +424,7 @@ def test_a_server_sending_new_items_forever_is_stopped_by_its_total(
     pocket_config(server.url, tmp_path, monkeypatch)
     code, _out, err = rb(capsys, "sync")
     assert code == 1
-    assert "far more than the 6 it said the library holds" in err
+    assert "more than the 6 it announced" in err
     assert server.gets <= 5
 
 
@@ -383,6 +434,8 @@ BAD_ITEMS = {
     "77": item("77", time_added=str(2**64)),
     "78": item("78", word_count=2**70),
     "79": item("79", status="٣"),
+    "80": item("80", time_added=str(2**40)),  # fits 64 bits, but the year 36812 (#23.6)
+    "81": item("81", time_read="253402300800"),  # the year 10000
     "echo": item(ACCESS_TOKEN),  # a server echoing the token as an id: masked in the warning
 }
 
@@ -402,12 +455,12 @@ def test_bad_ids_and_numbers_are_skipped_with_a_warning_and_never_stored(
     assert code == 0, err
     assert "1 items in the store" in out or "1 item in the store" in out
     skipped = [line for line in err.splitlines() if "skipped item" in line]
-    assert len(skipped) == 6, err
+    assert len(skipped) == 8, err
     assert ACCESS_TOKEN not in err and "skipped item <hidden>" in err
     assert all(len(line) < 400 for line in skipped)  # the 5000-digit id is clipped
     assert "skipped item ²" in err
     # The store is not poisoned: every later command works.
-    for args in (("plan",), ("sync", "--full"), ("export", "out.csv")):
+    for args in (("plan",), ("sync", "--full"), ("export", "out.csv"), ("items",)):
         code, out, err = rb(capsys, *args)
         assert code == 0, (args, err)
         assert "Traceback" not in err
@@ -569,3 +622,320 @@ def test_shaarli_link_ids_beyond_2_63_and_a_shorturl_with_a_newline_are_skipped(
     assert code == 0, err
     assert err.count("skipped a") == 2 and str(2**63) in err and "nl0001\\n" in err, err
     assert _stored_ids(tmp_path) == ["1"]
+
+
+# -- listings that never end, on every source (#23.3) ---------------------------------------------
+
+SECRETS = {
+    "KARAKEEP_API_KEY": "ak2_hostile_key",
+    "READECK_TOKEN": "rdk-hostile-token",
+    "SHAARLI_API_SECRET": "shaarli-hostile-secret",
+    "WALLABAG_CLIENT_ID": "wb-id",
+    "WALLABAG_CLIENT_SECRET": "wb-secret",
+    "WALLABAG_USERNAME": "wb-user",
+    "WALLABAG_PASSWORD": "wb-password",
+    "POCKET_CONSUMER_KEY": CONSUMER_KEY,
+    "POCKET_ACCESS_TOKEN": ACCESS_TOKEN,
+}
+Reply = tuple[dict[str, str], Any]  # extra headers, JSON body
+
+
+class Hostile:
+    """An API-shaped server on 127.0.0.1: ``answer(path, query, page_number)`` gives
+    each list page; the token endpoint and everything else answer a plain 200."""
+
+    def __init__(self, answer: Callable[[str, dict[str, str], int], Reply]) -> None:
+        outer = self
+        self.pages = 0
+
+        class Handler(BaseHTTPRequestHandler):
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                path, _, query = self.path.partition("?")
+                fields = {k: v for k, v in (p.partition("=")[::2] for p in query.split("&") if p)}
+                if path == "/v3/get":
+                    fields = {k: str(v) for k, v in json.loads(body).items()}
+                headers: dict[str, str] = {}
+                if path == "/oauth/v2/token":
+                    answer_body: Any = {
+                        "access_token": "wb-access",
+                        "refresh_token": "wb-refresh",
+                        "expires_in": 3600,
+                        "token_type": "bearer",
+                    }
+                else:
+                    outer.pages += 1
+                    headers, answer_body = answer(path, fields, outer.pages)
+                data = json.dumps(answer_body).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = _serve
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def karakeep_bookmark(n: int) -> dict[str, Any]:
+    return {
+        "id": f"bm{n}",
+        "createdAt": "2026-11-26T06:00:00.000Z",
+        "modifiedAt": None,
+        "title": None,
+        "archived": False,
+        "favourited": False,
+        "tags": [],
+        "content": {"type": "link", "url": f"https://k.example/{n}"},
+    }
+
+
+def readeck_bookmark(n: int) -> dict[str, Any]:
+    return {
+        "id": f"rd{n}",
+        "created": "2026-11-26T06:00:00Z",
+        "updated": "2026-11-26T06:00:00Z",
+        "url": f"https://r.example/{n}",
+        "title": "R",
+        "type": "article",
+        "is_archived": False,
+        "is_marked": False,
+        "labels": [],
+    }
+
+
+def wallabag_entry(n: int) -> dict[str, Any]:
+    return {
+        "id": n,
+        "url": f"https://w.example/{n}",
+        "title": "W",
+        "is_archived": 0,
+        "is_starred": 0,
+        "tags": [],
+        "created_at": "2026-11-26T06:00:00+0000",
+        "updated_at": "2026-11-26T06:00:00+0000",
+    }
+
+
+def shaarli_link(n: int) -> dict[str, Any]:
+    return {
+        "id": n,
+        "url": f"https://s.example/{n}",
+        "shorturl": f"s{n}",
+        "title": "S",
+        "description": "",
+        "tags": [],
+        "private": False,
+        "created": "2026-11-26T06:00:00+00:00",
+        "updated": "",
+    }
+
+
+def offset(query: dict[str, str]) -> int:
+    return int(query.get("offset", "0"))
+
+
+def wallabag_page(page: int, items: list[dict[str, Any]], pages: int) -> Reply:
+    total = pages * 10
+    return {}, {
+        "page": page,
+        "limit": 10,
+        "pages": pages,
+        "total": total,
+        "_links": {},
+        "_embedded": {"items": items},
+    }
+
+
+# source, page size, the hostile pager, the config's max_items (None: automatic), what the error says
+ENDLESS: dict[
+    str, tuple[str, int, Callable[[str, dict[str, str], int], Reply], int | None, str]
+] = {
+    # new ids on every page, nothing announced: the config's bound
+    "karakeep-new-ids": (
+        "karakeep",
+        10,
+        lambda path, q, n: (
+            {},
+            {
+                "bookmarks": [karakeep_bookmark(n * 10 + i) for i in range(10)],
+                "nextCursor": f"c{n}",
+            },
+        ),
+        200,
+        "more than a sync may list (karakeep.max_items is 200)",
+    ),
+    # a page of entries without a readable id is no progress
+    "karakeep-garbage": (
+        "karakeep",
+        10,
+        lambda path, q, n: (
+            {},
+            {
+                "bookmarks": [{"id": None, "junk": n * 10 + i} for i in range(10)],
+                "nextCursor": f"c{n}",
+            },
+        ),
+        None,
+        "answered page 1 with nothing new (10 entries listed already or without a readable id)",
+    ),
+    # new ids on every page under a Total-Count that grows: the first one announced
+    "readeck-growing-total": (
+        "readeck",
+        10,
+        lambda path, q, n: (
+            {"Total-Count": str(offset(q) + 20)},
+            [readeck_bookmark(offset(q) + i) for i in range(10)],
+        ),
+        None,
+        "more than the 20 it announced",
+    ),
+    "readeck-huge-total": (
+        "readeck",
+        10,
+        lambda path, q, n: (
+            {"Total-Count": "999999999999"},
+            [readeck_bookmark(offset(q) + i) for i in range(10)],
+        ),
+        150,
+        "more than a sync may list (readeck.max_items is 150)",
+    ),
+    # Wallabag: new ids and one more page each time; the same page again; empty pages
+    "wallabag-growing-pages": (
+        "wallabag",
+        10,
+        lambda path, q, n: wallabag_page(n, [wallabag_entry(n * 10 + i) for i in range(10)], n + 1),
+        None,
+        "more than the 20 it announced",
+    ),
+    "wallabag-repeated-page": (
+        "wallabag",
+        10,
+        lambda path, q, n: wallabag_page(1, [wallabag_entry(i + 1) for i in range(10)], 100_000),
+        None,
+        "answered page 2 with nothing new (10 entries listed already",
+    ),
+    "wallabag-empty-pages": (
+        "wallabag",
+        10,
+        lambda path, q, n: wallabag_page(
+            n, [wallabag_entry(i + 1) for i in range(10)] if n == 1 else [], 100_000
+        ),
+        None,
+        "answered page 2 with nothing new (no entry at all, before the end it announced)",
+    ),
+    "shaarli-new-ids": (
+        "shaarli",
+        10,
+        lambda path, q, n: ({}, [shaarli_link(offset(q) + i) for i in range(10)]),
+        120,
+        "more than a sync may list (shaarli.max_items is 120)",
+    ),
+    # Pocket without a `total`: only the bound on a sync's size ends it
+    "pocket-no-total": (
+        "pocket",
+        3,
+        lambda path, q, n: (
+            {},
+            {
+                "status": 1,
+                "since": 1700000000,
+                "list": {
+                    str(1000 + offset(q) + i): item(str(1000 + offset(q) + i)) for i in range(3)
+                },
+            },
+        ),
+        60,
+        "more than a sync may list (pocket.max_items is 60)",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(ENDLESS))
+def test_a_listing_that_never_ends_is_stopped_with_nothing_stored(
+    case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kind, page_size, answer, max_items, said = ENDLESS[case]
+    server = Hostile(answer)
+    try:
+        monkeypatch.chdir(tmp_path)
+        for name, value in SECRETS.items():
+            monkeypatch.setenv(name, value)
+        bound = f", max_items: {max_items}" if max_items is not None else ""
+        (tmp_path / "rules.yaml").write_text(
+            f"version: 1\n{kind}: {{base_url: '{server.url}', page_size: {page_size}{bound}}}\n"
+            "rules:\n  - name: r\n    where: {tag: old}\n    actions: [{tags_add: [x]}]\n"
+        )
+        started = time.monotonic()
+        code, out, err = rb(capsys, "sync")
+        elapsed = time.monotonic() - started
+    finally:
+        server.close()
+    assert code == 1, out + err
+    assert said in err and "stopped the sync, nothing was stored" in err, err
+    assert server.url.replace("http://", "") in err and "Traceback" not in err
+    limit = max_items if max_items is not None else 20 + page_size
+    assert server.pages <= limit // page_size + 2  # the bound in pages, not an open end
+    assert elapsed < 10
+    with Store.open(tmp_path / ".rulebot" / "rulebot.db") as store:
+        assert store.count() == 0
+
+
+def test_the_automatic_bound_is_relative_to_the_mirror_and_an_announced_total_tightens_it() -> None:
+    assert Bounds().ceiling == 100_000
+    assert Bounds(mirror=80_000).ceiling == 160_000
+    assert Bounds(mirror=80_000, max_items=5).ceiling == 5
+    listing = Listing("GET /x", "things", origin="http://h:1", page_size=10, error=HttpError)
+    listing.announce(1000)
+    listing.announce(10**12)  # a count that grows later moves nothing
+    assert listing.limit == 1100
+    listing.announce(None)
+    unannounced = Listing("GET /x", "things", origin="http://h:1", page_size=10, error=HttpError)
+    assert unannounced.limit == 100_000
+    # only readable ids count: a page of None is no progress
+    with pytest.raises(HttpError, match="nothing new"):
+        unannounced.page([None, None])
+    assert unannounced.page(["a", "b", None]) == 2 and unannounced.count == 2
+    assert unannounced.page(["a"], repeat_ends=True) == 0
+
+
+def test_a_shaarli_link_with_an_impossible_date_or_id_is_skipped_and_never_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    links = [
+        shaarli_link(1),
+        {**shaarli_link(2), "created": "9999-12-31T23:59:59-14:00"},  # the year 10000 in UTC
+        {**shaarli_link(3), "updated": "9999-06-01T00:00:00+00:00"},
+        {**shaarli_link(4), "id": 2**64},
+    ]
+    server = Hostile(lambda path, q, n: ({}, links if offset(q) == 0 else []))
+    try:
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.setenv("SHAARLI_API_SECRET", SECRETS["SHAARLI_API_SECRET"])
+        (tmp_path / "rules.yaml").write_text(
+            f"version: 1\nshaarli: {{base_url: '{server.url}'}}\n"
+            "rules:\n  - name: r\n    where: {tag: old}\n    actions: [{tags_add: [x]}]\n"
+        )
+        code, out, err = rb(capsys, "sync")
+        assert code == 0, out + err
+        assert "Shaarli link 2: field 'created'" in err and "Shaarli link 3: field 'updated'" in err
+        assert f"Shaarli link has id {2**64}" in err
+        with Store.open(tmp_path / ".rulebot" / "rulebot.db") as store:
+            assert [item.item_id for item in store.items()] == ["1"]
+        code, out, err = rb(capsys, "items")
+        assert code == 0 and "Traceback" not in err and "internal error" not in err, err
+    finally:
+        server.close()

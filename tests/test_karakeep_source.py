@@ -302,6 +302,33 @@ def test_validate_refuses_nothing_but_warns_about_fields_karakeep_lacks(
 # -- faults ---------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    "created",
+    [
+        "9999-12-31T23:59:59.000-14:00",  # the year 10000 in UTC: `items` could not show it
+        "9999-06-01T00:00:00.000Z",
+        "10000-01-01T00:00:00.000Z",
+    ],
+)
+def test_a_bookmark_with_an_impossible_date_is_reported_skipped_and_never_stored(
+    karakeep: FakeKarakeep, capsys: pytest.CaptureFixture[str], created: str
+) -> None:
+    good = karakeep.add_bookmark("https://k.example/good", "Good", tags=["old"])
+    bad = karakeep.add_bookmark("https://k.example/bad", "Bad", tags=["old"])
+    karakeep.garble(bad, createdAt=created)
+    configure(karakeep, "rules:\n  - name: r\n    where: {tag: old}\n    actions: [archive]\n")
+    code, out, err = rb(capsys, "run", "--now", NOW)
+    assert code == 0, out + err
+    assert f"Karakeep bookmark {bad}: field 'createdAt'" in err
+    assert karakeep.state.bookmarks[good]["archived"] is True
+    assert karakeep.state.bookmarks[bad]["archived"] is False  # never acted on unread
+    with Store.open(Path(".rulebot/rulebot.db")) as store:
+        assert store.get(bad) is None and store.get(good) is not None
+    for args in (("items",), ("items", "--format", "json"), ("sync", "--full")):
+        code, out, err = rb(capsys, *args)
+        assert code == 0 and "Traceback" not in err and "internal error" not in err, err
+
+
 def test_503_while_listing_is_retried(
     karakeep: FakeKarakeep, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -322,6 +349,49 @@ def test_429_without_retry_after_backs_off_and_finishes(
     code, _, err = rb(capsys, "run", "--now", NOW)
     assert code == 0, err
     assert karakeep.state.bookmarks[ids["stale"]]["archived"] is True
+
+
+@pytest.mark.parametrize(
+    ("wait", "patches", "said"),
+    [
+        # the server keeps saying "now": one unit waits the whole budget (10 waits), then stops
+        (0, 11, "still rate limited after waiting 10 times; try again after "),
+        # a reset 2 hours away, beyond max_rate_wait: stopped at once, saying when
+        (7200, 1, "asked to wait 7200 s, longer than the 300 s allowed; try again after "),
+    ],
+)
+def test_a_rate_limit_that_outlasts_the_wait_stops_the_run_and_says_when_to_retry(
+    karakeep: FakeKarakeep,
+    capsys: pytest.CaptureFixture[str],
+    wait: int,
+    patches: int,
+    said: str,
+) -> None:
+    ids = [karakeep.add_bookmark(f"https://r.example/{n}", tags=["old"]) for n in range(4)]
+    configure(
+        karakeep,
+        "rules:\n  - name: r\n    where: {tag: old}\n    actions: [archive]\n",
+        concurrency=2,
+        max_rate_wait=300,
+    )
+    karakeep.inject(
+        "status",
+        status=429,
+        route="PATCH /bookmarks/{id}",
+        count=1000,
+        body=f"Rate limit exceeded. Try again in {wait} seconds.",
+    )
+    code, out, err = rb(capsys, "run", "--now", NOW)
+    assert code == 1, out + err
+    assert said in err and "(in " in err and "Traceback" not in err
+    # before #23, every remaining unit waited the whole budget again: 4 x 11 requests
+    assert karakeep.calls("PATCH /bookmarks/{id}") <= 2 * patches  # the units in flight at most
+    code, out, _ = rb(capsys, "runs", "--format", "json")
+    last = json.loads(out)[0]
+    assert last["failed"] <= 2 and last["skipped"] >= 2, last
+    karakeep.clear_faults()  # the reset came: the next run finishes the work
+    assert rb(capsys, "run", "--now", NOW)[0] == 0
+    assert all(karakeep.state.bookmarks[i]["archived"] for i in ids)
 
 
 def test_401_is_a_credentials_error_never_retried(

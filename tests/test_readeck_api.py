@@ -125,6 +125,25 @@ def test_sync_full_then_incremental_skips_garbled_and_scheduled_deletions(
     assert "cannot read" in caplog.text and store.get(ids[3]) is not None  # kept as it was
 
 
+def test_a_change_at_an_impossible_time_is_skipped_and_never_becomes_the_cursor(
+    session: tuple[FakeReadeck, ReadeckSession, Store], caplog: pytest.LogCaptureFixture
+) -> None:
+    fake, sync, store = session
+    ids = [fake.add_bookmark(f"https://e.example/{n}", f"B{n}", created=T - 100) for n in range(2)]
+    sync.sync(store)
+    fake.now = T + 10
+    fake.touch(ids[1], title="now")
+    fake.now = 253_402_214_399  # 9999-12-30: a client whose clock went wrong edits one
+    fake.touch(ids[0], title="from the far future")
+    fake.now = T + 20
+    second = sync.sync(store)
+    assert (second.full, second.received) == (False, 1)
+    assert store.get(ids[1]).title == "now"  # type: ignore[union-attr]
+    assert store.get(ids[0]).title == "B0"  # type: ignore[union-attr]  # kept as it was
+    assert f"Readeck bookmark {ids[0]} changed at" in caplog.text
+    assert store.get_meta(CURSOR_KEY) == str(T + 10)  # not the year 9999: later changes still come
+
+
 def test_a_server_repeating_its_page_under_a_huge_total_is_stopped() -> None:
     page = json.dumps([{**RAW}]).encode()
 

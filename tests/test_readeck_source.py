@@ -221,6 +221,33 @@ def test_add_relies_on_the_mirror_and_plan_apply_apply_adds_once(
     assert len(readeck.state.by_url("https://docs.example/new")) == 1
 
 
+@pytest.mark.parametrize(
+    ("fault", "posts"),
+    [
+        ("drop_after", 1),  # Readeck made the bookmark, the answer was lost: not posted again
+        ("drop", 2),  # the POST never ran: the newest bookmarks say so, and it is sent again
+        ("status", 2),  # a proxy's 502: checked the same way, then sent again
+    ],
+)
+def test_add_whose_answer_is_lost_is_checked_by_url_before_it_is_sent_again(
+    readeck: FakeReadeck, capsys: pytest.CaptureFixture[str], fault: str, posts: int
+) -> None:
+    readeck.add_bookmark("https://a.example/other", "Other")
+    configure(
+        readeck,
+        "rules:\n  - name: add-docs\n"
+        "    actions: [{add: {url: 'https://docs.example/new', title: New, tags: [docs]}}]\n",
+    )
+    readeck.inject(fault, status=502, route="POST /bookmarks")
+    code, out, err = rb(capsys, "run", "--now", NOW, "--format", "json")
+    assert code == 0, out + err
+    assert json.loads(out)["summary"]["succeeded"] == 1
+    assert readeck.calls("POST /bookmarks") == posts
+    assert len(readeck.state.by_url("https://docs.example/new")) == 1  # Readeck keeps no dupe check
+    code, out, _ = rb(capsys, "plan", "--now", NOW, "--detailed-exitcode")
+    assert code == 0 and "no changes" in out  # the mirror has it: nothing left to add
+
+
 def test_tags_replace_on_a_bookmark_with_two_spellings_of_a_label_keeps_one_and_converges(
     readeck: FakeReadeck, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -339,6 +366,34 @@ def test_a_cursor_left_in_the_future_by_an_older_rulebot_is_repaired_by_a_full_s
 
 
 # -- faults ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("garbled", "field"),
+    [
+        ({"word_count": 2**64}, "word_count"),
+        ({"reading_time": 2**70}, "reading_time"),
+        ({"created": "9999-12-31T23:59:59Z"}, "created"),
+        ({"created": "10000-01-01T00:00:00Z"}, "created"),
+        ({"created": "9999-12-31T23:59:59-14:00"}, "created"),
+    ],
+)
+def test_a_malformed_bookmark_is_reported_skipped_and_never_stored(
+    readeck: FakeReadeck, capsys: pytest.CaptureFixture[str], garbled: dict[str, object], field: str
+) -> None:
+    good = readeck.add_bookmark("https://r.example/good", "Good", labels=["old"])
+    bad = readeck.add_bookmark("https://r.example/bad", "Bad", labels=["old"])
+    readeck.garble(bad, **garbled)
+    configure(readeck, "rules:\n  - name: r\n    where: {tag: old}\n    actions: [archive]\n")
+    code, out, err = rb(capsys, "run", "--now", NOW)
+    assert code == 0, out + err
+    assert f"Readeck bookmark {bad}: field {field!r}" in err
+    assert readeck.state.bookmarks[good]["is_archived"] is True
+    with Store.open(Path(".rulebot/rulebot.db")) as store:
+        assert store.get(bad) is None and store.get(good) is not None
+    for args in (("items",), ("sync",), ("sync", "--full")):
+        code, out, err = rb(capsys, *args)
+        assert code == 0 and "Traceback" not in err and "internal error" not in err, err
 
 
 def test_503_while_listing_and_on_the_feed_is_retried(

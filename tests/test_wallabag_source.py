@@ -79,6 +79,35 @@ def wallabag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeWa
         yield fake
 
 
+@pytest.mark.parametrize(
+    ("garbled", "field"),
+    [
+        ({"reading_time": 2**64}, "reading_time"),
+        ({"created_at": "9999-12-31T23:59:59-1400"}, "created_at"),
+        ({"updated_at": "9999-06-01T00:00:00+0000"}, "updated_at"),
+    ],
+)
+def test_a_malformed_entry_is_reported_skipped_and_never_stored(
+    wallabag: FakeWallabag,
+    capsys: pytest.CaptureFixture[str],
+    garbled: dict[str, object],
+    field: str,
+) -> None:
+    good = wallabag.add_entry("https://w.example/good", "Good", tags=["old"])
+    bad = wallabag.add_entry("https://w.example/bad", "Bad", tags=["old"])
+    wallabag.garble(bad, **garbled)
+    configure(wallabag, "rules:\n  - name: r\n    where: {tag: old}\n    actions: [archive]\n")
+    code, out, err = rb(capsys, "run", "--now", NOW)
+    assert code == 0, out + err
+    assert f"Wallabag entry {bad}: field {field!r}" in err
+    assert wallabag.entries[good]["is_archived"] == 1
+    with Store.open(Path(".rulebot/rulebot.db")) as store:
+        assert store.get(str(bad)) is None and store.get(str(good)) is not None
+    for args in (("items",), ("sync",), ("sync", "--full")):
+        code, out, err = rb(capsys, *args)
+        assert code == 0 and "Traceback" not in err and "internal error" not in err, err
+
+
 def configure(fake: FakeWallabag, rules: str = RULES, **settings: object) -> Path:
     extra = "".join(f", {k}: {v}" for k, v in settings.items())
     path = Path("rules.yaml")

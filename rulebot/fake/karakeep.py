@@ -24,7 +24,8 @@ the resolved ids even when nothing changed; tag rename/delete do not bump
 bookmarks are modelled (no text/asset bookmarks, lists, highlights or assets).
 
 Faults are switchable per call: a status code on the Nth (matching) call,
-a dropped connection before or after doing the work, added latency; every
+a dropped connection before or after doing the work, added latency; a
+bookmark's fields can be garbled in every answer (``garble``); every
 request and its answer is recorded (``exchanges``, ``calls(route)``).
 """
 
@@ -188,6 +189,8 @@ class FakeKarakeep:
         self._exchanges: list[Exchange] = []
         self._arrivals: list[str] = []  # route of every request, counted as it arrives
         self._faults: list[_Fault] = []
+        self._garbling = threading.local()  # `hit`: this request showed a garbled item
+        self._garbled: dict[str, dict[str, Any]] = {}  # raw fields shown per bookmark
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -343,6 +346,15 @@ class FakeKarakeep:
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
+            self._garbled.clear()
+
+    def garble(self, bookmark_id: str, **fields: Any) -> None:
+        """A data fault: from now on every answer shows these raw ``fields`` for
+        the bookmark (a number past 2^63, a date in the year 10000 …) instead of what
+        the server holds; exchanges while one is set are recorded with the
+        fault ``"garble"``. ``clear_faults`` ends it."""
+        with self._lock:
+            self._garbled.setdefault(bookmark_id, {}).update(fields)
 
     # -- request handling ------------------------------------------------------------
     def _handle(
@@ -356,6 +368,7 @@ class FakeKarakeep:
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
         headers = {k.lower(): v for k, v in headers.items()}
         route, handler, params = _resolve(method, path)
+        self._garbling.hit = False
         with self._lock:
             self._arrivals.append(route)
             fault = self._take_fault(route)
@@ -372,6 +385,7 @@ class FakeKarakeep:
             reply = self._answer(handler, params, query, headers, raw_body)
             if fault is not None and fault.kind == "drop_after":
                 reply = None
+        garbled = self._garbling.hit
         with self._lock:
             self._exchanges.append(
                 Exchange(
@@ -385,7 +399,7 @@ class FakeKarakeep:
                     None if reply is None else reply.status,
                     {} if reply is None else dict(reply.headers),
                     b"" if reply is None else reply.body,
-                    None if fault is None else fault.kind,
+                    fault.kind if fault is not None else "garble" if garbled else None,
                 )
             )
         return reply
@@ -700,7 +714,7 @@ class FakeKarakeep:
             "datePublished": None,
             "dateModified": None,
         }
-        return {  # built fresh on every call: callers may keep or change it
+        answer = {  # built fresh on every call: callers may keep or change it
             "id": bookmark.id,
             "createdAt": _iso(bookmark.created_at),
             "modifiedAt": None if bookmark.modified_at is None else _iso(bookmark.modified_at),
@@ -719,6 +733,10 @@ class FakeKarakeep:
             "assets": [],
             "firstCreatedAt": _iso(bookmark.first_created_at),
         }
+        if bookmark.id in self._garbled:
+            answer.update(self._garbled[bookmark.id])
+            self._garbling.hit = True
+        return answer
 
     def _render_tag(self, tag_id: str) -> dict[str, Any]:
         kinds = [b.tags[tag_id] for b in self._bookmarks.values() if tag_id in b.tags]

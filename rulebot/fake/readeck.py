@@ -29,7 +29,8 @@ label rename/delete bump ``updated``; ``published``, ``word_count`` and
 ``reading_time`` are omitted when unknown/0; ETag and 304; no rate limit.
 
 Faults are switchable per call (``inject``): a status on the Nth matching
-call, a dropped connection before or after the work, added latency; every
+call, a dropped connection before or after the work, added latency; a
+bookmark's fields can be garbled in every answer (``garble``); every
 request and its answer is recorded (``exchanges``, ``calls(route)``).
 """
 
@@ -166,6 +167,8 @@ class FakeReadeck:
         self._exchanges: list[Exchange] = []
         self._arrivals: list[str] = []
         self._faults: list[_Fault] = []
+        self._garbling = threading.local()  # `hit`: this request showed a garbled item
+        self._garbled: dict[str, dict[str, Any]] = {}  # raw fields shown per bookmark
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
         # sent as the Date header instead of the clock's time: a server (or a
@@ -330,6 +333,15 @@ class FakeReadeck:
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
+            self._garbled.clear()
+
+    def garble(self, bookmark_id: str, **fields: Any) -> None:
+        """A data fault: from now on every answer shows these raw ``fields`` for
+        the bookmark (a number past 2^63, a date in the year 10000 …) instead of what
+        the server holds; exchanges while one is set are recorded with the
+        fault ``"garble"``. ``clear_faults`` ends it."""
+        with self._lock:
+            self._garbled.setdefault(bookmark_id, {}).update(fields)
 
     # -- request handling ------------------------------------------------------------
     def _handle(
@@ -343,6 +355,7 @@ class FakeReadeck:
         query = {k: v[-1] for k, v in multi.items()}
         headers = {k.lower(): v for k, v in headers.items()}
         route, handler, params = _resolve(method, path)
+        self._garbling.hit = False
         with self._lock:
             self._arrivals.append(route)
             fault = self._take_fault(route)
@@ -364,6 +377,7 @@ class FakeReadeck:
         if reply is not None:
             reply.headers.setdefault("Cache-Control", "private")
             reply.headers.setdefault("Vary", "Accept")
+        garbled = self._garbling.hit
         with self._lock:
             self._exchanges.append(
                 Exchange(
@@ -377,7 +391,7 @@ class FakeReadeck:
                     None if reply is None else reply.status,
                     {} if reply is None else dict(reply.headers),
                     b"" if reply is None else reply.body,
-                    None if fault is None else fault.kind,
+                    fault.kind if fault is not None else "garble" if garbled else None,
                 )
             )
         return reply
@@ -750,6 +764,9 @@ class FakeReadeck:
             answer["word_count"] = b.word_count
         if b.reading_time:
             answer["reading_time"] = b.reading_time
+        if b.id in self._garbled:
+            answer.update(self._garbled[b.id])
+            self._garbling.hit = True
         return answer
 
 

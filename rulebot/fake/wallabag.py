@@ -27,7 +27,8 @@ another user's entry is a 404; no rate limiting (a 429 only by injection).
 
 Faults are switchable per call: a status code on the Nth (matching) call,
 a dropped connection before or after doing the work, a slow answer, or
-``expire`` (the presented access token expires just before the call).
+``expire`` (the presented access token expires just before the call); an
+entry's fields can be garbled in every answer (``garble``).
 Every request and its answer is recorded (``exchanges``, ``calls(route)``).
 """
 
@@ -197,6 +198,8 @@ class FakeWallabag:
         self._exchanges: list[Exchange] = []
         self._arrivals: list[str] = []
         self._faults: list[_Fault] = []
+        self._garbling = threading.local()  # `hit`: this request showed a garbled item
+        self._garbled: dict[int, dict[str, Any]] = {}  # raw fields shown per entry
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         # sent as the Date header instead of the clock's time: a server (or a
@@ -380,6 +383,15 @@ class FakeWallabag:
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
+            self._garbled.clear()
+
+    def garble(self, entry_id: int, **fields: Any) -> None:
+        """A data fault: from now on every answer shows these raw ``fields`` for
+        the entry (a number past 2^63, a date in the year 10000 …) instead of what
+        the server holds; exchanges while one is set are recorded with the
+        fault ``"garble"``. ``clear_faults`` ends it."""
+        with self._lock:
+            self._garbled.setdefault(entry_id, {}).update(fields)
 
     # -- request handling -------------------------------------------------------------
     def _handle(
@@ -391,6 +403,7 @@ class FakeWallabag:
         headers = {k.lower(): v for k, v in headers.items()}
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
         route, handler, params = _resolve(method, parts.path)
+        self._garbling.hit = False
         with self._lock:
             self._arrivals.append(route)
             fault = self._take_fault(route)
@@ -418,6 +431,7 @@ class FakeWallabag:
                 reply = self._answer(method, handler, params, query, headers, raw_body)
             if fault is not None and fault.kind == "drop_after":
                 reply = None
+        garbled = self._garbling.hit
         with self._lock:
             self._exchanges.append(
                 Exchange(
@@ -429,7 +443,7 @@ class FakeWallabag:
                     raw_body,
                     None if reply is None else reply[0],
                     b"" if reply is None else reply[2],
-                    None if fault is None else fault.kind,
+                    fault.kind if fault is not None else "garble" if garbled else None,
                 )
             )
         return reply
@@ -826,7 +840,7 @@ class FakeWallabag:
 
     def _render(self, entry: _Entry, detail: str = "full") -> dict[str, Any]:
         hashed = hashlib.sha1(entry.url.encode()).hexdigest()
-        return {
+        answer = {
             "is_archived": int(entry.is_archived),
             "is_starred": int(entry.is_starred),
             "user_name": entry.user,
@@ -859,6 +873,10 @@ class FakeWallabag:
             "headers": None,
             "_links": {"self": {"href": f"/api/entries/{entry.id}"}},
         }
+        if entry.id in self._garbled:
+            answer.update(self._garbled[entry.id])
+            self._garbling.hit = True
+        return answer
 
 
 # -- HTTP plumbing -----------------------------------------------------------------------------

@@ -14,10 +14,12 @@ Only the main thread touches the store: each unit is journaled ``sent``
 before it is submitted, and its answers are journaled
 ``confirmed``/``failed`` together with the mirror update in one
 transaction. A 404 on an item is *moot* (the item is gone: counted as done,
-and it leaves the mirror). A credentials error stops the run, and so do
-``OUTAGE`` units in a row that got no answer at all (the server died or was
-never there): the rest is journaled as not sent, for the next run, instead
-of trying every remaining unit against a dead server.
+and it leaves the mirror). A credentials error stops the run, and so does a
+rate limit that outlasted the wait allowed (every later unit would wait it
+all again: the rest is reported not sent, with when to try again), and so
+do ``OUTAGE`` units in a row that got no answer at all (the server died or
+was never there): the rest is journaled as not sent, for the next run,
+instead of trying every remaining unit against a dead server.
 """
 
 from __future__ import annotations
@@ -31,7 +33,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from rulebot.actions import from_send
 from rulebot.engine import screen, touchable
-from rulebot.errors import CredentialsError, RulebotError, ServerUnreachable, stopped_run
+from rulebot.errors import (
+    CredentialsError,
+    RateLimited,
+    RulebotError,
+    ServerUnreachable,
+    stopped_run,
+)
 from rulebot.lifecycle import before_states, item_state
 from rulebot.plan import Outcome, PlannedAction, Result
 from rulebot.sources.base import STOPPED, UNANSWERED
@@ -46,6 +54,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("rulebot.applier")
 
 Unit = list[tuple[int, PlannedAction]]
+# errors no later request of the run would do better on: the run stops
+FATAL = (CredentialsError, RateLimited)
 
 OUTAGE = 3  # units (or bulk requests) in a row without any answer: the server is down
 
@@ -135,7 +145,7 @@ def apply_units(
         try:
             answers = future.result()
             outage.heard(None)
-        except CredentialsError as err:  # the key is wrong: no later request will do better
+        except FATAL as err:  # a wrong key, a spent rate limit: no later request will do better
             fatal = fatal or err
             answers = [Answer(False, str(err))] * len(unit)
         except RulebotError as err:
@@ -151,11 +161,6 @@ def apply_units(
     try:
         with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
             for number, unit in enumerate(units):
-                if fatal is None and stop is not None and stop():
-                    fatal = None
-                    _skip_rest(store, run_id, units[number:], outcomes, STOPPED)
-                    logger.warning("stopping: the rest is not sent; the next run plans it")
-                    break
                 item_id = unit[0][1].item_id
                 if item_id is None:
                     settle_all()  # an account-wide unit runs alone
@@ -167,6 +172,11 @@ def apply_units(
                         settle(future)
                 if fatal is None and outage.down:
                     fatal = outage.last
+                # asked after the waits: what settled meanwhile may have been fatal
+                if fatal is None and stop is not None and stop():
+                    _skip_rest(store, run_id, units[number:], outcomes, STOPPED)
+                    logger.warning("stopping: the rest is not sent; the next run plans it")
+                    break
                 if fatal is not None:
                     _skip_rest(store, run_id, units[number:], outcomes, _not_sent(fatal))
                     break
@@ -263,7 +273,7 @@ def _apply_bulk(
         try:
             answers = bulk(batch)
             outage.heard(None)
-        except CredentialsError as err:  # no later request will do better
+        except FATAL as err:  # no later request will do better
             answers = [[Answer(False, str(err))] * len(unit) for unit, _ in batch]
             fatal = err
         except RulebotError as err:

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 from rulebot.capabilities import KARAKEEP, Capabilities
 from rulebot.errors import ItemDataError
 from rulebot.item import Item, folded_tags
+from rulebot.paging import Bounds
 from rulebot.plan import Plan, PlannedAction
 from rulebot.sources.applier import Answer, Unit, apply_units, kept_spellings, split_tags
 from rulebot.sources.base import SyncResult
@@ -91,7 +92,8 @@ class KarakeepSession:
         before = self.client.requests_made
         known = {item.item_id for item in store.items()}
         items: list[Item] = []
-        for raw in self.client.iter_bookmarks():
+        bounds = Bounds(len(known), self.settings.max_items, "karakeep.max_items")
+        for raw in self.client.iter_bookmarks(bounds=bounds):
             try:
                 items.append(bookmark_to_item(raw))
             except ItemDataError as err:

@@ -31,9 +31,10 @@ from typing import Any
 from urllib.parse import quote
 
 from rulebot import __version__
-from rulebot.errors import CredentialsError, ItemDataError, RulebotError
-from rulebot.http import HttpClient, Response, clip
-from rulebot.item import ARCHIVED, UNREAD, Item
+from rulebot.errors import CredentialsError, ItemDataError, RateLimited, RulebotError
+from rulebot.http import HttpClient, RateBudget, Response, clip
+from rulebot.item import ARCHIVED, UNREAD, Item, checked_time
+from rulebot.paging import Bounds, Listing
 
 API_KEY_ENV = "KARAKEEP_API_KEY"
 API_PATH = "/api/v1"
@@ -60,8 +61,8 @@ class KarakeepAuthError(KarakeepError, CredentialsError):
     """401 (the key is missing, wrong or revoked) or 403 for a missing key scope."""
 
 
-class KarakeepRateLimitError(KarakeepError):
-    """Still rate limited after the allowed waits."""
+class KarakeepRateLimitError(KarakeepError, RateLimited):
+    """Still rate limited after the allowed waits: the run stops."""
 
 
 class NotFound(KarakeepError):
@@ -121,6 +122,7 @@ class KarakeepClient:
             "backoff_base": backoff_base,
             "max_wait": max_wait,
             "on_wait": on_wait,
+            "rate_budget": RateBudget(),  # one for every thread: spent once, spent for all
             "sleep": sleep,
         }
         self._local = threading.local()
@@ -151,41 +153,55 @@ class KarakeepClient:
 
     # -- bookmarks ------------------------------------------------------------------
     def iter_bookmarks(
-        self, *, archived: bool | None = None, favourited: bool | None = None
+        self,
+        *,
+        archived: bool | None = None,
+        favourited: bool | None = None,
+        bounds: Bounds | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Every bookmark (raw dicts, newest first), one ``GET /bookmarks`` per page.
 
         Newest first on purpose: released servers mis-order ties within a
         second in ascending scans (karakeep.md §5). A bookmark re-saved during
         the scan can still be missed; a bookmark seen twice is yielded once.
+        Karakeep announces no count: ``bounds`` (what the mirror holds, the
+        config's ``max_items``) and progress end a scan that would not end.
         """
         params: dict[str, str] = {"limit": str(self.page_size), "includeContent": "false"}
         for name, flag in (("archived", archived), ("favourited", favourited)):
             if flag is not None:
                 params[name] = "true" if flag else "false"
-        seen: set[str] = set()
+        listing = Listing(
+            "GET /bookmarks",
+            "bookmarks",
+            origin=self.origin,
+            page_size=self.page_size,
+            bounds=bounds,
+            error=KarakeepError,
+        )
+        yielded: set[str] = set()
         cursors: set[str] = set()
         cursor: str | None = None
         while True:
             page = self._call("GET", "/bookmarks", params={**params, **_cursor(cursor)})
             bookmarks, cursor = _page(page, "GET /bookmarks")
-            fresh = 0
-            for raw in bookmarks:
-                bookmark_id = raw.get("id") if isinstance(raw, Mapping) else None
-                if isinstance(bookmark_id, str) and bookmark_id in seen:
-                    continue
-                if isinstance(bookmark_id, str):
-                    seen.add(bookmark_id)
-                fresh += 1
+            ids = [_listed_id(raw) for raw in bookmarks]
+            listing.page(ids, repeat_ends=cursor is None)  # the last page may repeat
+            if cursor is not None and cursor in cursors:
+                raise KarakeepError(
+                    f"GET /bookmarks: {self.origin} sent the cursor "
+                    f"{self._http().clean(cursor, 60)} a second time; a listing that goes in "
+                    f"circles would never end: stopped the sync after {listing.count:,} "
+                    "bookmarks, nothing was stored"
+                )
+            for raw, bookmark_id in zip(bookmarks, ids, strict=True):
+                if bookmark_id is not None:
+                    if bookmark_id in yielded:
+                        continue
+                    yielded.add(bookmark_id)
                 yield raw
             if cursor is None:
                 return
-            if cursor in cursors or not fresh:
-                raise KarakeepError(
-                    f"GET /bookmarks: {self.origin} keeps answering pages with nothing new "
-                    f"(cursor {self._http().clean(cursor, 60)}); stopped the scan after "
-                    f"{len(seen)} bookmarks"
-                )
             cursors.add(cursor)
 
     def get_bookmark(self, bookmark_id: str) -> dict[str, Any]:
@@ -365,8 +381,8 @@ def bookmark_to_item(raw: Any) -> Item:
     name, ``createdAt``/``modifiedAt`` -> ``time_added``/``time_updated`` (unix
     seconds), the URL and titles from the link ``content``. What Karakeep does
     not have (read and favourited times, word count, language, ...) stays unknown.
-    A bookmark that is not an object, or whose fields have the wrong types, is
-    an ``ItemDataError`` naming the bookmark and the field.
+    A bookmark that is not an object, or whose fields have the wrong types or a
+    time outside 1900-2999, is an ``ItemDataError`` naming the bookmark and the field.
     """
     if not isinstance(raw, Mapping):
         raise ItemDataError(f"Karakeep bookmark is {_kind(raw)}, expected an object")
@@ -441,7 +457,11 @@ def _seconds(value: Any, where: str, name: str, *, nullable: bool = False) -> in
         )
     if parsed.tzinfo is None:  # the server always says Z; read a bare time as UTC
         parsed = parsed.replace(tzinfo=UTC)
-    return int(parsed.timestamp() // 1)
+    try:
+        seconds = int(parsed.timestamp() // 1)
+    except (OverflowError, ValueError):
+        seconds = -(2**63)  # out of any range: refused below
+    return checked_time(seconds, where, name)
 
 
 def _show(value: Any) -> str:
@@ -484,6 +504,12 @@ def _page(answer: Any, label: str) -> tuple[list[Any], str | None]:
     if cursor is not None and (not isinstance(cursor, str) or not cursor):
         raise KarakeepError(f"{label}: the page's nextCursor is {_kind(cursor)}")
     return answer["bookmarks"], cursor
+
+
+def _listed_id(raw: Any) -> str | None:
+    """A listed bookmark's id when it is one rulebot can read (paging progress)."""
+    bookmark_id = raw.get("id") if isinstance(raw, Mapping) else None
+    return bookmark_id if isinstance(bookmark_id, str) and _ID.match(bookmark_id) else None
 
 
 def _object(answer: Any, label: str) -> dict[str, Any]:

@@ -41,6 +41,7 @@ from rulebot.capabilities import READECK, Capabilities
 from rulebot.cursors import believable, from_the_future, vouched
 from rulebot.errors import ItemDataError
 from rulebot.item import UNREAD, Item, folded_tags
+from rulebot.paging import Bounds
 from rulebot.plan import Plan, PlannedAction
 from rulebot.sources.applier import Answer, Unit, apply_units, kept_spellings, split_tags
 from rulebot.sources.base import SyncResult
@@ -109,7 +110,8 @@ class ReadeckSession:
         before = self.client.requests_made
         known = {item.item_id for item in store.items()}
         self.client.server_time = None
-        items, _ = self._read(self.client.iter_bookmarks())
+        bounds = Bounds(len(known), self.settings.max_items, "readeck.max_items")
+        items, _ = self._read(self.client.iter_bookmarks(bounds=bounds))
         newest = max((item.time_updated or 0 for item in items), default=0)
         cursor = self._cursor(self.client.server_time, newest, 0)
         seen = {item.item_id for item in items}

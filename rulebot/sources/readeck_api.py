@@ -13,6 +13,9 @@ Facts from ``specs/readeck.md`` that shape it:
 - ``GET /bookmarks/sync?since=`` is the change feed: every bookmark updated
   and every id deleted at or after ``since`` (inclusive, whole seconds on
   SQLite), not paginated;
+- ``POST /bookmarks`` never detects a duplicate URL: a create whose answer
+  was lost is not re-sent until the newest bookmarks show that it did not
+  land (``create_bookmark``);
 - a PATCH carries ``is_archived``, ``is_marked``, ``add_labels`` and
   ``remove_labels`` together and answers only the changed fields; labels are
   case-sensitive; a label rename merges onto an existing label;
@@ -39,8 +42,19 @@ from urllib.parse import quote
 
 from rulebot import __version__
 from rulebot.errors import CredentialsError, ItemDataError, RulebotError
-from rulebot.http import HttpClient, Response, clip, header_number
-from rulebot.item import ARCHIVED, UNREAD, Item
+from rulebot.http import HttpClient, MaybeSentError, RateBudget, Response, clip, header_number
+from rulebot.item import (
+    ARCHIVED,
+    EARLIEST,
+    LATEST,
+    UNREAD,
+    Item,
+    checked_count,
+    checked_time,
+)
+from rulebot.paging import Bounds, Listing
+
+logger = logging.getLogger("rulebot.readeck")
 
 logger = logging.getLogger("rulebot.readeck")
 
@@ -121,6 +135,7 @@ class ReadeckClient:
             "backoff_base": backoff_base,
             "max_wait": max_wait,
             "on_wait": on_wait,
+            "rate_budget": RateBudget(),  # one for every thread: spent once, spent for all
             "sleep": sleep,
         }
         # the server's clock (its Date header, unix seconds) when the first list
@@ -153,20 +168,34 @@ class ReadeckClient:
             return sum(client.requests_made for client in self._clients)
 
     # -- reading ---------------------------------------------------------------------
-    def iter_bookmarks(self, ids: Sequence[str] | None = None) -> Iterator[dict[str, Any]]:
+    def iter_bookmarks(
+        self, ids: Sequence[str] | None = None, *, bounds: Bounds | None = None
+    ) -> Iterator[dict[str, Any]]:
         """Every bookmark (or only ``ids``), one ``GET /bookmarks`` per page.
 
         Offset paging until ``Total-Count``; a bookmark seen twice (pages shift
-        when one is added meanwhile) is yielded once. ``ids`` are asked for in
-        chunks of ``page_size``, each one request."""
+        when one is added meanwhile) is yielded once. The listing is stopped
+        (``rulebot.paging``) past the announced count, past ``bounds``, or at a
+        page with nothing new. ``ids`` are asked for in chunks of
+        ``page_size``, each one request."""
         if ids is not None:
             for start in range(0, len(ids), self.page_size):
                 chunk = list(ids[start : start + self.page_size])
-                yield from self._pages({"id": chunk}, len(chunk))
+                yield from self._pages({"id": chunk}, len(chunk), None)
             return
-        yield from self._pages({}, None)
+        yield from self._pages({}, None, bounds)
 
-    def _pages(self, extra: Mapping[str, Any], expected: int | None) -> Iterator[dict[str, Any]]:
+    def _pages(
+        self, extra: Mapping[str, Any], expected: int | None, bounds: Bounds | None
+    ) -> Iterator[dict[str, Any]]:
+        listing = Listing(
+            "GET /bookmarks",
+            "bookmarks",
+            origin=self.origin,
+            page_size=self.page_size,
+            bounds=bounds,
+            error=ReadeckError,
+        )
         seen: set[str] = set()
         offset = 0
         while True:
@@ -181,23 +210,21 @@ class ReadeckClient:
             total = header_number(response.headers, "Total-Count", 12)
             if self.server_time is None:
                 self.server_time = self._server_date(response)
-            fresh = 0
+            if expected is None and page:  # past the end, Readeck answers []
+                listing.announce(total)
+                # the last page may hold only repeats: bookmarks shifted by one added meanwhile
+                last = total is None or offset + self.page_size >= total
+                listing.page((_listed_id(raw) for raw in page), repeat_ends=last)
             for raw in page:
                 bookmark_id = raw.get("id") if isinstance(raw, Mapping) else None
                 if isinstance(bookmark_id, str):
                     if bookmark_id in seen:
                         continue
                     seen.add(bookmark_id)
-                fresh += 1
                 yield raw
             offset += self.page_size
             if expected is not None or not page or total is None or offset >= total:
                 return
-            if not fresh:  # a server repeating its page under a huge Total-Count: stop
-                raise ReadeckError(
-                    f"GET /bookmarks: {self.origin} keeps answering pages with nothing new "
-                    f"(offset {offset}, Total-Count {total}); stopped after {len(seen)} bookmarks"
-                )
 
     def changes(self, since: int) -> list[Change]:
         """The change feed since ``since`` (unix seconds, inclusive): one request."""
@@ -212,7 +239,13 @@ class ReadeckClient:
             )
         changes = []
         for entry in answer:
-            change = _change(entry)
+            try:
+                change = _change(entry)
+            except ItemDataError as err:
+                # its own fetch would refuse the bookmark, and its time must not
+                # become the cursor: reported and skipped
+                logger.warning("skipped a change rulebot cannot read: %s", err)
+                continue
             if change is None:
                 raise ReadeckError(
                     f"GET /bookmarks/sync: {self.origin} answered a change rulebot cannot read "
@@ -235,13 +268,35 @@ class ReadeckClient:
         self._call("DELETE", f"/bookmarks/{_path_id(bookmark_id)}", item=True, expect_json=False)
 
     def create_bookmark(self, url: str, title: str | None, labels: Sequence[str]) -> Created:
-        """202 with ``Bookmark-Id``; Readeck never detects a duplicate URL."""
+        """202 with ``Bookmark-Id``. Readeck never detects a duplicate URL, so
+        the POST is not idempotent: when its answer is lost (a dropped
+        connection, a timeout, a 5xx), it is sent again only after the newest
+        bookmarks (one list request) show no bookmark with this URL."""
         body: dict[str, Any] = {"url": url}
         if title:
             body["title"] = title
         if labels:
             body["labels"] = list(labels)
-        response = self._call("POST", "/bookmarks", json=body, expect_json=False)
+        problems: list[str] = []
+        while True:
+            try:
+                response = self._call(
+                    "POST", "/bookmarks", json=body, expect_json=False, idempotent=False
+                )
+                break
+            except MaybeSentError as lost:
+                problems.append(lost.problem)
+                http = self._http()
+                http.pause(len(problems), "POST /bookmarks", lost.problem)  # let it settle
+                landed = self._newest_with_url(url)
+                if landed is not None:
+                    logger.info("POST /bookmarks: the answer was lost, but %s landed", landed)
+                    return Created(landed)
+                if len(problems) > self._settings["max_retries"]:
+                    raise ReadeckError(
+                        f"POST /bookmarks: {lost.problem} {len(problems)} times, and no "
+                        f"bookmark with this URL appeared on {self.origin}; giving up"
+                    ) from None
         bookmark_id = response.headers.get("Bookmark-Id", "")
         if not _ID.fullmatch(bookmark_id):
             location = response.headers.get("Location", "")
@@ -249,6 +304,18 @@ class ReadeckClient:
         if not _ID.fullmatch(bookmark_id):
             raise ReadeckError("POST /bookmarks: the answer names no Bookmark-Id")
         return Created(bookmark_id)
+
+    def _newest_with_url(self, url: str) -> str | None:
+        """The id of a bookmark of ``url`` among the newest ``page_size`` (the
+        list's default order is ``created`` descending, and a bookmark just
+        created is the newest), compared as Readeck stores a URL."""
+        stored = _stored_url(url)
+        response = self._call("GET", "/bookmarks", params={"limit": str(self.page_size)})
+        page = response.data if isinstance(response.data, list) else []
+        for raw in page:
+            if isinstance(raw, Mapping) and _stored_url(raw.get("url")) == stored:
+                return _listed_id(raw)
+        return None
 
     def rename_label(self, old: str, new: str) -> None:
         """Rename in every bookmark (merging onto ``new`` where it exists)."""
@@ -327,6 +394,7 @@ class ReadeckClient:
         item: bool = False,
         expect_json: bool = True,
         label: str | None = None,
+        idempotent: bool = True,
     ) -> Response:
         """One API call; a non-2xx answer becomes the matching ``ReadeckError``.
 
@@ -342,6 +410,7 @@ class ReadeckClient:
             headers={"Authorization": f"Bearer {self._token}", "Accept": "application/json"},
             expect_json=expect_json,
             label=label,
+            idempotent=idempotent,
         )
         if 200 <= response.status < 300:
             return response
@@ -389,7 +458,8 @@ def bookmark_to_item(raw: Any) -> Item:
     ``lang``, ``type`` (article/photo/video) -> is_article/has_image/has_video;
     ``site`` and the exact ``updated`` are kept in ``extra``. Readeck omits
     ``word_count``/``reading_time`` when 0 or unknown: absent is unknown.
-    A malformed bookmark is an ``ItemDataError`` naming it and the field.
+    A malformed bookmark (a field of the wrong type, a number past 2^63-1, a
+    time outside 1900-2999) is an ``ItemDataError`` naming it and the field.
     """
     if not isinstance(raw, Mapping):
         raise ItemDataError(f"Readeck bookmark is {_kind(raw)}, expected an object")
@@ -448,9 +518,9 @@ def parse_time(value: Any) -> datetime | None:
     micro = (fraction or ".0")[1:7].ljust(6, "0")
     try:
         parsed = datetime.fromisoformat(f"{head}.{micro}{'+00:00' if zone == 'Z' else zone}")
-    except ValueError:
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):  # year 10000, or past year 9999 once in UTC
         return None
-    return parsed.astimezone(UTC)
 
 
 def _date(value: str | None) -> int | None:
@@ -464,14 +534,33 @@ def _date(value: str | None) -> int | None:
         return None
 
 
+def _stored_url(url: Any) -> str | None:
+    """A URL as Readeck stores it on create: trimmed, without its fragment."""
+    return url.strip().split("#", 1)[0] if isinstance(url, str) else None
+
+
+def _listed_id(raw: Any) -> str | None:
+    """A listed bookmark's id when it is one rulebot can read (paging progress)."""
+    bookmark_id = raw.get("id") if isinstance(raw, Mapping) else None
+    return bookmark_id if isinstance(bookmark_id, str) and _ID.fullmatch(bookmark_id) else None
+
+
 def _change(entry: Any) -> Change | None:
+    """One feed entry; None when unreadable. A readable one whose time is no
+    time (outside 1900-2999: Readeck's `updated` of a garbled bookmark) is an
+    ``ItemDataError``."""
     if not isinstance(entry, Mapping):
         return None
     bookmark_id, kind, when = entry.get("id"), entry.get("type"), parse_time(entry.get("time"))
-    if not isinstance(bookmark_id, str) or not _ID.fullmatch(bookmark_id) or when is None:
+    if not isinstance(bookmark_id, str) or not _ID.fullmatch(bookmark_id):
         return None
     if kind not in ("update", "delete"):
         return None
+    if when is None or not EARLIEST <= when.timestamp() < LATEST:
+        raise ItemDataError(
+            f"Readeck bookmark {bookmark_id} changed at {_show(entry.get('time'))}, "
+            "not a time between the years 1900 and 3000"
+        )
     return Change(bookmark_id, when, kind == "delete")
 
 
@@ -492,9 +581,9 @@ def _str(value: Any, where: str, name: str, *, optional: bool = False) -> str:
 def _count(value: Any, where: str, name: str) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, int):
         raise ItemDataError(f"{where}: field {name!r} is {_show(value)}, expected a whole number")
-    return value
+    return checked_count(value, where, name)
 
 
 def _labels(value: Any, where: str) -> tuple[str, ...]:
@@ -509,7 +598,7 @@ def _seconds(value: Any, where: str, name: str) -> int:
     parsed = parse_time(value)
     if parsed is None:
         raise ItemDataError(f"{where}: field {name!r} is {_show(value)}, expected an RFC 3339 time")
-    return int(parsed.timestamp() // 1)
+    return checked_time(int(parsed.timestamp() // 1), where, name)
 
 
 def _show(value: Any) -> str:

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 from rulebot.capabilities import SHAARLI, Capabilities
 from rulebot.errors import ItemDataError
 from rulebot.item import Item, folded_tags
+from rulebot.paging import Bounds
 from rulebot.plan import Plan, PlannedAction
 from rulebot.sources.applier import Answer, Unit, apply_units, split_tags
 from rulebot.sources.base import SyncResult
@@ -81,7 +82,8 @@ class ShaarliSession:
         before = self.client.requests_made
         known = {item.item_id for item in store.items()}
         items: list[Item] = []
-        for raw in self.client.iter_links():
+        bounds = Bounds(len(known), self.settings.max_items, "shaarli.max_items")
+        for raw in self.client.iter_links(bounds=bounds):
             try:
                 items.append(link_to_item(raw))
             except ItemDataError as err:

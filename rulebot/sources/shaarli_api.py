@@ -40,8 +40,9 @@ from urllib.parse import quote
 
 from rulebot import __version__
 from rulebot.errors import CredentialsError, ItemDataError, RulebotError
-from rulebot.http import HttpClient, Response, Secrets, clip, describe
-from rulebot.item import Item
+from rulebot.http import HttpClient, RateBudget, Response, Secrets, clip, describe
+from rulebot.item import Item, checked_time
+from rulebot.paging import Bounds, Listing
 
 API_SECRET_ENV = "SHAARLI_API_SECRET"
 API_PATH = "/api/v1"
@@ -129,6 +130,7 @@ class ShaarliClient:
             "backoff_base": backoff_base,
             "max_wait": max_wait,
             "on_wait": on_wait,
+            "rate_budget": RateBudget(),  # one for every thread: spent once, spent for all
         }
         self._local = threading.local()
         self._clients: list[HttpClient] = []
@@ -156,11 +158,21 @@ class ShaarliClient:
             return sum(client.requests_made for client in self._clients)
 
     # -- links ------------------------------------------------------------------------
-    def iter_links(self) -> Iterator[dict[str, Any]]:
+    def iter_links(self, *, bounds: Bounds | None = None) -> Iterator[dict[str, Any]]:
         """Every link (private ones too), newest first, ``offset``/``limit`` pages.
 
         Offsets shift when links are added or deleted during the scan: a link
-        seen twice is yielded once; a page with nothing new stops the scan."""
+        seen twice is yielded once. Shaarli announces no count: ``bounds``
+        (what the mirror holds, the config's ``max_items``) and a page with
+        nothing new stop a scan that would not end (``rulebot.paging``)."""
+        listing = Listing(
+            "GET /links",
+            "links",
+            origin=self.origin,
+            page_size=self.page_size,
+            bounds=bounds,
+            error=ShaarliError,
+        )
         seen: set[int] = set()
         offset = 0
         while True:
@@ -168,22 +180,17 @@ class ShaarliClient:
             page = self._call("GET", "/links", params=params)
             if not isinstance(page, list):
                 raise ShaarliError(f"GET /links: the answer is {describe(page)}, expected a list")
-            fresh = 0
+            last = len(page) < self.page_size
+            listing.page((_listed_id(raw) for raw in page), repeat_ends=last)
             for raw in page:
                 link_id = raw.get("id") if isinstance(raw, Mapping) else None
                 if isinstance(link_id, int) and link_id in seen:
                     continue
                 if isinstance(link_id, int):
                     seen.add(link_id)
-                fresh += 1
                 yield raw
-            if len(page) < self.page_size:
+            if last:
                 return
-            if not fresh:
-                raise ShaarliError(
-                    f"GET /links: {self.origin} keeps answering pages with nothing new "
-                    f"(offset {offset}); stopped the scan after {len(seen)} links"
-                )
             offset += len(page)
 
     def get_link(self, link_id: int) -> dict[str, Any]:
@@ -314,7 +321,8 @@ def link_to_item(raw: Any) -> Item:
     creation time), ``private`` and ``shorturl`` kept in ``Item.extra``.
     Shaarli has no status or favourite: ``favorite`` is unknown, and the
     status field is never read (conditions on it are refused at validate).
-    A link with fields of the wrong type is an ``ItemDataError`` naming it.
+    A link with fields of the wrong type, or a time outside 1900-2999, is an
+    ``ItemDataError`` naming it.
     """
     if not isinstance(raw, Mapping):
         raise ItemDataError(f"Shaarli link is {describe(raw)}, expected an object")
@@ -356,6 +364,12 @@ def is_link_id(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_LINK_ID
 
 
+def _listed_id(raw: Any) -> str | None:
+    """A listed link's id when it is one rulebot can read (paging progress)."""
+    link_id = raw.get("id") if isinstance(raw, Mapping) else None
+    return str(link_id) if is_link_id(link_id) else None
+
+
 def _text(value: Any, where: str, name: str) -> str:
     if not isinstance(value, str):
         raise ItemDataError(f"{where}: field {name!r} is {describe(value)}, expected text")
@@ -372,7 +386,11 @@ def _seconds(value: Any, where: str, name: str) -> int:
             parsed = None
     if parsed is None or parsed.tzinfo is None:
         raise ItemDataError(f"{where}: field {name!r} is {_show(value)}, expected a date and time")
-    return int(parsed.timestamp())
+    try:
+        seconds = int(parsed.timestamp())
+    except (OverflowError, ValueError):
+        seconds = -(2**63)  # out of any range: refused below
+    return checked_time(seconds, where, name)
 
 
 def _show(value: Any) -> str:

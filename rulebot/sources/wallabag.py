@@ -51,6 +51,7 @@ from rulebot.capabilities import WALLABAG, Capabilities
 from rulebot.cursors import believable, from_the_future, vouched
 from rulebot.errors import ItemDataError
 from rulebot.item import Item, folded_tags
+from rulebot.paging import Bounds
 from rulebot.plan import Plan, PlannedAction
 from rulebot.sources.applier import Answer, Unit, apply_units, split_tags
 from rulebot.sources.base import SyncResult
@@ -120,10 +121,11 @@ class WallabagSession:
             or now - last_full >= self.full_scan_every
             or from_the_future(cursor, "Wallabag sync cursor", clock=self.clock)
         )
+        bounds = Bounds(store.count(), self.settings.max_items, "wallabag.max_items")
         if full:
-            items, deleted = self._full_scan(store)
+            items, deleted = self._full_scan(store, bounds)
         else:
-            items = self._list(since=cursor or None)
+            items = self._list(since=cursor or None, bounds=bounds)
             deleted = 0
         fresh = self._cursor(items)
         # a full scan replaces the cursor: a wrong one (a server's clock that
@@ -156,12 +158,12 @@ class WallabagSession:
             return None
         return max(0, vouched(newest, clock=self.clock) - OVERLAP)
 
-    def _full_scan(self, store: Store) -> tuple[list[Item], int]:
+    def _full_scan(self, store: Store, bounds: Bounds) -> tuple[list[Item], int]:
         known = {item.item_id for item in store.items()}
-        items = self._list()
+        items = self._list(bounds=bounds)
         return items, len(known - {item.item_id for item in items})
 
-    def _list(self, since: int | None = None) -> list[Item]:
+    def _list(self, since: int | None = None, bounds: Bounds | None = None) -> list[Item]:
         """Every entry, or those changed after ``since``. Paging is by offset, so
         a listing the library moved under is read once more: a ``total`` that
         changed between the first and the last page (an entry deleted from a
@@ -169,10 +171,10 @@ class WallabagSession:
         would take it for deleted), or an entry seen twice (one changed
         meanwhile moves to the end of a ``since`` listing, shifting another the
         same way)."""
-        items, steady = self._read(self.client.iter_entries(since=since))
+        items, steady = self._read(self.client.iter_entries(since=since, bounds=bounds))
         if not steady:
             logger.info("the library changed while it was listed; listing once more")
-            items, _ = self._read(self.client.iter_entries(since=since))
+            items, _ = self._read(self.client.iter_entries(since=since, bounds=bounds))
         return items
 
     def _read(self, raws: Iterator[dict[str, Any]]) -> tuple[list[Item], bool]:

@@ -35,8 +35,9 @@ from urllib.parse import quote, urlencode
 
 from rulebot import __version__
 from rulebot.errors import CredentialsError, ItemDataError, RulebotError
-from rulebot.http import HttpClient, Response, Secrets, clip
-from rulebot.item import ARCHIVED, UNREAD, Item
+from rulebot.http import HttpClient, RateBudget, Response, Secrets, clip
+from rulebot.item import ARCHIVED, UNREAD, Item, checked_count, checked_time
+from rulebot.paging import Bounds, Listing
 
 logger = logging.getLogger("rulebot.wallabag")
 
@@ -108,6 +109,7 @@ class WallabagClient:
             "backoff_base": backoff_base,
             "max_wait": max_wait,
             "on_wait": on_wait,
+            "rate_budget": RateBudget(),  # one for every thread: spent once, spent for all
             "sleep": sleep,
         }
         self._clock = clock
@@ -151,9 +153,22 @@ class WallabagClient:
             return sum(client.requests_made for client in self._clients)
 
     # -- entries ---------------------------------------------------------------------------
-    def iter_entries(self, *, since: int | None = None) -> Iterator[dict[str, Any]]:
+    def iter_entries(
+        self, *, since: int | None = None, bounds: Bounds | None = None
+    ) -> Iterator[dict[str, Any]]:
         """Every entry (raw dicts, metadata only), oldest change first with ``since``,
-        else by id; one ``GET /entries.json`` per page, pages 1..``pages``."""
+        else by id; one ``GET /entries.json`` per page, pages 1..``pages``. The
+        listing is stopped (``rulebot.paging``) past the ``total`` the first
+        page announced, past ``bounds``, or at a page with nothing new (a page
+        repeated, or empty before ``pages``)."""
+        listing = Listing(
+            "GET /api/entries.json",
+            "entries",
+            origin=self.origin,
+            page_size=self.page_size,
+            bounds=bounds,
+            error=WallabagError,
+        )
         params = {
             "sort": "updated" if since else "created",
             "order": "asc",
@@ -183,6 +198,10 @@ class WallabagClient:
             self.last_total = total if isinstance(total, int) else None
             if page == 1:
                 self.first_total = self.last_total
+                listing.announce(self.last_total)
+            if items or page > 1:  # an empty library is one empty page
+                # the last page may hold only repeats: entries shifted by a change meanwhile
+                listing.page((_listed_id(raw) for raw in items), repeat_ends=page >= pages)
             yield from items
             page += 1
 
@@ -447,7 +466,8 @@ def entry_to_item(raw: Any) -> Item:
     by label, ``created_at``/``updated_at`` -> added/updated, ``reading_time``
     (minutes) -> ``time_to_read``, ``language`` -> ``lang``, ``given_url`` and
     ``url`` (after redirects). Wallabag has no word count and does not say
-    what an entry is: those stay unknown. Wrong types are an ``ItemDataError``.
+    what an entry is: those stay unknown. Wrong types, a number past 2^63-1 and
+    a time outside 1900-2999 are an ``ItemDataError`` naming the entry and the field.
     """
     if not isinstance(raw, Mapping):
         raise ItemDataError(f"Wallabag entry is {_kind(raw)}, expected an object")
@@ -462,6 +482,8 @@ def entry_to_item(raw: Any) -> Item:
     reading = raw.get("reading_time")
     if reading is not None and (isinstance(reading, bool) or not isinstance(reading, int)):
         raise ItemDataError(f"{where}: field 'reading_time' is {_show(reading)}, expected minutes")
+    if reading is not None:
+        checked_count(reading, where, "reading_time")
     language = _opt_str(raw.get("language"), where, "language")
     domain = _opt_str(raw.get("domain_name"), where, "domain_name")
     return Item(
@@ -529,7 +551,11 @@ def _seconds(value: Any, where: str, name: str, *, nullable: bool = False) -> in
             f"{where}: field {name!r} is {_show(value)}, expected a date like "
             "2016-04-05T09:07:54+0200"
         )
-    return int(parsed.timestamp())
+    try:
+        seconds = int(parsed.timestamp())
+    except (OverflowError, ValueError):
+        seconds = -(2**63)  # out of any range: refused below
+    return checked_time(seconds, where, name)
 
 
 def _show(value: Any) -> str:
@@ -566,6 +592,14 @@ def _page(answer: Mapping[str, Any], page: int) -> tuple[list[Any], int]:
     if pages > 1_000_000:
         raise WallabagError(f"GET /api/entries.json: the server claims {pages} pages")
     return items, pages
+
+
+def _listed_id(raw: Any) -> str | None:
+    """A listed entry's id when it is one rulebot can read (paging progress)."""
+    entry_id = raw.get("id") if isinstance(raw, Mapping) else None
+    if isinstance(entry_id, bool) or not isinstance(entry_id, int) or entry_id < 1:
+        return None
+    return str(entry_id)
 
 
 def _object(answer: Any, label: str) -> dict[str, Any]:
