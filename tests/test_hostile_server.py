@@ -269,7 +269,10 @@ def test_a_spent_rate_limit_budget_says_when_to_retry_and_no_other_client_waits_
     raw,
 ) -> None:
     def limited(conn: socket.socket) -> None:
-        conn.sendall(b"HTTP/1.1 429 Too Many\r\nRetry-After: 90\r\nContent-Length: 0\r\n\r\n")
+        conn.sendall(
+            b"HTTP/1.1 429 Too Many\r\nRetry-After: 90\r\nConnection: close\r\n"
+            b"Content-Length: 0\r\n\r\n"
+        )
 
     server = raw(limited)
     budget = RateBudget()

@@ -56,8 +56,6 @@ from rulebot.paging import Bounds, Listing
 
 logger = logging.getLogger("rulebot.readeck")
 
-logger = logging.getLogger("rulebot.readeck")
-
 TOKEN_ENV = "READECK_TOKEN"
 API_PATH = "/api"
 MAX_PAGE_SIZE = 100  # GetPageParams: Lte(100); above it the server answers 404
@@ -292,6 +290,14 @@ class ReadeckClient:
                 if landed is not None:
                     logger.info("POST /bookmarks: the answer was lost, but %s landed", landed)
                     return Created(landed)
+                if "(timeout)" in lost.problem:
+                    # a request past the timeout may still be on its way and land after
+                    # any check: sent again now, it could be saved twice
+                    raise ReadeckError(
+                        f"POST /bookmarks: {lost.problem}, and no bookmark with this URL has "
+                        f"appeared on {self.origin} yet; not sent again in this run, so it is "
+                        "never saved twice: the next run sends it if it did not land"
+                    ) from None
                 if len(problems) > self._settings["max_retries"]:
                     raise ReadeckError(
                         f"POST /bookmarks: {lost.problem} {len(problems)} times, and no "
