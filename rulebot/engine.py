@@ -83,11 +83,13 @@ def plan_options(config: Config, usage: Usage | None = None) -> dict[str, Any]:
         "source": source_of(config),
         "used": usage.items if usage else None,
         "timezone": config.timezone,
+        "marks": usage.marks if usage else None,
     }
 
 
 def period_usage(config: Config, store: Store, rule_names: Iterable[str], now: int) -> Usage:
-    """What each scheduled rule already did since its most recent cron time.
+    """What each scheduled rule already did since its most recent cron time
+    (and the grace marks the rules set: ``known_marks``).
 
     A rule's ``limit`` and the ``max_deletes`` belt hold per schedule period,
     whatever failed, crashed or was re-run in between: a rule whose run
@@ -109,7 +111,12 @@ def period_usage(config: Config, store: Store, rule_names: Iterable[str], now: i
         items[name] = len({item_id for item_id, _ in done if item_id is not None})
         deletes += sum(1 for _, action in done if action in DESTRUCTIVE)
     limits = {r.name: r.limit for r in config.rules if r.limit is not None and r.name in items}
-    return Usage(items=items, deletes=deletes, limits=limits)
+    return Usage(items=items, deletes=deletes, limits=limits, marks=known_marks(config, store))
+
+
+def known_marks(config: Config, store: Store) -> Mapping[str, Mapping[str, frozenset[str]]]:
+    """The grace marks the config's grace rules set (``Store.grace_marks``)."""
+    return store.grace_marks(rule.name for rule in config.rules if rule.grace)
 
 
 def new_item_id(url: str, taken: Container[str]) -> str:

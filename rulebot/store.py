@@ -935,6 +935,34 @@ class Store:
                 (None if item_id is None else str(item_id), str(name)) for item_id, name in rows
             ]
 
+    def grace_marks(self, rules: Iterable[str]) -> dict[str, dict[str, frozenset[str]]]:
+        """rule -> item id -> the grace marks (``rulebot:RULE:DATE``) that
+        rule's confirmed ``tags_add`` actions gave the item: the marks rulebot
+        set itself. Only these start a grace period (``planner.Grace``); a
+        mark in the library that is not here was typed, planted or left from
+        a lost store, and counts for nothing."""
+        names = list(dict.fromkeys(rules))
+        if not names:
+            return {}
+        found: dict[str, dict[str, set[str]]] = {}
+        with self._snapshot():
+            rows = self._conn.execute(
+                "SELECT rule, json_extract(send, '$.item_id'), json_extract(send, '$.tags')"
+                f" FROM run_actions WHERE rule IN ({', '.join('?' * len(names))})"
+                " AND state = 'confirmed' AND json_extract(send, '$.action') = 'tags_add'"
+                " AND instr(json_extract(send, '$.tags'), 'rulebot:') > 0",
+                names,
+            ).fetchall()
+        for rule, item_id, tags in rows:
+            prefix = f"rulebot:{rule}:"
+            marks = [tag for tag in str(tags).split(",") if tag.startswith(prefix)]
+            if marks and item_id is not None:
+                found.setdefault(str(rule), {}).setdefault(str(item_id), set()).update(marks)
+        return {
+            rule: {item_id: frozenset(marks) for item_id, marks in by_item.items()}
+            for rule, by_item in found.items()
+        }
+
 
 # -- row conversion ------------------------------------------------------------
 def _item_to_row(item: Item) -> tuple[Any, ...]:
