@@ -13,7 +13,7 @@ import os
 import sqlite3
 from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from rulebot.actions import from_send
 from rulebot.bulk import gc_paused
@@ -210,8 +210,8 @@ class _Working:
     are read from the store when a block of actions names them, and written
     back (inside the apply's transaction) when more than ``limit`` are held.
 
-    ``original``: each item's ``time_updated`` as the apply found it (None:
-    not in the library), for the stale check; ``gone``: ids this apply
+    ``original``: each item as the apply found it (``Seen``; None: not in
+    the library), for the stale check; ``gone``: ids this apply
     deleted, which a new item must not take (as the whole library would
     keep them). As ``Container``: whether an id is in use."""
 
@@ -219,7 +219,7 @@ class _Working:
         self.store, self.conn, self.limit, self.stale = store, conn, limit, stale
         self.items: dict[str, Item] = {}
         self.dirty: set[str] = set()
-        self.original: dict[str, int | None] = {}
+        self.original: dict[str, Seen | None] = {}
         self.gone: set[str] = set()
 
     def load(self, actions: Iterable[PlannedAction]) -> None:
@@ -241,7 +241,7 @@ class _Working:
             for item_id in ids:
                 if item_id not in self.original:
                     item = found.get(item_id)
-                    self.original[item_id] = None if item is None else item.time_updated or 0
+                    self.original[item_id] = None if item is None else Seen.of(item)
 
     def around(self, planned: PlannedAction) -> dict[str, Item]:
         """The items an account-wide action can read or change (``touchable``),
@@ -350,18 +350,56 @@ def stale_reason(
         return _account_wide_done(planned, before if applied is None else applied)
     current = before.get(str(planned.item.get("item_id")))
     return _changed_since(
-        planned, None if current is None or current.is_deleted else current.time_updated or 0
+        planned, None if current is None or current.is_deleted else Seen.of(current)
     )
 
 
-def _changed_since(planned: PlannedAction, time_updated: int | None) -> str | None:
-    """Why an item action is stale, given its item's ``time_updated`` as the
-    apply found it (None: it was not in the library)."""
-    if time_updated is None:
+class Seen(NamedTuple):
+    """What an item action depends on, as an apply finds the item: compared
+    with the plan's ``item`` (``planner.item_ref``). ``time_updated`` alone
+    is not enough: a service may change an item without it (Karakeep's tag
+    rename and delete keep ``modifiedAt``), and a rule's ``where`` reads the
+    tags, status and favourite."""
+
+    time_updated: int
+    status: int
+    favorite: bool | None
+    tags: tuple[str, ...] | None
+
+    @classmethod
+    def of(cls, item: Item) -> Seen:
+        return cls(item.time_updated or 0, item.status, item.favorite, item.tags)
+
+
+def _changed_since(planned: PlannedAction, seen: Seen | None) -> str | None:
+    """Why an item action is stale, given its item as the apply found it
+    (None: it was not in the library). A plan file from before the plan
+    carried the tags, status and favourite is checked by ``time_updated``."""
+    if seen is None:
         return "the item no longer exists"
-    if time_updated != (planned.item or {}).get("time_updated", 0):
+    ref = planned.item or {}
+    if seen.time_updated != ref.get("time_updated", 0):
         return "the item changed since the plan was made"
+    changed = [
+        what
+        for what, differs in (
+            ("tags", "tags" in ref and not _same_tags(ref["tags"], seen.tags)),
+            ("status", "status" in ref and ref["status"] != seen.status),
+            ("favourite", "favorite" in ref and ref["favorite"] != seen.favorite),
+        )
+        if differs
+    ]
+    if changed:
+        return f"the item's {' and '.join(changed)} changed since the plan was made"
     return None
+
+
+def _same_tags(planned: Any, now: tuple[str, ...] | None) -> bool:
+    """The tags as planned and as found: the same tags, spelled the same, in
+    any order (a sync may list them in another)."""
+    if planned is None or now is None:
+        return planned is None and now is None
+    return isinstance(planned, list) and sorted(map(str, planned)) == sorted(now)
 
 
 def _account_wide_done(planned: PlannedAction, before: Mapping[str, Item]) -> str | None:

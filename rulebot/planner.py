@@ -61,11 +61,18 @@ class RuleLike(Protocol):
 
 
 def item_ref(item: Item) -> dict[str, Any]:
+    """An item as the plan found it: what listings show, and what its actions
+    depend on, which ``apply`` of a saved plan checks again (``engine.Seen``):
+    a service may change tags without a new ``time_updated`` (Karakeep's tag
+    rename keeps ``modifiedAt``)."""
     return {
         "item_id": item.item_id,
         "title": item.title,
         "url": item.url,
         "time_updated": item.time_updated or 0,
+        "status": item.status,
+        "favorite": item.favorite,
+        "tags": None if item.tags is None else list(item.tags),
     }
 
 

@@ -43,6 +43,10 @@ def test_design_example_archive_stale_read_later() -> None:
         "title": "Item 1",
         "url": "https://example.com/1",
         "time_updated": NOW - 41 * DAY,
+        # what the actions depend on, checked again by `apply` of a saved plan
+        "status": 0,
+        "favorite": False,
+        "tags": ["read-later"],
     }
 
 
