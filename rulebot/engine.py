@@ -17,12 +17,14 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from rulebot.actions import from_send
 from rulebot.bulk import gc_paused
+from rulebot.capabilities import plan_fold
 from rulebot.errors import RulebotError
 from rulebot.item import Item
 from rulebot.lifecycle import item_state, restored
 from rulebot.plan import Outcome, Outcomes, Plan, PlannedAction, Result
 from rulebot.planner import Urls, Usage, make_plan, url_keys
 from rulebot.store import JournalRow
+from rulebot.tagcase import Fold
 from rulebot.vocab import VocabError
 
 DESTRUCTIVE = ("delete", "tag_delete")  # what max_deletes counts
@@ -156,7 +158,7 @@ def _apply_local(store: Store, plan: Plan, *, check_stale: bool, cache: int) -> 
     by_item = getattr(plan.actions, "by_item", None)
     outcomes = Outcomes(plan.actions, by_index=True)
     with store.transaction() as conn:
-        work = _Working(store, conn, cache, check_stale)
+        work = _Working(store, conn, cache, check_stale, plan_fold(plan.source))
 
         def rows() -> Iterator[JournalRow]:
             numbered = by_item() if by_item is not None else enumerate(plan.actions)
@@ -187,14 +189,14 @@ def _apply_planned(
     problem = None
     if check_stale:
         if planned.item is None:
-            problem = _account_wide_done(planned, library)
+            problem = _account_wide_done(planned, library, work.fold)
         else:
             problem = _changed_since(planned, work.original.get(str(planned.item.get("item_id"))))
     if problem:
         outcomes.put(index, "skipped", problem)
         return JournalRow(planned.to_json(), None, "skipped", problem, index)
     try:
-        was = _apply_one(planned, library, Urls(library), work.dirty, work)
+        was = _apply_one(planned, library, Urls(library), work.fold, work.dirty, work)
     except (KeyError, ValueError, TypeError, VocabError, NotImplementedError) as err:
         error = f"cannot apply: {err}"
         outcomes.put(index, "failed", error)
@@ -215,8 +217,11 @@ class _Working:
     deleted, which a new item must not take (as the whole library would
     keep them). As ``Container``: whether an id is in use."""
 
-    def __init__(self, store: Store, conn: sqlite3.Connection, limit: int, stale: bool) -> None:
+    def __init__(
+        self, store: Store, conn: sqlite3.Connection, limit: int, stale: bool, fold: Fold
+    ) -> None:
         self.store, self.conn, self.limit, self.stale = store, conn, limit, stale
+        self.fold = fold  # how the library compares tags, as the plan did
         self.items: dict[str, Item] = {}
         self.dirty: set[str] = set()
         self.original: dict[str, Seen | None] = {}
@@ -319,10 +324,11 @@ def screen(
     action is skipped when its item changed since the plan was made."""
     library = dict(before)
     urls = Urls(library)
+    fold = plan_fold(plan.source)
     skipped: dict[int, Outcome] = {}
     queue: list[tuple[int, PlannedAction]] = []
     for index, planned in enumerate(plan.actions):
-        problem = stale_reason(planned, before, library) if check_stale else None
+        problem = stale_reason(planned, before, fold, library) if check_stale else None
         if problem is None and planned.name == "add" and planned.send.get("url") in urls:
             problem = "already done: an item with this URL is saved"
         if problem:
@@ -332,12 +338,15 @@ def screen(
         # what it will do, for the questions of the actions after it; an action
         # rulebot cannot simulate is sent as planned, and the server decides
         with contextlib.suppress(KeyError, ValueError, TypeError, VocabError, NotImplementedError):
-            _apply_one(planned, library, urls)
+            _apply_one(planned, library, urls, fold)
     return skipped, queue
 
 
 def stale_reason(
-    planned: PlannedAction, before: Mapping[str, Item], applied: Mapping[str, Item] | None = None
+    planned: PlannedAction,
+    before: Mapping[str, Item],
+    fold: Fold,
+    applied: Mapping[str, Item] | None = None,
 ) -> str | None:
     """Why a saved plan's action must not be applied now, or None.
 
@@ -347,7 +356,7 @@ def stale_reason(
     as the plan's earlier actions left it (default ``before``): a rename of
     a tag that an earlier action of the same plan adds is not done yet."""
     if planned.item is None:
-        return _account_wide_done(planned, before if applied is None else applied)
+        return _account_wide_done(planned, before if applied is None else applied, fold)
     current = before.get(str(planned.item.get("item_id")))
     return _changed_since(
         planned, None if current is None or current.is_deleted else Seen.of(current)
@@ -402,11 +411,13 @@ def _same_tags(planned: Any, now: tuple[str, ...] | None) -> bool:
     return isinstance(planned, list) and sorted(map(str, planned)) == sorted(now)
 
 
-def _account_wide_done(planned: PlannedAction, before: Mapping[str, Item]) -> str | None:
+def _account_wide_done(
+    planned: PlannedAction, before: Mapping[str, Item], fold: Fold
+) -> str | None:
     """A saved plan's account-wide action that the library already reflects
     (a re-applied plan, or someone did it by hand) is skipped, not repeated."""
     try:
-        action = from_send(planned.send)
+        action = from_send(planned.send, fold)
         if not action.account_wide:
             return None  # an item action without its item: the applier reports it
         live = (item for item in before.values() if not item.is_deleted)
@@ -424,6 +435,7 @@ def _apply_one(
     planned: PlannedAction,
     library: dict[str, Item],
     urls: Urls | set[str],
+    fold: Fold,
     touched: set[str] | None = None,
     taken: Container[str] | None = None,
 ) -> dict[str, Any]:
@@ -432,7 +444,7 @@ def _apply_one(
     restores."""
     touched = set() if touched is None else touched
     send = planned.send
-    action = from_send(send)
+    action = from_send(send, fold)
     when = int(send.get("time") or 0)
     if action.account_wide:
         effect = action.on_library(library, urls, when)

@@ -31,14 +31,14 @@ from typing import Any, Protocol
 
 from rulebot.actions import Action, TagsAdd, TagsRemove
 from rulebot.bulk import gc_paused
+from rulebot.capabilities import plan_fold
 from rulebot.conditions import Where
 from rulebot.errors import LimitExceededError
 from rulebot.item import Item
 from rulebot.plan import Plan, PlannedAction
 from rulebot.spool import Spool
+from rulebot.tagcase import Fold, unicode_lower
 from rulebot.vocab import CompileContext
-
-_NO_CTX = CompileContext()
 
 # the grace marks rulebot set, as the journal confirmed them (Store.grace_marks):
 # rule -> item id -> marks
@@ -173,6 +173,7 @@ def make_plan(
     ``ordered``: ``items`` already come oldest first (``Store.items()``).
     ``marks``: the grace marks rulebot set (``Usage.marks``); no other counts."""
     used = used or {}
+    fold = plan_fold(source)  # how the source compares tags, for grace marks
     state = Simulation(items, ordered=ordered)
     original = Originals(state.by_id)
     urls = Urls(state.by_id)  # the dict rules change as they go
@@ -188,7 +189,7 @@ def make_plan(
             matched[rule.name] = len(candidates)
             left = None if rule.limit is None else max(0, rule.limit - used.get(rule.name, 0))
             if getattr(rule, "grace", None):
-                grace = Grace(rule, now, timezone, (marks or {}).get(rule.name))
+                grace = Grace(rule, now, timezone, (marks or {}).get(rule.name), fold)
                 planned.extend(_flat(grace.plan(candidates, left, state, original)))
             else:
                 acted = _plan_item_rule(rule, candidates, left, state, original, now)
@@ -242,7 +243,12 @@ def plan_in_passes(
     ``spill``: past this many actions the plan goes to disk (``Spool``;
     default ``spool.SPILL``)."""
     spool = Spool(2 * len(rules), spill)
-    one_pass = _OnePass(rules, now, used or {}, release, timezone, spool, marks or {})
+    graces = {  # grace rules: their marks and due actions, then their unmarks
+        k: Grace(rule, now, timezone, (marks or {}).get(rule.name), plan_fold(source))
+        for k, rule in enumerate(rules)
+        if _grace(rule)
+    }
+    one_pass = _OnePass(rules, now, used or {}, release, graces, spool)
     position = 0
     with gc_paused():  # a first run makes an action, a send and an item per change
         for chunk in chunks:
@@ -280,18 +286,13 @@ class _OnePass:
         now: int,
         used: Mapping[str, int],
         release: int,
-        timezone: dt.tzinfo,
+        graces: Mapping[int, Grace],
         spool: Spool,
-        marks: Marks,
     ) -> None:
         self.rules, self.now, self.release = rules, now, release
         # grace rules: their marks and due actions first, then (after every
         # chunk's) the unmarks, as make_plan orders them
-        self.graces = {
-            k: Grace(rule, now, timezone, marks.get(rule.name))
-            for k, rule in enumerate(rules)
-            if _grace(rule)
-        }
+        self.graces = graces
         # rule k's actions go to part 2k, its unmarks to part 2k + 1, each
         # with the item's place in the library, to restore item order where
         # held-back items went on late
@@ -511,11 +512,14 @@ class Grace:
         now: int,
         timezone: dt.tzinfo,
         known: Mapping[str, Collection[str]] | None = None,
+        fold: Fold = unicode_lower,
     ) -> None:
         self.rule = rule
         self.now = now
         self.prefix = f"rulebot:{rule.name}:"
         self.known = known or {}
+        self.fold = fold  # the source's (rulebot.tagcase): marks are tags like any other
+        self.ctx = CompileContext(fold=fold)
         today = dt.datetime.fromtimestamp(now, timezone)
         self.today = today.date()
         seconds = int(getattr(rule, "grace", 0) or 0)
@@ -527,7 +531,7 @@ class Grace:
         return [
             tag
             for tag in item.tags or ()
-            if tag[:size].casefold() == self.prefix and _day(tag[size:]) is not None
+            if self.fold(tag[:size]) == self.fold(self.prefix) and _day(tag[size:]) is not None
         ]
 
     def due_day(self, marks: Iterable[str]) -> dt.date | None:
@@ -569,17 +573,17 @@ class Grace:
             steps: list[Action]
             if due is None:
                 mark = f"{self.prefix}{self.due.isoformat()}"
-                steps = [TagsAdd([mark], _NO_CTX)]
+                steps = [TagsAdd([mark], self.ctx)]
                 note = f"grace: marked, due {self.due.isoformat()}"
                 if marks:  # not rulebot's: replaced (removed first: it may be spelled alike)
-                    steps.insert(0, TagsRemove(marks, _NO_CTX))
+                    steps.insert(0, TagsRemove(marks, self.ctx))
                     note = (
                         f"grace: {', '.join(marks)} was not set by rulebot (its store has no "
                         f"record of it), so it does not count: marked afresh, due "
                         f"{self.due.isoformat()}"
                     )
             elif self.today >= due:
-                steps = [*rule.actions, TagsRemove(marks, _NO_CTX)]
+                steps = [*rule.actions, TagsRemove(marks, self.ctx)]
                 note = f"grace: due {due.isoformat()}"
             else:
                 continue  # marked, not yet due
@@ -602,7 +606,7 @@ class Grace:
             marks = self.marks(entry)
             if not marks:
                 continue
-            sends, current = _effects([TagsRemove(marks, _NO_CTX)], entry, self.now)
+            sends, current = _effects([TagsRemove(marks, self.ctx)], entry, self.now)
             ref = original.ref(entry)
             note = "grace: no longer matches, mark removed"
             if sends:

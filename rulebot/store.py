@@ -550,7 +550,10 @@ class Store:
         return found
 
     def ids_tagged(self, tag: str) -> list[str]:
-        """Ids of live items with a tag that case-folds like ``tag``."""
+        """Ids of live items with a tag that case-folds like ``tag``. Full case
+        folding joins every pair of tags any source's fold joins (``tagcase``;
+        str.lower and ASCII lower-casing both refine it), so these are at least
+        the items an action on ``tag`` can touch: what ``engine.touchable`` needs."""
         self._conn.create_function("rb_casefold", 1, str.casefold, deterministic=True)
         with self._snapshot():
             rows = self._conn.execute(

@@ -227,6 +227,37 @@ def test_a_plan_file_without_the_items_tags_status_and_favourite_still_applies(
     assert json.loads(out)["summary"]["succeeded"] == 4
 
 
+def test_tag_comparison_lower_cases_and_never_case_folds(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`masse` is not `Maße` (str.casefold says it is; no service does): a
+    `tag_delete: masse` leaves `Maße` alone, a `tag: masse` rule does not see
+    it, and `tags_add: [Maße]` on an item tagged `masse` adds it."""
+    (workspace / "rules.yaml").write_text(
+        "version: 1\nrules:\n"
+        "  - name: mass\n    where: {tag: masse}\n    actions: [{tags_add: [Maße]}]\n"
+        "  - name: drop\n    actions: [{tag_delete: masse}]\n"
+    )
+    with Store.open(workspace / ".rulebot" / "rulebot.db") as store:
+        store.replace_all(
+            [
+                Item(item_id="1", given_url="https://m.org/1", tags=("Maße", "x")),
+                Item(item_id="2", given_url="https://m.org/2", tags=("MASSE",)),
+            ]
+        )
+    code, out, err = rb(capsys, "plan", "--now", NOW, "--format", "json")
+    assert code == 0, err
+    assert [
+        (a["send"]["action"], a["send"].get("item_id")) for a in json.loads(out)["actions"]
+    ] == [
+        ("tags_add", "2"),
+        ("tag_delete", None),
+    ]
+    assert rb(capsys, "run", "--now", NOW)[0] == 0
+    with Store.open(workspace / ".rulebot" / "rulebot.db") as store:
+        assert {i.item_id: i.tags for i in store.items()} == {"1": ("Maße", "x"), "2": ("Maße",)}
+
+
 def test_apply_refuses_a_plan_from_another_config(
     workspace: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
