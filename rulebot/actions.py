@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from rulebot.item import ARCHIVED, DELETED, UNREAD, Item
+from rulebot.tagcase import Fold, unicode_lower
 from rulebot.vocab import CompileContext, VocabError, tag_values, tags_schema
 
 
@@ -152,8 +153,9 @@ class TagsClear(_StatusAction):
 
 class _TagsAction(Action):
     def __init__(self, value: Any, ctx: CompileContext) -> None:
-        self.tags = _dedupe(tag_values(value))
-        self.folded = frozenset(t.casefold() for t in self.tags)
+        self.fold = ctx.fold  # how the source compares tags (rulebot.tagcase)
+        self.tags = _dedupe(tag_values(value), self.fold)
+        self.folded = frozenset(map(self.fold, self.tags))
 
     def describe(self) -> str:
         return f"{self.name} {','.join(self.tags)}"
@@ -171,12 +173,12 @@ class _TagsAction(Action):
         raise NotImplementedError
 
 
-def _dedupe(tags: list[str]) -> list[str]:
+def _dedupe(tags: list[str], fold: Fold) -> list[str]:
     seen: set[str] = set()
     out = []
     for tag in tags:
-        if tag.casefold() not in seen:
-            seen.add(tag.casefold())
+        if fold(tag) not in seen:
+            seen.add(fold(tag))
             out.append(tag)
     return out
 
@@ -190,10 +192,10 @@ class TagsAdd(_TagsAction):
     def outcome(self, item: Item) -> tuple[list[str], tuple[str, ...] | None] | None:
         if item.tags is None:  # unknown: cannot tell a change from a no-op
             return None
-        have = item.tag_set()
+        have = item.tag_set(self.fold)
         if self.folded <= have:
             return None  # the common case on a tidy library: decided by one set test
-        new = [t for t in self.tags if t.casefold() not in have]
+        new = [t for t in self.tags if self.fold(t) not in have]
         return (new, (*item.tags, *new)) if new else None
 
 
@@ -206,14 +208,14 @@ class TagsRemove(_TagsAction):
     def outcome(self, item: Item) -> tuple[list[str], tuple[str, ...] | None] | None:
         if item.tags is None:
             return None
-        have = item.tag_set()
+        have = item.tag_set(self.fold)
         if self.folded.isdisjoint(have):
             return None
-        gone = [t for t in self.tags if t.casefold() in have]
+        gone = [t for t in self.tags if self.fold(t) in have]
         if not gone:
             return None
-        drop = {t.casefold() for t in gone}
-        return gone, tuple(t for t in item.tags if t.casefold() not in drop)
+        drop = {self.fold(t) for t in gone}
+        return gone, tuple(t for t in item.tags if self.fold(t) not in drop)
 
 
 @action
@@ -223,9 +225,9 @@ class TagsReplace(_TagsAction):
     schema = tags_schema("The item's new tags.")
 
     def outcome(self, item: Item) -> tuple[list[str], tuple[str, ...] | None] | None:
-        wanted = sorted(t.casefold() for t in self.tags)
-        if item.tags is not None and sorted(t.casefold() for t in item.tags) == wanted:
-            return None  # tags compare case-insensitively everywhere
+        wanted = sorted(map(self.fold, self.tags))
+        if item.tags is not None and sorted(map(self.fold, item.tags)) == wanted:
+            return None  # tags compare as the source does (case-insensitively)
         return self.tags, tuple(self.tags)
 
 
@@ -249,6 +251,7 @@ class TagRename(Action):
     }
 
     def __init__(self, value: Mapping[str, Any], ctx: CompileContext) -> None:
+        self.fold = ctx.fold
         try:
             [self.old] = tag_values([value["old_tag"]])
         except VocabError as err:
@@ -264,19 +267,20 @@ class TagRename(Action):
     def on_library(
         self, library: Mapping[str, Item], urls: Container[str], now: int
     ) -> Effect | None:
-        old = self.old.casefold()
+        fold = self.fold
+        old = fold(self.old)
         changed = []
         for item in library.values():
-            if item.tags is None or item.is_deleted or old not in item.tag_set():
+            if item.tags is None or item.is_deleted or old not in item.tag_set(fold):
                 continue
             # every spelling of the old tag goes, so a case-only rename of an
             # item tagged both `Python` and `python` leaves exactly `Python`;
             # the new name takes the old one's place (a rename back is exact)
-            others = {t.casefold() for t in item.tags if t.casefold() != old}
-            placed = self.new.casefold() in others  # it has the new one already
+            others = {fold(t) for t in item.tags if fold(t) != old}
+            placed = fold(self.new) in others  # it has the new one already
             kept = []
             for tag in item.tags:
-                if tag.casefold() != old:
+                if fold(tag) != old:
                     kept.append(tag)
                 elif not placed:
                     kept.append(self.new)
@@ -299,6 +303,7 @@ class TagDelete(Action):
     schema = {"description": description, "type": "string", "minLength": 1}
 
     def __init__(self, value: Any, ctx: CompileContext) -> None:
+        self.fold = ctx.fold
         try:
             [self.tag] = tag_values([value])
         except VocabError as err:
@@ -310,11 +315,12 @@ class TagDelete(Action):
     def on_library(
         self, library: Mapping[str, Item], urls: Container[str], now: int
     ) -> Effect | None:
-        gone = self.tag.casefold()
+        fold = self.fold
+        gone = fold(self.tag)
         changed = [
-            item.replace(tags=tuple(t for t in item.tags if t.casefold() != gone), time_updated=now)
+            item.replace(tags=tuple(t for t in item.tags if fold(t) != gone), time_updated=now)
             for item in library.values()
-            if item.tags is not None and not item.is_deleted and gone in item.tag_set()
+            if item.tags is not None and not item.is_deleted and gone in item.tag_set(fold)
         ]
         if not changed:
             return None
@@ -346,7 +352,7 @@ class Add(Action):
         self.url = str(value["url"]).strip()
         self.title = value.get("title")
         try:
-            self.tags = _dedupe(tag_values(value["tags"])) if "tags" in value else []
+            self.tags = _dedupe(tag_values(value["tags"]), ctx.fold) if "tags" in value else []
         except VocabError as err:
             raise VocabError(err.message, ("tags", *err.path)) from None
 
@@ -410,37 +416,43 @@ def action_schema() -> dict[str, Any]:
     }
 
 
-def from_send(send: Mapping[str, Any]) -> Action:
-    """Rebuild the action behind a ``/v3/send`` object (to apply a saved plan).
+def from_send(send: Mapping[str, Any], fold: Fold = unicode_lower) -> Action:
+    """Rebuild the action behind a ``/v3/send`` object (to apply a saved plan),
+    comparing tags by ``fold``: the plan's source's (``capabilities.plan_fold``),
+    as the planner compared them. Every applier passes it; the default (lower
+    case) is the local library's, for callers outside rulebot.
 
     Actions are immutable, and a plan repeats a few of them on thousands of
     items: the rebuilt action is shared (cached by the fields that make it)."""
     key = tuple(send.get(k) for k in _ACTION_FIELDS)
     try:
-        return _cached_action(key)
+        return _cached_action(key, fold)
     except TypeError:  # an unhashable value (a saved plan's odd field): build it afresh
-        return _from_send(send)
+        return _from_send(send, fold)
 
 
 _ACTION_FIELDS = ("action", "tags", "old_tag", "new_tag", "tag", "url", "title")
 
 
 @functools.lru_cache(maxsize=4096)
-def _cached_action(key: tuple[Any, ...]) -> Action:
-    return _from_send({k: v for k, v in zip(_ACTION_FIELDS, key, strict=True) if v is not None})
+def _cached_action(key: tuple[Any, ...], fold: Fold) -> Action:
+    send = {k: v for k, v in zip(_ACTION_FIELDS, key, strict=True) if v is not None}
+    return _from_send(send, fold)
 
 
-def _from_send(send: Mapping[str, Any]) -> Action:
+def _from_send(send: Mapping[str, Any], fold: Fold) -> Action:
     name = send.get("action")
+    ctx = CompileContext(fold=fold)
     if name in BARE_WORDS:
-        return compile_action(name)
+        return compile_action(name, ctx)
     if name in ("tags_add", "tags_remove", "tags_replace"):
-        return compile_action({name: send.get("tags", "")})
+        return compile_action({name: send.get("tags", "")}, ctx)
     if name == "tag_rename":
-        return compile_action({name: {"old_tag": send["old_tag"], "new_tag": send["new_tag"]}})
+        value = {"old_tag": send["old_tag"], "new_tag": send["new_tag"]}
+        return compile_action({name: value}, ctx)
     if name == "tag_delete":
-        return compile_action({name: send["tag"]})
+        return compile_action({name: send["tag"]}, ctx)
     if name == "add":
         value = {k: send[k] for k in ("url", "title", "tags") if send.get(k)}
-        return compile_action({name: value})
+        return compile_action({name: value}, ctx)
     raise VocabError(f"unknown action {name!r}")

@@ -15,6 +15,7 @@ from typing import Any
 
 from rulebot import actions as actions_vocab
 from rulebot import conditions as conditions_vocab
+from rulebot.tagcase import Fold, ascii_lower, unicode_lower
 
 JsonPath = tuple[str | int, ...]
 
@@ -64,6 +65,9 @@ class Capabilities:
     deletions_found_by: str | None = None
     # the service stores every tag lower-cased (a tag written `Video` reads `video`)
     tags_lowercased: bool = False
+    # how two tags compare (rulebot.tagcase): case-insensitively, never more
+    # loosely than the service (each docs/<source>.md says what it does)
+    fold: Fold = unicode_lower
 
     @property
     def name(self) -> str:
@@ -159,6 +163,7 @@ SHAARLI = Capabilities(
     missing_because=_SHAARLI_LACKS,
     refuses=_SHAARLI_REFUSES,
     refused_because="Shaarli keeps tagged bookmarks only: no read/archived status, no favourite",
+    fold=ascii_lower,  # its tag list merges spellings with strtolower: ASCII only
 )
 
 SOURCES: dict[str, Capabilities] = {
@@ -184,6 +189,18 @@ READECK = Capabilities(
     missing_because=_READECK_LACKS,
 )
 SOURCES["readeck"] = READECK
+
+
+def fold_of(kind: str | None) -> Fold:
+    """How the source of this kind compares tags (``plan.source["kind"]``)."""
+    caps = SOURCES.get(kind or "local")
+    return caps.fold if caps is not None else unicode_lower
+
+
+def plan_fold(source: Mapping[str, Any] | None) -> Fold:
+    """How the library a plan is for (its ``source``) compares tags."""
+    kind = source.get("kind") if isinstance(source, Mapping) else None
+    return fold_of(kind if isinstance(kind, str) else None)
 
 
 def source_kind(document: Mapping[str, Any]) -> str:

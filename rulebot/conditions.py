@@ -21,7 +21,8 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, NamedTuple
 
-from rulebot.item import ARCHIVED, UNREAD, Item, folded_tags, host_of
+from rulebot.item import ARCHIVED, UNREAD, Item, host_of
+from rulebot.tagcase import folded_tags
 from rulebot.vocab import (
     DURATION_PATTERN,
     CompileContext,
@@ -177,24 +178,26 @@ class Tag(Condition):
                 "several tags write a list: tag: [a, b]"
             )
         self.tags = tag_values(value) if isinstance(value, list) else [str(value).strip()]
-        self.folded = frozenset(t.casefold() for t in self.tags)
+        self.fold = ctx.fold  # as the source compares tags (rulebot.tagcase)
+        self.folded = frozenset(map(self.fold, self.tags))
         self.label = ("tag " + ", ".join(self.tags),)
 
     def matches(self, item: Item, now: int) -> Truth:
         tags = item.tags
         if tags is None:
             return None
-        return bool(tags) and self.folded <= item.tag_set()
+        return bool(tags) and self.folded <= item.tag_set(self.fold)
 
     def truth(self, env: Env) -> tuple[str, str]:
-        has = f"({env.const(self.folded)} <= {env.const(folded_tags)}(i.tags))"
+        have = f"{env.const(folded_tags)}(i.tags, {env.const(self.fold)})"
+        has = f"({env.const(self.folded)} <= {have})"
         return f"(bool(i.tags) and {has})", f"(i.tags is not None and not (i.tags and {has}))"
 
     def test(self, item: Item, now: int) -> Check:
         if item.tags is None:
             return Check(self.key, None, f"tag {', '.join(self.tags)}: {_tags_seen(item)}")
-        have = item.tag_set()
-        ok = all(t.casefold() in have for t in self.tags)
+        have = item.tag_set(self.fold)
+        ok = all(self.fold(t) in have for t in self.tags)
         label = self.label[0]
         return Check(self.key, ok, label if ok else f"{label}: {_tags_seen(item)}")
 
@@ -232,9 +235,8 @@ class Tags(Condition):
                     self.tests[test_name] = tag_values(value[test_name])
                 except VocabError as err:
                     raise VocabError(err.message, (test_name, *err.path)) from None
-        self.folded = [
-            (name, frozenset(t.casefold() for t in tags)) for name, tags in self.tests.items()
-        ]
+        self.fold = ctx.fold  # as the source compares tags (rulebot.tagcase)
+        self.folded = [(name, frozenset(map(self.fold, tags))) for name, tags in self.tests.items()]
         self.label = (
             "; ".join(f"tags {name} of {', '.join(tags)}" for name, tags in self.tests.items()),
         )
@@ -242,7 +244,7 @@ class Tags(Condition):
     def matches(self, item: Item, now: int) -> Truth:
         if item.tags is None:
             return None
-        have = item.tag_set()
+        have = item.tag_set(self.fold)
         for name, folded in self.folded:
             if name == "any":
                 if folded.isdisjoint(have):
@@ -255,7 +257,7 @@ class Tags(Condition):
         return True
 
     def truth(self, env: Env) -> tuple[str, str]:
-        have = f"{env.const(folded_tags)}(i.tags)"
+        have = f"{env.const(folded_tags)}(i.tags, {env.const(self.fold)})"
         tests = []
         for name, folded in self.folded:
             wanted = env.const(folded)
@@ -272,10 +274,10 @@ class Tags(Condition):
     def test(self, item: Item, now: int) -> Check:
         if item.tags is None:
             return Check(self.key, None, f"tags: {_tags_seen(item)}")
-        have = item.tag_set()
+        have = item.tag_set(self.fold)
         ok = True
         for name, tags in self.tests.items():
-            hits = [t for t in tags if t.casefold() in have]
+            hits = [t for t in tags if self.fold(t) in have]
             passed = {"any": bool(hits), "all": len(hits) == len(tags), "none": not hits}[name]
             ok = ok and passed
         reason = self.label[0]
@@ -319,7 +321,9 @@ class Untagged(Condition):
 # bookkeeping kept in the library: an item carrying only marks still counts as
 # untagged, so marking an item never changes what an `untagged` rule does.
 # `tag`/`tags` see marks like any tag (they are only matched when named).
-MARK = re.compile(r"rulebot:[a-z0-9_-]+:[0-9]{4}-[0-9]{2}-[0-9]{2}", re.IGNORECASE)  # fullmatch
+MARK = re.compile(  # fullmatch
+    r"rulebot:[a-z0-9_-]+:[0-9]{4}-[0-9]{2}-[0-9]{2}", re.IGNORECASE | re.ASCII
+)
 
 
 @functools.lru_cache(maxsize=65536)  # a library repeats a few tag lists

@@ -541,9 +541,9 @@ class _Semantics:
     def __init__(self, checked: _Checked) -> None:
         self.checked = checked
         self.dirty = [finding.path for finding in checked.findings]
-        self.ctx = CompileContext()
-        self.rule_names: dict[str, JsonPath] = {}
         self.caps = capabilities.for_document(checked.document)
+        self.ctx = CompileContext(fold=self.caps.fold)
+        self.rule_names: dict[str, JsonPath] = {}
 
     def warn(self, path: JsonPath, message: str) -> None:
         self.checked.findings.append(Finding(path, message, at_key=True, severity="warning"))
@@ -563,7 +563,7 @@ class _Semantics:
             if message:
                 self.add(("timezone",), message)
             self.checked.timezone = zone or dt.UTC
-        self.ctx = CompileContext(self.checked.timezone)
+        self.ctx = CompileContext(self.checked.timezone, fold=self.caps.fold)
         blocks = [key for key in ("pocket", *schema_module.SERVICES) if key in document]
         for extra in blocks[1:]:
             self.add(

@@ -13,16 +13,18 @@ import os
 import sqlite3
 from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from rulebot.actions import from_send
 from rulebot.bulk import gc_paused
+from rulebot.capabilities import plan_fold
 from rulebot.errors import RulebotError
 from rulebot.item import Item
 from rulebot.lifecycle import item_state, restored
 from rulebot.plan import Outcome, Outcomes, Plan, PlannedAction, Result
 from rulebot.planner import Urls, Usage, make_plan, url_keys
 from rulebot.store import JournalRow
+from rulebot.tagcase import Fold
 from rulebot.vocab import VocabError
 
 DESTRUCTIVE = ("delete", "tag_delete")  # what max_deletes counts
@@ -83,11 +85,13 @@ def plan_options(config: Config, usage: Usage | None = None) -> dict[str, Any]:
         "source": source_of(config),
         "used": usage.items if usage else None,
         "timezone": config.timezone,
+        "marks": usage.marks if usage else None,
     }
 
 
 def period_usage(config: Config, store: Store, rule_names: Iterable[str], now: int) -> Usage:
-    """What each scheduled rule already did since its most recent cron time.
+    """What each scheduled rule already did since its most recent cron time
+    (and the grace marks the rules set: ``known_marks``).
 
     A rule's ``limit`` and the ``max_deletes`` belt hold per schedule period,
     whatever failed, crashed or was re-run in between: a rule whose run
@@ -109,7 +113,12 @@ def period_usage(config: Config, store: Store, rule_names: Iterable[str], now: i
         items[name] = len({item_id for item_id, _ in done if item_id is not None})
         deletes += sum(1 for _, action in done if action in DESTRUCTIVE)
     limits = {r.name: r.limit for r in config.rules if r.limit is not None and r.name in items}
-    return Usage(items=items, deletes=deletes, limits=limits)
+    return Usage(items=items, deletes=deletes, limits=limits, marks=known_marks(config, store))
+
+
+def known_marks(config: Config, store: Store) -> Mapping[str, Mapping[str, frozenset[str]]]:
+    """The grace marks the config's grace rules set (``Store.grace_marks``)."""
+    return store.grace_marks(rule.name for rule in config.rules if rule.grace)
 
 
 def new_item_id(url: str, taken: Container[str]) -> str:
@@ -149,7 +158,7 @@ def _apply_local(store: Store, plan: Plan, *, check_stale: bool, cache: int) -> 
     by_item = getattr(plan.actions, "by_item", None)
     outcomes = Outcomes(plan.actions, by_index=True)
     with store.transaction() as conn:
-        work = _Working(store, conn, cache, check_stale)
+        work = _Working(store, conn, cache, check_stale, plan_fold(plan.source))
 
         def rows() -> Iterator[JournalRow]:
             numbered = by_item() if by_item is not None else enumerate(plan.actions)
@@ -180,14 +189,14 @@ def _apply_planned(
     problem = None
     if check_stale:
         if planned.item is None:
-            problem = _account_wide_done(planned, library)
+            problem = _account_wide_done(planned, library, work.fold)
         else:
             problem = _changed_since(planned, work.original.get(str(planned.item.get("item_id"))))
     if problem:
         outcomes.put(index, "skipped", problem)
         return JournalRow(planned.to_json(), None, "skipped", problem, index)
     try:
-        was = _apply_one(planned, library, Urls(library), work.dirty, work)
+        was = _apply_one(planned, library, Urls(library), work.fold, work.dirty, work)
     except (KeyError, ValueError, TypeError, VocabError, NotImplementedError) as err:
         error = f"cannot apply: {err}"
         outcomes.put(index, "failed", error)
@@ -203,16 +212,19 @@ class _Working:
     are read from the store when a block of actions names them, and written
     back (inside the apply's transaction) when more than ``limit`` are held.
 
-    ``original``: each item's ``time_updated`` as the apply found it (None:
-    not in the library), for the stale check; ``gone``: ids this apply
+    ``original``: each item as the apply found it (``Seen``; None: not in
+    the library), for the stale check; ``gone``: ids this apply
     deleted, which a new item must not take (as the whole library would
     keep them). As ``Container``: whether an id is in use."""
 
-    def __init__(self, store: Store, conn: sqlite3.Connection, limit: int, stale: bool) -> None:
+    def __init__(
+        self, store: Store, conn: sqlite3.Connection, limit: int, stale: bool, fold: Fold
+    ) -> None:
         self.store, self.conn, self.limit, self.stale = store, conn, limit, stale
+        self.fold = fold  # how the library compares tags, as the plan did
         self.items: dict[str, Item] = {}
         self.dirty: set[str] = set()
-        self.original: dict[str, int | None] = {}
+        self.original: dict[str, Seen | None] = {}
         self.gone: set[str] = set()
 
     def load(self, actions: Iterable[PlannedAction]) -> None:
@@ -234,7 +246,7 @@ class _Working:
             for item_id in ids:
                 if item_id not in self.original:
                     item = found.get(item_id)
-                    self.original[item_id] = None if item is None else item.time_updated or 0
+                    self.original[item_id] = None if item is None else Seen.of(item)
 
     def around(self, planned: PlannedAction) -> dict[str, Item]:
         """The items an account-wide action can read or change (``touchable``),
@@ -312,10 +324,11 @@ def screen(
     action is skipped when its item changed since the plan was made."""
     library = dict(before)
     urls = Urls(library)
+    fold = plan_fold(plan.source)
     skipped: dict[int, Outcome] = {}
     queue: list[tuple[int, PlannedAction]] = []
     for index, planned in enumerate(plan.actions):
-        problem = stale_reason(planned, before, library) if check_stale else None
+        problem = stale_reason(planned, before, fold, library) if check_stale else None
         if problem is None and planned.name == "add" and planned.send.get("url") in urls:
             problem = "already done: an item with this URL is saved"
         if problem:
@@ -325,12 +338,15 @@ def screen(
         # what it will do, for the questions of the actions after it; an action
         # rulebot cannot simulate is sent as planned, and the server decides
         with contextlib.suppress(KeyError, ValueError, TypeError, VocabError, NotImplementedError):
-            _apply_one(planned, library, urls)
+            _apply_one(planned, library, urls, fold)
     return skipped, queue
 
 
 def stale_reason(
-    planned: PlannedAction, before: Mapping[str, Item], applied: Mapping[str, Item] | None = None
+    planned: PlannedAction,
+    before: Mapping[str, Item],
+    fold: Fold,
+    applied: Mapping[str, Item] | None = None,
 ) -> str | None:
     """Why a saved plan's action must not be applied now, or None.
 
@@ -340,28 +356,68 @@ def stale_reason(
     as the plan's earlier actions left it (default ``before``): a rename of
     a tag that an earlier action of the same plan adds is not done yet."""
     if planned.item is None:
-        return _account_wide_done(planned, before if applied is None else applied)
+        return _account_wide_done(planned, before if applied is None else applied, fold)
     current = before.get(str(planned.item.get("item_id")))
     return _changed_since(
-        planned, None if current is None or current.is_deleted else current.time_updated or 0
+        planned, None if current is None or current.is_deleted else Seen.of(current)
     )
 
 
-def _changed_since(planned: PlannedAction, time_updated: int | None) -> str | None:
-    """Why an item action is stale, given its item's ``time_updated`` as the
-    apply found it (None: it was not in the library)."""
-    if time_updated is None:
+class Seen(NamedTuple):
+    """What an item action depends on, as an apply finds the item: compared
+    with the plan's ``item`` (``planner.item_ref``). ``time_updated`` alone
+    is not enough: a service may change an item without it (Karakeep's tag
+    rename and delete keep ``modifiedAt``), and a rule's ``where`` reads the
+    tags, status and favourite."""
+
+    time_updated: int
+    status: int
+    favorite: bool | None
+    tags: tuple[str, ...] | None
+
+    @classmethod
+    def of(cls, item: Item) -> Seen:
+        return cls(item.time_updated or 0, item.status, item.favorite, item.tags)
+
+
+def _changed_since(planned: PlannedAction, seen: Seen | None) -> str | None:
+    """Why an item action is stale, given its item as the apply found it
+    (None: it was not in the library). A plan file from before the plan
+    carried the tags, status and favourite is checked by ``time_updated``."""
+    if seen is None:
         return "the item no longer exists"
-    if time_updated != (planned.item or {}).get("time_updated", 0):
+    ref = planned.item or {}
+    if seen.time_updated != ref.get("time_updated", 0):
         return "the item changed since the plan was made"
+    changed = [
+        what
+        for what, differs in (
+            ("tags", "tags" in ref and not _same_tags(ref["tags"], seen.tags)),
+            ("status", "status" in ref and ref["status"] != seen.status),
+            ("favourite", "favorite" in ref and ref["favorite"] != seen.favorite),
+        )
+        if differs
+    ]
+    if changed:
+        return f"the item's {' and '.join(changed)} changed since the plan was made"
     return None
 
 
-def _account_wide_done(planned: PlannedAction, before: Mapping[str, Item]) -> str | None:
+def _same_tags(planned: Any, now: tuple[str, ...] | None) -> bool:
+    """The tags as planned and as found: the same tags, spelled the same, in
+    any order (a sync may list them in another)."""
+    if planned is None or now is None:
+        return planned is None and now is None
+    return isinstance(planned, list) and sorted(map(str, planned)) == sorted(now)
+
+
+def _account_wide_done(
+    planned: PlannedAction, before: Mapping[str, Item], fold: Fold
+) -> str | None:
     """A saved plan's account-wide action that the library already reflects
     (a re-applied plan, or someone did it by hand) is skipped, not repeated."""
     try:
-        action = from_send(planned.send)
+        action = from_send(planned.send, fold)
         if not action.account_wide:
             return None  # an item action without its item: the applier reports it
         live = (item for item in before.values() if not item.is_deleted)
@@ -379,6 +435,7 @@ def _apply_one(
     planned: PlannedAction,
     library: dict[str, Item],
     urls: Urls | set[str],
+    fold: Fold,
     touched: set[str] | None = None,
     taken: Container[str] | None = None,
 ) -> dict[str, Any]:
@@ -387,7 +444,7 @@ def _apply_one(
     restores."""
     touched = set() if touched is None else touched
     send = planned.send
-    action = from_send(send)
+    action = from_send(send, fold)
     when = int(send.get("time") or 0)
     if action.account_wide:
         effect = action.on_library(library, urls, when)

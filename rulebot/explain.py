@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from rulebot.conditions import Check
+from rulebot.engine import known_marks
 from rulebot.errors import RulebotError
 from rulebot.item import STATUS_NAMES, Item
 from rulebot.planner import make_plan
@@ -91,7 +92,13 @@ def explain_item(config: Config, store: Store, item_id: str, now: int) -> dict[s
 
     enabled = [r for r in config.rules if r.enabled]
     plan = make_plan(
-        enabled, store.items(), now, observe=observe, timezone=config.timezone, ordered=True
+        enabled,
+        store.items(),
+        now,
+        observe=observe,
+        timezone=config.timezone,
+        ordered=True,
+        marks=known_marks(config, store),
     )
     planned = [a for a in plan.actions if a.item_id == item_id]
     rules = []

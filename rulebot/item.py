@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from rulebot.errors import ItemDataError
+from rulebot.tagcase import Fold, folded_tags
 
 UNREAD, ARCHIVED, DELETED, HIDDEN = 0, 1, 2, 3
 MAX_INT = 2**63 - 1  # SQLite's INTEGER: a larger number cannot be stored
@@ -81,12 +82,12 @@ class Item:
         """Oldest ``time_added`` first, then numeric item_id (design.md)."""
         return (self.time_added or 0, _numeric(self.item_id), self.item_id)
 
-    def tag_set(self) -> frozenset[str]:
-        """Case-folded tags; tags compare case-insensitively."""
-        return folded_tags(self.tags or ())
+    def tag_set(self, fold: Fold) -> frozenset[str]:
+        """The tags as ``fold`` compares them (the source's: ``rulebot.tagcase``)."""
+        return folded_tags(self.tags or (), fold)
 
-    def has_tag(self, tag: str) -> bool:
-        return tag.casefold() in self.tag_set()
+    def has_tag(self, tag: str, fold: Fold) -> bool:
+        return fold(tag) in self.tag_set(fold)
 
     if TYPE_CHECKING:  # generated once the class exists: _fast_replace below
 
@@ -171,13 +172,6 @@ def _fast_replace() -> Any:
 
 
 Item.replace = _fast_replace()  # type: ignore[method-assign]
-
-
-@functools.lru_cache(maxsize=65536)
-def folded_tags(tags: tuple[str, ...]) -> frozenset[str]:
-    # Libraries reuse a few hundred tag combinations across thousands of
-    # items, and every tag condition asks for this: cache it.
-    return frozenset(t.casefold() for t in tags)
 
 
 _HOST = re.compile(

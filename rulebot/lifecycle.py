@@ -21,11 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 from rulebot.actions import Action, compile_action, from_send
 from rulebot.errors import RulebotError
-from rulebot.item import ARCHIVED, NO_EXTRA, STATUS_NAMES, UNREAD, Item, folded_tags
+from rulebot.item import ARCHIVED, NO_EXTRA, STATUS_NAMES, UNREAD, Item
 from rulebot.plan import Plan, PlannedAction, iso
 from rulebot.planner import item_ref, url_keys
 from rulebot.safe import clipped, json_text, printable, sheet_cell
-from rulebot.vocab import VocabError
+from rulebot.tagcase import folded_tags
+from rulebot.vocab import CompileContext, VocabError
 
 if TYPE_CHECKING:
     from rulebot.conditions import Where
@@ -202,13 +203,16 @@ def before_states(plan: Plan, library: Mapping[str, Item]) -> list[dict[str, Any
     it: ``{"item": …}`` for an item action, ``{"items": [...]}`` (the items it
     changes) for an account-wide one. Walked in plan order on a copy of the
     library, so rule 2's action sees what rule 1's left (as the appliers do)."""
+    from rulebot.capabilities import plan_fold
+
+    fold = plan_fold(plan.source)
     state = {item_id: item for item_id, item in library.items() if not item.is_deleted}
     urls = {url for item in state.values() for url in url_keys(item)}
     recorded: list[dict[str, Any]] = []
     for planned in plan.actions:
         when = int(planned.send.get("time") or 0)
         try:
-            action = from_send(planned.send)
+            action = from_send(planned.send, fold)
             if action.account_wide:
                 effect = action.on_library(state, urls, when)
                 changed = effect.changed if effect else []
@@ -351,7 +355,7 @@ class _Reverser:
     back (a time the server stamps, a new id) is said per item (``inexact``)."""
 
     def __init__(self, run_id: int, library: Mapping[str, Item], now: int, *, kind: str):
-        from rulebot.capabilities import ALL_FIELDS, SOURCES
+        from rulebot.capabilities import ALL_FIELDS, SOURCES, fold_of
 
         self.run_id = run_id
         self.rule = f"undo-{run_id}"
@@ -363,6 +367,8 @@ class _Reverser:
         self.fields = caps.fields if caps is not None else ALL_FIELDS
         self.lowercased = caps is not None and caps.tags_lowercased
         self.label = caps.name if caps is not None else kind
+        self.fold = fold_of(kind)  # the source's (rulebot.tagcase), as its runs compared
+        self.ctx = CompileContext(fold=self.fold)
         self.planned: list[PlannedAction] = []
         self.stale: list[str] = []
         self.inexact: list[str] = []
@@ -448,7 +454,7 @@ class _Reverser:
             self.stale.append(f"{self._what(entry)}: the item is gone")
             return
         name = str(entry.send["action"])
-        done = from_send(entry.send).on_item(before, self.now)
+        done = from_send(entry.send, self.fold).on_item(before, self.now)
         after = done.changed[0] if done else before
         why = f"undo run {self.run_id}: {name}"
         if name in ("archive", "readd"):
@@ -457,7 +463,7 @@ class _Reverser:
                 return
             word = "readd" if before.status == UNREAD else "archive"
             back = self._plan(
-                compile_action(word), current, why, before=before, fields=_STATUS_FIELDS
+                compile_action(word, self.ctx), current, why, before=before, fields=_STATUS_FIELDS
             )
             if back is not None:
                 self._lost_times(entry, before, back, _STATUS_FIELDS)
@@ -472,12 +478,12 @@ class _Reverser:
                     "it becomes not a favourite"
                 )
             back = self._plan(
-                compile_action(word), current, why, before=before, fields=_FAVORITE_FIELDS
+                compile_action(word, self.ctx), current, why, before=before, fields=_FAVORITE_FIELDS
             )
             if back is not None:
                 self._lost_times(entry, before, back, _FAVORITE_FIELDS)
         else:  # the tag actions
-            if current.tag_set() != after.tag_set():
+            if current.tag_set(self.fold) != after.tag_set(self.fold):
                 self.stale.append(f"{self._what(entry)}: the item's tags changed since")
                 return
             self._restore_tags(entry, current, before, why)
@@ -493,7 +499,11 @@ class _Reverser:
         if wanted is None:
             if self.local:  # unknown again: cleared, then marked unknown
                 self._plan(
-                    compile_action("tags_clear"), current, why, before=before, fields=_TAG_FIELDS
+                    compile_action("tags_clear", self.ctx),
+                    current,
+                    why,
+                    before=before,
+                    fields=_TAG_FIELDS,
                 )
             else:
                 self.inexact.append(
@@ -505,9 +515,9 @@ class _Reverser:
             return
         wrong = [t for t in have if t not in wanted]
         missing = [t for t in wanted if t not in have]
-        respell = folded_tags(tuple(wrong)) & folded_tags(tuple(wanted))
+        respell = folded_tags(tuple(wrong), self.fold) & folded_tags(tuple(wanted), self.fold)
         steps: list[Any]
-        back = [t for t in wanted if t in missing or t.casefold() in respell]
+        back = [t for t in wanted if t in missing or self.fold(t) in respell]
         self._say_spellings(entry, current.item_id, wanted, back)
         if not wrong and not missing:
             steps = []  # only their order differs: kept (a server has none)
@@ -522,7 +532,7 @@ class _Reverser:
         for number, step in enumerate(steps):
             last = number == len(steps) - 1
             self._plan(
-                compile_action(step),
+                compile_action(step, self.ctx),
                 self.state[current.item_id],
                 why,
                 before=before if last else None,
@@ -540,7 +550,7 @@ class _Reverser:
             what = f"{what} on item {printable(item_id)}"
         first: dict[str, str] = {}
         for tag in wanted:
-            other = first.setdefault(tag.casefold(), tag)
+            other = first.setdefault(self.fold(tag), tag)
             if other != tag:
                 self.inexact.append(
                     f"{what}: it had {other!r} and {tag!r}, one tag to rulebot "
@@ -605,11 +615,21 @@ class _Reverser:
         self.planned.append(PlannedAction(self.rule, send, None, (why,), restore))
         self.state[added.item_id] = added
         if before.status == ARCHIVED:
-            self._plan(compile_action("archive"), added, why, before=before, fields=_STATUS_FIELDS)
+            self._plan(
+                compile_action("archive", self.ctx),
+                added,
+                why,
+                before=before,
+                fields=_STATUS_FIELDS,
+            )
         if before.favorite:
             item = self.state[added.item_id]
             self._plan(
-                compile_action("favorite"), item, why, before=before, fields=_FAVORITE_FIELDS
+                compile_action("favorite", self.ctx),
+                item,
+                why,
+                before=before,
+                fields=_FAVORITE_FIELDS,
             )
 
     def _undo_add(self, entry: JournalEntry, created: Any) -> None:
@@ -631,7 +651,7 @@ class _Reverser:
             for what, differs in (
                 ("status", current.status != made.status),
                 ("favourite", current.favorite != made.favorite),
-                ("tags", current.tag_set() != made.tag_set()),
+                ("tags", current.tag_set(self.fold) != made.tag_set(self.fold)),
             )
             if differs
         ]
@@ -641,7 +661,9 @@ class _Reverser:
             )
             return
         url = str(entry.send.get("url", ""))
-        self._plan(compile_action("delete"), current, f"undo run {self.run_id}: add {url}")
+        self._plan(
+            compile_action("delete", self.ctx), current, f"undo run {self.run_id}: add {url}"
+        )
 
     def _undo_tags_wide(self, entry: JournalEntry, befores: list[Item]) -> None:
         send = entry.send
@@ -653,26 +675,26 @@ class _Reverser:
                 if current is None:
                     self.stale.append(f"{self._what(entry)}: item {before.item_id} is gone")
                     continue
-                spelled = [t for t in before.tags or () if t.casefold() == gone.casefold()]
-                expected = before.tag_set() - {gone.casefold()}
+                spelled = [t for t in before.tags or () if self.fold(t) == self.fold(gone)]
+                expected = before.tag_set(self.fold) - {self.fold(gone)}
                 self._plan(
-                    compile_action({"tags_add": spelled or [gone]}),
+                    compile_action({"tags_add": spelled or [gone]}, self.ctx),
                     current,
                     why,
                     # the order back too, unless the item's tags changed since
-                    before=before if current.tag_set() == expected else None,
+                    before=before if current.tag_set(self.fold) == expected else None,
                     fields=_TAG_FIELDS,
                 )
             return
         old, new = str(send["old_tag"]), str(send["new_tag"])
         if self._rename_back(old, new, befores, why):
             return
-        rename = compile_action({"tag_rename": {"old_tag": old, "new_tag": new}})
+        rename = compile_action({"tag_rename": {"old_tag": old, "new_tag": new}}, self.ctx)
         for before in befores:  # otherwise each renamed item gets its old tags back
             current = self.state.get(before.item_id)
             effect = rename.on_library({before.item_id: before}, _NO_URLS, self.now)
             after = effect.changed[0] if effect is not None and effect.changed else before
-            if current is None or current.tag_set() != after.tag_set():
+            if current is None or current.tag_set(self.fold) != after.tag_set(self.fold):
                 self.stale.append(f"{self._what(entry)}: item {before.item_id} changed since")
                 continue
             self._restore_tags(entry, current, before, why)
@@ -686,18 +708,18 @@ class _Reverser:
         for before in befores:
             if before.tags is None:
                 return False
-            olds = [t for t in before.tags if t.casefold() == old.casefold()]
-            news = [t for t in before.tags if t.casefold() == new.casefold()]
+            olds = [t for t in before.tags if self.fold(t) == self.fold(old)]
+            news = [t for t in before.tags if self.fold(t) == self.fold(new)]
             if len(olds) != 1 or any(t not in olds for t in news):
                 return False
             spellings.add(olds[0])
         if len(spellings) != 1:
             return False
         [spelled] = spellings
-        holders = {i.item_id for i in self.state.values() if new.casefold() in i.tag_set()}
+        holders = {i.item_id for i in self.state.values() if self.fold(new) in i.tag_set(self.fold)}
         if not holders or holders != {b.item_id for b in befores}:
             return False
-        rename = compile_action({"tag_rename": {"old_tag": new, "new_tag": spelled}})
+        rename = compile_action({"tag_rename": {"old_tag": new, "new_tag": spelled}}, self.ctx)
         effect = rename.on_library(self.state, _NO_URLS, self.now)
         if effect is not None:
             self.planned.append(PlannedAction(self.rule, effect.send, None, (why,)))
@@ -715,8 +737,8 @@ class _Reverser:
             for tag in (entry.before or {}).get("created_tags") or ():
                 created[str(tag)] = None
         for tag in created:
-            folded = tag.casefold()
-            if any(folded in item.tag_set() for item in self.state.values()):
+            folded = self.fold(tag)
+            if any(folded in item.tag_set(self.fold) for item in self.state.values()):
                 if not any(tag in (item.tags or ()) for item in self.state.values()):
                     self.inexact.append(
                         f"run {self.run_id} created the tag {printable(tag)}: it is left "

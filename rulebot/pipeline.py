@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from rulebot.actions import from_send
+from rulebot.capabilities import plan_fold
 from rulebot.engine import period_usage, plan_options, plan_rules, touchable
 from rulebot.errors import RulebotError
 from rulebot.item import Item
@@ -154,7 +155,7 @@ def resume(
         if current is None or current.is_deleted or sent.rule not in rules:
             continue
         try:
-            effect = from_send(sent.send).on_item(current, now)
+            effect = from_send(sent.send, plan_fold(plan.source)).on_item(current, now)
         except (RulebotError, VocabError, KeyError, TypeError, ValueError, NotImplementedError):
             continue  # not an action rulebot knows: nothing to finish
         if effect is None or _key(effect.send) in planned:

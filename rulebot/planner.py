@@ -16,6 +16,8 @@ Semantics (design.md, "Planner semantics"):
   the config's timezone); on or after that day, if it still matches and still
   carries the mark, the actions run and the mark goes; a marked item that no
   longer matches loses its mark. Marks are ordinary tag actions in the plan.
+  Only a mark rulebot set (``marks``: what the journal confirmed) counts; any
+  other is replaced by a fresh one, and the plan says so.
 """
 
 from __future__ import annotations
@@ -23,20 +25,24 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from rulebot.actions import Action, TagsAdd, TagsRemove
 from rulebot.bulk import gc_paused
+from rulebot.capabilities import plan_fold
 from rulebot.conditions import Where
 from rulebot.errors import LimitExceededError
 from rulebot.item import Item
 from rulebot.plan import Plan, PlannedAction
 from rulebot.spool import Spool
+from rulebot.tagcase import Fold, unicode_lower
 from rulebot.vocab import CompileContext
 
-_NO_CTX = CompileContext()
+# the grace marks rulebot set, as the journal confirmed them (Store.grace_marks):
+# rule -> item id -> marks
+Marks = Mapping[str, Mapping[str, Collection[str]]]
 
 
 class RuleLike(Protocol):
@@ -55,11 +61,18 @@ class RuleLike(Protocol):
 
 
 def item_ref(item: Item) -> dict[str, Any]:
+    """An item as the plan found it: what listings show, and what its actions
+    depend on, which ``apply`` of a saved plan checks again (``engine.Seen``):
+    a service may change tags without a new ``time_updated`` (Karakeep's tag
+    rename keeps ``modifiedAt``)."""
     return {
         "item_id": item.item_id,
         "title": item.title,
         "url": item.url,
         "time_updated": item.time_updated or 0,
+        "status": item.status,
+        "favorite": item.favorite,
+        "tags": None if item.tags is None else list(item.tags),
     }
 
 
@@ -151,13 +164,16 @@ def make_plan(
     used: Mapping[str, int] | None = None,
     timezone: dt.tzinfo = dt.UTC,
     ordered: bool = False,
+    marks: Marks | None = None,
 ) -> Plan:
     """The plan; ``observe(rule, state)`` sees the library as each rule sees it
     (``explain`` uses it to show conditions against the simulated state).
     ``used`` is how many items each rule already acted on in its current
     schedule period (``Usage.items``): its ``limit`` holds per period.
-    ``ordered``: ``items`` already come oldest first (``Store.items()``)."""
+    ``ordered``: ``items`` already come oldest first (``Store.items()``).
+    ``marks``: the grace marks rulebot set (``Usage.marks``); no other counts."""
     used = used or {}
+    fold = plan_fold(source)  # how the source compares tags, for grace marks
     state = Simulation(items, ordered=ordered)
     original = Originals(state.by_id)
     urls = Urls(state.by_id)  # the dict rules change as they go
@@ -173,7 +189,7 @@ def make_plan(
             matched[rule.name] = len(candidates)
             left = None if rule.limit is None else max(0, rule.limit - used.get(rule.name, 0))
             if getattr(rule, "grace", None):
-                grace = Grace(rule, now, timezone)
+                grace = Grace(rule, now, timezone, (marks or {}).get(rule.name), fold)
                 planned.extend(_flat(grace.plan(candidates, left, state, original)))
             else:
                 acted = _plan_item_rule(rule, candidates, left, state, original, now)
@@ -208,6 +224,7 @@ def plan_in_passes(
     timezone: dt.tzinfo = dt.UTC,
     release: int = 512,
     spill: int | None = None,
+    marks: Marks | None = None,
 ) -> Plan:
     """``make_plan``'s plan, made in one pass over the library a chunk at a
     time (``chunks``: the live items oldest first, as ``Store.iter_items``
@@ -225,7 +242,13 @@ def plan_in_passes(
     ``release``: held-back items go on in batches of at least this many;
     ``spill``: past this many actions the plan goes to disk (``Spool``;
     default ``spool.SPILL``)."""
-    one_pass = _OnePass(rules, now, used or {}, release, timezone, Spool(2 * len(rules), spill))
+    spool = Spool(2 * len(rules), spill)
+    graces = {  # grace rules: their marks and due actions, then their unmarks
+        k: Grace(rule, now, timezone, (marks or {}).get(rule.name), plan_fold(source))
+        for k, rule in enumerate(rules)
+        if _grace(rule)
+    }
+    one_pass = _OnePass(rules, now, used or {}, release, graces, spool)
     position = 0
     with gc_paused():  # a first run makes an action, a send and an item per change
         for chunk in chunks:
@@ -263,15 +286,13 @@ class _OnePass:
         now: int,
         used: Mapping[str, int],
         release: int,
-        timezone: dt.tzinfo,
+        graces: Mapping[int, Grace],
         spool: Spool,
     ) -> None:
         self.rules, self.now, self.release = rules, now, release
         # grace rules: their marks and due actions first, then (after every
         # chunk's) the unmarks, as make_plan orders them
-        self.graces = {
-            k: Grace(rule, now, timezone) for k, rule in enumerate(rules) if _grace(rule)
-        }
+        self.graces = graces
         # rule k's actions go to part 2k, its unmarks to part 2k + 1, each
         # with the item's place in the library, to restore item order where
         # held-back items went on late
@@ -476,29 +497,46 @@ def _plan_item_rule(
 class Grace:
     """One grace rule's plan: marks, due actions, unmarks (Cloud Custodian's
     mark-for-op). The mark lives in the library, so it shows in the reading
-    app and survives a lost store; removing it by hand postpones the action."""
+    app; removing it by hand postpones the action.
 
-    def __init__(self, rule: RuleLike, now: int, timezone: dt.tzinfo) -> None:
+    Only a mark rulebot set itself (``known``: the marks the journal confirmed
+    per item) starts a grace period. A tag that merely reads as one (typed,
+    planted by another client, left from a lost store; in any case, with the
+    date in any ISO form) is replaced by a fresh mark, due a whole grace
+    period from today, and the plan says so: it never brings an action
+    forward."""
+
+    def __init__(
+        self,
+        rule: RuleLike,
+        now: int,
+        timezone: dt.tzinfo,
+        known: Mapping[str, Collection[str]] | None = None,
+        fold: Fold = unicode_lower,
+    ) -> None:
         self.rule = rule
         self.now = now
         self.prefix = f"rulebot:{rule.name}:"
+        self.known = known or {}
+        self.fold = fold  # the source's (rulebot.tagcase): marks are tags like any other
+        self.ctx = CompileContext(fold=fold)
         today = dt.datetime.fromtimestamp(now, timezone)
         self.today = today.date()
         seconds = int(getattr(rule, "grace", 0) or 0)
         self.due = (today + dt.timedelta(seconds=seconds)).date()
 
     def marks(self, item: Item) -> list[str]:
-        prefix = self.prefix.casefold()
-        return [t for t in item.tags or () if t.casefold().startswith(prefix)]
+        """The item's tags that read as this rule's mark, whoever set them."""
+        size = len(self.prefix)
+        return [
+            tag
+            for tag in item.tags or ()
+            if self.fold(tag[:size]) == self.fold(self.prefix) and _day(tag[size:]) is not None
+        ]
 
-    def due_day(self, marks: list[str]) -> dt.date | None:
-        """The earliest day a mark names; None when none is a date (not a mark)."""
-        days = []
-        for mark in marks:
-            try:
-                days.append(dt.date.fromisoformat(mark[len(self.prefix) :]))
-            except ValueError:
-                continue
+    def due_day(self, marks: Iterable[str]) -> dt.date | None:
+        """The earliest day the marks name; None when there are none."""
+        days = [day for mark in marks if (day := _day(mark[len(self.prefix) :])) is not None]
         return min(days) if days else None
 
     def plan(
@@ -530,14 +568,22 @@ class Grace:
             if item.tags is None:
                 continue  # tags unknown: a mark could not be seen again
             marks = self.marks(item)
-            due = self.due_day(marks)
+            set_here = self.known.get(item.item_id, ())
+            due = self.due_day(mark for mark in marks if mark in set_here)
             steps: list[Action]
             if due is None:
                 mark = f"{self.prefix}{self.due.isoformat()}"
-                steps = [TagsAdd([mark], _NO_CTX)]
+                steps = [TagsAdd([mark], self.ctx)]
                 note = f"grace: marked, due {self.due.isoformat()}"
+                if marks:  # not rulebot's: replaced (removed first: it may be spelled alike)
+                    steps.insert(0, TagsRemove(marks, self.ctx))
+                    note = (
+                        f"grace: {', '.join(marks)} was not set by rulebot (its store has no "
+                        f"record of it), so it does not count: marked afresh, due "
+                        f"{self.due.isoformat()}"
+                    )
             elif self.today >= due:
-                steps = [*rule.actions, TagsRemove(marks, _NO_CTX)]
+                steps = [*rule.actions, TagsRemove(marks, self.ctx)]
                 note = f"grace: due {due.isoformat()}"
             else:
                 continue  # marked, not yet due
@@ -551,15 +597,16 @@ class Grace:
         return acted
 
     def unmark(self, matched: set[str], state: Simulation, original: Originals) -> Acted:
-        """Marked items that no longer match (not in ``matched``) lose the mark."""
+        """Marked items that no longer match (not in ``matched``) lose the mark
+        (whoever set it: a mark never makes anything happen sooner)."""
         unmarked: Acted = []
         for entry in list(state.in_order):
             if entry is None or entry.item_id in matched:
                 continue
             marks = self.marks(entry)
-            if not marks or self.due_day(marks) is None:
+            if not marks:
                 continue
-            sends, current = _effects([TagsRemove(marks, _NO_CTX)], entry, self.now)
+            sends, current = _effects([TagsRemove(marks, self.ctx)], entry, self.now)
             ref = original.ref(entry)
             note = "grace: no longer matches, mark removed"
             if sends:
@@ -567,6 +614,14 @@ class Grace:
                 unmarked.append((entry.item_id, actions))
             state.put(current)
         return unmarked
+
+
+def _day(text: str) -> dt.date | None:
+    """The date a mark names, in any ISO 8601 form (``2026-12-03``, ``20261203``)."""
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        return None
 
 
 def _effects(actions: Sequence[Action], item: Item, now: int) -> tuple[list[dict[str, Any]], Item]:
@@ -613,7 +668,8 @@ class Limits:
 @dataclass(frozen=True)
 class Usage:
     """What scheduled rules already did in their current schedule period,
-    as the journal confirmed it (or a crashed run may have done it).
+    as the journal confirmed it (or a crashed run may have done it), and
+    the grace marks rules set (whenever they set them).
 
     A rule's period starts at its most recent cron time; a rule without a
     schedule has no period beyond the run itself, so it has no usage."""
@@ -621,6 +677,7 @@ class Usage:
     items: Mapping[str, int] = field(default_factory=dict)  # rule -> items acted on
     deletes: int = 0  # destructive actions of those rules in their periods
     limits: Mapping[str, int] = field(default_factory=dict)  # rule -> its `limit`
+    marks: Marks = field(default_factory=dict)  # grace rule -> item id -> marks it set
 
 
 def check_limits(plan: Plan, limits: Limits, usage: Usage | None = None) -> None:

@@ -119,7 +119,17 @@ def run_case(config: Config, case: TestCase) -> CaseResult:
     except (VocabError, KeyError, TypeError, ValueError) as err:
         return CaseResult(case.name, False, error=f"bad test item: {err}")
     by_id = {item.item_id: item for item in items}
-    plan = make_plan([r for r in config.rules if r.enabled], items, now, timezone=config.timezone)
+    # a case has no store: a grace mark on its items counts as one rulebot set
+    marks = {
+        rule.name: {
+            item.item_id: {t for t in item.tags or () if t.startswith(f"rulebot:{rule.name}:")}
+            for item in items
+        }
+        for rule in config.rules
+        if rule.grace
+    }
+    rules = [r for r in config.rules if r.enabled]
+    plan = make_plan(rules, items, now, timezone=config.timezone, marks=marks)
     expected, planned_lines = [], []
     passed = len(plan.actions) == len(case.expect)
     for position in range(max(len(plan.actions), len(case.expect))):

@@ -33,6 +33,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from rulebot.actions import from_send
+from rulebot.capabilities import POCKET
 from rulebot.engine import screen, touchable
 from rulebot.errors import ItemDataError, ServerUnreachable, stopped_run
 from rulebot.http import clip, describe
@@ -363,7 +364,7 @@ def _mirror(store: Store, planned: PlannedAction, detail: Any, conn: Any) -> Ite
     the item an ``add`` created, when the server's answer shows it."""
     send = planned.send
     when = int(send.get("time") or 0)
-    action = from_send(send)
+    action = from_send(send, POCKET.fold)  # how the Pocket server compares tags
     if planned.name == "add":
         if isinstance(detail, dict) and entry_problem(None, detail) is None:
             try:

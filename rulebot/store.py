@@ -585,7 +585,10 @@ class Store:
         return found
 
     def ids_tagged(self, tag: str) -> list[str]:
-        """Ids of live items with a tag that case-folds like ``tag``."""
+        """Ids of live items with a tag that case-folds like ``tag``. Full case
+        folding joins every pair of tags any source's fold joins (``tagcase``;
+        str.lower and ASCII lower-casing both refine it), so these are at least
+        the items an action on ``tag`` can touch: what ``engine.touchable`` needs."""
         self._conn.create_function("rb_casefold", 1, str.casefold, deterministic=True)
         with self._snapshot():
             rows = self._conn.execute(
@@ -964,6 +967,34 @@ class Store:
             return [
                 (None if item_id is None else str(item_id), str(name)) for item_id, name in rows
             ]
+
+    def grace_marks(self, rules: Iterable[str]) -> dict[str, dict[str, frozenset[str]]]:
+        """rule -> item id -> the grace marks (``rulebot:RULE:DATE``) that
+        rule's confirmed ``tags_add`` actions gave the item: the marks rulebot
+        set itself. Only these start a grace period (``planner.Grace``); a
+        mark in the library that is not here was typed, planted or left from
+        a lost store, and counts for nothing."""
+        names = list(dict.fromkeys(rules))
+        if not names:
+            return {}
+        found: dict[str, dict[str, set[str]]] = {}
+        with self._snapshot():
+            rows = self._conn.execute(
+                "SELECT rule, json_extract(send, '$.item_id'), json_extract(send, '$.tags')"
+                f" FROM run_actions WHERE rule IN ({', '.join('?' * len(names))})"
+                " AND state = 'confirmed' AND json_extract(send, '$.action') = 'tags_add'"
+                " AND instr(json_extract(send, '$.tags'), 'rulebot:') > 0",
+                names,
+            ).fetchall()
+        for rule, item_id, tags in rows:
+            prefix = f"rulebot:{rule}:"
+            marks = [tag for tag in str(tags).split(",") if tag.startswith(prefix)]
+            if marks and item_id is not None:
+                found.setdefault(str(rule), {}).setdefault(str(item_id), set()).update(marks)
+        return {
+            rule: {item_id: frozenset(marks) for item_id, marks in by_item.items()}
+            for rule, by_item in found.items()
+        }
 
 
 # -- row conversion ------------------------------------------------------------

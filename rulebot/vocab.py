@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from rulebot.tagcase import Fold, unicode_lower
+
 
 @dataclass
 class VocabError(Exception):
@@ -28,9 +30,11 @@ class VocabError(Exception):
 
 @dataclass(frozen=True)
 class CompileContext:
-    """What compiling needs beyond the value itself."""
+    """What compiling needs beyond the value itself: the config's timezone,
+    and how its source compares tags (``rulebot.tagcase``)."""
 
     timezone: dt.tzinfo = dt.UTC
+    fold: Fold = unicode_lower
 
     @classmethod
     def for_zone(cls, name: str) -> CompileContext:

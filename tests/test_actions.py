@@ -4,7 +4,8 @@ import pytest
 
 from rulebot.actions import REGISTRY, compile_action, from_send
 from rulebot.item import ARCHIVED, DELETED, UNREAD
-from rulebot.vocab import VocabError
+from rulebot.tagcase import ascii_lower, unicode_lower
+from rulebot.vocab import CompileContext, VocabError
 
 from .helpers import NOW, item
 
@@ -171,7 +172,7 @@ def test_from_send_rebuilds_the_same_action(action) -> None:  # type: ignore[no-
     else:
         effect = compiled.on_item(item(tags=("q",)), NOW)
     assert effect is not None
-    rebuilt = from_send(effect.send)
+    rebuilt = from_send(effect.send, unicode_lower)
     assert type(rebuilt) is type(compiled)
     assert rebuilt.describe() == compiled.describe()
 
@@ -184,3 +185,35 @@ def test_tag_delete_error_points_at_the_value() -> None:
     with pytest.raises(VocabError) as caught:
         compile_action({"tag_delete": "a,b"})
     assert caught.value.path == ("tag_delete",)
+
+
+def test_tag_actions_lower_case_and_never_case_fold() -> None:
+    """`masse` and `Maße` are two tags (str.casefold made them one)."""
+    library = {
+        "1": item(1, tags=("Maße", "x")),
+        "2": item(2, tags=("MASSE",)),
+        "3": item(3, tags=("masse", "Masse")),
+    }
+    effect = compile_action({"tag_delete": "masse"}).on_library(library, set(), NOW)
+    assert effect is not None
+    assert {i.item_id: i.tags for i in effect.changed} == {"2": (), "3": ()}
+    assert send_of({"tags_add": ["Maße"]}, item(tags=("masse",)))["tags"] == "Maße"
+    assert send_of({"tags_remove": ["masse"]}, item(tags=("Maße",))) is None
+    assert send_of({"tags_replace": ["masse"]}, item(tags=("Maße",))) is not None
+    assert compile_action({"tags_add": ["Maße", "masse"]}).tags == ["Maße", "masse"]
+
+
+def test_tag_actions_compare_ascii_letters_only_with_shaarlis_fold() -> None:
+    ctx = CompileContext(fold=ascii_lower)
+    both = item(tags=("ÉTÉ", "été", "DEV"))
+    effect = compile_action({"tags_remove": ["été", "dev"]}, ctx).on_item(both, NOW)
+    assert effect is not None and effect.changed[0].tags == ("ÉTÉ",)
+    assert compile_action({"tags_add": ["Été"]}, ctx).on_item(both, NOW) is not None
+    rename = compile_action({"tag_rename": {"old_tag": "été", "new_tag": "summer"}}, ctx)
+    renamed = rename.on_library({"1": both}, set(), NOW)
+    assert renamed is not None and renamed.changed[0].tags == ("ÉTÉ", "summer", "DEV")
+    # a saved plan's action is rebuilt with the same fold: the applier agrees
+    rebuilt = from_send(renamed.send, ascii_lower).on_library({"1": both}, set(), NOW)
+    assert rebuilt is not None and rebuilt.changed == renamed.changed
+    loose = from_send(renamed.send, unicode_lower).on_library({"1": both}, set(), NOW)
+    assert loose is not None and loose.changed[0].tags == ("summer", "DEV")

@@ -180,6 +180,86 @@ def test_plan_out_then_apply_skips_stale(
     assert "https://b.org/ancient" in items_by_url(workspace)
 
 
+def test_apply_skips_an_item_whose_tags_or_favourite_changed_without_a_new_time(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What a planned action depends on is checked again, not only
+    ``time_updated``: another client may change an item without it."""
+    assert rb(capsys, "plan", "--now", NOW, "--out", "plan.json")[0] == 0
+    with Store.open(workspace / ".rulebot" / "rulebot.db") as store:
+        ancient = store.find_by_url("https://b.org/ancient")
+        stale = store.find_by_url("https://a.org/old")
+        assert ancient is not None and stale is not None
+        store.upsert([ancient.replace(tags=("keep",)), stale.replace(favorite=True)])
+    code, out, _ = rb(capsys, "apply", "plan.json", "--format", "json")
+    assert code == 0
+    result = json.loads(out)
+    assert result["summary"] == {"planned": 4, "sent": 1, "succeeded": 1, "failed": 0, "skipped": 3}
+    assert [s["error"] for s in result["skipped"]] == [
+        "the item's favourite changed since the plan was made",  # archive
+        "the item's favourite changed since the plan was made",  # tags_add
+        "the item's tags changed since the plan was made",  # delete
+    ]
+    assert "https://b.org/ancient" in items_by_url(workspace)
+
+
+def test_a_plan_file_without_the_items_tags_status_and_favourite_still_applies(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Plans saved by an older rulebot carry only ``time_updated``: they stay
+    valid and are checked by it alone."""
+    from jsonschema import Draft202012Validator
+
+    assert rb(capsys, "plan", "--now", NOW, "--out", "plan.json")[0] == 0
+    saved = json.loads((workspace / "plan.json").read_text())
+    item_refs = [a["item"] for a in saved["actions"] if "item" in a]
+    assert {"status", "favorite", "tags"} <= set(item_refs[0])
+    for ref in item_refs:
+        for key in ("status", "favorite", "tags"):
+            del ref[key]
+    (workspace / "plan.json").write_text(json.dumps(saved))
+    schema = json.loads((Path(__file__).parent.parent / "schemas/plan.schema.json").read_text())
+    assert list(Draft202012Validator(schema).iter_errors(saved)) == []
+    with Store.open(workspace / ".rulebot" / "rulebot.db") as store:
+        stale = store.find_by_url("https://a.org/old")
+        assert stale is not None
+        store.upsert([stale.replace(favorite=True)])  # not something an old plan can see
+    code, out, _ = rb(capsys, "apply", "plan.json", "--format", "json")
+    assert code == 0
+    assert json.loads(out)["summary"]["succeeded"] == 4
+
+
+def test_tag_comparison_lower_cases_and_never_case_folds(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`masse` is not `Maße` (str.casefold says it is; no service does): a
+    `tag_delete: masse` leaves `Maße` alone, a `tag: masse` rule does not see
+    it, and `tags_add: [Maße]` on an item tagged `masse` adds it."""
+    (workspace / "rules.yaml").write_text(
+        "version: 1\nrules:\n"
+        "  - name: mass\n    where: {tag: masse}\n    actions: [{tags_add: [Maße]}]\n"
+        "  - name: drop\n    actions: [{tag_delete: masse}]\n"
+    )
+    with Store.open(workspace / ".rulebot" / "rulebot.db") as store:
+        store.replace_all(
+            [
+                Item(item_id="1", given_url="https://m.org/1", tags=("Maße", "x")),
+                Item(item_id="2", given_url="https://m.org/2", tags=("MASSE",)),
+            ]
+        )
+    code, out, err = rb(capsys, "plan", "--now", NOW, "--format", "json")
+    assert code == 0, err
+    assert [
+        (a["send"]["action"], a["send"].get("item_id")) for a in json.loads(out)["actions"]
+    ] == [
+        ("tags_add", "2"),
+        ("tag_delete", None),
+    ]
+    assert rb(capsys, "run", "--now", NOW)[0] == 0
+    with Store.open(workspace / ".rulebot" / "rulebot.db") as store:
+        assert {i.item_id: i.tags for i in store.items()} == {"1": ("Maße", "x"), "2": ("Maße",)}
+
+
 def test_apply_refuses_a_plan_from_another_config(
     workspace: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

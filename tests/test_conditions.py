@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 
 from rulebot.conditions import compile_where, reasons
 from rulebot.item import ARCHIVED, Item
+from rulebot.tagcase import Fold, ascii_lower, unicode_lower
 from rulebot.vocab import CompileContext, VocabError
 
 from .helpers import DAY, NOW, item
@@ -204,6 +205,37 @@ def test_fast_matches_agrees_with_test(where: dict) -> None:
     ]
     for sample in samples:
         assert compiled.matches(sample, NOW) == compiled.test(sample, NOW).matched, sample
+
+
+KELVIN = "\u212a"  # the Kelvin sign: str.lower makes it `k`; ASCII lower-casing does not
+
+
+@pytest.mark.parametrize(
+    ("fold", "wanted", "tags", "expected"),
+    [
+        (unicode_lower, "masse", ("Maße",), False),  # casefold took them for one tag
+        (unicode_lower, "masse", ("MASSE",), True),
+        (unicode_lower, "été", ("ÉTÉ",), True),
+        (unicode_lower, "k", (KELVIN,), True),  # Unicode's own lower case of it, as Wallabag's
+        (ascii_lower, "masse", ("Maße",), False),
+        (ascii_lower, "dev", ("DEV",), True),
+        (ascii_lower, "été", ("ÉTÉ",), False),  # Shaarli: two tags
+        (ascii_lower, "k", (KELVIN,), False),
+    ],
+)
+def test_tags_compare_by_the_sources_fold_in_every_path(
+    fold: Fold, wanted: str, tags: tuple[str, ...], expected: bool
+) -> None:
+    ctx = CompileContext(fold=fold)
+    it = item(tags=tags)
+    for where in ({"tag": wanted}, {"tags": {"any": [wanted]}}, {"tags": {"all": [wanted]}}):
+        compiled = compile_where(where, ctx)
+        assert compiled.test(it, NOW).matched is expected, where
+        assert compiled.matches(it, NOW) is expected, where
+        assert (compiled.select([it], NOW) == [it]) is expected, where
+    none = compile_where({"tags": {"none": [wanted]}}, ctx)
+    assert none.test(it, NOW).matched is (not expected)
+    assert (none.select([it], NOW) == [it]) is (not expected)
 
 
 def test_tag_with_a_comma_is_rejected_with_a_hint() -> None:

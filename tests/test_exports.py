@@ -27,6 +27,7 @@ from rulebot.exports import (
 )
 from rulebot.item import ARCHIVED, DELETED, UNREAD, Item
 from rulebot.store import Store
+from rulebot.tagcase import unicode_lower
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 HEADER = "title,url,time_added,tags,status\n"
@@ -592,10 +593,10 @@ def test_sample_library_has_material_for_typical_rules() -> None:
     stale_read_later = [
         i
         for i in unread
-        if i.has_tag("read-later") and i.time_added < reference - 30 * day  # type: ignore[operator]
+        if i.has_tag("read-later", unicode_lower) and i.time_added < reference - 30 * day  # type: ignore[operator]
     ]
     assert len(stale_read_later) >= 30
-    assert len([i for i in items if i.has_tag("js")]) >= 15
+    assert len([i for i in items if i.has_tag("js", unicode_lower)]) >= 15
     old_archived = [
         i
         for i in items

@@ -41,6 +41,7 @@ from rulebot.errors import ItemDataError, RulebotError
 from rulebot.fakepocket import FakePocket
 from rulebot.item import Item
 from rulebot.store import Store
+from rulebot.tagcase import ascii_lower, unicode_lower
 from tests.conftest import ACCESS_TOKEN, CONSUMER_KEY
 
 EXAMPLES = int(os.environ.get("RULEBOT_FUZZ_EXAMPLES", "150"))
@@ -515,7 +516,8 @@ def test_fuzz_item_from_pocket(raw: Any, tags_known: bool) -> None:
     for name in ("time_added", "time_updated", "time_read", "word_count", "has_image"):
         assert getattr(item, name) is None or isinstance(getattr(item, name), int)
     item.domain  # noqa: B018 -- must not raise
-    item.tag_set()
+    item.tag_set(unicode_lower)
+    item.tag_set(ascii_lower)
 
 
 @pytest.mark.parametrize("item_id", ["\u0661\u0662", "12\u00b2", "\uff11", "", "1.5", "-3"])

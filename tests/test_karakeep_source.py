@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from rulebot.fake.karakeep import FakeKarakeep
@@ -269,6 +270,37 @@ def test_apply_of_a_saved_plan_sends_per_item_renames_on_bookmarks_its_earlier_r
     # rule `seen` changing A is the plan's own doing, not a change since the plan
     assert (summary["succeeded"], summary["skipped"]) == (3, 0), out
     assert tags_of(karakeep, a) == ["javascript", "seen"]
+
+
+def test_a_saved_plan_is_stale_for_a_bookmark_a_tag_rename_gave_keep_since(
+    karakeep: FakeKarakeep, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Karakeep's tag rename keeps every bookmark's ``modifiedAt``: the stale
+    check compares the tags (and status, favourite) the plan saw, not only
+    the time, so the bookmark that gained `keep` is not deleted."""
+    spared = karakeep.add_bookmark("https://k.example/1", "Pin", tags=["old", "pin"])
+    gone = karakeep.add_bookmark("https://k.example/2", "Old", tags=["old"])
+    configure(
+        karakeep,
+        "rules:\n  - name: purge\n    where: {tag: old, tags: {none: [keep]}}\n"
+        "    actions: [delete]\n",
+    )
+    assert rb(capsys, "plan", "--now", NOW, "--out", "plan.json")[0] == 0
+    stamped = karakeep.bookmark(spared)["modifiedAt"]
+    renamed = httpx.patch(
+        f"{karakeep.base_url}/api/v1/tags/{karakeep.tag_id('pin')}",
+        json={"name": "keep"},
+        headers={"Authorization": f"Bearer {KEY}"},
+    )
+    assert renamed.status_code == 200
+    assert karakeep.bookmark(spared)["modifiedAt"] == stamped  # as on the real server
+    code, out, err = rb(capsys, "apply", "plan.json", "--format", "json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert (result["summary"]["succeeded"], result["summary"]["skipped"]) == (1, 1)
+    assert result["skipped"][0]["error"] == "the item's tags changed since the plan was made"
+    assert set(karakeep.state.bookmarks) == {spared}
+    assert gone not in karakeep.state.bookmarks
 
 
 def test_tags_replace_on_a_bookmark_with_two_spellings_of_a_tag_keeps_one_and_converges(

@@ -109,10 +109,15 @@ rules:
 """
 
 
-def plan_of(items: list[Item], now: int) -> list[tuple[str, str, str, str]]:
+def plan_of(
+    items: list[Item], now: int, marks: dict | None = None
+) -> list[tuple[str, str, str, str]]:
     config = load_config_text(GRACE)
-    plan = make_plan(config.rules, items, now, timezone=config.timezone)
+    plan = make_plan(config.rules, items, now, timezone=config.timezone, marks=marks)
     return [(a.rule, a.name, str(a.send.get("tags", "")), a.reasons[-1]) for a in plan.actions]
+
+
+SET = {"stale": {"1": {"rulebot:stale:2026-11-28"}}}  # the mark rulebot set on item 1
 
 
 def test_grace_marks_then_acts_when_due_then_unmarks() -> None:
@@ -122,8 +127,8 @@ def test_grace_marks_then_acts_when_due_then_unmarks() -> None:
         ("stale", "tags_add", "rulebot:stale:2026-11-28", "grace: marked, due 2026-11-28")
     ]
     marked = item(1, tags=("news", "rulebot:stale:2026-11-28"))
-    assert plan_of([marked], late) == []  # not yet due
-    assert plan_of([marked], NOW + 2 * DAY) == [
+    assert plan_of([marked], late, SET) == []  # not yet due
+    assert plan_of([marked], NOW + 2 * DAY, SET) == [
         ("stale", "archive", "", "grace: due 2026-11-28"),
         ("stale", "tags_remove", "rulebot:stale:2026-11-28", "grace: due 2026-11-28"),
     ]
@@ -135,6 +140,41 @@ def test_grace_marks_then_acts_when_due_then_unmarks() -> None:
             "rulebot:stale:2026-11-28",
             "grace: no longer matches, mark removed",
         )
+    ]
+
+
+@pytest.mark.parametrize(
+    "planted",
+    [
+        "rulebot:stale:2020-01-01",
+        "RULEBOT:STALE:2020-01-01",  # upper case
+        "rulebot:stale:20200101",  # the basic date format
+        "rulebot:stale:2026-11-28",  # the very mark rulebot would set, but it did not
+    ],
+)
+def test_a_mark_rulebot_did_not_set_starts_the_grace_period_afresh(planted: str) -> None:
+    """A mark typed by hand, planted by another client or left from a lost
+    store never brings the action forward: it is replaced by a fresh mark,
+    due a whole grace period from today, and the plan says why."""
+    planted_item = item(1, tags=("news", planted))
+    why = (
+        f"grace: {planted} was not set by rulebot (its store has no record of it), "
+        "so it does not count: marked afresh, due 2026-11-28"
+    )
+    assert plan_of([planted_item], NOW) == [
+        ("stale", "tags_remove", planted, why),
+        ("stale", "tags_add", "rulebot:stale:2026-11-28", why),
+    ]
+    # a mark rulebot set on another item, or set by another rule, does not vouch for it
+    elsewhere = {"stale": {"2": {planted}}, "inbox": {"1": {planted}}}
+    assert [a[1] for a in plan_of([planted_item], NOW, elsewhere)] == ["tags_remove", "tags_add"]
+    # next to rulebot's own mark, a planted earlier date changes nothing: not due yet
+    both = item(1, tags=("news", "rulebot:stale:2026-11-28", "rulebot:stale:2020-01-01"))
+    assert plan_of([both], NOW + DAY, SET) == []
+    # when rulebot's own mark falls due, every mark goes with the action
+    assert [a[:3] for a in plan_of([both], NOW + 2 * DAY, SET)] == [
+        ("stale", "archive", ""),
+        ("stale", "tags_remove", "rulebot:stale:2026-11-28,rulebot:stale:2020-01-01"),
     ]
 
 
@@ -195,6 +235,75 @@ def test_grace_on_karakeep_marks_in_the_library_then_archives(
     assert code == 0, err
     assert karakeep.state.bookmarks[news]["archived"] is True
     assert karakeep.state.tag_names(news) == ["news"]
+
+
+def test_grace_on_karakeep_a_mark_left_from_a_lost_store_does_not_count(
+    karakeep: FakeKarakeep, capsys: pytest.CaptureFixture[str]
+) -> None:
+    news = karakeep.add_bookmark("https://n.example/1", "News", tags=["news"])
+    configure(
+        karakeep,
+        "rules:\n  - name: stale\n    where: {tag: news}\n    grace: 1d\n    actions: [archive]\n",
+    )
+    code, _, err = rb(capsys, "run", "--now", "2026-11-26T06:00:00Z")
+    assert code == 0, err
+    assert "rulebot:stale:2026-11-27" in karakeep.state.tag_names(news)
+    for path in STORE.parent.iterdir():  # the store is lost; the mark stays in the library
+        path.unlink()
+    karakeep.now = T + DAY
+    code, _, err = rb(capsys, "run", "--now", "2026-11-27T06:00:00Z")
+    assert code == 0, err
+    assert karakeep.state.bookmarks[news]["archived"] is False  # not acted on: marked afresh
+    assert sorted(karakeep.state.tag_names(news)) == ["news", "rulebot:stale:2026-11-28"]
+    karakeep.now = T + 2 * DAY
+    code, _, err = rb(capsys, "run", "--now", "2026-11-28T06:00:00Z")
+    assert code == 0, err
+    assert karakeep.state.bookmarks[news]["archived"] is True  # the new store's own mark
+    assert karakeep.state.tag_names(news) == ["news"]
+
+
+PURGE = """\
+version: 1
+rules:
+  - name: purge
+    where: {tag: old}
+    grace: 7d
+    actions: [delete]
+"""
+PLANTED = ["rulebot:purge:2020-01-01", "RULEBOT:PURGE:2020-01-01", "rulebot:purge:20200101"]
+
+
+def test_planted_marks_delete_nothing_on_the_first_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A mark typed into the library (any case, any ISO date form) is no
+    mark of rulebot's: the first run marks the item afresh and says so; only
+    a whole grace period later is it deleted."""
+    monkeypatch.chdir(tmp_path)
+    clear_rulebot_env(monkeypatch)
+    Path("rules.yaml").write_text(PURGE)
+    with Store.open(STORE) as store:
+        store.upsert([item(n + 1, tags=("old", mark)) for n, mark in enumerate(PLANTED)])
+    code, out, err = rb(capsys, "plan", "--now", "2026-11-26T06:00:00Z", "--format", "json")
+    assert code == 0, err
+    planned = json.loads(out)["actions"]
+    assert [a["send"]["action"] for a in planned] == ["tags_remove", "tags_add"] * 3
+    for mark, action in zip(PLANTED, planned[::2], strict=True):
+        assert action["send"]["tags"] == mark
+        assert f"{mark} was not set by rulebot" in action["reasons"][-1]
+    code, out, err = rb(capsys, "run", "--now", "2026-11-26T06:00:00Z")
+    assert code == 0, err
+    assert "Applied: 6 succeeded" in out  # the marks replaced, nothing deleted
+    with Store.open(STORE) as store:
+        assert [i.tags for i in store.items()] == [("old", "rulebot:purge:2026-12-03")] * 3
+    code, _, err = rb(capsys, "run", "--now", "2026-12-02T06:00:00Z")
+    assert code == 0, err
+    with Store.open(STORE) as store:
+        assert store.count() == 3  # not yet due
+    code, _, err = rb(capsys, "run", "--now", "2026-12-03T06:00:00Z")
+    assert code == 0, err
+    with Store.open(STORE) as store:
+        assert store.count() == 0  # due by the marks rulebot set
 
 
 # -- items and explain --------------------------------------------------------------

@@ -89,16 +89,22 @@ def chunked(items: list[Item], size: int) -> list[list[Item]]:
     st.dictionaries(st.sampled_from(["r0", "r1", "r2"]), st.integers(0, 3)),
     st.integers(1, 3),
     st.sampled_from([0, 2, 20_000]),  # spooled to disk from the start, midway, never
+    st.booleans(),  # the marks were set by rulebot (recorded in its store) or not
 )
 def test_one_pass_plans_exactly_what_make_plan_plans(
-    items, rules, size, used, release, spill
+    items, rules, size, used, release, spill, recorded
 ) -> None:  # type: ignore[no-untyped-def]
     assert one_pass_ok(rules)
     ordered = sorted(items, key=lambda i: i.sort_key)
     live = [i for i in ordered if not i.is_deleted]  # what Store.iter_items yields
-    reference = make_plan(rules, ordered, NOW, used=used)
+    marks: dict[str, dict[str, set[str]]] = {}
+    for i in live if recorded else ():
+        for tag in i.tags or ():
+            if tag.startswith("rulebot:"):
+                marks.setdefault(tag.split(":")[1], {}).setdefault(i.item_id, set()).add(tag)
+    reference = make_plan(rules, ordered, NOW, used=used, marks=marks)
     passed = plan_in_passes(
-        rules, chunked(live, size), NOW, used=used, release=release, spill=spill
+        rules, chunked(live, size), NOW, used=used, release=release, spill=spill, marks=marks
     )
     assert passed.dumps() == reference.dumps()
     assert passed.matched == reference.matched
@@ -376,7 +382,8 @@ def test_a_grace_rule_marks_then_unmarks_across_chunks_as_make_plan_does() -> No
         ),
         Item(item_id="4", given_url="https://a.org/4", tags=("a",), time_added=4),
     ]
-    reference = make_plan([graced], items, NOW)
+    marks = {"g": {"2": {"rulebot:g:2026-11-20"}, "3": {"rulebot:g:2026-11-20"}}}  # set by rulebot
+    reference = make_plan([graced], items, NOW, marks=marks)
     assert [(a.send["action"], a.item_id) for a in reference.actions] == [
         ("tags_add", "1"),  # marked
         ("archive", "3"),  # due
@@ -385,7 +392,8 @@ def test_a_grace_rule_marks_then_unmarks_across_chunks_as_make_plan_does() -> No
         ("tags_remove", "2"),  # no longer matches: unmarked, after the rule's other actions
     ]
     for size in (1, 2, 3):
-        assert plan_in_passes([graced], chunked(items, size), NOW).dumps() == reference.dumps()
+        passed = plan_in_passes([graced], chunked(items, size), NOW, marks=marks)
+        assert passed.dumps() == reference.dumps()
 
 
 @pytest.mark.parametrize("cache", [0, 2, 20_000])

@@ -4,6 +4,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from rulebot.capabilities import plan_fold
 from rulebot.engine import _apply_one
 from rulebot.errors import LimitExceededError
 from rulebot.item import ARCHIVED, DELETED, UNREAD, Item
@@ -43,6 +44,10 @@ def test_design_example_archive_stale_read_later() -> None:
         "title": "Item 1",
         "url": "https://example.com/1",
         "time_updated": NOW - 41 * DAY,
+        # what the actions depend on, checked again by `apply` of a saved plan
+        "status": 0,
+        "favorite": False,
+        "tags": ["read-later"],
     }
 
 
@@ -246,7 +251,7 @@ def apply_in_memory(plan, items):  # type: ignore[no-untyped-def]
     urls = {u for i in library.values() for u in url_keys(i)}
     for planned in plan.actions:
         before = library.get(planned.item_id) if planned.item_id else None
-        _apply_one(planned, library, urls)
+        _apply_one(planned, library, urls, plan_fold(plan.source))
         if before is not None:
             # every planned item action changes something: no no-ops
             after = library.get(planned.item_id)

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from rulebot.actions import from_send
+from rulebot.capabilities import SHAARLI
 from rulebot.item import Item
 from rulebot.store import Store
 from tests.shaarli_server import SECRET, ShaarliServer, require_server
@@ -333,11 +334,11 @@ def sends(plan: dict[str, Any]) -> list[tuple[str, str | None, str | None]]:
 
 def replayed(tags: dict[int, list[str]], plan: dict[str, Any]) -> dict[int, list[str]]:
     """Each link's tags after the plan's per-link actions, as rulebot's own
-    vocabulary says they act (tags compare case-insensitively)."""
+    vocabulary says they act (tags compare as Shaarli does: ASCII letters only)."""
     items = {i: Item(item_id=str(i), given_url=f"u{i}", tags=tuple(t)) for i, t in tags.items()}
     for action in plan["actions"]:
         link_id = int(action["send"]["item_id"])
-        effect = from_send(action["send"]).on_item(items[link_id], 0)
+        effect = from_send(action["send"], SHAARLI.fold).on_item(items[link_id], 0)
         items[link_id] = effect.changed[0] if effect is not None else items[link_id]
     return {i: list(item.tags or ()) for i, item in items.items()}
 
@@ -373,6 +374,46 @@ def test_a_case_only_rename_of_a_link_with_both_spellings_ends_as_the_plan_shows
     assert after == replayed(before, plan)  # what the plan showed is what the server holds
     with Store.open(Path(".rulebot/rulebot.db")) as store:
         assert {int(i.item_id): list(i.tags or ()) for i in store.items()} == after
+
+
+def test_tags_compare_as_shaarli_does_ascii_letters_only(
+    shaarli: ShaarliServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Shaarli's tag list merges spellings with PHP's strtolower, ASCII
+    letters only: `ÉTÉ` and `été`, or the Kelvin sign and `k`, are two tags
+    there. rulebot's plan and its per-link edits compare them so too."""
+    upper = shaarli.add("https://u.example/upper", ["ÉTÉ", "Dev"], title="Upper")
+    lower = shaarli.add("https://u.example/lower", ["été", "dev"], title="Lower")
+    kelvin = shaarli.add("https://u.example/kelvin", ["\u212a"], title="Kelvin")
+    k = shaarli.add("https://u.example/k", ["k"], title="K")
+    before = {link["id"]: link["tags"] for link in shaarli.links().values()}
+    configure(
+        shaarli,
+        "rules:\n  - name: seen\n    where: {tag: k}\n    actions: [{tags_add: [seen]}]\n"
+        "  - name: devs\n    where: {tag: DEV}\n    actions: [{tags_add: [ok]}]\n"
+        "  - name: drop\n    actions: [{tag_delete: été}]\n",
+    )
+    code, out, err = rb(capsys, "plan", "--format", "json")
+    assert code == 0, err
+    plan = json.loads(out)
+    assert sends(plan) == [
+        ("tags_add", str(k), "seen"),  # not the Kelvin sign
+        ("tags_add", str(upper), "ok"),  # ASCII letters still compare case-insensitively
+        ("tags_add", str(lower), "ok"),
+        ("tags_remove", str(lower), "été"),  # not `ÉTÉ`
+    ]
+    code, _, err = rb(capsys, "run")
+    assert code == 0, err
+    after = {link["id"]: link["tags"] for link in shaarli.links().values()}
+    assert after == {
+        upper: ["ÉTÉ", "Dev", "ok"],
+        lower: ["dev", "ok"],
+        kelvin: ["\u212a"],
+        k: ["k", "seen"],
+    }
+    assert after == replayed(before, plan)  # what the plan showed is what the server holds
+    code, out, _ = rb(capsys, "plan", "--format", "json")
+    assert json.loads(out)["actions"] == []
 
 
 def test_apply_of_a_saved_plan_sends_per_link_actions_on_links_its_native_rename_touched(

@@ -186,6 +186,26 @@ def test_the_whole_flow_maps_every_action_and_a_second_run_is_idle(
     assert wallabag.calls("POST /oauth/v2/token") == 2
 
 
+def test_labels_compare_as_wallabag_lower_cases_them_not_case_folded(
+    wallabag: FakeWallabag, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Wallabag lower-cases labels (`Maße` is stored `maße`), it does not case
+    fold them: `maße` and `masse` are two labels there, and for rulebot too,
+    so the plan adds `Maße` and the entry ends with both."""
+    mass = wallabag.add_entry("https://m.example/1", "Mass", tags=["masse"])
+    configure(
+        wallabag, "rules:\n  - name: mark\n    where: {}\n    actions: [{tags_add: [Maße]}]\n"
+    )
+    code, out, err = rb(capsys, "plan", "--now", NOW, "--format", "json")
+    assert code == 0, err
+    assert [a["send"]["tags"] for a in json.loads(out)["actions"]] == ["Maße"]
+    code, _, err = rb(capsys, "run", "--now", NOW)
+    assert code == 0, err
+    assert wallabag.labels(mass) == ["masse", "maße"]
+    code, out, _ = rb(capsys, "plan", "--now", NOW, "--format", "json")
+    assert json.loads(out)["actions"] == []  # `Maße` is `maße`: nothing more to add
+
+
 def test_the_mapping_of_every_field(
     wallabag: FakeWallabag, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from rulebot.actions import from_send
+from rulebot.capabilities import plan_fold
 from rulebot.engine import screen, touchable
 from rulebot.errors import (
     CredentialsError,
@@ -43,6 +44,7 @@ from rulebot.errors import (
 from rulebot.lifecycle import before_states, item_state
 from rulebot.plan import Outcome, PlannedAction, Result
 from rulebot.sources.base import STOPPED, UNANSWERED
+from rulebot.tagcase import Fold
 
 if TYPE_CHECKING:
     import sqlite3
@@ -117,6 +119,7 @@ def apply_units(
     bulk: Bulk | None = None,
 ) -> Result:
     requests_before = requests()
+    fold = plan_fold(plan.source)  # how the source compares tags, as the plan did
     before = touchable(store, plan.actions)  # all a stale check or undo can ask about
     outcomes, queue = screen(plan, before, check_stale=check_stale)
     run_id = store.journal_begin(
@@ -132,7 +135,7 @@ def apply_units(
     fatal: BaseException | None = None
     outage = _Outage()
     if bulk is not None:  # units the service takes several to a request go first
-        units, fatal = _apply_bulk(store, run_id, units, bulk, outcomes, stop, outage)
+        units, fatal = _apply_bulk(store, run_id, units, bulk, outcomes, stop, outage, fold)
     in_flight: dict[Future[list[Answer]], Unit] = {}
     by_item: dict[str, Future[list[Answer]]] = {}
 
@@ -151,7 +154,7 @@ def apply_units(
         except RulebotError as err:
             outage.heard(err)
             answers = [Answer(False, str(err))] * len(unit)
-        _record(store, run_id, unit, answers, outcomes)
+        _record(store, run_id, unit, answers, outcomes, fold)
         shown.step()
 
     def settle_all() -> None:
@@ -235,6 +238,7 @@ def _apply_bulk(
     outcomes: dict[int, Outcome],
     stop: Callable[[], bool] | None,
     outage: _Outage,
+    fold: Fold,
 ) -> tuple[list[Unit], BaseException | None]:
     """Send the units ``bulk`` accepts, ``bulk.size`` to a request, before the
     rest; the units left to send one by one. Only a unit that is its item's
@@ -280,7 +284,7 @@ def _apply_bulk(
             outage.heard(err)
             answers = [[Answer(False, str(err))] * len(unit) for unit, _ in batch]
         for (unit, _), unit_answers in zip(batch, answers, strict=True):
-            _record(store, run_id, unit, unit_answers, outcomes)
+            _record(store, run_id, unit, unit_answers, outcomes, fold)
         if fatal is None and outage.down:
             fatal = outage.last
         if fatal is not None:
@@ -339,6 +343,7 @@ def _record(
     unit: Unit,
     answers: list[Answer],
     outcomes: dict[int, Outcome],
+    fold: Fold,
 ) -> None:
     with store.transaction() as conn:
         created_tags: set[str] = set()  # journaled once per unit
@@ -351,7 +356,7 @@ def _record(
                     if planned.item_id is not None:
                         store.delete([planned.item_id], conn)
                 else:
-                    mirror(store, planned, answer.created, conn)
+                    mirror(store, planned, answer.created, conn, fold)
                 if answer.created is not None and planned.name == "add":
                     # what undoing this add deletes: that item and no other
                     store.journal_note(run_id, index, "created", item_state(answer.created), conn)
@@ -371,12 +376,16 @@ def _record(
 
 
 def mirror(
-    store: Store, planned: PlannedAction, created: Item | None, conn: sqlite3.Connection
+    store: Store,
+    planned: PlannedAction,
+    created: Item | None,
+    conn: sqlite3.Connection,
+    fold: Fold,
 ) -> None:
     """Bring the mirror in line with a confirmed action (the next sync confirms)."""
     send = planned.send
     when = int(send.get("time") or 0)
-    action = from_send(send)
+    action = from_send(send, fold)
     if planned.name == "add":
         if created is not None:
             store.upsert([created], conn)
@@ -424,13 +433,13 @@ def split_tags(value: Any) -> list[str]:
     return [tag for tag in str(value or "").split(",") if tag]
 
 
-def kept_spellings(tags: list[str], wanted: list[str]) -> set[str]:
+def kept_spellings(tags: list[str], wanted: list[str], fold: Fold) -> set[str]:
     """The spellings a ``tags_replace`` by ``wanted`` keeps of ``tags``: one per
     wanted tag, the wanted spelling if the item has it, else the item's first
-    (tags compare case-insensitively; the server keeps its spelling)."""
+    (tags compare by the source's ``fold``; the server keeps its spelling)."""
     kept: set[str] = set()
     for tag in wanted:
-        same = [t for t in tags if t.casefold() == tag.casefold()]
+        same = [t for t in tags if fold(t) == fold(tag)]
         if same:
             kept.add(tag if tag in same else same[0])
     return kept

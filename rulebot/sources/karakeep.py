@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from rulebot.capabilities import KARAKEEP, Capabilities
 from rulebot.errors import ItemDataError
-from rulebot.item import Item, folded_tags
+from rulebot.item import Item
 from rulebot.paging import Bounds
 from rulebot.plan import Plan, PlannedAction
 from rulebot.sources.applier import Answer, Unit, apply_units, kept_spellings, split_tags
@@ -55,6 +55,7 @@ from rulebot.sources.karakeep_api import (
     bookmark_to_item,
 )
 from rulebot.sources.refining import Replay
+from rulebot.tagcase import folded_tags
 
 if TYPE_CHECKING:
     from rulebot.config import Config, ServiceSettings
@@ -62,6 +63,10 @@ if TYPE_CHECKING:
     from rulebot.store import Store
 
 logger = logging.getLogger("rulebot.karakeep")
+# Karakeep's tag names are case-sensitive (`JS` and `js` are two tags): rulebot
+# compares them case-insensitively (lower-casing, as the plan did) and acts on
+# every spelling the bookmark has
+FOLD = KARAKEEP.fold
 
 SOURCE_KEY = "source"  # store meta: which library the mirror holds
 
@@ -182,7 +187,7 @@ class KarakeepSession:
                 detach.append(spelling)
 
         def add(tag: str) -> None:
-            if tag.casefold() in folded_tags(tuple(tags)):
+            if FOLD(tag) in folded_tags(tuple(tags), FOLD):
                 return
             tags.append(tag)
             if tag in detach:
@@ -203,12 +208,12 @@ class KarakeepSession:
                 for tag in split_tags(planned.send.get("tags")):
                     add(tag)
             elif name == "tags_remove":
-                gone = folded_tags(tuple(split_tags(planned.send.get("tags"))))
-                for spelling in [t for t in tags if t.casefold() in gone]:
+                gone = folded_tags(tuple(split_tags(planned.send.get("tags"))), FOLD)
+                for spelling in [t for t in tags if FOLD(t) in gone]:
                     drop(spelling)
             elif name in ("tags_replace", "tags_clear"):
                 wanted = split_tags(planned.send.get("tags")) if name == "tags_replace" else []
-                keep = kept_spellings(tags, wanted)
+                keep = kept_spellings(tags, wanted, FOLD)
                 for spelling in [t for t in tags if t not in keep]:
                     drop(spelling)
                 for tag in wanted:
@@ -254,9 +259,9 @@ class KarakeepSession:
         return Answer(False, f"{planned.name} is not an account-wide action")
 
     def _tags_named(self, name: str) -> list[dict[str, Any]]:
-        """The server's tags that rulebot calls ``name`` (case-insensitively)."""
-        folded = name.casefold()
-        return [t for t in self.client.list_tags() if str(t["name"]).casefold() == folded]
+        """The server's tags that rulebot calls ``name`` (every spelling ``FOLD`` joins)."""
+        folded = FOLD(name)
+        return [t for t in self.client.list_tags() if FOLD(str(t["name"])) == folded]
 
     def _add(self, send: Mapping[str, Any]) -> Answer:
         created = self.client.create_link(str(send["url"]), str(send.get("title") or "") or None)
@@ -320,7 +325,7 @@ class KarakeepSource:
         session = getattr(self, "_session", None)
         server = frozenset(session.tag_names()) if session is not None else frozenset()
         actions: list[PlannedAction] = []
-        replay = Replay(library)  # the state each rename sees
+        replay = Replay(library, FOLD)  # the state each rename sees
         for planned in plan.actions:
             if planned.name == "tag_rename" and _refused_rename(planned, replay.state, server):
                 rename = f"tag_rename {planned.send['old_tag']} → {planned.send['new_tag']}"
@@ -342,8 +347,8 @@ def _refused_rename(
     old, new = str(planned.send["old_tag"]), str(planned.send["new_tag"])
     spellings = {t for item in library.values() for t in item.tags or () if not item.is_deleted}
     spellings |= server
-    olds = {t for t in spellings if t.casefold() == old.casefold()}
-    clash = {t for t in spellings if t.casefold() == new.casefold()} - olds
+    olds = {t for t in spellings if FOLD(t) == FOLD(old)}
+    clash = {t for t in spellings if FOLD(t) == FOLD(new)} - olds
     return bool(clash) or len(olds) > 1
 
 

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 from rulebot.capabilities import READECK, Capabilities
 from rulebot.cursors import believable, from_the_future, vouched
 from rulebot.errors import ItemDataError
-from rulebot.item import UNREAD, Item, folded_tags
+from rulebot.item import UNREAD, Item
 from rulebot.paging import Bounds
 from rulebot.plan import Plan, PlannedAction
 from rulebot.sources.applier import Answer, Unit, apply_units, kept_spellings, split_tags
@@ -53,6 +53,7 @@ from rulebot.sources.readeck_api import (
     is_scheduled_for_deletion,
     parse_time,
 )
+from rulebot.tagcase import folded_tags
 
 if TYPE_CHECKING:
     from rulebot.config import Config, ServiceSettings
@@ -60,6 +61,10 @@ if TYPE_CHECKING:
     from rulebot.store import Store
 
 logger = logging.getLogger("rulebot.readeck")
+# Readeck's labels are case-sensitive (`Foo` and `foo` can share a bookmark):
+# rulebot compares them case-insensitively (lower-casing, as the plan did)
+# and acts on every spelling the bookmark has
+FOLD = READECK.fold
 
 SOURCE_KEY = "source"  # store meta: which library the mirror holds
 CURSOR_KEY = "readeck_since"  # store meta: the change feed's next `since` (unix seconds)
@@ -235,7 +240,7 @@ class ReadeckSession:
                 remove.append(spelling)
 
         def attach(tag: str) -> None:
-            if tag.casefold() in folded_tags(tuple(labels)):
+            if FOLD(tag) in folded_tags(tuple(labels), FOLD):
                 return
             labels.append(tag)
             if tag in remove:
@@ -245,8 +250,8 @@ class ReadeckSession:
 
         def spellings(names: list[str]) -> list[str]:
             """The server's spellings of ``names``; as given when the mirror has none."""
-            folded = folded_tags(tuple(names))
-            found = [t for t in labels if t.casefold() in folded]
+            folded = folded_tags(tuple(names), FOLD)
+            found = [t for t in labels if FOLD(t) in folded]
             return found if found or current is not None else names
 
         for planned in actions:
@@ -266,7 +271,7 @@ class ReadeckSession:
                     drop(spelling)
             elif name in ("tags_replace", "tags_clear"):
                 wanted = split_tags(planned.send.get("tags")) if name == "tags_replace" else []
-                keep = kept_spellings(labels, wanted)  # one spelling per wanted label
+                keep = kept_spellings(labels, wanted, FOLD)  # one spelling per wanted label
                 for spelling in [t for t in labels if t not in keep]:
                     drop(spelling)
                 for tag in wanted:
@@ -326,9 +331,9 @@ class ReadeckSession:
 
 
 def _spellings(name: str, library: Mapping[str, Item]) -> list[str]:
-    """The library's labels rulebot calls ``name`` (tags compare case-insensitively)."""
-    folded = name.casefold()
-    found = {t for item in library.values() for t in item.tags or () if t.casefold() == folded}
+    """The library's labels rulebot calls ``name`` (every spelling ``FOLD`` joins)."""
+    folded = FOLD(name)
+    found = {t for item in library.values() for t in item.tags or () if FOLD(t) == folded}
     return sorted(found)
 
 

@@ -26,14 +26,17 @@ from rulebot.actions import from_send
 from rulebot.item import Item
 from rulebot.plan import PlannedAction
 from rulebot.planner import item_ref
+from rulebot.tagcase import Fold
 
 
 class Replay:
-    """A plan's actions replayed, in order, on the library ``refine`` was given."""
+    """A plan's actions replayed, in order, on the library ``refine`` was given,
+    comparing tags by ``fold``: the source's, as the planner compared them."""
 
-    def __init__(self, library: Mapping[str, Item]) -> None:
+    def __init__(self, library: Mapping[str, Item], fold: Fold) -> None:
         self.found = library  # as the plan found it: what references name
         self.state: dict[str, Item] = dict(library)  # as the actions so far leave it
+        self.fold = fold
 
     def ref(self, item: Item) -> dict[str, Any]:
         """``item``'s reference in the plan: the item as the plan found it."""
@@ -41,7 +44,7 @@ class Replay:
 
     def replay(self, planned: PlannedAction) -> None:
         """What ``planned`` does, for the questions of the actions after it."""
-        action = from_send(planned.send)
+        action = from_send(planned.send, self.fold)
         when = int(planned.send.get("time") or 0)
         if action.account_wide:
             effect = action.on_library(self.state, set(), when)
@@ -60,37 +63,39 @@ class Replay:
         ``add_first``: the add before the remove (never for a tag the remove
         would take away again)."""
         when = int(planned.send.get("time") or 0)
-        effect = from_send(planned.send).on_library(self.state, set(), when)
+        effect = from_send(planned.send, self.fold).on_library(self.state, set(), when)
         changed = sorted(effect.changed, key=lambda i: i.sort_key) if effect is not None else []
         result: list[PlannedAction] = []
         for after in changed:
             before = self.state[after.item_id]
-            removed, added = _tag_changes(before.tags or (), after.tags or ())
+            removed, added = _tag_changes(before.tags or (), after.tags or (), self.fold)
             base = {"item_id": after.item_id, "time": when}
             ref = self.ref(before)
             remove = (
                 [{"action": "tags_remove", **base, "tags": ",".join(removed)}] if removed else []
             )
             add = [{"action": "tags_add", **base, "tags": ",".join(added)}] if added else []
-            regains = {t.casefold() for t in removed} & {t.casefold() for t in added}
+            regains = {self.fold(t) for t in removed} & {self.fold(t) for t in added}
             sends = [*add, *remove] if add_first and not regains else [*remove, *add]
             result.extend(PlannedAction(planned.rule, send, ref, (why,)) for send in sends)
             self.state[after.item_id] = after
         return result
 
 
-def _tag_changes(before: tuple[str, ...], after: tuple[str, ...]) -> tuple[list[str], list[str]]:
-    """The ``tags_remove`` and ``tags_add`` (which compare case-insensitively)
-    that take ``before`` to ``after``: a tag whose spellings differ goes in
-    every spelling it had, and comes back in each spelling it has after."""
+def _tag_changes(
+    before: tuple[str, ...], after: tuple[str, ...], fold: Fold
+) -> tuple[list[str], list[str]]:
+    """The ``tags_remove`` and ``tags_add`` (which compare by ``fold``) that
+    take ``before`` to ``after``: a tag whose spellings differ goes in every
+    spelling it had, and comes back in each spelling it has after."""
 
     def spellings(tags: tuple[str, ...]) -> dict[str, list[str]]:
         grouped: dict[str, list[str]] = {}
         for tag in tags:
-            grouped.setdefault(tag.casefold(), []).append(tag)
+            grouped.setdefault(fold(tag), []).append(tag)
         return grouped
 
     had, has = spellings(before), spellings(after)
-    removed = [t for t in before if had[t.casefold()] != has.get(t.casefold())]
-    added = [t for t in after if has[t.casefold()] != had.get(t.casefold())]
+    removed = [t for t in before if had[fold(t)] != has.get(fold(t))]
+    added = [t for t in after if has[fold(t)] != had.get(fold(t))]
     return list(dict.fromkeys(removed)), list(dict.fromkeys(added))

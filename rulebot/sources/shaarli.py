@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from rulebot.capabilities import SHAARLI, Capabilities
 from rulebot.errors import ItemDataError
-from rulebot.item import Item, folded_tags
+from rulebot.item import Item
 from rulebot.paging import Bounds
 from rulebot.plan import Plan, PlannedAction
 from rulebot.sources.applier import Answer, Unit, apply_units, split_tags
@@ -55,6 +55,7 @@ from rulebot.sources.shaarli_api import (
     is_link_id,
     link_to_item,
 )
+from rulebot.tagcase import folded_tags
 
 if TYPE_CHECKING:
     from rulebot.config import Config, ServiceSettings
@@ -62,6 +63,9 @@ if TYPE_CHECKING:
     from rulebot.store import Store
 
 logger = logging.getLogger("rulebot.shaarli")
+# how Shaarli tells tags apart (its tag list merges with strtolower: ASCII
+# letters only); the plan compared them so, and every edit here does too
+FOLD = SHAARLI.fold
 
 SOURCE_KEY = "source"  # store meta: which library the mirror holds
 _TAG_ACTIONS = ("tags_add", "tags_remove", "tags_replace", "tags_clear")
@@ -221,21 +225,21 @@ def _note_url(link: Mapping[str, Any]) -> bool:
 
 def _apply_tags(tags: list[str], changes: list[tuple[str, list[str]]]) -> list[str]:
     """A unit's tag changes (action word, its tags) on the server's list:
-    compared case-insensitively (as rulebot's conditions do), the server's
-    spelling and order kept."""
+    compared as Shaarli and rulebot's plan compare them (``FOLD``: ASCII
+    letters only), the server's spelling and order kept."""
     for name, wanted in changes:
         if name == "tags_add":
             for tag in wanted:
-                if tag.casefold() not in folded_tags(tuple(tags)):
+                if FOLD(tag) not in folded_tags(tuple(tags), FOLD):
                     tags.append(tag)
         elif name == "tags_remove":
-            gone = folded_tags(tuple(wanted))
-            tags = [t for t in tags if t.casefold() not in gone]
+            gone = folded_tags(tuple(wanted), FOLD)
+            tags = [t for t in tags if FOLD(t) not in gone]
         elif name in ("tags_replace", "tags_clear"):
-            keep = folded_tags(tuple(wanted)) if name == "tags_replace" else frozenset()
-            tags = [t for t in tags if t.casefold() in keep]
+            keep = folded_tags(tuple(wanted), FOLD) if name == "tags_replace" else frozenset()
+            tags = [t for t in tags if FOLD(t) in keep]
             for tag in wanted if name == "tags_replace" else []:
-                if tag.casefold() not in folded_tags(tuple(tags)):
+                if FOLD(tag) not in folded_tags(tuple(tags), FOLD):
                     tags.append(tag)
     return tags
 
@@ -274,7 +278,7 @@ class ShaarliSource:
         if not any(p.name in ("tag_rename", "tag_delete") for p in plan.actions):
             return plan
         actions: list[PlannedAction] = []
-        replay = Replay(library)  # the state each action sees
+        replay = Replay(library, FOLD)  # the state each action sees
         for planned in plan.actions:
             if planned.item_id is None and not _route_does_it(planned, replay.state):
                 actions.extend(replay.per_item(planned, _per_link_why(planned)))
@@ -285,13 +289,13 @@ class ShaarliSource:
 
 
 def _spellings(library: Mapping[str, Item], name: str) -> set[str]:
-    folded = name.casefold()
+    folded = FOLD(name)
     return {
         t
         for item in library.values()
         if not item.is_deleted
         for t in item.tags or ()
-        if t.casefold() == folded
+        if FOLD(t) == folded
     }
 
 
@@ -328,8 +332,7 @@ def _route_does_it(planned: PlannedAction, library: Mapping[str, Item]) -> bool:
         return True
     olds = _spellings(library, old)
     doubled = any(
-        sum(t.casefold() == old.casefold() for t in item.tags or ()) > 1
-        for item in library.values()
+        sum(FOLD(t) == FOLD(old) for t in item.tags or ()) > 1 for item in library.values()
     )
     return (
         len(olds) <= 1

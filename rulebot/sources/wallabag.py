@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any
 from rulebot.capabilities import WALLABAG, Capabilities
 from rulebot.cursors import believable, from_the_future, vouched
 from rulebot.errors import ItemDataError
-from rulebot.item import Item, folded_tags
+from rulebot.item import Item
 from rulebot.paging import Bounds
 from rulebot.plan import Plan, PlannedAction
 from rulebot.sources.applier import Answer, Unit, apply_units, split_tags
@@ -63,6 +63,7 @@ from rulebot.sources.wallabag_api import (
     WallabagClient,
     entry_to_item,
 )
+from rulebot.tagcase import folded_tags
 from rulebot.vocab import parse_duration
 
 if TYPE_CHECKING:
@@ -71,6 +72,10 @@ if TYPE_CHECKING:
     from rulebot.store import Store
 
 logger = logging.getLogger("rulebot.wallabag")
+# Wallabag lower-cases every label it stores (PHP's mb_convert_case to lower
+# case): `Foo` and `foo` are one label, `Maße` and `masse` two; rulebot's plan
+# compared them so (str.lower), and every request here does too
+FOLD = WALLABAG.fold
 
 SOURCE_KEY = "source"  # store meta: which library the mirror holds
 SINCE_KEY = "wallabag.since"  # the `since` cursor (server unix seconds)
@@ -253,8 +258,8 @@ class WallabagSession:
                 detach.append(label)
 
         def add(tag: str) -> None:
-            label = tag.lower()  # Wallabag stores labels lower-cased
-            if label.casefold() in folded_tags(tuple(tags)):
+            label = FOLD(tag)  # Wallabag stores labels lower-cased
+            if label in folded_tags(tuple(tags), FOLD):
                 return
             tags.append(label)
             if label in detach:
@@ -275,13 +280,13 @@ class WallabagSession:
                 for tag in split_tags(planned.send.get("tags")):
                     add(tag)
             elif name == "tags_remove":
-                gone = folded_tags(tuple(split_tags(planned.send.get("tags"))))
-                for label in [t for t in tags if t.casefold() in gone]:
+                gone = folded_tags(tuple(split_tags(planned.send.get("tags"))), FOLD)
+                for label in [t for t in tags if FOLD(t) in gone]:
                     drop(label)
             elif name in ("tags_replace", "tags_clear"):
                 wanted = split_tags(planned.send.get("tags")) if name == "tags_replace" else []
-                keep = folded_tags(tuple(wanted))
-                for label in [t for t in tags if t.casefold() not in keep]:
+                keep = folded_tags(tuple(wanted), FOLD)
+                for label in [t for t in tags if FOLD(t) not in keep]:
                     drop(label)
                 for tag in wanted:
                     add(tag)
@@ -308,10 +313,10 @@ class WallabagSession:
             for attempt in (0, 1):
                 if self._tag_ids is None or attempt:
                     self._tag_ids = {
-                        str(t["label"]).casefold(): int(t["id"]) for t in self.client.list_tags()
+                        FOLD(str(t["label"])): int(t["id"]) for t in self.client.list_tags()
                     }
-                if label.casefold() in self._tag_ids:
-                    return self._tag_ids[label.casefold()]
+                if FOLD(label) in self._tag_ids:
+                    return self._tag_ids[FOLD(label)]
         return None
 
     def _account_wide(self, planned: PlannedAction) -> Answer:
@@ -320,7 +325,7 @@ class WallabagSession:
             return self._add(send)
         if planned.name == "tag_delete":
             with suppress(NotFound):  # no entry of ours has it: done
-                self.client.delete_tag_label(str(send["tag"]).lower())
+                self.client.delete_tag_label(FOLD(str(send["tag"])))
             with self._tag_lock:
                 self._tag_ids = None
             return Answer(True)
@@ -331,7 +336,7 @@ class WallabagSession:
         )
 
     def _add(self, send: Mapping[str, Any]) -> Answer:
-        tags = [tag.lower() for tag in split_tags(send.get("tags"))]
+        tags = [FOLD(tag) for tag in split_tags(send.get("tags"))]
         created = self.client.create_entry(
             str(send["url"]), title=str(send.get("title") or "") or None, tags=tags
         )
@@ -366,7 +371,7 @@ class BulkTags:
         changes: list[tuple[str, list[str]]] = []
         for unit, current in batch:
             assert current is not None
-            labels = [t.lower() for _, p in unit for t in split_tags(p.send.get("tags"))]
+            labels = [FOLD(t) for _, p in unit for t in split_tags(p.send.get("tags"))]
             changes.append((current.url, list(dict.fromkeys(labels))))
         answered = self.client.bulk_add_tags(changes)
         found = {
@@ -380,8 +385,8 @@ class BulkTags:
             elif found[url] is False:
                 answer = Answer(True, "no entry has this URL any more", moot=True)
             else:
-                folded = folded_tags(tuple(current.tags or ()))
-                tags = (*(current.tags or ()), *(t for t in labels if t.casefold() not in folded))
+                folded = folded_tags(tuple(current.tags or ()), FOLD)
+                tags = (*(current.tags or ()), *(t for t in labels if FOLD(t) not in folded))
                 answer = Answer(True, tags=tuple(sorted(tags, key=str.casefold)))
             result.append([answer] * len(unit))
         return result
@@ -421,14 +426,14 @@ class WallabagSource:
         if not any(planned.name == "tag_rename" for planned in plan.actions):
             return plan
         actions: list[PlannedAction] = []
-        replay = Replay(library)  # the state each rename sees
+        replay = Replay(library, FOLD)  # the state each rename sees
         for planned in plan.actions:
             if planned.name != "tag_rename":
                 actions.append(planned)
                 replay.replay(planned)
                 continue
             old, new = str(planned.send["old_tag"]), str(planned.send["new_tag"])
-            if old.casefold() == new.casefold():
+            if FOLD(old) == FOLD(new):
                 continue  # labels are lower-case on the server: nothing to do
             why = f"tag_rename {old} → {new} per entry: Wallabag has no tag rename"
             actions.extend(replay.per_item(planned, why, add_first=True))

@@ -1,0 +1,46 @@
+"""How two tags compare: the one fold every comparison of tags goes through.
+
+rulebot's rule language compares tags case-insensitively (`tag: News` finds
+`news`), but never more loosely than the service that holds them: where the
+planner takes two spellings for one tag, the applier does too, and so does
+the service, or the dry run would not be what happens (`str.casefold` took
+`Maße` for `masse`, which no service does). Each source names its fold in
+its capabilities (``Capabilities.fold``); the rules are compiled with it
+(``CompileContext.fold``), and every applier, refine and undo takes it from
+the plan's source (``capabilities.plan_fold``), so the plan and the applier
+agree. What each service does is in its docs page (``docs/<source>.md``).
+"""
+
+from __future__ import annotations
+
+import functools
+import string
+from collections.abc import Callable
+
+Fold = Callable[[str], str]  # a tag -> the key it compares by
+
+
+def unicode_lower(tag: str) -> str:
+    """Unicode lower-casing (``str.lower``), no case folding: `Maße` stays
+    apart from `MASSE`. What Wallabag (PHP ``mb_convert_case`` to lower case)
+    and Pocket (lower-cased tags) store, and the narrowest fold that is still
+    case-insensitive, for services that keep every spelling apart."""
+    return tag.lower()
+
+
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
+def ascii_lower(tag: str) -> str:
+    """Only `A`-`Z` become `a`-`z`: Shaarli merges tags with PHP's
+    ``strtolower``, which since PHP 8.2 changes ASCII letters only, so `É`
+    and `é` (or the Kelvin sign and `k`) are two tags there."""
+    return tag.lower() if tag.isascii() else tag.translate(_ASCII_LOWER)
+
+
+@functools.lru_cache(maxsize=65536)
+def folded_tags(tags: tuple[str, ...], fold: Fold) -> frozenset[str]:
+    """``tags`` folded, as a set. Libraries reuse a few hundred tag
+    combinations across thousands of items, and every tag condition and
+    action asks for this: cached."""
+    return frozenset(map(fold, tags))
