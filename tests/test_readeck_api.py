@@ -118,6 +118,11 @@ def test_sync_full_then_incremental_skips_garbled_and_scheduled_deletions(
     assert store.get(ids[0]).tags == ("x",)  # type: ignore[union-attr]
     assert store.get(ids[1]) is None and store.get(ids[2]) is None
     assert store.get_meta(CURSOR_KEY) == str(T + 10 - DATE_MARGIN)
+    # in the second the mirror was read, a change may still come with the same
+    # time: fetched again; once that second has ended, the overlap costs nothing
+    assert sync.sync(store).requests == 2
+    fake.now = T + 11
+    assert sync.sync(store).requests == 2  # this sync read in second T + 10 still
     assert sync.sync(store).requests == 1  # the cursor's second re-sent: nothing fetched
     fake.touch(ids[3], title="t")
     fake._bookmarks[ids[3]].is_marked = "garbled"  # type: ignore[assignment]

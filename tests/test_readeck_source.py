@@ -160,6 +160,7 @@ def test_the_whole_flow_maps_every_action_in_one_patch_per_unit(
     assert readeck.calls("PATCH /bookmarks/labels") == 1
     assert all(e.headers.get("accept") == "application/json" for e in readeck.exchanges)
     # the next run fetches what the apply changed (the feed names them), then the mirror agrees
+    readeck.now = T + 1  # the second the run read and wrote in has ended
     assert rb(capsys, "sync")[0] == 0
     with Store.open(Path(".rulebot/rulebot.db")) as store:
         mirrored = {item.item_id: item for item in store.items()}
@@ -170,6 +171,24 @@ def test_the_whole_flow_maps_every_action_in_one_patch_per_unit(
     code, out, _ = rb(capsys, "run", "--now", NOW, "--detailed-exitcode")
     assert code == 0 and "Applied: 0 succeeded (1 request)" in out
     assert readeck.calls() - before == 1 == readeck.calls("GET /bookmarks/sync") - feeds
+
+
+def test_an_edit_in_the_second_the_mirror_was_read_is_still_synced(
+    readeck: FakeReadeck, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Readeck's times are whole seconds: a bookmark edited again in the very
+    second its copy was read carries the same `updated`. Found by the
+    conformance model (tests/conformance/test_model.py): such an edit was taken
+    for the overlap re-sending what the mirror had, and never synced."""
+    bookmark_id = readeck.add_bookmark("https://s.example/1", "Same second", created=T, updated=T)
+    configure(readeck, "rules:\n  - name: a\n    actions: [{tag_delete: nope}]\n")
+    assert rb(capsys, "sync")[0] == 0  # read at T
+    assert rb(capsys, "sync")[0] == 0  # an incremental sync, still at T
+    readeck.touch(bookmark_id, is_archived=True)
+    assert readeck.state.bookmarks[bookmark_id]["updated"].startswith("2026-11-26T06:00:00")
+    assert rb(capsys, "sync")[0] == 0
+    with Store.open(Path(".rulebot/rulebot.db")) as store:
+        assert store.get(bookmark_id).status == 1  # type: ignore[union-attr]
 
 
 def test_an_idle_scheduled_run_on_1000_bookmarks_is_one_request_and_ten_changes_two(
@@ -199,8 +218,14 @@ def test_an_idle_scheduled_run_on_1000_bookmarks_is_one_request_and_ten_changes_
     with Store.open(Path(".rulebot/rulebot.db")) as store:
         assert store.get(ids[0]).tags == ("changed",)  # type: ignore[union-attr]
         assert store.get(ids[10]) is None and store.count() == 999
+    readeck.now = T + 121
     before = readeck.calls()
     assert rb(capsys, "run", "--due", "--now", "2026-11-28T06:00:00Z")[0] == 0
+    # the last sync read in the second the ten were changed in (the fake's clock
+    # stood still): they are fetched once more, in case an edit came in that second
+    assert readeck.calls() - before == 2
+    before = readeck.calls()
+    assert rb(capsys, "run", "--due", "--now", "2026-11-29T06:00:00Z")[0] == 0
     assert readeck.calls() - before == 1  # the boundary second re-sent, not re-fetched
 
 

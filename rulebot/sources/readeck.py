@@ -153,8 +153,16 @@ class ReadeckSession:
             if change.deleted or change.bookmark_id in deleted:
                 continue
             known = mirror.get(change.bookmark_id)
-            if known is not None and parse_time(known.extra.get("updated")) == change.time:
-                continue  # the cursor's second, re-sent: already mirrored
+            if (
+                known is not None
+                and parse_time(known.extra.get("updated")) == change.time
+                and change.time.timestamp() < since + DATE_MARGIN
+            ):
+                # re-sent by the overlap and already mirrored: only from a second that
+                # had ended when the last sync read (its Date: the cursor + the
+                # margin). Readeck's times are whole seconds, so a bookmark edited
+                # again in the second its copy was read shows the same time
+                continue
             wanted[change.bookmark_id] = None
         items, returned = (
             self._read(self.client.iter_bookmarks(list(wanted))) if wanted else ([], set())

@@ -763,7 +763,8 @@ class ReadeckBackend(Backend):
         self.fake.remove(item_id)
 
     def rename_tag(self, old: str, new: str) -> None:
-        self.client.rename_label(old, new)  # Readeck's own rename (it merges)
+        if any(old in held.tags for held in self.held().values()):
+            self.client.rename_label(old, new)  # Readeck's own rename (it merges)
 
     def held(self) -> dict[str, Held]:
         return {
