@@ -523,7 +523,24 @@ class OldPocketBackend(PocketBackend):
 KARAKEEP_KEY = "kk-SECRET-conformance-0123456789"
 
 
-class KarakeepBackend(Backend):
+class FakeBackend(Backend):
+    """A source served by one of rulebot's fakes: its clock moves with the
+    backend's, and it records every request and what each one executed."""
+
+    fake: Any
+
+    def advance(self, seconds: int) -> None:
+        super().advance(seconds)
+        self.fake.now = self.now
+
+    def requests(self) -> int:
+        return self.fake.calls()
+
+    def executed(self) -> list[tuple[str, ...]]:
+        return self._executed_exchanges(self.fake.exchanges)
+
+
+class KarakeepBackend(FakeBackend):
     name = "karakeep"
     kind = "karakeep"
     phases = ((r"GET /api/v1/bookmarks$", "sync"), (r"\w+ /api/v1/(bookmarks|tags)", "apply"))
@@ -543,16 +560,6 @@ class KarakeepBackend(Backend):
                 yield self
             finally:
                 self.client.close()
-
-    def advance(self, seconds: int) -> None:
-        super().advance(seconds)
-        self.fake.now = self.now
-
-    def requests(self) -> int:
-        return self.fake.calls()
-
-    def executed(self) -> list[tuple[str, ...]]:
-        return self._executed_exchanges(self.fake.exchanges)
 
     def add(self, seed: Seed) -> str:
         return self.fake.add_bookmark(
@@ -606,7 +613,7 @@ class KarakeepBackend(Backend):
 # -- Wallabag (the fake, OAuth2 included) ----------------------------------------------------
 
 
-class WallabagBackend(Backend):
+class WallabagBackend(FakeBackend):
     name = "wallabag"
     kind = "wallabag"
     keeps_spelling = False  # labels are stored lower-cased
@@ -638,16 +645,6 @@ class WallabagBackend(Backend):
                 self.monkeypatch.setenv(name, value)
             self.fake = fake
             yield self
-
-    def advance(self, seconds: int) -> None:
-        super().advance(seconds)
-        self.fake.now = self.now
-
-    def requests(self) -> int:
-        return self.fake.calls()
-
-    def executed(self) -> list[tuple[str, ...]]:
-        return self._executed_exchanges(self.fake.exchanges)
 
     def add(self, seed: Seed) -> str:
         return str(
@@ -708,7 +705,7 @@ class WallabagBackend(Backend):
 READECK_TOKEN = "rdk-SECRET-conformance-0123456789"
 
 
-class ReadeckBackend(Backend):
+class ReadeckBackend(FakeBackend):
     name = "readeck"
     kind = "readeck"
     phases = ((r"GET /api/bookmarks(/sync)?$", "sync"), (r"\w+ /api/bookmarks", "apply"))
@@ -728,16 +725,6 @@ class ReadeckBackend(Backend):
                 yield self
             finally:
                 self.client.close()
-
-    def advance(self, seconds: int) -> None:
-        super().advance(seconds)
-        self.fake.now = self.now
-
-    def requests(self) -> int:
-        return self.fake.calls()
-
-    def executed(self) -> list[tuple[str, ...]]:
-        return self._executed_exchanges(self.fake.exchanges)
 
     def add(self, seed: Seed) -> str:
         return self.fake.add_bookmark(
