@@ -102,11 +102,13 @@ class RateBudget:
 class MaybeSentError(HttpError):
     """A request that is not idempotent failed after it may have reached the
     server (a lost or cut answer, a timeout, a 5xx): it was not re-sent. The
-    caller checks whether it landed before sending it again (``pause`` first)."""
+    caller checks whether it landed before sending it again (``pause`` first).
+    ``timed_out``: no answer within the timeout, so the request may still be on
+    its way and land after any check."""
 
-    def __init__(self, message: str, problem: str) -> None:
+    def __init__(self, message: str, problem: str, *, timed_out: bool = False) -> None:
         super().__init__(message)
-        self.problem = problem
+        self.problem, self.timed_out = problem, timed_out
 
 
 # -- text from a server ---------------------------------------------------------------
@@ -386,11 +388,12 @@ class _Retry(Exception):
         unanswered: bool = False,
         final: bool = False,
         maybe_sent: bool = True,
+        timed_out: bool = False,
     ) -> None:
         super().__init__(problem)
         self.problem, self.wait, self.garbage = problem, wait, garbage
         self.unanswered, self.final = unanswered or final, final
-        self.maybe_sent = maybe_sent
+        self.maybe_sent, self.timed_out = maybe_sent, timed_out
 
 
 class _RateLimited(Exception):
@@ -517,6 +520,7 @@ class HttpClient:
                         f"{label}: {retry.problem}; not sent again, as it may have reached "
                         f"{self.origin} and it is not safe to repeat",
                         retry.problem,
+                        timed_out=retry.timed_out,
                     ) from None
                 problems.append(retry.problem)
                 garbage += retry.garbage
@@ -552,13 +556,14 @@ class HttpClient:
         expect_json: bool,
     ) -> Response:
         self.requests_made += 1
-        failure, final, unsent = "", False, False
+        failure, final, unsent, timed_out = "", False, False, False
         self._deadline.at = time.monotonic() + self.total_timeout
         try:
             status, answer_headers, body = self._exchange(method, path, params, headers, content)
         except httpx.TimeoutException as exc:
             failure = f"no complete answer within {self.total_timeout:g} s (timeout)"
             unsent = isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout))
+            timed_out = True
         except httpx.HTTPError as exc:
             failure, final = self._connection_problem(exc)
             unsent = isinstance(exc, httpx.ConnectError)  # the request never went out
@@ -567,7 +572,9 @@ class HttpClient:
         if failure:
             # Raised outside the except block: no exception chain keeps the
             # httpx error, whose .request holds the body with the credentials.
-            raise _Retry(failure, unanswered=True, final=final, maybe_sent=not unsent)
+            raise _Retry(
+                failure, unanswered=True, final=final, maybe_sent=not unsent, timed_out=timed_out
+            )
         response = Response(status, answer_headers, body, path=path)
         logger.debug("%s %s: HTTP %d, %d bytes", method, path, status, len(body))
         wait = self._rate_limited(response) if self._rate_limited else None

@@ -290,7 +290,7 @@ class ReadeckClient:
                 if landed is not None:
                     logger.info("POST /bookmarks: the answer was lost, but %s landed", landed)
                     return Created(landed)
-                if "(timeout)" in lost.problem:
+                if lost.timed_out:
                     # a request past the timeout may still be on its way and land after
                     # any check: sent again now, it could be saved twice
                     raise ReadeckError(
