@@ -60,7 +60,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_import import make_export
 from bench_plan import NOW, TWENTY
 
-from rulebot.store import Store
+from rulebot.library.store import Store
 
 HERE = Path(__file__).resolve().parent
 NOW_UNIX = int(dt.datetime.fromisoformat(NOW).timestamp())

@@ -21,8 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from rulebot.exports import ImportResult, import_export, read_export, write_export
-from rulebot.store import Store
+from rulebot.library.exports import ImportResult, import_export, read_export, write_export
+from rulebot.library.store import Store
 
 TAGS = ["read-later", "js", "python", "rust", "longread", "video", "to-sort", "recipes"]
 T = TypeVar("T")

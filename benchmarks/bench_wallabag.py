@@ -30,8 +30,8 @@ from pathlib import Path
 
 from rulebot.cli import main as rulebot
 from rulebot.fake.wallabag import FakeWallabag
+from rulebot.library.store import Store
 from rulebot.sources import wallabag
-from rulebot.store import Store
 
 NOW = "2026-11-26T06:00:00Z"
 T = 1_795_672_800

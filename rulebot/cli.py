@@ -22,12 +22,12 @@ from rulebot.errors import RulebotError
 from rulebot.safe import json_text
 
 if TYPE_CHECKING:
-    from rulebot.config import Config, Rule
-    from rulebot.daemon import Daemon
-    from rulebot.exports import ImportResult
-    from rulebot.plan import Plan, Result
-    from rulebot.planner import Limits
-    from rulebot.store import Store
+    from rulebot.library.exports import ImportResult
+    from rulebot.library.store import Store
+    from rulebot.planning.plan import Plan, Result
+    from rulebot.planning.planner import Limits
+    from rulebot.rules.config import Config, Rule
+    from rulebot.run.daemon import Daemon
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_LIMIT = 0, 1, 2, 3
 FORMATS = ("text", "json", "markdown")
@@ -247,14 +247,14 @@ def _setup_logging(args: argparse.Namespace) -> None:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from rulebot.schema import schema_text
+    from rulebot.rules.schema import schema_text
 
     out(schema_text())
     return EXIT_OK
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from rulebot.config import render_problems, validate_file
+    from rulebot.rules.config import render_problems, validate_file
 
     # several files: pre-commit passes every changed rules file at once
     paths = [Path(f) for f in args.files] or [config_path(args)]
@@ -276,7 +276,7 @@ def now_of(args: argparse.Namespace) -> int:
     import time
 
     if getattr(args, "now", None):
-        from rulebot.plan import parse_iso
+        from rulebot.planning.plan import parse_iso
 
         try:
             return parse_iso(args.now)
@@ -288,7 +288,7 @@ def now_of(args: argparse.Namespace) -> int:
 def load(args: argparse.Namespace) -> Config:
     """The config; its warnings (a condition its source never answers, …)
     go to stderr, as `validate` shows them, unless -q."""
-    from rulebot.config import load_config
+    from rulebot.rules.config import load_config
 
     config = load_config(config_path(args))
     if not args.quiet:
@@ -298,14 +298,14 @@ def load(args: argparse.Namespace) -> Config:
 
 
 def open_store(config: Config, args: argparse.Namespace) -> Store:
-    from rulebot.engine import store_path
-    from rulebot.store import Store
+    from rulebot.library.store import Store
+    from rulebot.run.engine import store_path
 
     return Store.open(store_path(config, args.store))
 
 
 def _limits(config: Config, args: argparse.Namespace) -> Limits:
-    from rulebot.planner import Limits
+    from rulebot.planning.planner import Limits
 
     max_actions = getattr(args, "max_actions", None)
     max_deletes = getattr(args, "max_deletes", None)
@@ -319,8 +319,8 @@ def _limits(config: Config, args: argparse.Namespace) -> Limits:
 
 
 def _chosen_rules(config: Config, store: Store, args: argparse.Namespace, now: int) -> list[Rule]:
-    from rulebot.engine import select_rules
-    from rulebot.schedule import is_due
+    from rulebot.rules.schedule import is_due
+    from rulebot.run.engine import select_rules
 
     rules = select_rules(config, args.rule)
     if args.due:
@@ -329,7 +329,7 @@ def _chosen_rules(config: Config, store: Store, args: argparse.Namespace, now: i
 
 
 def _emit_plan(plan: Plan, args: argparse.Namespace, refused: str | None) -> None:
-    from rulebot import render
+    from rulebot.planning import render
 
     if args.format == "json":
         plan.write(sys.stdout)
@@ -361,9 +361,9 @@ def _github_files(summary: Callable[[], str], *, changes: int) -> None:
 
 
 def cmd_plan(args: argparse.Namespace, *, apply: bool = False) -> int:
-    from rulebot import pipeline
     from rulebot.errors import LimitExceededError
-    from rulebot.planner import check_limits
+    from rulebot.planning.planner import check_limits
+    from rulebot.run import pipeline
 
     config = load(args)
     now = now_of(args)
@@ -394,7 +394,7 @@ def cmd_plan(args: argparse.Namespace, *, apply: bool = False) -> int:
                 raise refused
             return EXIT_CHANGES if args.detailed_exitcode and plan.actions else EXIT_OK
         if not args.quiet and args.format == "text":
-            from rulebot import render
+            from rulebot.planning import render
 
             out(render.plan_text(plan, colour=render.use_colour(sys.stderr)), sys.stderr)
         result = pipeline.apply(store, plan, live, check_stale=False, progress=not args.quiet)
@@ -411,9 +411,9 @@ def _nothing_due(
     """`--due` with no rule due: no sync and no request (rules that are not due
     cost nothing), one line saying so and when the next is due, and the empty
     plan (or result) every output format and `--out` expect."""
-    from rulebot.engine import plan_rules, select_rules
-    from rulebot.plan import Result
-    from rulebot.schedule import nothing_due
+    from rulebot.planning.plan import Result
+    from rulebot.rules.schedule import nothing_due
+    from rulebot.run.engine import plan_rules, select_rules
 
     waiting = select_rules(config, args.rule)
     last_runs = {rule.name: store.last_run(rule.name) for rule in waiting}
@@ -453,7 +453,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _emit_result(result: Result, args: argparse.Namespace, plan: Plan) -> None:
-    from rulebot import render
+    from rulebot.planning import render
 
     if args.format == "json":
         result.write(sys.stdout)
@@ -466,10 +466,10 @@ def _emit_result(result: Result, args: argparse.Namespace, plan: Plan) -> None:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    from rulebot import pipeline
-    from rulebot.engine import period_usage, source_of
-    from rulebot.plan import Plan
-    from rulebot.planner import check_limits
+    from rulebot.planning.plan import Plan
+    from rulebot.planning.planner import check_limits
+    from rulebot.run import pipeline
+    from rulebot.run.engine import period_usage, source_of
 
     plan = Plan.read(Path(args.plan_file))
     config = load(args)
@@ -497,7 +497,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from rulebot.exports import import_export
+    from rulebot.library.exports import import_export
     from rulebot.sources import source_for
 
     config = load(args)
@@ -547,7 +547,7 @@ def _import_text(args: argparse.Namespace, result: ImportResult) -> str:
 
 
 def _import_notes(args: argparse.Namespace, result: ImportResult) -> list[str]:
-    from rulebot.exports import MAX_BAD_ROWS_SHOWN
+    from rulebot.library.exports import MAX_BAD_ROWS_SHOWN
     from rulebot.safe import printable, printable_lines
 
     notes = []
@@ -585,7 +585,7 @@ def _import_notes(args: argparse.Namespace, result: ImportResult) -> list[str]:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from rulebot.exports import write_export
+    from rulebot.library.exports import write_export
 
     config = load(args)
     with open_store(config, args) as store:
@@ -597,7 +597,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from rulebot.explain import explain_item, explain_text
+    from rulebot.planning.explain import explain_item, explain_text
 
     config = load(args)
     with open_store(config, args) as store:
@@ -610,7 +610,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
-    from rulebot.selftest import run_tests, tests_text
+    from rulebot.planning.selftest import run_tests, tests_text
 
     config = load(args)
     results = run_tests(config)
@@ -622,7 +622,7 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from rulebot import pipeline
+    from rulebot.run import pipeline
     from rulebot.sources import source_for
 
     config = load(args)
@@ -648,7 +648,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_auth(args: argparse.Namespace) -> int:
-    from rulebot.pocket import CONSUMER_KEY_ENV, PocketClient
+    from rulebot.sources.pocket.api import CONSUMER_KEY_ENV, PocketClient
 
     base_url = args.base_url
     key_env = CONSUMER_KEY_ENV
@@ -679,7 +679,7 @@ def cmd_auth(args: argparse.Namespace) -> int:
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:
-    from rulebot.schedule import schedule_json, schedule_rows, schedule_text
+    from rulebot.rules.schedule import schedule_json, schedule_rows, schedule_text
 
     config = load(args)
     now = now_of(args)
@@ -695,9 +695,9 @@ def daemon_for(
     args: argparse.Namespace, *, info: Callable[[str], None], warn: Callable[[str], None]
 ) -> Daemon:
     """The daemon for ``args``, with the real pipeline; tests swap its clock."""
-    from rulebot import pipeline
-    from rulebot.daemon import CycleReport, Daemon
-    from rulebot.schedule import is_due
+    from rulebot.rules.schedule import is_due
+    from rulebot.run import pipeline
+    from rulebot.run.daemon import CycleReport, Daemon
 
     config = load(args)
     limits = _limits(config, args)
@@ -746,7 +746,7 @@ def daemon_for(
 
 
 def cmd_daemon(args: argparse.Namespace) -> int:
-    from rulebot.daemon import stop_on_signals
+    from rulebot.run.daemon import stop_on_signals
 
     def say(message: str) -> None:
         print(f"rulebot: daemon: {message}", file=sys.stderr, flush=True)
@@ -767,7 +767,7 @@ def cmd_daemon(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from rulebot.lifecycle import run_json, runs_text
+    from rulebot.run.lifecycle import run_json, runs_text
 
     if args.limit < 1:
         raise UsageError(f"--limit must be 1 or more, not {args.limit}")
@@ -784,11 +784,11 @@ def cmd_runs(args: argparse.Namespace) -> int:
 def cmd_undo(args: argparse.Namespace) -> int:
     """The reversal of a run is a plan like any other: same limits, renderers,
     journal and exit codes as `run` (`--dry-run` shows it, as `plan` does)."""
-    from rulebot import pipeline
-    from rulebot.engine import source_of
     from rulebot.errors import LimitExceededError
-    from rulebot.lifecycle import plan_undo
-    from rulebot.planner import check_limits
+    from rulebot.planning.planner import check_limits
+    from rulebot.run import pipeline
+    from rulebot.run.engine import source_of
+    from rulebot.run.lifecycle import plan_undo
 
     config = load(args)
     now = now_of(args)
@@ -822,7 +822,7 @@ def cmd_undo(args: argparse.Namespace) -> int:
                 raise refused
             return EXIT_CHANGES if args.detailed_exitcode and plan.actions else EXIT_OK
         if not args.quiet and args.format == "text":
-            from rulebot import render
+            from rulebot.planning import render
 
             out(render.plan_text(plan, colour=render.use_colour(sys.stderr)), sys.stderr)
         result = pipeline.apply(store, plan, live, check_stale=False, progress=not args.quiet)
@@ -833,8 +833,8 @@ def cmd_undo(args: argparse.Namespace) -> int:
 
 
 def cmd_items(args: argparse.Namespace) -> int:
-    from rulebot.engine import select_rules
-    from rulebot.lifecycle import inline_where, items_output, matching_items
+    from rulebot.run.engine import select_rules
+    from rulebot.run.lifecycle import inline_where, items_output, matching_items
 
     if args.limit is not None and args.limit < 1:
         raise UsageError(f"--limit must be 1 or more, not {args.limit}")
@@ -896,7 +896,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _setup_logging(args)
         handler = HANDLERS.get(args.command)
         if args.command in ("run", "apply", "undo", "daemon"):
-            from rulebot.store import COMMAND
+            from rulebot.library.store import COMMAND
 
             COMMAND.set(args.command)  # what `rulebot runs` shows for the runs it journals
         if handler is None:
@@ -909,7 +909,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _summary_of_error(args, err)
         return err.exit_code
     except KeyboardInterrupt as stopped:
-        from rulebot.sender import SendInterrupted
+        from rulebot.sources.pocket.sender import SendInterrupted
 
         done = stopped.message() if isinstance(stopped, SendInterrupted) else "interrupted"
         print(f"rulebot: {done}", file=sys.stderr)

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from rulebot.actions import Action, compile_action
-from rulebot.conditions import Where, compile_where
-from rulebot.item import Item
+from rulebot.library.item import Item
+from rulebot.rules.actions import Action, compile_action
+from rulebot.rules.conditions import Where, compile_where
 
 DAY = 86400
 NOW = 1_795_672_800  # 2026-11-26T06:00:00Z

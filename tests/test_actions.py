@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from rulebot.actions import REGISTRY, compile_action, from_send
-from rulebot.item import ARCHIVED, DELETED, UNREAD
-from rulebot.tagcase import ascii_lower, unicode_lower
-from rulebot.vocab import CompileContext, VocabError
+from rulebot.library.item import ARCHIVED, DELETED, UNREAD
+from rulebot.library.tagcase import ascii_lower, unicode_lower
+from rulebot.rules.actions import REGISTRY, compile_action, from_send
+from rulebot.rules.vocab import CompileContext, VocabError
 
 from .helpers import NOW, item
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from rulebot.cli import main
-from rulebot.item import Item
-from rulebot.plan import Plan
-from rulebot.store import Store
+from rulebot.library.item import Item
+from rulebot.library.store import Store
+from rulebot.planning.plan import Plan
 
 from .helpers import clear_rulebot_env, rb
 
@@ -360,7 +360,7 @@ def test_store_lock_names_the_holder(workspace: Path, capsys: pytest.CaptureFixt
             sys.executable,
             "-c",
             "import sys, time\n"
-            "from rulebot.store import Store\n"
+            "from rulebot.library.store import Store\n"
             "with Store.open(sys.argv[1]) as s, s.lock('run'):\n"
             "    print('locked', flush=True); time.sleep(30)\n",
             str(workspace / ".rulebot" / "rulebot.db"),
@@ -423,7 +423,7 @@ class _Terminal:
 def test_colour_only_on_a_terminal_and_never_with_no_color(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from rulebot.render import use_colour
+    from rulebot.planning.render import use_colour
 
     monkeypatch.delenv("NO_COLOR", raising=False)
     monkeypatch.setenv("TERM", "xterm")
@@ -494,7 +494,7 @@ def test_unwritable_outputs_are_clear_errors_or_warnings(
 def test_add_on_the_local_library_saves_the_url_once(
     workspace: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from rulebot.exports import item_id_for_url
+    from rulebot.library.exports import item_id_for_url
 
     (workspace / "rules.yaml").write_text(
         "version: 1\nrules:\n  - name: save\n    actions:\n"
@@ -698,9 +698,9 @@ def test_a_plan_too_large_to_hold_is_saved_and_applied_from_disk(
     it item by item between the rename, and both agree with the plan made
     and applied in memory (a rename between item rules, and a keep rule
     whose held items come late)."""
-    from rulebot import spool
-    from rulebot.config import load_config
-    from rulebot.engine import plan_rules
+    from rulebot.planning import spool
+    from rulebot.rules.config import load_config
+    from rulebot.run.engine import plan_rules
 
     from .test_planner import apply_in_memory
 

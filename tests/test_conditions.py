@@ -4,10 +4,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rulebot.conditions import compile_where, reasons
-from rulebot.item import ARCHIVED, Item
-from rulebot.tagcase import Fold, ascii_lower, unicode_lower
-from rulebot.vocab import CompileContext, VocabError
+from rulebot.library.item import ARCHIVED, Item
+from rulebot.library.tagcase import Fold, ascii_lower, unicode_lower
+from rulebot.rules.conditions import compile_where, reasons
+from rulebot.rules.vocab import CompileContext, VocabError
 
 from .helpers import DAY, NOW, item
 
@@ -262,7 +262,7 @@ def test_tag_with_a_comma_is_rejected_with_a_hint() -> None:
 def test_fast_host_agrees_with_urlsplit(url: str) -> None:
     from urllib.parse import urlsplit
 
-    from rulebot.item import host_of
+    from rulebot.library.item import host_of
 
     try:
         expected = (urlsplit(url.strip()).hostname or "").lower().rstrip(".")
@@ -427,8 +427,8 @@ def test_domain_list_entry_points_at_its_index() -> None:
 
 
 def test_every_condition_names_the_fields_it_reads() -> None:
-    from rulebot.capabilities import ALL_FIELDS, SERVICE_FIELDS
-    from rulebot.conditions import REGISTRY
+    from rulebot.rules.capabilities import ALL_FIELDS, SERVICE_FIELDS
+    from rulebot.rules.conditions import REGISTRY
 
     for key, cls in REGISTRY.items():
         assert cls.fields, key

@@ -13,8 +13,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from rulebot import actions, conditions
-from rulebot.config import (
+from rulebot.errors import ConfigError
+from rulebot.rules import actions, conditions
+from rulebot.rules.config import (
     Config,
     MarkedLoader,
     Problem,
@@ -25,7 +26,6 @@ from rulebot.config import (
     validate_file,
     validate_text,
 )
-from rulebot.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -513,7 +513,7 @@ def test_fields_an_export_has_do_not_warn() -> None:
 
 
 def test_an_action_the_source_cannot_do_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    from rulebot import capabilities
+    from rulebot.rules import capabilities
 
     tags_only = capabilities.Capabilities(
         kind="local",

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from rulebot import pipeline
 from rulebot.cli import build_parser, daemon_for, main
-from rulebot.daemon import CycleReport, Daemon, stop_on_signals
 from rulebot.errors import LockHeldError, PocketError, StoreError
 from rulebot.fakepocket import FakePocket
-from rulebot.store import Store
+from rulebot.library.store import Store
+from rulebot.run import pipeline
+from rulebot.run.daemon import CycleReport, Daemon, stop_on_signals
 from tests.helpers import clear_rulebot_env
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from rulebot.cli import main
-from rulebot.config import validate_text
+from rulebot.rules.config import validate_text
 
 ROOT = Path(__file__).resolve().parent.parent
 BLOCK = re.compile(r"^```yaml[ \t]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)

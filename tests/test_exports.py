@@ -15,9 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import rulebot.exports as exports
+import rulebot.library.exports as exports
 from rulebot.errors import ExportFormatError, RulebotError
-from rulebot.exports import (
+from rulebot.library.exports import (
     ImportResult,
     import_export,
     item_id_for_url,
@@ -25,9 +25,9 @@ from rulebot.exports import (
     tty_progress,
     write_export,
 )
-from rulebot.item import ARCHIVED, DELETED, UNREAD, Item
-from rulebot.store import Store
-from rulebot.tagcase import unicode_lower
+from rulebot.library.item import ARCHIVED, DELETED, UNREAD, Item
+from rulebot.library.store import Store
+from rulebot.library.tagcase import unicode_lower
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 HEADER = "title,url,time_added,tags,status\n"
@@ -153,7 +153,7 @@ def test_ids_are_stable_and_derived_from_the_url(tmp_path: Path) -> None:
         [
             sys.executable,
             "-c",
-            f"from rulebot.exports import read_export; print(read_export({str(path)!r})[0].item_id)",
+            f"from rulebot.library.exports import read_export; print(read_export({str(path)!r})[0].item_id)",
         ],
         capture_output=True,
         text=True,
@@ -364,9 +364,9 @@ def test_a_newer_export_updates_in_place_keyed_by_url(tmp_path: Path, store: Sto
 def test_an_imported_favourite_is_unknown_to_conditions_and_actions(
     tmp_path: Path, store: Store
 ) -> None:
-    from rulebot.actions import compile_action
-    from rulebot.conditions import Env, compile_where
-    from rulebot.planner import make_plan
+    from rulebot.planning.planner import make_plan
+    from rulebot.rules.actions import compile_action
+    from rulebot.rules.conditions import Env, compile_where
     from tests.helpers import rule
 
     path = write(tmp_path / "a.csv", HEADER + "T,https://a.test/1,5,,unread\n")

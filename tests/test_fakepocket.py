@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from rulebot.fake.pocket import FAIL_ALONE, REFUSE_BATCH, FakePocket, seed
-from rulebot.item import Item
+from rulebot.library.item import Item
 from tests.helpers import rb
 
 NOW = 1_700_000_000

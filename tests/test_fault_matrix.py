@@ -87,7 +87,7 @@ class RecordingPocket(FakePocket):
 def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordingPocket]:
     use_fake_credentials(tmp_path, monkeypatch)
     # Backoff sleeps stay real but short: the matrix tests outcomes, not the jitter.
-    monkeypatch.setattr("rulebot.pocket.MAX_BACKOFF", 0.05)
+    monkeypatch.setattr("rulebot.sources.pocket.api.MAX_BACKOFF", 0.05)
     with RecordingPocket(consumer_key=CONSUMER_KEY, access_token=ACCESS_TOKEN) as fake:
         yield fake
 

@@ -34,14 +34,14 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rulebot import actions, conditions
 from rulebot.cli import main
-from rulebot.config import load_config
 from rulebot.errors import ItemDataError, RulebotError
 from rulebot.fakepocket import FakePocket
-from rulebot.item import Item
-from rulebot.store import Store
-from rulebot.tagcase import ascii_lower, unicode_lower
+from rulebot.library.item import Item
+from rulebot.library.store import Store
+from rulebot.library.tagcase import ascii_lower, unicode_lower
+from rulebot.rules import actions, conditions
+from rulebot.rules.config import load_config
 from tests.conftest import ACCESS_TOKEN, CONSUMER_KEY
 
 EXAMPLES = int(os.environ.get("RULEBOT_FUZZ_EXAMPLES", "150"))
@@ -450,7 +450,7 @@ def pocket(workdir: Path) -> Iterator[tuple[FakePocket, Path]]:
     ):
         patch.setenv("POCKET_CONSUMER_KEY", CONSUMER_KEY)
         patch.setenv("POCKET_ACCESS_TOKEN", ACCESS_TOKEN)
-        patch.setattr("rulebot.pocket.MAX_BACKOFF", 0.0)
+        patch.setattr("rulebot.sources.pocket.api.MAX_BACKOFF", 0.0)
         for i in range(3):
             server.add_item(url=f"https://x.example/{i}", title=f"Item {i}")
         config = workdir / "pocket.yaml"

@@ -19,7 +19,6 @@ from typing import Any
 
 import pytest
 
-from rulebot.cursors import MAX_SKEW
 from rulebot.errors import ServerUnreachable
 from rulebot.fake.karakeep import FakeKarakeep
 from rulebot.fake.pocket import FakePocket
@@ -34,10 +33,11 @@ from rulebot.http import (
     RateBudget,
     retry_after,
 )
-from rulebot.paging import Bounds, Listing
-from rulebot.pocket import PocketClient
-from rulebot.store import Store
-from rulebot.sync import CURSOR_KEY
+from rulebot.library.store import Store
+from rulebot.sources.cursors import MAX_SKEW
+from rulebot.sources.paging import Bounds, Listing
+from rulebot.sources.pocket.api import PocketClient
+from rulebot.sources.pocket.sync import CURSOR_KEY
 from tests.conftest import ACCESS_TOKEN, CONSUMER_KEY
 from tests.helpers import Answering, rb
 from tests.test_pocket_mode import write_config

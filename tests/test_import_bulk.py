@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from rulebot.errors import StoreError
-from rulebot.exports import import_export
-from rulebot.item import Item
-from rulebot.store import Store
+from rulebot.library.exports import import_export
+from rulebot.library.item import Item
+from rulebot.library.store import Store
 
 CSV = (
     "title,url,time_added,tags,status\n"

@@ -16,8 +16,8 @@ import pytest
 
 from rulebot.errors import ItemDataError
 from rulebot.fake.karakeep import FakeKarakeep, seed
-from rulebot.item import ARCHIVED, UNREAD
-from rulebot.sources.karakeep_api import (
+from rulebot.library.item import ARCHIVED, UNREAD
+from rulebot.sources.karakeep.api import (
     KarakeepAuthError,
     KarakeepClient,
     KarakeepError,

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from rulebot.fake.karakeep import FakeKarakeep
-from rulebot.store import Store
+from rulebot.library.store import Store
 from tests import karakeep_spec
 
 from .helpers import clear_rulebot_env, rb

@@ -12,12 +12,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rulebot.conditions import compile_where
-from rulebot.config import load_config_text
 from rulebot.fake.karakeep import FakeKarakeep
-from rulebot.item import Item
-from rulebot.planner import make_plan
-from rulebot.store import Store
+from rulebot.library.item import Item
+from rulebot.library.store import Store
+from rulebot.planning.planner import make_plan
+from rulebot.rules.conditions import compile_where
+from rulebot.rules.config import load_config_text
 
 from .helpers import DAY, NOW, clear_rulebot_env, item, rb
 from .test_karakeep_source import KEY, T, configure
@@ -196,7 +196,7 @@ def test_an_item_with_only_a_mark_is_still_untagged() -> None:
 
 
 def test_grace_needs_item_actions_and_a_duration() -> None:
-    from rulebot.config import validate_text
+    from rulebot.rules.config import validate_text
 
     problems = validate_text(
         "version: 1\nrules:\n  - {name: a, grace: 7d, actions: [{tag_delete: x}]}\n"

@@ -12,8 +12,8 @@ import pytest
 
 from rulebot.fake.karakeep import FakeKarakeep
 from rulebot.fakepocket import FakePocket
-from rulebot.item import ARCHIVED, Item
-from rulebot.store import Store
+from rulebot.library.item import ARCHIVED, Item
+from rulebot.library.store import Store
 
 from .helpers import clear_rulebot_env, rb
 from .test_karakeep_source import KEY, T, configure, library, tags_of
@@ -597,7 +597,7 @@ def test_undo_on_karakeep_takes_away_the_tags_the_run_created_so_a_rename_onto_o
 def test_undo_of_an_add_on_karakeep_spares_a_bookmark_tagged_since(
     karakeep: FakeKarakeep, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from rulebot.sources.karakeep_api import KarakeepClient
+    from rulebot.sources.karakeep.api import KarakeepClient
 
     configure(karakeep, "rules:\n" + ADD_RULE)
     assert rb(capsys, "run", "--now", NOW)[0] == 0

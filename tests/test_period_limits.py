@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from rulebot.fakepocket import FakePocket
-from rulebot.store import Store
+from rulebot.library.store import Store
 
 from .helpers import clear_rulebot_env, rb
 

@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from rulebot.item import ARCHIVED
-from rulebot.plan import Plan, PlannedAction, _compact
-from rulebot.planner import make_plan
+from rulebot.library.item import ARCHIVED
+from rulebot.planning.plan import Plan, PlannedAction, _compact
+from rulebot.planning.planner import make_plan
 
 from .helpers import NOW, item, rule
 
@@ -76,7 +76,7 @@ def test_schema_rejects_broken_plans(breakage) -> None:  # type: ignore[no-untyp
 
 
 def test_result_document_is_json_with_one_outcome_per_line() -> None:
-    from rulebot.plan import Outcome, Result
+    from rulebot.planning.plan import Outcome, Result
 
     plan = every_action_plan()
     outcomes = [Outcome(i, a, "succeeded") for i, a in enumerate(plan.actions)]
@@ -181,7 +181,7 @@ def test_a_saved_plan_reads_back_as_it_was_written_a_line_at_a_time(
     spool past ``SPILL`` actions: from the first, midway, never), and gives
     the plan that was written: texts with line and paragraph separators,
     quotes and control characters included."""
-    from rulebot import spool
+    from rulebot.planning import spool
 
     plan = Plan(NOW, actions, "abc", rules=["r1", "ré"], matched={"r1": 2})
     path = tmp_path_factory.mktemp("p") / "plan.json"
@@ -234,7 +234,7 @@ def test_a_plan_lines_keys_are_read_off_it_as_decoding_it_reads_them(
     """``line_keys`` (rule, action, item id without decoding the line) says
     what ``decode_line`` says, or nothing; and for the sends the planner
     makes (action first, item id next, or no item id at all) it says."""
-    from rulebot.plan import _Lines, decode_line, line_keys
+    from rulebot.planning.plan import _Lines, decode_line, line_keys
 
     line = _Lines().line
     for action in actions:

@@ -4,11 +4,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rulebot.capabilities import plan_fold
-from rulebot.engine import _apply_one
 from rulebot.errors import LimitExceededError
-from rulebot.item import ARCHIVED, DELETED, UNREAD, Item
-from rulebot.planner import Limits, check_limits, make_plan, url_keys
+from rulebot.library.item import ARCHIVED, DELETED, UNREAD, Item
+from rulebot.planning.planner import Limits, check_limits, make_plan, url_keys
+from rulebot.rules.capabilities import plan_fold
+from rulebot.run.engine import _apply_one
 
 from .helpers import DAY, NOW, item, rule
 
@@ -135,7 +135,7 @@ def test_limits_refuse_with_counts() -> None:
 
 
 def test_plan_json_round_trip() -> None:
-    from rulebot.plan import Plan
+    from rulebot.planning.plan import Plan
 
     plan = make_plan([rule("r", {"tag": "x"}, ["archive"])], [item(1, tags=("x",))], NOW)
     again = Plan.from_json(plan.to_json())
@@ -311,7 +311,7 @@ def test_a_dry_run_never_changes_the_store(tmp_path_factory, items, rules) -> No
     import hashlib
 
     from rulebot.cli import main
-    from rulebot.store import Store
+    from rulebot.library.store import Store
 
     work = tmp_path_factory.mktemp("dry")
     config = work / "rules.yaml"

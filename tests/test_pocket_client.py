@@ -17,8 +17,8 @@ import pytest
 
 from rulebot.errors import AuthError, PocketError, RateLimitError
 from rulebot.fakepocket import FakePocket
-from rulebot.item import Item
-from rulebot.pocket import BadRequestError, PocketClient, SendResponse
+from rulebot.library.item import Item
+from rulebot.sources.pocket.api import BadRequestError, PocketClient, SendResponse
 
 NOW = 1_700_000_000
 

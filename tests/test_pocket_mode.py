@@ -22,8 +22,8 @@ import pytest
 
 from rulebot.cli import main
 from rulebot.fakepocket import FakePocket
-from rulebot.pocket import PocketClient
-from rulebot.store import Store
+from rulebot.library.store import Store
+from rulebot.sources.pocket.api import PocketClient
 from tests.conftest import ACCESS_TOKEN, CONSUMER_KEY
 from tests.helpers import rb
 
@@ -668,8 +668,8 @@ def test_missing_credentials_name_the_variable(
 
 
 def test_split_point_keeps_one_rules_actions_on_an_item_together() -> None:
-    from rulebot.plan import PlannedAction
-    from rulebot.sender import _split_point
+    from rulebot.planning.plan import PlannedAction
+    from rulebot.sources.pocket.sender import _split_point
 
     def act(rule: str, item_id: str | None) -> tuple[int, PlannedAction]:
         send = {"action": "archive", "time": 1} | ({"item_id": item_id} if item_id else {})
@@ -697,10 +697,10 @@ def test_a_stop_between_batches_sends_nothing_more_and_the_next_run_finishes(
     """The daemon's SIGTERM: the batch in flight completes, no further batch
     is sent, the unsent actions are reported as skipped and the journal is
     closed; the next run plans and sends exactly those."""
-    from rulebot import pipeline
-    from rulebot.config import load_config
-    from rulebot.engine import plan_rules
-    from rulebot.sender import STOPPED
+    from rulebot.rules.config import load_config
+    from rulebot.run import pipeline
+    from rulebot.run.engine import plan_rules
+    from rulebot.sources.pocket.sender import STOPPED
 
     ids = populate(fake_pocket, 40)
     config = load_config(write_config(fake_pocket, batch_size=10))

@@ -11,18 +11,18 @@ from typing import Any
 
 import pytest
 
-from rulebot.config import ServiceSettings
 from rulebot.errors import ItemDataError
 from rulebot.fake.readeck import FakeReadeck
-from rulebot.item import ARCHIVED, UNREAD
-from rulebot.sources.readeck import CURSOR_KEY, DATE_MARGIN, ReadeckSession
-from rulebot.sources.readeck_api import (
+from rulebot.library.item import ARCHIVED, UNREAD
+from rulebot.library.store import Store
+from rulebot.rules.config import ServiceSettings
+from rulebot.sources.readeck.api import (
     ReadeckAuthError,
     ReadeckClient,
     ReadeckError,
     bookmark_to_item,
 )
-from rulebot.store import Store
+from rulebot.sources.readeck.source import CURSOR_KEY, DATE_MARGIN, ReadeckSession
 
 T = 1_795_672_800
 TOKEN = "rdk-api-token-0123456789"

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from rulebot.fake.readeck import FakeReadeck
-from rulebot.item import Item
-from rulebot.schema import DEFAULT_CONCURRENCY
+from rulebot.library.item import Item
+from rulebot.library.store import Store
+from rulebot.rules.schema import DEFAULT_CONCURRENCY
 from rulebot.sources.applier import OUTAGE
-from rulebot.sources.readeck import CURSOR_KEY, DATE_MARGIN
-from rulebot.store import Store
+from rulebot.sources.readeck.source import CURSOR_KEY, DATE_MARGIN
 from tests import readeck_spec
 
 from .helpers import clear_rulebot_env, rb

@@ -3,9 +3,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rulebot.plan import Outcome, Result
-from rulebot.planner import make_plan
-from rulebot.render import plan_markdown, plan_text, result_markdown, result_text
+from rulebot.planning.plan import Outcome, Result
+from rulebot.planning.planner import make_plan
+from rulebot.planning.render import plan_markdown, plan_text, result_markdown, result_text
 
 from .helpers import NOW, item, rule
 
@@ -123,7 +123,7 @@ def test_a_stale_apply_collapses_its_skips() -> None:
 
 def spooled(plan_rules, library):  # type: ignore[no-untyped-def]
     """The one-pass plan read back from disk (``spill=0``), in chunks of 7."""
-    from rulebot.planner import plan_in_passes
+    from rulebot.planning.planner import plan_in_passes
 
     ordered = sorted(library, key=lambda i: i.sort_key)
     chunks = [ordered[n : n + 7] for n in range(0, len(ordered), 7)]
@@ -131,7 +131,7 @@ def spooled(plan_rules, library):  # type: ignore[no-untyped-def]
 
 
 def test_a_plan_read_back_from_disk_renders_as_the_one_in_memory() -> None:
-    from rulebot.spool import SpooledActions
+    from rulebot.planning.spool import SpooledActions
 
     library = [item(i, tags=("x",), given_title=f"Title {i}") for i in range(1, 41)]
     rules = [
@@ -153,7 +153,7 @@ def test_compact_outcomes_read_as_the_list_of_outcomes(states) -> None:  # type:
     """A local apply's outcomes (a byte each, the actions left in the plan,
     on disk or not) give the same result document, renderings, counts and
     lookups as the list of ``Outcome`` the server appliers build."""
-    from rulebot.plan import Outcomes
+    from rulebot.planning.plan import Outcomes
 
     library = [item(i, tags=("x",), given_title=f"Title {i}") for i in range(1, 41)]
     rules = [

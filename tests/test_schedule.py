@@ -22,7 +22,8 @@ from rulebot.fake.karakeep import FakeKarakeep
 from rulebot.fake.readeck import FakeReadeck
 from rulebot.fake.wallabag import FakeWallabag
 from rulebot.fakepocket import FakePocket
-from rulebot.schedule import (
+from rulebot.library.store import Store
+from rulebot.rules.schedule import (
     is_due,
     next_due,
     next_fire,
@@ -30,7 +31,6 @@ from rulebot.schedule import (
     schedule_rows,
     schedule_text,
 )
-from rulebot.store import Store
 from tests.conftest import ACCESS_TOKEN, CONSUMER_KEY
 from tests.helpers import clear_rulebot_env, rb
 

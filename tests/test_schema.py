@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from rulebot import actions, conditions
 from rulebot.cli import main
-from rulebot.schema import build_schema, schema_files, schema_text
+from rulebot.rules import actions, conditions
+from rulebot.rules.schema import build_schema, schema_files, schema_text
 
 ROOT = Path(__file__).resolve().parent.parent
-REGENERATE = "regenerate with: python -m rulebot.schema --write"
+REGENERATE = "regenerate with: python -m rulebot.rules.schema --write"
 
 
 def _subschemas(node: Any, path: str = "#") -> Iterator[tuple[str, dict[str, Any]]]:

@@ -20,13 +20,13 @@ from pathlib import Path
 
 import pytest
 
-from rulebot.config import load_config
-from rulebot.engine import plan_rules
 from rulebot.errors import PocketError
 from rulebot.fake.pocket import FakePocket
-from rulebot.sender import apply_remote
-from rulebot.store import Store
-from rulebot.sync import connect, sync_store
+from rulebot.library.store import Store
+from rulebot.rules.config import load_config
+from rulebot.run.engine import plan_rules
+from rulebot.sources.pocket.sender import apply_remote
+from rulebot.sources.pocket.sync import connect, sync_store
 from tests.helpers import rb
 from tests.test_pocket_mode import (
     action_key,
@@ -284,8 +284,8 @@ def test_after_a_crash_the_cursor_goes_back_before_the_unconfirmed_actions(tmp_p
     clock), which can be older than the cursor of the sync just before the
     send: without moving the cursor back, the next incremental sync would
     not show that those actions landed, and the re-run would send them again."""
-    from rulebot.sender import close_interrupted_runs
-    from rulebot.sync import CURSOR_KEY
+    from rulebot.sources.pocket.sender import close_interrupted_runs
+    from rulebot.sources.pocket.sync import CURSOR_KEY
 
     with Store.open(tmp_path / "store.db") as store:
         store.set_meta(CURSOR_KEY, "1700000010")

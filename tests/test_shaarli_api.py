@@ -9,10 +9,10 @@ import json
 
 import pytest
 
-from rulebot.conditions import compile_where
 from rulebot.errors import ItemDataError
-from rulebot.item import Item
-from rulebot.sources.shaarli_api import link_to_item, make_token
+from rulebot.library.item import Item
+from rulebot.rules.conditions import compile_where
+from rulebot.sources.shaarli.api import link_to_item, make_token
 
 
 def _part(text: str) -> dict[str, object]:

@@ -21,10 +21,10 @@ from typing import Any
 
 import pytest
 
-from rulebot.actions import from_send
-from rulebot.capabilities import SHAARLI
-from rulebot.item import Item
-from rulebot.store import Store
+from rulebot.library.item import Item
+from rulebot.library.store import Store
+from rulebot.rules.actions import from_send
+from rulebot.rules.capabilities import SHAARLI
 from tests.shaarli_server import SECRET, ShaarliServer, require_server
 
 from .helpers import clear_rulebot_env, rb

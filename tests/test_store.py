@@ -18,10 +18,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import rulebot.store as store_module
+import rulebot.library.store as store_module
 from rulebot.errors import LockHeldError, StoreError
-from rulebot.item import ARCHIVED, DELETED, HIDDEN, UNREAD, Item
-from rulebot.store import SCHEMA_VERSION, Store
+from rulebot.library.item import ARCHIVED, DELETED, HIDDEN, UNREAD, Item
+from rulebot.library.store import SCHEMA_VERSION, Store
 
 
 @pytest.fixture
@@ -535,7 +535,7 @@ def test_journal_mark_rejects_unknown_states_and_indexes(store: Store) -> None:
 _HOLDER = textwrap.dedent(
     """
     import sys
-    from rulebot.store import Store
+    from rulebot.library.store import Store
     store = Store.open(sys.argv[1])
     with store.lock("run"):
         print("locked", flush=True)

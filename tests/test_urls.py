@@ -1,4 +1,4 @@
-"""URL normalisation (rulebot/urls.py): properties over generated URLs."""
+"""URL normalisation (rulebot/library/urls.py): properties over generated URLs."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rulebot.urls import normalise_url
+from rulebot.library.urls import normalise_url
 
 segment = st.text("abcdefghijklmnopqrstuvwxyzABC0123456789-_.~%", min_size=1, max_size=8)
 hosts = st.lists(

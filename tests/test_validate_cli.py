@@ -399,7 +399,7 @@ def test_github_format_exact(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 
 
 def test_github_escapes_newlines() -> None:
-    from rulebot.config import Problem, render_problems
+    from rulebot.rules.config import Problem, render_problems
 
     # a message is one line whatever it quotes: control characters are escaped first
     problem = Problem("a,b:c%.yaml", 2, 3, "100% wrong\r\nreally", "$.x")

@@ -15,7 +15,7 @@ import pytest
 
 from rulebot.errors import CredentialsError, ItemDataError
 from rulebot.fake.wallabag import FakeWallabag
-from rulebot.sources.wallabag_api import ENV, WallabagClient, entry_to_item
+from rulebot.sources.wallabag.api import ENV, WallabagClient, entry_to_item
 from tests.helpers import Answering
 
 T = 1_795_672_800

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from rulebot.fake.wallabag import FakeWallabag
-from rulebot.sources.wallabag import FULL_SCAN_KEY, SINCE_KEY
-from rulebot.store import Store
+from rulebot.library.store import Store
+from rulebot.sources.wallabag.source import FULL_SCAN_KEY, SINCE_KEY
 
 from .helpers import clear_rulebot_env, rb
 

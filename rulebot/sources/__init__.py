@@ -10,17 +10,17 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from rulebot.config import Config
+    from rulebot.rules.config import Config
     from rulebot.sources.base import Source
 
 # config block -> "module:factory"; the factory takes the Config
 BACKENDS: dict[str, str] = {
-    "local": "rulebot.sources.local:from_config",
-    "pocket": "rulebot.sources.pocket:from_config",
-    "karakeep": "rulebot.sources.karakeep:from_config",
-    "wallabag": "rulebot.sources.wallabag:from_config",
-    "readeck": "rulebot.sources.readeck:from_config",
-    "shaarli": "rulebot.sources.shaarli:from_config",
+    "local": "rulebot.sources.local.source:from_config",
+    "pocket": "rulebot.sources.pocket.source:from_config",
+    "karakeep": "rulebot.sources.karakeep.source:from_config",
+    "wallabag": "rulebot.sources.wallabag.source:from_config",
+    "readeck": "rulebot.sources.readeck.source:from_config",
+    "shaarli": "rulebot.sources.shaarli.source:from_config",
 }
 
 

@@ -31,9 +31,6 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from rulebot.actions import from_send
-from rulebot.capabilities import plan_fold
-from rulebot.engine import screen, touchable
 from rulebot.errors import (
     CredentialsError,
     RateLimited,
@@ -41,17 +38,20 @@ from rulebot.errors import (
     ServerUnreachable,
     stopped_run,
 )
-from rulebot.lifecycle import before_states, item_state
-from rulebot.plan import Outcome, PlannedAction, Result
+from rulebot.library.tagcase import Fold
+from rulebot.planning.plan import Outcome, PlannedAction, Result
+from rulebot.rules.actions import from_send
+from rulebot.rules.capabilities import plan_fold
+from rulebot.run.engine import screen, touchable
+from rulebot.run.lifecycle import before_states, item_state
 from rulebot.sources.base import STOPPED, UNANSWERED
-from rulebot.tagcase import Fold
 
 if TYPE_CHECKING:
     import sqlite3
 
-    from rulebot.item import Item
-    from rulebot.plan import Plan
-    from rulebot.store import Store
+    from rulebot.library.item import Item
+    from rulebot.library.store import Store
+    from rulebot.planning.plan import Plan
 
 logger = logging.getLogger("rulebot.applier")
 

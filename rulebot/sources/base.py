@@ -5,7 +5,7 @@ which actions it can do, whether it batches), how its library becomes the
 store's mirror (``Session.sync``), and how a plan's actions become requests
 (``Session.apply``, journaled before and after each request, the mirror
 updated only from confirmed results). Everything else (loading, planning,
-limits, rendering, recording runs) is shared: see ``rulebot.pipeline``.
+limits, rendering, recording runs) is shared: see ``rulebot.run.pipeline``.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from rulebot.capabilities import Capabilities
-    from rulebot.item import Item
-    from rulebot.plan import Plan, Result
-    from rulebot.store import Store
+    from rulebot.library.item import Item
+    from rulebot.library.store import Store
+    from rulebot.planning.plan import Plan, Result
+    from rulebot.rules.capabilities import Capabilities
 
 # what an applier reports for actions it never sent because it was asked to stop
 STOPPED = "not sent: rulebot was asked to stop; the next run plans it again"

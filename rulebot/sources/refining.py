@@ -22,11 +22,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from rulebot.actions import from_send
-from rulebot.item import Item
-from rulebot.plan import PlannedAction
-from rulebot.planner import item_ref
-from rulebot.tagcase import Fold
+from rulebot.library.item import Item
+from rulebot.library.tagcase import Fold
+from rulebot.planning.plan import PlannedAction
+from rulebot.planning.planner import item_ref
+from rulebot.rules.actions import from_send
 
 
 class Replay:

@@ -28,9 +28,9 @@ from typing import Any, ClassVar
 import httpx
 import pytest
 
-from rulebot.capabilities import SOURCES, Capabilities
-from rulebot.item import ARCHIVED, UNREAD, Item
-from rulebot.store import Store
+from rulebot.library.item import ARCHIVED, UNREAD, Item
+from rulebot.library.store import Store
+from rulebot.rules.capabilities import SOURCES, Capabilities
 from tests.helpers import rb
 
 from .proxy import MARK, Fault, FaultProxy, Request
@@ -45,7 +45,7 @@ SPAWNED = f"""
 import os, signal, sys
 kill_at = int(os.environ.get("{KILL_AT}") or 0)
 if kill_at:
-    import rulebot.engine as engine
+    import rulebot.run.engine as engine
     apply_one, seen = engine._apply_planned, []
     def dying(*args, **kwargs):
         seen.append(1)
@@ -550,7 +550,7 @@ class KarakeepBackend(FakeBackend):
     @contextlib.contextmanager
     def running(self) -> Iterator[Backend]:
         from rulebot.fake.karakeep import FakeKarakeep
-        from rulebot.sources.karakeep_api import KarakeepClient
+        from rulebot.sources.karakeep.api import KarakeepClient
 
         self.monkeypatch.setenv("KARAKEEP_API_KEY", KARAKEEP_KEY)
         with FakeKarakeep(now=T, api_key=KARAKEEP_KEY) as fake, self._serving(fake.base_url):
@@ -660,7 +660,7 @@ class WallabagBackend(FakeBackend):
         )
 
     def full_scan_due(self) -> None:
-        from rulebot.sources.wallabag import FULL_SCAN_KEY
+        from rulebot.sources.wallabag.source import FULL_SCAN_KEY
 
         with Store.open(STORE) as store:  # the last full scan, 8 days earlier
             last = int(store.get_meta(FULL_SCAN_KEY) or 0)
@@ -715,7 +715,7 @@ class ReadeckBackend(FakeBackend):
     @contextlib.contextmanager
     def running(self) -> Iterator[Backend]:
         from rulebot.fake.readeck import FakeReadeck
-        from rulebot.sources.readeck_api import ReadeckClient
+        from rulebot.sources.readeck.api import ReadeckClient
 
         self.monkeypatch.setenv("READECK_TOKEN", READECK_TOKEN)
         with FakeReadeck(now=T, token=READECK_TOKEN) as fake, self._serving(fake.base_url):

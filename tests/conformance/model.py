@@ -9,13 +9,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rulebot.actions import from_send
-from rulebot.capabilities import Capabilities
-from rulebot.config import load_config
-from rulebot.engine import period_usage, plan_rules, select_rules
-from rulebot.item import ARCHIVED, Item
-from rulebot.plan import PlannedAction
-from rulebot.store import Store
+from rulebot.library.item import ARCHIVED, Item
+from rulebot.library.store import Store
+from rulebot.planning.plan import PlannedAction
+from rulebot.rules.actions import from_send
+from rulebot.rules.capabilities import Capabilities
+from rulebot.rules.config import load_config
+from rulebot.run.engine import period_usage, plan_rules, select_rules
 
 from .backends import STORE, Backend, Held
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from rulebot.store import Store
+from rulebot.library.store import Store
 
 from .backends import DAY, STORE, Backend, Held, Seed
 from .model import (

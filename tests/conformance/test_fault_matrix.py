@@ -47,7 +47,7 @@ from typing import Any
 import httpx
 import pytest
 
-from rulebot.schema import DEFAULT_CONCURRENCY
+from rulebot.rules.schema import DEFAULT_CONCURRENCY
 
 from .backends import KILL_AT, Backend, Seed
 from .model import folded, held_of, mirror
@@ -271,7 +271,7 @@ CLEAN = Row("clean", lambda backend: None)
 def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     """Backoff sleeps stay real but short: the matrix tests outcomes, not the jitter."""
     monkeypatch.setattr("rulebot.http.MAX_BACKOFF", 0.05)
-    monkeypatch.setattr("rulebot.pocket.MAX_BACKOFF", 0.05)
+    monkeypatch.setattr("rulebot.sources.pocket.api.MAX_BACKOFF", 0.05)
 
 
 @pytest.fixture

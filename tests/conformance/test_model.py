@@ -210,7 +210,7 @@ class Contract(RuleBasedStateMachine):
         assert code == 0, err
         shown = json.loads(out)["actions"]
         current = {item.item_id: item for item in mirror().values()}
-        from rulebot.plan import PlannedAction
+        from rulebot.planning.plan import PlannedAction
 
         real = sorted(
             id_free(PlannedAction(a["rule"], a["send"], a.get("item")), current) for a in shown

@@ -1,0 +1,260 @@
+"""What each source can tell rulebot about an item, and what it can do.
+
+A condition on a field the source never provides matches nothing (unknown is
+never a match), which is easy to miss: ``validate`` warns about it, naming the
+rule, the condition and the source. An action the source cannot do is an
+error. Each condition class names the item field(s) it reads (``fields``);
+each source here names the fields it provides and the actions it performs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from rulebot.library.tagcase import Fold, ascii_lower, unicode_lower
+from rulebot.rules import actions as actions_vocab
+from rulebot.rules import conditions as conditions_vocab
+
+JsonPath = tuple[str | int, ...]
+
+# Every field a condition can read (Item attribute names).
+ALL_FIELDS = frozenset(
+    {
+        "url",
+        "title",
+        "tags",
+        "status",
+        "favorite",
+        "time_added",
+        "time_updated",
+        "time_read",
+        "time_favorited",
+        "word_count",
+        "time_to_read",
+        "lang",
+        "is_article",
+        "has_video",
+        "has_image",
+    }
+)
+# Fields only some services have: never in ALL_FIELDS (so a source built as
+# ``ALL_FIELDS - lacks`` does not claim them); a source that has one lists it.
+SERVICE_FIELDS = frozenset({"private"})  # Shaarli's private flag
+ALL_ACTIONS = frozenset(actions_vocab.REGISTRY)
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """One kind of source: the item fields it provides, the actions it can do."""
+
+    kind: str
+    fields: frozenset[str]
+    actions: frozenset[str]
+    batches: bool  # several actions travel in one request (Pocket's /v3/send)
+    label: str = ""  # how a message names it: "the local library"
+    # why a field is missing, for the warning: field -> "a Pocket export has no ... column"
+    missing_because: Mapping[str, str] | None = None
+    # fields the service has no notion of at all (Shaarli: no read status, no
+    # favourite): a condition on them is an error naming the source, not a warning
+    refuses: frozenset[str] = frozenset()
+    refused_because: str = ""
+    # an incremental sync sees items deleted on the service; where it cannot
+    # (no change feed reports deletions), this says what finds them instead
+    deletions_found_by: str | None = None
+    # the service stores every tag lower-cased (a tag written `Video` reads `video`)
+    tags_lowercased: bool = False
+    # how two tags compare (rulebot.library.tagcase): case-insensitively, never more
+    # loosely than the service (each docs/<source>.md says what it does)
+    fold: Fold = unicode_lower
+
+    @property
+    def name(self) -> str:
+        return self.label or f"the {self.kind} source"
+
+
+# What a Pocket export (CSV/zip or ril_export.html) carries: url, title, tags,
+# status and time added; nothing else, so the local library never knows the rest.
+_EXPORT_LACKS = {
+    "favorite": "a Pocket export has no favourite column",
+    "time_read": "a Pocket export has no read time",
+    "time_favorited": "a Pocket export has no favourited time",
+    "word_count": "a Pocket export has no word count",
+    "time_to_read": "a Pocket export has no reading time",
+    "lang": "a Pocket export has no language",
+    "is_article": "a Pocket export does not say what an item is",
+    "has_video": "a Pocket export does not say what an item is",
+    "has_image": "a Pocket export does not say what an item is",
+}
+
+LOCAL = Capabilities(
+    kind="local",
+    fields=ALL_FIELDS - _EXPORT_LACKS.keys(),
+    actions=ALL_ACTIONS,
+    batches=False,
+    label="the local library",
+    missing_because=_EXPORT_LACKS,
+)
+POCKET = Capabilities(
+    kind="pocket",
+    fields=ALL_FIELDS,
+    actions=ALL_ACTIONS,
+    batches=True,
+    label="Pocket",
+    tags_lowercased=True,  # pocket-api.md: the later server lowercased, trimmed and cut tags
+)
+
+# Karakeep: archived, favourited, tags, created/modified dates; nothing else
+_KARAKEEP_LACKS = {
+    "time_read": "Karakeep keeps no read time",
+    "time_favorited": "Karakeep keeps no favourited time",
+    "word_count": "Karakeep's API has no word count",
+    "time_to_read": "Karakeep's API has no reading time",
+    "lang": "Karakeep's API has no language",
+    "is_article": "Karakeep's API does not say what a link is",
+    "has_video": "Karakeep's API does not say what a link is",
+    "has_image": "Karakeep's API does not say what a link is",
+}
+KARAKEEP = Capabilities(
+    kind="karakeep",
+    fields=ALL_FIELDS - _KARAKEEP_LACKS.keys(),
+    actions=ALL_ACTIONS,
+    batches=False,
+    label="Karakeep",
+    missing_because=_KARAKEEP_LACKS,
+)
+
+# Wallabag: archived/starred with their times, tags, dates, reading time, language
+_WALLABAG_LACKS = {
+    "word_count": "Wallabag keeps a reading time, not a word count",
+    "is_article": "Wallabag's API does not say what an entry is",
+    "has_video": "Wallabag's API does not say what an entry is",
+    "has_image": "Wallabag's API does not say what an entry is",
+}
+WALLABAG = Capabilities(
+    kind="wallabag",
+    fields=ALL_FIELDS - _WALLABAG_LACKS.keys(),
+    actions=ALL_ACTIONS,
+    batches=False,
+    label="Wallabag",
+    missing_because=_WALLABAG_LACKS,
+    deletions_found_by="a full scan every `full_scan_every` (default 7d), or `sync --full`",
+    tags_lowercased=True,
+)
+
+# Shaarli: tags-only bookmarks. No read status and no favourite at all: rules
+# on them are errors; the private flag is Shaarli's own field.
+_SHAARLI_REFUSES = frozenset({"status", "favorite", "time_read", "time_favorited"})
+_SHAARLI_LACKS = {
+    "word_count": "Shaarli keeps no word count",
+    "time_to_read": "Shaarli keeps no reading time",
+    "lang": "Shaarli keeps no language",
+    "is_article": "Shaarli does not say what a link is",
+    "has_video": "Shaarli does not say what a link is",
+    "has_image": "Shaarli does not say what a link is",
+}
+SHAARLI = Capabilities(
+    kind="shaarli",
+    fields=(ALL_FIELDS - _SHAARLI_LACKS.keys() - _SHAARLI_REFUSES) | {"private"},
+    actions=ALL_ACTIONS - {"archive", "readd", "favorite", "unfavorite"},
+    batches=False,
+    label="Shaarli",
+    missing_because=_SHAARLI_LACKS,
+    refuses=_SHAARLI_REFUSES,
+    refused_because="Shaarli keeps tagged bookmarks only: no read/archived status, no favourite",
+    fold=ascii_lower,  # its tag list merges spellings with strtolower: ASCII only
+)
+
+SOURCES: dict[str, Capabilities] = {
+    "local": LOCAL,
+    "pocket": POCKET,
+    "karakeep": KARAKEEP,
+    "shaarli": SHAARLI,
+}
+SOURCES["wallabag"] = WALLABAG
+
+# Readeck: archived, marked, labels, created/updated, word count, reading
+# time, language and type (article/photo/video); no read or favourited time
+_READECK_LACKS = {
+    "time_read": "Readeck keeps a read progress, not a read time",
+    "time_favorited": "Readeck keeps no favourited time",
+}
+READECK = Capabilities(
+    kind="readeck",
+    fields=ALL_FIELDS - _READECK_LACKS.keys(),
+    actions=ALL_ACTIONS,
+    batches=False,
+    label="Readeck",
+    missing_because=_READECK_LACKS,
+)
+SOURCES["readeck"] = READECK
+
+
+def fold_of(kind: str | None) -> Fold:
+    """How the source of this kind compares tags (``plan.source["kind"]``)."""
+    caps = SOURCES.get(kind or "local")
+    return caps.fold if caps is not None else unicode_lower
+
+
+def plan_fold(source: Mapping[str, Any] | None) -> Fold:
+    """How the library a plan is for (its ``source``) compares tags."""
+    kind = source.get("kind") if isinstance(source, Mapping) else None
+    return fold_of(kind if isinstance(kind, str) else None)
+
+
+def source_kind(document: Mapping[str, Any]) -> str:
+    """The source a config uses: its source block's name, else the local library."""
+    return next((kind for kind in SOURCES if kind != "local" and kind in document), "local")
+
+
+def for_document(document: Mapping[str, Any]) -> Capabilities:
+    return SOURCES[source_kind(document)]
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A condition that reads only fields the source never provides."""
+
+    path: JsonPath  # inside the rule's `where`, to the condition's key
+    key: str
+    missing: tuple[str, ...]
+    refused: bool = False  # the source has no such notion: an error, not a warning
+
+
+def condition_gaps(where: Any, caps: Capabilities, path: JsonPath = ()) -> Iterator[Gap]:
+    """Walk a (schema-valid) ``where`` value: every condition its source cannot answer."""
+    if not isinstance(where, Mapping):
+        return
+    for key, value in where.items():
+        if key in ("all", "any") and isinstance(value, list):
+            for index, member in enumerate(value):
+                yield from condition_gaps(member, caps, (*path, key, index))
+        elif key == "not":
+            yield from condition_gaps(value, caps, (*path, key))
+        elif key in conditions_vocab.REGISTRY:
+            reads = conditions_vocab.REGISTRY[key].fields
+            if reads and not reads & caps.fields:
+                refused = bool(reads & caps.refuses)
+                yield Gap((*path, key), key, tuple(sorted(reads)), refused)
+
+
+def gap_message(rule: str, gap: Gap, caps: Capabilities) -> str:
+    if gap.refused:
+        return (
+            f"rule {rule}: {caps.name} has no `{gap.key}`"
+            + (f" ({caps.refused_because})" if caps.refused_because else "")
+            + "; remove this condition or use another source"
+        )
+    because = caps.missing_because or {}
+    why = next((because[f] for f in gap.missing if f in because), "")
+    return (
+        f"rule {rule}: `{gap.key}` is never known in {caps.name}"
+        + (f" ({why})" if why else "")
+        + ", so this condition never matches"
+    )
+
+
+def action_message(rule: str, action: str, caps: Capabilities) -> str:
+    can = ", ".join(sorted(caps.actions)) or "none"
+    return f"rule {rule}: {caps.name} cannot do `{action}`; it can do: {can}"

@@ -1,0 +1,408 @@
+"""Send a plan to a Pocket server in batches; the only code that writes to it.
+
+Each batch is journaled as ``sent`` before the request and as
+``confirmed``/``failed`` after, together with the mirror update, in one
+transaction. Results map back to actions by index. A whole-batch 400 (one
+malformed action refuses the lot before any runs) is narrowed down by
+splitting the batch until the culprit stands alone; the rest is applied.
+
+Crash safety: a killed run leaves ``sent`` rows without an outcome. Nothing
+is resent from the journal; the next run syncs first and plans again, so
+actions that did land are now no-ops and only the rest is sent. For that to
+finish the work, one rule's actions on one item always travel in the same
+request (see ``_batches``), and bisecting a refused batch stops at those
+groups. Ctrl-C closes the journal's run as ``interrupted`` and says how many
+actions landed (``SendInterrupted``). A batch that gets no answer at all
+(the server died: ``ServerUnreachable``, after the retries that can help)
+stops the run: that batch may or may not have landed, so the sync cursor is
+moved back before it as after a crash; later batches are journaled as not
+sent, and one message says what is left for the next run.
+
+Tags: Pocket's later server trimmed, lowercased and cut tags to 25
+characters, the old one kept them as sent. An item a confirmed action gave
+a tag longer than that gets *unknown* tags in the mirror (not a guess), so
+no rule acts on them until the next sync (which every run starts with)
+brings what the server really kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from rulebot.errors import ItemDataError, ServerUnreachable, stopped_run
+from rulebot.http import clip, describe
+from rulebot.library.item import Item
+from rulebot.planning.plan import Outcome, Plan, PlannedAction, Result
+from rulebot.rules.actions import from_send
+from rulebot.rules.capabilities import POCKET
+from rulebot.run.engine import screen, touchable
+from rulebot.run.lifecycle import before_states, item_state
+from rulebot.sources.base import UNANSWERED
+from rulebot.sources.pocket.api import BadRequestError, PocketClient
+from rulebot.sources.pocket.sync import CURSOR_KEY, bounded_int, entry_problem
+
+if TYPE_CHECKING:
+    from rulebot.library.store import Store
+    from rulebot.rules.config import Config
+
+logger = logging.getLogger("rulebot.sender")
+
+Batch = list[tuple[int, PlannedAction]]
+STOPPED = "not sent: rulebot was asked to stop; the next run plans it again"
+TAG_KEPT = 25  # characters of a tag the later Pocket server kept
+
+
+class SendInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a send: the journal's run is closed as ``interrupted``."""
+
+    def __init__(self, landed: int, total: int) -> None:
+        super().__init__(f"{landed} of {total} actions landed")
+        self.landed, self.total = landed, total
+
+    def message(self) -> str:
+        return (
+            f"interrupted: {self.landed} of {self.total} action{'' if self.total == 1 else 's'} "
+            "landed; the next run finishes the rest"
+        )
+
+
+def close_interrupted_runs(store: Store) -> int:
+    """Mark runs a crash left open; returns how many actions had no outcome.
+
+    The server stamps a changed item's ``time_updated`` with the action's
+    ``time`` (the plan's clock), which can be older than the sync cursor
+    taken just before sending: an incremental sync would then never show
+    that those actions landed, and the next run would send them again. So
+    the cursor is moved back to before the earliest unconfirmed action."""
+    pending = store.journal_pending()
+    runs = sorted({p.run_id for p in pending})
+    for run_id in runs:
+        store.journal_finish(run_id, "interrupted")
+    rewind_cursor(store, [bounded_int(p.send.get("time")) or p.run_started_at for p in pending])
+    if pending:
+        logger.warning(
+            "a previous run was interrupted with %d sent action%s unconfirmed; "
+            "the sync shows which landed, and only the rest is planned again",
+            len(pending),
+            "" if len(pending) == 1 else "s",
+        )
+    return len(pending)
+
+
+def rewind_cursor(store: Store, stamps: list[int]) -> None:
+    """Move the sync cursor back before the earliest of ``stamps``, the times
+    of actions whose outcome is unknown, so the next sync shows whether they
+    landed (see ``close_interrupted_runs``)."""
+    cursor = bounded_int(store.get_meta(CURSOR_KEY))
+    earliest = min((stamp for stamp in stamps if stamp), default=None)
+    if cursor is not None and earliest is not None and earliest <= cursor:
+        store.set_meta(CURSOR_KEY, str(max(earliest - 1, 0)))
+
+
+def apply_remote(
+    config: Config,
+    store: Store,
+    plan: Plan,
+    client: PocketClient,
+    *,
+    check_stale: bool,
+    requests_before: int = 0,
+    stop: Callable[[], bool] | None = None,
+    progress: bool = False,
+) -> Result:
+    """Send ``plan``; ``stop`` is asked between batches (the daemon's SIGTERM):
+    when it says so, no further batch is sent, and the unsent actions are
+    reported as skipped, to be planned again by the next run. ``progress``
+    (or ``client.show_progress``) shows "sent batch k/n" on a terminal.
+    Ctrl-C raises ``SendInterrupted`` after closing the journal's run."""
+    assert config.pocket is not None
+    batch_size = config.pocket.batch_size
+    before = touchable(store, plan.actions)  # all a stale check or undo can ask about
+    outcomes, queue = screen(plan, before, check_stale=check_stale)
+    run_id = store.journal_begin(
+        "apply-pocket",
+        [a.to_json() for a in plan.actions],
+        source=plan.source,
+        before=before_states(plan, before),  # what `undo` restores
+    )
+    for index, outcome in outcomes.items():
+        store.journal_mark(run_id, [index], "skipped", outcome.error)
+    batches = _batches(queue, batch_size)
+    show = (progress or client.show_progress) and sys.stderr.isatty()
+    try:
+        _send_batches(store, client, run_id, batches, outcomes, stop, show)
+    except KeyboardInterrupt:
+        landed = sum(1 for o in outcomes.values() if o.state == "succeeded")
+        store.journal_finish(run_id, "interrupted")
+        raise SendInterrupted(landed, len(plan.actions)) from None
+    except ServerUnreachable as lost:
+        store.journal_finish(run_id, "failed")
+        states = [outcomes[i].state if i in outcomes else "" for i in range(len(plan.actions))]
+        unsent = sum(1 for o in outcomes.values() if o.error == UNANSWERED)
+        raise stopped_run(lost, 1, states, unsent) from None
+    finally:
+        if show and batches:
+            print(file=sys.stderr, flush=True)
+    _forgive_superseded(store, run_id, outcomes)
+    ordered = [outcomes[i] for i in sorted(outcomes)]
+    status = "ok" if all(o.state != "failed" for o in ordered) else "partial"
+    store.journal_finish(run_id, status)
+    return Result(
+        outcomes=ordered,
+        started_at=plan.created_at,
+        requests=client.requests_made - requests_before,
+        source=plan.source,
+    )
+
+
+def _send_batches(
+    store: Store,
+    client: PocketClient,
+    run_id: int,
+    batches: list[Batch],
+    outcomes: dict[int, Outcome],
+    stop: Callable[[], bool] | None,
+    show: bool,
+) -> None:
+    total = sum(len(batch) for batch in batches)
+    done = 0
+    for number, batch in enumerate(batches):
+        if stop is not None and stop():
+            unsent = [entry for later in batches[number:] for entry in later]
+            for index, planned in unsent:
+                outcomes[index] = Outcome(index, planned, "skipped", STOPPED)
+            store.journal_mark(run_id, [i for i, _ in unsent], "skipped", STOPPED)
+            logger.warning(
+                "stopping: %d action%s not sent; the next run plans them",
+                len(unsent),
+                "" if len(unsent) == 1 else "s",
+            )
+            return
+        store.journal_mark(run_id, [i for i, _ in batch], "sent")
+        try:
+            answered = _send(client, batch)
+        except ServerUnreachable as lost:
+            # no answer, even after retries: the server is gone, and this batch
+            # may have landed before it went (an answer lost after the work)
+            unsent = [entry for later in batches[number + 1 :] for entry in later]
+            with store.transaction() as conn:
+                for index, planned in batch:
+                    outcomes[index] = Outcome(index, planned, "failed", str(lost))
+                store.journal_mark(run_id, [i for i, _ in batch], "failed", str(lost), conn)
+                for index, planned in unsent:
+                    outcomes[index] = Outcome(index, planned, "skipped", UNANSWERED)
+                store.journal_mark(run_id, [i for i, _ in unsent], "skipped", UNANSWERED, conn)
+            rewind_cursor(store, [bounded_int(p.send.get("time")) or 0 for _, p in batch])
+            raise
+        with store.transaction() as conn:
+            for (index, planned), (ok, detail) in zip(batch, answered, strict=True):
+                if isinstance(detail, Moot):  # the item is gone: done, and out of the mirror
+                    outcomes[index] = Outcome(index, planned, "succeeded")
+                    store.journal_mark(run_id, [index], "confirmed", f"moot: {detail}", conn)
+                    store.delete([str(planned.item_id)], conn)
+                elif ok:
+                    outcomes[index] = Outcome(index, planned, "succeeded")
+                    added = _mirror(store, planned, detail, conn)
+                    store.journal_mark(run_id, [index], "confirmed", None, conn)
+                    if added is not None:  # what undoing this add deletes: that item only
+                        store.journal_note(run_id, index, "created", item_state(added), conn)
+                else:
+                    outcomes[index] = Outcome(index, planned, "failed", str(detail))
+                    store.journal_mark(run_id, [index], "failed", str(detail), conn)
+        done += len(batch)
+        if show:  # TTY only, like sync's progress
+            print(
+                f"\rrulebot: sent batch {number + 1}/{len(batches)} ({done}/{total} actions)",
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
+
+
+def _forgive_superseded(store: Store, run_id: int, outcomes: dict[int, Outcome]) -> None:
+    """An action that failed on an item this run then deleted did not matter.
+
+    The case is real: when an answer is lost (a dropped connection after the
+    server ran the batch, a timeout), the client sends the batch again, and
+    Pocket answers 422 for ``archive X`` because the first attempt's
+    ``delete X`` already ran. Reporting that as a failure would fail an
+    unattended run that did exactly what it planned.
+    """
+    deleted_at = {
+        outcome.action.item_id: index
+        for index, outcome in outcomes.items()
+        if outcome.state == "succeeded" and outcome.action.name == "delete"
+    }
+    for index, outcome in list(outcomes.items()):
+        item_id = outcome.action.item_id
+        if outcome.state == "failed" and deleted_at.get(item_id, -1) > index:
+            outcomes[index] = Outcome(index, outcome.action, "succeeded")
+            store.journal_mark(run_id, [index], "confirmed", f"moot: {outcome.error}")
+
+
+def _batches(queue: Batch, size: int) -> list[Batch]:
+    """Batches of at most ``size``, never splitting one rule's actions on one item.
+
+    A request is what a crash leaves all-or-nothing. After a crash the next
+    run plans again, and a rule's first action can end its own match
+    (``archive`` then ``tags_add`` under ``status: unread``): were the two
+    split across requests, the second would never be sent. So a group
+    larger than a whole batch goes alone, as one request of its own.
+    """
+    groups: list[Batch] = []
+    for entry in queue:
+        _, planned = entry
+        key = (planned.rule, planned.item_id)
+        last = groups[-1][-1][1] if groups else None
+        if last is not None and planned.item_id is not None and (last.rule, last.item_id) == key:
+            groups[-1].append(entry)
+        else:
+            groups.append([entry])
+    batches: list[Batch] = []
+    current: Batch = []
+    for group in groups:
+        if current and len(current) + len(group) > size:
+            batches.append(current)
+            current = []
+        current.extend(group)
+        if len(current) >= size:
+            batches.append(current)
+            current = []
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _send(client: PocketClient, batch: Batch) -> list[tuple[bool, Any]]:
+    """(ok, item-object-or-error) per action; splits a batch the server refused."""
+    try:
+        answer = client.send([planned.send for _, planned in batch])
+    except BadRequestError as refused:
+        middle = _split_point(batch)
+        if middle is None:  # one rule's actions on one item: refused together, none ran
+            reason = refused.error_text or f"refused as malformed (400, {refused.error_code})"
+            what = "this action" if len(batch) == 1 else f"these {len(batch)} actions on one item"
+            return [(False, f"the server refused {what}: {reason}")] * len(batch)
+        logger.info("whole batch of %d refused (400); splitting to find the cause", len(batch))
+        return _send(client, batch[:middle]) + _send(client, batch[middle:])
+    results: list[tuple[bool, Any]] = []
+    for (_, planned), result, error in zip(
+        batch, answer.action_results, answer.action_errors, strict=True
+    ):
+        if result is False and planned.item_id is not None and _item_gone(error):
+            results.append((True, Moot(_error_text(error))))
+        elif result is False:
+            results.append((False, _error_text(error)))
+        elif result is True or result in (1, "1") or isinstance(result, dict):
+            results.append((True, result))
+        else:
+            # Not a result Pocket sends (null, a string…): counting it as done
+            # would put a change the server may not have made into the mirror,
+            # where no later sync corrects it.
+            # Never shown as is: a hostile server may echo a secret in it.
+            results.append((False, f"the server answered {describe(result)}, not a result"))
+    return results
+
+
+def _split_point(batch: Batch) -> int | None:
+    """Where to halve a refused batch: the group boundary nearest the middle,
+    so one rule's actions on one item stay together (see ``_batches``);
+    None when the batch is one group (or one action): it is never split."""
+    middle = len(batch) // 2
+    keys = [(planned.rule, planned.item_id) for _, planned in batch]
+    bounds = [i for i in range(1, len(batch)) if keys[i] != keys[i - 1] or keys[i][1] is None]
+    return min(bounds, key=lambda i: abs(i - middle)) if bounds else None
+
+
+class Moot(str):
+    """The answer to an action on an item the server no longer has: done (the
+    item is gone, as a 404 is on every other source), not a failure."""
+
+
+def _item_gone(error: Any) -> bool:
+    """Pocket's per-action answer for an item it does not have (deleted by
+    another client since the sync): 422 "Invalid/non-existent item"."""
+    message = error.get("message") if isinstance(error, dict) else error
+    return isinstance(message, str) and "non-existent item" in message.lower()
+
+
+def _error_text(error: Any) -> str:
+    """An ``action_errors`` entry (already scrubbed of secrets by the client)
+    as one short line, whatever its shape."""
+    if isinstance(error, dict):
+        code = error.get("code")
+        message = error.get("message") or error.get("type") or "failed"
+        text = message if isinstance(message, str) else _flatten(message)
+        if code not in (None, ""):
+            shown = code if isinstance(code, (str, int)) else _flatten(code)
+            text = f"{text} ({clip(str(shown), 20)})"
+        return clip(text)
+    if isinstance(error, str) and error.strip():
+        return clip(error)
+    if isinstance(error, list) and error:
+        return clip(_flatten(error))
+    return "the server reported a failure without details"
+
+
+def _flatten(value: Any) -> str:
+    """Strings and numbers inside lists and objects, joined: a readable
+    reason from an oddly shaped error, never a Python repr."""
+    if isinstance(value, dict):
+        return "; ".join(filter(None, (_flatten(v) for v in value.values())))
+    if isinstance(value, (list, tuple)):
+        return "; ".join(filter(None, (_flatten(v) for v in value)))
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return str(value)
+    return ""
+
+
+def _mirror(store: Store, planned: PlannedAction, detail: Any, conn: Any) -> Item | None:
+    """Bring the store in line with a confirmed action (the next sync confirms);
+    the item an ``add`` created, when the server's answer shows it."""
+    send = planned.send
+    when = int(send.get("time") or 0)
+    action = from_send(send, POCKET.fold)  # how the Pocket server compares tags
+    if planned.name == "add":
+        if isinstance(detail, dict) and entry_problem(None, detail) is None:
+            try:
+                added = Item.from_pocket(detail, tags_known="tags" in detail)
+            except ItemDataError:  # the next sync brings it anyway
+                logger.debug("add: the server's item object was not usable")
+                return None
+            if added.tags is None:  # the add shape has no tags: the server added ours
+                added = added.replace(
+                    tags=tuple(t for t in str(send.get("tags", "")).split(",") if t)
+                )
+            added = _tags_as_kept(added)
+            store.upsert([added], conn)
+            return added
+        return None
+    if action.account_wide:
+        library = touchable(store, [planned])
+        effect = action.on_library(library, set(), when)
+        if effect is not None:
+            store.upsert([_tags_as_kept(item) for item in effect.changed], conn)
+        return None
+    item_id = str(send["item_id"])
+    current = store.get(item_id)
+    if current is None:
+        return None
+    effect = action.on_item(current, when)
+    if effect is None:
+        return None
+    changed = effect.changed[0]
+    if changed.is_deleted:
+        store.delete([item_id], conn)
+    else:
+        store.upsert([_tags_as_kept(changed)], conn)
+    return None
+
+
+def _tags_as_kept(item: Item) -> Item:
+    """Tags longer than a Pocket server may keep: unknown until the next sync."""
+    if item.tags and any(len(tag) > TAG_KEPT for tag in item.tags):
+        return item.replace(tags=None)
+    return item
