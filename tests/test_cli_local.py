@@ -521,6 +521,11 @@ def test_explain_reads_like_words_and_account_wide_rules_say_so(
     assert "False" not in out and "True" not in out and "None" not in out
     assert "rule rename-js: account-wide" in out and "matched unknown" not in out
     assert "words unknown, reading time unknown, lang unknown" in out
+    # times as dates, not unix seconds (it printed `read at 1796632764`)
+    from rulebot.planning.plan import iso
+
+    assert f"added {iso(old.time_added)}" in out and str(old.time_added) not in out
+    assert "read never" in out or "read unknown" in out
 
 
 def test_library_text_is_escaped_in_plan_explain_errors_and_logs(

@@ -6,7 +6,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rulebot.errors import RulebotError
@@ -132,27 +134,74 @@ _WHERE_PREFIX = "  where: "
 
 def inline_where(text: str, timezone_name: str) -> Where:
     """``--where YAML`` compiled like a rule's `where`; errors name the column
-    of the argument (and the path inside it)."""
+    (or line and column) of the argument, and the path inside it. A mapping
+    may be written in braces (``{tag: news}``) or bare, as in a rules file
+    (``tag: news``, one condition per line); on one line, bare conditions may
+    be separated by commas (``tag: news, status: unread``)."""
     from rulebot.rules.config import errors_in, load_config_text, validate_text
 
-    if not text.strip():
-        raise RulebotError("--where is empty; give a YAML mapping such as '{tag: read-later}'")
-    if "\n" in text.strip():
-        text = " ".join(line.strip() for line in text.strip().splitlines())
+    text = text.strip()
+    if not text:
+        raise RulebotError("--where is empty; give a YAML mapping such as 'tag: read-later'")
+    lines = text.splitlines()
+    flow = " ".join(line.strip() for line in lines)
+    if text.startswith("{"):
+        readings = [_InlineWhere(flow, block=False, shift=0)]
+    elif len(lines) == 1:  # as written, else in braces (columns shift by one)
+        readings = [_InlineWhere(text, block=True), _InlineWhere("{" + flow + "}", False, 1)]
+    else:
+        readings = [_InlineWhere(text, block=True)]
     head = f"version: 1\ntimezone: {json.dumps(timezone_name)}\nrules:\n- name: items\n"
     head += "  actions: [archive]\n"
-    document = head + _WHERE_PREFIX + text.strip() + "\n"
-    where_line = document.count("\n", 0, len(head)) + 1
-    problems = errors_in(validate_text(document, "--where"))
-    if problems:
-        shown = []
-        for problem in problems[:5]:
-            at = problem.col - len(_WHERE_PREFIX) if problem.line == where_line else 1
-            path = problem.path.replace("$.rules[0].where", "where", 1)
-            message = problem.message.replace(f" at line {where_line}", "")
-            shown.append(f"--where, column {max(at, 1)}: {message} [{path}]")
-        raise RulebotError("\n".join(shown))
-    where = load_config_text(document, "--where").rules[0].where
-    if where is None:  # `where: null` is refused by validation; kept for mypy
-        raise RulebotError("--where is empty; give a YAML mapping such as '{tag: read-later}'")
-    return where
+    first_line = head.count("\n") + 1
+    tried = []
+    for reading in readings:
+        document = head + reading.document()
+        problems = errors_in(validate_text(document, "--where"))
+        if not problems:
+            where = load_config_text(document, "--where").rules[0].where
+            if where is None:  # `where: null` is refused by validation; kept for mypy
+                break
+            return where
+        tried.append((reading, problems))
+    else:
+        # the reading that got past the YAML syntax says most; else the first
+        reading, problems = next(
+            ((r, ps) for r, ps in tried if not any(_syntax(p.message) for p in ps)), tried[0]
+        )
+        raise RulebotError("\n".join(reading.where(p, first_line) for p in problems[:5]))
+    raise RulebotError("--where is empty; give a YAML mapping such as 'tag: read-later'")
+
+
+def _syntax(message: str) -> bool:
+    return message.startswith("YAML syntax error")
+
+
+@dataclass(frozen=True)
+class _InlineWhere:
+    """One way to read a ``--where`` argument: as a block under ``where:``
+    (indented 4) or as a flow mapping after ``where: ``, ``shift`` columns
+    added (a bare mapping put in braces)."""
+
+    text: str
+    block: bool
+    shift: int = 0
+
+    def document(self) -> str:
+        if self.block:
+            return "  where:\n" + "\n".join("    " + line for line in self.text.splitlines()) + "\n"
+        return _WHERE_PREFIX + self.text + "\n"
+
+    def where(self, problem: Any, first_line: int) -> str:
+        """A problem, placed in the argument as the user typed it."""
+        if self.block:
+            line = max(problem.line - first_line, 1)
+            at = f"column {max(problem.col - 4, 1)}"
+            if len(self.text.splitlines()) > 1:
+                at = f"line {line}, {at}"
+        else:
+            col = problem.col - len(_WHERE_PREFIX) - self.shift if problem.line == first_line else 1
+            at = f"column {max(col, 1)}"
+        path = problem.path.replace("$.rules[0].where", "where", 1)
+        message = re.sub(r" at line \d+", "", problem.message)  # the document's, not the argument's
+        return f"--where, {at}: {message} [{path}]"
