@@ -23,6 +23,16 @@ if TYPE_CHECKING:
 # -- runs -----------------------------------------------------------------------------
 
 
+def run_status(run: JournalRun) -> str:
+    """The run's status as recorded, except that a run in which nothing
+    succeeded and something failed is ``failed``, not ``partial`` (which an
+    applier recorded for any failure until 0.2)."""
+    confirmed, failed = run.states.get("confirmed", 0), run.states.get("failed", 0)
+    if run.status == "partial" and not confirmed and failed:
+        return "failed"
+    return run.status
+
+
 def run_json(run: JournalRun) -> dict[str, Any]:
     states = run.states
     return {
@@ -31,7 +41,7 @@ def run_json(run: JournalRun) -> dict[str, Any]:
         "finished_at": None if run.finished_at is None else iso(run.finished_at),
         "command": run.command,
         "source": run.source or "unknown",
-        "status": run.status,
+        "status": run_status(run),
         "succeeded": states.get("confirmed", 0),
         "failed": states.get("failed", 0),
         "skipped": states.get("skipped", 0),
@@ -49,7 +59,9 @@ def source_text(source: Any) -> str:
 def runs_text(runs: Sequence[JournalRun]) -> str:
     if not runs:
         return "no runs in the journal yet"
-    lines = [f"{'RUN':>5}  {'STARTED':20}  {'COMMAND':8}  {'STATUS':11}  SUCCEEDED FAILED SKIPPED"]
+    lines = [
+        f"{'RUN':>5}  {'STARTED':20}  {'COMMAND':8}  {'STATUS':11}  SUCCEEDED FAILED SKIPPED  SOURCE"
+    ]
     for run in runs:
         row = run_json(run)
         lines.append(
