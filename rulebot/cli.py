@@ -896,7 +896,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _setup_logging(args)
         handler = HANDLERS.get(args.command)
         if args.command in ("run", "apply", "undo", "daemon"):
-            from rulebot.library.store import COMMAND
+            from rulebot.library.journal import COMMAND
 
             COMMAND.set(args.command)  # what `rulebot runs` shows for the runs it journals
         if handler is None:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from rulebot.bulk import gc_paused
 from rulebot.errors import RulebotError
 from rulebot.library.item import Item
-from rulebot.library.store import JournalRow
+from rulebot.library.journal import JournalRow
 from rulebot.library.tagcase import Fold
 from rulebot.planning.plan import Outcome, Outcomes, Plan, PlannedAction, Result
 from rulebot.planning.planner import Urls, Usage, make_plan, url_keys

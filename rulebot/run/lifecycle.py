@@ -29,7 +29,8 @@ from rulebot.rules.vocab import CompileContext, VocabError
 from rulebot.safe import clipped, json_text, printable, sheet_cell
 
 if TYPE_CHECKING:
-    from rulebot.library.store import JournalEntry, JournalRun, Store
+    from rulebot.library.journal import JournalEntry, JournalRun
+    from rulebot.library.store import Store
     from rulebot.rules.conditions import Where
 
 # -- the before-state journaled with each action -----------------------------------

@@ -31,7 +31,8 @@ from rulebot.run.engine import period_usage, plan_options, plan_rules, touchable
 from rulebot.sources import source_for
 
 if TYPE_CHECKING:
-    from rulebot.library.store import JournalAction, Store
+    from rulebot.library.journal import JournalAction
+    from rulebot.library.store import Store
     from rulebot.planning.plan import Plan, Result
     from rulebot.rules.config import Config, Rule
     from rulebot.sources.base import Session, Source, SyncResult
