@@ -22,7 +22,7 @@ from rulebot.errors import RulebotError
 from rulebot.safe import json_text
 
 if TYPE_CHECKING:
-    from rulebot.library.exports import ImportResult
+    from rulebot.library.importer import ImportResult
     from rulebot.library.store import Store
     from rulebot.planning.plan import Plan, Result
     from rulebot.planning.planner import Limits
@@ -497,7 +497,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from rulebot.library.exports import import_export
+    from rulebot.library.importer import import_export
     from rulebot.sources import source_for
 
     config = load(args)
@@ -547,7 +547,7 @@ def _import_text(args: argparse.Namespace, result: ImportResult) -> str:
 
 
 def _import_notes(args: argparse.Namespace, result: ImportResult) -> list[str]:
-    from rulebot.library.exports import MAX_BAD_ROWS_SHOWN
+    from rulebot.library.export_reader import MAX_BAD_ROWS_SHOWN
     from rulebot.safe import printable, printable_lines
 
     notes = []
@@ -585,7 +585,7 @@ def _import_notes(args: argparse.Namespace, result: ImportResult) -> list[str]:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from rulebot.library.exports import write_export
+    from rulebot.library.export_writer import write_export
 
     config = load(args)
     with open_store(config, args) as store:

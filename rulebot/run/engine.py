@@ -123,7 +123,7 @@ def known_marks(config: Config, store: Store) -> Mapping[str, Mapping[str, froze
 
 def new_item_id(url: str, taken: Container[str]) -> str:
     """The id an imported URL would get (so export/import agree), made unique."""
-    from rulebot.library.exports import item_id_for_url
+    from rulebot.library.export_reader import item_id_for_url
 
     attempt = 0
     while (item_id := item_id_for_url(url, attempt)) in taken:
