@@ -494,7 +494,7 @@ def test_unwritable_outputs_are_clear_errors_or_warnings(
 def test_add_on_the_local_library_saves_the_url_once(
     workspace: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from rulebot.library.exports import item_id_for_url
+    from rulebot.library.export_reader import item_id_for_url
 
     (workspace / "rules.yaml").write_text(
         "version: 1\nrules:\n  - name: save\n    actions:\n"

@@ -17,7 +17,7 @@ from rulebot.planning.plan import iso
 from rulebot.safe import clipped, json_text, printable, sheet_cell
 
 if TYPE_CHECKING:
-    from rulebot.library.store import JournalRun
+    from rulebot.library.journal import JournalRun
     from rulebot.rules.conditions import Where
 
 # -- runs -----------------------------------------------------------------------------
