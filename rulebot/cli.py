@@ -84,7 +84,7 @@ def _global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
 def build_parser() -> Parser:
     parser = Parser(
         prog="rulebot",
-        description="Rules for a read-it-later library that speaks the Pocket v3 API.",
+        description="Rules for a read-it-later library: a local Pocket export, a Pocket-compatible server, Karakeep, Wallabag, Readeck, Shaarli or Linkding.",
     )
     parser.add_argument("--version", action="version", version=f"rulebot {__version__}")
     _global_options(parser, top=True)
@@ -138,7 +138,7 @@ def build_parser() -> Parser:
     sub.add_argument("--force", action="store_true", help="apply a plan made from another config")
     sub.add_argument("--now", help=argparse.SUPPRESS)
 
-    sub = command("sync", "pull from the Pocket server into the store")
+    sub = command("sync", "bring the store's mirror of the source's library up to date")
     sub.add_argument("--full", action="store_true", help="fetch everything, not only changes")
 
     sub = command("import", "import a Pocket export (zip, CSV or ril_export.html)")
@@ -193,8 +193,14 @@ def build_parser() -> Parser:
 
     command("schema", "print the JSON Schema of the config file")
 
-    sub = command("auth", "get an access token with the Pocket OAuth flow")
-    sub.add_argument("--redirect-uri", default="https://localhost/rulebot-auth")
+    sub = command(
+        "auth", "get a Pocket access token with the OAuth flow (other sources: see their docs page)"
+    )
+    sub.add_argument(
+        "--redirect-uri",
+        help="where the browser goes after approving (default: a page rulebot serves on "
+        "127.0.0.1 that lets it go on by itself)",
+    )
     sub.add_argument("--base-url", help="server (default: pocket.base_url from the config)")
     return parser
 
