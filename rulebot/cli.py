@@ -166,9 +166,14 @@ def build_parser() -> Parser:
     sub.add_argument("--format", choices=("text", "json"), default="text")
     sub.add_argument("--now", help=argparse.SUPPRESS)
 
-    sub = command("runs", "recent runs from the journal: command, source, counts")
+    sub = command(
+        "runs",
+        "recent runs from the journal: command, source, counts; `runs show N`: one run's actions",
+    )
     sub.add_argument("--format", choices=("text", "json"), default="text")
     sub.add_argument("--limit", type=whole, default=20, metavar="N", help="at most N runs")
+    sub.add_argument("show", nargs="?", choices=("show",), help="show what one run did")
+    sub.add_argument("run_id", nargs="?", type=whole, metavar="RUN_ID", help="the run to show")
 
     sub = command("undo", "plan and apply the reversal of what a run confirmed")
     sub.add_argument("run_id", nargs="?", type=whole, metavar="RUN_ID", help="default: the latest")

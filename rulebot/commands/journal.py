@@ -18,12 +18,33 @@ from rulebot.commands.shared import (
     open_store,
     out,
 )
+from rulebot.errors import RulebotError
 from rulebot.safe import json_text
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from rulebot.run.reports import run_json, runs_text
+    from rulebot.run.reports import run_detail_json, run_detail_text, run_json, runs_text
 
+    if args.show or args.run_id is not None:
+        if args.run_id is None:
+            raise UsageError(
+                "runs show needs a run id, e.g. `rulebot runs show 12` (see `rulebot runs`)"
+            )
+        if not args.show:
+            raise UsageError(f"write `rulebot runs show {args.run_id}` to see one run")
+        config = load(args)
+        with open_store(config, args) as store:
+            run = store.journal_run(args.run_id)
+            if run is None:
+                raise RulebotError(
+                    f"no run {args.run_id} in the journal; `rulebot runs` lists them"
+                )
+            entries = store.journal_entries(args.run_id)
+        if args.format == "json":
+            out(json_text(run_detail_json(run, entries)))
+        else:
+            out(run_detail_text(run, entries))
+        return EXIT_OK
     if args.limit < 1:
         raise UsageError(f"--limit must be 1 or more, not {args.limit}")
     config = load(args)

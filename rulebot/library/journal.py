@@ -91,10 +91,11 @@ class JournalEntry:
     state: str
     before: dict[str, Any] | None
     unreadable: str = ""
+    error: str | None = None  # why it failed or was skipped, as the run recorded it
 
 
 def _journal_entry(row: Sequence[Any]) -> JournalEntry:
-    index, rule, send_text, action_text, state, before_text = row
+    index, rule, send_text, action_text, state, before_text, error = row
     problems = []
     decoded: dict[str, Any] = {}
     columns = (("send", send_text), ("action", action_text), ("before", before_text))
@@ -112,9 +113,9 @@ def _journal_entry(row: Sequence[Any]) -> JournalEntry:
             continue
         decoded[column] = value
     if problems:
-        return JournalEntry(index, rule, {}, {}, str(state), {}, "; ".join(problems))
+        return JournalEntry(index, rule, {}, {}, str(state), {}, "; ".join(problems), error)
     return JournalEntry(
-        index, rule, decoded["send"], decoded["action"], str(state), decoded["before"]
+        index, rule, decoded["send"], decoded["action"], str(state), decoded["before"], "", error
     )
 
 
@@ -314,7 +315,7 @@ class Journal:
         that cannot be read is marked so (``JournalEntry.unreadable``)."""
         with self._snapshot():
             rows = self._conn.execute(
-                "SELECT idx, rule, send, action, state, before FROM run_actions"
+                "SELECT idx, rule, send, action, state, before, error FROM run_actions"
                 " WHERE run_id = ? ORDER BY idx",
                 (run_id,),
             ).fetchall()

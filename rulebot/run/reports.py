@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 from rulebot.errors import RulebotError
 from rulebot.library.item import STATUS_NAMES, Item
-from rulebot.planning.plan import iso
+from rulebot.planning.plan import PlannedAction, iso
 from rulebot.safe import clipped, json_text, printable, sheet_cell
 
 if TYPE_CHECKING:
-    from rulebot.library.journal import JournalRun
+    from rulebot.library.journal import JournalEntry, JournalRun
     from rulebot.rules.conditions import Where
 
 # -- runs -----------------------------------------------------------------------------
@@ -68,6 +68,68 @@ def runs_text(runs: Sequence[JournalRun]) -> str:
             f"{row['run_id']:>5}  {row['started_at']:20}  {row['command']:8}  "
             f"{row['status']:11}  {row['succeeded']:>9} {row['failed']:>6} {row['skipped']:>7}"
             f"  {printable(source_text(run.source))}"
+        )
+    return "\n".join(lines)
+
+
+# what each journal state means to a reader of one run
+STATE_WORDS = {
+    "confirmed": "succeeded",
+    "failed": "failed",
+    "skipped": "skipped",
+    "sent": "unconfirmed",  # sent, and the run ended before it heard back
+    "planned": "not sent",
+}
+
+
+def entry_json(entry: JournalEntry) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "index": entry.index,
+        "rule": entry.rule,
+        "state": STATE_WORDS.get(entry.state, entry.state),
+        "send": entry.send,
+    }
+    if entry.action.get("item") is not None:
+        data["item"] = entry.action["item"]
+    if entry.error:
+        data["error"] = entry.error
+    if entry.unreadable:
+        data["unreadable"] = entry.unreadable
+    return data
+
+
+def run_detail_json(run: JournalRun, entries: Sequence[JournalEntry]) -> dict[str, Any]:
+    return {**run_json(run), "actions": [entry_json(entry) for entry in entries]}
+
+
+def run_detail_text(run: JournalRun, entries: Sequence[JournalEntry]) -> str:
+    """``rulebot runs show N``: what one run did, action by action."""
+    row = run_json(run)
+    finished = f", finished {row['finished_at']}" if row["finished_at"] else ", not finished"
+    lines = [
+        f"run {row['run_id']}: {row['command']} on {printable(source_text(run.source))}, "
+        f"started {row['started_at']}{finished}: {row['status']}",
+        f"  {row['succeeded']} succeeded, {row['failed']} failed, {row['skipped']} skipped"
+        + (f", {row['unconfirmed']} unconfirmed or not sent" if row["unconfirmed"] else ""),
+    ]
+    if not entries:
+        lines.append("  (no actions)")
+    for entry in entries:
+        state = STATE_WORDS.get(entry.state, entry.state)
+        if entry.unreadable:
+            lines.append(f"  {entry.index:>4} {state:11} (unreadable: {entry.unreadable})")
+            continue
+        item = entry.action.get("item")
+        try:
+            planned = PlannedAction(
+                entry.rule or "?", entry.send, item if isinstance(item, dict) else None
+            )
+            label = planned.label()
+        except (KeyError, TypeError, ValueError):  # another program's row: shown as stored
+            label = printable(json.dumps(entry.send, sort_keys=True))
+        why = f": {printable(clipped(entry.error, 200))}" if entry.error else ""
+        lines.append(
+            f"  {entry.index:>4} {state:11} {printable(entry.rule or '?')}: {clipped(label, 120)}{why}"
         )
     return "\n".join(lines)
 
