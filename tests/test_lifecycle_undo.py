@@ -317,7 +317,7 @@ def test_a_run_where_nothing_succeeded_is_failed_not_partial(
         conn.execute("UPDATE run_actions SET state = 'failed' WHERE run_id = 1")
         conn.execute("UPDATE runs SET status = 'partial' WHERE run_id = 1")
     assert runs(capsys)[0]["status"] == "failed"
-    code, out, _ = rb(capsys, "runs")
+    _, out, _ = rb(capsys, "runs")
     header, row = out.splitlines()[:2]
     assert header.split()[-1] == "SOURCE" and row.split()[3] == "failed"
 
