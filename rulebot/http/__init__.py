@@ -45,7 +45,14 @@ from __future__ import annotations
 
 import logging
 
-from rulebot.http.answers import MAX_HEADER_DIGITS, Response, header_number, parse_json, retry_after
+from rulebot.http.answers import (
+    MAX_HEADER_DIGITS,
+    Response,
+    header_number,
+    http_date,
+    parse_json,
+    retry_after,
+)
 from rulebot.http.client import (
     MAX_BODY,
     BodyTooLargeError,
@@ -94,6 +101,7 @@ __all__ = [
     "clip",
     "describe",
     "header_number",
+    "http_date",
     "parse_json",
     "retry_after",
     "scrub",

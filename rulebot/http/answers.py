@@ -66,6 +66,18 @@ def retry_after(headers: Mapping[str, str], now: Callable[[], float] = time.time
         return None
 
 
+def http_date(value: str | None) -> int | None:
+    """An HTTP date (a ``Date`` header) as unix seconds; None when absent or
+    unreadable. Not judged here: how far to believe a server's clock is the
+    caller's (``rulebot.sources.cursors``)."""
+    if not value or len(value) > 64:
+        return None
+    try:
+        return int(email.utils.parsedate_to_datetime(value).timestamp())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
 def parse_json(content: bytes) -> Any:
     """``json.loads`` whose every failure is a ``ValueError`` (a body nested
     200k deep raises ``RecursionError`` in the parser)."""
