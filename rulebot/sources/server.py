@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
@@ -31,6 +31,7 @@ from rulebot.sources.syncing import Sync, readable, source_id
 
 if TYPE_CHECKING:
     from rulebot.library.item import Item
+    from rulebot.library.journal import JournalAction
     from rulebot.library.store import Store
     from rulebot.planning.plan import Plan, PlannedAction, Result
     from rulebot.rules.capabilities import Capabilities
@@ -66,6 +67,9 @@ class ServerSession:
         return source_id(self.kind, self.settings.base_url)
 
     # -- sync ---------------------------------------------------------------------
+    def recover(self, store: Store, pending: Sequence[JournalAction]) -> None:
+        """Nothing to do after a crash: the next sync shows whether they landed."""
+
     def sync(self, store: Store, *, full: bool = False, progress: bool = False) -> SyncResult:
         """A full scan; the mirror becomes exactly what it saw. An item the
         server garbles is reported and kept out of the mirror."""
