@@ -9,7 +9,7 @@ writes them to an unlinked temporary file as the plan's JSON lines, and the
 plan reads them back as a sequence (``SpooledActions``), a block at a time.
 
 The plan's order is its parts one after another (rule k's actions, then
-its unmarks), as ``_OnePass.finish`` concatenates its lists, each part in
+its unmarks), as ``OnePass.finish`` concatenates its lists, each part in
 item order. The one pass meets the items oldest first, so a part's actions
 come in item order, except that the keep rule lets the items it held back
 go on late, in batches that are in item order themselves. Each part is

@@ -163,7 +163,7 @@ class Rule:
     limit: int | None = None
     keep_newest: int = 0
     line: int = 0
-    grace: int | None = None  # seconds: two-phase mark-for-op (planner.Grace)
+    grace: int | None = None  # seconds: two-phase mark-for-op (planning.grace.Grace)
 
     @property
     def account_wide(self) -> bool:

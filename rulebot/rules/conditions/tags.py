@@ -179,7 +179,7 @@ class Untagged(Condition):
         return Check(self.key, bare == bool(self.value), "untagged" if bare else _tags_seen(item))
 
 
-# A grace mark (`rulebot:RULE:YYYY-MM-DD`, see planner.py) is rulebot's own
+# A grace mark (`rulebot:RULE:YYYY-MM-DD`, see planning/grace.py) is rulebot's own
 # bookkeeping kept in the library: an item carrying only marks still counts as
 # untagged, so marking an item never changes what an `untagged` rule does.
 # `tag`/`tags` see marks like any tag (they are only matched when named).
