@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from collections.abc import Collection, Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from rulebot.library.item import Item
 from rulebot.library.tagcase import Fold, unicode_lower
@@ -14,9 +15,18 @@ from rulebot.planning.simulation import Originals, Simulation
 from rulebot.rules.actions import Action, TagsAdd, TagsRemove
 from rulebot.rules.vocab import CompileContext
 
+if TYPE_CHECKING:
+    from rulebot.library.store import Store
+    from rulebot.rules.config import Config
+
 # the grace marks rulebot set, as the journal confirmed them (Store.grace_marks):
 # rule -> item id -> marks
 Marks = Mapping[str, Mapping[str, Collection[str]]]
+
+
+def known_marks(config: Config, store: Store) -> Mapping[str, Mapping[str, frozenset[str]]]:
+    """The grace marks the config's grace rules set (``Store.grace_marks``)."""
+    return store.grace_marks(rule.name for rule in config.rules if rule.grace)
 
 
 class Grace:
