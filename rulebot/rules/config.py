@@ -252,7 +252,7 @@ def _build(
         if isinstance(block, dict):
             service = ServiceSettings(
                 kind=name,
-                base_url=str(block["base_url"]),
+                base_url=str(block.get("base_url") or spec.base_url),
                 page_size=int(block.get("page_size", spec.page_size)),
                 concurrency=int(block.get("concurrency", schema_module.DEFAULT_CONCURRENCY)),
                 timeout=float(block.get("timeout", schema_module.DEFAULT_TIMEOUT)),
@@ -263,7 +263,9 @@ def _build(
                 env={
                     key: str(block.get(key, default)) for key, default in spec.credentials.items()
                 },
-                extra={key: block.get(key, rule["default"]) for key, rule in spec.extra.items()},
+                extra={
+                    key: block.get(key, rule.get("default")) for key, rule in spec.extra.items()
+                },
                 rate_limits={
                     name: int(block.get("rate_limits", {}).get(name, default))
                     for name, (default, _) in spec.rate_limits.items()

@@ -70,6 +70,7 @@ class Service:
     # (requests per minute, what it covers); the block then offers `rate_limits`
     # and `time_budget`
     rate_limits: dict[str, tuple[int, str]] = field(default_factory=dict)
+    base_url: str | None = None  # a hosted service's: `base_url` may be left out
 
 
 SERVICES: dict[str, Service] = {
@@ -107,6 +108,50 @@ SERVICES: dict[str, Service] = {
                 "pattern": DURATION_PATTERN,
                 "default": "7d",
             }
+        },
+    ),
+    "readwise": Service(
+        "readwise",
+        "Readwise Reader",
+        {"token_env": "READWISE_TOKEN"},
+        page_size=100,
+        api_hint="https://readwise.io, the default (rulebot adds /api/v3)",
+        base_url="https://readwise.io",
+        extra={
+            "full_scan_every": {
+                "description": "How often a sync lists every document to find the ones "
+                "deleted in Reader (its updatedAfter listing never reports deletions); in "
+                "between, syncs fetch only what changed. A full scan costs one request per "
+                "100 documents, at 20 a minute.",
+                "type": "string",
+                "pattern": DURATION_PATTERN,
+                "default": "7d",
+            },
+            "include_feed": {
+                "description": "true: documents in the Feed (RSS and newsletter items not "
+                "saved to the library) are items too, unread, with location feed.",
+                "type": "boolean",
+                "default": False,
+            },
+            "readd_to": {
+                "description": "Where `readd` (and undoing an archive) puts a document: "
+                "new (the Inbox) or later. The API cannot move one to the shortlist.",
+                "type": "string",
+                "enum": ["new", "later"],
+                "default": "new",
+            },
+            "favorite": {
+                "description": "Reader has no favourite. Absent: `favorite` conditions and "
+                "actions are refused. `shortlist`: a document in the Shortlist is a "
+                "favourite (conditions only: the API cannot move one there). `tag:NAME`: "
+                "that tag marks a favourite (conditions and actions).",
+                "type": "string",
+                "pattern": "^(shortlist|tag:[^,]+)$",
+            },
+        },
+        rate_limits={
+            "list": (20, "listing, deleting and every other request"),
+            "update": (50, "saving and updating one document"),
         },
     ),
     "shaarli": Service(
@@ -148,6 +193,7 @@ def _service_schema(service: Service) -> dict[str, Any]:
         {
             "base_url": {
                 "description": f"The server: {service.api_hint or 'its root URL'}.",
+                **({"default": service.base_url} if service.base_url else {}),
                 "type": "string",
                 "format": "uri",
                 "pattern": "^https?://[^\\s/?#]+[^\\s?#]*$",
@@ -184,7 +230,7 @@ def _service_schema(service: Service) -> dict[str, Any]:
                 "default": DEFAULT_MAX_RATE_WAIT,
             },
         },
-        required=["base_url"],
+        required=[] if service.base_url else ["base_url"],
     )
 
 

@@ -108,6 +108,6 @@ class Document:
             key = tag_key(name)
             if not key or key in kept:
                 continue
-            old = self.tags.get(key)
-            kept[key] = old or {"name": name.strip(), "type": "manual", "created": int(now * 1000)}
+            old = self.tags.get(key) or {"type": "manual", "created": int(now * 1000)}
+            kept[key] = {**old, "name": name.strip()}  # the spelling sent last
         self.tags = kept

@@ -38,7 +38,7 @@ from datetime import UTC
 from typing import Any, Unpack
 
 from rulebot.errors import CredentialsError, ItemDataError, RateLimited
-from rulebot.http import Response, Secrets
+from rulebot.http import Response, Secrets, http_date
 from rulebot.library.item import ARCHIVED, UNREAD, Item
 from rulebot.sources.client import Gone, ServiceClient, ServiceError, Settings, path_segment
 from rulebot.sources.fields import iso_time, kind, optional_text, seconds, show, whole
@@ -103,6 +103,10 @@ class ReadwiseClient(ServiceClient):
             )
         self.token_env = token_env
         self._token = token
+        # the server's clock (its Date header) when the last listing began: a
+        # sync cursor must not pass it (a document dated ahead of it would hide
+        # every change made in between)
+        self.listed_at: int | None = None
         super().__init__(base_url, secrets=Secrets([token]), page_size=page_size, **settings)
 
     # -- documents -----------------------------------------------------------------
@@ -126,9 +130,13 @@ class ReadwiseClient(ServiceClient):
         listing = self.listing("GET /list/", "documents", bounds)
         cursors: set[str] = set()
         cursor: str | None = None
+        self.listed_at = None
         while True:
             query = {**params, **({"pageCursor": cursor} if cursor else {})}
-            answer = self.call("GET", "/list/", params=query).data
+            response = self.call("GET", "/list/", params=query)
+            if cursor is None:
+                self.listed_at = http_date(response.headers.get("Date"))
+            answer = response.data
             documents, count, cursor = _page(answer, "GET /list/")
             if count is not None:
                 listing.announce(count)
