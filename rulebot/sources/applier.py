@@ -122,8 +122,10 @@ def apply_units(
     cost: Callable[[Sequence[PlannedAction]], Cost] | None = None,
 ) -> Result:
     """``budget``: a time budget; ``cost`` says what one unit costs against
-    it (``sources.pacing``). The first unit that would not be done in time,
-    and every unit after it, is journaled not sent: whole units, in order."""
+    it (``sources.pacing``). With a budget, units go one at a time (the rate
+    limit, not the round trip, is what bounds a paced service); the first
+    unit that would not be done in time, and every unit after it, is
+    journaled not sent: whole units, in order."""
     requests_before = requests()
     fold = plan_fold(plan.source)  # how the source compares tags, as the plan did
     before = touchable(store, plan.actions)  # all a stale check or undo can ask about
@@ -190,10 +192,13 @@ def apply_units(
                 if fatal is not None:
                     _skip_rest(store, run_id, units[number:], outcomes, _not_sent(fatal))
                     break
+                if budget is not None:
+                    # one unit at a time: the units under way have taken their
+                    # slots, so the budget knows exactly what this one would wait
+                    settle_all()
                 if budget is not None and not budget.fits(
                     cost([p for _, p in unit]) if cost is not None else {}
                 ):
-                    settle_all()  # what is under way finishes; nothing more starts
                     _skip_rest(store, run_id, units[number:], outcomes, budget.why)
                     logger.warning(
                         "the time budget (%s) is spent: %d action%s left for the next run",
