@@ -10,7 +10,7 @@ each source here names the fields it provides and the actions it performs.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from rulebot.library.tagcase import Fold, ascii_lower, unicode_lower
@@ -41,7 +41,8 @@ ALL_FIELDS = frozenset(
 )
 # Fields only some services have: never in ALL_FIELDS (so a source built as
 # ``ALL_FIELDS - lacks`` does not claim them); a source that has one lists it.
-SERVICE_FIELDS = frozenset({"private"})  # Shaarli's private flag
+# Shaarli's private flag; Readwise Reader's location (new, later, shortlist, archive, feed)
+SERVICE_FIELDS = frozenset({"private", "location"})
 ALL_ACTIONS = frozenset(actions_vocab.REGISTRY)
 
 
@@ -215,6 +216,50 @@ READECK = Capabilities(
 )
 SOURCES["readeck"] = READECK
 
+# Readwise Reader: location (archive = archived, new/later/shortlist = unread,
+# kept for the `location` condition), tags, saved/updated times, the archive
+# move as a read time, word count, reading time, category. No favourite at all,
+# unless the config maps one (`readwise_caps`).
+_READWISE_LACKS = {
+    "lang": "Readwise Reader keeps no language",
+    "has_image": "Readwise Reader does not say whether a document has images",
+}
+_READWISE_REFUSES = frozenset({"favorite", "time_favorited"})
+READWISE = Capabilities(
+    kind="readwise",
+    fields=(ALL_FIELDS - _READWISE_LACKS.keys() - _READWISE_REFUSES) | {"location"},
+    actions=ALL_ACTIONS - {"favorite", "unfavorite"},
+    batches=False,
+    label="Readwise Reader",
+    missing_because=_READWISE_LACKS,
+    refuses=_READWISE_REFUSES,
+    refused_because="it has no favourite; map one in the readwise block with "
+    "`favorite: shortlist` (read only) or `favorite: tag:NAME`",
+    deletions_found_by="a full scan every `full_scan_every` (default 7d), or `sync --full`",
+)
+SOURCES["readwise"] = READWISE
+
+
+def readwise_caps(favorite: object) -> Capabilities:
+    """Readwise Reader's capabilities with the config's ``favorite`` mapping:
+    none (no favourite at all), ``shortlist`` (the shortlist is the favourites:
+    a condition can read it, but the API cannot move a document there, so
+    ``favorite``/``unfavorite`` stay refused) or ``tag:NAME`` (that tag is the
+    favourite mark: read and written)."""
+    if not isinstance(favorite, str) or not (
+        favorite == "shortlist" or favorite.startswith("tag:")
+    ):
+        return READWISE
+    fields = READWISE.fields | {"favorite"}
+    actions = READWISE.actions | ({"favorite", "unfavorite"} if favorite != "shortlist" else set())
+    return replace(
+        READWISE,
+        fields=fields,
+        actions=frozenset(actions),
+        refuses=frozenset({"time_favorited"}),
+        refused_because="it keeps no favourited time",
+    )
+
 
 def fold_of(kind: str | None) -> Fold:
     """How the source of this kind compares tags (``plan.source["kind"]``)."""
@@ -234,7 +279,11 @@ def source_kind(document: Mapping[str, Any]) -> str:
 
 
 def for_document(document: Mapping[str, Any]) -> Capabilities:
-    return SOURCES[source_kind(document)]
+    kind = source_kind(document)
+    if kind == "readwise":  # its favourite is what the config maps
+        block = document.get("readwise")
+        return readwise_caps(block.get("favorite") if isinstance(block, Mapping) else None)
+    return SOURCES[kind]
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,11 @@ class Service:
     api_hint: str = ""
     # keys only this service's block has (name -> JSON schema); read into ServiceSettings.extra
     extra: dict[str, Any] = field(default_factory=dict)
+    # a rate-limited service's endpoint classes (rulebot.sources.pacing): name ->
+    # (requests per minute, what it covers); the block then offers `rate_limits`
+    # and `time_budget`
+    rate_limits: dict[str, tuple[int, str]] = field(default_factory=dict)
+    base_url: str | None = None  # a hosted service's: `base_url` may be left out
 
 
 SERVICES: dict[str, Service] = {
@@ -103,6 +108,50 @@ SERVICES: dict[str, Service] = {
                 "pattern": DURATION_PATTERN,
                 "default": "7d",
             }
+        },
+    ),
+    "readwise": Service(
+        "readwise",
+        "Readwise Reader",
+        {"token_env": "READWISE_TOKEN"},
+        page_size=100,
+        api_hint="https://readwise.io, the default (rulebot adds /api/v3)",
+        base_url="https://readwise.io",
+        extra={
+            "full_scan_every": {
+                "description": "How often a sync lists every document to find the ones "
+                "deleted in Reader (its updatedAfter listing never reports deletions); in "
+                "between, syncs fetch only what changed. A full scan costs one request per "
+                "100 documents, at 20 a minute.",
+                "type": "string",
+                "pattern": DURATION_PATTERN,
+                "default": "7d",
+            },
+            "include_feed": {
+                "description": "true: documents in the Feed (RSS and newsletter items not "
+                "saved to the library) are items too, unread, with location feed.",
+                "type": "boolean",
+                "default": False,
+            },
+            "readd_to": {
+                "description": "Where `readd` (and undoing an archive) puts a document: "
+                "new (the Inbox) or later. The API cannot move one to the shortlist.",
+                "type": "string",
+                "enum": ["new", "later"],
+                "default": "new",
+            },
+            "favorite": {
+                "description": "Reader has no favourite. Absent: `favorite` conditions and "
+                "actions are refused. `shortlist`: a document in the Shortlist is a "
+                "favourite (conditions only: the API cannot move one there). `tag:NAME`: "
+                "that tag marks a favourite (conditions and actions).",
+                "type": "string",
+                "pattern": "^(shortlist|tag:[^,]+)$",
+            },
+        },
+        rate_limits={
+            "list": (20, "listing, deleting and every other request"),
+            "update": (50, "saving and updating one document"),
         },
     ),
     "shaarli": Service(
@@ -144,6 +193,7 @@ def _service_schema(service: Service) -> dict[str, Any]:
         {
             "base_url": {
                 "description": f"The server: {service.api_hint or 'its root URL'}.",
+                **({"default": service.base_url} if service.base_url else {}),
                 "type": "string",
                 "format": "uri",
                 "pattern": "^https?://[^\\s/?#]+[^\\s?#]*$",
@@ -166,6 +216,7 @@ def _service_schema(service: Service) -> dict[str, Any]:
             "max_items": MAX_ITEMS,
             **credentials,
             **service.extra,
+            **_pacing_schema(service),
             "timeout": {
                 "description": "Seconds one HTTP request may take in all.",
                 "type": "number",
@@ -179,8 +230,40 @@ def _service_schema(service: Service) -> dict[str, Any]:
                 "default": DEFAULT_MAX_RATE_WAIT,
             },
         },
-        required=["base_url"],
+        required=[] if service.base_url else ["base_url"],
     )
+
+
+def _pacing_schema(service: Service) -> dict[str, Any]:
+    """`rate_limits` and `time_budget`, for a service that declares rate limits."""
+    if not service.rate_limits:
+        return {}
+    classes = {
+        name: {
+            "description": f"Requests per minute: {what} (default {per_minute}, the "
+            f"service's documented limit).",
+            "type": "integer",
+            "minimum": 1,
+            "default": per_minute,
+        }
+        for name, (per_minute, what) in service.rate_limits.items()
+    }
+    return {
+        "rate_limits": _obj(
+            f"How many requests a minute rulebot sends {service.title} per endpoint class: "
+            "a run paces itself within them (a 429's Retry-After is still honoured). "
+            "Change one only when the service changed its limit.",
+            classes,
+        ),
+        "time_budget": {
+            "description": "The longest an apply may take at these limits, e.g. 10m: "
+            "what does not fit (whole items, in plan order) is left for the next run, "
+            "journaled as not sent. The plan says how many requests it needs, roughly "
+            "how long they take, and what fits. Absent: no budget.",
+            "type": "string",
+            "pattern": DURATION_PATTERN,
+        },
+    }
 
 
 def _pocket_schema() -> dict[str, Any]:

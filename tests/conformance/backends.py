@@ -844,6 +844,71 @@ class ShaarliBackend(Backend):
         }
 
 
+# -- Readwise Reader (the fake; rulebot's pacing set far above what a test sends) ------------
+
+
+class ReadwiseBackend(FakeBackend):
+    name = "readwise"
+    kind = "readwise"
+    phases = ((r"GET /api/v3/list/?$", "sync"), (r"\w+ /api/v3/(save|update|delete)/", "apply"))
+    item_route = r"\w+ /api/v3/(update|delete)/(?P<id>[^/]+)"
+    credentials = ("READWISE_TOKEN",)
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[Backend]:
+        from rulebot.fake.readwise import DEFAULT_TOKEN, FakeReadwise
+
+        self.monkeypatch.setenv("READWISE_TOKEN", DEFAULT_TOKEN)
+        # the service's own limits off, rulebot's far above: the suite is not paced
+        with FakeReadwise(now=T, rate_limits=None) as fake, self._serving(fake.base_url):
+            self.fake = fake
+            yield self
+
+    def source_block(self, **settings: object) -> str:
+        return super().source_block(rate_limits="{list: 100000, update: 100000}", **settings)
+
+    def full_scan_due(self) -> None:
+        from rulebot.sources.readwise.source import FULL_SCAN_KEY
+
+        with Store.open(STORE) as store:  # the last full scan, 8 days earlier
+            last = int(store.get_meta(FULL_SCAN_KEY) or 0)
+            store.set_meta(FULL_SCAN_KEY, str(last - 8 * DAY))
+
+    def add(self, seed: Seed) -> str:
+        created = self.now - int(seed.age_days * DAY)
+        return self.fake.add_document(
+            seed.url,
+            title=seed.title,
+            tags=seed.tags,
+            location="archive" if seed.archived else "new",
+            created_at=created,
+            updated_at=self.now,
+        )
+
+    def set_tags(self, item_id: str, tags: Sequence[str]) -> None:
+        self.fake.change(item_id, tags=list(tags))
+
+    def set_archived(self, item_id: str, archived: bool) -> None:
+        self.fake.change(item_id, location="archive" if archived else "later")
+
+    def remove(self, item_id: str) -> None:
+        self.fake.remove(item_id)
+
+    def held(self) -> dict[str, Held]:
+        with self.fake._lock:
+            docs = list(self.fake.docs.values())
+        return {
+            doc.id: Held(
+                doc.source_url,
+                tuple(sorted(str(t["name"]) for t in doc.tags.values())),
+                doc.location == "archive",
+                None,
+            )
+            for doc in docs
+            if doc.parent_id is None and doc.location != "feed"
+        }
+
+
 BACKENDS: dict[str, type[Backend]] = {
     backend.name: backend
     for backend in (
@@ -854,5 +919,6 @@ BACKENDS: dict[str, type[Backend]] = {
         WallabagBackend,
         ReadeckBackend,
         ShaarliBackend,
+        ReadwiseBackend,
     )
 }

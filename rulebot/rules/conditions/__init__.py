@@ -49,7 +49,7 @@ from rulebot.rules.conditions.content import (
     WordCount,
 )
 from rulebot.rules.conditions.duplicates import Duplicate
-from rulebot.rules.conditions.flags import Favorite, Private, Status
+from rulebot.rules.conditions.flags import Favorite, Location, Private, Status
 from rulebot.rules.conditions.tags import MARK, Tag, Tags, Untagged, only_marks
 from rulebot.rules.conditions.text import Domain, TextCondition, Title, Url
 from rulebot.rules.conditions.times import TimeCondition
@@ -80,6 +80,7 @@ __all__ = [
     "Env",
     "Favorite",
     "Lang",
+    "Location",
     "Not",
     "NumberCondition",
     "Predicate",
