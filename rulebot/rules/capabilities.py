@@ -10,7 +10,7 @@ each source here names the fields it provides and the actions it performs.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from rulebot.library.tagcase import Fold, ascii_lower, unicode_lower
@@ -46,6 +46,18 @@ ALL_ACTIONS = frozenset(actions_vocab.REGISTRY)
 
 
 @dataclass(frozen=True)
+class Setting:
+    """What a source can do only when its config block sets ``key`` (Raindrop's
+    archive: only with an archive collection named): the ``fields`` and
+    ``actions`` it brings, and ``because``, why they are absent without it."""
+
+    key: str
+    fields: frozenset[str]
+    actions: frozenset[str]
+    because: str
+
+
+@dataclass(frozen=True)
 class Capabilities:
     """One kind of source: the item fields it provides, the actions it can do."""
 
@@ -73,6 +85,31 @@ class Capabilities:
     stores: tuple[str, ...] = ()
     # the service may keep only this many characters of a tag (the plan says so)
     tag_chars: int | None = None
+    # what only a setting of the source's block brings (``configured``); the
+    # capabilities in ``SOURCES`` are those with every setting made
+    settings: tuple[Setting, ...] = ()
+    # an action absent for want of a setting -> what to set (``configured`` fills it)
+    unset: Mapping[str, str] | None = None
+
+    def configured(self, block: Mapping[str, Any] | None) -> Capabilities:
+        """What this source can do with its config block ``block``: a field a
+        missing setting would bring is refused (an error naming the setting),
+        its actions are absent."""
+        missing = [
+            s for s in self.settings if not isinstance(block, Mapping) or block.get(s.key) is None
+        ]
+        if not missing:
+            return self
+        fields = frozenset().union(*(s.fields for s in missing))
+        actions = frozenset().union(*(s.actions for s in missing))
+        return replace(
+            self,
+            fields=self.fields - fields,
+            actions=self.actions - actions,
+            refuses=self.refuses | fields,
+            refused_because="; ".join(s.because for s in missing),
+            unset={action: s.because for s in missing for action in s.actions},
+        )
 
     @property
     def name(self) -> str:
@@ -215,6 +252,39 @@ READECK = Capabilities(
 )
 SOURCES["readeck"] = READECK
 
+# Raindrop.io: bookmarks in collections, `important` for the favourite, a type
+# (article/video/image …); no read state at all: archived means "in the archive
+# collection the config names", and without one there is no status (raindrop.md §12)
+_RAINDROP_LACKS = {
+    "time_read": "Raindrop.io keeps no read time",
+    "time_favorited": "Raindrop.io keeps no favourited time",
+    "word_count": "Raindrop.io keeps no word count",
+    "time_to_read": "Raindrop.io keeps no reading time",
+    "lang": "Raindrop.io keeps no language on a bookmark",
+}
+RAINDROP = Capabilities(
+    kind="raindrop",
+    fields=ALL_FIELDS - _RAINDROP_LACKS.keys(),
+    actions=ALL_ACTIONS,
+    batches=False,
+    label="Raindrop.io",
+    missing_because=_RAINDROP_LACKS,
+    deletions_found_by="a full scan every `full_scan_every` (default 7d), or `sync --full`",
+    # its tag list groups case variants (`Chinese` and `chinese` are one entry);
+    # each bookmark keeps the spelling it was given, stored as sent
+    fold=unicode_lower,
+    settings=(
+        Setting(
+            "archive_collection",
+            frozenset({"status"}),
+            frozenset({"archive", "readd"}),
+            "Raindrop.io has no read state: set raindrop.archive_collection to the "
+            "collection that means archived",
+        ),
+    ),
+)
+SOURCES["raindrop"] = RAINDROP
+
 
 def fold_of(kind: str | None) -> Fold:
     """How the source of this kind compares tags (``plan.source["kind"]``)."""
@@ -234,7 +304,9 @@ def source_kind(document: Mapping[str, Any]) -> str:
 
 
 def for_document(document: Mapping[str, Any]) -> Capabilities:
-    return SOURCES[source_kind(document)]
+    """The capabilities of the config's source, as its block's settings make them."""
+    kind = source_kind(document)
+    return SOURCES[kind].configured(document.get(kind))
 
 
 @dataclass(frozen=True)
@@ -282,4 +354,7 @@ def gap_message(rule: str, gap: Gap, caps: Capabilities) -> str:
 
 def action_message(rule: str, action: str, caps: Capabilities) -> str:
     can = ", ".join(sorted(caps.actions)) or "none"
+    why = (caps.unset or {}).get(action)
+    if why:
+        return f"rule {rule}: {caps.name} cannot do `{action}` here ({why})"
     return f"rule {rule}: {caps.name} cannot do `{action}`; it can do: {can}"

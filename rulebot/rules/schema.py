@@ -66,6 +66,8 @@ class Service:
     api_hint: str = ""
     # keys only this service's block has (name -> JSON schema); read into ServiceSettings.extra
     extra: dict[str, Any] = field(default_factory=dict)
+    # a hosted service's address: ``base_url`` may then be left out
+    default_url: str | None = None
 
 
 SERVICES: dict[str, Service] = {
@@ -103,6 +105,47 @@ SERVICES: dict[str, Service] = {
                 "pattern": DURATION_PATTERN,
                 "default": "7d",
             }
+        },
+    ),
+    "raindrop": Service(
+        "raindrop",
+        "Raindrop.io",
+        {"token_env": "RAINDROP_TOKEN"},
+        page_size=50,
+        api_hint="https://api.raindrop.io (the default; rulebot adds /rest/v1)",
+        default_url="https://api.raindrop.io",
+        extra={
+            "archive_collection": {
+                "description": "The collection that means archived (its title, or its "
+                "numeric id): `archive` moves a bookmark there, `readd` moves it back, and "
+                "`status` reads whether it is there. Raindrop.io has no read state: without "
+                "this, rules on `status`, `archive` and `readd` are refused.",
+                "type": ["string", "integer"],
+                "minLength": 1,
+                "default": None,
+            },
+            "readd_collection": {
+                "description": "Where `readd` moves a bookmark out of the archive collection "
+                "(title or id; -1 is Unsorted).",
+                "type": ["string", "integer"],
+                "minLength": 1,
+                "default": -1,
+            },
+            "full_scan_every": {
+                "description": "How often a sync lists every bookmark to find the ones "
+                "deleted for good (Raindrop.io has no deleted-since feed); in between, "
+                "syncs read only what changed, newest change first.",
+                "type": "string",
+                "pattern": DURATION_PATTERN,
+                "default": "7d",
+            },
+            "delete_permanently": {
+                "description": "`delete` moves a bookmark to Trash (Raindrop.io empties it "
+                "after 30 days). True: rulebot then deletes it from Trash for good, which "
+                "cannot be undone.",
+                "type": "boolean",
+                "default": False,
+            },
         },
     ),
     "shaarli": Service(
@@ -147,6 +190,7 @@ def _service_schema(service: Service) -> dict[str, Any]:
                 "type": "string",
                 "format": "uri",
                 "pattern": "^https?://[^\\s/?#]+[^\\s?#]*$",
+                **({"default": service.default_url} if service.default_url else {}),
             },
             "page_size": {
                 "description": "Items per list request.",
@@ -179,7 +223,7 @@ def _service_schema(service: Service) -> dict[str, Any]:
                 "default": DEFAULT_MAX_RATE_WAIT,
             },
         },
-        required=["base_url"],
+        required=[] if service.default_url else ["base_url"],
     )
 
 
