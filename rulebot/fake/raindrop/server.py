@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 from rulebot.fake.base import Fault, Reply, Request, Routes, is_http_url, json_reply, text_reply
 from rulebot.fake.raindrop.library import RaindropLibrary
-from rulebot.fake.raindrop.model import ALL, TRASH, UNSORTED, ApiError, Raindrop, parse_date
+from rulebot.fake.raindrop.model import ALL, TRASH, UNSORTED, ApiError, Raindrop, iso, parse_date
 
 API_PREFIX = "/rest/v1"
 # test tokens look like UUIDs in the docs' examples; distinctive so tests can grep for it
@@ -132,8 +132,28 @@ class FakeRaindrop(RaindropLibrary):
 
     # -- user and collections ------------------------------------------------------------
     def _user(self, *, query: dict[str, str], body: Any) -> dict[str, Any]:
-        user = {"_id": self.user_id, "email": "fake@example.com", "fullName": "Fake User"}
-        return {"result": True, "user": {**user, "name": "fake", "pro": False, "groups": []}}
+        """The token's user, with the fields a recorded ``GET /user`` has."""
+        joined = iso(self.now - 400 * 86400)
+        roots = [c.id for c in self._collections.values() if c.parent is None]
+        user = {
+            "_id": self.user_id,
+            "email": "fake@example.com",
+            "email_MD5": "0" * 32,
+            "fullName": "Fake User",
+            "name": "fake",
+            "password": True,
+            "pro": False,
+            "groups": [
+                {"title": "My Collections", "hidden": False, "sort": 0, "collections": roots}
+            ],
+            "files": {"used": 0, "size": 100_000_000, "lastCheckpoint": joined},
+            "config": {"raindrops_view": "list", "raindrops_sort": "-created", "lang": "en_US"},
+            "registered": joined,
+            "lastAction": iso(self.now),
+            "lastVisit": iso(self.now),
+            "lastUpdate": iso(self.now),
+        }
+        return {"result": True, "user": user}
 
     def _root_collections(self, *, query: dict[str, str], body: Any) -> dict[str, Any]:
         roots = [c for c in self._collections.values() if c.parent is None]
