@@ -236,3 +236,20 @@ def test_a_bad_token_names_the_variable_and_where_to_get_one(
     code, _out, err = rb(capsys, "sync")
     assert code != 0
     assert "RAINDROP_TOKEN" in err and "Test token" in err and "wrong" not in err
+
+
+def test_the_plan_says_what_it_costs_at_the_rate_limit(
+    raindrop: FakeRaindrop, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for n in range(3):
+        raindrop.add_raindrop(f"https://p.example/{n}", tags=["later"])
+    configure(
+        raindrop,
+        "rules:\n  - name: untag\n    where: {tag: later}\n    actions: [{tags_remove: [later]}]\n",
+        time_budget="10m",
+    )
+    code, out, err = rb(capsys, "plan", "--now", NOW, "--format", "json")
+    assert code == 0, err
+    pacing = json.loads(out)["pacing"]
+    assert pacing is not None and "default" in json.dumps(pacing)
+    assert "6" in json.dumps(pacing)  # three bookmarks, a GET and a PUT each

@@ -68,6 +68,10 @@ class Service:
     extra: dict[str, Any] = field(default_factory=dict)
     # a hosted service's address: ``base_url`` may then be left out
     default_url: str | None = None
+    # a rate-limited service's endpoint classes (rulebot.sources.pacing): name ->
+    # (requests per minute, what it covers); the block then offers `rate_limits`
+    # and `time_budget`
+    rate_limits: dict[str, tuple[int, str]] = field(default_factory=dict)
 
 
 SERVICES: dict[str, Service] = {
@@ -114,6 +118,7 @@ SERVICES: dict[str, Service] = {
         page_size=50,
         api_hint="https://api.raindrop.io (the default; rulebot adds /rest/v1)",
         default_url="https://api.raindrop.io",
+        rate_limits={"default": (120, "every request (the documented limit per user)")},
         extra={
             "archive_collection": {
                 "description": "The collection that means archived (its title, or its "
@@ -210,6 +215,7 @@ def _service_schema(service: Service) -> dict[str, Any]:
             "max_items": MAX_ITEMS,
             **credentials,
             **service.extra,
+            **_pacing_schema(service),
             "timeout": {
                 "description": "Seconds one HTTP request may take in all.",
                 "type": "number",
@@ -225,6 +231,38 @@ def _service_schema(service: Service) -> dict[str, Any]:
         },
         required=[] if service.default_url else ["base_url"],
     )
+
+
+def _pacing_schema(service: Service) -> dict[str, Any]:
+    """`rate_limits` and `time_budget`, for a service that declares rate limits."""
+    if not service.rate_limits:
+        return {}
+    classes = {
+        name: {
+            "description": f"Requests per minute: {what} (default {per_minute}, the "
+            f"service's documented limit).",
+            "type": "integer",
+            "minimum": 1,
+            "default": per_minute,
+        }
+        for name, (per_minute, what) in service.rate_limits.items()
+    }
+    return {
+        "rate_limits": _obj(
+            f"How many requests a minute rulebot sends {service.title} per endpoint class: "
+            "a run paces itself within them (a 429's Retry-After is still honoured). "
+            "Change one only when the service changed its limit.",
+            classes,
+        ),
+        "time_budget": {
+            "description": "The longest an apply may take at these limits, e.g. 10m: "
+            "what does not fit (whole items, in plan order) is left for the next run, "
+            "journaled as not sent. The plan says how many requests it needs, roughly "
+            "how long they take, and what fits. Absent: no budget.",
+            "type": "string",
+            "pattern": DURATION_PATTERN,
+        },
+    }
 
 
 def _pocket_schema() -> dict[str, Any]:

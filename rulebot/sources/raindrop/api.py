@@ -11,7 +11,8 @@ the client takes either answer):
   is an error whatever its status (its ``errorMessage`` is the reason, its
   ``error`` sometimes a code instead of ``status``); an unknown route is an
   HTML 404;
-- 120 requests a minute: a 429 waits for ``Retry-After`` (``rulebot.http``),
+- 120 requests a minute: a run paces itself within it (``sources.pacing``),
+  and a 429 still waits for ``Retry-After`` (``rulebot.http``),
   else for ``X-RateLimit-Reset`` against the answer's ``Date``, else backs off;
 - lists are paged by a zero-based ``page`` and ``perpage`` (at most 50)
   and end at an empty page or at ``count``; paging is by offset, so the
@@ -26,7 +27,7 @@ import logging
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC
 from email.utils import parsedate_to_datetime
-from typing import Any, Unpack
+from typing import Any, ClassVar, Unpack
 
 from rulebot.errors import CredentialsError, ItemDataError, RateLimited
 from rulebot.http import MaybeSentError, Response, Secrets
@@ -44,6 +45,7 @@ TOKEN_HELP = (
     "register an app at app.raindrop.io/settings/integrations, open it and copy its Test token"
 )
 MAX_ID = 2**63 - 1
+LOOKUPS = 3  # looks for a create that timed out, a timeout apart, before giving up on it
 
 logger = logging.getLogger("rulebot.raindrop")
 
@@ -69,6 +71,8 @@ class RaindropClient(ServiceClient):
 
     service, config, api_path, pasted = "Raindrop.io", "raindrop", API_PATH, ("/v1",)
     error, not_found, rate_error = RaindropError, NotFound, RaindropRateLimitError
+    # 120 requests a minute per user (documented); a run paces itself within it
+    rate_limits: ClassVar[Mapping[str, int]] = {"default": 120}
 
     def __init__(
         self,
@@ -169,8 +173,8 @@ class RaindropClient(ServiceClient):
         """``POST /raindrop``. Raindrop.io never deduplicates a link, so the
         POST is not idempotent: when its answer is lost it is sent again only
         after ``POST /import/url/exists`` shows no raindrop with this link; a
-        create past the timeout is looked for once more after waiting as long
-        again, and not sent again in this run if it has not appeared."""
+        create past the timeout is looked for up to ``LOOKUPS`` times, a timeout
+        apart, and not sent again in this run if it has not appeared."""
         body: dict[str, Any] = {"link": link, "pleaseParse": {}}
         if title:
             body["title"] = title
@@ -185,10 +189,7 @@ class RaindropClient(ServiceClient):
                 return self._item(response, "POST /raindrop")
             except MaybeSentError as lost:
                 problems.append(lost.problem)
-                http = self._http()
-                wait = self._settings["timeout"] if lost.timed_out else None
-                http.pause(len(problems), "POST /raindrop", lost.problem, wait)
-                landed = self.exists(link)
+                landed = self._landed(link, len(problems), lost)
                 if landed:
                     logger.info("POST /raindrop: the answer was lost, but %s landed", landed[0])
                     return self.get(str(landed[-1]))
@@ -203,6 +204,20 @@ class RaindropClient(ServiceClient):
                         f"POST /raindrop: {lost.problem} {len(problems)} times, and no bookmark "
                         f"with this link appeared on {self.origin}; giving up"
                     ) from None
+
+    def _landed(self, link: str, failures: int, lost: MaybeSentError) -> list[int]:
+        """The raindrops with ``link`` after a create whose answer was lost:
+        looked for once after the usual pause; after a timeout (the request
+        may still be on its way) up to ``LOOKUPS`` times, ``timeout`` apart."""
+        http = self._http()
+        lookups = LOOKUPS if lost.timed_out else 1
+        for _ in range(lookups):
+            wait = self._settings["timeout"] if lost.timed_out else None
+            http.pause(failures, "POST /raindrop", lost.problem, wait)
+            landed = self.exists(link)
+            if landed:
+                return landed
+        return []
 
     def exists(self, link: str) -> list[int]:
         """The ids of the raindrops with ``link`` (``POST /import/url/exists``)."""

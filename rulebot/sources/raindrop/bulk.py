@@ -124,6 +124,9 @@ class RaindropBulk:
         permanent: bool = False,
     ) -> None:
         self.client, self.fold, self.moves, self.permanent = client, fold, moves, permanent
+        # one bulk request against the time budget (``sources.pacing``); a delete
+        # for good is a second one
+        self.cost = {"default": 2 if permanent else 1}
 
     def change(self, unit: Unit, current: Item | None) -> Change | None:
         return change_of([planned for _, planned in unit], current, self.fold, self.moves)

@@ -38,7 +38,7 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -70,6 +70,7 @@ if TYPE_CHECKING:
     from rulebot.library.store import Store
     from rulebot.rules.config import ServiceSettings
     from rulebot.sources.base import SyncResult
+    from rulebot.sources.pacing import Cost
     from rulebot.sources.paging import Bounds
 
 logger = logging.getLogger("rulebot.raindrop")
@@ -247,6 +248,17 @@ class RaindropSession(ServerSession):
         permanent = bool(self.settings.extra.get("delete_permanently"))
         return RaindropBulk(self.client, FOLD, self.moves, permanent=permanent)
 
+    def unit_cost(self, actions: Sequence[PlannedAction]) -> Cost:
+        """What a unit costs when sent alone (``sources.pacing``): a ``GET`` and a
+        ``PUT`` or scoped ``DELETE`` (and one more to empty it from Trash, when
+        asked); an account-wide action one request. A unit that goes in bulk
+        costs less: its share of one request."""
+        if not actions or actions[0].item_id is None:
+            return {"default": 1}
+        permanent = bool(self.settings.extra.get("delete_permanently"))
+        deletes = any(planned.name == "delete" for planned in actions)
+        return {"default": 3 if deletes and permanent else 2}
+
     def item_unit(self, item_id: str, actions: list[PlannedAction], current: Item | None) -> Answer:
         """The bookmark as it is now (``GET``), then one ``PUT`` with what the
         unit leaves (its whole tag list, ``important``, the collection it moves
@@ -331,7 +343,11 @@ class RaindropSource(ServerSource):
     def client(self) -> RaindropClient:
         env = self.settings.env.get("token_env", TOKEN_ENV)
         return RaindropClient(
-            self.settings.base_url, os.environ.get(env), token_env=env, **self.client_settings()
+            self.settings.base_url,
+            os.environ.get(env),
+            token_env=env,
+            rate_limits=dict(self.settings.rate_limits),
+            **self.client_settings(),
         )
 
     def session(self, client: RaindropClient) -> RaindropSession:
