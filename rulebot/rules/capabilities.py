@@ -47,6 +47,18 @@ ALL_ACTIONS = frozenset(actions_vocab.REGISTRY)
 
 
 @dataclass(frozen=True)
+class Setting:
+    """What a source can do only when its config block sets ``key`` (Raindrop's
+    archive: only with an archive collection named): the ``fields`` and
+    ``actions`` it brings, and ``because``, why they are absent without it."""
+
+    key: str
+    fields: frozenset[str]
+    actions: frozenset[str]
+    because: str
+
+
+@dataclass(frozen=True)
 class Capabilities:
     """One kind of source: the item fields it provides, the actions it can do."""
 
@@ -74,6 +86,35 @@ class Capabilities:
     stores: tuple[str, ...] = ()
     # the service may keep only this many characters of a tag (the plan says so)
     tag_chars: int | None = None
+    # what only a setting of the source's block brings (``configured``); the
+    # capabilities in ``SOURCES`` are those with every setting made
+    settings: tuple[Setting, ...] = ()
+    # an action absent for want of a setting -> what to set (``configured`` fills it)
+    unset: Mapping[str, str] | None = None
+    # what the source's config block makes of it beyond ``settings`` (Readwise:
+    # the favourite it maps), applied first by ``configured``
+    configure: Callable[[Any], Capabilities] | None = None
+
+    def configured(self, block: Mapping[str, Any] | None) -> Capabilities:
+        """What this source can do with its config block ``block``: a field a
+        missing setting would bring is refused (an error naming the setting),
+        its actions are absent."""
+        caps = self if self.configure is None else self.configure(block)
+        missing = [
+            s for s in caps.settings if not isinstance(block, Mapping) or block.get(s.key) is None
+        ]
+        if not missing:
+            return caps
+        fields = frozenset().union(*(s.fields for s in missing))
+        actions = frozenset().union(*(s.actions for s in missing))
+        return replace(
+            caps,
+            fields=caps.fields - fields,
+            actions=caps.actions - actions,
+            refuses=caps.refuses | fields,
+            refused_because="; ".join(s.because for s in missing),
+            unset={action: s.because for s in missing for action in s.actions},
+        )
 
     @property
     def name(self) -> str:
@@ -237,7 +278,6 @@ READWISE = Capabilities(
     "`favorite: shortlist` (read only) or `favorite: tag:NAME`",
     deletions_found_by="a full scan every `full_scan_every` (default 7d), or `sync --full`",
 )
-SOURCES["readwise"] = READWISE
 
 
 def readwise_caps(favorite: object) -> Capabilities:
@@ -261,6 +301,48 @@ def readwise_caps(favorite: object) -> Capabilities:
     )
 
 
+# what the readwise block maps the favourite onto decides the rest
+READWISE = replace(
+    READWISE,
+    configure=lambda block: readwise_caps(
+        block.get("favorite") if isinstance(block, Mapping) else None
+    ),
+)
+SOURCES["readwise"] = READWISE
+# Raindrop.io: bookmarks in collections, `important` for the favourite, a type
+# (article/video/image …); no read state at all: archived means "in the archive
+# collection the config names", and without one there is no status (raindrop.md §12)
+_RAINDROP_LACKS = {
+    "time_read": "Raindrop.io keeps no read time",
+    "time_favorited": "Raindrop.io keeps no favourited time",
+    "word_count": "Raindrop.io keeps no word count",
+    "time_to_read": "Raindrop.io keeps no reading time",
+    "lang": "Raindrop.io keeps no language on a bookmark",
+}
+RAINDROP = Capabilities(
+    kind="raindrop",
+    fields=ALL_FIELDS - _RAINDROP_LACKS.keys(),
+    actions=ALL_ACTIONS,
+    batches=False,
+    label="Raindrop.io",
+    missing_because=_RAINDROP_LACKS,
+    deletions_found_by="a full scan every `full_scan_every` (default 7d), or `sync --full`",
+    # its tag list groups case variants (`Chinese` and `chinese` are one entry);
+    # each bookmark keeps the spelling it was given, stored as sent
+    fold=unicode_lower,
+    settings=(
+        Setting(
+            "archive_collection",
+            frozenset({"status"}),
+            frozenset({"archive", "readd"}),
+            "Raindrop.io has no read state: set raindrop.archive_collection to the "
+            "collection that means archived",
+        ),
+    ),
+)
+SOURCES["raindrop"] = RAINDROP
+
+
 def fold_of(kind: str | None) -> Fold:
     """How the source of this kind compares tags (``plan.source["kind"]``)."""
     caps = SOURCES.get(kind or "local")
@@ -279,11 +361,9 @@ def source_kind(document: Mapping[str, Any]) -> str:
 
 
 def for_document(document: Mapping[str, Any]) -> Capabilities:
+    """The capabilities of the config's source, as its block's settings make them."""
     kind = source_kind(document)
-    if kind == "readwise":  # its favourite is what the config maps
-        block = document.get("readwise")
-        return readwise_caps(block.get("favorite") if isinstance(block, Mapping) else None)
-    return SOURCES[kind]
+    return SOURCES[kind].configured(document.get(kind))
 
 
 @dataclass(frozen=True)
@@ -331,4 +411,7 @@ def gap_message(rule: str, gap: Gap, caps: Capabilities) -> str:
 
 def action_message(rule: str, action: str, caps: Capabilities) -> str:
     can = ", ".join(sorted(caps.actions)) or "none"
+    why = (caps.unset or {}).get(action)
+    if why:
+        return f"rule {rule}: {caps.name} cannot do `{action}` here ({why})"
     return f"rule {rule}: {caps.name} cannot do `{action}`; it can do: {can}"

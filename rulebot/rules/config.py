@@ -252,7 +252,7 @@ def _build(
         if isinstance(block, dict):
             service = ServiceSettings(
                 kind=name,
-                base_url=str(block.get("base_url") or spec.base_url),
+                base_url=str(block.get("base_url") or spec.default_url),
                 page_size=int(block.get("page_size", spec.page_size)),
                 concurrency=int(block.get("concurrency", schema_module.DEFAULT_CONCURRENCY)),
                 timeout=float(block.get("timeout", schema_module.DEFAULT_TIMEOUT)),

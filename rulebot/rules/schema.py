@@ -14,12 +14,12 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from rulebot.rules import actions, conditions
+from rulebot.rules.services import SERVICES, Service
 from rulebot.rules.vocab import DURATION_PATTERN, tags_schema
 
 SCHEMA_ID = "https://rulebot.dev/schemas/rules.schema.json"
@@ -55,115 +55,6 @@ MAX_ITEMS = {
 }
 
 
-@dataclass(frozen=True)
-class Service:
-    """A native source block (`karakeep:` …): what its schema offers."""
-
-    name: str  # the block's key
-    title: str  # the service, as people name it
-    credentials: dict[str, str]  # `*_env` key -> default variable name
-    page_size: int  # default and maximum items per list request
-    api_hint: str = ""
-    # keys only this service's block has (name -> JSON schema); read into ServiceSettings.extra
-    extra: dict[str, Any] = field(default_factory=dict)
-    # a rate-limited service's endpoint classes (rulebot.sources.pacing): name ->
-    # (requests per minute, what it covers); the block then offers `rate_limits`
-    # and `time_budget`
-    rate_limits: dict[str, tuple[int, str]] = field(default_factory=dict)
-    base_url: str | None = None  # a hosted service's: `base_url` may be left out
-
-
-SERVICES: dict[str, Service] = {
-    "readeck": Service(
-        "readeck",
-        "Readeck",
-        {"token_env": "READECK_TOKEN"},
-        page_size=100,
-        api_hint="the instance root, e.g. https://readeck.example.org (rulebot adds /api)",
-    ),
-    "karakeep": Service(
-        "karakeep",
-        "Karakeep (formerly Hoarder)",
-        {"api_key_env": "KARAKEEP_API_KEY"},
-        page_size=100,
-        api_hint="the instance root, e.g. https://karakeep.example.org (rulebot adds /api/v1)",
-    ),
-    "wallabag": Service(
-        "wallabag",
-        "Wallabag",
-        {
-            "client_id_env": "WALLABAG_CLIENT_ID",
-            "client_secret_env": "WALLABAG_CLIENT_SECRET",
-            "username_env": "WALLABAG_USERNAME",
-            "password_env": "WALLABAG_PASSWORD",
-        },
-        page_size=500,
-        api_hint="the instance root, e.g. https://app.wallabag.it (rulebot adds /api)",
-        extra={
-            "full_scan_every": {
-                "description": "How often a sync lists every entry to find the ones deleted "
-                "on the server (Wallabag's change feed never reports deletions); in between, "
-                "syncs fetch only what changed.",
-                "type": "string",
-                "pattern": DURATION_PATTERN,
-                "default": "7d",
-            }
-        },
-    ),
-    "readwise": Service(
-        "readwise",
-        "Readwise Reader",
-        {"token_env": "READWISE_TOKEN"},
-        page_size=100,
-        api_hint="https://readwise.io, the default (rulebot adds /api/v3)",
-        base_url="https://readwise.io",
-        extra={
-            "full_scan_every": {
-                "description": "How often a sync lists every document to find the ones "
-                "deleted in Reader (its updatedAfter listing never reports deletions); in "
-                "between, syncs fetch only what changed. A full scan costs one request per "
-                "100 documents, at 20 a minute.",
-                "type": "string",
-                "pattern": DURATION_PATTERN,
-                "default": "7d",
-            },
-            "include_feed": {
-                "description": "true: documents in the Feed (RSS and newsletter items not "
-                "saved to the library) are items too, unread, with location feed.",
-                "type": "boolean",
-                "default": False,
-            },
-            "readd_to": {
-                "description": "Where `readd` (and undoing an archive) puts a document: "
-                "new (the Inbox) or later. The API cannot move one to the shortlist.",
-                "type": "string",
-                "enum": ["new", "later"],
-                "default": "new",
-            },
-            "favorite": {
-                "description": "Reader has no favourite. Absent: `favorite` conditions and "
-                "actions are refused. `shortlist`: a document in the Shortlist is a "
-                "favourite (conditions only: the API cannot move one there). `tag:NAME`: "
-                "that tag marks a favourite (conditions and actions).",
-                "type": "string",
-                "pattern": "^(shortlist|tag:[^,]+)$",
-            },
-        },
-        rate_limits={
-            "list": (20, "listing, deleting and every other request"),
-            "update": (50, "saving and updating one document"),
-        },
-    ),
-    "shaarli": Service(
-        "shaarli",
-        "Shaarli (tags-only bookmarks)",
-        {"api_secret_env": "SHAARLI_API_SECRET"},
-        page_size=100,
-        api_hint="the instance root, e.g. https://links.example.org (rulebot adds /api/v1)",
-    ),
-}
-
-
 def _obj(description: str, properties: dict[str, Any], **extra: Any) -> dict[str, Any]:
     """An object schema: described, closed to unknown keys."""
     return {
@@ -193,10 +84,10 @@ def _service_schema(service: Service) -> dict[str, Any]:
         {
             "base_url": {
                 "description": f"The server: {service.api_hint or 'its root URL'}.",
-                **({"default": service.base_url} if service.base_url else {}),
                 "type": "string",
                 "format": "uri",
                 "pattern": "^https?://[^\\s/?#]+[^\\s?#]*$",
+                **({"default": service.default_url} if service.default_url else {}),
             },
             "page_size": {
                 "description": "Items per list request.",
@@ -230,7 +121,7 @@ def _service_schema(service: Service) -> dict[str, Any]:
                 "default": DEFAULT_MAX_RATE_WAIT,
             },
         },
-        required=[] if service.base_url else ["base_url"],
+        required=[] if service.default_url else ["base_url"],
     )
 
 
