@@ -107,8 +107,11 @@ class ShaarliLibrary(FakeServer):
         return next((link for link in self._links.values() if link.url == url), None)
 
     def _listed(self, visibility: str = "all", **filters: Any) -> list[Link]:
-        """Sticky first, then ``created`` newest first (ties: stored order), filtered."""
-        ordered = sorted(self._links.values(), key=lambda link: link.created, reverse=True)
+        """Sticky first, then ``created`` newest first (in one second: the
+        highest id first, as the real server was seen to do), filtered."""
+        ordered = sorted(
+            self._links.values(), key=lambda link: (link.created, link.id), reverse=True
+        )
         ordered.sort(key=lambda link: not link.sticky)
         return search(ordered, visibility=visibility, **filters)
 

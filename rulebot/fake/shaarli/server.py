@@ -192,7 +192,7 @@ class FakeShaarli(ShaarliLibrary):
             "private_counter": sum(1 for link in links if link.private),
             "settings": {
                 "title": self.title,
-                "header_link": "?",
+                "header_link": "/",
                 "timezone": "UTC",
                 "enabled_plugins": ["qrcode"],
                 "default_private_links": self.default_private,
