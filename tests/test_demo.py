@@ -111,3 +111,22 @@ def test_each_source_page_says_how_to_try_it_and_the_commands_exist(source: str)
         assert hasattr(importlib.import_module(module), "main"), module
     for config in re.findall(r"rulebot -c (\S+) plan", section):
         assert (Path(__file__).resolve().parent.parent / config).is_file(), config
+
+
+def test_demo_shaarli_uses_the_fake_when_the_real_one_cannot_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """No PHP here (as far as the demo knows): the fake Shaarli stands in. (capfd:
+    the dry run is a process of its own, writing to the same terminal.)"""
+    import rulebot.fake.real_shaarli
+    from tests.helpers import clear_rulebot_env, rb
+
+    clear_rulebot_env(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(rulebot.fake.real_shaarli, "missing_reason", lambda: "php is missing")
+    code, out, err = rb(capfd, "demo", "shaarli", "--items", "60")
+    assert code == 0, err
+    assert err.startswith("rulebot demo: a fake Shaarli with 60 links at http://127.0.0.1:"), err
+    assert re.search(r"^Plan: \d+ actions", out, re.M), out
+    assert "SHAARLI_API_SECRET" not in os.environ  # the credentials went to the dry run only
+    assert not list(tmp_path.iterdir())

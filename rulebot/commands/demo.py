@@ -1,7 +1,8 @@
 """``rulebot demo SOURCE``: try a source without an account.
 
 A server for the source starts on 127.0.0.1 with a seeded library (the fake,
-or for Shaarli the real one from Debian's packages), and rulebot dry-runs the
+or for Shaarli the real one from Debian's packages when the machine has
+them, else the fake), and rulebot dry-runs the
 source's demo rules (``rulebot/demo/SOURCE.yaml``) against it, as it would
 against yours: sync, plan, show. Nothing is kept unless ``--keep``, which
 leaves the server running and says how to go on by hand.
@@ -93,13 +94,11 @@ def _readeck(items: int) -> Running:
 
 
 def _shaarli(items: int) -> Running:
+    """Debian's real Shaarli when the machine has it, else the fake."""
     from rulebot.fake.real_shaarli import ShaarliServer, missing_reason, seed
 
-    reason = missing_reason()
-    if reason is not None:
-        raise RulebotError(
-            f"the Shaarli demo runs Debian's real Shaarli, and it cannot run here: {reason}"
-        )
+    if missing_reason() is not None:
+        return _fake_shaarli(items)
     server = ShaarliServer()
     server.__enter__()
     try:
@@ -133,6 +132,16 @@ def _raindrop(items: int) -> Running:
     server.start()
     env = {"RAINDROP_TOKEN": DEFAULT_TOKEN}
     return Running(server.base_url, env, f"a fake Raindrop.io with {items} bookmarks", server.stop)
+
+
+def _fake_shaarli(items: int) -> Running:
+    from rulebot.fake.shaarli import DEFAULT_SECRET, FakeShaarli, seed
+
+    server = FakeShaarli(secret=DEFAULT_SECRET)
+    seed(server, items)
+    server.start()
+    env = {"SHAARLI_API_SECRET": DEFAULT_SECRET}
+    return Running(server.base_url, env, f"a fake Shaarli with {items} links", server.stop)
 
 
 SERVERS: dict[str, Callable[[int], Running]] = {

@@ -1,0 +1,5 @@
+"""``python -m rulebot.fake.shaarli``."""
+
+from rulebot.fake.shaarli import main
+
+raise SystemExit(main())
