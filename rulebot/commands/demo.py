@@ -21,9 +21,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rulebot.commands.shared import EXIT_ERROR, out
 from rulebot.errors import RulebotError
+
+if TYPE_CHECKING:
+    from rulebot.fake.base import FakeServer
 
 DEMO_RULES = Path(__file__).resolve().parent.parent / "demo"
 
@@ -39,15 +43,21 @@ class Running:
     stop: Callable[[], None]
 
 
+def _started(
+    server: FakeServer, seed: Callable[..., Any], items: int, env: dict[str, str], holds: str
+) -> Running:
+    """A fake seeded with ``items`` and started: the demo's server."""
+    seed(server, items)
+    server.start()
+    return Running(server.base_url, env, holds.format(items=items), server.stop)
+
+
 def _pocket(items: int) -> Running:
     from rulebot.fake.pocket import FakePocket, seed
     from rulebot.fake.pocket.server import DEFAULT_ACCESS_TOKEN, DEFAULT_CONSUMER_KEY
 
-    server = FakePocket()
-    seed(server, items)
-    server.start()
     env = {"POCKET_CONSUMER_KEY": DEFAULT_CONSUMER_KEY, "POCKET_ACCESS_TOKEN": DEFAULT_ACCESS_TOKEN}
-    return Running(server.base_url, env, f"a fake Pocket server with {items} items", server.stop)
+    return _started(FakePocket(), seed, items, env, "a fake Pocket server with {items} items")
 
 
 def _karakeep(items: int) -> Running:
@@ -55,31 +65,20 @@ def _karakeep(items: int) -> Running:
     from rulebot.fake.karakeep.server import DEFAULT_API_KEY
 
     server = FakeKarakeep(api_key=DEFAULT_API_KEY)
-    seed(server, items)
-    server.start()
     env = {"KARAKEEP_API_KEY": DEFAULT_API_KEY}
-    return Running(server.base_url, env, f"a fake Karakeep with {items} bookmarks", server.stop)
+    return _started(server, seed, items, env, "a fake Karakeep with {items} bookmarks")
 
 
 def _wallabag(items: int) -> Running:
-    from rulebot.fake.wallabag import FakeWallabag, seed
-    from rulebot.fake.wallabag.model import (
-        DEFAULT_CLIENT_ID,
-        DEFAULT_CLIENT_SECRET,
-        DEFAULT_PASSWORD,
-        DEFAULT_USERNAME,
-    )
+    from rulebot.fake.wallabag import FakeWallabag, model, seed
 
-    server = FakeWallabag()
-    seed(server, items)
-    server.start()
     env = {
-        "WALLABAG_CLIENT_ID": DEFAULT_CLIENT_ID,
-        "WALLABAG_CLIENT_SECRET": DEFAULT_CLIENT_SECRET,
-        "WALLABAG_USERNAME": DEFAULT_USERNAME,
-        "WALLABAG_PASSWORD": DEFAULT_PASSWORD,
+        "WALLABAG_CLIENT_ID": model.DEFAULT_CLIENT_ID,
+        "WALLABAG_CLIENT_SECRET": model.DEFAULT_CLIENT_SECRET,
+        "WALLABAG_USERNAME": model.DEFAULT_USERNAME,
+        "WALLABAG_PASSWORD": model.DEFAULT_PASSWORD,
     }
-    return Running(server.base_url, env, f"a fake Wallabag with {items} entries", server.stop)
+    return _started(FakeWallabag(), seed, items, env, "a fake Wallabag with {items} entries")
 
 
 def _readeck(items: int) -> Running:
@@ -87,10 +86,8 @@ def _readeck(items: int) -> Running:
     from rulebot.fake.readeck.server import DEFAULT_TOKEN
 
     server = FakeReadeck(token=DEFAULT_TOKEN)
-    seed(server, items)
-    server.start()
     env = {"READECK_TOKEN": DEFAULT_TOKEN}
-    return Running(server.base_url, env, f"a fake Readeck with {items} bookmarks", server.stop)
+    return _started(server, seed, items, env, "a fake Readeck with {items} bookmarks")
 
 
 def _shaarli(items: int) -> Running:
@@ -110,17 +107,21 @@ def _shaarli(items: int) -> Running:
     return Running(server.base_url, env, f"Debian's Shaarli with {items} links", server.stop)
 
 
+def _fake_shaarli(items: int) -> Running:
+    from rulebot.fake.shaarli import DEFAULT_SECRET, FakeShaarli, seed
+
+    server = FakeShaarli(secret=DEFAULT_SECRET)
+    env = {"SHAARLI_API_SECRET": DEFAULT_SECRET}
+    return _started(server, seed, items, env, "a fake Shaarli with {items} links")
+
+
 def _readwise(items: int) -> Running:
     from rulebot.fake.readwise import FakeReadwise, seed
     from rulebot.fake.readwise.server import DEFAULT_TOKEN
 
     server = FakeReadwise(token=DEFAULT_TOKEN)
-    seed(server, items)
-    server.start()
     env = {"READWISE_TOKEN": DEFAULT_TOKEN}
-    return Running(
-        server.base_url, env, f"a fake Readwise Reader with {items} documents", server.stop
-    )
+    return _started(server, seed, items, env, "a fake Readwise Reader with {items} documents")
 
 
 def _raindrop(items: int) -> Running:
@@ -128,20 +129,8 @@ def _raindrop(items: int) -> Running:
     from rulebot.fake.raindrop.server import DEFAULT_TOKEN
 
     server = FakeRaindrop(token=DEFAULT_TOKEN)
-    seed(server, items)
-    server.start()
     env = {"RAINDROP_TOKEN": DEFAULT_TOKEN}
-    return Running(server.base_url, env, f"a fake Raindrop.io with {items} bookmarks", server.stop)
-
-
-def _fake_shaarli(items: int) -> Running:
-    from rulebot.fake.shaarli import DEFAULT_SECRET, FakeShaarli, seed
-
-    server = FakeShaarli(secret=DEFAULT_SECRET)
-    seed(server, items)
-    server.start()
-    env = {"SHAARLI_API_SECRET": DEFAULT_SECRET}
-    return Running(server.base_url, env, f"a fake Shaarli with {items} links", server.stop)
+    return _started(server, seed, items, env, "a fake Raindrop.io with {items} bookmarks")
 
 
 SERVERS: dict[str, Callable[[int], Running]] = {
