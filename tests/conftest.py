@@ -11,6 +11,7 @@ from hypothesis import settings
 
 from rulebot.fakepocket import FakePocket
 from tests.helpers import clear_rulebot_env
+from tests.linkding_server import LinkdingServer, require_server
 
 # Property tests are derandomized by default, so the suite that gates a
 # landing is repeatable; HYPOTHESIS_PROFILE=explore searches afresh each run.
@@ -36,4 +37,13 @@ def fake_pocket(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fak
     """A running FakePocket; the env holds its credentials, the cwd is tmp_path."""
     use_fake_credentials(tmp_path, monkeypatch)
     with FakePocket(consumer_key=CONSUMER_KEY, access_token=ACCESS_TOKEN) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def linkding_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LinkdingServer]:
+    """One real Linkding for the session (tests/linkding_server.py): skipped where
+    the server package is absent, failed instead with RULEBOT_REAL_SERVERS=1."""
+    require_server()
+    with LinkdingServer(tmp_path_factory.mktemp("linkding") / "server") as server:
         yield server
