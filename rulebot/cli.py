@@ -299,7 +299,7 @@ def load(args: argparse.Namespace) -> Config:
 
 def open_store(config: Config, args: argparse.Namespace) -> Store:
     from rulebot.library.store import Store
-    from rulebot.run.engine import store_path
+    from rulebot.run.pipeline import store_path
 
     return Store.open(store_path(config, args.store))
 
@@ -320,7 +320,7 @@ def _limits(config: Config, args: argparse.Namespace) -> Limits:
 
 def _chosen_rules(config: Config, store: Store, args: argparse.Namespace, now: int) -> list[Rule]:
     from rulebot.rules.schedule import is_due
-    from rulebot.run.engine import select_rules
+    from rulebot.run.pipeline import select_rules
 
     rules = select_rules(config, args.rule)
     if args.due:
@@ -413,7 +413,7 @@ def _nothing_due(
     plan (or result) every output format and `--out` expect."""
     from rulebot.planning.plan import Result
     from rulebot.rules.schedule import nothing_due
-    from rulebot.run.engine import plan_rules, select_rules
+    from rulebot.run.pipeline import plan_rules, select_rules
 
     waiting = select_rules(config, args.rule)
     last_runs = {rule.name: store.last_run(rule.name) for rule in waiting}
@@ -468,8 +468,9 @@ def _emit_result(result: Result, args: argparse.Namespace, plan: Plan) -> None:
 def cmd_apply(args: argparse.Namespace) -> int:
     from rulebot.planning.plan import Plan
     from rulebot.planning.planner import check_limits
+    from rulebot.planning.usage import period_usage
     from rulebot.run import pipeline
-    from rulebot.run.engine import period_usage, source_of
+    from rulebot.run.pipeline import source_of
 
     plan = Plan.read(Path(args.plan_file))
     config = load(args)
@@ -767,7 +768,7 @@ def cmd_daemon(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from rulebot.run.lifecycle import run_json, runs_text
+    from rulebot.run.reports import run_json, runs_text
 
     if args.limit < 1:
         raise UsageError(f"--limit must be 1 or more, not {args.limit}")
@@ -787,8 +788,8 @@ def cmd_undo(args: argparse.Namespace) -> int:
     from rulebot.errors import LimitExceededError
     from rulebot.planning.planner import check_limits
     from rulebot.run import pipeline
-    from rulebot.run.engine import source_of
-    from rulebot.run.lifecycle import plan_undo
+    from rulebot.run.pipeline import source_of
+    from rulebot.run.undo import plan_undo
 
     config = load(args)
     now = now_of(args)
@@ -833,8 +834,8 @@ def cmd_undo(args: argparse.Namespace) -> int:
 
 
 def cmd_items(args: argparse.Namespace) -> int:
-    from rulebot.run.engine import select_rules
-    from rulebot.run.lifecycle import inline_where, items_output, matching_items
+    from rulebot.run.pipeline import select_rules
+    from rulebot.run.reports import inline_where, items_output, matching_items
 
     if args.limit is not None and args.limit < 1:
         raise UsageError(f"--limit must be 1 or more, not {args.limit}")

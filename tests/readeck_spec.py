@@ -2,8 +2,9 @@
 
 The checking is done by openapi-core (a maintained validator from PyPI), not by
 hand-written assertions. The definition is Readeck's own YAML tree, read from
-``$RULEBOT_SPECS/readeck-api/`` (default: ``../shared/specs`` next to the
-repository); where it is absent the spec checks skip with a reason saying so.
+``$RULEBOT_SPECS/readeck-api/`` (default: the repository's own copy in ``tests/specs``,
+see its README for source and license); where it is absent the spec checks fail, saying
+where they looked.
 
 That tree is not a plain OpenAPI document: it uses Readeck's ``$merge`` and
 ``$include`` preprocessing keys and a few non-standard types (``[string]``,
@@ -62,7 +63,7 @@ SERVED = (
 
 def spec_dir() -> Path:
     env = os.environ.get("RULEBOT_SPECS")
-    return Path(env) if env else REPO.parent / "shared" / "specs"
+    return Path(env) if env else REPO / "tests" / "specs"
 
 
 def missing_reason() -> str | None:
@@ -70,7 +71,7 @@ def missing_reason() -> str | None:
     path = spec_dir() / SPEC_DIR / "api.yaml"
     if not path.is_file():
         where = (
-            "RULEBOT_SPECS" if os.environ.get("RULEBOT_SPECS") else "the default ../shared/specs"
+            "RULEBOT_SPECS" if os.environ.get("RULEBOT_SPECS") else "the repository's tests/specs"
         )
         return (
             f"{SPEC_DIR}/api.yaml not found at {path} ({where}); set RULEBOT_SPECS to the "
@@ -192,10 +193,10 @@ def _openapi(path: str) -> Any:
 
 
 def openapi() -> Any:
-    """The assembled document; skips the calling test when it is unavailable."""
+    """The assembled document; fails the calling test when it is unavailable."""
     reason = missing_reason()
     if reason is not None:
-        pytest.skip(reason)
+        pytest.fail(reason)  # the definitions are part of the repository
     return _openapi(str(spec_dir() / SPEC_DIR))
 
 

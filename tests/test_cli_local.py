@@ -700,7 +700,7 @@ def test_a_plan_too_large_to_hold_is_saved_and_applied_from_disk(
     whose held items come late)."""
     from rulebot.planning import spool
     from rulebot.rules.config import load_config
-    from rulebot.run.engine import plan_rules
+    from rulebot.run.pipeline import plan_rules
 
     from .test_planner import apply_in_memory
 

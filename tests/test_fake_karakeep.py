@@ -617,7 +617,7 @@ def test_the_spec_check_catches_a_wrong_shape():
         karakeep_spec.check_exchange(api, broken)
 
 
-def test_the_spec_checks_say_why_they_skip(tmp_path, monkeypatch):
+def test_the_spec_checks_say_where_they_looked(tmp_path, monkeypatch):
     monkeypatch.setenv("RULEBOT_SPECS", str(tmp_path))
     reason = karakeep_spec.missing_reason()
     assert reason is not None

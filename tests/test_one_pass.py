@@ -207,7 +207,7 @@ def test_a_local_apply_ends_where_applying_to_the_whole_library_ends(
 ) -> None:  # type: ignore[no-untyped-def]
     """Whatever it holds (``cache``: items held before they are written back)
     and wherever the plan is (``spooled``: read back from disk)."""
-    from rulebot.run.engine import apply_local
+    from rulebot.sources.local.apply import apply_local
 
     from .test_planner import apply_in_memory
 
@@ -234,7 +234,7 @@ def test_a_bounded_apply_journals_and_reports_what_a_whole_one_does(
     stale or done) with a few items held and with all of them, and read
     back from disk (applied item by item between account-wide actions):
     the same stores, journals and result documents."""
-    from rulebot.run.engine import apply_local
+    from rulebot.sources.local.apply import apply_local
 
     live = [i for i in items if not i.is_deleted]
     plan = make_plan(rules, live, NOW)
@@ -260,7 +260,7 @@ def test_a_bounded_apply_journals_and_reports_what_a_whole_one_does(
 
 
 def test_a_saved_add_whose_url_was_saved_since_is_skipped(tmp_path: Path) -> None:
-    from rulebot.run.engine import apply_local
+    from rulebot.sources.local.apply import apply_local
 
     rules = [rule("w", None, [{"add": {"url": "https://a.org/5"}}])]
     with Store.open(tmp_path / "s.db") as store:
@@ -283,7 +283,7 @@ def test_a_plan_that_deletes_an_item_and_adds_its_url_back_adds_it(
     # The item has the id an import gives its URL: the new one must not take
     # it (undo brings the old one back), even once the old one is written out
     from rulebot.library.exports import item_id_for_url
-    from rulebot.run.engine import apply_local
+    from rulebot.sources.local.apply import apply_local
 
     old = item_id_for_url("https://a.org/5", 0)
 
@@ -308,7 +308,7 @@ def test_a_plan_that_deletes_an_item_and_adds_its_url_back_adds_it(
 def test_a_saved_rename_of_a_tag_the_plan_itself_adds_is_not_done_already(
     tmp_path: Path,
 ) -> None:
-    from rulebot.run.engine import apply_local
+    from rulebot.sources.local.apply import apply_local
 
     rules = [
         rule("tag", None, [{"tags_add": ["js"]}]),
@@ -345,9 +345,9 @@ RENAMES = st.lists(
 def test_every_source_refines_from_the_touchable_items_as_from_the_whole_library(
     tmp_path_factory, items, actions, where, renames
 ) -> None:  # type: ignore[no-untyped-def]
-    from rulebot.run.engine import touchable
     from rulebot.sources.karakeep.source import KarakeepSource
     from rulebot.sources.readeck.source import ReadeckSource
+    from rulebot.sources.screening import touchable
     from rulebot.sources.shaarli.source import ShaarliSource
     from rulebot.sources.wallabag.source import WallabagSource
 
@@ -402,7 +402,7 @@ def test_an_account_wide_action_sees_the_tags_earlier_actions_of_the_apply_gave(
 ) -> None:
     """The store's tag lookup finds the items this apply tagged: they are
     written back before an account-wide action asks, however many are held."""
-    from rulebot.run.engine import apply_local
+    from rulebot.sources.local.apply import apply_local
 
     rules = [
         rule("tag", None, [{"tags_add": ["old2"]}]),

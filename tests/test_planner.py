@@ -8,7 +8,7 @@ from rulebot.errors import LimitExceededError
 from rulebot.library.item import ARCHIVED, DELETED, UNREAD, Item
 from rulebot.planning.planner import Limits, check_limits, make_plan, url_keys
 from rulebot.rules.capabilities import plan_fold
-from rulebot.run.engine import _apply_one
+from rulebot.sources.screening import apply_one as _apply_one
 
 from .helpers import DAY, NOW, item, rule
 

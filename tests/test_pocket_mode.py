@@ -699,7 +699,7 @@ def test_a_stop_between_batches_sends_nothing_more_and_the_next_run_finishes(
     closed; the next run plans and sends exactly those."""
     from rulebot.rules.config import load_config
     from rulebot.run import pipeline
-    from rulebot.run.engine import plan_rules
+    from rulebot.run.pipeline import plan_rules
     from rulebot.sources.pocket.sender import STOPPED
 
     ids = populate(fake_pocket, 40)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,3 +31,26 @@ def test_main_job_is_a_dry_run_of_the_example_on_the_sample_library() -> None:
     assert main_job.endswith("rulebot -c rules.example.yaml plan")  # plan sends nothing
     assert (ROOT / "examples" / "sample-library.csv").is_file()
     assert (ROOT / "rules.example.yaml").is_file()
+
+
+def test_the_example_deletes_at_most_20_a_night_however_often_it_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README promises "at most 20 a night": three runs in one night on the
+    sample library delete 20 in all (before the rule had a schedule, its
+    limit counted per run: 20 + 20 + …), and the next night it deletes again."""
+    from rulebot.cli import main
+
+    shutil.copy(ROOT / "rules.example.yaml", tmp_path / "rules.yaml")
+    config = str(tmp_path / "rules.yaml")
+    assert main(["-c", config, "import", str(ROOT / "examples" / "sample-library.csv")]) == 0
+
+    def deleted(now: str) -> int:
+        capsys.readouterr()
+        assert main(["-c", config, "run", "--now", now, "--format", "json"]) == 0
+        result = json.loads(capsys.readouterr().out)
+        return sum(1 for done in result["succeeded"] if done["send"]["action"] == "delete")
+
+    night = ("2026-03-02T03:05:00Z", "2026-03-02T04:00:00Z", "2026-03-02T23:00:00Z")
+    assert [deleted(now) for now in night] == [20, 0, 0]
+    assert 0 < deleted("2026-03-03T03:05:00Z") <= 20  # the next night: what is left, up to 20

@@ -24,7 +24,7 @@ from rulebot.errors import PocketError
 from rulebot.fake.pocket import FakePocket
 from rulebot.library.store import Store
 from rulebot.rules.config import load_config
-from rulebot.run.engine import plan_rules
+from rulebot.run.pipeline import plan_rules
 from rulebot.sources.pocket.sender import apply_remote
 from rulebot.sources.pocket.sync import connect, sync_store
 from tests.helpers import rb
@@ -284,8 +284,11 @@ def test_after_a_crash_the_cursor_goes_back_before_the_unconfirmed_actions(tmp_p
     clock), which can be older than the cursor of the sync just before the
     send: without moving the cursor back, the next incremental sync would
     not show that those actions landed, and the re-run would send them again."""
-    from rulebot.sources.pocket.sender import close_interrupted_runs
+    from rulebot.run.pipeline import close_interrupted_runs
+    from rulebot.sources.pocket.source import PocketSession
     from rulebot.sources.pocket.sync import CURSOR_KEY
+
+    session = PocketSession(None, None)  # type: ignore[arg-type]  # recover needs neither
 
     with Store.open(tmp_path / "store.db") as store:
         store.set_meta(CURSOR_KEY, "1700000010")
@@ -297,7 +300,7 @@ def test_after_a_crash_the_cursor_goes_back_before_the_unconfirmed_actions(tmp_p
             ],
         )
         store.journal_mark(run_id, [0, 1], "sent")
-        assert close_interrupted_runs(store) == 2
+        assert len(close_interrupted_runs(store, session)) == 2
         assert store.get_meta(CURSOR_KEY) == "1700000008"
-        assert close_interrupted_runs(store) == 0  # once closed, the cursor stays
+        assert close_interrupted_runs(store, session) == []  # once closed, the cursor stays
         assert store.get_meta(CURSOR_KEY) == "1700000008"

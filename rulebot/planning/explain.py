@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 from rulebot.errors import RulebotError
 from rulebot.library.item import STATUS_NAMES, Item
 from rulebot.planning.planner import make_plan
+from rulebot.planning.usage import known_marks
 from rulebot.rules.conditions import Check
-from rulebot.run.engine import known_marks
 from rulebot.safe import clipped, printable
 
 # what one line shows of a library's text: the JSON form carries it whole

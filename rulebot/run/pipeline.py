@@ -8,13 +8,16 @@ sync that fills the mirror); planning is pure.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rulebot.errors import RulebotError
 from rulebot.library.item import Item
+from rulebot.planning import planner
 from rulebot.planning.plan import PlannedAction
 from rulebot.planning.planner import (
     Limits,
@@ -24,11 +27,12 @@ from rulebot.planning.planner import (
     one_pass_ok,
     plan_in_passes,
 )
+from rulebot.planning.usage import period_usage
 from rulebot.rules.actions import from_send
 from rulebot.rules.capabilities import plan_fold
 from rulebot.rules.vocab import VocabError
-from rulebot.run.engine import period_usage, plan_options, plan_rules, touchable
 from rulebot.sources import source_for
+from rulebot.sources.screening import touchable
 
 if TYPE_CHECKING:
     from rulebot.library.store import JournalAction, Store
@@ -37,6 +41,59 @@ if TYPE_CHECKING:
     from rulebot.sources.base import Session, Source, SyncResult
 
 logger = logging.getLogger("rulebot.pipeline")
+
+
+def store_path(config: Config, override: str | None = None) -> Path:
+    """--store beats $RULEBOT_STORE beats the config's ``store:``."""
+    chosen = override or os.environ.get("RULEBOT_STORE")
+    return Path(chosen) if chosen else config.store
+
+
+def source_of(config: Config) -> dict[str, Any]:
+    """``plan.source``: which library a plan is for."""
+    return source_for(config).describe()
+
+
+def select_rules(config: Config, names: Sequence[str] = ()) -> list[Rule]:
+    """Enabled rules in file order; ``names`` narrows them (unknown is an error)."""
+    known = {rule.name: rule for rule in config.rules}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise RulebotError(
+            f"no rule named {', '.join(map(repr, unknown))} in {config.path}; "
+            f"rules are: {', '.join(known) or '(none)'}"
+        )
+    disabled = [name for name in names if not known[name].enabled]
+    if disabled:
+        raise RulebotError(
+            f"rule {', '.join(map(repr, disabled))} is disabled (enabled: false) in {config.path}"
+        )
+    return [r for r in config.rules if r.enabled and (not names or r.name in names)]
+
+
+def plan_rules(
+    config: Config,
+    rules: Sequence[Rule],
+    items: Sequence[Item],
+    now: int,
+    usage: Usage | None = None,
+    *,
+    ordered: bool = False,
+) -> Plan:
+    """``ordered``: ``items`` come from ``Store.items()``, oldest first."""
+    return planner.make_plan(rules, items, now, ordered=ordered, **plan_options(config, usage))
+
+
+def plan_options(config: Config, usage: Usage | None = None) -> dict[str, Any]:
+    """What a plan takes from the config and the period's usage, whichever
+    planner makes it (``make_plan`` or ``plan_in_passes``)."""
+    return {
+        "config_sha256": config.sha256,
+        "source": source_of(config),
+        "used": usage.items if usage else None,
+        "timezone": config.timezone,
+        "marks": usage.marks if usage else None,
+    }
 
 
 @contextmanager
@@ -55,14 +112,28 @@ def connected(
         start = session.requests_made
         synced = None
         pending: list[JournalAction] = []
-        if source.remote:
-            from rulebot.sources.pocket.sender import close_interrupted_runs
-
-            pending = store.journal_pending()  # before they are closed
-            close_interrupted_runs(store)
-            if sync:
-                synced = session.sync(store, full=full, progress=progress)
+        pending = close_interrupted_runs(store, session)
+        if sync and source.remote:
+            synced = session.sync(store, full=full, progress=progress)
         yield Connected(source, session, synced, start, pending)
+
+
+def close_interrupted_runs(store: Store, session: Session) -> list[JournalAction]:
+    """Mark the runs a crash left open as interrupted; what they sent without
+    hearing back (returned) is finished by this run, once the sync has
+    shown which of it landed (the source makes sure it will: ``recover``)."""
+    pending = store.journal_pending()
+    for run_id in sorted({p.run_id for p in pending}):
+        store.journal_finish(run_id, "interrupted")
+    session.recover(store, pending)
+    if pending:
+        logger.warning(
+            "a previous run was interrupted with %d sent action%s unconfirmed; "
+            "the sync shows which landed, and only the rest is planned again",
+            len(pending),
+            "" if len(pending) == 1 else "s",
+        )
+    return pending
 
 
 @dataclass

@@ -40,11 +40,11 @@ from rulebot.errors import (
 )
 from rulebot.library.tagcase import Fold
 from rulebot.planning.plan import Outcome, PlannedAction, Result
+from rulebot.planning.states import before_states, item_state
 from rulebot.rules.actions import from_send
 from rulebot.rules.capabilities import plan_fold
-from rulebot.run.engine import screen, touchable
-from rulebot.run.lifecycle import before_states, item_state
 from rulebot.sources.base import STOPPED, UNANSWERED
+from rulebot.sources.screening import screen, touchable
 
 if TYPE_CHECKING:
     import sqlite3

@@ -10,14 +10,14 @@ limits, rendering, recording runs) is shared: see ``rulebot.run.pipeline``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from rulebot.library.item import Item
-    from rulebot.library.store import Store
+    from rulebot.library.store import JournalAction, Store
     from rulebot.planning.plan import Plan, Result
     from rulebot.rules.capabilities import Capabilities
 
@@ -40,6 +40,14 @@ class Session(Protocol):
 
     @property
     def requests_made(self) -> int: ...
+
+    def recover(self, store: Store, pending: Sequence[JournalAction]) -> None:
+        """After a crash: ``pending`` are the actions a run sent without
+        hearing back, whose runs the pipeline has just closed. A source whose
+        next incremental sync could miss whether they landed makes sure it
+        will not (Pocket moves its cursor back); the pipeline plans them
+        again only if the sync shows they did not."""
+        ...
 
     def sync(self, store: Store, *, full: bool = False, progress: bool = False) -> SyncResult:
         """Bring the store's mirror in line with the library (a no-op locally)."""
@@ -81,7 +89,7 @@ class Source(Protocol):
         has no native form of an action (a tag rename onto an existing tag),
         the per-item actions that replace it, so the dry run stays exact.
         ``library`` holds at least the items the plan names and every item
-        with a tag its account-wide actions name (``engine.touchable``), not
+        with a tag its account-wide actions name (``screening.touchable``), not
         necessarily the whole mirror. Connected, a source may read (never
         change) the service for what no mirror item shows (Karakeep: its
         tags that no bookmark carries)."""

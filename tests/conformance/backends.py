@@ -45,14 +45,15 @@ SPAWNED = f"""
 import os, signal, sys
 kill_at = int(os.environ.get("{KILL_AT}") or 0)
 if kill_at:
-    import rulebot.run.engine as engine
-    apply_one, seen = engine._apply_planned, []
+    import rulebot.sources.local.apply as local_apply
+
+    apply_one, seen = local_apply._apply_planned, []
     def dying(*args, **kwargs):
         seen.append(1)
         if len(seen) == kill_at:
             os.kill(os.getpid(), signal.SIGKILL)
         return apply_one(*args, **kwargs)
-    engine._apply_planned = dying
+    local_apply._apply_planned = dying
 from rulebot.cli import main
 sys.exit(main(sys.argv[1:]))
 """

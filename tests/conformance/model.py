@@ -12,10 +12,11 @@ from pathlib import Path
 from rulebot.library.item import ARCHIVED, Item
 from rulebot.library.store import Store
 from rulebot.planning.plan import PlannedAction
+from rulebot.planning.usage import period_usage
 from rulebot.rules.actions import from_send
 from rulebot.rules.capabilities import Capabilities
 from rulebot.rules.config import load_config
-from rulebot.run.engine import period_usage, plan_rules, select_rules
+from rulebot.run.pipeline import plan_rules, select_rules
 
 from .backends import STORE, Backend, Held
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -58,7 +58,7 @@ from rulebot.sources.paging import Bounds
 from rulebot.sources.refining import Replay
 
 if TYPE_CHECKING:
-    from rulebot.library.store import Store
+    from rulebot.library.store import JournalAction, Store
     from rulebot.planning.plan import Result
     from rulebot.rules.config import Config, ServiceSettings
 
@@ -90,6 +90,9 @@ class KarakeepSession:
         return self.client.requests_made
 
     # -- sync -------------------------------------------------------------------
+    def recover(self, store: Store, pending: Sequence[JournalAction]) -> None:
+        """Nothing to do: the next sync shows whether they landed."""
+
     def sync(self, store: Store, *, full: bool = False, progress: bool = False) -> SyncResult:
         """A full scan (Karakeep has no change feed); the mirror becomes exactly
         what the scan saw. A bookmark the server garbles is reported and kept

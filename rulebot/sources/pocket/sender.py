@@ -29,23 +29,23 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rulebot.errors import ItemDataError, ServerUnreachable, stopped_run
 from rulebot.http import clip, describe
 from rulebot.library.item import Item
 from rulebot.planning.plan import Outcome, Plan, PlannedAction, Result
+from rulebot.planning.states import before_states, item_state
 from rulebot.rules.actions import from_send
 from rulebot.rules.capabilities import POCKET
-from rulebot.run.engine import screen, touchable
-from rulebot.run.lifecycle import before_states, item_state
 from rulebot.sources.base import UNANSWERED
 from rulebot.sources.pocket.api import BadRequestError, PocketClient
 from rulebot.sources.pocket.sync import CURSOR_KEY, bounded_int, entry_problem
+from rulebot.sources.screening import screen, touchable
 
 if TYPE_CHECKING:
-    from rulebot.library.store import Store
+    from rulebot.library.store import JournalAction, Store
     from rulebot.rules.config import Config
 
 logger = logging.getLogger("rulebot.sender")
@@ -69,33 +69,21 @@ class SendInterrupted(KeyboardInterrupt):
         )
 
 
-def close_interrupted_runs(store: Store) -> int:
-    """Mark runs a crash left open; returns how many actions had no outcome.
+def rewind_after_crash(store: Store, pending: Sequence[JournalAction]) -> None:
+    """After a crash, move the sync cursor back before the earliest of the
+    actions a run sent without hearing back (``pending``).
 
     The server stamps a changed item's ``time_updated`` with the action's
     ``time`` (the plan's clock), which can be older than the sync cursor
     taken just before sending: an incremental sync would then never show
-    that those actions landed, and the next run would send them again. So
-    the cursor is moved back to before the earliest unconfirmed action."""
-    pending = store.journal_pending()
-    runs = sorted({p.run_id for p in pending})
-    for run_id in runs:
-        store.journal_finish(run_id, "interrupted")
+    that those actions landed, and the next run would send them again."""
     rewind_cursor(store, [bounded_int(p.send.get("time")) or p.run_started_at for p in pending])
-    if pending:
-        logger.warning(
-            "a previous run was interrupted with %d sent action%s unconfirmed; "
-            "the sync shows which landed, and only the rest is planned again",
-            len(pending),
-            "" if len(pending) == 1 else "s",
-        )
-    return len(pending)
 
 
 def rewind_cursor(store: Store, stamps: list[int]) -> None:
     """Move the sync cursor back before the earliest of ``stamps``, the times
     of actions whose outcome is unknown, so the next sync shows whether they
-    landed (see ``close_interrupted_runs``)."""
+    landed (see ``rewind_after_crash``)."""
     cursor = bounded_int(store.get_meta(CURSOR_KEY))
     earliest = min((stamp for stamp in stamps if stamp), default=None)
     if cursor is not None and earliest is not None and earliest <= cursor:

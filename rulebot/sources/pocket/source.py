@@ -7,7 +7,7 @@ is the adapter that puts them on the source seam.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +16,7 @@ from rulebot.sources.base import SyncResult
 
 if TYPE_CHECKING:
     from rulebot.library.item import Item
-    from rulebot.library.store import Store
+    from rulebot.library.store import JournalAction, Store
     from rulebot.planning.plan import Plan, Result
     from rulebot.rules.config import Config
     from rulebot.sources.pocket.api import PocketClient
@@ -30,6 +30,11 @@ class PocketSession:
     @property
     def requests_made(self) -> int:
         return self.client.requests_made
+
+    def recover(self, store: Store, pending: Sequence[JournalAction]) -> None:
+        from rulebot.sources.pocket.sender import rewind_after_crash
+
+        rewind_after_crash(store, pending)
 
     def sync(self, store: Store, *, full: bool = False, progress: bool = False) -> SyncResult:
         from rulebot.sources.pocket.sync import sync_store

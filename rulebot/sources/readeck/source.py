@@ -32,7 +32,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -56,7 +56,7 @@ from rulebot.sources.readeck.api import (
 )
 
 if TYPE_CHECKING:
-    from rulebot.library.store import Store
+    from rulebot.library.store import JournalAction, Store
     from rulebot.planning.plan import Result
     from rulebot.rules.config import Config, ServiceSettings
 
@@ -93,6 +93,9 @@ class ReadeckSession:
         return f"readeck {self.settings.base_url.rstrip('/')}"
 
     # -- sync -------------------------------------------------------------------
+    def recover(self, store: Store, pending: Sequence[JournalAction]) -> None:
+        """Nothing to do: the next sync shows whether they landed."""
+
     def sync(self, store: Store, *, full: bool = False, progress: bool = False) -> SyncResult:
         """Incremental from the stored cursor; a full sync when asked, on the
         first sync, for another library, or when the cursor cannot be right."""

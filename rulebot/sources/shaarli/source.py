@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -58,7 +58,7 @@ from rulebot.sources.shaarli.api import (
 )
 
 if TYPE_CHECKING:
-    from rulebot.library.store import Store
+    from rulebot.library.store import JournalAction, Store
     from rulebot.planning.plan import Result
     from rulebot.rules.config import Config, ServiceSettings
 
@@ -79,6 +79,9 @@ class ShaarliSession:
     @property
     def requests_made(self) -> int:
         return self.client.requests_made
+
+    def recover(self, store: Store, pending: Sequence[JournalAction]) -> None:
+        """Nothing to do: the next sync shows whether they landed."""
 
     def sync(self, store: Store, *, full: bool = False, progress: bool = False) -> SyncResult:
         """A full scan; the mirror becomes exactly what it saw. A link the

@@ -42,7 +42,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -67,7 +67,7 @@ from rulebot.sources.wallabag.api import (
 )
 
 if TYPE_CHECKING:
-    from rulebot.library.store import Store
+    from rulebot.library.store import JournalAction, Store
     from rulebot.planning.plan import Result
     from rulebot.rules.config import Config, ServiceSettings
 
@@ -110,6 +110,9 @@ class WallabagSession:
         return parse_duration(str(text))
 
     # -- sync ---------------------------------------------------------------------
+    def recover(self, store: Store, pending: Sequence[JournalAction]) -> None:
+        """Nothing to do: the next sync shows whether they landed."""
+
     def sync(self, store: Store, *, full: bool = False, progress: bool = False) -> SyncResult:
         """Incremental with ``since``; a full scan when asked, when the store holds
         another library or none yet, or when ``full_scan_every`` has passed."""

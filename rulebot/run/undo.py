@@ -1,6 +1,4 @@
-"""What happened and taking it back: the run journal read as history
-(``rulebot runs``), the reversal of a run as a plan (``rulebot undo``), and
-the items a `where` matches (``rulebot items``).
+"""Taking a run back (``rulebot undo``): the reversal of a run as a plan.
 
 Every applier journals, next to each planned action, the state of the item(s)
 it touches just before it (``before_states``). ``plan_undo`` turns the
@@ -12,268 +10,23 @@ since) is left out and reported as stale.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from rulebot.errors import RulebotError
-from rulebot.library.item import ARCHIVED, NO_EXTRA, STATUS_NAMES, UNREAD, Item
+from rulebot.library.item import ARCHIVED, UNREAD, Item
 from rulebot.library.tagcase import folded_tags
 from rulebot.planning.plan import Plan, PlannedAction, iso
 from rulebot.planning.planner import item_ref, url_keys
+from rulebot.planning.states import RESTORABLE, _restore_json, restored, state_item
 from rulebot.rules.actions import Action, compile_action, from_send
 from rulebot.rules.vocab import CompileContext, VocabError
-from rulebot.safe import clipped, json_text, printable, sheet_cell
+from rulebot.run.reports import source_text
+from rulebot.safe import printable
 
 if TYPE_CHECKING:
     from rulebot.library.store import JournalEntry, JournalRun, Store
-    from rulebot.rules.conditions import Where
-
-# -- the before-state journaled with each action -----------------------------------
-
-# what an undo on the local library can put back beyond what an action itself
-# sets (``PlannedAction.restore``): every field of a row but its id, status and
-# the time of its last change (an undo is a change, and is stamped as one)
-RESTORABLE = frozenset(
-    {
-        "given_url",
-        "resolved_url",
-        "given_title",
-        "resolved_title",
-        "favorite",
-        "tags",
-        "time_added",
-        "time_read",
-        "time_favorited",
-        "word_count",
-        "time_to_read",
-        "lang",
-        "is_article",
-        "has_image",
-        "has_video",
-        "excerpt",
-        "extra",
-    }
-)
-# the rest of a row, journaled for a delete only (its excerpt and extra can be long)
-_WHOLE = (
-    "given_title",
-    "resolved_title",
-    "word_count",
-    "time_to_read",
-    "lang",
-    "is_article",
-    "has_image",
-    "has_video",
-    "excerpt",
-    "extra",
-)
-
-
-def item_state(item: Item, action: str | None = None) -> dict[str, Any]:
-    """What undo needs to know about an item before an action changed it.
-
-    ``action``: the item action about to change it; its read and favourited
-    times come too (an archive or a favourite stamps them), and for a
-    ``delete`` the whole row, which undo brings back on the local library.
-    An account-wide action (None) records only what it can change: tags."""
-    state = {
-        "item_id": item.item_id,
-        "given_url": item.given_url,
-        "resolved_url": item.resolved_url,
-        "title": item.given_title or item.resolved_title,
-        "status": item.status,
-        "favorite": item.favorite,
-        "tags": None if item.tags is None else list(item.tags),
-        "time_added": item.time_added,
-        "time_updated": item.time_updated,
-    }
-    if action is not None:
-        state["time_read"] = item.time_read
-        state["time_favorited"] = item.time_favorited
-    if action == "delete":
-        for name in _WHOLE:
-            value = getattr(item, name)
-            state[name] = dict(value) if name == "extra" else value
-    return state
-
-
-# the type each journaled field must have (None is allowed for all but item_id)
-_STATE_TYPES: dict[str, tuple[type, ...]] = {
-    **dict.fromkeys(
-        ("given_url", "resolved_url", "title", "given_title", "resolved_title", "lang", "excerpt"),
-        (str,),
-    ),
-    **dict.fromkeys(
-        ("status", "time_added", "time_updated", "time_read", "time_favorited", "word_count"),
-        (int,),
-    ),
-    **dict.fromkeys(("time_to_read", "has_image", "has_video"), (int,)),
-    **dict.fromkeys(("favorite", "is_article"), (bool, int)),
-    "item_id": (str, int),
-    "tags": (list,),
-    "extra": (dict,),
-}
-
-
-def _checked_state(state: Any) -> Mapping[str, Any]:
-    """A journaled item state whose every field has its type; else a
-    ``ValueError`` naming the field (the journal was changed outside rulebot)."""
-    if not isinstance(state, Mapping):
-        raise ValueError(f"the journal holds {_kind(state)} where an item belongs")
-    if state.get("item_id") is None:
-        raise ValueError("the journaled item has no item_id")
-    for name, kinds in _STATE_TYPES.items():
-        value = state.get(name)
-        if value is not None and not isinstance(value, kinds):
-            raise ValueError(f"the journaled item's field {name!r} is {_kind(value)}")
-    if not all(isinstance(tag, (str, int)) for tag in state.get("tags") or ()):
-        raise ValueError("the journaled item's tags are not all text")
-    return state
-
-
-def _kind(value: Any) -> str:
-    kinds = {list: "a list", str: "text", dict: "an object", bool: "true/false"}
-    return kinds.get(type(value), "a number")
-
-
-def state_item(state: Any) -> Item:
-    state = _checked_state(state)
-    tags = state.get("tags")
-    whole = "given_title" in state  # a deleted item's row, journaled whole
-    extra = state.get("extra")
-    return Item(
-        item_id=str(state["item_id"]),
-        given_url=str(state.get("given_url") or ""),
-        resolved_url=str(state.get("resolved_url") or ""),
-        given_title=str((state.get("given_title") if whole else state.get("title")) or ""),
-        resolved_title=str(state.get("resolved_title") or ""),
-        status=int(state.get("status") or 0),
-        favorite=state.get("favorite"),
-        tags=None if tags is None else tuple(str(t) for t in tags),
-        time_added=state.get("time_added"),
-        time_updated=state.get("time_updated"),
-        time_read=state.get("time_read"),
-        time_favorited=state.get("time_favorited"),
-        word_count=state.get("word_count"),
-        time_to_read=state.get("time_to_read"),
-        lang=state.get("lang"),
-        is_article=state.get("is_article"),
-        has_image=state.get("has_image"),
-        has_video=state.get("has_video"),
-        excerpt=str(state.get("excerpt") or ""),
-        extra=dict(extra) if isinstance(extra, dict) and extra else NO_EXTRA,
-    )
-
-
-def restored(item: Item, restore: Mapping[str, Any]) -> Item:
-    """``item`` with the fields an undo's ``restore`` puts back."""
-    changes: dict[str, Any] = {}
-    for name, value in restore.items():
-        if name not in RESTORABLE:
-            raise ValueError(f"an undo cannot restore {name!r}")
-        if name == "tags":
-            value = None if value is None else tuple(str(t) for t in value)
-        elif name == "extra":
-            value = dict(value) if isinstance(value, dict) and value else NO_EXTRA
-        changes[name] = value
-    return item.replace(**changes)
-
-
-def _restore_json(before: Item, after: Item, names: Container[str]) -> dict[str, Any] | None:
-    """The fields among ``names`` that ``after`` holds differently from
-    ``before``, at their ``before`` values (JSON-ready); None when none."""
-    out: dict[str, Any] = {}
-    for name in sorted(RESTORABLE):
-        if name not in names:
-            continue
-        was, now = getattr(before, name), getattr(after, name)
-        if name == "extra":
-            was, now = dict(was), dict(now)
-        if was != now:
-            out[name] = list(was) if isinstance(was, tuple) else was
-    return out or None
-
-
-def before_states(plan: Plan, library: Mapping[str, Item]) -> list[dict[str, Any]]:
-    """For each action of ``plan``, the state of what it touches just before
-    it: ``{"item": …}`` for an item action, ``{"items": [...]}`` (the items it
-    changes) for an account-wide one. Walked in plan order on a copy of the
-    library, so rule 2's action sees what rule 1's left (as the appliers do)."""
-    from rulebot.rules.capabilities import plan_fold
-
-    fold = plan_fold(plan.source)
-    state = {item_id: item for item_id, item in library.items() if not item.is_deleted}
-    urls = {url for item in state.values() for url in url_keys(item)}
-    recorded: list[dict[str, Any]] = []
-    for planned in plan.actions:
-        when = int(planned.send.get("time") or 0)
-        try:
-            action = from_send(planned.send, fold)
-            if action.account_wide:
-                effect = action.on_library(state, urls, when)
-                changed = effect.changed if effect else []
-                recorded.append({"items": [item_state(state[c.item_id]) for c in changed]})
-                for item in changed:
-                    state[item.item_id] = item
-                if effect is not None and effect.added_url:
-                    urls.add(effect.added_url)
-                continue
-            current = state.get(str(planned.send.get("item_id")))
-            if current is None:
-                recorded.append({"item": None})
-                continue
-            recorded.append({"item": item_state(current, action.name)})
-            item_effect = action.on_item(current, when)
-            if item_effect is not None:
-                state[current.item_id] = item_effect.changed[0]
-        except (VocabError, KeyError, TypeError, ValueError, NotImplementedError):
-            recorded.append({"item": None})  # an action rulebot does not know: not undoable
-    return recorded
-
-
-# -- runs -----------------------------------------------------------------------------
-
-
-def run_json(run: JournalRun) -> dict[str, Any]:
-    states = run.states
-    return {
-        "run_id": run.run_id,
-        "started_at": iso(run.started_at),
-        "finished_at": None if run.finished_at is None else iso(run.finished_at),
-        "command": run.command,
-        "source": run.source or "unknown",
-        "status": run.status,
-        "succeeded": states.get("confirmed", 0),
-        "failed": states.get("failed", 0),
-        "skipped": states.get("skipped", 0),
-        "unconfirmed": states.get("sent", 0) + states.get("planned", 0),
-    }
-
-
-def _source_text(source: Any) -> str:
-    if not isinstance(source, dict):
-        return "unknown"
-    base = source.get("base_url")
-    return f"{source.get('kind', '?')} {base}" if base else str(source.get("kind", "?"))
-
-
-def runs_text(runs: Sequence[JournalRun]) -> str:
-    if not runs:
-        return "no runs in the journal yet"
-    lines = [f"{'RUN':>5}  {'STARTED':20}  {'COMMAND':8}  {'STATUS':11}  SUCCEEDED FAILED SKIPPED"]
-    for run in runs:
-        row = run_json(run)
-        lines.append(
-            f"{row['run_id']:>5}  {row['started_at']:20}  {row['command']:8}  "
-            f"{row['status']:11}  {row['succeeded']:>9} {row['failed']:>6} {row['skipped']:>7}"
-            f"  {printable(_source_text(run.source))}"
-        )
-    return "\n".join(lines)
-
 
 # -- undo -----------------------------------------------------------------------------
 
@@ -314,8 +67,8 @@ def plan_undo(
     run = chosen_run(store, run_id)
     if run.source is not None and run.source != source:
         raise RulebotError(
-            f"run {run.run_id} changed {_source_text(run.source)}, but this config uses "
-            f"{_source_text(source)}; undo it with the config of that library"
+            f"run {run.run_id} changed {source_text(run.source)}, but this config uses "
+            f"{source_text(source)}; undo it with the config of that library"
         )
     done = [e for e in store.journal_entries(run.run_id) if e.state == "confirmed"]
     if not done:
@@ -751,103 +504,3 @@ class _Reverser:
 
 
 _NO_URLS: Container[str] = frozenset()
-
-
-# -- items ----------------------------------------------------------------------------
-
-
-def matching_items(
-    items: Sequence[Item], where: Where | None, now: int, limit: int | None = None
-) -> list[Item]:
-    """Live items ``where`` definitely matches, oldest first (as a rule sees
-    the library before any rule changed it)."""
-    from rulebot.planning.planner import Simulation
-
-    state = Simulation(items)
-    if where is None:
-        found = [item for item in state.in_order if item is not None]
-    else:
-        found = where.select(state.in_order, now)
-    return found if limit is None else found[:limit]
-
-
-ITEM_COLUMNS = ("item_id", "status", "favorite", "time_added", "tags", "title", "url")
-
-
-def item_row(item: Item) -> dict[str, Any]:
-    return {
-        "item_id": item.item_id,
-        "status": STATUS_NAMES.get(item.status, str(item.status)),
-        "favorite": item.favorite,
-        "time_added": None if item.time_added is None else iso(item.time_added),
-        "tags": None if item.tags is None else list(item.tags),
-        "title": item.title,
-        "url": item.url,
-    }
-
-
-def items_output(items: Sequence[Item], fmt: str) -> str:
-    """The items as text, JSON or CSV: each read on a terminal, CSV in a
-    spreadsheet too, so library text is escaped (and formula-guarded) as
-    in every output of rulebot (``rulebot.safe``)."""
-    rows = [item_row(item) for item in items]
-    if fmt == "json":
-        return json_text(rows)
-    if fmt == "csv":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(ITEM_COLUMNS)
-        for row in rows:
-            tags = row["tags"]
-            cells = [
-                *(row[c] for c in ITEM_COLUMNS[:4]),
-                "" if tags is None else ",".join(tags),
-                row["title"],
-                row["url"],
-            ]
-            writer.writerow([sheet_cell(c) if isinstance(c, str) else c for c in cells])
-        return buffer.getvalue()
-    lines = []
-    for row in rows:  # one line per item: long text clipped (JSON and CSV carry it whole)
-        tags = "?" if row["tags"] is None else ",".join(row["tags"]) or "-"
-        lines.append(
-            f"{clipped(row['item_id'], 40)}  {row['status']:8}  {clipped(tags, 80)}  "
-            f"{clipped(row['title'], 100)}  {clipped(row['url'], 120)}"
-        )
-    count = len(rows)
-    lines.append(f"{count} item{'s' if count != 1 else ''}")
-    return "\n".join(lines)
-
-
-# the inline `where` of `rulebot items --where`, checked as the config is: it is
-# placed in a one-rule config whose last line starts with this prefix, so every
-# problem found on that line points at a column of the argument itself
-_WHERE_PREFIX = "  where: "
-
-
-def inline_where(text: str, timezone_name: str) -> Where:
-    """``--where YAML`` compiled like a rule's `where`; errors name the column
-    of the argument (and the path inside it)."""
-    from rulebot.rules.config import errors_in, load_config_text, validate_text
-
-    if not text.strip():
-        raise RulebotError("--where is empty; give a YAML mapping such as '{tag: read-later}'")
-    if "\n" in text.strip():
-        text = " ".join(line.strip() for line in text.strip().splitlines())
-    head = f"version: 1\ntimezone: {json.dumps(timezone_name)}\nrules:\n- name: items\n"
-    head += "  actions: [archive]\n"
-    document = head + _WHERE_PREFIX + text.strip() + "\n"
-    where_line = document.count("\n", 0, len(head)) + 1
-    problems = errors_in(validate_text(document, "--where"))
-    if problems:
-        shown = []
-        for problem in problems[:5]:
-            at = problem.col - len(_WHERE_PREFIX) if problem.line == where_line else 1
-            path = problem.path.replace("$.rules[0].where", "where", 1)
-            message = problem.message.replace(f" at line {where_line}", "")
-            shown.append(f"--where, column {max(at, 1)}: {message} [{path}]")
-        raise RulebotError("\n".join(shown))
-    where = load_config_text(document, "--where").rules[0].where
-    if where is None:  # `where: null` is refused by validation; kept for mypy
-        raise RulebotError("--where is empty; give a YAML mapping such as '{tag: read-later}'")
-    return where
