@@ -47,7 +47,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -74,7 +74,7 @@ from rulebot.sources.paging import Bounds
 from rulebot.sources.refining import Replay
 
 if TYPE_CHECKING:
-    from rulebot.library.store import Store
+    from rulebot.library.store import JournalAction, Store
     from rulebot.planning.plan import Result
     from rulebot.rules.config import Config, ServiceSettings
 
@@ -129,6 +129,10 @@ class LinkdingSession:
         return parse_duration(str(text))
 
     # -- sync -------------------------------------------------------------------
+    def recover(self, store: Store, pending: Sequence[JournalAction]) -> None:
+        """Nothing to do: the next sync shows whether they landed (every change
+        Linkding makes moves ``date_modified``, and a deletion shows in the totals)."""
+
     def sync(self, store: Store, *, full: bool = False, progress: bool = False) -> SyncResult:
         """Incremental from the stored cursor, turning into a full scan when the
         tags or the totals show what the change feed cannot (see the module)."""
