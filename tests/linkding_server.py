@@ -264,13 +264,9 @@ class LinkdingServer:
                 timeout=600,
             )
         if started.returncode != 0:
-            raise RuntimeError(
-                f"start.sh failed ({started.returncode}):\n{started.stderr[-3000:]}"
-            )
+            raise RuntimeError(f"start.sh failed ({started.returncode}):\n{started.stderr[-3000:]}")
         self.started = True
-        printed = dict(
-            line.split("=", 1) for line in started.stdout.splitlines() if "=" in line
-        )
+        printed = dict(line.split("=", 1) for line in started.stdout.splitlines() if "=" in line)
         self.base_url = printed["LINKDING_URL"]
         self.token = Path(printed["LINKDING_TOKEN_FILE"]).read_text().strip()
 

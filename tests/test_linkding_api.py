@@ -148,9 +148,9 @@ def test_a_bookmark_that_is_gone_is_not_found(linkding: Account) -> None:
 
 
 def test_a_base_url_that_is_not_linkding_says_so(linkding: Account) -> None:
-    with LinkdingClient(f"{linkding.base_url}/elsewhere", linkding.token) as api:
-        with pytest.raises(LinkdingError, match="linkding.base_url") as raised:
-            api.get_bookmark(1)  # an HTML 404: a path Linkding does not know, not a gone bookmark
+    elsewhere = LinkdingClient(f"{linkding.base_url}/elsewhere", linkding.token)
+    with elsewhere as api, pytest.raises(LinkdingError, match=r"linkding\.base_url") as raised:
+        api.get_bookmark(1)  # an HTML 404: a path Linkding does not know, not a gone bookmark
     assert not isinstance(raised.value, NotFound)
     with LinkdingClient(f"{linkding.base_url}/api/", linkding.token) as api:
         assert api.tags() == {}  # a pasted /api is forgiven
@@ -225,6 +225,9 @@ def test_a_redirect_is_never_followed() -> None:
     def answer(method: str, path: str, headers: dict[str, str], body: bytes) -> Any:
         return 301, "text/html", b""
 
-    with Answering(answer) as server, LinkdingClient(server.url, "t" * 40) as api:
-        with pytest.raises(LinkdingError, match="redirects"):
-            api.tags()
+    with (
+        Answering(answer) as server,
+        LinkdingClient(server.url, "t" * 40) as api,
+        pytest.raises(LinkdingError, match="redirects"),
+    ):
+        api.tags()

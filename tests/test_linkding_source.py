@@ -312,8 +312,8 @@ def test_full_scan_every_bounds_how_long_incremental_syncs_run(
     assert out.startswith("incremental sync:"), out
     with Store.open(STORE) as store:
         store.set_meta(FULL_SCAN_KEY, str(int(time.time()) - 3 * DAY))
-    code, out, _ = rb(capsys, "sync")
-    assert out.startswith("full sync:"), out
+    code, out, err = rb(capsys, "sync")
+    assert code == 0 and out.startswith("full sync:"), out + err
 
 
 def test_a_refused_token_names_its_variable_and_never_shows_it(
