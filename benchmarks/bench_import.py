@@ -21,7 +21,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from rulebot.library.exports import ImportResult, import_export, read_export, write_export
+from rulebot.library.export_reader import read_export
+from rulebot.library.export_writer import write_export
+from rulebot.library.importer import ImportResult, import_export
 from rulebot.library.store import Store
 
 TAGS = ["read-later", "js", "python", "rust", "longread", "video", "to-sort", "recipes"]

@@ -28,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_import import make_export
 
-from rulebot.library.exports import import_export
+from rulebot.library.importer import import_export
 from rulebot.library.store import Store
 
 NOW = "2026-11-26T06:00:00Z"

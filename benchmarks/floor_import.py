@@ -5,7 +5,7 @@
 
 STORE must already hold rulebot's schema and no items (bench_floors.py makes
 it with ``Store.open``). Writes the rows ``rulebot import`` writes for the
-same file: the id from the URL's SHA-256 (``exports.item_id_for_url``,
+same file: the id from the URL's SHA-256 (``export_reader.item_id_for_url``,
 collisions moved on), a title equal to the URL stored as "", tags split on
 ``|``, stripped, empty and repeated ones dropped, ``time_updated =
 time_added``, favourite unknown (NULL); a URL seen twice keeps its last row.

@@ -1,3 +1,3 @@
-"""rulebot: rules for a read-it-later library that speaks the Pocket v3 API."""
+"""rulebot: rules for a read-it-later library, on every service former Pocket users moved to."""
 
 __version__ = "0.1.0"

@@ -494,7 +494,7 @@ def test_unwritable_outputs_are_clear_errors_or_warnings(
 def test_add_on_the_local_library_saves_the_url_once(
     workspace: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from rulebot.library.exports import item_id_for_url
+    from rulebot.library.export_reader import item_id_for_url
 
     (workspace / "rules.yaml").write_text(
         "version: 1\nrules:\n  - name: save\n    actions:\n"
@@ -521,6 +521,11 @@ def test_explain_reads_like_words_and_account_wide_rules_say_so(
     assert "False" not in out and "True" not in out and "None" not in out
     assert "rule rename-js: account-wide" in out and "matched unknown" not in out
     assert "words unknown, reading time unknown, lang unknown" in out
+    # times as dates, not unix seconds (it printed `read at 1796632764`)
+    from rulebot.planning.plan import iso
+
+    assert f"added {iso(old.time_added)}" in out and str(old.time_added) not in out
+    assert "read never" in out or "read unknown" in out
 
 
 def test_library_text_is_escaped_in_plan_explain_errors_and_logs(

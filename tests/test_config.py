@@ -236,6 +236,16 @@ def test_custom_tags_on_collections_are_read_as_plain() -> None:
             "version: 1\npocket: {page_size: 10}\nrules: []\n",
             "2:9: pocket is missing `base_url`",
         ),
+        (  # each source's own words, never the dead getpocket.com (#26)
+            "version: 1\nkarakeep: {base_url: 'karakeep.lan'}\nrules: []\n",
+            "2:22: base_url 'karakeep.lan' is not an http:// or https:// URL; write your "
+            "Karakeep server's address, e.g. https://karakeep.example.com",
+        ),
+        (
+            "version: 1\nwallabag: {client_id_env: W}\nrules: []\n",
+            "2:11: wallabag is missing `base_url`; add `base_url: https://wallabag.example.com` "
+            "(the address of your Wallabag server)",
+        ),
         (
             "version: 1\nlimits:\nrules: []\n",
             "2:8: limits is empty; write a mapping (key: value lines), or remove the line",
@@ -364,10 +374,11 @@ def test_example_config_model() -> None:
     assert isinstance(stale.where, conditions.Where)
     assert [a.name for a in stale.actions] == ["archive", "tags_add"]
     assert all(isinstance(a, actions.Action) for a in stale.actions)
-    assert stale.line == 33 and stale.enabled and stale.limit is None and stale.keep_newest == 0
+    assert stale.line == 34 and stale.enabled and stale.limit is None and stale.keep_newest == 0
     assert config.rule("rename-js").account_wide and not stale.account_wide
     ancient = config.rule("delete-ancient-archive")
     assert ancient.limit == 20 <= config.limits.max_deletes
+    assert ancient.schedule == "0 3 * * *"  # 20 a night, not 20 a run
     assert any(rule.schedule == "0 6 * * 1" for rule in config.rules)
     assert len(config.tests) >= 2 and config.tests[0].now == "2026-01-15T06:00:00Z"
 

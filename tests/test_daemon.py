@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from rulebot.cli import build_parser, daemon_for, main
+from rulebot.cli import build_parser, main
+from rulebot.commands.schedule import daemon_for
 from rulebot.errors import LockHeldError, PocketError, StoreError
 from rulebot.fakepocket import FakePocket
 from rulebot.library.store import Store

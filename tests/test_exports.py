@@ -15,16 +15,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import rulebot.library.exports as exports
+import rulebot.library.export_reader as export_reader
 from rulebot.errors import ExportFormatError, RulebotError
-from rulebot.library.exports import (
-    ImportResult,
-    import_export,
-    item_id_for_url,
-    read_export,
-    tty_progress,
-    write_export,
-)
+from rulebot.library.export_reader import item_id_for_url, read_export, tty_progress
+from rulebot.library.export_writer import write_export
+from rulebot.library.importer import ImportResult, import_export
 from rulebot.library.item import ARCHIVED, DELETED, UNREAD, Item
 from rulebot.library.store import Store
 from rulebot.library.tagcase import unicode_lower
@@ -153,7 +148,7 @@ def test_ids_are_stable_and_derived_from_the_url(tmp_path: Path) -> None:
         [
             sys.executable,
             "-c",
-            f"from rulebot.library.exports import read_export; print(read_export({str(path)!r})[0].item_id)",
+            f"from rulebot.library.export_reader import read_export; print(read_export({str(path)!r})[0].item_id)",
         ],
         capture_output=True,
         text=True,
@@ -163,8 +158,10 @@ def test_ids_are_stable_and_derived_from_the_url(tmp_path: Path) -> None:
 
 
 def test_colliding_ids_are_made_unique(tmp_path: Path, monkeypatch) -> None:
-    real = exports.item_id_for_url
-    monkeypatch.setattr(exports, "item_id_for_url", lambda url, attempt=0: real("same", attempt))
+    real = export_reader.item_id_for_url
+    monkeypatch.setattr(
+        export_reader, "item_id_for_url", lambda url, attempt=0: real("same", attempt)
+    )
     path = write(
         tmp_path / "a.csv", HEADER + "A,https://a.test/1,5,,unread\nB,https://a.test/2,6,,unread\n"
     )
@@ -173,14 +170,14 @@ def test_colliding_ids_are_made_unique(tmp_path: Path, monkeypatch) -> None:
 
 
 def test_large_files_report_progress(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(exports, "LARGE_FILE_BYTES", 100)
+    monkeypatch.setattr(export_reader, "LARGE_FILE_BYTES", 100)
     rows = "".join(f"T{n},https://a.test/{n},{n + 1},,unread\n" for n in range(25_000))
     path = write(tmp_path / "big.csv", HEADER + rows)
     calls: list[tuple[int, bool]] = []
     assert len(read_export(path, lambda n, done: calls.append((n, done)))) == 25_000
     assert calls == [(10_000, False), (20_000, False), (25_000, True)]
     small = write(tmp_path / "small.csv", HEADER + "T,https://a.test/1,1,,unread\n")
-    monkeypatch.setattr(exports, "LARGE_FILE_BYTES", 1 << 20)
+    monkeypatch.setattr(export_reader, "LARGE_FILE_BYTES", 1 << 20)
     calls.clear()
     read_export(small, lambda n, done: calls.append((n, done)))
     assert calls == []
@@ -191,7 +188,7 @@ def test_progress_true_counts_on_stderr_only_for_a_terminal(tmp_path: Path, monk
         def isatty(self) -> bool:
             return True
 
-    monkeypatch.setattr(exports, "LARGE_FILE_BYTES", 100)
+    monkeypatch.setattr(export_reader, "LARGE_FILE_BYTES", 100)
     rows = "".join(f"T{n},https://a.test/{n},{n + 1},,unread\n" for n in range(10_500))
     path = write(tmp_path / "big.csv", HEADER + rows)
     piped = io.StringIO()
@@ -639,7 +636,7 @@ def test_a_zip_bomb_is_refused_before_it_is_inflated(tmp_path: Path) -> None:
 
 
 def test_a_zip_expanding_beyond_the_total_cap_is_refused(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(exports, "MAX_UNZIPPED_BYTES", 1 << 30)
+    monkeypatch.setattr(export_reader, "MAX_UNZIPPED_BYTES", 1 << 30)
     path = tmp_path / "big.zip"
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:
         archive.writestr("part_000000.csv", HEADER + _rows(10))
@@ -676,7 +673,7 @@ def test_zip_progress_is_decided_by_the_uncompressed_size(tmp_path: Path, monkey
         archive.writestr("part_000000.csv", HEADER + rows)
     unzipped = len(HEADER + rows)
     # compressed below the threshold, uncompressed above it
-    monkeypatch.setattr(exports, "LARGE_FILE_BYTES", (path.stat().st_size + unzipped) // 2)
+    monkeypatch.setattr(export_reader, "LARGE_FILE_BYTES", (path.stat().st_size + unzipped) // 2)
     calls: list[tuple[int, bool]] = []
     read_export(path, lambda n, done: calls.append((n, done)))
     assert calls == [(10_000, False), (12_000, True)]

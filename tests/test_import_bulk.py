@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rulebot.errors import StoreError
-from rulebot.library.exports import import_export
+from rulebot.library.importer import import_export
 from rulebot.library.item import Item
 from rulebot.library.store import Store
 

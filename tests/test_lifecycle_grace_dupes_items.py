@@ -343,6 +343,31 @@ def test_items_with_where_rule_formats_and_limit(
     assert code == 1 and "no rule named 'nope'" in err
 
 
+def test_items_where_takes_a_bare_mapping_as_a_rule_file_writes_it(
+    local: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--where 'tag: news'` was a YAML error (only `{tag: news}` worked)."""
+    _, braced, _ = rb(capsys, "items", "--where", "{tag: news}", "--format", "json")
+    for bare in (
+        "tag: news",
+        "  tag: news  ",
+        "tag: news, status: unread",
+        "tag: news\nstatus: unread",
+    ):
+        code, out, err = rb(capsys, "items", "--where", bare, "--format", "json")
+        assert (code, err) == (0, ""), bare
+        assert json.loads(out) == json.loads(braced), bare
+    code, out, _ = rb(capsys, "items", "--where", "tag: tech", "--format", "json")
+    assert [row["item_id"] for row in json.loads(out)] == ["3"]
+    # errors still name the column of the argument as typed, or its line
+    code, _, err = rb(capsys, "items", "--where", "tag: news, statuss: unread")
+    assert code == 1 and "--where, column 12: unknown key 'statuss'" in err
+    code, _, err = rb(capsys, "items", "--where", "tag: news\n  statuss: unread")
+    assert code == 1 and "--where, line 2" in err and "Traceback" not in err
+    code, _, err = rb(capsys, "items", "--where", "tag: news\nstatuss: unread")
+    assert code == 1 and "--where, line 2, column 1: unknown key 'statuss'" in err
+
+
 def test_explain_takes_a_url(local: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = rb(capsys, "explain", "http://a.com/story", "--format", "json")
     assert code == 0, err

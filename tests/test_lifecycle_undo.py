@@ -276,6 +276,52 @@ def test_runs_text_and_limit(local: Path, capsys: pytest.CaptureFixture[str]) ->
     assert code == 1 and "--limit" in err
 
 
+def test_runs_show_says_what_one_run_did(local: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`runs` could not show what one run did (#26): `runs show N` lists each
+    action with its outcome and why it failed or was skipped."""
+    assert rb(capsys, "run", "--now", NOW)[0] == 0
+    with sqlite3.connect(STORE) as conn:  # one failure and one skip, as an applier records them
+        conn.execute(
+            "UPDATE run_actions SET state = 'failed', error = 'the server said no' WHERE idx = 0"
+        )
+        conn.execute(
+            "UPDATE run_actions SET state = 'skipped', error = 'already done' WHERE idx = 1"
+        )
+        count = conn.execute("SELECT count(*) FROM run_actions WHERE run_id = 1").fetchone()[0]
+    code, out, err = rb(capsys, "runs", "show", "1")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith("run 1: run on local, started ")
+    assert f"{count - 2} succeeded, 1 failed, 1 skipped" in lines[1]
+    assert len(lines) == 2 + count
+    assert "failed" in lines[2] and lines[2].endswith(": the server said no")
+    assert "skipped" in lines[3] and lines[3].endswith(": already done")
+    assert 'archive "Item 2"' in out  # each action as the plan reads it
+    code, out, _ = rb(capsys, "runs", "show", "1", "--format", "json")
+    shown = json.loads(out)
+    assert shown["run_id"] == 1 and len(shown["actions"]) == count
+    assert shown["actions"][0]["state"] == "failed"
+    assert shown["actions"][0]["error"] == "the server said no"
+    assert {a["state"] for a in shown["actions"][2:]} == {"succeeded"}
+    code, _, err = rb(capsys, "runs", "show", "7")
+    assert code == 1 and "no run 7" in err
+    code, _, err = rb(capsys, "runs", "show")
+    assert code == 1 and "needs a run id" in err
+
+
+def test_a_run_where_nothing_succeeded_is_failed_not_partial(
+    local: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert rb(capsys, "run", "--now", NOW)[0] == 0
+    with sqlite3.connect(STORE) as conn:
+        conn.execute("UPDATE run_actions SET state = 'failed' WHERE run_id = 1")
+        conn.execute("UPDATE runs SET status = 'partial' WHERE run_id = 1")
+    assert runs(capsys)[0]["status"] == "failed"
+    _, out, _ = rb(capsys, "runs")
+    header, row = out.splitlines()[:2]
+    assert header.split()[-1] == "SOURCE" and row.split()[3] == "failed"
+
+
 def test_the_store_migration_keeps_old_runs(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     with Store.open(path) as store:

@@ -282,7 +282,7 @@ def test_a_plan_that_deletes_an_item_and_adds_its_url_back_adds_it(
     # the apply must ask the same, or it reports the add done and adds nothing.
     # The item has the id an import gives its URL: the new one must not take
     # it (undo brings the old one back), even once the old one is written out
-    from rulebot.library.exports import item_id_for_url
+    from rulebot.library.export_reader import item_id_for_url
     from rulebot.sources.local.apply import apply_local
 
     old = item_id_for_url("https://a.org/5", 0)

@@ -585,6 +585,49 @@ def test_auth_flow_prints_the_token_once(
     assert all("access_token" not in r.body for r in fake_pocket.requests)
 
 
+def test_auth_goes_on_when_the_browser_comes_back(
+    fake_pocket: FakePocket, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The browser used to be sent to a dead https://localhost/rulebot-auth and
+    the user had to press Enter; now it comes back to a page rulebot serves on
+    127.0.0.1, and rulebot goes on by itself (no Enter: stdin never answers)."""
+    import threading
+
+    import httpx
+
+    monkeypatch.delenv("POCKET_ACCESS_TOKEN")
+    read_end, write_end = os.pipe()  # an input that never sends a line
+    monkeypatch.setattr("sys.stdin", os.fdopen(read_end, "r"))
+    pages: list[httpx.Response] = []
+
+    def browser() -> None:
+        deadline = time.monotonic() + 10
+        while fake_pocket.calls("/v3/oauth/request") == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        asked = next(r for r in fake_pocket.requests if r.path == "/v3/oauth/request")
+        token = next(iter(fake_pocket._oauth_codes))  # the request token it handed out
+        redirect = asked.body["redirect_uri"]
+        pages.append(
+            httpx.get(
+                f"{fake_pocket.base_url}/auth/authorize",
+                params={"request_token": token, "redirect_uri": redirect},
+                follow_redirects=True,
+            )
+        )
+
+    thread = threading.Thread(target=browser)
+    thread.start()
+    code, out, err = rb(capsys, "auth", "--base-url", fake_pocket.base_url)
+    thread.join()
+    os.close(write_end)
+    assert code == 0, err
+    assert out == ACCESS_TOKEN + "\n"
+    assert "localhost/rulebot-auth" not in err
+    [page] = pages
+    assert page.status_code == 200 and "rulebot is approved" in page.text
+    assert str(page.url).startswith("http://127.0.0.1:") and page.url.path == "/rulebot-auth"
+
+
 def test_auth_errors_are_clear(
     fake_pocket: FakePocket, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 import rulebot.library.store as store_module
 from rulebot.errors import LockHeldError, StoreError
 from rulebot.library.item import ARCHIVED, DELETED, HIDDEN, UNREAD, Item
-from rulebot.library.store import SCHEMA_VERSION, Store
+from rulebot.library.schema import APPLICATION_ID, SCHEMA_VERSION
+from rulebot.library.store import Store
 
 
 @pytest.fixture
@@ -59,9 +60,7 @@ def test_migrates_a_version_0_file(tmp_path: Path, kind: str) -> None:
         assert opened.schema_version() == SCHEMA_VERSION
         opened.upsert([item("1")])
         assert opened.count() == 1
-    assert sqlite3.connect(path).execute("PRAGMA application_id").fetchone() == (
-        store_module.APPLICATION_ID,
-    )
+    assert sqlite3.connect(path).execute("PRAGMA application_id").fetchone() == (APPLICATION_ID,)
 
 
 @pytest.mark.parametrize("user_version", [0, 1, 7])

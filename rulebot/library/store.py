@@ -2,11 +2,13 @@
 key/value meta (sync cursor, source kind), schedule state and the run journal.
 
 One file, WAL mode, schema versioned with ``PRAGMA user_version`` and a list
-of forward migrations. Every write goes through ``transaction()`` (``BEGIN
-IMMEDIATE``), so a crash leaves either the old or the new state. Methods that
-take ``conn=None`` join a caller's ``transaction()`` when given its
-connection, and otherwise run in their own. docs/store.md describes the
-tables for people who open the file with sqlite3 or Datasette.
+of forward migrations (rulebot.library.schema). Every write goes through
+``transaction()`` (``BEGIN IMMEDIATE``), so a crash leaves either the old or
+the new state. Methods that take ``conn=None`` join a caller's
+``transaction()`` when given its connection, and otherwise run in their own.
+The journal's methods live in rulebot.library.journal, the items' rows in
+rulebot.library.item_rows. docs/store.md describes the tables for people who
+open the file with sqlite3 or Datasette.
 """
 
 from __future__ import annotations
@@ -14,266 +16,41 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import itertools
 import json
 import os
 import socket
 import sqlite3
 import time
 from collections.abc import Generator, Iterable, Iterator, Sequence
-from contextvars import ContextVar
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from rulebot.bulk import gc_paused
 from rulebot.errors import LockHeldError, StoreError
 from rulebot.files import PRIVATE_FILE_MODE, make_private_dir
-from rulebot.jsonenc import encoder
-from rulebot.library.item import DELETED, HIDDEN, NO_EXTRA, Item
-
-# MIGRATIONS[i] takes a store from schema version i to i + 1. Append only:
-# never edit a released entry, add a new one instead.
-MIGRATIONS: list[tuple[str, ...]] = [
-    (
-        """CREATE TABLE items (
-            item_id        TEXT PRIMARY KEY,
-            given_url      TEXT NOT NULL DEFAULT '',
-            resolved_url   TEXT NOT NULL DEFAULT '',
-            given_title    TEXT NOT NULL DEFAULT '',
-            resolved_title TEXT NOT NULL DEFAULT '',
-            status         INTEGER NOT NULL DEFAULT 0,
-            favorite       INTEGER NOT NULL DEFAULT 0,
-            tags_known     INTEGER NOT NULL DEFAULT 1,
-            time_added     INTEGER,
-            time_updated   INTEGER,
-            time_read      INTEGER,
-            time_favorited INTEGER,
-            word_count     INTEGER,
-            time_to_read   INTEGER,
-            lang           TEXT,
-            is_article     INTEGER,
-            has_image      INTEGER,
-            has_video      INTEGER,
-            excerpt        TEXT NOT NULL DEFAULT '',
-            extra          TEXT
-        )""",
-        "CREATE INDEX items_given_url ON items(given_url)",
-        # Partial: items from an export have no resolved_url, so imports skip it.
-        "CREATE INDEX items_resolved_url ON items(resolved_url) WHERE resolved_url <> ''",
-        """CREATE TABLE item_tags (
-            item_id  TEXT NOT NULL,
-            tag      TEXT NOT NULL,
-            position INTEGER NOT NULL,
-            PRIMARY KEY (item_id, position)
-        ) WITHOUT ROWID""",
-        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-        "CREATE TABLE schedule (rule TEXT PRIMARY KEY, last_run INTEGER NOT NULL)",
-        """CREATE TABLE runs (
-            run_id      INTEGER PRIMARY KEY AUTOINCREMENT,
-            kind        TEXT NOT NULL,
-            status      TEXT NOT NULL DEFAULT 'running',
-            started_at  INTEGER NOT NULL,
-            finished_at INTEGER
-        )""",
-        """CREATE TABLE run_actions (
-            run_id     INTEGER NOT NULL REFERENCES runs(run_id),
-            idx        INTEGER NOT NULL,
-            rule       TEXT,
-            send       TEXT NOT NULL,
-            action     TEXT NOT NULL,
-            state      TEXT NOT NULL DEFAULT 'planned',
-            error      TEXT,
-            updated_at INTEGER NOT NULL,
-            PRIMARY KEY (run_id, idx)
-        ) WITHOUT ROWID""",
-        "CREATE INDEX run_actions_state ON run_actions(state)",
-    ),
-    # 1 -> 2: ``favorite`` may be NULL ("unknown"): a Pocket export has no
-    # favourite column. SQLite cannot relax NOT NULL in place, so the table is
-    # rebuilt (same column order). Then, in a local library (no sync cursor
-    # ``since`` in meta: it never mirrored a server), every favorite = 0 came
-    # from an import (or, rarely, a local ``unfavorite``/``add``), so it becomes
-    # unknown; a mirror's values came from the server and stay.
-    (
-        """CREATE TABLE items_v2 (
-            item_id        TEXT PRIMARY KEY,
-            given_url      TEXT NOT NULL DEFAULT '',
-            resolved_url   TEXT NOT NULL DEFAULT '',
-            given_title    TEXT NOT NULL DEFAULT '',
-            resolved_title TEXT NOT NULL DEFAULT '',
-            status         INTEGER NOT NULL DEFAULT 0,
-            favorite       INTEGER,
-            tags_known     INTEGER NOT NULL DEFAULT 1,
-            time_added     INTEGER,
-            time_updated   INTEGER,
-            time_read      INTEGER,
-            time_favorited INTEGER,
-            word_count     INTEGER,
-            time_to_read   INTEGER,
-            lang           TEXT,
-            is_article     INTEGER,
-            has_image      INTEGER,
-            has_video      INTEGER,
-            excerpt        TEXT NOT NULL DEFAULT '',
-            extra          TEXT
-        )""",
-        "INSERT INTO items_v2 SELECT * FROM items",
-        "DROP TABLE items",
-        "ALTER TABLE items_v2 RENAME TO items",
-        "CREATE INDEX items_given_url ON items(given_url)",
-        "CREATE INDEX items_resolved_url ON items(resolved_url) WHERE resolved_url <> ''",
-        "UPDATE items SET favorite = NULL WHERE favorite = 0"
-        " AND NOT EXISTS (SELECT 1 FROM meta WHERE key = 'since')",
-    ),
-    # 2 -> 3: what `runs` and `undo` need. A run records the command that made
-    # it and the library it changed; each action the item state before it (the
-    # undo table). Older rows keep NULL: "unknown", and they cannot be undone.
-    (
-        "ALTER TABLE runs ADD COLUMN command TEXT",
-        "ALTER TABLE runs ADD COLUMN source TEXT",
-        "ALTER TABLE run_actions ADD COLUMN before TEXT",
-    ),
-]
-SCHEMA_VERSION = len(MIGRATIONS)
-# PRAGMA application_id of a rulebot store ("RBOT"): what tells it from
-# another program's SQLite file. Stores from before it was set are known by
-# their tables.
-APPLICATION_ID = 0x52424F54
-RULEBOT_TABLES = frozenset({"items", "item_tags", "meta", "schedule", "runs", "run_actions"})
-
-ACTION_STATES = ("planned", "sent", "confirmed", "failed", "skipped")
-
-# Column order of ``items`` as read and written below; it follows Item's fields.
-_ITEM_COLUMNS = (
-    "item_id, given_url, resolved_url, given_title, resolved_title, status, favorite,"
-    " tags_known, time_added, time_updated, time_read, time_favorited, word_count,"
-    " time_to_read, lang, is_article, has_image, has_video, excerpt, extra"
+from rulebot.library.item import DELETED, HIDDEN, Item
+from rulebot.library.item_rows import (
+    IN_POSITION,
+    INSERT_ITEM,
+    INSERT_PLAIN,
+    ITEM_COLUMNS,
+    SQL_ORDER,
+    UPSERT_ITEM,
+    insert_tags,
+    is_plain,
+    item_to_row,
+    plain_row,
+    rows_to_items,
 )
-_UPSERT_ITEM = (
-    f"INSERT INTO items ({_ITEM_COLUMNS}) VALUES ({', '.join('?' * 20)})"
-    " ON CONFLICT(item_id) DO UPDATE SET "
-    + ", ".join(f"{c.strip()} = excluded.{c.strip()}" for c in _ITEM_COLUMNS.split(",")[1:])
-)
-
-# Item.sort_key in SQL: time_added (unknown first), then a digits-only id by
-# its number (no leading zeros: shorter is smaller, then text order), any
-# other id as 0, then the id itself
-_DIGITS = "item_id <> '' AND item_id NOT GLOB '*[^0-9]*'"
-_SQL_ORDER = (
-    f"coalesce(time_added, 0), CASE WHEN {_DIGITS} THEN length(ltrim(item_id, '0')) ELSE 0 END,"
-    f" CASE WHEN {_DIGITS} THEN ltrim(item_id, '0') ELSE '' END, item_id"
-)
-
-# group_concat takes ORDER BY from SQLite 3.44; before, the rows come in the
-# primary key's order (item_id, position), which a test holds it to
-_IN_POSITION = " ORDER BY position" if sqlite3.sqlite_version_info >= (3, 44) else ""
-
-_INSERT_ITEM = f"INSERT INTO items ({_ITEM_COLUMNS}) VALUES ({', '.join('?' * 20)})"
+from rulebot.library.journal import Journal
+from rulebot.library.schema import APPLICATION_ID, MIGRATIONS, RULEBOT_TABLES, SCHEMA_VERSION
 
 
-@dataclass(frozen=True, slots=True)
-class JournalAction:
-    """One action row of the run journal."""
+class Store(Journal):
+    """A rulebot store in one SQLite file. Create with ``Store.open(path)``.
 
-    run_id: int
-    index: int
-    rule: str | None
-    send: dict[str, Any]
-    action: dict[str, Any]  # the whole plan action as given to journal_begin
-    state: str
-    error: str | None
-    run_kind: str
-    run_started_at: int
-
-
-class JournalRow(NamedTuple):
-    """One action of a run whose outcome is known when it is journaled (a
-    local apply: the journal and the items are one transaction)."""
-
-    action: dict[str, Any]  # the whole plan action
-    before: dict[str, Any] | None  # what undo restores (None: not done)
-    state: str  # confirmed | failed | skipped
-    error: str | None
-    at: int | None = None  # its index in the plan; None: the row's position
-
-
-# one encoder for the journal's many small objects (rulebot.jsonenc)
-_dumps = encoder(sort_keys=True)
-
-
-def _journal_state(state: str) -> str:
-    if state not in ACTION_STATES:
-        raise ValueError(f"journal state {state!r} is not one of {ACTION_STATES}")
-    return state
-
-
-@dataclass(frozen=True, slots=True)
-class JournalRun:
-    run_id: int
-    kind: str
-    status: str
-    started_at: int
-    finished_at: int | None
-    states: dict[str, int]  # action count per state
-    command: str = "unknown"  # plan/run/apply/undo/daemon; "unknown" before schema 3
-    source: dict[str, Any] | None = None  # plan.source; None before schema 3
-
-
-@dataclass(frozen=True, slots=True)
-class JournalEntry:
-    """One action of a run with the item state before it (None: not recorded).
-
-    ``unreadable`` says why a row cannot be used (its JSON damaged, or not
-    the object it should be: another program wrote it); its ``send``,
-    ``action`` and ``before`` are then empty objects."""
-
-    index: int
-    rule: str | None
-    send: dict[str, Any]
-    action: dict[str, Any]
-    state: str
-    before: dict[str, Any] | None
-    unreadable: str = ""
-
-
-def _journal_entry(row: Sequence[Any]) -> JournalEntry:
-    index, rule, send_text, action_text, state, before_text = row
-    problems = []
-    decoded: dict[str, Any] = {}
-    columns = (("send", send_text), ("action", action_text), ("before", before_text))
-    for column, text in columns:
-        if column == "before" and not text:
-            decoded[column] = None
-            continue
-        try:
-            value = json.loads(text)
-        except (TypeError, ValueError, RecursionError):
-            problems.append(f"its {column} is not JSON")
-            continue
-        if not isinstance(value, dict):
-            problems.append(f"its {column} is {_json_kind(value)}, not an object")
-            continue
-        decoded[column] = value
-    if problems:
-        return JournalEntry(index, rule, {}, {}, str(state), {}, "; ".join(problems))
-    return JournalEntry(
-        index, rule, decoded["send"], decoded["action"], str(state), decoded["before"]
-    )
-
-
-def _json_kind(value: Any) -> str:
-    kinds = {list: "a list", str: "text", bool: "true/false", type(None): "null"}
-    return kinds.get(type(value), "a number")
-
-
-# the command a run is journaled under: set once by the command line (and the
-# daemon), read by journal_begin, so no applier has to pass it along
-COMMAND: ContextVar[str] = ContextVar("rulebot_command", default="unknown")
-
-
-class Store:
-    """A rulebot store in one SQLite file. Create with ``Store.open(path)``."""
+    Its items, meta, schedule state and lock are here; its run journal
+    (``journal_*``, ``grace_marks``) is mixed in from rulebot.library.journal."""
 
     def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
         self.path = path
@@ -527,8 +304,8 @@ class Store:
         where = "" if include_deleted else f" WHERE status NOT IN ({DELETED}, {HIDDEN})"
         with self._snapshot(), gc_paused():
             tags = self._tags_by_item()
-            rows = self._conn.execute(f"SELECT {_ITEM_COLUMNS} FROM items{where}")
-            items = _rows_to_items(rows, tags)
+            rows = self._conn.execute(f"SELECT {ITEM_COLUMNS} FROM items{where}")
+            items = rows_to_items(rows, tags)
             items.sort(key=_sort_key)
         return items
 
@@ -544,14 +321,14 @@ class Store:
                 "SELECT 1 FROM item_tags WHERE instr(tag, char(31)) LIMIT 1"
             ).fetchone()
             tags_column = (
-                f", (SELECT group_concat(tag, char(31){_IN_POSITION}) FROM item_tags t"
+                f", (SELECT group_concat(tag, char(31){IN_POSITION}) FROM item_tags t"
                 " WHERE t.item_id = items.item_id)"
                 if joined
                 else ""
             )
             cursor = self._conn.execute(
-                f"SELECT {_ITEM_COLUMNS}{tags_column} FROM items"
-                f" WHERE status NOT IN ({DELETED}, {HIDDEN}) ORDER BY {_SQL_ORDER}"
+                f"SELECT {ITEM_COLUMNS}{tags_column} FROM items"
+                f" WHERE status NOT IN ({DELETED}, {HIDDEN}) ORDER BY {SQL_ORDER}"
             )
             split: dict[str, tuple[str, ...]] = {}  # one tuple per distinct tag list
             while rows := cursor.fetchmany(chunk):
@@ -565,7 +342,7 @@ class Store:
                         }
                     else:
                         tags = self._tags_of([row[0] for row in rows])
-                    items = _rows_to_items(rows, tags)
+                    items = rows_to_items(rows, tags)
                 yield items
 
     def get_many(self, item_ids: Iterable[str]) -> dict[str, Item]:
@@ -576,12 +353,12 @@ class Store:
             for start in range(0, len(wanted), 900):  # under SQLite's variable limit
                 part = wanted[start : start + 900]
                 rows = self._conn.execute(
-                    f"SELECT {_ITEM_COLUMNS} FROM items WHERE status NOT IN ({DELETED}, {HIDDEN})"
+                    f"SELECT {ITEM_COLUMNS} FROM items WHERE status NOT IN ({DELETED}, {HIDDEN})"
                     f" AND item_id IN ({','.join('?' * len(part))})",
                     part,
                 ).fetchall()
                 tags = self._tags_of([row[0] for row in rows])
-                found.update((i.item_id, i) for i in _rows_to_items(rows, tags))
+                found.update((i.item_id, i) for i in rows_to_items(rows, tags))
         return found
 
     def ids_tagged(self, tag: str) -> list[str]:
@@ -633,7 +410,7 @@ class Store:
     def get(self, item_id: str) -> Item | None:
         with self._snapshot():
             row = self._conn.execute(
-                f"SELECT {_ITEM_COLUMNS} FROM items WHERE item_id = ?", (item_id,)
+                f"SELECT {ITEM_COLUMNS} FROM items WHERE item_id = ?", (item_id,)
             ).fetchone()
             return None if row is None else self._with_tags(row)
 
@@ -641,7 +418,7 @@ class Store:
         """The item saved under ``url`` (given or resolved); live items first."""
         with self._snapshot():
             row = self._conn.execute(
-                f"SELECT {_ITEM_COLUMNS} FROM items"
+                f"SELECT {ITEM_COLUMNS} FROM items"
                 " WHERE given_url = ?1 OR (resolved_url = ?1 AND resolved_url <> '')"
                 f" ORDER BY status IN ({DELETED}, {HIDDEN}), coalesce(time_added, 0),"
                 " length(item_id), item_id LIMIT 1",
@@ -661,8 +438,8 @@ class Store:
         # otherwise hold ~40 MB at once.
         with self._writing(conn) as c, gc_paused():
             c.executemany("DELETE FROM item_tags WHERE item_id = ?", ((i.item_id,) for i in batch))
-            c.executemany(_UPSERT_ITEM, map(_item_to_row, batch))
-            _insert_tags(c, batch)
+            c.executemany(UPSERT_ITEM, map(item_to_row, batch))
+            insert_tags(c, batch)
         return len(batch)
 
     def insert_new(self, items: Iterable[Item], conn: sqlite3.Connection | None = None) -> int:
@@ -676,11 +453,11 @@ class Store:
         with self._writing(conn) as c, gc_paused():
             # most additions (all of an export's) leave 12 columns at their
             # defaults: naming only the other 8 halves the insert's time
-            plain = [item for item in batch if _plain(item)]
-            c.executemany(_INSERT_PLAIN, map(_plain_row, plain))
+            plain = [item for item in batch if is_plain(item)]
+            c.executemany(INSERT_PLAIN, map(plain_row, plain))
             if len(plain) < len(batch):
-                c.executemany(_INSERT_ITEM, map(_item_to_row, (i for i in batch if not _plain(i))))
-            _insert_tags(c, batch)
+                c.executemany(INSERT_ITEM, map(item_to_row, (i for i in batch if not is_plain(i))))
+            insert_tags(c, batch)
         return len(batch)
 
     @contextlib.contextmanager
@@ -734,7 +511,7 @@ class Store:
                 "SELECT tag FROM item_tags WHERE item_id = ? ORDER BY position", (row[0],)
             )
         )
-        return _rows_to_items([row], {row[0]: tags})[0]
+        return rows_to_items([row], {row[0]: tags})[0]
 
     # -- meta and schedule ----------------------------------------------------
     def get_meta(self, key: str) -> str | None:
@@ -768,362 +545,6 @@ class Store:
                 " ON CONFLICT(rule) DO UPDATE SET last_run = excluded.last_run",
                 (rule, ts),
             )
-
-    # -- run journal ----------------------------------------------------------
-    def journal_begin(
-        self,
-        kind: str,
-        actions: list[dict[str, Any]],
-        conn: sqlite3.Connection | None = None,
-        *,
-        source: dict[str, Any] | None = None,
-        before: Sequence[dict[str, Any] | None] | None = None,
-    ) -> int:
-        """Record a run and its planned actions; returns the run id.
-
-        Each action is a plan action (``{"rule", "send", ...}``); a dict
-        without ``send`` is taken to be the send object itself. ``before[i]``
-        is the item state before action i (``rulebot.run.lifecycle.before_states``):
-        what ``undo`` restores.
-        """
-        states = before if before is not None else itertools.repeat(None)
-        rows = (JournalRow(a, s, "planned", None) for a, s in zip(actions, states, strict=False))
-        with self._writing(conn) as c:
-            return self.journal_record(kind, rows, c, source=source)
-
-    def journal_record(
-        self,
-        kind: str,
-        rows: Iterable[JournalRow],
-        conn: sqlite3.Connection,
-        *,
-        source: dict[str, Any] | None = None,
-    ) -> int:
-        """Record a run whose actions' outcomes are already known, each row as
-        it comes (``rows`` may be a generator doing the work); the run id.
-        Call ``journal_finish`` after, in the same transaction."""
-        now = int(time.time())
-        cursor = conn.execute(
-            "INSERT INTO runs (kind, status, started_at, command, source)"
-            " VALUES (?, 'running', ?, ?, ?)",
-            (kind, now, COMMAND.get(), json.dumps(source, sort_keys=True) if source else None),
-        )
-        run_id = int(cursor.lastrowid or 0)
-        conn.executemany(
-            "INSERT INTO run_actions (run_id, idx, rule, send, action, state, error, updated_at,"
-            " before) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                (
-                    run_id,
-                    position if row.at is None else row.at,
-                    row.action.get("rule"),
-                    _dumps(row.action.get("send", row.action)),
-                    _dumps(row.action),
-                    _journal_state(row.state),
-                    row.error,
-                    now,
-                    None if row.before is None else _dumps(row.before),
-                )
-                for position, row in enumerate(rows)
-            ),
-        )
-        return run_id
-
-    def journal_mark(
-        self,
-        run_id: int,
-        indexes: list[int],
-        state: str,
-        error: str | None = None,
-        conn: sqlite3.Connection | None = None,
-    ) -> None:
-        state = _journal_state(state)
-        now = int(time.time())
-        with self._writing(conn) as c:
-            before = c.total_changes
-            c.executemany(
-                "UPDATE run_actions SET state = ?, error = ?, updated_at = ?"
-                " WHERE run_id = ? AND idx = ?",
-                ((state, error, now, run_id, index) for index in indexes),
-            )
-            if c.total_changes - before != len(set(indexes)):
-                raise StoreError(
-                    f"store {self.path}: run {run_id} has no action at some of {indexes}"
-                )
-
-    def journal_note(
-        self,
-        run_id: int,
-        index: int,
-        key: str,
-        value: Any,
-        conn: sqlite3.Connection | None = None,
-    ) -> None:
-        """Add ``key`` to what action ``index`` journaled for ``undo`` (its
-        ``before``), learnt from the service's answer: the item an ``add``
-        created, the tags a service created."""
-        with self._writing(conn) as c:
-            c.execute(
-                "UPDATE run_actions SET before = json_set(coalesce(before, '{}'), ?, json(?))"
-                " WHERE run_id = ? AND idx = ?",
-                (f'$."{key}"', _dumps(value), run_id, index),
-            )
-
-    def journal_finish(
-        self, run_id: int, status: str, conn: sqlite3.Connection | None = None
-    ) -> None:
-        with self._writing(conn) as c:
-            c.execute(
-                "UPDATE runs SET status = ?, finished_at = ? WHERE run_id = ?",
-                (status, int(time.time()), run_id),
-            )
-
-    def journal_pending(self) -> list[JournalAction]:
-        """Actions of unfinished runs that were sent but never confirmed or
-        failed: after a crash their outcome is unknown and must be checked."""
-        with self._snapshot():
-            rows = self._conn.execute(
-                "SELECT a.run_id, a.idx, a.rule, a.send, a.action, a.state, a.error,"
-                " r.kind, r.started_at FROM run_actions a JOIN runs r USING (run_id)"
-                " WHERE r.finished_at IS NULL AND a.state = 'sent' ORDER BY a.run_id, a.idx"
-            ).fetchall()
-            return [
-                JournalAction(
-                    run_id=row[0],
-                    index=row[1],
-                    rule=row[2],
-                    send=json.loads(row[3]),
-                    action=json.loads(row[4]),
-                    state=row[5],
-                    error=row[6],
-                    run_kind=row[7],
-                    run_started_at=row[8],
-                )
-                for row in rows
-            ]
-
-    def journal_runs(self, limit: int = 20) -> list[JournalRun]:
-        """The most recent runs, newest first, with action counts per state."""
-        with self._snapshot():
-            runs = self._conn.execute(
-                "SELECT run_id, kind, status, started_at, finished_at, command, source FROM runs"
-                " ORDER BY run_id DESC LIMIT ?",
-                (limit,),
-            ).fetchall()
-            return [self._journal_run(row) for row in runs]
-
-    def journal_run(self, run_id: int) -> JournalRun | None:
-        with self._snapshot():
-            row = self._conn.execute(
-                "SELECT run_id, kind, status, started_at, finished_at, command, source FROM runs"
-                " WHERE run_id = ?",
-                (run_id,),
-            ).fetchone()
-            return None if row is None else self._journal_run(row)
-
-    def _journal_run(self, row: Sequence[Any]) -> JournalRun:
-        run_id, kind, status, started_at, finished_at, command, source = row
-        states = dict(
-            self._conn.execute(
-                "SELECT state, count(*) FROM run_actions WHERE run_id = ?"
-                " GROUP BY state ORDER BY state",
-                (run_id,),
-            ).fetchall()
-        )
-        return JournalRun(
-            run_id,
-            kind,
-            status,
-            started_at,
-            finished_at,
-            states,
-            command or "unknown",
-            json.loads(source) if source else None,
-        )
-
-    def journal_entries(self, run_id: int) -> list[JournalEntry]:
-        """Every action of a run, in plan order, with its before-state; a row
-        that cannot be read is marked so (``JournalEntry.unreadable``)."""
-        with self._snapshot():
-            rows = self._conn.execute(
-                "SELECT idx, rule, send, action, state, before FROM run_actions"
-                " WHERE run_id = ? ORDER BY idx",
-                (run_id,),
-            ).fetchall()
-            return [_journal_entry(row) for row in rows]
-
-    def journal_done_since(self, rule: str, since: int) -> list[tuple[str | None, str]]:
-        """(item_id, action) of every action of ``rule`` planned at or after
-        ``since`` (the plan's clock) that landed or may have landed: confirmed,
-        or sent by a run that crashed before it heard back. What a rule's
-        ``limit`` and ``max_deletes`` count per schedule period."""
-        with self._snapshot():
-            rows = self._conn.execute(
-                "SELECT json_extract(send, '$.item_id'), json_extract(send, '$.action')"
-                " FROM run_actions WHERE rule = ? AND state IN ('confirmed', 'sent')"
-                " AND json_extract(send, '$.time') >= ?",
-                (rule, since),
-            ).fetchall()
-            return [
-                (None if item_id is None else str(item_id), str(name)) for item_id, name in rows
-            ]
-
-    def grace_marks(self, rules: Iterable[str]) -> dict[str, dict[str, frozenset[str]]]:
-        """rule -> item id -> the grace marks (``rulebot:RULE:DATE``) that
-        rule's confirmed ``tags_add`` actions gave the item: the marks rulebot
-        set itself. Only these start a grace period (``planner.Grace``); a
-        mark in the library that is not here was typed, planted or left from
-        a lost store, and counts for nothing."""
-        names = list(dict.fromkeys(rules))
-        if not names:
-            return {}
-        found: dict[str, dict[str, set[str]]] = {}
-        with self._snapshot():
-            rows = self._conn.execute(
-                "SELECT rule, json_extract(send, '$.item_id'), json_extract(send, '$.tags')"
-                f" FROM run_actions WHERE rule IN ({', '.join('?' * len(names))})"
-                " AND state = 'confirmed' AND json_extract(send, '$.action') = 'tags_add'"
-                " AND instr(json_extract(send, '$.tags'), 'rulebot:') > 0",
-                names,
-            ).fetchall()
-        for rule, item_id, tags in rows:
-            prefix = f"rulebot:{rule}:"
-            marks = [tag for tag in str(tags).split(",") if tag.startswith(prefix)]
-            if marks and item_id is not None:
-                found.setdefault(str(rule), {}).setdefault(str(item_id), set()).update(marks)
-        return {
-            rule: {item_id: frozenset(marks) for item_id, marks in by_item.items()}
-            for rule, by_item in found.items()
-        }
-
-
-# -- row conversion ------------------------------------------------------------
-def _item_to_row(item: Item) -> tuple[Any, ...]:
-    return (
-        item.item_id,
-        item.given_url,
-        item.resolved_url,
-        item.given_title,
-        item.resolved_title,
-        item.status,
-        None if item.favorite is None else int(item.favorite),
-        0 if item.tags is None else 1,
-        item.time_added,
-        item.time_updated,
-        item.time_read,
-        item.time_favorited,
-        item.word_count,
-        item.time_to_read,
-        item.lang,
-        None if item.is_article is None else int(item.is_article),
-        item.has_image,
-        item.has_video,
-        item.excerpt,
-        # extra is kept as JSON so fields we don't model survive a round trip.
-        json.dumps(dict(item.extra), sort_keys=True) if item.extra else None,
-    )
-
-
-_PLAIN_COLUMNS = (
-    "item_id, given_url, given_title, status, favorite, tags_known, time_added, time_updated"
-)
-_INSERT_PLAIN = f"INSERT INTO items ({_PLAIN_COLUMNS}) VALUES ({', '.join('?' * 8)})"
-
-
-def _plain(item: Item) -> bool:
-    """Whether every column ``_INSERT_PLAIN`` leaves out would get its default."""
-    return (
-        not item.resolved_url
-        and not item.resolved_title
-        and item.time_read is None
-        and item.time_favorited is None
-        and item.word_count is None
-        and item.time_to_read is None
-        and item.lang is None
-        and item.is_article is None
-        and item.has_image is None
-        and item.has_video is None
-        and not item.excerpt
-        and not item.extra
-    )
-
-
-def _plain_row(item: Item) -> tuple[Any, ...]:
-    return (
-        item.item_id,
-        item.given_url,
-        item.given_title,
-        item.status,
-        None if item.favorite is None else int(item.favorite),
-        0 if item.tags is None else 1,
-        item.time_added,
-        item.time_updated,
-    )
-
-
-def _insert_tags(conn: sqlite3.Connection, items: list[Item]) -> None:
-    conn.executemany(
-        "INSERT INTO item_tags VALUES (?, ?, ?)",
-        (
-            (item.item_id, tag, position)
-            for item in items
-            if item.tags
-            for position, tag in enumerate(item.tags)
-        ),
-    )
-
-
-def _rows_to_items(rows: Iterable[Sequence[Any]], tags: dict[str, tuple[str, ...]]) -> list[Item]:
-    # One comprehension with positional Item(...) calls: this loop dominates
-    # items() for a large library, and keywords or a helper per row cost ~40%.
-    get_tags, loads = tags.get, json.loads
-    return [
-        Item(
-            item_id,
-            gu,
-            ru,
-            gt,
-            rt,
-            status,
-            None if fav is None else fav == 1,
-            get_tags(item_id, ()) if known else None,
-            ta,
-            tu,
-            tr,
-            tf,
-            wc,
-            ttr,
-            lang,
-            None if is_article is None else is_article == 1,
-            has_image,
-            has_video,
-            excerpt,
-            loads(extra) if extra else NO_EXTRA,
-        )
-        for (
-            item_id,
-            gu,
-            ru,
-            gt,
-            rt,
-            status,
-            fav,
-            known,
-            ta,
-            tu,
-            tr,
-            tf,
-            wc,
-            ttr,
-            lang,
-            is_article,
-            has_image,
-            has_video,
-            excerpt,
-            extra,
-            *_,  # iter_items' rows carry their tags after the columns
-        ) in rows
-    ]
 
 
 def _sort_key(item: Item) -> tuple[int, int, str]:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from rulebot.errors import RulebotError
 from rulebot.library.item import STATUS_NAMES, Item
+from rulebot.planning.plan import iso
 from rulebot.planning.planner import make_plan
 from rulebot.planning.usage import known_marks
 from rulebot.rules.conditions import Check
@@ -51,8 +52,13 @@ DETAILS = (
     ("word_count", "words"),
     ("time_to_read", "reading time"),
     ("lang", "lang"),
-    ("time_read", "read at"),
-    ("time_favorited", "favorited at"),
+)
+# the times line: unix seconds in the JSON report, dates in the text one
+TIMES = (
+    ("time_added", "added"),
+    ("time_updated", "updated"),
+    ("time_read", "read"),
+    ("time_favorited", "favourited"),
 )
 
 
@@ -139,6 +145,21 @@ def _shown(value: Any) -> str:
     return clipped(value, TEXT_WIDTH)
 
 
+def _when(value: Any) -> str:
+    """A time as a person reads it: a UTC date, "never" (0: not read, not
+    favourited), "unknown" (the source does not say)."""
+    if value is None:
+        return "unknown"
+    if not isinstance(value, int) or isinstance(value, bool):
+        return clipped(value, TEXT_WIDTH)
+    if value == 0:
+        return "never"
+    try:
+        return iso(value)
+    except (OverflowError, OSError, ValueError):  # a time past year 9999
+        return str(value)
+
+
 def _lines(conditions: list[dict[str, Any]], depth: int) -> list[str]:
     lines = []
     for cond in conditions:
@@ -157,6 +178,7 @@ def explain_text(report: dict[str, Any]) -> str:
         f"  {clipped(item['url'], URL_WIDTH)}",
         f"  status {item['status']}, favorite {_shown(item['favorite'])}, "
         f"tags {clipped(tags, TEXT_WIDTH)}",
+        "  " + ", ".join(f"{label} {_when(item[key])}" for key, label in TIMES),
         "  " + ", ".join(f"{label} {_shown(item[key])}" for key, label in DETAILS),
         "",
     ]

@@ -204,13 +204,13 @@ def _service_schema(service: Service) -> dict[str, Any]:
 def _pocket_schema() -> dict[str, Any]:
     env_name = {"type": "string", "pattern": ENV_NAME_PATTERN}
     return _obj(
-        "Present: the items live on a Pocket v3 server (rulebot syncs a mirror into the "
+        "Present: the items live on a server that speaks the Pocket v3 API (rulebot syncs a mirror into the "
         "store). Absent: rulebot works on the local library in the store. Credentials "
         "come from environment variables, never from this file.",
         {
             "base_url": {
                 "description": "The server that speaks the Pocket v3 API, e.g. "
-                "https://getpocket.com (http or https).",
+                "https://pocket.example.com (http or https).",
                 "type": "string",
                 "format": "uri",
                 "pattern": "^https?://[^\\s/?#]+[^\\s?#]*$",
@@ -445,7 +445,7 @@ def build_schema() -> dict[str, Any]:
         "$schema": DRAFT,
         "$id": SCHEMA_ID,
         "title": "rulebot rules file",
-        "description": "Rules for a read-it-later library that speaks the Pocket v3 API.",
+        "description": "Rules for a read-it-later library: a local Pocket export, a Pocket-compatible server, Karakeep, Wallabag, Readeck, Shaarli or Linkding.",
         "type": "object",
         "additionalProperties": False,
         "required": ["version", "rules"],

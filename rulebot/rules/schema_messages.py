@@ -128,7 +128,6 @@ _REQUIRED_HINTS = {
     "rules": "add `rules:` with a list of rules",
     "name": "add `name: my-rule` (lowercase letters, digits, - and _)",
     "actions": "add `actions:` with at least one action, e.g. `- archive`",
-    "base_url": "add `base_url: https://...` (the Pocket v3 server)",
     "url": "add `url: https://...`",
     "items": "add `items:` with the test's library (a list of items)",
     "expect": "add `expect:` with the actions it must plan (`expect: []` for none)",
@@ -142,7 +141,6 @@ _PATTERN_HINTS = {
     "grace": "is not a duration; write a whole number and a unit: 90m, 12h, 30d, 2w",
     "consumer_key_env": "is not an environment variable name; use letters, digits and _",
     "access_token_env": "is not an environment variable name; use letters, digits and _",
-    "base_url": "is not an http:// or https:// URL; write e.g. https://getpocket.com",
     "now": "is not a date; write YYYY-MM-DD or an ISO 8601 date-time",
     "id": "is not an item id; write digits only",
     "url": "is not a URL; write one starting with http:// or https://",
@@ -152,6 +150,14 @@ _PATTERN_HINTS = {
         for key in TEST_TIME_KEYS
     },
 }
+
+
+def _server(path: JsonPath) -> tuple[str, str]:
+    """The service a source block's ``base_url`` is for (the block's name:
+    ``karakeep:``), and an address to show as an example."""
+    block = str(path[0]) if path else "server"
+    name = "Pocket-compatible" if block == "pocket" else block.capitalize()
+    return name, f"https://{block}.example.com"
 
 
 _EMPTY_WHERE = (
@@ -261,6 +267,9 @@ def _describe(error: Any) -> Iterator[Finding]:
         for name in error.validator_value:
             if isinstance(value, dict) and name not in value:
                 hint = _REQUIRED_HINTS.get(name, f"add `{name}:`")
+                if name == "base_url":
+                    service, example = _server(path)
+                    hint = f"add `base_url: {example}` (the address of your {service} server)"
                 where = _container(path).removeprefix("in ").removeprefix("at ")
                 yield Finding(path, f"{where} is missing `{name}`; {hint}")
     elif kind == "enum" and (_is_action(path) or path[-1:] == ("action",)):
@@ -302,6 +311,9 @@ def _describe(error: Any) -> Iterator[Finding]:
             str(path[-1]) if path else "", f"does not match the pattern {error.validator_value}"
         )
         suggestion = _duration_hint(path, value)
+        if path[-1:] == ("base_url",):
+            service, example = _server(path[:-1])
+            hint = f"is not an http:// or https:// URL; write your {service} server's address, e.g. {example}"
         if path[-1:] == ("name",) and path[:1] == ("rules",):
             slug = re.sub(r"[^a-z0-9_-]+", "-", str(value).lower()).strip("-_")
             suggestion = f"; try {slug!r}" if slug else ""

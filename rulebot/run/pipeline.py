@@ -35,7 +35,8 @@ from rulebot.sources import source_for
 from rulebot.sources.screening import touchable
 
 if TYPE_CHECKING:
-    from rulebot.library.store import JournalAction, Store
+    from rulebot.library.journal import JournalAction
+    from rulebot.library.store import Store
     from rulebot.planning.plan import Plan, Result
     from rulebot.rules.config import Config, Rule
     from rulebot.sources.base import Session, Source, SyncResult

@@ -26,7 +26,8 @@ from rulebot.run.reports import source_text
 from rulebot.safe import printable
 
 if TYPE_CHECKING:
-    from rulebot.library.store import JournalEntry, JournalRun, Store
+    from rulebot.library.journal import JournalEntry, JournalRun
+    from rulebot.library.store import Store
 
 # -- undo -----------------------------------------------------------------------------
 

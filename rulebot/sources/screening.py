@@ -180,7 +180,7 @@ def _account_wide_done(
 
 def new_item_id(url: str, taken: Container[str]) -> str:
     """The id an imported URL would get (so export/import agree), made unique."""
-    from rulebot.library.exports import item_id_for_url
+    from rulebot.library.export_reader import item_id_for_url
 
     attempt = 0
     while (item_id := item_id_for_url(url, attempt)) in taken:

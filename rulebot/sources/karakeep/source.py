@@ -58,7 +58,8 @@ from rulebot.sources.paging import Bounds
 from rulebot.sources.refining import Replay
 
 if TYPE_CHECKING:
-    from rulebot.library.store import JournalAction, Store
+    from rulebot.library.journal import JournalAction
+    from rulebot.library.store import Store
     from rulebot.planning.plan import Result
     from rulebot.rules.config import Config, ServiceSettings
 

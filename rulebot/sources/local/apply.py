@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from rulebot.bulk import gc_paused
 from rulebot.library.item import Item
-from rulebot.library.store import JournalRow
+from rulebot.library.journal import JournalRow
 from rulebot.library.tagcase import Fold
 from rulebot.planning.plan import Outcomes, Plan, PlannedAction, Result
 from rulebot.planning.planner import Urls

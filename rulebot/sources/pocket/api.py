@@ -178,7 +178,7 @@ class PocketClient:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise PocketError(
                 f"the Pocket base_url {clean(base_url, (), 80)!r} is not an http(s) URL; "
-                "set pocket.base_url to e.g. https://getpocket.com"
+                "set pocket.base_url to your Pocket-compatible server's address, e.g. https://pocket.example.com"
             )
         self.base_url = base_url.strip().rstrip("/")
         self._consumer_key = consumer_key

@@ -45,7 +45,8 @@ from rulebot.sources.pocket.sync import CURSOR_KEY, bounded_int, entry_problem
 from rulebot.sources.screening import screen, touchable
 
 if TYPE_CHECKING:
-    from rulebot.library.store import JournalAction, Store
+    from rulebot.library.journal import JournalAction
+    from rulebot.library.store import Store
     from rulebot.rules.config import Config
 
 logger = logging.getLogger("rulebot.sender")

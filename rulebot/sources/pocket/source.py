@@ -16,7 +16,8 @@ from rulebot.sources.base import SyncResult
 
 if TYPE_CHECKING:
     from rulebot.library.item import Item
-    from rulebot.library.store import JournalAction, Store
+    from rulebot.library.journal import JournalAction
+    from rulebot.library.store import Store
     from rulebot.planning.plan import Plan, Result
     from rulebot.rules.config import Config
     from rulebot.sources.pocket.api import PocketClient

@@ -56,7 +56,8 @@ from rulebot.sources.readeck.api import (
 )
 
 if TYPE_CHECKING:
-    from rulebot.library.store import JournalAction, Store
+    from rulebot.library.journal import JournalAction
+    from rulebot.library.store import Store
     from rulebot.planning.plan import Result
     from rulebot.rules.config import Config, ServiceSettings
 

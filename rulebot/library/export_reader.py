@@ -1,11 +1,11 @@
-"""Pocket exports in and out of the local library.
+"""Reading Pocket exports.
 
 Three forms exist in the wild (pocket-api.md): ``pocket.zip`` holding
 ``part_000000.csv``…, a single CSV (header ``title,url,time_added,tags,status``
 or, before March 2025, with a ``cursor`` column), and the older
-``ril_export.html``. ``read_export`` detects the form from the content,
-``import_export`` merges into a store keyed by URL, ``write_export`` picks the
-form from the file suffix.
+``ril_export.html``. ``read_export`` detects the form from the content;
+rulebot.library.importer merges an export into a store,
+rulebot.library.export_writer writes one.
 
 Normalisation, chosen so that import → export → import is exact:
 
@@ -34,28 +34,23 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import html
 import io
 import sys
-import time
 import zipfile
 import zlib
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import IO
 
 from rulebot.bulk import gc_paused
-from rulebot.errors import ExportFormatError, RulebotError
-from rulebot.files import atomic_write
+from rulebot.errors import ExportFormatError
 from rulebot.library.item import ARCHIVED, UNREAD, Item
-from rulebot.library.store import Store
-from rulebot.safe import quote_cell, unquote_cell
+from rulebot.safe import unquote_cell
 
 CSV_HEADER = ("title", "url", "time_added", "tags", "status")
 OLD_CSV_HEADER = ("title", "url", "time_added", "cursor", "tags", "status")
-ROWS_PER_PART = 10_000  # what Pocket put in each part_*.csv
 LARGE_FILE_BYTES = 1 << 20  # report progress only for files at least this big
 _PROGRESS_EVERY = 10_000
 # Hostile-file bounds. A 100k-item Pocket export is ~20 MB of CSV that
@@ -75,46 +70,13 @@ _ZIP_METHODS = {
     zipfile.ZIP_BZIP2: "bzip2",
     zipfile.ZIP_LZMA: "lzma",
 }
-_WEB_SCHEMES = ("http://", "https://")
+WEB_SCHEMES = ("http://", "https://")
 
 _STATUS_IN = {"unread": UNREAD, "archive": ARCHIVED, "archived": ARCHIVED}  # lower-cased
-_STATUS_OUT = {UNREAD: "unread", ARCHIVED: "archive"}
 _SECTIONS = {"unread": UNREAD, "read archive": ARCHIVED}
 
 # Called with the number of items read so far; ``done`` on the last call.
 Progress = Callable[[int, bool], None]
-
-
-@dataclass(frozen=True, slots=True)
-class ImportChange:
-    """One item an import adds or changes (for ``--dry-run``)."""
-
-    kind: str  # "added" | "updated"
-    url: str
-    fields: tuple[str, ...] = ()  # what an update changes
-    reverts: bool = False  # rulebot (or a newer import) changed the item after this export
-
-
-@dataclass(frozen=True, slots=True)
-class ImportResult:
-    added: int
-    updated: int
-    unchanged: int
-    # What the counts do not say; compare=False keeps ImportResult(a, u, n) handy.
-    bad_rows: tuple[str, ...] = field(default=(), compare=False)  # all, "where: what"
-    duplicates: int = field(default=0, compare=False)  # rows merged into an earlier one
-    duplicate_urls: tuple[str, ...] = field(default=(), compare=False)  # the first few
-    # every change in a dry run (it lists them); otherwise only the updates
-    changes: tuple[ImportChange, ...] = field(default=(), compare=False)
-    dry_run: bool = field(default=False, compare=False)
-
-    @property
-    def total(self) -> int:
-        return self.added + self.updated + self.unchanged
-
-    @property
-    def reverts(self) -> int:
-        return sum(1 for change in self.changes if change.reverts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +89,6 @@ class ExportRead:
     duplicate_urls: tuple[str, ...]
 
 
-# -- reading -----------------------------------------------------------------
 def read_export(path: str | Path, progress: Progress | bool | None = None) -> list[Item]:
     """Every item of a Pocket export, in file order (duplicates: last wins).
 
@@ -401,7 +362,7 @@ def _read_csv(text: io.TextIOWrapper, where: str, rows: _Rows) -> None:
         line = reader.line_num + 1
         # The per-row path is written out flat (no helper calls, no message
         # formatting): it runs 100,000 times for a large library.
-        status_of, add, web = _STATUS_IN.get, rows.add, _WEB_SCHEMES
+        status_of, add, web = _STATUS_IN.get, rows.add, WEB_SCHEMES
         for row in reader:
             row_number += 1
             if len(row) == width:
@@ -448,7 +409,7 @@ def _entry(at: str, url: str, title: str, added: str, tags: str, sep: str, statu
     """Check one row's fields slowly and thoroughly; raise naming the problem."""
     if not url:
         raise ExportFormatError(f"{at}: the url is missing")
-    if not url[:8].lower().startswith(_WEB_SCHEMES):
+    if not url[:8].lower().startswith(WEB_SCHEMES):
         raise ExportFormatError(
             f"{at}: the url {_clip(url)!r} is not an http(s) URL; rulebot imports only web links"
         )
@@ -598,209 +559,6 @@ class _RilParser(HTMLParser):
             self.rows.bad.append(str(bad))
             return
         self.rows.add(url, entry)
-
-
-# -- importing into a store ------------------------------------------------------
-def import_export(
-    store: Store,
-    path: str | Path,
-    *,
-    now: int | None = None,
-    progress: Progress | bool | None = None,
-    skip_bad: bool = False,
-    dry_run: bool = False,
-) -> ImportResult:
-    """Merge an export into ``store`` keyed by URL, in one transaction.
-
-    An item already saved under a URL keeps its item_id and gets the
-    export's title, time_added, tags and status; ``time_updated`` becomes
-    ``now`` when anything changed (so plans made before see it as changed).
-    The whole file is read and checked before anything is written: any bad
-    row refuses the import (listing every bad row) unless ``skip_bad``.
-    ``dry_run`` computes the same result and writes nothing. The caller
-    holds ``store.lock(...)``.
-    """
-    source = Path(path)
-    read = read_export_rows(source, progress)
-    if read.bad_rows and not skip_bad:
-        raise bad_rows_error(source, read.bad_rows)
-    imported = read.items
-    # An export has no time_updated; its newest time_added is the earliest it
-    # can have been made. An item the store changed after that, which the
-    # import would change again, is an edit the import reverts.
-    made_after = max((item.time_added or 0 for item in imported), default=0)
-    stamp = int(time.time()) if now is None else now
-    added = updated = unchanged = 0
-    changes: list[ImportChange] = []
-    with store.bulk_load(), store.transaction() as conn:
-        existing = store.items(include_deleted=True)
-        by_url: dict[str, Item] = {}
-        # Live items first, so a URL saved twice resolves to the live copy.
-        for item in sorted(existing, key=lambda i: i.is_deleted):
-            for url in (item.given_url, item.resolved_url):
-                if url:
-                    by_url.setdefault(url, item)
-        existing_ids = {item.item_id for item in existing}
-        taken = existing_ids | {item.item_id for item in imported}
-        writes: list[Item] = []
-        fresh: list[Item] = []  # ids not in the store: plain INSERTs, no tag DELETE
-        for new in imported:
-            old = by_url.get(new.given_url)
-            if old is None:
-                if new.item_id in existing_ids:
-                    new = new.replace(item_id=_free_id(new.given_url, taken))
-                added += 1
-                fresh.append(new)
-                if dry_run:  # listed only there; a first import adds 100k+
-                    changes.append(ImportChange("added", new.given_url))
-                continue
-            merged = _merge(old, new, stamp)
-            if merged is old:
-                unchanged += 1
-            else:
-                updated += 1
-                writes.append(merged)
-                fields = tuple(
-                    name
-                    for name in ("title", "time_added", "tags", "status")
-                    if getattr(old, name) != getattr(merged, name)
-                )
-                reverts = (old.time_updated or 0) > made_after
-                changes.append(ImportChange("updated", new.given_url, fields, reverts))
-        if not dry_run:
-            store.insert_new(fresh, conn=conn)
-            store.upsert(writes, conn=conn)
-    return ImportResult(
-        added=added,
-        updated=updated,
-        unchanged=unchanged,
-        bad_rows=read.bad_rows,
-        duplicates=read.duplicates,
-        duplicate_urls=read.duplicate_urls,
-        changes=tuple(changes),
-        dry_run=dry_run,
-    )
-
-
-def _free_id(url: str, taken: set[str]) -> str:
-    attempt = 1
-    while (item_id := item_id_for_url(url, attempt)) in taken:
-        attempt += 1
-    taken.add(item_id)
-    return item_id
-
-
-def _merge(old: Item, new: Item, now: int) -> Item:
-    changes: dict[str, object] = {}
-    # Compare what an export shows (Item.title), not the raw fields: an item
-    # whose given_title equals its URL exported and re-imported is unchanged.
-    if old.title != (new.given_title or new.given_url):
-        changes.update(given_title=new.given_title, resolved_title="")
-    if old.time_added != new.time_added:
-        changes["time_added"] = new.time_added
-    if old.tags != new.tags:
-        changes["tags"] = new.tags
-    if old.status != new.status:
-        changes["status"] = new.status
-    if not changes:
-        return old
-    return old.replace(time_updated=now, **changes)
-
-
-# -- writing -----------------------------------------------------------------------
-def write_export(items: Iterable[Item], path: str | Path) -> int:
-    """Write ``items`` as a Pocket export; the suffix picks the form
-    (``.csv``, ``.zip`` of CSV parts, ``.html``). Deleted items and items
-    without a URL are left out. Returns the number of items written. The
-    file is replaced atomically (``files.atomic_write``: mode 0600, never
-    through a symbolic link)."""
-    target = Path(path)
-    suffix = target.suffix.lower()
-    if suffix not in (".csv", ".zip", ".html", ".htm"):
-        raise RulebotError(
-            f"cannot export to {target}: unknown file type {suffix or '(none)'!r}; "
-            "name the file .csv, .zip or .html"
-        )
-    live = [item for item in items if not item.is_deleted and item.url]
-    separator = "," if suffix in (".html", ".htm") else "|"
-    for item in live:
-        for tag in item.tags or ():
-            if separator in tag:
-                raise RulebotError(
-                    f"cannot export item {item.item_id}: its tag {tag!r} contains "
-                    f"{separator!r}, which this export form uses between tags"
-                )
-
-    def writer(handle: IO[bytes]) -> None:
-        if suffix == ".csv":
-            handle.write(_csv_text(live).encode())
-        elif suffix == ".zip":
-            _write_zip(live, handle)
-        else:
-            handle.write(_html_text(live).encode())
-
-    atomic_write(target, writer, what="export")
-    return len(live)
-
-
-def _csv_text(items: list[Item]) -> str:
-    out = io.StringIO(newline="")
-    # \r\n (RFC 4180): csv quotes a field only for characters in the line
-    # terminator, so with "\n" alone a title holding "\r" would break the row.
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_HEADER)
-    writer.writerows(
-        (
-            quote_cell(item.title),
-            quote_cell(item.url),
-            str(item.time_added or 0),
-            quote_cell("|".join(item.tags or ())),
-            _STATUS_OUT[item.status],
-        )
-        for item in items
-    )
-    return out.getvalue()
-
-
-def _write_zip(items: list[Item], target: IO[bytes]) -> None:
-    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        # At least one part, so an empty library still reads back as a valid export.
-        for part, start in enumerate(range(0, max(len(items), 1), ROWS_PER_PART)):
-            chunk = items[start : start + ROWS_PER_PART]
-            archive.writestr(f"part_{part:06d}.csv", _csv_text(chunk))
-
-
-def _html_text(items: list[Item]) -> str:
-    lines = [
-        "<!DOCTYPE html>",
-        "<html>",
-        "\t<head>",
-        '\t\t<meta http-equiv="Content-Type" content="text/html; charset=UTF-8" />',
-        "\t\t<title>Pocket Export</title>",
-        "\t</head>",
-        "\t<body>",
-    ]
-    for heading, status in (("Unread", UNREAD), ("Read Archive", ARCHIVED)):
-        lines += [f"\t\t<h1>{heading}</h1>", "\t\t<ul>"]
-        for item in items:
-            if item.status != status:
-                continue
-            # \r would survive html.parser, but some tools normalise it away.
-            title = html.escape(item.title, quote=False).replace("\r", "&#13;")
-            if not item.url[:8].lower().startswith(_WEB_SCHEMES):
-                # never a link to javascript:, data:, file: …: the URL as text
-                # (import refuses such URLs anyway)
-                url = html.escape(item.url, quote=False).replace("\r", "&#13;")
-                lines.append(f"\t\t\t<li>{title} ({url})</li>")
-                continue
-            lines.append(
-                f'\t\t\t<li><a href="{html.escape(item.url)}" '
-                f'time_added="{item.time_added or 0}" '
-                f'tags="{html.escape(",".join(item.tags or ()))}">{title}</a></li>'
-            )
-        lines.append("\t\t</ul>")
-    lines += ["\t</body>", "</html>", ""]
-    return "\n".join(lines)
 
 
 def tty_progress(label: str) -> Progress | None:
