@@ -16,14 +16,8 @@ import pytest
 
 from rulebot.errors import CredentialsError, ItemDataError
 from rulebot.library.item import ARCHIVED, UNREAD
-from rulebot.sources.linkding.api import (
-    LinkdingAuthError,
-    LinkdingClient,
-    LinkdingError,
-    NotFound,
-    bookmark_to_item,
-    normalized_url,
-)
+from rulebot.sources.linkding.api import LinkdingAuthError, LinkdingClient, LinkdingError, NotFound
+from rulebot.sources.linkding.items import bookmark_to_item, normalized_url
 from tests.helpers import Answering
 from tests.linkding_server import Account
 

@@ -39,7 +39,6 @@ import json
 import logging
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -47,9 +46,10 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from rulebot import __version__
-from rulebot.errors import CredentialsError, ItemDataError, RulebotError
-from rulebot.http import HttpClient, MaybeSentError, RateBudget, Response, clip, describe
-from rulebot.library.item import ARCHIVED, MAX_INT, UNREAD, Item, checked_time
+from rulebot.errors import CredentialsError, RulebotError
+from rulebot.http import HttpClient, MaybeSentError, RateBudget, Response, describe
+from rulebot.library.item import MAX_INT
+from rulebot.sources.linkding.items import is_id, show
 from rulebot.sources.paging import Bounds, Listing
 
 logger = logging.getLogger("rulebot.linkding")
@@ -224,7 +224,7 @@ class LinkdingClient:
                 listing.page((_listed_id(raw) for raw in results), repeat_ends=last)
             for raw in results:
                 bookmark_id = raw.get("id") if isinstance(raw, Mapping) else None
-                if isinstance(bookmark_id, int) and _is_id(bookmark_id):
+                if isinstance(bookmark_id, int) and is_id(bookmark_id):
                     if bookmark_id in seen:
                         continue
                     seen.add(bookmark_id)
@@ -257,7 +257,7 @@ class LinkdingClient:
             if results or not last:
                 listing.page((_listed_id(raw) for raw in results), repeat_ends=last)
             for raw in results:
-                if isinstance(raw, Mapping) and _is_id(raw.get("id")):
+                if isinstance(raw, Mapping) and is_id(raw.get("id")):
                     name = raw.get("name")
                     if isinstance(name, str):
                         names[raw["id"]] = name
@@ -436,111 +436,6 @@ class LinkdingClient:
         )
 
 
-# -- from a bookmark to an Item -----------------------------------------------------------
-
-UNREAD_FLAG, SHARED_FLAG = "unread", "shared"  # Item.extra keys: Linkding's own flags
-
-
-def bookmark_to_item(raw: Any) -> Item:
-    """One bookmark as rulebot sees it.
-
-    ``is_archived`` -> status (archived or unread), ``tag_names`` -> tags (as
-    the server spells and orders them), ``date_added``/``date_modified`` ->
-    ``time_added``/``time_updated``, ``description`` -> the excerpt; the
-    ``unread`` and ``shared`` flags go to ``Item.extra``. Linkding has no
-    favourite: it stays unknown (a rule on it is refused at validate). A
-    bookmark with a field of the wrong type, an id past 2^63 - 1 or a time
-    outside 1900-2999 is an ``ItemDataError`` naming it.
-    """
-    if not isinstance(raw, Mapping):
-        raise ItemDataError(f"Linkding bookmark is {describe(raw)}, expected an object")
-    bookmark_id = raw.get("id")
-    if not _is_id(bookmark_id):
-        raise ItemDataError(
-            f"Linkding bookmark has id {_show(bookmark_id)}, expected a whole number from 1"
-        )
-    where = f"Linkding bookmark {bookmark_id}"
-    title = _text(raw.get("title"), where, "title")
-    tags = raw.get("tag_names")
-    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-        raise ItemDataError(
-            f"{where}: field 'tag_names' is {describe(tags)}, expected a list of text"
-        )
-    description = raw.get("description")
-    return Item(
-        item_id=str(bookmark_id),
-        given_url=_text(raw.get("url"), where, "url"),
-        given_title=title,
-        resolved_title=title,
-        status=ARCHIVED if _flag(raw.get("is_archived"), where, "is_archived") else UNREAD,
-        favorite=None,
-        tags=tuple(dict.fromkeys(t for t in tags if t)),
-        time_added=_seconds(raw.get("date_added"), where, "date_added"),
-        time_updated=_seconds(raw.get("date_modified"), where, "date_modified"),
-        excerpt=description if isinstance(description, str) else "",
-        extra={
-            UNREAD_FLAG: _flag(raw.get("unread"), where, "unread"),
-            SHARED_FLAG: _flag(raw.get("shared"), where, "shared"),
-        },
-    )
-
-
-def bookmark_id_of(item_id: str) -> int | None:
-    """A mirror item's id as Linkding's integer (None: not one of Linkding's)."""
-    if item_id.isascii() and item_id.isdigit() and len(item_id) < 20:
-        number = int(item_id)
-        return number if _is_id(number) else None
-    return None
-
-
-def normalized_url(url: str) -> str:
-    """``url`` as Linkding compares two bookmarks' URLs
-    (``LD:bookmarks/utils.py::normalize_url``, MIT): scheme and host
-    lower-cased, port and user kept, trailing ``/`` of the path removed,
-    query parameters sorted, fragment kept. ``http``/``https`` and ``www.``
-    still differ."""
-    url = url.strip() if isinstance(url, str) else ""
-    if not url:
-        return ""
-    try:
-        parsed = urllib.parse.urlparse(url)
-        netloc = parsed.hostname.lower() if parsed.hostname else ""
-        if parsed.port:
-            netloc += f":{parsed.port}"
-        if parsed.username:
-            auth = parsed.username
-            if parsed.password:
-                auth += f":{parsed.password}"
-            netloc = f"{auth}@{netloc}"
-        path = parsed.path.rstrip("/") if parsed.path else ""
-        query = ""
-        if parsed.query:
-            pairs = urllib.parse.parse_qsl(parsed.query, keep_blank_values=True)
-            pairs.sort(key=lambda pair: (pair[0], pair[1]))
-            query = urllib.parse.urlencode(pairs, quote_via=urllib.parse.quote)
-        parts = (parsed.scheme.lower(), netloc, path, parsed.params, query, parsed.fragment)
-        return urllib.parse.urlunparse(parts)
-    except (ValueError, AttributeError):
-        return url
-
-
-def parse_time(value: Any) -> datetime | None:
-    """Linkding's ISO 8601 time (``2026-12-07T09:01:49.119828Z``, or with an
-    offset under another ``TZ``) in UTC; None when it is not one."""
-    if not isinstance(value, str) or not 10 <= len(value) <= 40:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        return None
-    try:
-        return parsed.astimezone(UTC)
-    except (OverflowError, ValueError):
-        return None
-
-
 def _since(seconds: int) -> str:
     """A ``modified_since`` value: UTC with ``Z``, never a ``+`` (a query string
     reads it as a space, and Linkding then drops the filter without a word)."""
@@ -553,40 +448,16 @@ def _page(answer: Any, label: str) -> tuple[int, list[Any]]:
         raise LinkdingError(f"{label}: the answer is {describe(answer)}, expected a page")
     count, results = answer.get("count"), answer.get("results")
     if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_INT:
-        raise LinkdingError(f"{label}: the page's count is {_show(count)}, expected a number")
+        raise LinkdingError(f"{label}: the page's count is {show(count)}, expected a number")
     if not isinstance(results, list):
         raise LinkdingError(f"{label}: the page's results are {describe(results)}, not a list")
     return count, results
 
 
-def _is_id(value: Any) -> bool:
-    """An id as Linkding gives it: SQLite's AUTOINCREMENT, from 1 (never reused)."""
-    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_INT
-
-
 def _listed_id(raw: Any) -> str | None:
     """A listed entry's id when it is one rulebot can read (paging progress)."""
     entry_id = raw.get("id") if isinstance(raw, Mapping) else None
-    return str(entry_id) if _is_id(entry_id) else None
-
-
-def _text(value: Any, where: str, name: str) -> str:
-    if not isinstance(value, str):
-        raise ItemDataError(f"{where}: field {name!r} is {describe(value)}, expected text")
-    return value
-
-
-def _flag(value: Any, where: str, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise ItemDataError(f"{where}: field {name!r} is {_show(value)}, expected true or false")
-    return value
-
-
-def _seconds(value: Any, where: str, name: str) -> int:
-    parsed = parse_time(value)
-    if parsed is None:
-        raise ItemDataError(f"{where}: field {name!r} is {_show(value)}, expected an ISO 8601 time")
-    return checked_time(int(parsed.timestamp() // 1), where, name)
+    return str(entry_id) if is_id(entry_id) else None
 
 
 def _date(value: str | None) -> int | None:
@@ -597,12 +468,6 @@ def _date(value: str | None) -> int | None:
         return int(parsedate_to_datetime(value).timestamp())
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return clip(json.dumps(value), 60)
-    return describe(value)
 
 
 def _object(answer: Any, label: str) -> dict[str, Any]:

@@ -61,12 +61,10 @@ from rulebot.rules.vocab import parse_duration
 from rulebot.sources.applier import Answer, Unit, apply_units, kept_spellings, split_tags
 from rulebot.sources.base import SyncResult
 from rulebot.sources.cursors import believable, from_the_future, vouched
-from rulebot.sources.linkding.api import (
+from rulebot.sources.linkding.api import TOKEN_ENV, LinkdingClient, NotFound
+from rulebot.sources.linkding.items import (
     SHARED_FLAG,
-    TOKEN_ENV,
     UNREAD_FLAG,
-    LinkdingClient,
-    NotFound,
     bookmark_id_of,
     bookmark_to_item,
 )
@@ -74,7 +72,8 @@ from rulebot.sources.paging import Bounds
 from rulebot.sources.refining import Replay
 
 if TYPE_CHECKING:
-    from rulebot.library.store import JournalAction, Store
+    from rulebot.library.journal import JournalAction
+    from rulebot.library.store import Store
     from rulebot.planning.plan import Result
     from rulebot.rules.config import Config, ServiceSettings
 
