@@ -43,7 +43,10 @@ ALL_FIELDS = frozenset(
 # ``ALL_FIELDS - lacks`` does not claim them); a source that has one lists it.
 # Shaarli's private flag; Linkding's own unread ("read later") and shared flags
 SERVICE_FIELDS = frozenset({"private", "unread", "shared"})
-ALL_ACTIONS = frozenset(actions_vocab.REGISTRY)
+# Actions only some services can do (Linkding's own flags): never in
+# ALL_ACTIONS, so every other source refuses them at validate, naming itself.
+SERVICE_ACTIONS = frozenset(actions_vocab.FLAG_ACTIONS)
+ALL_ACTIONS = frozenset(actions_vocab.REGISTRY) - SERVICE_ACTIONS
 
 
 @dataclass(frozen=True)
@@ -209,7 +212,7 @@ _LINKDING_LACKS = {
 LINKDING = Capabilities(
     kind="linkding",
     fields=(ALL_FIELDS - _LINKDING_LACKS.keys() - _LINKDING_REFUSES) | {"unread", "shared"},
-    actions=ALL_ACTIONS - {"favorite", "unfavorite"},
+    actions=(ALL_ACTIONS - {"favorite", "unfavorite"}) | SERVICE_ACTIONS,
     batches=False,
     label="Linkding",
     missing_because=_LINKDING_LACKS,
