@@ -27,8 +27,7 @@ from typing import Any
 
 import pytest
 
-from rulebot.fake.karakeep import Exchange
-from rulebot.fake.readeck import FakeReadeck
+from rulebot.fake.readeck import Exchange, FakeReadeck
 
 SPEC_DIR = "readeck-api"
 REPO = Path(__file__).resolve().parent.parent

@@ -15,8 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from rulebot.fake.karakeep import Exchange
-from rulebot.fake.readeck import DELETE_DELAY, FakeReadeck
+from rulebot.fake.readeck import DELETE_DELAY, Exchange, FakeReadeck
 from tests import readeck_spec
 
 T = 1_795_672_800

@@ -1,0 +1,5 @@
+"""``python -m rulebot.fake.wallabag``."""
+
+from rulebot.fake.wallabag import main
+
+raise SystemExit(main())
