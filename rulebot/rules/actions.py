@@ -134,47 +134,45 @@ class _FlagAction(_StatusAction):
     ``Item.extra``; every other source refuses these actions at validate."""
 
     flag: ClassVar[str]  # the Item.extra key
-    value: ClassVar[bool]  # what the action sets it to
+    sets: ClassVar[bool]  # what the action sets it to
 
     def changes(self, item: Item, now: int) -> dict[str, Any] | None:
         # unknown (absent) is planned too: we cannot tell a change from a no-op
-        if item.extra.get(self.flag) is self.value:
+        if item.extra.get(self.flag) is self.sets:
             return None
-        return {"extra": {**item.extra, self.flag: self.value}}
+        return {"extra": {**item.extra, self.flag: self.sets}}
 
 
 @action
 class MarkRead(_FlagAction):
     name = "mark_read"
     description = "Linkding: clear the bookmark's own unread (read later) flag."
-    flag, value = "unread", False
+    flag, sets = "unread", False
 
 
 @action
 class MarkUnread(_FlagAction):
     name = "mark_unread"
     description = "Linkding: set the bookmark's own unread (read later) flag."
-    flag, value = "unread", True
+    flag, sets = "unread", True
 
 
 @action
 class Share(_FlagAction):
     name = "share"
     description = "Linkding: share the bookmark (others see it once sharing is on)."
-    flag, value = "shared", True
+    flag, sets = "shared", True
 
 
 @action
 class Unshare(_FlagAction):
     name = "unshare"
     description = "Linkding: stop sharing the bookmark."
-    flag, value = "shared", False
+    flag, sets = "shared", False
 
 
 # the service-only flag actions, by name: (Item.extra key, the value it sets)
-FLAG_ACTIONS = {
-    cls.name: (cls.flag, cls.value) for cls in (MarkRead, MarkUnread, Share, Unshare)
-}
+FLAG_ACTIONS = {cls.name: (cls.flag, cls.sets) for cls in (MarkRead, MarkUnread, Share, Unshare)}
 
 
 @action

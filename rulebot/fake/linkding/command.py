@@ -50,10 +50,6 @@ def main(argv: list[str] | None = None) -> int:
     server = FakeLinkding(host=args.host, port=args.port, token=token, latency=args.latency)
     seed(server, args.seed)
 
-    def banner() -> list[str]:
-        lines = [f"fake Linkding server at {server.base_url} with {args.seed} bookmarks"]
-        if token == DEFAULT_TOKEN:  # never echo a token the user chose
-            lines.append(f"  export LINKDING_TOKEN={token}")
-        return [*lines, "  (Ctrl-C stops the server; nothing is saved)"]
-
-    return serve(server, banner)
+    # never echo a token the user chose
+    exports = {"LINKDING_TOKEN": token} if token == DEFAULT_TOKEN else {}
+    return serve(server, "Linkding", f"{args.seed} bookmarks", exports)
