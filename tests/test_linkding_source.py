@@ -329,3 +329,24 @@ def test_a_refused_token_names_its_variable_and_never_shows_it(
     monkeypatch.delenv("LINKDING_TOKEN")
     code, out, err = rb(capsys, "sync")
     assert code == 1 and "LINKDING_TOKEN" in err
+
+
+def test_the_token_is_in_no_output_file_or_log(
+    linkding: Account, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    linkding.add("https://t.example/1", ["x"])
+    configure(
+        linkding, "rules:\n  - name: tag\n    where: {tag: x}\n    actions: [{tags_add: [done]}]\n"
+    )
+    said = []
+    for command in (("sync", "--full"), ("plan", "--out", "plan.json"), ("apply", "plan.json")):
+        code, out, err = rb(capsys, "-v", "-v", *command)
+        assert code == 0, err
+        said.append(out + err)
+    code, out, err = rb(capsys, "-v", "-v", "undo", "--format", "json")
+    assert code == 0, err
+    said.append(out + err)
+    assert linkding.token not in "".join(said)
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert linkding.token.encode() not in path.read_bytes(), path
