@@ -512,3 +512,23 @@ def test_the_fake_runs_from_the_command_line(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(10)
+
+
+def test_a_rename_written_with_a_space_reaches_the_dashed_tag(
+    fake: FakeLinkding, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`read later` is the tag `read-later` to Linkding: the store finds the
+    bookmarks a rename of it touches (``loose_tag``), so the plan spells the
+    rename out on each of them instead of planning nothing."""
+    for n in range(2):
+        fake.add_bookmark(f"https://d.example/{n}", tags=["read-later", "x"])
+    on_fake(
+        fake,
+        "rules:\n  - name: r\n    actions: [{tag_rename: {old_tag: read later, new_tag: later}}]\n",
+    )
+    code, out, err = rb(capsys, "run", "--format", "json")
+    assert code == 0, err
+    assert len(json.loads(out)["succeeded"]) == 4, out  # a remove and an add per bookmark
+    assert set(on_server(fake).values()) == {("later", "x")}
+    code, out, err = rb(capsys, "plan", "--detailed-exitcode")
+    assert code == 0, out + err
