@@ -397,7 +397,7 @@ def test_json_nested_200k_deep_is_a_clean_error(
 ) -> None:
     server = pocket_like(lambda offset: b"[" * 200_000 + b"]" * 200_000)
     pocket_config(server.url, tmp_path, monkeypatch)
-    monkeypatch.setattr("rulebot.http.random.uniform", lambda low, high: 0.0)
+    monkeypatch.setattr("rulebot.http.waiting.random.uniform", lambda low, high: 0.0)
     code, _out, err = rb(capsys, "sync")
     assert code == 1
     assert "not JSON" in err and "does not look like a Pocket v3 server" in err

@@ -372,17 +372,6 @@ def test_503_while_listing_is_retried(
     assert karakeep.calls("GET /bookmarks") == 2
 
 
-def test_429_without_retry_after_backs_off_and_finishes(
-    karakeep: FakeKarakeep, capsys: pytest.CaptureFixture[str]
-) -> None:
-    ids = library(karakeep)
-    configure(karakeep, concurrency=1)
-    karakeep.inject("status", status=429, route="PATCH /bookmarks/{id}")
-    code, _, err = rb(capsys, "run", "--now", NOW)
-    assert code == 0, err
-    assert karakeep.state.bookmarks[ids["stale"]]["archived"] is True
-
-
 @pytest.mark.parametrize(
     ("wait", "patches", "said"),
     [
@@ -439,22 +428,6 @@ def test_401_is_a_credentials_error_never_retried(
     monkeypatch.delenv("KARAKEEP_API_KEY")
     code, _, err = rb(capsys, "plan", "--now", NOW)
     assert code == 1 and "KARAKEEP_API_KEY" in err and karakeep.calls() == 1
-
-
-def test_404_on_an_item_action_is_moot_and_leaves_the_mirror(
-    karakeep: FakeKarakeep, capsys: pytest.CaptureFixture[str]
-) -> None:
-    stale = karakeep.add_bookmark(
-        "https://d.example/y", "Y", tags=["read-later"], created_at=T - 90 * DAY
-    )
-    configure(karakeep, concurrency=1)
-    karakeep.inject("status", status=404, route="PATCH /bookmarks/{id}", body="Bookmark not found")
-    code, out, err = rb(capsys, "run", "--now", NOW, "--format", "json")
-    assert code == 0, err
-    result = json.loads(out)
-    assert result["summary"]["failed"] == 0
-    with Store.open(Path(".rulebot/rulebot.db")) as store:
-        assert store.get(stale) is None  # moot: the item left the mirror
 
 
 def test_a_dropped_connection_mid_apply_then_a_rerun_converges_without_a_double_add(

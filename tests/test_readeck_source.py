@@ -449,21 +449,6 @@ def test_401_is_a_credentials_error_never_retried(
     assert code == 1 and "READECK_TOKEN" in err and readeck.calls() == 1
 
 
-def test_404_on_an_item_action_is_moot_and_leaves_the_mirror(
-    readeck: FakeReadeck, capsys: pytest.CaptureFixture[str]
-) -> None:
-    stale = readeck.add_bookmark(
-        "https://d.example/y", "Y", labels=["read-later"], created=T - 90 * DAY
-    )
-    configure(readeck, concurrency=1)
-    readeck.inject("status", status=404, route="PATCH /bookmarks/{id}")
-    code, out, err = rb(capsys, "run", "--now", NOW, "--format", "json")
-    assert code == 0, err
-    assert json.loads(out)["summary"]["failed"] == 0
-    with Store.open(Path(".rulebot/rulebot.db")) as store:
-        assert store.get(stale) is None
-
-
 def test_a_page_size_over_100_is_refused_before_any_request(
     readeck: FakeReadeck, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -516,30 +516,6 @@ def test_503_while_listing_is_retried(
     assert wallabag.calls("GET /api/entries") == 2
 
 
-def test_429_is_waited_out(wallabag: FakeWallabag, capsys: pytest.CaptureFixture[str]) -> None:
-    ids = library(wallabag)
-    configure(wallabag, concurrency=1)
-    wallabag.inject("status", status=429, route="PATCH /api/entries/{id}")
-    code, _, err = rb(capsys, "run", "--now", NOW)
-    assert code == 0, err
-    assert wallabag.entries[ids["stale"]]["is_archived"] == 1
-
-
-def test_404_on_an_action_is_moot_and_leaves_the_mirror(
-    wallabag: FakeWallabag, capsys: pytest.CaptureFixture[str]
-) -> None:
-    stale = wallabag.add_entry(
-        "https://f.example/y", "Y", tags=["read-later"], created_at=T - 90 * DAY
-    )
-    configure(wallabag, concurrency=1)
-    assert rb(capsys, "sync")[0] == 0
-    wallabag.remove_entry(stale)  # gone behind rulebot's back; `since` cannot say
-    code, out, err = rb(capsys, "run", "--now", NOW, "--format", "json")
-    assert code == 0, err
-    assert json.loads(out)["summary"]["failed"] == 0
-    assert str(stale) not in mirror()
-
-
 def test_a_dropped_connection_mid_apply_then_a_rerun_converges(
     wallabag: FakeWallabag, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -26,8 +26,9 @@ writes the mirror only after its listing ended).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 MIN_CEILING = 100_000  # items a sync may list whatever the mirror holds
 GROWTH = 2  # ... or this many times what the mirror holds
@@ -81,6 +82,7 @@ class Listing:
         self.announced: int | None = None  # the first total the server gave
         self.pages = 0
         self._seen: set[str] = set()
+        self._yielded: set[str] = set()
 
     @property
     def count(self) -> int:
@@ -129,6 +131,18 @@ class Listing:
         if self.count > self.limit:
             raise self._error(self._too_many())
         return fresh
+
+    def once(self, entries: Sequence[Any], ids: Sequence[str | None]) -> Iterator[Any]:
+        """``entries`` (with their ``ids``) but those an earlier page brought
+        already: pages shift when the library changes while it is listed, and
+        each item is passed on once. One without a readable id always is, for
+        the caller to report."""
+        for entry, item_id in zip(entries, ids, strict=True):
+            if item_id is not None:
+                if item_id in self._yielded:
+                    continue
+                self._yielded.add(item_id)
+            yield entry
 
     def _too_many(self) -> str:
         head = (

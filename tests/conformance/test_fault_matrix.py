@@ -270,7 +270,7 @@ CLEAN = Row("clean", lambda backend: None)
 @pytest.fixture(autouse=True)
 def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     """Backoff sleeps stay real but short: the matrix tests outcomes, not the jitter."""
-    monkeypatch.setattr("rulebot.http.MAX_BACKOFF", 0.05)
+    monkeypatch.setattr("rulebot.http.waiting.MAX_BACKOFF", 0.05)
     monkeypatch.setattr("rulebot.sources.pocket.api.MAX_BACKOFF", 0.05)
 
 

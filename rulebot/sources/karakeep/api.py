@@ -22,19 +22,17 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
-from urllib.parse import quote
+from datetime import UTC
+from typing import Any, Unpack
 
-from rulebot import __version__
-from rulebot.errors import CredentialsError, ItemDataError, RateLimited, RulebotError
-from rulebot.http import HttpClient, RateBudget, Response, clip
-from rulebot.library.item import ARCHIVED, UNREAD, Item, checked_time
-from rulebot.sources.paging import Bounds, Listing
+from rulebot.errors import CredentialsError, ItemDataError, RateLimited
+from rulebot.http import Response, Secrets, clip
+from rulebot.library.item import ARCHIVED, UNREAD, Item
+from rulebot.sources.client import Gone, ServiceClient, ServiceError, Settings, path_segment
+from rulebot.sources.fields import flag, iso_time, kind, named_tags, optional_text, seconds, show
+from rulebot.sources.paging import Bounds
 
 API_KEY_ENV = "KARAKEEP_API_KEY"
 API_PATH = "/api/v1"
@@ -46,15 +44,8 @@ _RATE_TEXT = re.compile(r"try again in (\d{1,6}) seconds?", re.IGNORECASE)
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
-class KarakeepError(RulebotError):
-    """Karakeep failed, or answered something rulebot cannot use.
-
-    ``status`` is the HTTP status when there was an answer; ``detail`` the
-    server's own text (secrets masked, clipped)."""
-
-    def __init__(self, message: str, *, status: int | None = None, detail: str = "") -> None:
-        super().__init__(message)
-        self.status, self.detail = status, detail
+class KarakeepError(ServiceError):
+    """Karakeep failed, or answered something rulebot cannot use."""
 
 
 class KarakeepAuthError(KarakeepError, CredentialsError):
@@ -65,7 +56,7 @@ class KarakeepRateLimitError(KarakeepError, RateLimited):
     """Still rate limited after the allowed waits: the run stops."""
 
 
-class NotFound(KarakeepError):
+class NotFound(KarakeepError, Gone):
     """404 on an item action: the bookmark (or tag) is gone, so the action is moot."""
 
 
@@ -84,8 +75,11 @@ class Created:
     already_existed: bool
 
 
-class KarakeepClient:
+class KarakeepClient(ServiceClient):
     """One Karakeep instance. ``base_url`` is the instance root (``/api/v1`` is appended)."""
+
+    service, config, api_path, pasted = "Karakeep", "karakeep", API_PATH, ("/api",)
+    error, not_found, rate_error = KarakeepError, NotFound, KarakeepRateLimitError
 
     def __init__(
         self,
@@ -93,14 +87,8 @@ class KarakeepClient:
         api_key: str | None,
         *,
         page_size: int = MAX_PAGE_SIZE,
-        timeout: float = 30.0,
-        total_timeout: float | None = None,
-        max_retries: int = 5,
-        backoff_base: float = 0.5,
-        max_wait: float = 900.0,
         api_key_env: str = API_KEY_ENV,
-        on_wait: Callable[[str], None] | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        **settings: Unpack[Settings],
     ) -> None:
         if not api_key:
             raise KarakeepAuthError(
@@ -111,45 +99,14 @@ class KarakeepClient:
                 f"karakeep page_size is {page_size}; Karakeep answers 1 to {MAX_PAGE_SIZE} "
                 "bookmarks per page"
             )
-        self.base_url = _instance_root(base_url)
-        self.page_size = page_size
         self.api_key_env = api_key_env
         self._api_key = api_key
-        self._settings: dict[str, Any] = {
-            "timeout": timeout,
-            "total_timeout": total_timeout,
-            "max_retries": max_retries,
-            "backoff_base": backoff_base,
-            "max_wait": max_wait,
-            "on_wait": on_wait,
-            "rate_budget": RateBudget(),  # one for every thread: spent once, spent for all
-            "sleep": sleep,
-        }
-        self._local = threading.local()
-        self._clients: list[HttpClient] = []
-        self._clients_lock = threading.Lock()
-        self.origin = self._http().origin  # checks the URL now, not at the first request
-
-    def __repr__(self) -> str:  # never the key
-        return f"KarakeepClient({self.base_url!r})"
-
-    def __enter__(self) -> KarakeepClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        with self._clients_lock:
-            for client in self._clients:
-                client.close()
-            self._clients.clear()
-
-    @property
-    def requests_made(self) -> int:
-        """HTTP attempts so far, retries included, over every thread."""
-        with self._clients_lock:
-            return sum(client.requests_made for client in self._clients)
+        super().__init__(
+            base_url,
+            secrets=Secrets([api_key]),
+            page_size=page_size,
+            **settings,
+        )
 
     # -- bookmarks ------------------------------------------------------------------
     def iter_bookmarks(
@@ -168,22 +125,14 @@ class KarakeepClient:
         config's ``max_items``) and progress end a scan that would not end.
         """
         params: dict[str, str] = {"limit": str(self.page_size), "includeContent": "false"}
-        for name, flag in (("archived", archived), ("favourited", favourited)):
-            if flag is not None:
-                params[name] = "true" if flag else "false"
-        listing = Listing(
-            "GET /bookmarks",
-            "bookmarks",
-            origin=self.origin,
-            page_size=self.page_size,
-            bounds=bounds,
-            error=KarakeepError,
-        )
-        yielded: set[str] = set()
+        for name, value in (("archived", archived), ("favourited", favourited)):
+            if value is not None:
+                params[name] = "true" if value else "false"
+        listing = self.listing("GET /bookmarks", "bookmarks", bounds)
         cursors: set[str] = set()
         cursor: str | None = None
         while True:
-            page = self._call("GET", "/bookmarks", params={**params, **_cursor(cursor)})
+            page = self.call("GET", "/bookmarks", params={**params, **_cursor(cursor)}).data
             bookmarks, cursor = _page(page, "GET /bookmarks")
             ids = [_listed_id(raw) for raw in bookmarks]
             listing.page(ids, repeat_ends=cursor is None)  # the last page may repeat
@@ -194,19 +143,14 @@ class KarakeepClient:
                     f"circles would never end: stopped the sync after {listing.count:,} "
                     "bookmarks, nothing was stored"
                 )
-            for raw, bookmark_id in zip(bookmarks, ids, strict=True):
-                if bookmark_id is not None:
-                    if bookmark_id in yielded:
-                        continue
-                    yielded.add(bookmark_id)
-                yield raw
+            yield from listing.once(bookmarks, ids)
             if cursor is None:
                 return
             cursors.add(cursor)
 
     def get_bookmark(self, bookmark_id: str) -> dict[str, Any]:
-        answer = self._call("GET", f"/bookmarks/{_path_id(bookmark_id)}", item=True)
-        return _object(answer, f"GET /bookmarks/{bookmark_id}")
+        answer = self.call("GET", f"/bookmarks/{path_segment(bookmark_id)}", item=True).data
+        return self.object(answer, f"GET /bookmarks/{bookmark_id}")
 
     def update_bookmark(
         self,
@@ -221,12 +165,13 @@ class KarakeepClient:
             for key, value in (("archived", archived), ("favourited", favourited))
             if value is not None
         }
-        path = f"/bookmarks/{_path_id(bookmark_id)}"
-        return _object(self._call("PATCH", path, json=body, item=True), f"PATCH {path}")
+        path = f"/bookmarks/{path_segment(bookmark_id)}"
+        return self.object(self.call("PATCH", path, json=body, item=True).data, f"PATCH {path}")
 
     def delete_bookmark(self, bookmark_id: str) -> None:
         """A hard delete (204). A bookmark already gone raises ``NotFound``."""
-        self._call("DELETE", f"/bookmarks/{_path_id(bookmark_id)}", item=True, expect_json=False)
+        path = f"/bookmarks/{path_segment(bookmark_id)}"
+        self.call("DELETE", path, item=True, expect_json=False)
 
     def create_link(self, url: str, title: str | None = None) -> Created:
         """POST a link bookmark. Beware: re-posting a URL the server already has
@@ -234,8 +179,7 @@ class KarakeepClient:
         body: dict[str, Any] = {"type": "link", "url": url}
         if title:
             body["title"] = title
-        answer = self._call("POST", "/bookmarks", json=body)
-        bookmark = _object(answer, "POST /bookmarks")
+        bookmark = self.object(self.call("POST", "/bookmarks", json=body).data, "POST /bookmarks")
         return Created(bookmark, bookmark.get("alreadyExists") is True)
 
     def attach_tags(self, bookmark_id: str, names: Iterable[str]) -> list[str]:
@@ -249,17 +193,16 @@ class KarakeepClient:
     # -- tags -----------------------------------------------------------------------------
     def list_tags(self) -> list[dict[str, Any]]:
         """Every tag ``{id, name, numBookmarks, ...}`` (one request: no limit, no paging)."""
-        answer = _object(self._call("GET", "/tags"), "GET /tags")
-        tags = answer.get("tags")
+        tags = self.object(self.call("GET", "/tags").data, "GET /tags").get("tags")
         if not isinstance(tags, list) or not all(_is_tag(t) for t in tags):
             raise KarakeepError(f"GET /tags: {self.origin} answered a tag list rulebot cannot read")
         return tags
 
     def rename_tag(self, tag_id: str, new_name: str) -> dict[str, Any]:
         """Rename; onto a name that exists raises ``TagNameConflict`` (no merge)."""
-        path = f"/tags/{_path_id(tag_id)}"
+        path = f"/tags/{path_segment(tag_id)}"
         try:
-            answer = self._call("PATCH", path, json={"name": new_name}, item=True)
+            answer = self.call("PATCH", path, json={"name": new_name}, item=True).data
         except KarakeepError as err:
             if err.status == 400 and "already exists" in err.detail:
                 raise TagNameConflict(
@@ -270,76 +213,41 @@ class KarakeepClient:
                     detail=err.detail,
                 ) from None
             raise
-        return _object(answer, f"PATCH {path}")
+        return self.object(answer, f"PATCH {path}")
 
     def delete_tag(self, tag_id: str) -> None:
         """Delete a tag everywhere (204). A tag already gone raises ``NotFound``."""
-        self._call("DELETE", f"/tags/{_path_id(tag_id)}", item=True, expect_json=False)
+        self.call("DELETE", f"/tags/{path_segment(tag_id)}", item=True, expect_json=False)
 
     def me(self) -> dict[str, Any]:
         """The key's user: a cheap credentials check."""
-        return _object(self._call("GET", "/users/me"), "GET /users/me")
+        return self.object(self.call("GET", "/users/me").data, "GET /users/me")
 
-    # -- plumbing ----------------------------------------------------------------------------
-    def _http(self) -> HttpClient:
-        """This thread's connection (an ``HttpClient`` keeps per-attempt state)."""
-        client: HttpClient | None = getattr(self._local, "client", None)
-        if client is None:
-            client = HttpClient(
-                self.base_url,
-                **self._settings,
-                user_agent=f"rulebot/{__version__}",
-                secrets=[self._api_key],
-                rate_limited=_rate_wait,
-                error=KarakeepError,
-                rate_error=KarakeepRateLimitError,
-                service="a Karakeep server",
-                config_key="karakeep.base_url",
-            )
-            self._local.client = client
-            with self._clients_lock:
-                self._clients.append(client)
-        return client
+    # -- what is Karakeep's own ------------------------------------------------------------
+    def token(self) -> str:
+        return self._api_key
 
-    def _tags(self, method: str, bookmark_id: str, names: Iterable[str], key: str) -> list[str]:
-        entries = [{"tagName": name, "attachedBy": "human"} for name in names]
-        path = f"/bookmarks/{_path_id(bookmark_id)}/tags"
-        answer = _object(self._call(method, path, json={"tags": entries}, item=True), path)
-        ids = answer.get(key)
-        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-            raise KarakeepError(f"{method} {path}: the answer has no list of tag ids in {key!r}")
-        return ids
+    def reason(self, response: Response) -> str:
+        """Plain-text messages, or a zod JSON 400 as its issues."""
+        text = response.text.strip()
+        if text.startswith("{"):
+            try:
+                answer = json.loads(text)
+                issues = json.loads(answer["error"]["message"])
+                text = "; ".join(
+                    f"{'.'.join(str(p) for p in issue.get('path', [])) or 'body'}: "
+                    f"{issue['message']}"
+                    for issue in issues
+                )
+            except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+                pass  # not zod's shape: show the text as it came
+        return text
 
-    def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        params: Mapping[str, str] | None = None,
-        item: bool = False,
-        expect_json: bool = True,
-    ) -> Any:
-        """One API call; a non-2xx answer becomes the matching ``KarakeepError``.
-
-        ``item``: the path names one bookmark or tag, so a 404 is ``NotFound``
-        (moot); elsewhere a 404 means the base URL is not a Karakeep API."""
-        label = f"{method} {path}"
-        http = self._http()
-        response = http.request(
-            method,
-            API_PATH + path,
-            json=json,
-            params=params,
-            headers={"Authorization": f"Bearer {self._api_key}", "Accept": "application/json"},
-            expect_json=expect_json,
-            label=label,
-        )
-        if 200 <= response.status < 300:
-            return response.data
-        detail = _error_text(response, http)
+    def refused(
+        self, response: Response, label: str, detail: str, *, item: bool
+    ) -> KarakeepError | None:
         if response.status == 401:
-            raise KarakeepAuthError(
+            return KarakeepAuthError(
                 f"{label}: Karakeep at {self.origin} refused the API key in {self.api_key_env} "
                 f"(401 {detail or 'Unauthorized'}); check that it is complete and not revoked "
                 f"({KEY_HELP})",
@@ -347,28 +255,29 @@ class KarakeepClient:
                 detail=detail,
             )
         if response.status == 403 and "scope" in detail.lower():
-            raise KarakeepAuthError(
+            return KarakeepAuthError(
                 f"{label}: the API key in {self.api_key_env} lacks a permission ({detail}); "
                 f"{KEY_HELP} with full access",
                 status=403,
                 detail=detail,
             )
-        if response.status == 404 and item:
-            raise NotFound(
-                f"{label}: not found on {self.origin} ({detail})", status=404, detail=detail
-            )
-        if response.status == 404:
-            raise KarakeepError(
-                f"{label}: {self.origin} answered 404 ({detail}); is karakeep.base_url the root "
-                "of a Karakeep instance (the address you open in a browser)?",
-                status=404,
-                detail=detail,
-            )
-        raise KarakeepError(
-            f"{label}: Karakeep refused it ({response.status} {detail or 'without a reason'})",
-            status=response.status,
-            detail=detail,
-        )
+        return None
+
+    def rate_limited(self, response: Response) -> float | None:
+        """A 429's wait from its text ("Try again in N seconds"); None: back off."""
+        if response.status != 429:
+            return None
+        match = _RATE_TEXT.search(response.text[:500])
+        return float(match.group(1)) if match else None
+
+    def _tags(self, method: str, bookmark_id: str, names: Iterable[str], key: str) -> list[str]:
+        entries = [{"tagName": name, "attachedBy": "human"} for name in names]
+        path = f"/bookmarks/{path_segment(bookmark_id)}/tags"
+        answer = self.object(self.call(method, path, json={"tags": entries}, item=True).data, path)
+        ids = answer.get(key)
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise KarakeepError(f"{method} {path}: the answer has no list of tag ids in {key!r}")
+        return ids
 
 
 # -- from a bookmark to an Item -----------------------------------------------------------
@@ -385,27 +294,27 @@ def bookmark_to_item(raw: Any) -> Item:
     time outside 1900-2999, is an ``ItemDataError`` naming the bookmark and the field.
     """
     if not isinstance(raw, Mapping):
-        raise ItemDataError(f"Karakeep bookmark is {_kind(raw)}, expected an object")
+        raise ItemDataError(f"Karakeep bookmark is {kind(raw)}, expected an object")
     bookmark_id = raw.get("id")
     if not isinstance(bookmark_id, str) or not _ID.fullmatch(bookmark_id):
-        raise ItemDataError(f"Karakeep bookmark has id {_show(bookmark_id)}, expected an id string")
+        raise ItemDataError(f"Karakeep bookmark has id {show(bookmark_id)}, expected an id string")
     where = f"Karakeep bookmark {bookmark_id}"
     content = raw.get("content")
     if not isinstance(content, Mapping):
-        raise ItemDataError(f"{where}: field 'content' is {_kind(content)}, expected an object")
+        raise ItemDataError(f"{where}: field 'content' is {kind(content)}, expected an object")
     url = content.get("url") if content.get("type") == "link" else content.get("sourceUrl")
-    title = _opt_str(raw.get("title"), where, "title")
-    crawled = _opt_str(content.get("title"), where, "content.title")
+    title = optional_text(raw.get("title"), where, "title")
+    crawled = optional_text(content.get("title"), where, "content.title")
     return Item(
         item_id=bookmark_id,
-        given_url=_opt_str(url, where, "content.url") or "",
+        given_url=optional_text(url, where, "content.url") or "",
         given_title=title or "",
         resolved_title=title or crawled or "",  # Karakeep shows the user's title first
-        status=ARCHIVED if _flag(raw.get("archived"), where, "archived") else UNREAD,
-        favorite=_flag(raw.get("favourited"), where, "favourited"),
-        tags=_tag_names(raw.get("tags"), where),
-        time_added=_seconds(raw.get("createdAt"), where, "createdAt"),
-        time_updated=_seconds(raw.get("modifiedAt"), where, "modifiedAt", nullable=True),
+        status=ARCHIVED if flag(raw.get("archived"), where, "archived") else UNREAD,
+        favorite=flag(raw.get("favourited"), where, "favourited"),
+        tags=named_tags(raw.get("tags"), where, "name"),
+        time_added=_time(raw.get("createdAt"), where, "createdAt"),
+        time_updated=_time(raw.get("modifiedAt"), where, "modifiedAt", nullable=True),
         time_read=None,
         time_favorited=None,
         word_count=None,
@@ -417,80 +326,17 @@ def bookmark_to_item(raw: Any) -> Item:
     )
 
 
-def _flag(value: Any, where: str, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise ItemDataError(f"{where}: field {name!r} is {_show(value)}, expected true or false")
-    return value
-
-
-def _opt_str(value: Any, where: str, name: str) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    raise ItemDataError(f"{where}: field {name!r} is {_kind(value)}, expected text")
-
-
-def _tag_names(value: Any, where: str) -> tuple[str, ...]:
-    if not isinstance(value, list):
-        raise ItemDataError(f"{where}: field 'tags' is {_kind(value)}, expected a list")
-    names = []
-    for tag in value:
-        name = tag.get("name") if isinstance(tag, Mapping) else None
-        if not isinstance(name, str) or not name:
-            raise ItemDataError(f"{where}: field 'tags' holds {_show(tag)}, expected {{name: ...}}")
-        names.append(name)
-    return tuple(sorted(dict.fromkeys(names), key=str.casefold))
-
-
-def _seconds(value: Any, where: str, name: str, *, nullable: bool = False) -> int | None:
+def _time(value: Any, where: str, name: str, *, nullable: bool = False) -> int | None:
     """An ISO-8601 timestamp (``2026-11-26T06:00:00.000Z``) as unix seconds."""
     if value is None and nullable:
         return None
-    parsed = None
-    if isinstance(value, str) and len(value) <= 40:
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            parsed = None
-    if parsed is None:
-        raise ItemDataError(
-            f"{where}: field {name!r} is {_show(value)}, expected an ISO-8601 date and time"
-        )
-    if parsed.tzinfo is None:  # the server always says Z; read a bare time as UTC
+    parsed = iso_time(value)
+    if parsed is not None and parsed.tzinfo is None:  # the server always says Z: a bare time is UTC
         parsed = parsed.replace(tzinfo=UTC)
-    try:
-        seconds = int(parsed.timestamp() // 1)
-    except (OverflowError, ValueError):
-        seconds = -(2**63)  # out of any range: refused below
-    return checked_time(seconds, where, name)
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return clip(json.dumps(value), 60)
-    return _kind(value)
-
-
-def _kind(value: Any) -> str:
-    return {dict: "an object", list: "a list", type(None): "null"}.get(
-        type(value), f"a {type(value).__name__}"
-    )
+    return seconds(parsed, value, where, name, "an ISO-8601 date and time")
 
 
 # -- helpers --------------------------------------------------------------------------------
-
-
-def _instance_root(base_url: str) -> str:
-    """The instance root; a pasted ``…/api/v1`` (or ``…/api``) is forgiven."""
-    root = base_url.strip().rstrip("/")
-    for suffix in (API_PATH, "/api"):
-        if root.endswith(suffix):
-            return root[: -len(suffix)]
-    return root
-
-
-def _path_id(value: str) -> str:
-    """An id is one path segment: anything else is quoted so it cannot change the route."""
-    return quote(str(value), safe="")
 
 
 def _cursor(cursor: str | None) -> dict[str, str]:
@@ -502,7 +348,7 @@ def _page(answer: Any, label: str) -> tuple[list[Any], str | None]:
         raise KarakeepError(f"{label}: the answer is not a page of bookmarks")
     cursor = answer.get("nextCursor")
     if cursor is not None and (not isinstance(cursor, str) or not cursor):
-        raise KarakeepError(f"{label}: the page's nextCursor is {_kind(cursor)}")
+        raise KarakeepError(f"{label}: the page's nextCursor is {kind(cursor)}")
     return answer["bookmarks"], cursor
 
 
@@ -512,12 +358,6 @@ def _listed_id(raw: Any) -> str | None:
     return bookmark_id if isinstance(bookmark_id, str) and _ID.match(bookmark_id) else None
 
 
-def _object(answer: Any, label: str) -> dict[str, Any]:
-    if not isinstance(answer, dict):
-        raise KarakeepError(f"{label}: the answer is {_kind(answer)}, expected an object")
-    return answer
-
-
 def _is_tag(tag: Any) -> bool:
     return (
         isinstance(tag, Mapping)
@@ -525,27 +365,3 @@ def _is_tag(tag: Any) -> bool:
         and _ID.fullmatch(tag["id"]) is not None
         and isinstance(tag.get("name"), str)
     )
-
-
-def _error_text(response: Response, http: HttpClient) -> str:
-    """The server's reason, read as text: plain-text messages, or a zod JSON 400."""
-    text = response.text.strip()
-    if text.startswith("{"):
-        try:
-            answer = json.loads(text)
-            issues = json.loads(answer["error"]["message"])
-            text = "; ".join(
-                f"{'.'.join(str(p) for p in issue.get('path', [])) or 'body'}: {issue['message']}"
-                for issue in issues
-            )
-        except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
-            pass  # not zod's shape: show the text as it came
-    return http.clean(text, 160)
-
-
-def _rate_wait(response: Response) -> float | None:
-    """A 429's wait from its text ("Try again in N seconds"); None: back off."""
-    if response.status != 429:
-        return None
-    match = _RATE_TEXT.search(response.text[:500])
-    return float(match.group(1)) if match else None

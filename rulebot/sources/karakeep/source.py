@@ -35,18 +35,16 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from rulebot.errors import ItemDataError
 from rulebot.library.item import Item
-from rulebot.library.tagcase import folded_tags
 from rulebot.planning.plan import Plan, PlannedAction
-from rulebot.rules.capabilities import KARAKEEP, Capabilities
-from rulebot.sources.applier import Answer, Unit, apply_units, kept_spellings, split_tags
-from rulebot.sources.base import SyncResult
+from rulebot.rules.capabilities import KARAKEEP
+from rulebot.sources.applier import Answer, split_tags
+from rulebot.sources.editing import gather
 from rulebot.sources.karakeep.api import (
     API_KEY_ENV,
     KarakeepClient,
@@ -54,14 +52,14 @@ from rulebot.sources.karakeep.api import (
     TagNameConflict,
     bookmark_to_item,
 )
-from rulebot.sources.paging import Bounds
 from rulebot.sources.refining import Replay
+from rulebot.sources.server import ServerSession, ServerSource
 
 if TYPE_CHECKING:
-    from rulebot.library.journal import JournalAction
-    from rulebot.library.store import Store
-    from rulebot.planning.plan import Result
-    from rulebot.rules.config import Config, ServiceSettings
+    from collections.abc import Iterator
+
+    from rulebot.rules.config import ServiceSettings
+    from rulebot.sources.paging import Bounds
 
 logger = logging.getLogger("rulebot.karakeep")
 # Karakeep's tag names are case-sensitive (`JS` and `js` are two tags): rulebot
@@ -69,13 +67,13 @@ logger = logging.getLogger("rulebot.karakeep")
 # every spelling the bookmark has
 FOLD = KARAKEEP.fold
 
-SOURCE_KEY = "source"  # store meta: which library the mirror holds
 
+class KarakeepSession(ServerSession):
+    kind = "karakeep"
 
-class KarakeepSession:
     def __init__(self, client: KarakeepClient, settings: ServiceSettings) -> None:
-        self.client = client
-        self.settings = settings
+        super().__init__(client, settings)
+        self.client: KarakeepClient = client
         # while applying a plan that attaches tags: the server's tag names, so
         # each unit can say which tags it created (Karakeep keeps a tag when
         # its last bookmark goes: undo deletes the ones a run created)
@@ -86,76 +84,21 @@ class KarakeepSession:
         """Every tag on the server, with or without bookmarks (one request)."""
         return [str(tag["name"]) for tag in self.client.list_tags()]
 
-    @property
-    def requests_made(self) -> int:
-        return self.client.requests_made
+    # -- sync: a full scan (Karakeep has no change feed) ----------------------------
+    def listing(self, bounds: Bounds) -> Iterator[dict[str, Any]]:
+        return self.client.iter_bookmarks(bounds=bounds)
 
-    # -- sync -------------------------------------------------------------------
-    def recover(self, store: Store, pending: Sequence[JournalAction]) -> None:
-        """Nothing to do: the next sync shows whether they landed."""
-
-    def sync(self, store: Store, *, full: bool = False, progress: bool = False) -> SyncResult:
-        """A full scan (Karakeep has no change feed); the mirror becomes exactly
-        what the scan saw. A bookmark the server garbles is reported and kept
-        out of the mirror (never stored half-read)."""
-        before = self.client.requests_made
-        known = {item.item_id for item in store.items()}
-        items: list[Item] = []
-        bounds = Bounds(len(known), self.settings.max_items, "karakeep.max_items")
-        for raw in self.client.iter_bookmarks(bounds=bounds):
-            try:
-                items.append(bookmark_to_item(raw))
-            except ItemDataError as err:
-                logger.warning("skipped a bookmark rulebot cannot read: %s", err)
-        seen = {item.item_id for item in items}
-        with store.transaction() as conn:
-            store.replace_all(items, conn)
-            store.set_meta(SOURCE_KEY, f"karakeep {self.settings.base_url.rstrip('/')}", conn)
-        requests = self.client.requests_made - before
-        return SyncResult(True, len(items), len(known - seen), requests)
+    def to_item(self, raw: Any) -> Item:
+        return bookmark_to_item(raw)
 
     # -- apply ------------------------------------------------------------------
-    def apply(
-        self,
-        store: Store,
-        plan: Plan,
-        *,
-        check_stale: bool,
-        stop: Callable[[], bool] | None = None,
-        progress: bool = False,
-    ) -> Result:
+    def prepare(self, plan: Plan) -> None:
         attaches = any(
             planned.name in ("tags_add", "tags_replace") or planned.send.get("tags")
             for planned in plan.actions
             if planned.name != "tags_remove"
         )
         self._known = set(self.tag_names()) if attaches else None
-        return apply_units(
-            store,
-            plan,
-            self.perform,
-            kind="karakeep",
-            concurrency=self.settings.concurrency,
-            requests=lambda: self.client.requests_made,
-            check_stale=check_stale,
-            stop=stop,
-            progress=progress,
-        )
-
-    def perform(
-        self, unit: Unit, current: Item | None, library: Mapping[str, Item]
-    ) -> list[Answer]:
-        first = unit[0][1]
-        if first.item_id is None:
-            return [self._account_wide(first, library)]
-        created: list[str] = []
-        try:
-            tags = self._item_unit(
-                first.item_id, [planned for _, planned in unit], current, created
-            )
-        except NotFound:
-            return [Answer(True, "the bookmark is gone on the server", moot=True)] * len(unit)
-        return [Answer(True, tags=tags, created_tags=tuple(created))] * len(unit)
 
     def _attach(self, bookmark_id: str, names: list[str], created: list[str]) -> None:
         """Attach by name; the names the server did not have go to ``created``."""
@@ -169,68 +112,30 @@ class KarakeepSession:
                 self._known.update(new)
         created.extend(new)
 
-    def _item_unit(
-        self,
-        bookmark_id: str,
-        actions: list[PlannedAction],
-        current: Item | None,
-        created: list[str],
-    ) -> tuple[str, ...] | None:
-        """The requests for one unit; the bookmark's tags afterwards, as spelled
-        on the server (None when deleted, or when its tags were unknown)."""
-        tags = list(current.tags or ()) if current is not None else []
-        attach: list[str] = []
-        detach: list[str] = []
-        patch: dict[str, bool] = {}
-
-        def drop(spelling: str) -> None:
-            tags.remove(spelling)
-            if spelling in attach:
-                attach.remove(spelling)  # attached by this unit: never send it
-            else:
-                detach.append(spelling)
-
-        def add(tag: str) -> None:
-            if FOLD(tag) in folded_tags(tuple(tags), FOLD):
-                return
-            tags.append(tag)
-            if tag in detach:
-                detach.remove(tag)
-            else:
-                attach.append(tag)
-
-        for planned in actions:
-            name = planned.name
-            if name == "delete":
-                self.client.delete_bookmark(bookmark_id)
-                return None
-            if name in ("archive", "readd"):
-                patch["archived"] = name == "archive"
-            elif name in ("favorite", "unfavorite"):
-                patch["favourited"] = name == "favorite"
-            elif name == "tags_add":
-                for tag in split_tags(planned.send.get("tags")):
-                    add(tag)
-            elif name == "tags_remove":
-                gone = folded_tags(tuple(split_tags(planned.send.get("tags"))), FOLD)
-                for spelling in [t for t in tags if FOLD(t) in gone]:
-                    drop(spelling)
-            elif name in ("tags_replace", "tags_clear"):
-                wanted = split_tags(planned.send.get("tags")) if name == "tags_replace" else []
-                keep = kept_spellings(tags, wanted, FOLD)
-                for spelling in [t for t in tags if t not in keep]:
-                    drop(spelling)
-                for tag in wanted:
-                    add(tag)
-        if detach:
-            self.client.detach_tags(bookmark_id, detach)
-        if attach:
-            self._attach(bookmark_id, attach, created)
+    def item_unit(self, item_id: str, actions: list[PlannedAction], current: Item | None) -> Answer:
+        """Tag detaches, then attaches (the server's spellings), then one PATCH
+        for the flags; or one DELETE. The bookmark's tags afterwards, as
+        spelled on the server (None when deleted, or when its tags were
+        unknown), and the tags it created."""
+        edit = gather(actions, current, FOLD)
+        if edit.delete:
+            self.client.delete_bookmark(item_id)
+            return Answer(True)
+        created: list[str] = []
+        if edit.tags.detach:
+            self.client.detach_tags(item_id, edit.tags.detach)
+        if edit.tags.attach:
+            self._attach(item_id, edit.tags.attach, created)
+        patch = {
+            key: value
+            for key, value in (("archived", edit.archived), ("favourited", edit.favorite))
+            if value is not None
+        }
         if patch:
-            self.client.update_bookmark(bookmark_id, **patch)
-        return tuple(tags) if current is not None and current.tags is not None else None
+            self.client.update_bookmark(item_id, **patch)
+        return Answer(True, tags=edit.tags.after, created_tags=tuple(created))
 
-    def _account_wide(self, planned: PlannedAction, library: Mapping[str, Item]) -> Answer:
+    def account_wide(self, planned: PlannedAction, library: Mapping[str, Item]) -> Answer:
         send = planned.send
         if planned.name == "add":
             return self._add(send)
@@ -284,38 +189,17 @@ class KarakeepSession:
         return Answer(True, created=item, created_tags=tuple(made))
 
 
-class KarakeepSource:
-    kind = "karakeep"
-    remote = True
+class KarakeepSource(ServerSource):
+    kind, caps = "karakeep", KARAKEEP
 
-    def __init__(self, settings: ServiceSettings) -> None:
-        self.settings = settings
-
-    @property
-    def capabilities(self) -> Capabilities:
-        return KARAKEEP
-
-    def describe(self) -> dict[str, Any]:
-        return {"kind": "karakeep", "base_url": self.settings.base_url}
-
-    @contextmanager
-    def connect(self) -> Iterator[KarakeepSession]:
+    def client(self) -> KarakeepClient:
         env = self.settings.env.get("api_key_env", API_KEY_ENV)
-        with KarakeepClient(
-            self.settings.base_url,
-            os.environ.get(env),
-            page_size=self.settings.page_size,
-            timeout=self.settings.timeout,
-            max_wait=self.settings.max_rate_wait,
-            api_key_env=env,
-            on_wait=lambda message: logger.warning("%s", message),
-        ) as client:
-            session = KarakeepSession(client, self.settings)
-            self._session: KarakeepSession | None = session
-            try:
-                yield session
-            finally:
-                self._session = None
+        return KarakeepClient(
+            self.settings.base_url, os.environ.get(env), api_key_env=env, **self.client_settings()
+        )
+
+    def session(self, client: KarakeepClient) -> KarakeepSession:
+        return KarakeepSession(client, self.settings)
 
     def refine(self, plan: Plan, library: Mapping[str, Item]) -> Plan:
         """Tag renames Karakeep would refuse become the per-item actions that
@@ -326,7 +210,7 @@ class KarakeepSource:
         item shows: connected, the server's tags are asked (one request)."""
         if not any(planned.name == "tag_rename" for planned in plan.actions):
             return plan
-        session = getattr(self, "_session", None)
+        session = getattr(self, "_session", None)  # set while connected
         server = frozenset(session.tag_names()) if session is not None else frozenset()
         actions: list[PlannedAction] = []
         replay = Replay(library, FOLD)  # the state each rename sees
@@ -361,6 +245,4 @@ def _normalised(name: str) -> str:
     return name.strip().lstrip("#").strip()
 
 
-def from_config(config: Config) -> KarakeepSource:
-    assert config.service is not None and config.service.kind == "karakeep"
-    return KarakeepSource(config.service)
+from_config = KarakeepSource.from_config

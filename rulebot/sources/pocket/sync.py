@@ -35,6 +35,7 @@ from rulebot.http import clip
 from rulebot.library.item import Item
 from rulebot.sources.cursors import believable, from_the_future
 from rulebot.sources.paging import Bounds, Listing
+from rulebot.sources.syncing import SOURCE_KEY, write
 
 if TYPE_CHECKING:
     from rulebot.library.store import Store
@@ -44,7 +45,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("rulebot.sync")
 
 CURSOR_KEY = "since"
-SOURCE_KEY = "source"
 MAX_ID = 2**63 - 1  # SQLite's INTEGER, and Pocket's ids
 # Fields read as numbers (by Item.from_pocket, or kept in the raw JSON).
 NUMERIC_FIELDS = (
@@ -161,17 +161,10 @@ def sync_store(
             print(f"\rrulebot: synced {received} items…", end="", file=sys.stderr, flush=True)
     if show:
         print(file=sys.stderr)
-    with store.transaction() as conn:
-        if full:
-            store.replace_all(live.values(), conn)
-        else:
-            store.upsert(live.values(), conn)
-            store.delete(gone, conn)
-        if new_cursor is not None:
-            store.set_meta(CURSOR_KEY, new_cursor, conn)
-        elif full:  # no usable `since`: the old cursor must not outlive a full sync
-            store.delete_meta(CURSOR_KEY, conn)
-        store.set_meta(SOURCE_KEY, source, conn)
+    meta: dict[str, str | None] = {SOURCE_KEY: source}
+    if new_cursor is not None or full:  # no usable `since`: no old cursor outlives a full sync
+        meta[CURSOR_KEY] = new_cursor
+    write(store, live.values(), full=full, gone=gone, meta=meta)
     requests = client.requests_made - requests_before
     logger.info(
         "%s sync: %d received, %d deleted, %d request%s",

@@ -31,28 +31,17 @@ from __future__ import annotations
 import json
 import logging
 import re
-import threading
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
-from typing import Any
-from urllib.parse import quote
+from typing import Any, Unpack
 
-from rulebot import __version__
-from rulebot.errors import CredentialsError, ItemDataError, RulebotError
-from rulebot.http import HttpClient, MaybeSentError, RateBudget, Response, clip, header_number
-from rulebot.library.item import (
-    ARCHIVED,
-    EARLIEST,
-    LATEST,
-    UNREAD,
-    Item,
-    checked_count,
-    checked_time,
-)
-from rulebot.sources.paging import Bounds, Listing
+from rulebot.errors import CredentialsError, ItemDataError
+from rulebot.http import MaybeSentError, Response, Secrets, header_number, http_date
+from rulebot.library.item import ARCHIVED, EARLIEST, LATEST, UNREAD, Item
+from rulebot.sources.client import Gone, ServiceClient, ServiceError, Settings, path_segment
+from rulebot.sources.fields import flag, kind, seconds, show, text, whole
+from rulebot.sources.paging import Bounds
 
 logger = logging.getLogger("rulebot.readeck")
 
@@ -65,19 +54,15 @@ TOKEN_HELP = "create one in Readeck under Profile -> API tokens"
 _ID = re.compile(r"[A-Za-z0-9]{1,64}")
 
 
-class ReadeckError(RulebotError):
+class ReadeckError(ServiceError):
     """Readeck failed, or answered something rulebot cannot use."""
-
-    def __init__(self, message: str, *, status: int | None = None, detail: str = "") -> None:
-        super().__init__(message)
-        self.status, self.detail = status, detail
 
 
 class ReadeckAuthError(ReadeckError, CredentialsError):
     """401 (the token is missing, wrong, expired or disabled) or 403 (a token role is missing)."""
 
 
-class NotFound(ReadeckError):
+class NotFound(ReadeckError, Gone):
     """404 on an item or label action: it is gone, so the action is moot."""
 
 
@@ -97,8 +82,11 @@ class Created:
     bookmark_id: str
 
 
-class ReadeckClient:
+class ReadeckClient(ServiceClient):
     """One Readeck instance. ``base_url`` is the instance root (``/api`` is appended)."""
+
+    service, config, api_path = "Readeck", "readeck", API_PATH
+    error, not_found = ReadeckError, NotFound
 
     def __init__(
         self,
@@ -106,13 +94,8 @@ class ReadeckClient:
         token: str | None,
         *,
         page_size: int = MAX_PAGE_SIZE,
-        timeout: float = 30.0,
-        max_retries: int = 5,
-        backoff_base: float = 0.5,
-        max_wait: float = 900.0,
         token_env: str = TOKEN_ENV,
-        on_wait: Callable[[str], None] | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        **settings: Unpack[Settings],
     ) -> None:
         if not token:
             raise ReadeckAuthError(
@@ -123,47 +106,17 @@ class ReadeckClient:
                 f"readeck page_size is {page_size}; Readeck answers 1 to {MAX_PAGE_SIZE} "
                 "bookmarks per page (and 404 above that)"
             )
-        self.base_url = _instance_root(base_url)
-        self.page_size = page_size
         self.token_env = token_env
         self._token = token
-        self._settings: dict[str, Any] = {
-            "timeout": timeout,
-            "max_retries": max_retries,
-            "backoff_base": backoff_base,
-            "max_wait": max_wait,
-            "on_wait": on_wait,
-            "rate_budget": RateBudget(),  # one for every thread: spent once, spent for all
-            "sleep": sleep,
-        }
         # the server's clock (its Date header, unix seconds) when the first list
         # page since it was reset, or the last change feed, answered
         self.server_time: int | None = None
-        self._local = threading.local()
-        self._clients: list[HttpClient] = []
-        self._clients_lock = threading.Lock()
-        self.origin = self._http().origin  # checks the URL now, not at the first request
-
-    def __repr__(self) -> str:  # never the token
-        return f"ReadeckClient({self.base_url!r})"
-
-    def __enter__(self) -> ReadeckClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        with self._clients_lock:
-            for client in self._clients:
-                client.close()
-            self._clients.clear()
-
-    @property
-    def requests_made(self) -> int:
-        """HTTP attempts so far, retries included, over every thread."""
-        with self._clients_lock:
-            return sum(client.requests_made for client in self._clients)
+        super().__init__(
+            base_url,
+            secrets=Secrets([token]),
+            page_size=page_size,
+            **settings,
+        )
 
     # -- reading ---------------------------------------------------------------------
     def iter_bookmarks(
@@ -186,40 +139,27 @@ class ReadeckClient:
     def _pages(
         self, extra: Mapping[str, Any], expected: int | None, bounds: Bounds | None
     ) -> Iterator[dict[str, Any]]:
-        listing = Listing(
-            "GET /bookmarks",
-            "bookmarks",
-            origin=self.origin,
-            page_size=self.page_size,
-            bounds=bounds,
-            error=ReadeckError,
-        )
-        seen: set[str] = set()
+        listing = self.listing("GET /bookmarks", "bookmarks", bounds)
         offset = 0
         while True:
             params = {"limit": str(self.page_size), "offset": str(offset), **extra}
-            response = self._call("GET", "/bookmarks", params=params)
+            response = self.call("GET", "/bookmarks", params=params)
             page = response.data
             if not isinstance(page, list):
                 raise ReadeckError(
-                    f"GET /bookmarks: {self.origin} answered {_kind(page)}, "
+                    f"GET /bookmarks: {self.origin} answered {kind(page)}, "
                     "expected a list of bookmarks"
                 )
             total = header_number(response.headers, "Total-Count", 12)
             if self.server_time is None:
                 self.server_time = self._server_date(response)
+            ids = [_listed_id(raw) for raw in page]
             if expected is None and page:  # past the end, Readeck answers []
                 listing.announce(total)
                 # the last page may hold only repeats: bookmarks shifted by one added meanwhile
                 last = total is None or offset + self.page_size >= total
-                listing.page((_listed_id(raw) for raw in page), repeat_ends=last)
-            for raw in page:
-                bookmark_id = raw.get("id") if isinstance(raw, Mapping) else None
-                if isinstance(bookmark_id, str):
-                    if bookmark_id in seen:
-                        continue
-                    seen.add(bookmark_id)
-                yield raw
+                listing.page(ids, repeat_ends=last)
+            yield from listing.once(page, ids)
             offset += self.page_size
             if expected is not None or not page or total is None or offset >= total:
                 return
@@ -227,12 +167,12 @@ class ReadeckClient:
     def changes(self, since: int) -> list[Change]:
         """The change feed since ``since`` (unix seconds, inclusive): one request."""
         stamp = datetime.fromtimestamp(since, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        response = self._call("GET", "/bookmarks/sync", params={"since": stamp})
+        response = self.call("GET", "/bookmarks/sync", params={"since": stamp})
         self.server_time = self._server_date(response)
         answer = response.data
         if not isinstance(answer, list):
             raise ReadeckError(
-                f"GET /bookmarks/sync: {self.origin} answered {_kind(answer)}, "
+                f"GET /bookmarks/sync: {self.origin} answered {kind(answer)}, "
                 "expected a list of changes"
             )
         changes = []
@@ -247,7 +187,7 @@ class ReadeckClient:
             if change is None:
                 raise ReadeckError(
                     f"GET /bookmarks/sync: {self.origin} answered a change rulebot cannot read "
-                    f"({_kind(entry)}); run `rulebot sync --full`"
+                    f"({kind(entry)}); run `rulebot sync --full`"
                 )
             changes.append(change)
         return changes
@@ -255,15 +195,15 @@ class ReadeckClient:
     # -- writing ---------------------------------------------------------------------
     def update_bookmark(self, bookmark_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """One PATCH; answers the changed fields (``labels`` as the server now spells them)."""
-        path = f"/bookmarks/{_path_id(bookmark_id)}"
-        answer = self._call("PATCH", path, json=dict(body), item=True).data
-        if not isinstance(answer, dict):
-            raise ReadeckError(f"PATCH {path}: the answer is {_kind(answer)}, expected an object")
-        return answer
+        path = f"/bookmarks/{path_segment(bookmark_id)}"
+        return self.object(
+            self.call("PATCH", path, json=dict(body), item=True).data, f"PATCH {path}"
+        )
 
     def delete_bookmark(self, bookmark_id: str) -> None:
         """Immediate hard delete (204). A bookmark already gone raises ``NotFound``."""
-        self._call("DELETE", f"/bookmarks/{_path_id(bookmark_id)}", item=True, expect_json=False)
+        path = f"/bookmarks/{path_segment(bookmark_id)}"
+        self.call("DELETE", path, item=True, expect_json=False)
 
     def create_bookmark(self, url: str, title: str | None, labels: Sequence[str]) -> Created:
         """202 with ``Bookmark-Id``. Readeck never detects a duplicate URL, so
@@ -278,14 +218,13 @@ class ReadeckClient:
         problems: list[str] = []
         while True:
             try:
-                response = self._call(
+                response = self.call(
                     "POST", "/bookmarks", json=body, expect_json=False, idempotent=False
                 )
                 break
             except MaybeSentError as lost:
                 problems.append(lost.problem)
-                http = self._http()
-                http.pause(len(problems), "POST /bookmarks", lost.problem)  # let it settle
+                self._http().pause(len(problems), "POST /bookmarks", lost.problem)  # let it settle
                 landed = self._newest_with_url(url)
                 if landed is not None:
                     logger.info("POST /bookmarks: the answer was lost, but %s landed", landed)
@@ -298,7 +237,7 @@ class ReadeckClient:
                         f"appeared on {self.origin} yet; not sent again in this run, so it is "
                         "never saved twice: the next run sends it if it did not land"
                     ) from None
-                if len(problems) > self._settings["max_retries"]:
+                if len(problems) > self.max_retries:
                     raise ReadeckError(
                         f"POST /bookmarks: {lost.problem} {len(problems)} times, and no "
                         f"bookmark with this URL appeared on {self.origin}; giving up"
@@ -316,7 +255,7 @@ class ReadeckClient:
         list's default order is ``created`` descending, and a bookmark just
         created is the newest), compared as Readeck stores a URL."""
         stored = _stored_url(url)
-        response = self._call("GET", "/bookmarks", params={"limit": str(self.page_size)})
+        response = self.call("GET", "/bookmarks", params={"limit": str(self.page_size)})
         page = response.data if isinstance(response.data, list) else []
         for raw in page:
             if isinstance(raw, Mapping) and _stored_url(raw.get("url")) == stored:
@@ -325,7 +264,7 @@ class ReadeckClient:
 
     def rename_label(self, old: str, new: str) -> None:
         """Rename in every bookmark (merging onto ``new`` where it exists)."""
-        self._call(
+        self.call(
             "PATCH",
             "/bookmarks/labels",
             params={"name": old},
@@ -335,7 +274,7 @@ class ReadeckClient:
         )
 
     def delete_label(self, name: str) -> None:
-        self._call(
+        self.call(
             "DELETE",
             "/bookmarks/labels",
             params={"name": name},
@@ -345,7 +284,7 @@ class ReadeckClient:
         )
 
     def label_names(self) -> list[str]:
-        answer = self._call("GET", "/bookmarks/labels").data
+        answer = self.call("GET", "/bookmarks/labels").data
         if not isinstance(answer, list):
             raise ReadeckError("GET /bookmarks/labels: the answer is not a list of labels")
         return [
@@ -356,14 +295,14 @@ class ReadeckClient:
 
     def profile(self) -> dict[str, Any]:
         """The token's user: a cheap credentials check."""
-        answer = self._call("GET", "/profile").data
+        answer = self.call("GET", "/profile").data
         return answer if isinstance(answer, dict) else {}
 
     # -- plumbing --------------------------------------------------------------------
     def _server_date(self, response: Response) -> int | None:
         """The answer's ``Date`` (a warning when there is one rulebot cannot read)."""
         value = response.headers.get("Date")
-        stamp = _date(value)
+        stamp = http_date(value)
         if stamp is None and value:
             logger.warning(
                 "%s: Readeck's Date header %r is not a date; the sync cursor comes from "
@@ -373,56 +312,36 @@ class ReadeckClient:
             )
         return stamp
 
-    def _http(self) -> HttpClient:
-        client: HttpClient | None = getattr(self._local, "client", None)
-        if client is None:
-            client = HttpClient(
-                self.base_url,
-                **self._settings,
-                user_agent=f"rulebot/{__version__}",
-                secrets=[self._token],
-                error=ReadeckError,
-                service="a Readeck server",
-                config_key="readeck.base_url",
-            )
-            self._local.client = client
-            with self._clients_lock:
-                self._clients.append(client)
-        return client
+    # -- what is Readeck's own ---------------------------------------------------------
+    def token(self) -> str:
+        return self._token
 
-    def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        params: Mapping[str, Any] | None = None,
-        item: bool = False,
-        expect_json: bool = True,
-        label: str | None = None,
-        idempotent: bool = True,
-    ) -> Response:
-        """One API call; a non-2xx answer becomes the matching ``ReadeckError``.
+    def reason(self, response: Response) -> str:
+        """``{"status","message"}``, a form's field errors, or the text."""
+        answer_text = response.text.strip()
+        if answer_text.startswith("{"):
+            try:
+                answer = json.loads(answer_text)
+                if "message" in answer:
+                    answer_text = str(answer["message"])
+                elif isinstance(answer.get("fields"), dict):
+                    answer_text = (
+                        "; ".join(
+                            f"{name}: {', '.join(map(str, field['errors']))}"
+                            for name, field in answer["fields"].items()
+                            if isinstance(field, dict) and field.get("errors")
+                        )
+                        or "invalid input"
+                    )
+            except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+                pass
+        return answer_text
 
-        ``item``: the call names one bookmark or label, so a 404 is ``NotFound``
-        (moot); elsewhere a 404 means the base URL is not a Readeck API."""
-        label = label or f"{method} {path}"
-        http = self._http()
-        response = http.request(
-            method,
-            API_PATH + path,
-            json=json,
-            params=params,
-            headers={"Authorization": f"Bearer {self._token}", "Accept": "application/json"},
-            expect_json=expect_json,
-            label=label,
-            idempotent=idempotent,
-        )
-        if 200 <= response.status < 300:
-            return response
-        detail = _error_text(response, http)
+    def refused(
+        self, response: Response, label: str, detail: str, *, item: bool
+    ) -> ReadeckError | None:
         if response.status == 401:
-            raise ReadeckAuthError(
+            return ReadeckAuthError(
                 f"{label}: Readeck at {self.origin} refused the token in {self.token_env} "
                 f"(401 {detail or 'Unauthorized'}); check that it is complete, enabled and not "
                 f"expired ({TOKEN_HELP})",
@@ -430,26 +349,13 @@ class ReadeckClient:
                 detail=detail,
             )
         if response.status == 403:
-            raise ReadeckAuthError(
+            return ReadeckAuthError(
                 f"{label}: the token in {self.token_env} may not do this (403 {detail}); give it "
                 "the bookmarks:read and bookmarks:write roles, or none (full access)",
                 status=403,
                 detail=detail,
             )
-        if response.status == 404 and item:
-            raise NotFound(f"{label}: not found on {self.origin}", status=404, detail=detail)
-        if response.status == 404:
-            raise ReadeckError(
-                f"{label}: {self.origin} answered 404 ({detail}); is readeck.base_url the root "
-                "of a Readeck instance (the address you open in a browser)?",
-                status=404,
-                detail=detail,
-            )
-        raise ReadeckError(
-            f"{label}: Readeck refused it ({response.status} {detail or 'without a reason'})",
-            status=response.status,
-            detail=detail,
-        )
+        return None
 
 
 # -- from a bookmark to an Item -----------------------------------------------------------
@@ -468,39 +374,39 @@ def bookmark_to_item(raw: Any) -> Item:
     time outside 1900-2999) is an ``ItemDataError`` naming it and the field.
     """
     if not isinstance(raw, Mapping):
-        raise ItemDataError(f"Readeck bookmark is {_kind(raw)}, expected an object")
+        raise ItemDataError(f"Readeck bookmark is {kind(raw)}, expected an object")
     bookmark_id = raw.get("id")
     if not isinstance(bookmark_id, str) or not _ID.fullmatch(bookmark_id):
-        raise ItemDataError(f"Readeck bookmark has id {_show(bookmark_id)}, expected an id string")
+        raise ItemDataError(f"Readeck bookmark has id {show(bookmark_id)}, expected an id string")
     where = f"Readeck bookmark {bookmark_id}"
-    kind = raw.get("type")
-    if kind not in ("article", "photo", "video", None):
-        raise ItemDataError(f"{where}: field 'type' is {_show(kind)}, expected article/photo/video")
-    updated = _str(raw.get("updated"), where, "updated")
+    shape = raw.get("type")
+    if shape not in ("article", "photo", "video", None):
+        raise ItemDataError(f"{where}: field 'type' is {show(shape)}, expected article/photo/video")
+    updated = text(raw.get("updated"), where, "updated")
     site = raw.get("site")
     extra = {"updated": updated}
     if isinstance(site, str) and site:
         extra["site"] = site
-    title = _str(raw.get("title"), where, "title", optional=True)
-    lang = _str(raw.get("lang"), where, "lang", optional=True)
+    title = text(raw.get("title"), where, "title", optional=True)
+    lang = text(raw.get("lang"), where, "lang", optional=True)
     return Item(
         item_id=bookmark_id,
-        given_url=_str(raw.get("url"), where, "url"),
+        given_url=text(raw.get("url"), where, "url"),
         given_title=title,
         resolved_title=title,
-        status=ARCHIVED if _flag(raw.get("is_archived"), where, "is_archived") else UNREAD,
-        favorite=_flag(raw.get("is_marked"), where, "is_marked"),
+        status=ARCHIVED if flag(raw.get("is_archived"), where, "is_archived") else UNREAD,
+        favorite=flag(raw.get("is_marked"), where, "is_marked"),
         tags=_labels(raw.get("labels"), where),
-        time_added=_seconds(raw.get("created"), where, "created"),
-        time_updated=_seconds(updated, where, "updated"),
+        time_added=_time(raw.get("created"), where, "created"),
+        time_updated=_time(updated, where, "updated"),
         time_read=None,
         time_favorited=None,
-        word_count=_count(raw.get("word_count"), where, "word_count"),
-        time_to_read=_count(raw.get("reading_time"), where, "reading_time"),
+        word_count=whole(raw.get("word_count"), where, "word_count"),
+        time_to_read=whole(raw.get("reading_time"), where, "reading_time"),
         lang=lang or None,
-        is_article=None if kind is None else kind == "article",
-        has_image=None if kind is None else (2 if kind == "photo" else 0),
-        has_video=None if kind is None else (2 if kind == "video" else 0),
+        is_article=None if shape is None else shape == "article",
+        has_image=None if shape is None else (2 if shape == "photo" else 0),
+        has_video=None if shape is None else (2 if shape == "video" else 0),
         extra=extra,
     )
 
@@ -529,17 +435,6 @@ def parse_time(value: Any) -> datetime | None:
         return None
 
 
-def _date(value: str | None) -> int | None:
-    """An HTTP ``Date`` header as unix seconds (None when absent or garbled).
-    Not judged here: ``rulebot.sources.cursors`` decides how far to believe it."""
-    if not value or len(value) > 40:
-        return None
-    try:
-        return int(parsedate_to_datetime(value).timestamp())
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-
-
 def _stored_url(url: Any) -> str | None:
     """A URL as Readeck stores it on create: trimmed, without its fragment."""
     return url.strip().split("#", 1)[0] if isinstance(url, str) else None
@@ -557,95 +452,26 @@ def _change(entry: Any) -> Change | None:
     ``ItemDataError``."""
     if not isinstance(entry, Mapping):
         return None
-    bookmark_id, kind, when = entry.get("id"), entry.get("type"), parse_time(entry.get("time"))
+    bookmark_id, change, when = entry.get("id"), entry.get("type"), parse_time(entry.get("time"))
     if not isinstance(bookmark_id, str) or not _ID.fullmatch(bookmark_id):
         return None
-    if kind not in ("update", "delete"):
+    if change not in ("update", "delete"):
         return None
     if when is None or not EARLIEST <= when.timestamp() < LATEST:
         raise ItemDataError(
-            f"Readeck bookmark {bookmark_id} changed at {_show(entry.get('time'))}, "
+            f"Readeck bookmark {bookmark_id} changed at {show(entry.get('time'))}, "
             "not a time between the years 1900 and 3000"
         )
-    return Change(bookmark_id, when, kind == "delete")
-
-
-def _flag(value: Any, where: str, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise ItemDataError(f"{where}: field {name!r} is {_show(value)}, expected true or false")
-    return value
-
-
-def _str(value: Any, where: str, name: str, *, optional: bool = False) -> str:
-    if isinstance(value, str):
-        return value
-    if value is None and optional:
-        return ""
-    raise ItemDataError(f"{where}: field {name!r} is {_kind(value)}, expected text")
-
-
-def _count(value: Any, where: str, name: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ItemDataError(f"{where}: field {name!r} is {_show(value)}, expected a whole number")
-    return checked_count(value, where, name)
+    return Change(bookmark_id, when, change == "delete")
 
 
 def _labels(value: Any, where: str) -> tuple[str, ...]:
     if value is None:
         return ()
     if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
-        raise ItemDataError(f"{where}: field 'labels' is {_kind(value)}, expected a list of text")
+        raise ItemDataError(f"{where}: field 'labels' is {kind(value)}, expected a list of text")
     return tuple(sorted(dict.fromkeys(t for t in value if t), key=str.casefold))
 
 
-def _seconds(value: Any, where: str, name: str) -> int:
-    parsed = parse_time(value)
-    if parsed is None:
-        raise ItemDataError(f"{where}: field {name!r} is {_show(value)}, expected an RFC 3339 time")
-    return checked_time(int(parsed.timestamp() // 1), where, name)
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return clip(json.dumps(value), 60)
-    return _kind(value)
-
-
-def _kind(value: Any) -> str:
-    return {dict: "an object", list: "a list", type(None): "null"}.get(
-        type(value), f"a {type(value).__name__}"
-    )
-
-
-def _instance_root(base_url: str) -> str:
-    """The instance root; a pasted ``…/api`` is forgiven."""
-    root = base_url.strip().rstrip("/")
-    return root[: -len(API_PATH)] if root.endswith(API_PATH) else root
-
-
-def _path_id(value: str) -> str:
-    return quote(str(value), safe="")
-
-
-def _error_text(response: Response, http: HttpClient) -> str:
-    """The server's reason: ``{"status","message"}``, a form's field errors, or text."""
-    text = response.text.strip()
-    if text.startswith("{"):
-        try:
-            answer = json.loads(text)
-            if "message" in answer:
-                text = str(answer["message"])
-            elif isinstance(answer.get("fields"), dict):
-                text = (
-                    "; ".join(
-                        f"{name}: {', '.join(map(str, field['errors']))}"
-                        for name, field in answer["fields"].items()
-                        if isinstance(field, dict) and field.get("errors")
-                    )
-                    or "invalid input"
-                )
-        except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
-            pass
-    return http.clean(text, 160)
+def _time(value: Any, where: str, name: str) -> int:
+    return seconds(parse_time(value), value, where, name, "an RFC 3339 time")

@@ -29,23 +29,18 @@ duplicate). A 404 on an item is moot.
 
 from __future__ import annotations
 
-import logging
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from rulebot.errors import ItemDataError
 from rulebot.library.item import UNREAD, Item
-from rulebot.library.tagcase import folded_tags
 from rulebot.planning.plan import Plan, PlannedAction
-from rulebot.rules.capabilities import READECK, Capabilities
-from rulebot.sources.applier import Answer, Unit, apply_units, kept_spellings, split_tags
-from rulebot.sources.base import SyncResult
-from rulebot.sources.cursors import believable, from_the_future, vouched
-from rulebot.sources.paging import Bounds
+from rulebot.rules.capabilities import READECK
+from rulebot.sources.applier import Answer, split_tags
+from rulebot.sources.cursors import believable, vouched
+from rulebot.sources.editing import gather
 from rulebot.sources.readeck.api import (
     TOKEN_ENV,
     NotFound,
@@ -54,82 +49,61 @@ from rulebot.sources.readeck.api import (
     is_scheduled_for_deletion,
     parse_time,
 )
+from rulebot.sources.server import ServerSession, ServerSource
+from rulebot.sources.syncing import SOURCE_KEY, Sync, stored_cursor
 
 if TYPE_CHECKING:
-    from rulebot.library.journal import JournalAction
     from rulebot.library.store import Store
-    from rulebot.planning.plan import Result
-    from rulebot.rules.config import Config, ServiceSettings
+    from rulebot.rules.config import ServiceSettings
+    from rulebot.sources.base import SyncResult
 
-logger = logging.getLogger("rulebot.readeck")
 # Readeck's labels are case-sensitive (`Foo` and `foo` can share a bookmark):
 # rulebot compares them case-insensitively (lower-casing, as the plan did)
 # and acts on every spelling the bookmark has
 FOLD = READECK.fold
 
-SOURCE_KEY = "source"  # store meta: which library the mirror holds
 CURSOR_KEY = "readeck_since"  # store meta: the change feed's next `since` (unix seconds)
 # seconds the cursor stays behind the server's Date: a change committed while
 # an answer was being made (stamped before its Date) is read again, not missed
 DATE_MARGIN = 60
 
 
-class ReadeckSession:
+class ReadeckSession(ServerSession):
+    kind = "readeck"
+
     def __init__(
         self,
         client: ReadeckClient,
         settings: ServiceSettings,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.client = client
-        self.settings = settings
-        self.clock = clock  # this machine's: how far a server's time is believed
-
-    @property
-    def requests_made(self) -> int:
-        return self.client.requests_made
-
-    @property
-    def source_id(self) -> str:
-        return f"readeck {self.settings.base_url.rstrip('/')}"
+        super().__init__(client, settings, clock)
+        self.client: ReadeckClient = client
 
     # -- sync -------------------------------------------------------------------
-    def recover(self, store: Store, pending: Sequence[JournalAction]) -> None:
-        """Nothing to do: the next sync shows whether they landed."""
-
     def sync(self, store: Store, *, full: bool = False, progress: bool = False) -> SyncResult:
         """Incremental from the stored cursor; a full sync when asked, on the
         first sync, for another library, or when the cursor cannot be right."""
-        since = store.get_meta(CURSOR_KEY)
         if (
             full
-            or store.get_meta(SOURCE_KEY) != (self.source_id)
-            or since is None
-            or not (since.isascii() and since.isdigit() and len(since) <= 12)
-            or from_the_future(int(since), "Readeck sync cursor", clock=self.clock)
+            or store.get_meta(SOURCE_KEY) != self.source_id
+            or (since := stored_cursor(store, CURSOR_KEY, "Readeck sync cursor", clock=self.clock))
+            is None
         ):
             return self._full(store)
-        return self._incremental(store, int(since))
+        return self._incremental(store, since)
 
     def _full(self, store: Store) -> SyncResult:
         """Every bookmark; the mirror becomes exactly what the list saw. The
         cursor is the server's clock when the list began (its ``Date``), so
         whatever changes during or after the list is in the next feed; it
         replaces whatever cursor was stored."""
-        before = self.client.requests_made
-        known = {item.item_id for item in store.items()}
+        scan = Sync(self, store)
         self.client.server_time = None
-        bounds = Bounds(len(known), self.settings.max_items, "readeck.max_items")
-        items, _ = self._read(self.client.iter_bookmarks(bounds=bounds))
+        items, _ = self._read(self.client.iter_bookmarks(bounds=scan.bounds))
         newest = max((item.time_updated or 0 for item in items), default=0)
         cursor = self._cursor(self.client.server_time, newest, 0)
-        seen = {item.item_id for item in items}
-        with store.transaction() as conn:
-            store.replace_all(items, conn)
-            store.set_meta(SOURCE_KEY, self.source_id, conn)
-            store.set_meta(CURSOR_KEY, str(cursor), conn)
-        requests = self.client.requests_made - before
-        return SyncResult(True, len(items), len(known - seen), requests)
+        return scan.full(items, {CURSOR_KEY: str(cursor)})
 
     def _cursor(self, answered: int | None, newest: int, since: int) -> int:
         """The next ``since``: the server's clock when it answered (its ``Date``)
@@ -146,7 +120,7 @@ class ReadeckSession:
         return max(since, vouched(newest, clock=self.clock))
 
     def _incremental(self, store: Store, since: int) -> SyncResult:
-        before = self.client.requests_made
+        scan = Sync(self, store)
         self.client.server_time = None
         changes = self.client.changes(since)
         answered = self.client.server_time  # the feed's Date, before any fetch
@@ -175,132 +149,46 @@ class ReadeckSession:
         gone = (deleted | (set(wanted) - returned)) & set(mirror)
         newest = max((int(change.time.timestamp()) for change in changes), default=since)
         cursor = self._cursor(answered, newest, since)
-        with store.transaction() as conn:
-            store.upsert(items, conn)
-            store.delete(gone, conn)
-            store.set_meta(CURSOR_KEY, str(cursor), conn)
-        requests = self.client.requests_made - before
-        return SyncResult(False, len(items), len(gone), requests)
+        return scan.changes(items, gone, {CURSOR_KEY: str(cursor)})
 
     def _read(self, raws: Iterator[dict[str, Any]]) -> tuple[list[Item], set[str]]:
         """Bookmarks as items, and the ids the server still has. A garbled one is
         reported and kept out (never stored half-read) but is not gone; one the
         web UI is deleting (20 s) is gone."""
-        items: list[Item] = []
-        present: set[str] = set()
-        for raw in raws:
-            if is_scheduled_for_deletion(raw):
-                continue
-            if isinstance(raw.get("id") if isinstance(raw, dict) else None, str):
-                present.add(raw["id"])
-            try:
-                items.append(bookmark_to_item(raw))
-            except ItemDataError as err:
-                logger.warning("skipped a bookmark rulebot cannot read: %s", err)
-        return items, present
+        listed = [raw for raw in raws if not is_scheduled_for_deletion(raw)]
+        present = {
+            raw["id"] for raw in listed if isinstance(raw, dict) and isinstance(raw.get("id"), str)
+        }
+        return self.read(listed), present
+
+    def to_item(self, raw: Any) -> Item:
+        return bookmark_to_item(raw)
 
     # -- apply ------------------------------------------------------------------
-    def apply(
-        self,
-        store: Store,
-        plan: Plan,
-        *,
-        check_stale: bool,
-        stop: Callable[[], bool] | None = None,
-        progress: bool = False,
-    ) -> Result:
-        return apply_units(
-            store,
-            plan,
-            self.perform,
-            kind="readeck",
-            concurrency=self.settings.concurrency,
-            requests=lambda: self.client.requests_made,
-            check_stale=check_stale,
-            stop=stop,
-            progress=progress,
-        )
-
-    def perform(
-        self, unit: Unit, current: Item | None, library: Mapping[str, Item]
-    ) -> list[Answer]:
-        first = unit[0][1]
-        if first.item_id is None:
-            return [self._account_wide(first, library)]
-        try:
-            tags = self._item_unit(first.item_id, [planned for _, planned in unit], current)
-        except NotFound:
-            return [Answer(True, "the bookmark is gone on the server", moot=True)] * len(unit)
-        return [Answer(True, tags=tags)] * len(unit)
-
-    def _item_unit(
-        self, bookmark_id: str, actions: list[PlannedAction], current: Item | None
-    ) -> tuple[str, ...] | None:
+    def item_unit(self, item_id: str, actions: list[PlannedAction], current: Item | None) -> Answer:
         """One PATCH for the whole unit (or one DELETE); the labels afterwards as
         the server spells them (None when deleted or unknown)."""
-        labels = list(current.tags or ()) if current is not None else []
-        add: list[str] = []
-        remove: list[str] = []
+        edit = gather(actions, current, FOLD, by_name=True)
+        if edit.delete:
+            self.client.delete_bookmark(item_id)
+            return Answer(True)
         patch: dict[str, Any] = {}
-
-        def drop(spelling: str) -> None:
-            if spelling in labels:
-                labels.remove(spelling)
-            if spelling in add:
-                add.remove(spelling)  # added by this unit: never send it
-            elif spelling not in remove:
-                remove.append(spelling)
-
-        def attach(tag: str) -> None:
-            if FOLD(tag) in folded_tags(tuple(labels), FOLD):
-                return
-            labels.append(tag)
-            if tag in remove:
-                remove.remove(tag)
-            else:
-                add.append(tag)
-
-        def spellings(names: list[str]) -> list[str]:
-            """The server's spellings of ``names``; as given when the mirror has none."""
-            folded = folded_tags(tuple(names), FOLD)
-            found = [t for t in labels if FOLD(t) in folded]
-            return found if found or current is not None else names
-
-        for planned in actions:
-            name = planned.name
-            if name == "delete":
-                self.client.delete_bookmark(bookmark_id)
-                return None
-            if name in ("archive", "readd"):
-                patch["is_archived"] = name == "archive"
-            elif name in ("favorite", "unfavorite"):
-                patch["is_marked"] = name == "favorite"
-            elif name == "tags_add":
-                for tag in split_tags(planned.send.get("tags")):
-                    attach(tag)
-            elif name == "tags_remove":
-                for spelling in spellings(split_tags(planned.send.get("tags"))):
-                    drop(spelling)
-            elif name in ("tags_replace", "tags_clear"):
-                wanted = split_tags(planned.send.get("tags")) if name == "tags_replace" else []
-                keep = kept_spellings(labels, wanted, FOLD)  # one spelling per wanted label
-                for spelling in [t for t in labels if t not in keep]:
-                    drop(spelling)
-                for tag in wanted:
-                    attach(tag)
-        if add:
-            patch["add_labels"] = add
-        if remove:
-            patch["remove_labels"] = remove
+        for key, value in (("is_archived", edit.archived), ("is_marked", edit.favorite)):
+            if value is not None:
+                patch[key] = value
+        if edit.tags.attach:
+            patch["add_labels"] = edit.tags.attach
+        if edit.tags.detach:
+            patch["remove_labels"] = edit.tags.detach
         if not patch:
-            return tuple(labels) if current is not None and current.tags is not None else None
-        answer = self.client.update_bookmark(bookmark_id, patch)
+            return Answer(True, tags=edit.tags.after)
+        answer = self.client.update_bookmark(item_id, patch)
         spelled = answer.get("labels")
         if isinstance(spelled, list) and all(isinstance(t, str) for t in spelled):
-            return tuple(sorted(spelled, key=str.casefold))
-        return tuple(labels) if current is not None and current.tags is not None else None
+            return Answer(True, tags=tuple(sorted(spelled, key=str.casefold)))
+        return Answer(True, tags=edit.tags.after)
 
-    def _account_wide(self, planned: PlannedAction, library: Mapping[str, Item]) -> Answer:
+    def account_wide(self, planned: PlannedAction, library: Mapping[str, Item]) -> Answer:
         send = planned.send
         if planned.name == "add":
             return self._add(send)
@@ -349,33 +237,17 @@ def _spellings(name: str, library: Mapping[str, Item]) -> list[str]:
     return sorted(found)
 
 
-class ReadeckSource:
-    kind = "readeck"
-    remote = True
+class ReadeckSource(ServerSource):
+    kind, caps = "readeck", READECK
 
-    def __init__(self, settings: ServiceSettings) -> None:
-        self.settings = settings
-
-    @property
-    def capabilities(self) -> Capabilities:
-        return READECK
-
-    def describe(self) -> dict[str, Any]:
-        return {"kind": "readeck", "base_url": self.settings.base_url}
-
-    @contextmanager
-    def connect(self) -> Iterator[ReadeckSession]:
+    def client(self) -> ReadeckClient:
         env = self.settings.env.get("token_env", TOKEN_ENV)
-        with ReadeckClient(
-            self.settings.base_url,
-            os.environ.get(env),
-            page_size=self.settings.page_size,
-            timeout=self.settings.timeout,
-            max_wait=self.settings.max_rate_wait,
-            token_env=env,
-            on_wait=lambda message: logger.warning("%s", message),
-        ) as client:
-            yield ReadeckSession(client, self.settings)
+        return ReadeckClient(
+            self.settings.base_url, os.environ.get(env), token_env=env, **self.client_settings()
+        )
+
+    def session(self, client: ReadeckClient) -> ReadeckSession:
+        return ReadeckSession(client, self.settings)
 
     def refine(self, plan: Plan, library: Mapping[str, Item]) -> Plan:
         """Readeck renames labels natively, merging onto a label that exists:
@@ -404,6 +276,4 @@ def _with_merge_note(planned: PlannedAction, library: Mapping[str, Item]) -> Pla
     return replace(planned, reasons=("; ".join(notes), *planned.reasons))
 
 
-def from_config(config: Config) -> ReadeckSource:
-    assert config.service is not None and config.service.kind == "readeck"
-    return ReadeckSource(config.service)
+from_config = ReadeckSource.from_config

@@ -31,18 +31,16 @@ import hashlib
 import hmac
 import json
 import re
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from datetime import datetime
-from typing import Any
-from urllib.parse import quote
+from typing import Any, Unpack
 
-from rulebot import __version__
-from rulebot.errors import CredentialsError, ItemDataError, RulebotError
-from rulebot.http import HttpClient, RateBudget, Response, Secrets, clip, describe
-from rulebot.library.item import Item, checked_time
-from rulebot.sources.paging import Bounds, Listing
+from rulebot.errors import CredentialsError, ItemDataError
+from rulebot.http import Response, Secrets
+from rulebot.library.item import Item
+from rulebot.sources.client import Gone, ServiceClient, ServiceError, Settings, path_segment
+from rulebot.sources.fields import iso_time, kind, seconds, show, text
+from rulebot.sources.paging import Bounds
 
 API_SECRET_ENV = "SHAARLI_API_SECRET"
 API_PATH = "/api/v1"
@@ -55,19 +53,15 @@ _SHORTURL = re.compile(r"[A-Za-z0-9_-]{1,32}")
 MAX_LINK_ID = 2**63 - 1  # PHP's integer, and the store's
 
 
-class ShaarliError(RulebotError):
+class ShaarliError(ServiceError):
     """Shaarli failed, or answered something rulebot cannot use."""
-
-    def __init__(self, message: str, *, status: int | None = None, detail: str = "") -> None:
-        super().__init__(message)
-        self.status, self.detail = status, detail
 
 
 class ShaarliAuthError(ShaarliError, CredentialsError):
     """401: the secret is missing or wrong, the API is off, or the clocks disagree."""
 
 
-class NotFound(ShaarliError):
+class NotFound(ShaarliError, Gone):
     """404 ``Link not found`` / ``Tag not found``: the link or tag is gone (moot)."""
 
 
@@ -93,8 +87,11 @@ def make_token(secret: str, now: float) -> str:
     return f"{signing_input}.{_b64(signature)}"
 
 
-class ShaarliClient:
+class ShaarliClient(ServiceClient):
     """One Shaarli instance. ``base_url`` is the instance root (``/api/v1`` is appended)."""
+
+    service, config, api_path = "Shaarli", "shaarli", API_PATH
+    error, not_found = ShaarliError, NotFound
 
     def __init__(
         self,
@@ -102,13 +99,9 @@ class ShaarliClient:
         secret: str | None,
         *,
         page_size: int = 100,
-        timeout: float = 30.0,
-        max_retries: int = 5,
-        backoff_base: float = 0.5,
-        max_wait: float = 900.0,
         secret_env: str = API_SECRET_ENV,
-        on_wait: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.time,
+        **settings: Unpack[Settings],
     ) -> None:
         if not secret:
             raise ShaarliAuthError(
@@ -117,45 +110,16 @@ class ShaarliClient:
             )
         if page_size < 1:
             raise ShaarliError(f"shaarli page_size is {page_size}; it must be at least 1")
-        self.base_url = _instance_root(base_url)
-        self.page_size = page_size
         self.secret_env = secret_env
         self._secret = secret
-        # the secret and every token signed with it, masked in all their spellings
-        self._secrets = Secrets([secret])
         self._clock = clock
-        self._settings: dict[str, Any] = {
-            "timeout": timeout,
-            "max_retries": max_retries,
-            "backoff_base": backoff_base,
-            "max_wait": max_wait,
-            "on_wait": on_wait,
-            "rate_budget": RateBudget(),  # one for every thread: spent once, spent for all
-        }
-        self._local = threading.local()
-        self._clients: list[HttpClient] = []
-        self._lock = threading.Lock()
-        self.origin = self._http().origin  # checks the URL now, not at the first request
-
-    def __repr__(self) -> str:  # never the secret
-        return f"ShaarliClient({self.base_url!r})"
-
-    def __enter__(self) -> ShaarliClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        with self._lock:
-            for client in self._clients:
-                client.close()
-            self._clients.clear()
-
-    @property
-    def requests_made(self) -> int:
-        with self._lock:
-            return sum(client.requests_made for client in self._clients)
+        super().__init__(
+            base_url,
+            # the secret and every token signed with it, masked in all their spellings
+            secrets=Secrets([secret]),
+            page_size=page_size,
+            **settings,
+        )
 
     # -- links ------------------------------------------------------------------------
     def iter_links(self, *, bounds: Bounds | None = None) -> Iterator[dict[str, Any]]:
@@ -165,125 +129,82 @@ class ShaarliClient:
         seen twice is yielded once. Shaarli announces no count: ``bounds``
         (what the mirror holds, the config's ``max_items``) and a page with
         nothing new stop a scan that would not end (``rulebot.sources.paging``)."""
-        listing = Listing(
-            "GET /links",
-            "links",
-            origin=self.origin,
-            page_size=self.page_size,
-            bounds=bounds,
-            error=ShaarliError,
-        )
-        seen: set[int] = set()
+        listing = self.listing("GET /links", "links", bounds)
         offset = 0
         while True:
             params = {"offset": str(offset), "limit": str(self.page_size), "visibility": "all"}
-            page = self._call("GET", "/links", params=params)
+            page = self.call("GET", "/links", params=params).data
             if not isinstance(page, list):
-                raise ShaarliError(f"GET /links: the answer is {describe(page)}, expected a list")
+                raise ShaarliError(f"GET /links: the answer is {kind(page)}, expected a list")
             last = len(page) < self.page_size
-            listing.page((_listed_id(raw) for raw in page), repeat_ends=last)
-            for raw in page:
-                link_id = raw.get("id") if isinstance(raw, Mapping) else None
-                if isinstance(link_id, int) and link_id in seen:
-                    continue
-                if isinstance(link_id, int):
-                    seen.add(link_id)
-                yield raw
+            ids = [_listed_id(raw) for raw in page]
+            listing.page(ids, repeat_ends=last)
+            yield from listing.once(page, ids)
             if last:
                 return
             offset += len(page)
 
     def get_link(self, link_id: int) -> dict[str, Any]:
-        return _object(self._call("GET", f"/links/{link_id}", item=True), f"GET /links/{link_id}")
+        answer = self.call("GET", f"/links/{link_id}", item=True).data
+        return self.object(answer, f"GET /links/{link_id}")
 
     def put_link(self, link_id: int, link: Mapping[str, Any]) -> dict[str, Any]:
         """Replace the link: the five editable fields, all of them (a missing one resets)."""
         body = {key: link[key] for key in ("url", "title", "description", "tags", "private")}
         path = f"/links/{link_id}"
-        return _object(self._call("PUT", path, json=body, item=True), f"PUT {path}")
+        return self.object(self.call("PUT", path, json=body, item=True).data, f"PUT {path}")
 
     def delete_link(self, link_id: int) -> None:
-        self._call("DELETE", f"/links/{link_id}", item=True, expect_json=False)
+        self.call("DELETE", f"/links/{link_id}", item=True, expect_json=False)
 
     def create_link(self, url: str, title: str, tags: list[str]) -> dict[str, Any]:
         """POST a link; 409 (the URL is saved already) raises ``Conflict`` with that link."""
         body = {"url": url, "title": title, "description": "", "tags": tags}
-        return _object(self._call("POST", "/links", json=body), "POST /links")
+        return self.object(self.call("POST", "/links", json=body).data, "POST /links")
 
     # -- tags -------------------------------------------------------------------------
     def rename_tag(self, name: str, new_name: str) -> None:
         """Rename the exact spelling ``name`` in every link (the route takes ``\\w+`` only)."""
-        self._call("PUT", f"/tags/{_tag_path(name)}", json={"name": new_name}, item=True)
+        self.call("PUT", f"/tags/{_tag_path(name)}", json={"name": new_name}, item=True)
 
     def delete_tag(self, name: str) -> None:
         """Remove one exact-case occurrence of ``name`` from every link."""
-        self._call("DELETE", f"/tags/{_tag_path(name)}", item=True, expect_json=False)
+        self.call("DELETE", f"/tags/{_tag_path(name)}", item=True, expect_json=False)
 
     def info(self) -> dict[str, Any]:
         """Counters and settings: a cheap credentials check."""
-        return _object(self._call("GET", "/info"), "GET /info")
+        return self.object(self.call("GET", "/info").data, "GET /info")
 
-    # -- plumbing ---------------------------------------------------------------------
-    def _token(self) -> str:
+    # -- what is Shaarli's own -------------------------------------------------------
+    def token(self) -> str:
         """A token signed now, masked from now on like the secret (one per second:
         the same ``iat`` signs the same token, so the set grows with the run's length)."""
         token = make_token(self._secret, self._clock())
-        self._secrets.add(token)
-        self._secrets.add(token.rsplit(".", 1)[-1])  # the signature alone
+        self.secrets.add(token)
+        self.secrets.add(token.rsplit(".", 1)[-1])  # the signature alone
         return token
 
-    def _http(self) -> HttpClient:
-        client: HttpClient | None = getattr(self._local, "client", None)
-        if client is None:
-            client = HttpClient(
-                self.base_url,
-                **self._settings,
-                user_agent=f"rulebot/{__version__}",
-                secrets=self._secrets,
-                error=ShaarliError,
-                service="a Shaarli server",
-                config_key="shaarli.base_url",
-            )
-            self._local.client = client
-            with self._lock:
-                self._clients.append(client)
-        return client
+    def reason(self, response: Response) -> str:
+        """Shaarli's reason: a bare JSON string (``"Link not found"``), else the text."""
+        answer = response.text.strip()
+        if answer.startswith('"'):
+            try:
+                decoded = json.loads(answer)
+                answer = decoded if isinstance(decoded, str) else answer
+            except ValueError:
+                pass
+        if "text/html" in response.headers.get("content-type", "") and not answer.startswith("{"):
+            answer = answer if len(answer) < 200 and "<" not in answer else ""
+        return answer
 
-    def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        params: Mapping[str, str] | None = None,
-        item: bool = False,
-        expect_json: bool = True,
-    ) -> Any:
-        """One API call; a non-2xx answer becomes the matching ``ShaarliError``.
-
-        ``item``: the path names one link or tag, so Shaarli's own 404 is
-        ``NotFound`` (moot). A 404 with an empty body is a route that did not
-        match: the base URL is not a Shaarli API."""
-        label = f"{method} {path}"
-        http = self._http()
-        headers = {
-            "Authorization": f"Bearer {self._token()}",
-            "Accept": "application/json",
-        }
-        response = http.request(
-            method,
-            API_PATH + path,
-            json=json,
-            params=params,
-            headers=headers,
-            expect_json=expect_json,
-            label=label,
-        )
-        if 200 <= response.status < 300:
-            return response.data if expect_json else None
-        detail = _error_text(response, http)
+    def refused(
+        self, response: Response, label: str, detail: str, *, item: bool
+    ) -> ShaarliError | None:
+        """A 401 names the likely causes; a 409 carries the link that has the URL.
+        Shaarli's own 404 names what is gone: one with an empty body is a route
+        that did not match, so the base URL is not a Shaarli API."""
         if response.status == 401:
-            raise ShaarliAuthError(
+            return ShaarliAuthError(
                 f"{label}: Shaarli at {self.origin} refused rulebot's token signed with "
                 f"{self.secret_env} (401 {detail or 'Not authorized'}); check that "
                 f"{self.secret_env} is the instance's REST API secret ({SECRET_HELP}), that the "
@@ -294,20 +215,14 @@ class ShaarliClient:
             )
         if response.status == 409:
             existing = _json_or_none(response)
-            raise Conflict(f"{label}: another link already has this URL on Shaarli", existing)
-        if response.status == 404 and item and detail:
-            raise NotFound(f"{label}: {detail} on {self.origin}", status=404, detail=detail)
-        if response.status == 404:
-            raise ShaarliError(
+            return Conflict(f"{label}: another link already has this URL on Shaarli", existing)
+        if response.status == 404 and not (item and detail):
+            return ShaarliError(
                 f"{label}: {self.origin} answered 404 without a reason; is shaarli.base_url "
                 "the root of a Shaarli instance (the address you open in a browser)?",
                 status=404,
             )
-        raise ShaarliError(
-            f"{label}: Shaarli refused it ({response.status} {detail or 'without a reason'})",
-            status=response.status,
-            detail=detail,
-        )
+        return None
 
 
 # -- from a link to an Item -----------------------------------------------------------------
@@ -325,24 +240,24 @@ def link_to_item(raw: Any) -> Item:
     ``ItemDataError`` naming it.
     """
     if not isinstance(raw, Mapping):
-        raise ItemDataError(f"Shaarli link is {describe(raw)}, expected an object")
+        raise ItemDataError(f"Shaarli link is {kind(raw)}, expected an object")
     link_id = raw.get("id")
     if not is_link_id(link_id):
         raise ItemDataError(
-            f"Shaarli link has id {_show(link_id)}, expected a whole number up to 2^63 - 1"
+            f"Shaarli link has id {show(link_id)}, expected a whole number up to 2^63 - 1"
         )
     where = f"Shaarli link {link_id}"
-    url = _text(raw.get("url"), where, "url")
-    title = _text(raw.get("title"), where, "title")
+    url = text(raw.get("url"), where, "url")
+    title = text(raw.get("title"), where, "title")
     shorturl = raw.get("shorturl")
     if not isinstance(shorturl, str) or not _SHORTURL.fullmatch(shorturl):
-        raise ItemDataError(f"{where}: field 'shorturl' is {_show(shorturl)}")
+        raise ItemDataError(f"{where}: field 'shorturl' is {show(shorturl)}")
     private = raw.get("private")
     if not isinstance(private, bool):
-        raise ItemDataError(f"{where}: field 'private' is {_show(private)}, expected true/false")
+        raise ItemDataError(f"{where}: field 'private' is {show(private)}, expected true/false")
     tags = raw.get("tags")
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-        raise ItemDataError(f"{where}: field 'tags' is {describe(tags)}, expected a list of text")
+        raise ItemDataError(f"{where}: field 'tags' is {kind(tags)}, expected a list of text")
     added = _seconds(raw.get("created"), where, "created")
     updated_raw = raw.get("updated")
     updated = added if updated_raw == "" else _seconds(updated_raw, where, "updated")
@@ -370,50 +285,17 @@ def _listed_id(raw: Any) -> str | None:
     return str(link_id) if is_link_id(link_id) else None
 
 
-def _text(value: Any, where: str, name: str) -> str:
-    if not isinstance(value, str):
-        raise ItemDataError(f"{where}: field {name!r} is {describe(value)}, expected text")
-    return value
-
-
 def _seconds(value: Any, where: str, name: str) -> int:
     """Shaarli's ``DateTime::ATOM`` (``2026-12-01T09:14:28+00:00``) as unix seconds."""
-    parsed = None
-    if isinstance(value, str) and len(value) <= 40:
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            parsed = None
-    if parsed is None or parsed.tzinfo is None:
-        raise ItemDataError(f"{where}: field {name!r} is {_show(value)}, expected a date and time")
-    try:
-        seconds = int(parsed.timestamp())
-    except (OverflowError, ValueError):
-        seconds = -(2**63)  # out of any range: refused below
-    return checked_time(seconds, where, name)
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return clip(json.dumps(value), 60)
-    return describe(value)
-
-
-def _instance_root(base_url: str) -> str:
-    """The instance root; a pasted ``…/api/v1`` is forgiven."""
-    root = base_url.strip().rstrip("/")
-    return root[: -len(API_PATH)] if root.endswith(API_PATH) else root
+    parsed = iso_time(value)
+    if parsed is not None and parsed.tzinfo is None:
+        parsed = None
+    return seconds(parsed, value, where, name, "a date and time")
 
 
 def _tag_path(name: str) -> str:
     # the route only matches [A-Za-z0-9_]+; callers check, this keeps the path one segment
-    return quote(name, safe="")
-
-
-def _object(answer: Any, label: str) -> dict[str, Any]:
-    if not isinstance(answer, dict):
-        raise ShaarliError(f"{label}: the answer is {describe(answer)}, expected an object")
-    return answer
+    return path_segment(name)
 
 
 def _json_or_none(response: Response) -> Any:
@@ -421,17 +303,3 @@ def _json_or_none(response: Response) -> Any:
         return response.json()
     except ValueError:
         return None
-
-
-def _error_text(response: Response, http: HttpClient) -> str:
-    """Shaarli's reason: a bare JSON string (``"Link not found"``), else the text."""
-    text = response.text.strip()
-    if text.startswith('"'):
-        try:
-            decoded = json.loads(text)
-            text = decoded if isinstance(decoded, str) else text
-        except ValueError:
-            pass
-    if "text/html" in response.headers.get("content-type", "") and not text.startswith("{"):
-        text = text if len(text) < 200 and "<" not in text else ""
-    return http.clean(text, 160)

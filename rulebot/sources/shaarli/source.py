@@ -33,8 +33,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -42,11 +41,10 @@ from rulebot.errors import ItemDataError
 from rulebot.library.item import Item
 from rulebot.library.tagcase import folded_tags
 from rulebot.planning.plan import Plan, PlannedAction
-from rulebot.rules.capabilities import SHAARLI, Capabilities
-from rulebot.sources.applier import Answer, Unit, apply_units, split_tags
-from rulebot.sources.base import SyncResult
-from rulebot.sources.paging import Bounds
+from rulebot.rules.capabilities import SHAARLI
+from rulebot.sources.applier import Answer, split_tags
 from rulebot.sources.refining import Replay
+from rulebot.sources.server import ServerSession, ServerSource
 from rulebot.sources.shaarli.api import (
     API_SECRET_ENV,
     TAG_ROUTE,
@@ -58,90 +56,36 @@ from rulebot.sources.shaarli.api import (
 )
 
 if TYPE_CHECKING:
-    from rulebot.library.journal import JournalAction
-    from rulebot.library.store import Store
-    from rulebot.planning.plan import Result
-    from rulebot.rules.config import Config, ServiceSettings
+    from rulebot.rules.config import ServiceSettings
+    from rulebot.sources.paging import Bounds
 
 logger = logging.getLogger("rulebot.shaarli")
 # how Shaarli tells tags apart (its tag list merges with strtolower: ASCII
 # letters only); the plan compared them so, and every edit here does too
 FOLD = SHAARLI.fold
 
-SOURCE_KEY = "source"  # store meta: which library the mirror holds
 _TAG_ACTIONS = ("tags_add", "tags_remove", "tags_replace", "tags_clear")
 
 
-class ShaarliSession:
+class ShaarliSession(ServerSession):
+    kind, noun = "shaarli", "link"
+
     def __init__(self, client: ShaarliClient, settings: ServiceSettings) -> None:
-        self.client = client
-        self.settings = settings
+        super().__init__(client, settings)
+        self.client: ShaarliClient = client
 
-    @property
-    def requests_made(self) -> int:
-        return self.client.requests_made
+    # -- sync: a full scan (see the module's docstring) ---------------------------------
+    def listing(self, bounds: Bounds) -> Iterator[dict[str, Any]]:
+        return self.client.iter_links(bounds=bounds)
 
-    def recover(self, store: Store, pending: Sequence[JournalAction]) -> None:
-        """Nothing to do: the next sync shows whether they landed."""
+    def to_item(self, raw: Any) -> Item:
+        return link_to_item(raw)
 
-    def sync(self, store: Store, *, full: bool = False, progress: bool = False) -> SyncResult:
-        """A full scan; the mirror becomes exactly what it saw. A link the
-        server garbles is reported and kept out of the mirror."""
-        before = self.client.requests_made
-        known = {item.item_id for item in store.items()}
-        items: list[Item] = []
-        bounds = Bounds(len(known), self.settings.max_items, "shaarli.max_items")
-        for raw in self.client.iter_links(bounds=bounds):
-            try:
-                items.append(link_to_item(raw))
-            except ItemDataError as err:
-                logger.warning("skipped a link rulebot cannot read: %s", err)
-        seen = {item.item_id for item in items}
-        with store.transaction() as conn:
-            store.replace_all(items, conn)
-            store.set_meta(SOURCE_KEY, f"shaarli {self.settings.base_url.rstrip('/')}", conn)
-        return SyncResult(True, len(items), len(known - seen), self.client.requests_made - before)
-
-    def apply(
-        self,
-        store: Store,
-        plan: Plan,
-        *,
-        check_stale: bool,
-        stop: Callable[[], bool] | None = None,
-        progress: bool = False,
-    ) -> Result:
-        return apply_units(
-            store,
-            plan,
-            self.perform,
-            kind="shaarli",
-            concurrency=self.settings.concurrency,
-            requests=lambda: self.client.requests_made,
-            check_stale=check_stale,
-            stop=stop,
-            progress=progress,
-        )
-
-    def perform(
-        self, unit: Unit, current: Item | None, library: Mapping[str, Item]
-    ) -> list[Answer]:
-        first = unit[0][1]
-        if first.item_id is None:
-            return [self._account_wide(first)]
-        cannot = [p.name for _, p in unit if p.name not in (*_TAG_ACTIONS, "delete")]
+    # -- apply ------------------------------------------------------------------
+    def item_unit(self, item_id: str, actions: list[PlannedAction], current: Item | None) -> Answer:
+        cannot = [p.name for p in actions if p.name not in (*_TAG_ACTIONS, "delete")]
         if cannot:
-            return [Answer(False, f"Shaarli cannot do `{cannot[0]}` (tags-only bookmarks)")] * len(
-                unit
-            )
-        try:
-            return [self._item_unit(first.item_id, [p for _, p in unit], current)] * len(unit)
-        except NotFound:
-            return [Answer(True, "the link is gone on the server", moot=True)] * len(unit)
-
-    def _item_unit(
-        self, item_id: str, actions: list[PlannedAction], current: Item | None
-    ) -> Answer:
+            return Answer(False, f"Shaarli cannot do `{cannot[0]}` (tags-only bookmarks)")
         link_id = int(item_id)
         link = self.client.get_link(link_id)
         if not _same_link(link, actions[0], current):
@@ -170,7 +114,7 @@ class ShaarliSession:
             return Answer(True, tags=tuple(spelled))
         return Answer(True, tags=tuple(tags))
 
-    def _account_wide(self, planned: PlannedAction) -> Answer:
+    def account_wide(self, planned: PlannedAction, library: Mapping[str, Item]) -> Answer:
         send = planned.send
         try:
             if planned.name == "add":
@@ -248,33 +192,17 @@ def _apply_tags(tags: list[str], changes: list[tuple[str, list[str]]]) -> list[s
     return tags
 
 
-class ShaarliSource:
-    kind = "shaarli"
-    remote = True
+class ShaarliSource(ServerSource):
+    kind, caps = "shaarli", SHAARLI
 
-    def __init__(self, settings: ServiceSettings) -> None:
-        self.settings = settings
-
-    @property
-    def capabilities(self) -> Capabilities:
-        return SHAARLI
-
-    def describe(self) -> dict[str, Any]:
-        return {"kind": "shaarli", "base_url": self.settings.base_url}
-
-    @contextmanager
-    def connect(self) -> Iterator[ShaarliSession]:
+    def client(self) -> ShaarliClient:
         env = self.settings.env.get("api_secret_env", API_SECRET_ENV)
-        with ShaarliClient(
-            self.settings.base_url,
-            os.environ.get(env),
-            page_size=self.settings.page_size,
-            timeout=self.settings.timeout,
-            max_wait=self.settings.max_rate_wait,
-            secret_env=env,
-            on_wait=lambda message: logger.warning("%s", message),
-        ) as client:
-            yield ShaarliSession(client, self.settings)
+        return ShaarliClient(
+            self.settings.base_url, os.environ.get(env), secret_env=env, **self.client_settings()
+        )
+
+    def session(self, client: ShaarliClient) -> ShaarliSession:
+        return ShaarliSession(client, self.settings)
 
     def refine(self, plan: Plan, library: Mapping[str, Item]) -> Plan:
         """Tag renames and deletes Shaarli's tag routes would not do exactly
@@ -353,6 +281,4 @@ def _per_link_why(planned: PlannedAction) -> str:
     return f"{planned.name} {send.get('tag')} per link on Shaarli"
 
 
-def from_config(config: Config) -> ShaarliSource:
-    assert config.service is not None and config.service.kind == "shaarli"
-    return ShaarliSource(config.service)
+from_config = ShaarliSource.from_config

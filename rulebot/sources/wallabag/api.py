@@ -29,15 +29,15 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
-from email.utils import parsedate_to_datetime
-from typing import Any
-from urllib.parse import quote, urlencode
+from typing import Any, Unpack
+from urllib.parse import urlencode
 
-from rulebot import __version__
-from rulebot.errors import CredentialsError, ItemDataError, RulebotError
-from rulebot.http import HttpClient, RateBudget, Response, Secrets, clip
-from rulebot.library.item import ARCHIVED, UNREAD, Item, checked_count, checked_time
-from rulebot.sources.paging import Bounds, Listing
+from rulebot.errors import CredentialsError, ItemDataError
+from rulebot.http import HttpClient, Response, Secrets, http_date
+from rulebot.library.item import ARCHIVED, UNREAD, Item, checked_count
+from rulebot.sources.client import Gone, ServiceClient, ServiceError, Settings, path_segment
+from rulebot.sources.fields import iso_time, kind, named_tags, optional_text, seconds, show
+from rulebot.sources.paging import Bounds
 
 logger = logging.getLogger("rulebot.wallabag")
 
@@ -57,24 +57,23 @@ MAX_LIFETIME = 366 * 86400  # a longer expires_in is nonsense: read as the defau
 CLIENT_HELP = "create an API client in Wallabag under Developer -> Create a new client"
 
 
-class WallabagError(RulebotError):
+class WallabagError(ServiceError):
     """Wallabag failed, or answered something rulebot cannot use."""
-
-    def __init__(self, message: str, *, status: int | None = None, detail: str = "") -> None:
-        super().__init__(message)
-        self.status, self.detail = status, detail
 
 
 class WallabagAuthError(WallabagError, CredentialsError):
     """The client or the user's credentials were refused (or are missing)."""
 
 
-class NotFound(WallabagError):
+class NotFound(WallabagError, Gone):
     """404 on one entry or tag: it is gone, so the action is moot."""
 
 
-class WallabagClient:
+class WallabagClient(ServiceClient):
     """One Wallabag instance. ``base_url`` is the instance root (``/api`` is appended)."""
+
+    service, config, api_path = "Wallabag", "wallabag", API_PATH
+    error, not_found = WallabagError, NotFound
 
     def __init__(
         self,
@@ -83,14 +82,8 @@ class WallabagClient:
         *,
         env: Mapping[str, str] | None = None,
         page_size: int = 500,
-        timeout: float = 30.0,
-        total_timeout: float | None = None,
-        max_retries: int = 5,
-        backoff_base: float = 0.5,
-        max_wait: float = 900.0,
-        on_wait: Callable[[str], None] | None = None,
-        sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        **settings: Unpack[Settings],
     ) -> None:
         self.env = {**ENV, **(env or {})}
         missing = [self.env[key] for key in ENV if not credentials.get(key)]
@@ -100,24 +93,7 @@ class WallabagClient:
                 f"({self._variables()}); {CLIENT_HELP}"
             )
         self._credentials = {key: str(credentials[key]) for key in ENV}
-        self.base_url = _instance_root(base_url)
-        self.page_size = page_size
-        self._settings: dict[str, Any] = {
-            "timeout": timeout,
-            "total_timeout": total_timeout,
-            "max_retries": max_retries,
-            "backoff_base": backoff_base,
-            "max_wait": max_wait,
-            "on_wait": on_wait,
-            "rate_budget": RateBudget(),  # one for every thread: spent once, spent for all
-            "sleep": sleep,
-        }
         self._clock = clock
-        # the credentials and every token issued, masked in every spelling
-        self._secrets = Secrets(self._credentials.values())
-        self._local = threading.local()
-        self._clients: list[HttpClient] = []
-        self._clients_lock = threading.Lock()
         self._token_lock = threading.Lock()
         self._access: str | None = None
         self._refresh: str | None = None
@@ -128,29 +104,22 @@ class WallabagClient:
         self.last_total: int | None = None
         # the server's clock (its Date header, UTC) when the last listing began
         self.listed_at: int | None = None
-        self.origin = self._http().origin  # checks the URL now
-
-    def __repr__(self) -> str:  # never a credential or a token
-        return f"WallabagClient({self.base_url!r})"
-
-    def __enter__(self) -> WallabagClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        super().__init__(
+            base_url,
+            # the credentials and every token issued, masked in every spelling
+            secrets=Secrets(self._credentials.values()),
+            page_size=page_size,
+            **settings,
+        )
 
     def close(self) -> None:
-        with self._clients_lock:
-            for client in self._clients:
-                client.close()
-            self._clients.clear()
+        super().close()
         self._access = self._refresh = None  # tokens die with the session
 
     @property
     def requests_made(self) -> int:
         """HTTP attempts so far (token requests and retries included), over every thread."""
-        with self._clients_lock:
-            return sum(client.requests_made for client in self._clients)
+        return super().requests_made
 
     # -- entries ---------------------------------------------------------------------------
     def iter_entries(
@@ -161,14 +130,7 @@ class WallabagClient:
         listing is stopped (``rulebot.sources.paging``) past the ``total`` the first
         page announced, past ``bounds``, or at a page with nothing new (a page
         repeated, or empty before ``pages``)."""
-        listing = Listing(
-            "GET /api/entries.json",
-            "entries",
-            origin=self.origin,
-            page_size=self.page_size,
-            bounds=bounds,
-            error=WallabagError,
-        )
+        listing = self.listing("GET /api/entries.json", "entries", bounds)
         params = {
             "sort": "updated" if since else "created",
             "order": "asc",
@@ -185,14 +147,14 @@ class WallabagClient:
             )
             if page == 1:
                 date = response.headers.get("date")
-                self.listed_at = _http_date(date)
+                self.listed_at = http_date(date)
                 if self.listed_at is None and date:
                     logger.warning(
                         "GET /api/entries.json: Wallabag's Date header %r is not a date; the "
                         "sync cursor comes from the entries it listed instead",
                         self._http().clean(date, 60),
                     )
-            answer = _object(response.data, "GET /api/entries.json")
+            answer = self.object(response.data, "GET /api/entries.json")
             items, pages = _page(answer, page)
             total = answer.get("total")
             self.last_total = total if isinstance(total, int) else None
@@ -222,21 +184,21 @@ class WallabagClient:
             for key, value in (("archive", archive), ("starred", starred))
             if value is not None
         }
-        return self._call("PATCH", f"/entries/{_path_id(entry_id)}.json", form=form, item=True)
+        return self._call("PATCH", f"/entries/{path_segment(entry_id)}.json", form=form, item=True)
 
     def delete_entry(self, entry_id: str) -> None:
         """A hard delete; a second one is a 404 (``NotFound``)."""
-        path = f"/entries/{_path_id(entry_id)}.json"
+        path = f"/entries/{path_segment(entry_id)}.json"
         self._call("DELETE", path, params={"expect": "id"}, item=True)
 
     def add_tags(self, entry_id: str, labels: Sequence[str]) -> Any:
         """Add tags (lower-cased and created by the server); the entry afterwards."""
-        path = f"/entries/{_path_id(entry_id)}/tags.json"
+        path = f"/entries/{path_segment(entry_id)}/tags.json"
         return self._call("POST", path, form={"tags": ",".join(labels)}, item=True)
 
     def remove_tag(self, entry_id: str, tag_id: int) -> Any:
         """Remove one tag (by its global numeric id); the entry afterwards."""
-        path = f"/entries/{_path_id(entry_id)}/tags/{int(tag_id)}.json"
+        path = f"/entries/{path_segment(entry_id)}/tags/{int(tag_id)}.json"
         return self._call("DELETE", path, item=True)
 
     def bulk_add_tags(self, changes: Sequence[tuple[str, Sequence[str]]]) -> list[Any]:
@@ -261,7 +223,7 @@ class WallabagClient:
         self._call("DELETE", "/tag/label.json", params={"tag": label}, item=True)
 
     # -- OAuth --------------------------------------------------------------------------------
-    def _token(self) -> str:
+    def token(self) -> str:
         """A valid access token: the current one, renewed shortly before it expires."""
         with self._token_lock:
             if self._access is None or self._clock() >= self._expires_at:
@@ -325,7 +287,7 @@ class WallabagClient:
             self._access, self._refresh = answer["access_token"], answer.get("refresh_token")
             for token in (self._access, self._refresh):
                 if token:
-                    self._secrets.add(token)
+                    self.secrets.add(token)
             lifetime = token_lifetime(answer["expires_in"])
             # renewed a little early (never more than a quarter of its life early)
             self._expires_at = self._clock() + lifetime - min(EARLY_RENEWAL, lifetime / 4)
@@ -366,23 +328,6 @@ class WallabagClient:
         return ", ".join(self.env[key] for key in ENV)
 
     # -- plumbing -------------------------------------------------------------------------------
-    def _http(self) -> HttpClient:
-        client: HttpClient | None = getattr(self._local, "client", None)
-        if client is None:
-            client = HttpClient(
-                self.base_url,
-                **self._settings,
-                user_agent=f"rulebot/{__version__}",
-                secrets=self._secrets,
-                error=WallabagError,
-                service="a Wallabag server",
-                config_key="wallabag.base_url",
-            )
-            self._local.client = client
-            with self._clients_lock:
-                self._clients.append(client)
-        return client
-
     def _call(
         self,
         method: str,
@@ -396,7 +341,7 @@ class WallabagClient:
         """One API call with the token; a 401 renews the token once and retries.
         The answer's JSON, or with ``raw`` the whole 200 response."""
         label = f"{method} {API_PATH}{path}"
-        token = self._token()
+        token = self.token()
         response = self._send(method, path, token, params, form, label)
         if response.status == 401:
             token = self._renewed(token)
@@ -412,23 +357,27 @@ class WallabagClient:
                 )
         if response.status == 200:
             return response if raw else response.data
-        http = self._http()
-        detail = _error_text(response, http)
-        if response.status in (403, 404) and item:
+        raise self.refusal(response, label, item=item)
+
+    def reason(self, response: Response) -> str:
+        """FOSRest's ``{"code", "message"}`` or an OAuth body, else the text."""
+        try:
+            answer = response.json()
+        except ValueError:
+            return response.text.strip()
+        if isinstance(answer, dict):
+            for key in ("message", "error_description", "error"):
+                if isinstance(answer.get(key), str):
+                    return str(answer[key])
+        return response.text.strip()
+
+    def refused(
+        self, response: Response, label: str, detail: str, *, item: bool
+    ) -> WallabagError | None:
+        if response.status == 403 and item:
             # another user's entry is a 404 (a 403 on 2.6): gone for us either way
-            raise NotFound(f"{label}: not found on {self.origin} ({detail})", status=404)
-        if response.status == 404:
-            raise WallabagError(
-                f"{label}: {self.origin} answered 404 ({detail}); is wallabag.base_url the root "
-                "of a Wallabag instance?",
-                status=404,
-                detail=detail,
-            )
-        raise WallabagError(
-            f"{label}: Wallabag refused it ({response.status} {detail or 'without a reason'})",
-            status=response.status,
-            detail=detail,
-        )
+            return NotFound(f"{label}: not found on {self.origin} ({detail})", status=404)
+        return None
 
     def _send(
         self,
@@ -444,14 +393,8 @@ class WallabagClient:
         if form is not None:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
             content = urlencode(form).encode()
-        return self._http().request(
-            method,
-            API_PATH + path,
-            params=params,
-            headers=headers,
-            content=content,
-            expect_json=True,
-            label=label,
+        return self.request(
+            method, path, label=label, params=params, headers=headers, content=content
         )
 
 
@@ -470,30 +413,30 @@ def entry_to_item(raw: Any) -> Item:
     a time outside 1900-2999 are an ``ItemDataError`` naming the entry and the field.
     """
     if not isinstance(raw, Mapping):
-        raise ItemDataError(f"Wallabag entry is {_kind(raw)}, expected an object")
+        raise ItemDataError(f"Wallabag entry is {kind(raw)}, expected an object")
     entry_id = raw.get("id")
     if not _is_id(entry_id):
         raise ItemDataError(
-            f"Wallabag entry has id {_show(entry_id)}, expected a number from 1 to 2^63 - 1"
+            f"Wallabag entry has id {show(entry_id)}, expected a number from 1 to 2^63 - 1"
         )
     where = f"Wallabag entry {entry_id}"
-    url = _opt_str(raw.get("url"), where, "url") or ""
-    given = _opt_str(raw.get("given_url"), where, "given_url") or url
+    url = optional_text(raw.get("url"), where, "url") or ""
+    given = optional_text(raw.get("given_url"), where, "given_url") or url
     reading = raw.get("reading_time")
     if reading is not None and (isinstance(reading, bool) or not isinstance(reading, int)):
-        raise ItemDataError(f"{where}: field 'reading_time' is {_show(reading)}, expected minutes")
+        raise ItemDataError(f"{where}: field 'reading_time' is {show(reading)}, expected minutes")
     if reading is not None:
         checked_count(reading, where, "reading_time")
-    language = _opt_str(raw.get("language"), where, "language")
-    domain = _opt_str(raw.get("domain_name"), where, "domain_name")
+    language = optional_text(raw.get("language"), where, "language")
+    domain = optional_text(raw.get("domain_name"), where, "domain_name")
     return Item(
         item_id=str(entry_id),
         given_url=given,
         resolved_url=url if url != given else "",
-        given_title=_opt_str(raw.get("title"), where, "title") or "",
+        given_title=optional_text(raw.get("title"), where, "title") or "",
         status=ARCHIVED if _int_flag(raw.get("is_archived"), where, "is_archived") else UNREAD,
         favorite=_int_flag(raw.get("is_starred"), where, "is_starred"),
-        tags=_labels(raw.get("tags"), where),
+        tags=named_tags(raw.get("tags"), where, "label"),
         time_added=_seconds(raw.get("created_at"), where, "created_at"),
         time_updated=_seconds(raw.get("updated_at"), where, "updated_at", nullable=True),
         time_read=_seconds(raw.get("archived_at"), where, "archived_at", nullable=True),
@@ -512,25 +455,7 @@ def _int_flag(value: Any, where: str, name: str) -> bool:
     # 0/1 integers; JSON booleans are accepted too (older serializers)
     if value in (0, 1) and isinstance(value, (int, bool)):
         return bool(value)
-    raise ItemDataError(f"{where}: field {name!r} is {_show(value)}, expected 0 or 1")
-
-
-def _opt_str(value: Any, where: str, name: str) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    raise ItemDataError(f"{where}: field {name!r} is {_kind(value)}, expected text")
-
-
-def _labels(value: Any, where: str) -> tuple[str, ...]:
-    if not isinstance(value, list):
-        raise ItemDataError(f"{where}: field 'tags' is {_kind(value)}, expected a list")
-    labels = []
-    for tag in value:
-        label = tag.get("label") if isinstance(tag, Mapping) else None
-        if not isinstance(label, str) or not label:
-            raise ItemDataError(f"{where}: field 'tags' holds {_show(tag)}, expected {{label: …}}")
-        labels.append(label)
-    return tuple(sorted(dict.fromkeys(labels), key=str.casefold))
+    raise ItemDataError(f"{where}: field {name!r} is {show(value)}, expected 0 or 1")
 
 
 def _seconds(value: Any, where: str, name: str, *, nullable: bool = False) -> int | None:
@@ -542,45 +467,13 @@ def _seconds(value: Any, where: str, name: str, *, nullable: bool = False) -> in
         try:
             parsed = datetime.strptime(value, "%Y-%m-%dT%H:%M:%S%z")
         except ValueError:
-            try:
-                parsed = datetime.fromisoformat(value)
-            except ValueError:
-                parsed = None
-    if parsed is None or parsed.tzinfo is None:
-        raise ItemDataError(
-            f"{where}: field {name!r} is {_show(value)}, expected a date like "
-            "2016-04-05T09:07:54+0200"
-        )
-    try:
-        seconds = int(parsed.timestamp())
-    except (OverflowError, ValueError):
-        seconds = -(2**63)  # out of any range: refused below
-    return checked_time(seconds, where, name)
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return clip(json.dumps(value), 60)
-    return _kind(value)
-
-
-def _kind(value: Any) -> str:
-    return {dict: "an object", list: "a list", type(None): "null"}.get(
-        type(value), f"a {type(value).__name__}"
-    )
+            parsed = iso_time(value)
+    if parsed is not None and parsed.tzinfo is None:
+        parsed = None
+    return seconds(parsed, value, where, name, "a date like 2016-04-05T09:07:54+0200")
 
 
 # -- helpers -----------------------------------------------------------------------------------
-
-
-def _instance_root(base_url: str) -> str:
-    """The instance root; a pasted ``…/api`` is forgiven."""
-    root = base_url.strip().rstrip("/")
-    return root[: -len(API_PATH)] if root.endswith(API_PATH) else root
-
-
-def _path_id(value: str) -> str:
-    return quote(str(value), safe="")
 
 
 def _page(answer: Mapping[str, Any], page: int) -> tuple[list[Any], int]:
@@ -602,28 +495,12 @@ def _listed_id(raw: Any) -> str | None:
     return str(entry_id)
 
 
-def _object(answer: Any, label: str) -> dict[str, Any]:
-    if not isinstance(answer, dict):
-        raise WallabagError(f"{label}: the answer is {_kind(answer)}, expected an object")
-    return answer
-
-
 def _is_id(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID
 
 
 def _is_tag(tag: Any) -> bool:
     return isinstance(tag, Mapping) and _is_id(tag.get("id")) and isinstance(tag.get("label"), str)
-
-
-def _http_date(value: str | None) -> int | None:
-    """An HTTP ``Date`` header as unix seconds; None when absent or unreadable."""
-    if not value or len(value) > 64:
-        return None
-    try:
-        return int(parsedate_to_datetime(value).timestamp())
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
 
 
 def token_lifetime(value: Any) -> float:
@@ -664,16 +541,3 @@ def _oauth_error(response: Response, http: HttpClient) -> tuple[str, str]:
         text = answer.get("error_description") or code or ""
         return (str(code) if isinstance(code, str) else ""), http.clean(str(text), 160)
     return "", ""
-
-
-def _error_text(response: Response, http: HttpClient) -> str:
-    """FOSRest's ``{"code", "message"}`` or an OAuth body, else the text."""
-    try:
-        answer = response.json()
-    except ValueError:
-        return http.clean(response.text.strip(), 160)
-    if isinstance(answer, dict):
-        for key in ("message", "error_description", "error"):
-            if isinstance(answer.get(key), str):
-                return http.clean(answer[key], 160)
-    return http.clean(response.text.strip(), 160)

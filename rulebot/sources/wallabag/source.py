@@ -42,8 +42,8 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import suppress
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -51,13 +51,14 @@ from rulebot.errors import ItemDataError
 from rulebot.library.item import Item
 from rulebot.library.tagcase import folded_tags
 from rulebot.planning.plan import Plan, PlannedAction
-from rulebot.rules.capabilities import WALLABAG, Capabilities
+from rulebot.rules.capabilities import WALLABAG
 from rulebot.rules.vocab import parse_duration
-from rulebot.sources.applier import Answer, Unit, apply_units, split_tags
-from rulebot.sources.base import SyncResult
-from rulebot.sources.cursors import believable, from_the_future, vouched
-from rulebot.sources.paging import Bounds
+from rulebot.sources.applier import Answer, Unit, split_tags
+from rulebot.sources.cursors import believable, vouched
+from rulebot.sources.editing import gather
 from rulebot.sources.refining import Replay
+from rulebot.sources.server import ServerSession, ServerSource
+from rulebot.sources.syncing import SOURCE_KEY, Sync, stored_cursor
 from rulebot.sources.wallabag.api import (
     ENV,
     MASS_ACTION_LIMIT,
@@ -67,10 +68,10 @@ from rulebot.sources.wallabag.api import (
 )
 
 if TYPE_CHECKING:
-    from rulebot.library.journal import JournalAction
     from rulebot.library.store import Store
-    from rulebot.planning.plan import Result
-    from rulebot.rules.config import Config, ServiceSettings
+    from rulebot.rules.config import ServiceSettings
+    from rulebot.sources.base import SyncResult
+    from rulebot.sources.paging import Bounds
 
 logger = logging.getLogger("rulebot.wallabag")
 # Wallabag lower-cases every label it stores (PHP's mb_convert_case to lower
@@ -78,7 +79,6 @@ logger = logging.getLogger("rulebot.wallabag")
 # compared them so (str.lower), and every request here does too
 FOLD = WALLABAG.fold
 
-SOURCE_KEY = "source"  # store meta: which library the mirror holds
 SINCE_KEY = "wallabag.since"  # the `since` cursor (server unix seconds)
 FULL_SCAN_KEY = "wallabag.full_scan_at"  # when the last full scan finished (unix seconds)
 DEFAULT_FULL_SCAN_EVERY = "7d"
@@ -88,22 +88,23 @@ OVERLAP = 3600
 MAX_BULK_URL = 300  # longer URLs go one by one (a bulk payload rides in the URL)
 
 
-class WallabagSession:
+class WallabagSession(ServerSession):
+    kind, noun = "wallabag", "entry"
+
     def __init__(
         self,
         client: WallabagClient,
         settings: ServiceSettings,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.client = client
-        self.settings = settings
-        self.clock = clock
+        super().__init__(client, settings, clock)
+        self.client: WallabagClient = client
         self._tag_ids: dict[str, int] | None = None
         self._tag_lock = threading.Lock()
 
     @property
-    def requests_made(self) -> int:
-        return self.client.requests_made
+    def source_id(self) -> str:
+        return f"wallabag {self.client.base_url}"
 
     @property
     def full_scan_every(self) -> int:
@@ -111,44 +112,29 @@ class WallabagSession:
         return parse_duration(str(text))
 
     # -- sync ---------------------------------------------------------------------
-    def recover(self, store: Store, pending: Sequence[JournalAction]) -> None:
-        """Nothing to do: the next sync shows whether they landed."""
-
     def sync(self, store: Store, *, full: bool = False, progress: bool = False) -> SyncResult:
         """Incremental with ``since``; a full scan when asked, when the store holds
         another library or none yet, or when ``full_scan_every`` has passed."""
-        before = self.client.requests_made
-        source = f"wallabag {self.client.base_url}"
-        cursor = _int(store.get_meta(SINCE_KEY))
+        scan = Sync(self, store)
         last_full = _int(store.get_meta(FULL_SCAN_KEY))
         now = int(self.clock())
+        cursor = None
         full = (
             full
-            or store.get_meta(SOURCE_KEY) != source
-            or cursor is None
+            or store.get_meta(SOURCE_KEY) != self.source_id
             or last_full is None
             or now - last_full >= self.full_scan_every
-            or from_the_future(cursor, "Wallabag sync cursor", clock=self.clock)
+            or (cursor := stored_cursor(store, SINCE_KEY, "Wallabag sync cursor", clock=self.clock))
+            is None
         )
-        bounds = Bounds(store.count(), self.settings.max_items, "wallabag.max_items")
-        if full:
-            items, deleted = self._full_scan(store, bounds)
-        else:
-            items = self._list(since=cursor or None, bounds=bounds)
-            deleted = 0
+        items = self._list(since=None if full else cursor or None, bounds=scan.bounds)
         fresh = self._cursor(items)
         # a full scan replaces the cursor: a wrong one (a server's clock that
         # was in 2100 for one answer) would otherwise outlive every repair
-        cursor = fresh if fresh is not None else 0 if full else cursor or 0
-        with store.transaction() as conn:
-            if full:
-                store.replace_all(items, conn)
-                store.set_meta(FULL_SCAN_KEY, str(now), conn)
-            else:
-                store.upsert(items, conn)
-            store.set_meta(SINCE_KEY, str(cursor), conn)
-            store.set_meta(SOURCE_KEY, source, conn)
-        return SyncResult(full, len(items), deleted, self.client.requests_made - before)
+        since = str(fresh if fresh is not None else 0 if full else cursor or 0)
+        if full:
+            return scan.full(items, {FULL_SCAN_KEY: str(now), SINCE_KEY: since})
+        return scan.changes(items, set(), {SINCE_KEY: since})
 
     def _cursor(self, items: list[Item]) -> int | None:
         """The next ``since``: the server's clock when the listing began (its
@@ -166,11 +152,6 @@ class WallabagSession:
         if not newest:
             return None
         return max(0, vouched(newest, clock=self.clock) - OVERLAP)
-
-    def _full_scan(self, store: Store, bounds: Bounds) -> tuple[list[Item], int]:
-        known = {item.item_id for item in store.items()}
-        items = self._list(bounds=bounds)
-        return items, len(known - {item.item_id for item in items})
 
     def _list(self, since: int | None = None, bounds: Bounds | None = None) -> list[Item]:
         """Every entry, or those changed after ``since``. Paging is by offset, so
@@ -190,125 +171,57 @@ class WallabagSession:
         """The readable entries, and whether the listing held still: every
         page saw the same ``total``, that many rows came, no entry twice.
         Unreadable entries are skipped but still counted as rows."""
-        items: dict[str, Item] = {}
+        listed: list[Any] = []
         seen: set[str] = set()
-        rows, repeated = 0, False
+        repeated = False
         for raw in raws:
-            rows += 1
+            listed.append(raw)
             if isinstance(raw, Mapping):
                 entry_id = str(raw.get("id"))
                 repeated = repeated or entry_id in seen
                 seen.add(entry_id)
-            try:
-                item = entry_to_item(raw)
-            except ItemDataError as err:
-                logger.warning("skipped an entry rulebot cannot read: %s", err)
-                continue
-            items[item.item_id] = item  # offset paging may show one twice
+        # offset paging may show one twice: the last copy counts
+        items = {item.item_id: item for item in self.read(listed)}
         first, last = self.client.first_total, self.client.last_total
-        steady = not repeated and (last is None or first == last == rows)
+        steady = not repeated and (last is None or first == last == len(listed))
         return list(items.values()), steady
 
+    def to_item(self, raw: Any) -> Item:
+        return entry_to_item(raw)
+
     # -- apply --------------------------------------------------------------------
-    def apply(
-        self,
-        store: Store,
-        plan: Plan,
-        *,
-        check_stale: bool,
-        stop: Callable[[], bool] | None = None,
-        progress: bool = False,
-    ) -> Result:
-        return apply_units(
-            store,
-            plan,
-            self.perform,
-            kind="wallabag",
-            concurrency=self.settings.concurrency,
-            requests=lambda: self.client.requests_made,
-            check_stale=check_stale,
-            stop=stop,
-            progress=progress,
-            bulk=BulkTags(self.client),
-        )
+    def bulk(self) -> BulkTags:
+        return BulkTags(self.client)
 
-    def perform(
-        self, unit: Unit, current: Item | None, library: Mapping[str, Item]
-    ) -> list[Answer]:
-        first = unit[0][1]
-        if first.item_id is None:
-            return [self._account_wide(first)]
-        try:
-            tags = self._item_unit(first.item_id, [planned for _, planned in unit], current)
-        except NotFound:
-            return [Answer(True, "the entry is gone on the server", moot=True)] * len(unit)
-        return [Answer(True, tags=tags)] * len(unit)
-
-    def _item_unit(
-        self, entry_id: str, actions: list[PlannedAction], current: Item | None
-    ) -> tuple[str, ...] | None:
-        """The requests for one unit; the entry's tags afterwards as the server
-        answered them (None when deleted, or when nothing was sent)."""
-        tags = list(current.tags or ()) if current is not None else []
-        attach: list[str] = []
-        detach: list[str] = []
-        patch: dict[str, bool] = {}
-
-        def drop(label: str) -> None:
-            tags.remove(label)
-            if label in attach:
-                attach.remove(label)
-            else:
-                detach.append(label)
-
-        def add(tag: str) -> None:
-            label = FOLD(tag)  # Wallabag stores labels lower-cased
-            if label in folded_tags(tuple(tags), FOLD):
-                return
-            tags.append(label)
-            if label in detach:
-                detach.remove(label)
-            else:
-                attach.append(label)
-
-        for planned in actions:
-            name = planned.name
-            if name == "delete":
-                self.client.delete_entry(entry_id)
-                return None
-            if name in ("archive", "readd"):
-                patch["archive"] = name == "archive"
-            elif name in ("favorite", "unfavorite"):
-                patch["starred"] = name == "favorite"
-            elif name == "tags_add":
-                for tag in split_tags(planned.send.get("tags")):
-                    add(tag)
-            elif name == "tags_remove":
-                gone = folded_tags(tuple(split_tags(planned.send.get("tags"))), FOLD)
-                for label in [t for t in tags if FOLD(t) in gone]:
-                    drop(label)
-            elif name in ("tags_replace", "tags_clear"):
-                wanted = split_tags(planned.send.get("tags")) if name == "tags_replace" else []
-                keep = folded_tags(tuple(wanted), FOLD)
-                for label in [t for t in tags if FOLD(t) not in keep]:
-                    drop(label)
-                for tag in wanted:
-                    add(tag)
+    def item_unit(self, item_id: str, actions: list[PlannedAction], current: Item | None) -> Answer:
+        """Tag additions first (a crash mid-unit leaves the entry matching), then
+        each removal by tag id, then one PATCH for the flags; or one DELETE. The
+        entry's tags afterwards as the server answered them (None when deleted,
+        or when nothing was sent)."""
+        edit = gather(actions, current, FOLD, spell=FOLD)  # Wallabag stores labels lower-cased
+        if edit.delete:
+            self.client.delete_entry(item_id)
+            return Answer(True)
         answer: Any = None
-        if attach:  # additions first: a crash mid-unit leaves the entry matching
-            answer = self.client.add_tags(entry_id, attach)
-        for label in detach:
+        if edit.tags.attach:
+            answer = self.client.add_tags(item_id, edit.tags.attach)
+        for label in edit.tags.detach:
             tag_id = self._tag_id(label)
             if tag_id is not None:  # unknown: no entry of ours has it any more
-                answer = self.client.remove_tag(entry_id, tag_id)
+                answer = self.client.remove_tag(item_id, tag_id)
+        patch = {
+            key: value
+            for key, value in (("archive", edit.archived), ("starred", edit.favorite))
+            if value is not None
+        }
         if patch:
-            answer = self.client.update_entry(entry_id, **patch)
+            answer = self.client.update_entry(item_id, **patch)
         if answer is None or current is None or current.tags is None:
-            return None
+            return Answer(True)
         try:
-            return entry_to_item(answer).tags
+            return Answer(True, tags=entry_to_item(answer).tags)
         except ItemDataError:
-            return None  # the next sync reads them
+            return Answer(True)  # the next sync reads them
 
     def _tag_id(self, label: str) -> int | None:
         """A label's global id, from one ``GET /tags`` per run (again for a label
@@ -323,7 +236,7 @@ class WallabagSession:
                     return self._tag_ids[FOLD(label)]
         return None
 
-    def _account_wide(self, planned: PlannedAction) -> Answer:
+    def account_wide(self, planned: PlannedAction, library: Mapping[str, Item]) -> Answer:
         send = planned.send
         if planned.name == "add":
             return self._add(send)
@@ -396,33 +309,20 @@ class BulkTags:
         return result
 
 
-class WallabagSource:
-    kind = "wallabag"
-    remote = True
+class WallabagSource(ServerSource):
+    kind, caps = "wallabag", WALLABAG
 
-    def __init__(self, settings: ServiceSettings) -> None:
-        self.settings = settings
-
-    @property
-    def capabilities(self) -> Capabilities:
-        return WALLABAG
-
-    def describe(self) -> dict[str, Any]:
-        return {"kind": "wallabag", "base_url": self.settings.base_url}
-
-    @contextmanager
-    def connect(self) -> Iterator[WallabagSession]:
+    def client(self) -> WallabagClient:
         env = {key: self.settings.env.get(key, default) for key, default in ENV.items()}
-        with WallabagClient(
+        return WallabagClient(
             self.settings.base_url,
             {key: os.environ.get(name) for key, name in env.items()},
             env=env,
-            page_size=self.settings.page_size,
-            timeout=self.settings.timeout,
-            max_wait=self.settings.max_rate_wait,
-            on_wait=lambda message: logger.warning("%s", message),
-        ) as client:
-            yield WallabagSession(client, self.settings)
+            **self.client_settings(),
+        )
+
+    def session(self, client: WallabagClient) -> WallabagSession:
+        return WallabagSession(client, self.settings)
 
     def refine(self, plan: Plan, library: Mapping[str, Item]) -> Plan:
         """Wallabag has no tag rename: each becomes, per entry with the old tag,
@@ -451,6 +351,4 @@ def _int(text: str | None) -> int | None:
         return None
 
 
-def from_config(config: Config) -> WallabagSource:
-    assert config.service is not None and config.service.kind == "wallabag"
-    return WallabagSource(config.service)
+from_config = WallabagSource.from_config
