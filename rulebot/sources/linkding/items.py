@@ -7,15 +7,14 @@ no other source has, travel in ``Item.extra``; there is no favourite.
 
 from __future__ import annotations
 
-import json
 import urllib.parse
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from rulebot.errors import ItemDataError
-from rulebot.http import clip, describe
-from rulebot.library.item import ARCHIVED, MAX_INT, UNREAD, Item, checked_time
+from rulebot.library.item import ARCHIVED, MAX_INT, UNREAD, Item
+from rulebot.sources.fields import flag, kind, seconds, show, text
 
 UNREAD_FLAG, SHARED_FLAG = "unread", "shared"  # Item.extra keys: Linkding's own flags
 
@@ -32,34 +31,32 @@ def bookmark_to_item(raw: Any) -> Item:
     outside 1900-2999 is an ``ItemDataError`` naming it.
     """
     if not isinstance(raw, Mapping):
-        raise ItemDataError(f"Linkding bookmark is {describe(raw)}, expected an object")
+        raise ItemDataError(f"Linkding bookmark is {kind(raw)}, expected an object")
     bookmark_id = raw.get("id")
     if not is_id(bookmark_id):
         raise ItemDataError(
             f"Linkding bookmark has id {show(bookmark_id)}, expected a whole number from 1"
         )
     where = f"Linkding bookmark {bookmark_id}"
-    title = _text(raw.get("title"), where, "title")
+    title = text(raw.get("title"), where, "title")
     tags = raw.get("tag_names")
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-        raise ItemDataError(
-            f"{where}: field 'tag_names' is {describe(tags)}, expected a list of text"
-        )
+        raise ItemDataError(f"{where}: field 'tag_names' is {kind(tags)}, expected a list of text")
     description = raw.get("description")
     return Item(
         item_id=str(bookmark_id),
-        given_url=_text(raw.get("url"), where, "url"),
+        given_url=text(raw.get("url"), where, "url"),
         given_title=title,
         resolved_title=title,
-        status=ARCHIVED if _flag(raw.get("is_archived"), where, "is_archived") else UNREAD,
+        status=ARCHIVED if flag(raw.get("is_archived"), where, "is_archived") else UNREAD,
         favorite=None,
         tags=tuple(dict.fromkeys(t for t in tags if t)),
         time_added=_seconds(raw.get("date_added"), where, "date_added"),
         time_updated=_seconds(raw.get("date_modified"), where, "date_modified"),
         excerpt=description if isinstance(description, str) else "",
         extra={
-            UNREAD_FLAG: _flag(raw.get("unread"), where, "unread"),
-            SHARED_FLAG: _flag(raw.get("shared"), where, "shared"),
+            UNREAD_FLAG: flag(raw.get("unread"), where, "unread"),
+            SHARED_FLAG: flag(raw.get("shared"), where, "shared"),
         },
     )
 
@@ -125,26 +122,5 @@ def is_id(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_INT
 
 
-def _text(value: Any, where: str, name: str) -> str:
-    if not isinstance(value, str):
-        raise ItemDataError(f"{where}: field {name!r} is {describe(value)}, expected text")
-    return value
-
-
-def _flag(value: Any, where: str, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise ItemDataError(f"{where}: field {name!r} is {show(value)}, expected true or false")
-    return value
-
-
 def _seconds(value: Any, where: str, name: str) -> int:
-    parsed = parse_time(value)
-    if parsed is None:
-        raise ItemDataError(f"{where}: field {name!r} is {show(value)}, expected an ISO 8601 time")
-    return checked_time(int(parsed.timestamp() // 1), where, name)
-
-
-def show(value: Any) -> str:
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return clip(json.dumps(value), 60)
-    return describe(value)
+    return seconds(parse_time(value), value, where, name, "an ISO 8601 time")

@@ -47,53 +47,48 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from rulebot.errors import ItemDataError
 from rulebot.library.item import Item
-from rulebot.library.tagcase import folded_tags
 from rulebot.planning.plan import Plan, PlannedAction
-from rulebot.rules.capabilities import LINKDING, Capabilities
+from rulebot.rules.capabilities import LINKDING
 from rulebot.rules.vocab import parse_duration
-from rulebot.sources.applier import Answer, Unit, apply_units, kept_spellings, split_tags
-from rulebot.sources.base import SyncResult
-from rulebot.sources.cursors import believable, from_the_future, vouched
-from rulebot.sources.linkding.api import TOKEN_ENV, LinkdingClient, NotFound
+from rulebot.sources.applier import Answer, split_tags
+from rulebot.sources.cursors import believable, vouched
+from rulebot.sources.editing import gather
+from rulebot.sources.linkding.api import TOKEN_ENV, LinkdingClient
 from rulebot.sources.linkding.items import (
     SHARED_FLAG,
     UNREAD_FLAG,
     bookmark_id_of,
     bookmark_to_item,
+    is_id,
 )
-from rulebot.sources.paging import Bounds
 from rulebot.sources.refining import Replay
+from rulebot.sources.server import ServerSession, ServerSource
+from rulebot.sources.syncing import SOURCE_KEY, Sync, stored_cursor
 
 if TYPE_CHECKING:
-    from rulebot.library.journal import JournalAction
     from rulebot.library.store import Store
-    from rulebot.planning.plan import Result
-    from rulebot.rules.config import Config, ServiceSettings
+    from rulebot.rules.config import ServiceSettings
+    from rulebot.sources.base import SyncResult
 
-logger = logging.getLogger("rulebot.linkding")
 # how Linkding tells tags apart: case-insensitively, `read later` being
 # `read-later`; the plan compared them so, and every edit here does too
 FOLD = LINKDING.fold
 
-SOURCE_KEY = "source"  # store meta: which library the mirror holds
 CURSOR_KEY = "linkding_since"  # the next `modified_since` (unix seconds)
 TAGS_KEY = "linkding_tags"  # the tag list at the last sync: {"id": "name"}
 UNREADABLE_KEY = "linkding_unreadable"  # ids listed but not readable (kept out of the mirror)
-FULL_SCAN_KEY = "linkding_full_scan_at"  # when the last full scan finished (unix seconds)
+FULL_SCAN_KEY = "linkding_full_scan_at"  # when the last full scan was (unix seconds)
 DEFAULT_FULL_SCAN_EVERY = "7d"
 # seconds the cursor stays behind the server's Date: `date_modified` is taken
 # before its row commits, so a change in flight while a list was read is read again
 DATE_MARGIN = 60
 
 _TAG_ACTIONS = ("tags_add", "tags_remove", "tags_replace", "tags_clear")
-_STATUS_ACTIONS = {"archive": True, "readd": False}
 # Linkding's own flags: action -> (bookmark field, value)
 _FLAG_ACTIONS = {
     "mark_read": (UNREAD_FLAG, False),
@@ -101,26 +96,20 @@ _FLAG_ACTIONS = {
     "share": (SHARED_FLAG, True),
     "unshare": (SHARED_FLAG, False),
 }
+_ACTIONS = frozenset({*_TAG_ACTIONS, *_FLAG_ACTIONS, "archive", "readd", "delete"})
 
 
-class LinkdingSession:
+class LinkdingSession(ServerSession):
+    kind = "linkding"
+
     def __init__(
         self,
         client: LinkdingClient,
         settings: ServiceSettings,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.client = client
-        self.settings = settings
-        self.clock = clock  # this machine's: how far a server's time is believed
-
-    @property
-    def requests_made(self) -> int:
-        return self.client.requests_made
-
-    @property
-    def source_id(self) -> str:
-        return f"linkding {self.settings.base_url.rstrip('/')}"
+        super().__init__(client, settings, clock)
+        self.client: LinkdingClient = client
 
     @property
     def full_scan_every(self) -> int:
@@ -128,77 +117,63 @@ class LinkdingSession:
         return parse_duration(str(text))
 
     # -- sync -------------------------------------------------------------------
-    def recover(self, store: Store, pending: Sequence[JournalAction]) -> None:
-        """Nothing to do: the next sync shows whether they landed (every change
-        Linkding makes moves ``date_modified``, and a deletion shows in the totals)."""
-
     def sync(self, store: Store, *, full: bool = False, progress: bool = False) -> SyncResult:
         """Incremental from the stored cursor, turning into a full scan when the
         tags or the totals show what the change feed cannot (see the module)."""
-        before = self.client.requests_made
-        why = self._scan_due(store, full)
+        scan = Sync(self, store)
+        since = stored_cursor(store, CURSOR_KEY, "Linkding sync cursor", clock=self.clock)
+        why = self._scan_due(store, since, full)
         tags = self.client.tags()  # before any bookmark: a rename meanwhile shows next time
         if why is None:
             why = _tags_changed(store.get_meta(TAGS_KEY), tags)
-        if why is None:
-            since = int(store.get_meta(CURSOR_KEY) or 0)
-            done = self._incremental(store, since, tags)
-            if isinstance(done, tuple):
-                received, requests = done[0], self.client.requests_made - before
-                return SyncResult(False, received, 0, requests)
+        if why is None and since is not None:
+            done = self._incremental(scan, since, tags)
+            if not isinstance(done, str):
+                return done
             why = done
         if not full:
-            logger.info("syncing every bookmark: %s", why)
-        received, deleted = self._full(store, tags)
-        return SyncResult(True, received, deleted, self.client.requests_made - before)
+            self.logger.info("syncing every bookmark: %s", why)
+        return self._full(scan, tags)
 
-    def _scan_due(self, store: Store, full: bool) -> str | None:
+    def _scan_due(self, store: Store, since: int | None, full: bool) -> str | None:
         """Why this sync must list everything before it starts (None: it need not)."""
-        since = store.get_meta(CURSOR_KEY)
         last_full = store.get_meta(FULL_SCAN_KEY) or ""
         if full:
             return "asked for"
         if store.get_meta(SOURCE_KEY) != self.source_id:
             return "the store mirrors no library of this Linkding yet"
-        if since is None or not (since.isascii() and since.isdigit() and len(since) <= 12):
-            return "the store holds no sync cursor"
-        if from_the_future(int(since), "Linkding sync cursor", clock=self.clock):
-            return "the sync cursor is ahead of this machine's clock"
+        if since is None:
+            return "the store holds no sync cursor this machine can vouch for"
         if not (last_full.isascii() and last_full.isdigit() and len(last_full) <= 12):
             return "the store does not say when the last full scan was"
         if int(self.clock()) - int(last_full) >= self.full_scan_every:
             return "full_scan_every has passed since the last full scan"
         return None
 
-    def _full(self, store: Store, tags: Mapping[int, str]) -> tuple[int, int]:
+    def _full(self, scan: Sync, tags: Mapping[int, str]) -> SyncResult:
         """Every bookmark of both lists; the mirror becomes exactly what they
         held. The cursor is the server's clock when the first list answered."""
-        known = {item.item_id for item in store.items()}
-        bounds = Bounds(len(known), self.settings.max_items, "linkding.max_items")
-        listed = self.client.list_bookmarks(archived=False, bounds=bounds)
-        archived = self.client.list_bookmarks(archived=True, bounds=bounds)
-        items, unreadable = _read([*listed.bookmarks, *archived.bookmarks])
+        listed = self.client.list_bookmarks(archived=False, bounds=scan.bounds)
+        archived = self.client.list_bookmarks(archived=True, bounds=scan.bounds)
+        items, unreadable = self._read([*listed.bookmarks, *archived.bookmarks])
         newest = max((item.time_updated or 0 for item in items), default=0)
-        cursor = self._cursor(listed.server_time, newest, 0)
-        with store.transaction() as conn:
-            store.replace_all(items, conn)
-            store.set_meta(SOURCE_KEY, self.source_id, conn)
-            store.set_meta(CURSOR_KEY, str(cursor), conn)
-            store.set_meta(TAGS_KEY, _tags_json(tags), conn)
-            store.set_meta(UNREADABLE_KEY, json.dumps(sorted(unreadable)), conn)
-            store.set_meta(FULL_SCAN_KEY, str(int(self.clock())), conn)
-        return len(items), len(known - {item.item_id for item in items})
+        meta = {
+            CURSOR_KEY: str(self._cursor(listed.server_time, newest, 0)),
+            TAGS_KEY: _tags_json(tags),
+            UNREADABLE_KEY: json.dumps(sorted(unreadable)),
+            FULL_SCAN_KEY: str(int(self.clock())),
+        }
+        return scan.full(items, meta)
 
-    def _incremental(
-        self, store: Store, since: int, tags: Mapping[int, str]
-    ) -> tuple[int, int] | str:
+    def _incremental(self, scan: Sync, since: int, tags: Mapping[int, str]) -> SyncResult | str:
         """What changed since ``since`` on both lists, and (after them) the
-        totals: (bookmarks received, 0), or why a full scan must follow (the
-        totals disagree with what the mirror would hold: a deletion)."""
+        totals; or why a full scan must follow (the totals disagree with what
+        the mirror would hold: a deletion)."""
+        store = scan.store
         listed = self.client.list_bookmarks(archived=False, modified_since=since)
         archived = self.client.list_bookmarks(archived=True, modified_since=since)
         total = self.client.total(archived=False) + self.client.total(archived=True)
-        items, unreadable_now = _read([*listed.bookmarks, *archived.bookmarks])
+        items, unreadable_now = self._read([*listed.bookmarks, *archived.bookmarks])
         readable = {item.item_id for item in items}
         unreadable = (_id_list(store.get_meta(UNREADABLE_KEY)) - readable) | unreadable_now
         listed_ids = readable | unreadable_now
@@ -210,13 +185,12 @@ class LinkdingSession:
                 "(bookmarks were deleted there, which its change feed never shows)"
             )
         newest = max((item.time_updated or 0 for item in items), default=since)
-        cursor = self._cursor(listed.server_time, newest, since)
-        with store.transaction() as conn:
-            store.upsert(items, conn)
-            store.set_meta(CURSOR_KEY, str(cursor), conn)
-            store.set_meta(TAGS_KEY, _tags_json(tags), conn)
-            store.set_meta(UNREADABLE_KEY, json.dumps(sorted(unreadable)), conn)
-        return len(items), 0
+        meta = {
+            CURSOR_KEY: str(self._cursor(listed.server_time, newest, since)),
+            TAGS_KEY: _tags_json(tags),
+            UNREADABLE_KEY: json.dumps(sorted(unreadable)),
+        }
+        return scan.changes(items, set(), meta)
 
     def _cursor(self, answered: int | None, newest: int, since: int) -> int:
         """The next ``modified_since``: the server's clock when the first list
@@ -231,80 +205,57 @@ class LinkdingSession:
                 return max(0, date - DATE_MARGIN)
         return max(since, vouched(newest, clock=self.clock))
 
+    def _read(self, raws: Iterable[Any]) -> tuple[list[Item], set[str]]:
+        """Bookmarks as items (one per id: a bookmark listed in both lists moved
+        while they were read, and its later state wins), and the ids of those
+        rulebot cannot read: reported, kept out of the mirror, but not gone."""
+        listed = list(raws)
+        items: dict[str, Item] = {}
+        for item in self.read(listed):
+            known = items.get(item.item_id)
+            if known is None or (item.time_updated or 0) >= (known.time_updated or 0):
+                items[item.item_id] = item
+        ids = {str(raw["id"]) for raw in listed if isinstance(raw, dict) and is_id(raw.get("id"))}
+        return list(items.values()), ids - set(items)
+
+    def to_item(self, raw: Any) -> Item:
+        return bookmark_to_item(raw)
+
     # -- apply ------------------------------------------------------------------
-    def apply(
-        self,
-        store: Store,
-        plan: Plan,
-        *,
-        check_stale: bool,
-        stop: Callable[[], bool] | None = None,
-        progress: bool = False,
-    ) -> Result:
-        return apply_units(
-            store,
-            plan,
-            self.perform,
-            kind="linkding",
-            concurrency=self.settings.concurrency,
-            requests=lambda: self.client.requests_made,
-            check_stale=check_stale,
-            stop=stop,
-            progress=progress,
-        )
-
-    def perform(
-        self, unit: Unit, current: Item | None, library: Mapping[str, Item]
-    ) -> list[Answer]:
-        first = unit[0][1]
-        if first.item_id is None:
-            return [self._account_wide(first)]
-        bookmark_id = bookmark_id_of(first.item_id)
-        cannot = [
-            p.name
-            for _, p in unit
-            if p.name not in (*_TAG_ACTIONS, *_STATUS_ACTIONS, *_FLAG_ACTIONS, "delete")
-        ]
-        if cannot or bookmark_id is None:
-            why = f"Linkding cannot do `{cannot[0]}`" if cannot else "not a Linkding bookmark id"
-            return [Answer(False, why)] * len(unit)
-        try:
-            tags = self._item_unit(bookmark_id, [planned for _, planned in unit])
-        except NotFound:
-            return [Answer(True, "the bookmark is gone on the server", moot=True)] * len(unit)
-        return [Answer(True, tags=tags)] * len(unit)
-
-    def _item_unit(self, bookmark_id: int, actions: list[PlannedAction]) -> tuple[str, ...] | None:
+    def item_unit(self, item_id: str, actions: list[PlannedAction], current: Item | None) -> Answer:
         """One DELETE, or one PATCH for the whole unit (after a GET when its
         tag changes start from the bookmark's tags); the tags afterwards as
-        the server spells them (None when deleted or unknown)."""
-        if any(planned.name == "delete" for planned in actions):
+        the server spells them."""
+        bookmark_id = bookmark_id_of(item_id)
+        cannot = [planned.name for planned in actions if planned.name not in _ACTIONS]
+        if cannot or bookmark_id is None:
+            return Answer(
+                False, f"Linkding cannot do `{cannot[0]}`" if cannot else "not a Linkding id"
+            )
+        tagging = [planned.name for planned in actions if planned.name in _TAG_ACTIONS]
+        server: tuple[str, ...] | None = None
+        if tagging[:1] in (["tags_add"], ["tags_remove"]):  # they start from what it has
+            server = _tag_names(self.client.get_bookmark(bookmark_id))
+        edit = gather(actions, Item(item_id, tags=server or ()), FOLD)
+        if edit.delete:
             self.client.delete_bookmark(bookmark_id)
-            return None
+            return Answer(True)
         body: dict[str, Any] = {}
-        changes: list[tuple[str, list[str]]] = []
-        for planned in actions:
-            if planned.name in _STATUS_ACTIONS:
-                body["is_archived"] = _STATUS_ACTIONS[planned.name]
-            elif planned.name in _FLAG_ACTIONS:
-                field, value = _FLAG_ACTIONS[planned.name]
-                body[field] = value
-            else:
-                changes.append((planned.name, split_tags(planned.send.get("tags"))))
-        server: list[str] | None = None
-        if changes:
-            if changes[0][0] in ("tags_add", "tags_remove"):  # starts from what it has
-                server = _tag_names(self.client.get_bookmark(bookmark_id))
-            tags = _apply_tags(list(server or ()), changes)
-            if server is None or tags != server:
-                body["tag_names"] = tags
+        if edit.archived is not None:
+            body["is_archived"] = edit.archived
+        for planned in actions:  # the flags as the unit's last word on each leaves them
+            if planned.name in _FLAG_ACTIONS:
+                flag, value = _FLAG_ACTIONS[planned.name]
+                body[flag] = value
+        after = edit.tags.after
+        if tagging and after is not None and after != server:
+            body["tag_names"] = list(after)
         if not body:
-            return tuple(server) if server is not None else None
-        answer = self.client.update_bookmark(bookmark_id, body)
-        spelled = _tag_names(answer)
-        return tuple(spelled) if spelled is not None else None
+            return Answer(True, tags=server)
+        spelled = _tag_names(self.client.update_bookmark(bookmark_id, body))
+        return Answer(True, tags=spelled)
 
-    def _account_wide(self, planned: PlannedAction) -> Answer:
+    def account_wide(self, planned: PlannedAction, library: Mapping[str, Item]) -> Answer:
         if planned.name == "add":
             return self._add(planned.send)
         # refine spells these out per bookmark; a plan saved without it cannot be sent
@@ -320,13 +271,10 @@ class LinkdingSession:
             url, str(send.get("title") or ""), split_tags(send.get("tags"))
         )
         if created.existed:
-            logger.info("add %s: Linkding has this URL saved already; left as it is", url)
+            self.logger.info("add %s: Linkding has this URL saved already; left as it is", url)
             return Answer(True)
-        try:
-            return Answer(True, created=bookmark_to_item(created.bookmark))
-        except ItemDataError as err:
-            logger.debug("add: the created bookmark was not readable: %s", err)
-            return Answer(True)  # the next sync brings it
+        item = self.read([created.bookmark])
+        return Answer(True, created=item[0] if item else None)  # else the next sync brings it
 
     def saved(self, url: str) -> str | None:
         """The URL under which Linkding has ``url`` saved (as it compares URLs), or None."""
@@ -335,27 +283,6 @@ class LinkdingSession:
             return None
         saved_url = found.get("url")
         return saved_url if isinstance(saved_url, str) else url
-
-
-def _read(raws: Iterable[Any]) -> tuple[list[Item], set[str]]:
-    """Bookmarks as items (one per id: a bookmark listed in both lists moved
-    while they were read, and its later state wins), and the ids of those
-    rulebot cannot read: reported, kept out of the mirror, but not gone."""
-    items: dict[str, Item] = {}
-    unreadable: set[str] = set()
-    for raw in raws:
-        try:
-            item = bookmark_to_item(raw)
-        except ItemDataError as err:
-            logger.warning("skipped a bookmark rulebot cannot read: %s", err)
-            bookmark_id = raw.get("id") if isinstance(raw, Mapping) else None
-            if isinstance(bookmark_id, int) and not isinstance(bookmark_id, bool):
-                unreadable.add(str(bookmark_id))
-            continue
-        known = items.get(item.item_id)
-        if known is None or (item.time_updated or 0) >= (known.time_updated or 0):
-            items[item.item_id] = item
-    return list(items.values()), unreadable - set(items)
 
 
 def _tags_changed(stored: str | None, tags: Mapping[int, str]) -> str | None:
@@ -390,68 +317,24 @@ def _id_list(stored: str | None) -> set[str]:
     return {str(i) for i in ids} if isinstance(ids, list) else set()
 
 
-def _tag_names(bookmark: Mapping[str, Any]) -> list[str] | None:
+def _tag_names(bookmark: Mapping[str, Any]) -> tuple[str, ...] | None:
     tags = bookmark.get("tag_names")
     if isinstance(tags, list) and all(isinstance(t, str) for t in tags):
-        return list(tags)
+        return tuple(tags)
     return None
 
 
-def _apply_tags(tags: list[str], changes: list[tuple[str, list[str]]]) -> list[str]:
-    """A unit's tag changes (action word, its tags) on the bookmark's tags,
-    compared as Linkding and the plan compare them (``FOLD``): the server's
-    spelling and order of a tag it has are kept."""
-    for name, wanted in changes:
-        if name == "tags_add":
-            for tag in wanted:
-                if FOLD(tag) not in folded_tags(tuple(tags), FOLD):
-                    tags.append(tag)
-        elif name == "tags_remove":
-            gone = folded_tags(tuple(wanted), FOLD)
-            tags = [t for t in tags if FOLD(t) not in gone]
-        elif name == "tags_clear":
-            tags = []
-        elif name == "tags_replace":
-            keep = kept_spellings(tags, wanted, FOLD)
-            tags = [t for t in tags if t in keep]
-            for tag in wanted:
-                if FOLD(tag) not in folded_tags(tuple(tags), FOLD):
-                    tags.append(tag)
-    return tags
+class LinkdingSource(ServerSource):
+    kind, caps = "linkding", LINKDING
 
-
-class LinkdingSource:
-    kind = "linkding"
-    remote = True
-
-    def __init__(self, settings: ServiceSettings) -> None:
-        self.settings = settings
-        self._session: LinkdingSession | None = None
-
-    @property
-    def capabilities(self) -> Capabilities:
-        return LINKDING
-
-    def describe(self) -> dict[str, Any]:
-        return {"kind": "linkding", "base_url": self.settings.base_url}
-
-    @contextmanager
-    def connect(self) -> Iterator[LinkdingSession]:
+    def client(self) -> LinkdingClient:
         env = self.settings.env.get("token_env", TOKEN_ENV)
-        with LinkdingClient(
-            self.settings.base_url,
-            os.environ.get(env),
-            page_size=self.settings.page_size,
-            timeout=self.settings.timeout,
-            max_wait=self.settings.max_rate_wait,
-            token_env=env,
-            on_wait=lambda message: logger.warning("%s", message),
-        ) as client:
-            self._session = LinkdingSession(client, self.settings)
-            try:
-                yield self._session
-            finally:
-                self._session = None
+        return LinkdingClient(
+            self.settings.base_url, os.environ.get(env), token_env=env, **self.client_settings()
+        )
+
+    def session(self, client: LinkdingClient) -> LinkdingSession:
+        return LinkdingSession(client, self.settings)
 
     def refine(self, plan: Plan, library: Mapping[str, Item]) -> Plan:
         """The plan as Linkding will carry it out: tag renames and deletes per
@@ -461,6 +344,7 @@ class LinkdingSource:
             return plan
         actions: list[PlannedAction] = []
         replay = Replay(library, FOLD)  # the state each action sees
+        logger = logging.getLogger("rulebot.linkding")
         for planned in plan.actions:
             send = planned.send
             if planned.name == "tag_rename" and FOLD(send["old_tag"]) == FOLD(send["new_tag"]):
@@ -473,20 +357,21 @@ class LinkdingSource:
                 )
             elif planned.name in ("tag_rename", "tag_delete"):
                 actions.extend(replay.per_item(planned, _per_bookmark_why(planned)))
-            elif planned.name == "add" and self._saved_already(planned):
+            elif planned.name == "add" and self._saved_already(planned, logger):
                 continue
             else:
                 actions.append(planned)
                 replay.replay(planned)
         return replace(plan, actions=actions)
 
-    def _saved_already(self, planned: PlannedAction) -> bool:
+    def _saved_already(self, planned: PlannedAction, logger: logging.Logger) -> bool:
         """Whether Linkding has the URL of this ``add`` saved (asked when
         connected: one request; a create would overwrite that bookmark)."""
-        if self._session is None:
+        session = self._session
+        if not isinstance(session, LinkdingSession):
             return False
         url = str(planned.send["url"])
-        saved = self._session.saved(url)
+        saved = session.saved(url)
         if saved is None:
             return False
         logger.warning(
@@ -508,6 +393,4 @@ def _per_bookmark_why(planned: PlannedAction) -> str:
     return f"{what} per bookmark: Linkding's API has no tag rename or delete"
 
 
-def from_config(config: Config) -> LinkdingSource:
-    assert config.service is not None and config.service.kind == "linkding"
-    return LinkdingSource(config.service)
+from_config = LinkdingSource.from_config
