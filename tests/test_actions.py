@@ -219,3 +219,49 @@ def test_tag_actions_compare_ascii_letters_only_with_shaarlis_fold() -> None:
     assert rebuilt is not None and rebuilt.changed == renamed.changed
     loose = from_send(renamed.send, unicode_lower).on_library({"1": both}, set(), NOW)
     assert loose is not None and loose.changed[0].tags == ("summer", "DEV")
+
+
+@pytest.mark.parametrize(
+    ("kind", "given", "stored"),
+    [
+        ("local", " Video ", " Video "),
+        ("pocket", " Video ", "video"),
+        ("wallabag", " Video ", "video"),
+        ("karakeep", " ##Video ", "Video"),
+        ("shaarli", " -Video ", "Video"),
+        ("shaarli", "--Video", "-Video"),
+        ("readeck", "Video", "Video"),
+    ],
+)
+def test_each_source_says_how_it_stores_a_tag(kind: str, given: str, stored: str) -> None:
+    from rulebot.rules.capabilities import SOURCES
+
+    assert SOURCES[kind].stored_tag(given) == stored
+
+
+def test_a_plan_shows_tags_as_the_service_stores_them_and_says_so() -> None:
+    from rulebot.planning.plan import Plan, PlannedAction
+    from rulebot.rules.capabilities import KARAKEEP, LOCAL, POCKET
+    from rulebot.sources.refining import as_stored
+
+    def plan(*sends: dict[str, str]) -> Plan:
+        actions = [PlannedAction("r", dict(send)) for send in sends]
+        return Plan(created_at=0, actions=actions, rules=["r"])
+
+    given = plan(
+        {"action": "tags_add", "item_id": "1", "tags": "#,Video"},
+        {"action": "tag_rename", "old_tag": "a", "new_tag": "#b"},
+        {"action": "tags_remove", "item_id": "1", "tags": "#c"},  # names a tag it has: as is
+    )
+    shown = as_stored(given, KARAKEEP)
+    assert [a.send.get("tags", a.send.get("new_tag")) for a in shown.actions] == [
+        "Video",
+        "b",
+        "#c",
+    ]
+    assert "Karakeep drops the tag '#' (nothing is left of it)" in shown.actions[0].reasons
+    assert as_stored(given, LOCAL) is given
+    long = plan({"action": "tags_add", "item_id": "1", "tags": "a-tag-of-thirty-characters-xx"})
+    [action] = as_stored(long, POCKET).actions
+    assert action.send["tags"] == "a-tag-of-thirty-characters-xx"  # said, not cut
+    assert any("first 25 characters" in why for why in action.reasons)

@@ -17,15 +17,15 @@ from rulebot.errors import ConfigError
 from rulebot.rules import actions, conditions
 from rulebot.rules.config import (
     Config,
-    MarkedLoader,
     Problem,
-    cron_problem,
     load_config,
     load_config_text,
     render_problems,
     validate_file,
     validate_text,
 )
+from rulebot.rules.marked_yaml import MarkedLoader
+from rulebot.rules.semantics import cron_problem
 
 ROOT = Path(__file__).resolve().parent.parent
 

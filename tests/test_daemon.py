@@ -3,6 +3,7 @@ in-process with an injected clock (no test waits for a schedule)."""
 
 from __future__ import annotations
 
+import configparser
 import datetime as dt
 import os
 import queue
@@ -174,14 +175,65 @@ def test_daemon_process_runs_due_rules_and_stops_cleanly(
     assert main(["plan", "--format", "json"]) == 0
 
 
-def test_daemon_without_scheduled_rules_exits_1(
+NOTHING_SCHEDULED = """\
+version: 1
+rules:
+  - name: a
+    actions: [{tag_delete: x}]
+  - name: paused
+    enabled: false
+    schedule: "0 6 * * *"
+    actions: [{tag_delete: old}]
+"""
+
+
+def test_daemon_without_scheduled_rules_exits_0(
     workspace: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config = "version: 1\nrules:\n  - name: a\n    actions: [{tag_delete: x}]\n"
-    (workspace / "rules.yaml").write_text(config)
-    assert main(["daemon"]) == 1
-    assert "no enabled rule with a `schedule:`" in capsys.readouterr().err
+    """Nothing to do is not a failure: exit 1 here made systemd's
+    Restart=on-failure start the daemon again every RestartSec, forever."""
+    (workspace / "rules.yaml").write_text(NOTHING_SCHEDULED)
+    assert main(["daemon"]) == 0
+    err = capsys.readouterr().err
+    assert "no enabled rule with a `schedule:`" in err and "error" not in err
+    # a real problem is still a failure (and worth a restart once it is fixed)
     assert main(["daemon", "--max-deletes", "-1"]) == 1
+    (workspace / "rules.yaml").write_text("version: 1\nrules: nope\n")
+    assert main(["daemon"]) == 1
+
+
+def test_daemon_process_with_nothing_scheduled_exits_0_which_systemd_does_not_restart(
+    workspace: Path,
+) -> None:
+    """The real entry point, as the example unit starts it (with -q: the one
+    line saying why it ended is still said)."""
+    (workspace / "rules.yaml").write_text(NOTHING_SCHEDULED)
+    before = run_statuses(workspace)
+    done = subprocess.run(
+        [sys.executable, "-m", "rulebot", "-q", "-c", "rules.yaml", "daemon"],
+        cwd=workspace,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(
+        "rulebot: daemon: rules.yaml has no enabled rule with a `schedule:`, so the daemon "
+        "has nothing to run and exits; give a rule a schedule"
+    )
+    assert run_statuses(workspace) == before  # nothing ran
+    # the unit restarts on failure only, and names no code that 0 would have to dodge
+    unit = configparser.ConfigParser(interpolation=None, strict=True)
+    unit.optionxform = str  # type: ignore[assignment,method-assign]
+    unit.read_string((ROOT / "examples" / "rulebot-daemon.service").read_text(encoding="utf-8"))
+    service = unit["Service"]
+    assert service["Restart"] == "on-failure"
+    assert "0" not in service.get("RestartForceExitStatus", "").split()
+    assert service["ExecStart"].endswith(" -c rules.yaml daemon")
 
 
 # -- the loop in-process, with a fake clock ---------------------------------------------------

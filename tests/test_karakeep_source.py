@@ -586,3 +586,28 @@ def test_a_run_that_deletes_a_bookmark_and_adds_its_url_back_sends_both(
     assert tags_of(karakeep, again["id"]) == ["fresh"]
     code, out, err = rb(capsys, "run", "--now", NOW, "--format", "json")
     assert code == 0 and json.loads(out)["summary"]["succeeded"] == 0, out  # settled
+
+
+def test_progress_on_a_terminal_counts_actions_and_says_what_they_cost(
+    karakeep: FakeKarakeep, tmp_path: Path
+) -> None:
+    """The progress line counted units (an item's group of actions) and called
+    them requests; it now counts the plan's actions, with the requests so far."""
+    from tests.test_sender_hardening import run_with_stderr_on_a_pty
+
+    for n in range(6):
+        karakeep.add_bookmark(
+            f"https://p.example/{n}", f"P{n}", tags=["junk"], created_at=T - 9 * DAY
+        )
+    configure(
+        karakeep,
+        rules="rules:\n  - name: tidy\n    where: {tag: junk}\n    actions: [archive, {tags_add: [seen]}]\n",
+    )
+    before = karakeep.calls()
+    code, err = run_with_stderr_on_a_pty(tmp_path, "run", "--now", "2026-03-02T00:00:00Z")
+    assert code == 0, err
+    line = err.replace("\r", "\n").splitlines()
+    shown = [text for text in line if text.startswith("rulebot: applied ")]
+    assert shown[-1].startswith("rulebot: applied 12/12 actions (")
+    made = int(shown[-1].split("(")[1].split(" ")[0])
+    assert 0 < made <= karakeep.calls() - before  # the apply's requests, not the sync's

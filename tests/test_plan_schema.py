@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from rulebot.library.item import ARCHIVED
-from rulebot.planning.plan import Plan, PlannedAction, _compact
+from rulebot.planning.plan import Plan, PlannedAction
+from rulebot.planning.planned import compact
 from rulebot.planning.planner import make_plan
 
 from .helpers import NOW, item, rule
@@ -137,7 +138,7 @@ def test_plan_lines_read_like_each_action_encoded_whole(
     ]
     text = Plan(created_at=NOW, actions=actions).dumps()
     lines = [line[4:].rstrip(",") for line in text.split("\n") if line.startswith('    {"rule"')]
-    assert lines == [_compact(action.to_json()) for action in actions]
+    assert lines == [compact(action.to_json()) for action in actions]
     assert json.loads(text)["actions"] == [action.to_json() for action in actions]
 
 
@@ -234,9 +235,9 @@ def test_a_plan_lines_keys_are_read_off_it_as_decoding_it_reads_them(
     """``line_keys`` (rule, action, item id without decoding the line) says
     what ``decode_line`` says, or nothing; and for the sends the planner
     makes (action first, item id next, or no item id at all) it says."""
-    from rulebot.planning.plan import _Lines, decode_line, line_keys
+    from rulebot.planning.planned import PlanLines, decode_line, line_keys
 
-    line = _Lines().line
+    line = PlanLines().line
     for action in actions:
         if shuffled:  # the item id elsewhere in the send, as a saved plan may have it
             action = PlannedAction(

@@ -191,14 +191,15 @@ def test_labels_compare_as_wallabag_lower_cases_them_not_case_folded(
 ) -> None:
     """Wallabag lower-cases labels (`Maße` is stored `maße`), it does not case
     fold them: `maße` and `masse` are two labels there, and for rulebot too,
-    so the plan adds `Maße` and the entry ends with both."""
+    so the plan adds `Maße` (shown as the `maße` Wallabag stores) and the entry
+    ends with both."""
     mass = wallabag.add_entry("https://m.example/1", "Mass", tags=["masse"])
     configure(
         wallabag, "rules:\n  - name: mark\n    where: {}\n    actions: [{tags_add: [Maße]}]\n"
     )
     code, out, err = rb(capsys, "plan", "--now", NOW, "--format", "json")
     assert code == 0, err
-    assert [a["send"]["tags"] for a in json.loads(out)["actions"]] == ["Maße"]
+    assert [a["send"]["tags"] for a in json.loads(out)["actions"]] == ["maße"]  # as stored
     code, _, err = rb(capsys, "run", "--now", NOW)
     assert code == 0, err
     assert wallabag.labels(mass) == ["masse", "maße"]
@@ -606,7 +607,7 @@ def test_tagging_many_entries_goes_through_the_bulk_endpoint_ten_at_a_time(
     assert rb(capsys, "sync")[0] == 0
     wallabag.remove_entry(ids[3])  # gone behind rulebot's back: the bulk answer says so
     code, out, _ = rb(capsys, "plan", "--now", NOW)
-    assert code == 0 and out.count("tags_add Todo") == 25  # the plan is per entry
+    assert code == 0 and out.count("tags_add todo") == 25  # per entry, as Wallabag stores it
     code, out, err = rb(capsys, "run", "--now", NOW, "--format", "json")
     assert code == 0, err
     assert json.loads(out)["summary"] == {**json.loads(out)["summary"], "failed": 0}
@@ -698,3 +699,26 @@ def test_an_unreadable_entry_does_not_make_every_full_scan_list_twice(
     assert rb(capsys, "sync", "--full")[0] == 0
     assert wallabag.calls("GET /api/entries") == 1
     assert len(mirror()) == 3
+
+
+def test_the_dry_run_shows_tags_as_wallabag_will_store_them(
+    wallabag: FakeWallabag, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The plan showed `tags_add Video` where Wallabag stores `video` (#26):
+    the dry run now shows what the service will hold, and says why."""
+    entry = wallabag.add_entry("https://v.example/1", "A video", tags=["inbox"])
+    configure(
+        wallabag,
+        rules="rules:\n  - name: tag-videos\n    where: {tag: inbox}\n"
+        "    actions: [{tags_add: [' Video ', Inbox-Done]}]\n",
+    )
+    code, out, err = rb(capsys, "plan", "--format", "json")
+    assert code == 0, err
+    [action] = json.loads(out)["actions"]
+    assert action["send"]["tags"] == "video,inbox-done"
+    assert "Wallabag stores the tag 'Video' as 'video'" in action["reasons"]
+    code, _, err = rb(capsys, "run")
+    assert code == 0, err
+    assert sorted(wallabag.labels(entry)) == ["inbox", "inbox-done", "video"]  # as shown
+    code, out, _ = rb(capsys, "plan")
+    assert code == 0 and "no changes" in out  # and nothing left to do

@@ -10,7 +10,6 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from rulebot.commands.shared import EXIT_OK, limits_of, load, now_of, open_store, out
-from rulebot.errors import RulebotError
 
 if TYPE_CHECKING:
     from rulebot.rules.config import Rule
@@ -36,17 +35,17 @@ def daemon_for(
     """The daemon for ``args``, with the real pipeline; tests swap its clock."""
     from rulebot.rules.schedule import is_due
     from rulebot.run import pipeline
-    from rulebot.run.daemon import CycleReport, Daemon
+    from rulebot.run.daemon import CycleReport, Daemon, NothingScheduled
 
     config = load(args)
     limits = limits_of(config, args)
     scheduled = [r for r in config.rules if r.enabled and r.schedule]
     unscheduled = [r.name for r in config.rules if r.enabled and not r.schedule]
     if not scheduled:
-        raise RulebotError(
-            f"{config.path} has no enabled rule with a `schedule:`, so the daemon would never "
-            'run anything; give a rule a schedule (e.g. schedule: "0 6 * * *"), '
-            "or run rules with `rulebot run`"
+        raise NothingScheduled(
+            f"{config.path} has no enabled rule with a `schedule:`, so the daemon has nothing "
+            'to run and exits; give a rule a schedule (e.g. schedule: "0 6 * * *") and start '
+            "it again, or run rules with `rulebot run`"
         )
     if unscheduled:
         info(
@@ -85,7 +84,7 @@ def daemon_for(
 
 
 def cmd_daemon(args: argparse.Namespace) -> int:
-    from rulebot.run.daemon import stop_on_signals
+    from rulebot.run.daemon import NothingScheduled, stop_on_signals
 
     def say(message: str) -> None:
         print(f"rulebot: daemon: {message}", file=sys.stderr, flush=True)
@@ -94,7 +93,11 @@ def cmd_daemon(args: argparse.Namespace) -> int:
         if not args.quiet:
             say(message)
 
-    daemon = daemon_for(args, info=info, warn=say)
+    try:
+        daemon = daemon_for(args, info=info, warn=say)
+    except NothingScheduled as nothing:  # nothing to do is no failure to restart on
+        say(str(nothing))
+        return nothing.exit_code
     received: list[str] = []
     restore = stop_on_signals(daemon.stop, received)
     try:

@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING, Any
 
 from rulebot.errors import RulebotError
 from rulebot.library.item import STATUS_NAMES, Item
+from rulebot.planning.grace import known_marks
 from rulebot.planning.plan import iso
 from rulebot.planning.planner import make_plan
-from rulebot.planning.usage import known_marks
 from rulebot.rules.conditions import Check
 from rulebot.safe import clipped, printable
 

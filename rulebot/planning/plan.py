@@ -3,7 +3,8 @@
 A ``Plan`` is the exact list of ``/v3/send`` actions, each with the rule and
 reasons behind it. A ``Result`` says what happened when a plan was applied.
 Both round-trip through JSON (``format_version: 1``); ``schemas/plan.schema.json``
-describes the plan file.
+describes the plan file. The actions themselves and their lines in the file
+are ``rulebot.planning.planned`` (``PlannedAction`` is importable from here too).
 """
 
 from __future__ import annotations
@@ -12,18 +13,23 @@ import datetime as dt
 import io
 import itertools
 import json
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple, TextIO, overload
+from typing import Any, TextIO, overload
 
 from rulebot.errors import RulebotError
-from rulebot.jsonenc import encoder
-from rulebot.safe import printable
+from rulebot.planning.planned import (
+    DESTRUCTIVE,
+    PlanLines,
+    PlannedAction,
+    Tally,
+    compact,
+    decode_line,
+)
+from rulebot.planning.spool import Spool
 
 FORMAT_VERSION = 1
-DESTRUCTIVE = frozenset({"delete", "tag_delete"})  # the actions limits.max_deletes counts
 
 
 def iso(ts: int) -> str:
@@ -37,101 +43,6 @@ def parse_iso(text: str) -> int:
     return int(moment.timestamp())
 
 
-# plan lines: compact, and readable beyond ASCII
-_compact = encoder(ensure_ascii=False)
-
-
-class _Lines:
-    """Plan actions as compact JSON lines, as ``PlannedAction.to_json`` encodes.
-
-    A first run plans 100k+ actions that share their rule, their reasons
-    (interned per rule) and, for one rule's actions on one item, the item's
-    reference: each is encoded once. Only the last reference is kept (held,
-    so no later dict can take its ``id``: a spooled plan's refs die as it
-    goes) and at most 4096 reasons, so memory stays flat."""
-
-    def __init__(self) -> None:
-        self.rules: dict[str, str] = {}
-        self.reasons: dict[tuple[str, ...], str] = {}
-        self.ref: tuple[object, str] = (None, "")
-
-    def line(self, action: PlannedAction) -> str:
-        rule = self.rules.get(action.rule)
-        if rule is None:
-            rule = self.rules[action.rule] = f'{{"rule": {_compact(action.rule)}, "send": '
-        reasons = self.reasons.get(action.reasons)
-        if reasons is None:
-            if len(self.reasons) >= 4096:  # reasons that name a number can be all different
-                self.reasons.clear()
-            encoded = _compact(list(action.reasons))
-            reasons = self.reasons[action.reasons] = f'"reasons": {encoded}}}'
-        if action.restore is not None:  # an undo on the local library: rare, written out
-            reasons = f'{reasons[:-1]}, "restore": {_compact(action.restore)}}}'
-        if action.item is None:
-            return f"{rule}{_compact(action.send)}, {reasons}"
-        seen, item = self.ref
-        if seen is not action.item:
-            item = f'"item": {_compact(action.item)}, '
-            self.ref = (action.item, item)
-        return f"{rule}{_compact(action.send)}, {item}{reasons}"
-
-
-class Tally(NamedTuple):
-    """What a plan's summary counts: actions by name and by rule, the items
-    they touch, and the destructive ones."""
-
-    names: Counter[str]
-    rules: Counter[str]
-    items: int
-    deletes: int
-
-    @classmethod
-    def of(cls, actions: Iterable[PlannedAction]) -> Tally:
-        # one pass with the sends read directly: a first run's plan has 100k+ actions
-        names: Counter[str] = Counter()
-        rules: Counter[str] = Counter()
-        items = set()
-        for action in actions:
-            send = action.send
-            names[send["action"]] += 1
-            rules[action.rule] += 1
-            item_id = send.get("item_id")
-            if item_id:
-                items.add(item_id)
-        return cls(names, rules, len(items), sum(names[name] for name in DESTRUCTIVE))
-
-
-# C: a JSON string's text and its end, from just after its opening quote
-_scan: Callable[[str, int], tuple[str, int]] = json.decoder.scanstring  # type: ignore[attr-defined]
-
-
-def line_keys(line: str) -> tuple[str, str, str | None] | None:
-    """(rule, action, item id) read off a plan line as ``_Lines.line``
-    writes it, without decoding the rest (a listing of a plan on disk reads
-    every line for these); None where the line does not read so plainly,
-    and ``decode_line`` must say. Inside JSON strings a quote is escaped, so
-    ``"item_id": `` can only be a key."""
-    if not line.startswith('{"rule": "'):
-        return None
-    rule, end = _scan(line, 10)
-    if not line.startswith(', "send": {"action": "', end):
-        return None
-    name, end = _scan(line, end + 22)
-    if line.startswith(', "item_id": "', end):
-        return rule, name, _scan(line, end + 14)[0]
-    if '"item_id": ' in line:  # further on in the send, or only in the item
-        return None
-    return rule, name, None
-
-
-def decode_line(line: str) -> PlannedAction:
-    """A plan line (``_Lines.line``) as an action again."""
-    raw = json.loads(line)
-    return PlannedAction(
-        raw["rule"], raw["send"], raw.get("item"), tuple(raw["reasons"]), raw.get("restore")
-    )
-
-
 def _summary_of(data: dict[str, Any]) -> dict[str, Any]:
     summary = data.get("summary")
     return summary if isinstance(summary, dict) else {}  # only counts are read from it
@@ -141,60 +52,6 @@ def _counts_of(raw: Any) -> dict[str, int]:
     if not isinstance(raw, dict):
         return {}
     return {str(k): v for k, v in raw.items() if isinstance(v, int) and not isinstance(v, bool)}
-
-
-@dataclass(frozen=True, slots=True)
-class PlannedAction:
-    rule: str
-    send: dict[str, Any]
-    item: dict[str, Any] | None = None  # item_id, title, url, time_updated as planned
-    reasons: tuple[str, ...] = ()
-    # an undo on the local library: the item's fields as they were before the
-    # undone run, set once the action is done (what no /v3/send action can set:
-    # an unknown favourite, a read time, a tag's spelling, a deleted row's data)
-    restore: dict[str, Any] | None = None
-
-    @property
-    def name(self) -> str:
-        return str(self.send["action"])
-
-    @property
-    def item_id(self) -> str | None:
-        return self.send.get("item_id")
-
-    @property
-    def destructive(self) -> bool:
-        return self.name in DESTRUCTIVE
-
-    def label(self) -> str:
-        """How the action reads in a listing: archive "Some title".
-
-        Titles, URLs and tags came from a library: control characters are
-        escaped here, so no renderer can put them on a terminal."""
-        return printable(self._label())
-
-    def _label(self) -> str:
-        send = self.send
-        extra = ""
-        if "tags" in send and self.name != "add":
-            extra = f" {send['tags']}"
-        if self.name == "tag_rename":
-            return f"tag_rename {send['old_tag']} → {send['new_tag']}"
-        if self.name == "tag_delete":
-            return f"tag_delete {send['tag']}"
-        if self.name == "add":
-            return f"add {send['url']}" + (f" [{send['tags']}]" if send.get("tags") else "")
-        title = (self.item or {}).get("title") or send.get("item_id")
-        return f'{self.name}{extra}  "{title}"'
-
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"rule": self.rule, "send": self.send}
-        if self.item is not None:
-            data["item"] = self.item
-        data["reasons"] = list(self.reasons)
-        if self.restore is not None:
-            data["restore"] = self.restore
-        return data
 
 
 @dataclass
@@ -274,7 +131,7 @@ class Plan:
         }
         stream.write("{\n")
         for key, value in head.items():
-            stream.write(f"  {json.dumps(key)}: {_compact(value)},\n")
+            stream.write(f"  {json.dumps(key)}: {compact(value)},\n")
         if not self.actions:
             stream.write('  "actions": [],\n')
         else:
@@ -286,7 +143,7 @@ class Plan:
                 stream.write(separator + ",\n".join(block))
                 separator = ",\n"
             stream.write("\n  ],\n")
-        stream.write(f'  "summary": {_compact(self.summary())}\n}}\n')
+        stream.write(f'  "summary": {compact(self.summary())}\n}}\n')
 
     def dumps(self) -> str:
         buffer = io.StringIO()
@@ -299,8 +156,6 @@ class Plan:
     ) -> Plan:
         """The plan in a plan document; ``actions``: its actions, streamed
         (``read``), read before the rest, which may follow them."""
-        from rulebot.planning.spool import Spool
-
         try:
             if not isinstance(data, dict):
                 raise ValueError("the top level is not an object")
@@ -511,7 +366,7 @@ class Outcomes(Sequence[Outcome]):
         )
 
     def encoded(self, state: str) -> Iterator[str]:
-        """``_compact(outcome.to_json())`` for those in ``state``, made from the
+        """``compact(outcome.to_json())`` for those in ``state``, made from the
         plan's own lines (a plan line is ``{"rule": …, "reasons": […]}``)."""
         code = STATES.index(state)
         lines = _plan_lines(self.actions)
@@ -520,13 +375,13 @@ class Outcomes(Sequence[Outcome]):
                 continue
             head = f'{{"index": {index}, "state": "{state}", '
             error = self.errors.get(index)
-            tail = f', "error": {_compact(error)}}}' if error else "}"
+            tail = f', "error": {compact(error)}}}' if error else "}"
             yield head + line[1:-1] + tail
 
 
 def _plan_lines(actions: Sequence[PlannedAction]) -> Iterator[str]:
     spooled = getattr(actions, "lines", None)  # the spool holds them encoded
-    return spooled() if spooled is not None else map(_Lines().line, actions)
+    return spooled() if spooled is not None else map(PlanLines().line, actions)
 
 
 @dataclass
@@ -595,14 +450,14 @@ class Result:
         head = self.to_json(lists=False)
         stream.write("{\n")
         for key, value in head.items():
-            stream.write(f"  {json.dumps(key)}: {_compact(value)},\n")
+            stream.write(f"  {json.dumps(key)}: {compact(value)},\n")
         states = ("failed", "skipped", "succeeded")
         for number, state in enumerate(states):
             comma = "," if number < len(states) - 1 else ""
             if isinstance(self.outcomes, Outcomes):
                 entries = self.outcomes.encoded(state) if self.count(state) else iter(())
             else:
-                entries = (_compact(o.to_json()) for o in self.each(state))
+                entries = (compact(o.to_json()) for o in self.each(state))
             first = next(entries, None)
             if first is None:
                 stream.write(f'  "{state}": []{comma}\n')

@@ -15,7 +15,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from rulebot.planning.plan import Outcome, Plan, PlannedAction, Result, decode_line, line_keys
+from rulebot.planning.plan import Outcome, Plan, Result
+from rulebot.planning.planned import PlannedAction, decode_line, line_keys
 from rulebot.safe import clipped, printable
 
 MAX_LINES_PER_RULE = 25

@@ -9,7 +9,7 @@ writes them to an unlinked temporary file as the plan's JSON lines, and the
 plan reads them back as a sequence (``SpooledActions``), a block at a time.
 
 The plan's order is its parts one after another (rule k's actions, then
-its unmarks), as ``_OnePass.finish`` concatenates its lists, each part in
+its unmarks), as ``OnePass.finish`` concatenates its lists, each part in
 item order. The one pass meets the items oldest first, so a part's actions
 come in item order, except that the keep rule lets the items it held back
 go on late, in batches that are in item order themselves. Each part is
@@ -28,7 +28,7 @@ from collections.abc import Iterator, Sequence
 from typing import IO, overload
 
 from rulebot.errors import RulebotError
-from rulebot.planning.plan import DESTRUCTIVE, PlannedAction, Tally, _Lines, decode_line
+from rulebot.planning.planned import DESTRUCTIVE, PlanLines, PlannedAction, Tally, decode_line
 
 BLOCK = 256  # lines a stream buffers before they are written (and read back) together
 SPILL = 20_000  # actions a plan holds as objects before it goes to disk
@@ -59,7 +59,7 @@ class Spool:
         self.held = 0  # actions held as objects
         self.file: IO[bytes] | None = None
         self.streams: list[tuple[_Stream, _Stream]] = []
-        self.lines = _Lines()
+        self.lines = PlanLines()
         self.names: Counter[str] = Counter()
         self.rules: Counter[str] = Counter()
         # a bit per place (the planner's places are items): an item with an action

@@ -4,16 +4,16 @@ journal, and the grace marks the rules set."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from rulebot.planning.planner import Usage
+from rulebot.planning.grace import known_marks
+from rulebot.planning.limits import Usage
+from rulebot.planning.planned import DESTRUCTIVE  # what max_deletes counts
 
 if TYPE_CHECKING:
     from rulebot.library.store import Store
     from rulebot.rules.config import Config
-
-DESTRUCTIVE = ("delete", "tag_delete")  # what max_deletes counts
 
 
 def period_usage(config: Config, store: Store, rule_names: Iterable[str], now: int) -> Usage:
@@ -41,8 +41,3 @@ def period_usage(config: Config, store: Store, rule_names: Iterable[str], now: i
         deletes += sum(1 for _, action in done if action in DESTRUCTIVE)
     limits = {r.name: r.limit for r in config.rules if r.limit is not None and r.name in items}
     return Usage(items=items, deletes=deletes, limits=limits, marks=known_marks(config, store))
-
-
-def known_marks(config: Config, store: Store) -> Mapping[str, Mapping[str, frozenset[str]]]:
-    """The grace marks the config's grace rules set (``Store.grace_marks``)."""
-    return store.grace_marks(rule.name for rule in config.rules if rule.grace)

@@ -9,7 +9,7 @@ each source here names the fields it provides and the actions it performs.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,10 +72,30 @@ class Capabilities:
     # how two tags compare (rulebot.library.tagcase): case-insensitively, never more
     # loosely than the service (each docs/<source>.md says what it does)
     fold: Fold = unicode_lower
+    # how the service stores a tag it is given (``stored_tag``): lower-cased,
+    # trimmed, a leading ``#`` dropped …; the plan shows that spelling
+    stores: tuple[str, ...] = ()
+    # the service may keep only this many characters of a tag (the plan says so)
+    tag_chars: int | None = None
 
     @property
     def name(self) -> str:
         return self.label or f"the {self.kind} source"
+
+    def stored_tag(self, tag: str) -> str:
+        """The spelling the service will store for ``tag`` ("" : it drops it)."""
+        for step in self.stores:
+            tag = _STORES[step](tag)
+        return tag
+
+
+# what a service does to a tag it is given, named so docs and plans can say it
+_STORES: Mapping[str, Callable[[str], str]] = {
+    "trim": str.strip,
+    "lower": str.lower,
+    "no-leading-hashes": lambda tag: tag.lstrip("#"),
+    "no-leading-dash": lambda tag: tag[1:] if tag.startswith("-") else tag,
+}
 
 
 # What a Pocket export (CSV/zip or ril_export.html) carries: url, title, tags,
@@ -107,6 +127,8 @@ POCKET = Capabilities(
     batches=True,
     label="Pocket",
     tags_lowercased=True,  # pocket-api.md: the later server lowercased, trimmed and cut tags
+    stores=("trim", "lower"),
+    tag_chars=25,  # the later server's cut (an older one kept more): said, not done
 )
 
 # Karakeep: archived, favourited, tags, created/modified dates; nothing else
@@ -127,6 +149,7 @@ KARAKEEP = Capabilities(
     batches=False,
     label="Karakeep",
     missing_because=_KARAKEEP_LACKS,
+    stores=("trim", "no-leading-hashes"),  # karakeep.md: normalizeTagName on attach
 )
 
 # Wallabag: archived/starred with their times, tags, dates, reading time, language
@@ -145,6 +168,7 @@ WALLABAG = Capabilities(
     missing_because=_WALLABAG_LACKS,
     deletions_found_by="a full scan every `full_scan_every` (default 7d), or `sync --full`",
     tags_lowercased=True,
+    stores=("trim", "lower"),  # wallabag.md: adding tags lower-cases and trims them
 )
 
 # Shaarli: tags-only bookmarks. No read status and no favourite at all: rules
@@ -168,6 +192,7 @@ SHAARLI = Capabilities(
     refuses=_SHAARLI_REFUSES,
     refused_because="Shaarli keeps tagged bookmarks only: no read/archived status, no favourite",
     fold=ascii_lower,  # its tag list merges spellings with strtolower: ASCII only
+    stores=("trim", "no-leading-dash"),  # shaarli.md: trimmed, one leading - stripped
 )
 
 SOURCES: dict[str, Capabilities] = {

@@ -10,6 +10,8 @@ Which rules: only enabled rules with a ``schedule:``. "No schedule" means
 "every run" for ``run --due``, and a daemon has no runs of its own to attach
 that to (running them at every wake-up would tie them to other rules'
 schedules), so the CLI names them at start-up and leaves them to ``run``.
+A config with no such rule is ``NothingScheduled``: the daemon says so and
+exits 0, since there is nothing to do, not something that failed.
 
 Failures (a ``RulebotError``: a held lock, a refused limit, a server
 error, a failed action; or any other exception of one cycle, a bug or an
@@ -43,6 +45,20 @@ from rulebot.errors import RulebotError
 from rulebot.rules.schedule import Scheduled, next_due
 
 logger = logging.getLogger("rulebot.daemon")
+
+
+class NothingScheduled(RulebotError):
+    """No enabled rule has a ``schedule:``, so the daemon has nothing to wait for.
+
+    Not a failure: the config is valid and its rules are ``rulebot run``'s.
+    The daemon says why and exits 0, rulebot's code for "nothing to do" (as
+    ``run --due`` when no rule is due). Exiting 1 made a supervisor's
+    restart-on-failure (systemd's ``Restart=on-failure``, Docker's
+    ``on-failure``) start it again every few seconds, forever, only to read
+    the same config; a 0 needs no unit to know a special code.
+    """
+
+    exit_code = 0
 
 
 @dataclass(frozen=True, slots=True)

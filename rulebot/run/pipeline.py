@@ -32,6 +32,7 @@ from rulebot.rules.actions import from_send
 from rulebot.rules.capabilities import plan_fold
 from rulebot.rules.vocab import VocabError
 from rulebot.sources import source_for
+from rulebot.sources.refining import as_stored
 from rulebot.sources.screening import touchable
 
 if TYPE_CHECKING:
@@ -173,7 +174,8 @@ def make_plan(
     if resumed:
         # rare (a crashed run's leftovers) and small in all but a first run: a list
         plan = replace(plan, actions=[*resumed, *plan.actions])
-    plan = live.source.refine(plan, library)
+    # as the source will carry it out, its tags spelled as the service stores them
+    plan = as_stored(live.source.refine(plan, library), live.source.capabilities)
     return plan, usage
 
 

@@ -131,11 +131,12 @@ def apply_units(
     for index, outcome in outcomes.items():
         store.journal_mark(run_id, [index], "skipped", outcome.error)
     units = units_of(queue)
-    shown = _Progress(len(units), enabled=progress)
+    shown = _Progress(sum(map(len, units)), requests, enabled=progress)
     fatal: BaseException | None = None
     outage = _Outage()
     if bulk is not None:  # units the service takes several to a request go first
         units, fatal = _apply_bulk(store, run_id, units, bulk, outcomes, stop, outage, fold)
+        shown.count = shown.total - sum(map(len, units))  # those went in bulk requests
     in_flight: dict[Future[list[Answer]], Unit] = {}
     by_item: dict[str, Future[list[Answer]]] = {}
 
@@ -155,7 +156,7 @@ def apply_units(
             outage.heard(err)
             answers = [Answer(False, str(err))] * len(unit)
         _record(store, run_id, unit, answers, outcomes, fold)
-        shown.step()
+        shown.step(len(unit))
 
     def settle_all() -> None:
         while in_flight:
@@ -410,17 +411,24 @@ def mirror(
 
 
 class _Progress:
-    """``applied 12/40`` on a terminal's stderr; nothing on a pipe or a log."""
+    """``applied 12/40 actions (9 requests)`` on a terminal's stderr; nothing
+    on a pipe or a log. It counts actions, as the plan does; the requests are
+    what they cost so far (an item's actions may share one, or take several)."""
 
-    def __init__(self, total: int, *, enabled: bool) -> None:
+    def __init__(self, total: int, requests: Callable[[], int], *, enabled: bool) -> None:
         self.total = total
         self.count = 0
+        self.requests, self.start = requests, requests()
         self.enabled = enabled and total > 1 and sys.stderr.isatty()
 
-    def step(self) -> None:
-        self.count += 1
+    def step(self, actions: int) -> None:
+        self.count += actions
         if self.enabled:
-            sys.stderr.write(f"\rrulebot: applied {self.count}/{self.total} requests")
+            made = self.requests() - self.start
+            sys.stderr.write(
+                f"\rrulebot: applied {self.count}/{self.total} actions "
+                f"({made} request{'' if made == 1 else 's'})"
+            )
             sys.stderr.flush()
 
     def done(self) -> None:

@@ -20,13 +20,15 @@ so the dry run is what will be sent. Two things must hold for those:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from rulebot.library.item import Item
 from rulebot.library.tagcase import Fold
-from rulebot.planning.plan import PlannedAction
+from rulebot.planning.plan import Plan, PlannedAction
 from rulebot.planning.planner import item_ref
 from rulebot.rules.actions import from_send
+from rulebot.rules.capabilities import Capabilities
 
 
 class Replay:
@@ -99,3 +101,53 @@ def _tag_changes(
     removed = [t for t in before if had[fold(t)] != has.get(fold(t))]
     added = [t for t in after if has[fold(t)] != had.get(fold(t))]
     return list(dict.fromkeys(removed)), list(dict.fromkeys(added))
+
+
+# the send keys whose tags the service will store (the others name tags it has)
+_STORED_KEYS = {"tags_add": "tags", "tags_replace": "tags", "add": "tags", "tag_rename": "new_tag"}
+
+
+def as_stored(plan: Plan, caps: Capabilities) -> Plan:
+    """The plan with each tag the service will store spelled as it will store
+    it (Wallabag lower-cases, Karakeep drops a leading ``#`` …), and a reason
+    saying so, so the dry run shows what the service will hold. A tag the
+    service would drop (nothing left of it) is left out, and said; a tag
+    longer than the service may keep is said, not cut."""
+    if not caps.stores and caps.tag_chars is None:
+        return plan
+    actions = [_stored(planned, caps) for planned in plan.actions]
+    if all(new is old for new, old in zip(actions, plan.actions, strict=True)):
+        return plan
+    return replace(plan, actions=actions)
+
+
+def _stored(planned: PlannedAction, caps: Capabilities) -> PlannedAction:
+    key = _STORED_KEYS.get(planned.name)
+    value = planned.send.get(key) if key is not None else None
+    if key is None or not isinstance(value, str) or not value:
+        return planned
+    given = value.split(",") if key == "tags" else [value]
+    stored = [caps.stored_tag(tag) for tag in given]
+    said: list[str] = []
+    changed = {(g, s) for g, s in zip(given, stored, strict=True) if g != s}
+    for was, now in sorted(changed):
+        said.append(
+            f"{caps.name} stores the tag {was!r} as {now!r}"
+            if now
+            else f"{caps.name} drops the tag {was!r} (nothing is left of it)"
+        )
+    if caps.tag_chars is not None:
+        said.extend(
+            f"{caps.name} may keep only the first {caps.tag_chars} characters of {tag!r}"
+            for tag in stored
+            if len(tag) > caps.tag_chars
+        )
+    if not said:
+        return planned
+    kept = [tag for tag in dict.fromkeys(stored) if tag]
+    if key != "tags" and not kept:
+        return replace(
+            planned, reasons=(*planned.reasons, *said)
+        )  # a rename onto nothing: as planned
+    send = {**planned.send, key: ",".join(kept)}
+    return replace(planned, send=send, reasons=(*planned.reasons, *said))
