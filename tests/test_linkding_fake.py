@@ -532,3 +532,22 @@ def test_a_rename_written_with_a_space_reaches_the_dashed_tag(
     assert set(on_server(fake).values()) == {("later", "x")}
     code, out, err = rb(capsys, "plan", "--detailed-exitcode")
     assert code == 0, out + err
+
+
+def test_an_add_after_a_delete_of_its_url_in_the_same_plan_is_sent(
+    fake: FakeLinkding, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by the conformance model: a rule deletes the bookmark, a later one
+    adds its URL back; Linkding has the URL when the plan is made, but not
+    once the delete before the add has run, so the add stays in the plan."""
+    fake.add_bookmark("https://n.example/0", tags=["news"])
+    on_fake(
+        fake,
+        "limits: {max_deletes: 5}\nrules:\n  - name: purge\n    where: {tag: news}\n"
+        "    actions: [delete]\n  - name: again\n"
+        '    actions: [{add: {url: "https://n.example/0", tags: [fresh]}}]\n',
+    )
+    code, out, err = rb(capsys, "run", "--format", "json")
+    assert code == 0, err
+    assert [a["send"]["action"] for a in json.loads(out)["succeeded"]] == ["delete", "add"]
+    assert set(on_server(fake).items()) == {("https://n.example/0", ("fresh",))}

@@ -95,6 +95,7 @@ _STORES: Mapping[str, Callable[[str], str]] = {
     "lower": str.lower,
     "no-leading-hashes": lambda tag: tag.lstrip("#"),
     "no-leading-dash": lambda tag: tag[1:] if tag.startswith("-") else tag,
+    "dashes": lambda tag: tag.replace(" ", "-"),
 }
 
 
@@ -246,6 +247,7 @@ LINKDING = Capabilities(
     # case-insensitive like its Python de-duplication and the image's ICU SQLite,
     # and `read later` is `read-later` there (it turns inner spaces into `-`)
     fold=dashed_lower,
+    stores=("trim", "dashes"),  # linkding.md: sanitize_tag_name on tag_names
 )
 SOURCES["linkding"] = LINKDING
 

@@ -276,14 +276,6 @@ class LinkdingSession(ServerSession):
         item = self.read([created.bookmark])
         return Answer(True, created=item[0] if item else None)  # else the next sync brings it
 
-    def saved(self, url: str) -> str | None:
-        """The URL under which Linkding has ``url`` saved (as it compares URLs), or None."""
-        found = self.client.check(url)
-        if found is None:
-            return None
-        saved_url = found.get("url")
-        return saved_url if isinstance(saved_url, str) else url
-
 
 def _tags_changed(stored: str | None, tags: Mapping[int, str]) -> str | None:
     """Why the tag list shows a change the change feed misses: a tag of the
@@ -357,23 +349,31 @@ class LinkdingSource(ServerSource):
                 )
             elif planned.name in ("tag_rename", "tag_delete"):
                 actions.extend(replay.per_item(planned, _per_bookmark_why(planned)))
-            elif planned.name == "add" and self._saved_already(planned, logger):
+            elif planned.name == "add" and self._saved_already(planned, replay.state, logger):
                 continue
             else:
                 actions.append(planned)
                 replay.replay(planned)
         return replace(plan, actions=actions)
 
-    def _saved_already(self, planned: PlannedAction, logger: logging.Logger) -> bool:
+    def _saved_already(
+        self, planned: PlannedAction, state: Mapping[str, Item], logger: logging.Logger
+    ) -> bool:
         """Whether Linkding has the URL of this ``add`` saved (asked when
-        connected: one request; a create would overwrite that bookmark)."""
+        connected: one request; a create would overwrite that bookmark), and
+        no earlier action of the plan deletes that bookmark (``state``: the
+        library as they leave it), which makes the URL free again."""
         session = self._session
         if not isinstance(session, LinkdingSession):
             return False
         url = str(planned.send["url"])
-        saved = session.saved(url)
-        if saved is None:
+        found = session.client.check(url)
+        if found is None:
             return False
+        known = state.get(str(found.get("id")))
+        if known is not None and known.is_deleted:
+            return False
+        saved = found.get("url") if isinstance(found.get("url"), str) else url
         logger.warning(
             "rule %s: add %s is not planned: Linkding has it saved already as %s "
             "(it compares URLs normalised), and saving it again would overwrite that bookmark",
