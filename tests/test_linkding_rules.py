@@ -89,7 +89,7 @@ def test_other_sources_never_know_the_flags_and_refuse_their_actions(source: str
     )
     name = SOURCES[source].name
     assert any(
-        f"warning: " in p and "`marked_unread` is never known" in p and name in p for p in found
+        "warning: " in p and "`marked_unread` is never known" in p and name in p for p in found
     ), found
     assert any(f"{name} cannot do `mark_read`" in p for p in found), found
     assert any(f"{name} cannot do `share`" in p for p in found), found
