@@ -350,3 +350,44 @@ def test_the_token_is_in_no_output_file_or_log(
     for path in tmp_path.rglob("*"):
         if path.is_file():
             assert linkding.token.encode() not in path.read_bytes(), path
+
+
+def test_the_unread_and_shared_flags_are_read_set_and_undone(
+    linkding: Account, capsys: pytest.CaptureFixture[str]
+) -> None:
+    done = linkding.add("https://f.example/done", ["x"], unread=True, is_archived=True)
+    rec = linkding.add("https://f.example/rec", ["rec"], unread=True)
+    old = linkding.add("https://f.example/old", ["old"], shared=True)
+    later = linkding.add("https://f.example/later", ["later-flag"])
+    configure(
+        linkding,
+        "rules:\n"
+        "  - name: read-means-archived\n    where: {status: archived, marked_unread: true}\n"
+        "    actions: [mark_read]\n"
+        "  - name: share-recommended\n    where: {tag: rec, shared: false}\n"
+        "    actions: [share, {tags_add: [shared-out]}]\n"
+        "  - name: unshare-old\n    where: {tag: old, shared: true}\n    actions: [unshare]\n"
+        "  - name: flag-later\n    where: {tag: later-flag, marked_unread: false}\n"
+        "    actions: [mark_unread]\n",
+    )
+    before = linkding.bookmarks()
+    code, out, err = rb(capsys, "run", "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["summary"]["failed"] == 0, out
+    after = linkding.bookmarks()
+
+    def flags(held: dict[str, dict[str, object]], bookmark_id: int) -> tuple[object, ...]:
+        b = held[str(bookmark_id)]
+        return b["unread"], b["shared"], b["is_archived"], tuple(b["tag_names"])
+
+    assert flags(after, done) == (False, False, True, ("x",))
+    assert flags(after, rec) == (True, True, False, ("rec", "shared-out"))
+    assert flags(after, old) == (False, False, False, ("old",))
+    assert flags(after, later) == (True, False, False, ("later-flag",))
+    code, out, err = rb(capsys, "plan", "--detailed-exitcode")
+    assert code == 0, out + err  # the mirror holds the flags as the server does
+    code, out, err = rb(capsys, "undo", "--format", "json")
+    assert code == 0, err + out
+    undone = linkding.bookmarks()
+    for bookmark_id in (done, rec, old, later):
+        assert flags(undone, bookmark_id) == flags(before, bookmark_id)
