@@ -19,6 +19,7 @@ from typing import NoReturn
 
 from rulebot import __version__
 from rulebot.commands.config import cmd_schema, cmd_test, cmd_validate
+from rulebot.commands.demo import SERVERS, cmd_demo
 from rulebot.commands.journal import cmd_runs, cmd_undo
 from rulebot.commands.library import cmd_explain, cmd_export, cmd_import, cmd_items
 from rulebot.commands.plan import cmd_apply, cmd_plan, cmd_run
@@ -207,6 +208,17 @@ def build_parser() -> Parser:
         "127.0.0.1 that lets it go on by itself)",
     )
     sub.add_argument("--base-url", help="server (default: pocket.base_url from the config)")
+
+    sub = command(
+        "demo",
+        "try a source without an account: a dry run of its demo rules against a seeded "
+        "server on 127.0.0.1",
+    )
+    sub.add_argument("source", choices=sorted(SERVERS), help="the source to try")
+    sub.add_argument("--items", type=whole, default=200, metavar="N", help="seed N items")
+    sub.add_argument(
+        "--keep", action="store_true", help="keep the server running afterwards, to go on by hand"
+    )
     return parser
 
 
@@ -235,6 +247,7 @@ def _setup_logging(args: argparse.Namespace) -> None:
 
 HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "runs": cmd_runs,
+    "demo": cmd_demo,
     "undo": cmd_undo,
     "items": cmd_items,
     "auth": cmd_auth,

@@ -1,0 +1,184 @@
+"""``rulebot demo SOURCE``: try a source without an account.
+
+A server for the source starts on 127.0.0.1 with a seeded library (the fake,
+or for Shaarli the real one from Debian's packages), and rulebot dry-runs the
+source's demo rules (``rulebot/demo/SOURCE.yaml``) against it, as it would
+against yours: sync, plan, show. Nothing is kept unless ``--keep``, which
+leaves the server running and says how to go on by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from rulebot.commands.shared import EXIT_ERROR, out
+from rulebot.errors import RulebotError
+
+DEMO_RULES = Path(__file__).resolve().parent.parent / "demo"
+
+
+@dataclass
+class Running:
+    """A demo server: its address, the environment rulebot needs for it, what
+    it holds, and how to stop it."""
+
+    base_url: str
+    env: dict[str, str]
+    holds: str
+    stop: Callable[[], None]
+
+
+def _pocket(items: int) -> Running:
+    from rulebot.fake.pocket import FakePocket, seed
+    from rulebot.fake.pocket.server import DEFAULT_ACCESS_TOKEN, DEFAULT_CONSUMER_KEY
+
+    server = FakePocket()
+    seed(server, items)
+    server.start()
+    env = {"POCKET_CONSUMER_KEY": DEFAULT_CONSUMER_KEY, "POCKET_ACCESS_TOKEN": DEFAULT_ACCESS_TOKEN}
+    return Running(server.base_url, env, f"a fake Pocket server with {items} items", server.stop)
+
+
+def _karakeep(items: int) -> Running:
+    from rulebot.fake.karakeep import FakeKarakeep, seed
+    from rulebot.fake.karakeep.server import DEFAULT_API_KEY
+
+    server = FakeKarakeep(api_key=DEFAULT_API_KEY)
+    seed(server, items)
+    server.start()
+    env = {"KARAKEEP_API_KEY": DEFAULT_API_KEY}
+    return Running(server.base_url, env, f"a fake Karakeep with {items} bookmarks", server.stop)
+
+
+def _wallabag(items: int) -> Running:
+    from rulebot.fake.wallabag import FakeWallabag, seed
+    from rulebot.fake.wallabag.model import (
+        DEFAULT_CLIENT_ID,
+        DEFAULT_CLIENT_SECRET,
+        DEFAULT_PASSWORD,
+        DEFAULT_USERNAME,
+    )
+
+    server = FakeWallabag()
+    seed(server, items)
+    server.start()
+    env = {
+        "WALLABAG_CLIENT_ID": DEFAULT_CLIENT_ID,
+        "WALLABAG_CLIENT_SECRET": DEFAULT_CLIENT_SECRET,
+        "WALLABAG_USERNAME": DEFAULT_USERNAME,
+        "WALLABAG_PASSWORD": DEFAULT_PASSWORD,
+    }
+    return Running(server.base_url, env, f"a fake Wallabag with {items} entries", server.stop)
+
+
+def _readeck(items: int) -> Running:
+    from rulebot.fake.readeck import FakeReadeck, seed
+    from rulebot.fake.readeck.server import DEFAULT_TOKEN
+
+    server = FakeReadeck(token=DEFAULT_TOKEN)
+    seed(server, items)
+    server.start()
+    env = {"READECK_TOKEN": DEFAULT_TOKEN}
+    return Running(server.base_url, env, f"a fake Readeck with {items} bookmarks", server.stop)
+
+
+def _shaarli(items: int) -> Running:
+    from rulebot.fake.real_shaarli import ShaarliServer, missing_reason, seed
+
+    reason = missing_reason()
+    if reason is not None:
+        raise RulebotError(
+            f"the Shaarli demo runs Debian's real Shaarli, and it cannot run here: {reason}"
+        )
+    server = ShaarliServer()
+    server.__enter__()
+    try:
+        seed(server, items)
+    except BaseException:
+        server.stop()
+        raise
+    env = {"SHAARLI_API_SECRET": server.secret}
+    return Running(server.base_url, env, f"Debian's Shaarli with {items} links", server.stop)
+
+
+SERVERS: dict[str, Callable[[int], Running]] = {
+    "pocket": _pocket,
+    "karakeep": _karakeep,
+    "wallabag": _wallabag,
+    "readeck": _readeck,
+    "shaarli": _shaarli,
+}
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from rulebot.cli import main
+
+    rules = DEMO_RULES / f"{args.source}.yaml"
+    if args.items < 0:
+        raise RulebotError(f"--items must be 0 or more, not {args.items}")
+    with tempfile.TemporaryDirectory(prefix="rulebot-demo-") as tmp:
+        running = SERVERS[args.source](args.items)
+        try:
+            config = Path(tmp) / "rules.yaml"
+            config.write_text(_pointed_at(rules.read_text(encoding="utf-8"), running.base_url))
+            out(
+                f"rulebot demo: {running.holds} at {running.base_url}; a dry run of "
+                f"{_shown(rules)} against it (nothing is changed)\n",
+                sys.stderr,
+            )
+            with _environment(running.env):
+                code = main(["-c", str(config), "plan"])
+                if code == EXIT_ERROR or not args.keep:
+                    return code
+                _keep(running, config)
+        finally:
+            running.stop()
+    return 0
+
+
+def _pointed_at(text: str, base_url: str) -> str:
+    """The demo rules with their source's ``base_url`` set to the demo server."""
+    return re.sub(r"(?m)^(  base_url: )\S+", lambda m: m.group(1) + base_url, text, count=1)
+
+
+def _shown(path: Path) -> str:
+    with contextlib.suppress(ValueError):
+        return str(path.relative_to(Path.cwd()))
+    return str(path)
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """The demo server's credentials in the environment, as rulebot reads them
+    from yours; the environment is put back afterwards."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _keep(running: Running, config: Path) -> None:
+    """Serve until Ctrl-C, saying how to go on in another terminal."""
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a demo ends, even this early
+        out("\nThe server keeps running (Ctrl-C stops it; nothing is kept). In another terminal:")
+        for name, value in running.env.items():
+            out(f"  export {name}={value}")
+        out(f"  rulebot -c {config} run      # apply the rules to the demo server")
+        out(f"  rulebot -c {config} runs     # what the run did; `undo` takes it back")
+        while True:
+            time.sleep(3600)
