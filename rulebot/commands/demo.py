@@ -91,6 +91,16 @@ def _readeck(items: int) -> Running:
     return Running(server.base_url, env, f"a fake Readeck with {items} bookmarks", server.stop)
 
 
+def _linkding(items: int) -> Running:
+    from rulebot.fake.linkding import DEFAULT_TOKEN, FakeLinkding, seed
+
+    server = FakeLinkding(token=DEFAULT_TOKEN)
+    seed(server, items)
+    server.start()
+    env = {"LINKDING_TOKEN": DEFAULT_TOKEN}
+    return Running(server.base_url, env, f"a fake Linkding with {items} bookmarks", server.stop)
+
+
 def _shaarli(items: int) -> Running:
     from rulebot.fake.real_shaarli import ShaarliServer, missing_reason, seed
 
@@ -116,6 +126,7 @@ SERVERS: dict[str, Callable[[int], Running]] = {
     "wallabag": _wallabag,
     "readeck": _readeck,
     "shaarli": _shaarli,
+    "linkding": _linkding,
 }
 
 
