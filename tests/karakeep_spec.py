@@ -78,6 +78,11 @@ def divergence(exchange: Exchange) -> str | None:
         return "an injected failure or garbage answer (a proxy, a wrong base URL)"
     if exchange.fault == "garble":
         return "an injected malformed bookmark (a data fault): off the spec on purpose"
+    if exchange.status == 401 and exchange.route.split(" ", 1)[1] == exchange.path:
+        # no route matched (a route is named by its template, relative to /api/v1)
+        assert content_type.startswith("text/plain"), exchange
+        assert exchange.response_body == b"Unauthorized", exchange
+        return "no such route, but under a resource whose router checks the key first"
     if exchange.status >= 400 and exchange.status != 401:
         if content_type.startswith("application/json"):
             # zod-validator 400s: {"success": false, "error": {...}} (karakeep.md §2)

@@ -43,9 +43,16 @@ CORRECTIONS = {
             "labels": {"type": "array", "items": {"type": "string"}},
         },
     ),
-    "bookmarkSummary: authors can be null (a nil Go slice) (§3)": (
+    "bookmarkSummary: authors can be null (a nil Go slice) and text_direction empty (§3)": (
         "bookmarkSummary",
-        {"authors": {"type": "array", "items": {"type": "string"}, "nullable": True}},
+        {
+            "authors": {"type": "array", "items": {"type": "string"}, "nullable": True},
+            "text_direction": {"type": "string", "enum": ["ltr", "rtl", ""]},
+        },
+    ),
+    "bookmarkUpdate: text_direction may be set to empty (§7)": (
+        "bookmarkUpdate",
+        {"text_direction": {"type": "string", "enum": ["ltr", "rtl", ""]}},
     ),
 }
 

@@ -88,6 +88,67 @@ def test_missing_wrong_or_lowercase_bearer_is_a_plain_text_401(server, http):
 
 def test_unknown_route_is_hono_default_404(server, http):
     is_text(call(http, server, "GET", "/nothing-here"), 404, "404 Not Found")
+    is_text(http.get(f"{server.base_url}/api/v1/nothing-here"), 404, "404 Not Found")
+
+
+def test_under_a_resource_the_key_is_checked_before_the_route(server, http):
+    # each v1 router starts with the auth middleware: no key, 401 before any 404
+    for path in ("/bookmarks/x/nowhere", "/tags/x/nowhere", "/lists/x", "/users/nobody"):
+        is_text(http.get(f"{server.base_url}/api/v1{path}"), 401, "Unauthorized")
+        is_text(call(http, server, "GET", path), 404, "404 Not Found")
+    is_text(call(http, server, "PUT", "/bookmarks"), 404, "404 Not Found")  # no such method
+
+
+# -- check-url and search ----------------------------------------------------------------
+
+
+def test_check_url_normalizes_fragment_trailing_slash_and_case(server, http):
+    page = server.add_bookmark("https://Example.com/a/")
+    query = server.add_bookmark("https://q.example/p?x=1")
+    root = server.add_bookmark("https://root.example/")
+    bare = server.add_bookmark("https://bare.example")
+
+    def check(url: str) -> Any:
+        return ok(call(http, server, "GET", "/bookmarks/check-url", params={"url": url}))
+
+    assert check("https://example.com/a/") == {"bookmarkId": page}
+    assert check("https://EXAMPLE.com/a#top") == {"bookmarkId": page}
+    assert check("https://q.example/p/?x=1#top") == {"bookmarkId": query}
+    assert check("https://root.example") == {"bookmarkId": root}  # the root keeps its /
+    # LIKE 'https://bare.example/%' misses the stored URL without a slash
+    assert check("https://bare.example/") == {"bookmarkId": None}
+    assert server.bookmark(bare)["content"]["url"] == "https://bare.example"
+    assert check("https://elsewhere.example/") == {"bookmarkId": None}
+    is_zod_400(call(http, server, "GET", "/bookmarks/check-url"))
+    is_text(
+        call(http, server, "GET", "/bookmarks/check-url", params={"url": "nope"}),
+        500,
+        "Internal server error",
+    )  # `new URL()` throws
+
+
+def test_search_finds_words_pages_by_offset_and_orders_by_date(server, http):
+    old = server.add_bookmark("https://a.example/1", "Python tips", created_at=NOW - 30)
+    new = server.add_bookmark(
+        "https://b.example/2", "More python", created_at=NOW - 10, tags=["howto"]
+    )
+    server.add_bookmark("https://c.example/3", "Cooking", created_at=NOW - 20, note="pasta")
+
+    def search(**params: Any) -> Any:
+        return ok(call(http, server, "GET", "/bookmarks/search", params=params))
+
+    found = search(q="PYTH")  # word prefixes, any case
+    assert [b["id"] for b in found["bookmarks"]] == [new, old] and found["nextCursor"] is None
+    assert [b["id"] for b in search(q="pyth", sortOrder="asc")["bookmarks"]] == [old, new]
+    assert [b["content"]["url"] for b in search(q="pasta")["bookmarks"]] == ["https://c.example/3"]
+    assert [b["id"] for b in search(q="howto python")["bookmarks"]] == [new]  # words ANDed
+    first = search(q="example", limit=2)  # every URL has it: pages by offset
+    assert len(first["bookmarks"]) == 2 and first["nextCursor"] == "2"
+    rest = search(q="example", limit=2, cursor=first["nextCursor"])
+    assert len(rest["bookmarks"]) == 1 and rest["nextCursor"] is None
+    assert search(q="nothing-like-it") == {"bookmarks": [], "nextCursor": None}
+    is_zod_400(call(http, server, "GET", "/bookmarks/search"))
+    is_zod_400(call(http, server, "GET", "/bookmarks/search", params={"q": "x", "sortOrder": "up"}))
 
 
 # -- listing ------------------------------------------------------------------------------
@@ -596,10 +657,12 @@ def test_every_endpoint_answers_in_the_published_spec_shape(http):
         ok(call(http, server, "DELETE", f"/tags/{tag_id}"), 204)
         ok(call(http, server, "DELETE", f"/bookmarks/{bookmark_id}"), 204)
         ok(call(http, server, "GET", "/users/me"))
+        ok(call(http, server, "GET", "/bookmarks/search", params={"q": "post", "limit": 5}))
+        ok(call(http, server, "GET", "/bookmarks/check-url", params={"url": "https://n.example"}))
         http.get(f"{server.base_url}/api/v1/bookmarks")  # 401, documented as text/plain
         call(http, server, "GET", "/bookmarks/gone")  # 404 as text: a documented divergence
         checked = karakeep_spec.check_all(server)
-    assert checked == 17  # all but the 404
+    assert checked == 19  # all but the 404
     assert api is not None
 
 

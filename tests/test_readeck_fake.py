@@ -159,6 +159,139 @@ def test_labels_rename_merges_and_info_is_one_object(fake: FakeReadeck) -> None:
     assert fake.state.labels(one) == ["javascript"]
 
 
+def test_authors_are_null_while_loading_and_an_array_once_loaded(fake: FakeReadeck) -> None:
+    loaded = fake.add_bookmark("https://e.example/l", authors=["Ann"])
+    assert call(fake, "GET", f"/bookmarks/{loaded}").json()["authors"] == ["Ann"]
+    plain = fake.add_bookmark("https://e.example/p")
+    assert call(fake, "GET", f"/bookmarks/{plain}").json()["authors"] == []
+    created = call(fake, "POST", "/bookmarks", json={"url": "https://e.example/new"})
+    new = created.headers["Bookmark-Id"]
+    shown = call(fake, "GET", f"/bookmarks/{new}").json()
+    assert shown["authors"] is None and shown["loaded"] is False  # a nil Go slice (§3)
+    assert shown["text_direction"] == "" and shown["site_name"] == "e.example"
+    fake.finish_loading(new, "New")
+    shown = call(fake, "GET", f"/bookmarks/{new}").json()
+    assert (shown["authors"], shown["loaded"], shown["title"]) == ([], True, "New")
+
+
+def test_the_profile_names_the_provider_and_the_users_dates_and_settings(
+    fake: FakeReadeck,
+) -> None:
+    profile = call(fake, "GET", "/profile").json()
+    assert set(profile["provider"]) == {"name", "id", "application", "roles", "permissions"}
+    assert "api:bookmarks:read" in profile["provider"]["permissions"]
+    user = profile["user"]
+    assert {"username", "email", "created", "updated", "settings"} <= set(user)
+    assert user["settings"]["debug_info"] is False
+    assert user["settings"]["reader_settings"]["font_size"] == 3
+
+
+def listed(fake: FakeReadeck, **params: Any) -> list[str]:
+    answer = call(fake, "GET", "/bookmarks", params=params)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["Total-Count"] == str(len(answer.json()))
+    return [b["title"] for b in answer.json()]
+
+
+def test_the_list_filters_by_flags_labels_types_and_read_status(fake: FakeReadeck) -> None:
+    fake.add_bookmark("https://a.example/1", "One", labels=["js", "Web dev"], archived=True)
+    fake.add_bookmark("https://b.example/2", "Two", labels=["JS"], marked=True, read_progress=50)
+    fake.add_bookmark("https://c.example/3", "Three", kind="video", read_progress=100)
+    fake.add_bookmark("https://d.example/4", "Four", state=2)
+    fake.add_bookmark("https://e.example/5", "Five", state=1, labels=["jsdoc"])
+    assert listed(fake, is_archived="true") == ["One"]
+    assert listed(fake, is_marked="1") == ["Two"]
+    assert listed(fake, is_loaded="f") == ["Four"]
+    assert listed(fake, has_errors="on") == ["Five"]
+    assert listed(fake, has_labels="false") == ["Four", "Three"]
+    assert listed(fake, labels="js") == ["One"]  # exact and case-sensitive
+    assert listed(fake, labels="js*") == ["Five", "Two", "One"]  # a prefix, any case
+    assert listed(fake, labels='"Web dev"') == ["One"]  # quoted: one label with a space
+    assert listed(fake, labels="js* -JS") == ["Five", "One"]  # ANDed, - excludes
+    assert listed(fake, type="video") == ["Three"]
+    assert listed(fake, type=["video", "article"], read_status="unread") == ["Five", "Four", "One"]
+    assert listed(fake, read_status=["reading", "read"]) == ["Three", "Two"]
+    assert call(fake, "GET", "/bookmarks", params={"is_marked": "maybe"}).status_code == 422
+    assert call(fake, "GET", "/bookmarks", params={"type": "audio"}).status_code == 422
+    assert call(fake, "GET", "/bookmarks", params={"collection": "x"}).status_code == 404
+
+
+def test_the_list_searches_text_fields_and_dates(fake: FakeReadeck) -> None:
+    day = 86400
+    fake.add_bookmark(
+        "https://blog.example.org/a",
+        "Café culture",
+        created=T - 40 * day,
+        authors=["Jane Roe"],
+        description="Espresso notes",
+    )
+    fake.add_bookmark("https://news.example.net/b", "Python news", created=T - 2 * day)
+    assert listed(fake, search="cafe") == ["Café culture"]  # accents and case folded
+    assert listed(fake, search="espresso") == ["Café culture"]  # the description too
+    assert listed(fake, title="pyth*") == ["Python news"]
+    assert listed(fake, title="pyth") == []  # words, not substrings
+    assert listed(fake, author="roe") == ["Café culture"]
+    assert listed(fake, site="news.example.net") == ["Python news"]
+    assert listed(fake, search="-python") == ["Café culture"]
+    assert listed(fake, range_start="-7d") == ["Python news"]
+    assert listed(fake, range_end="-1m") == ["Café culture"]
+    assert listed(fake, range_start="2020-01-01", range_end="now") == [
+        "Python news",
+        "Café culture",
+    ]
+    assert call(fake, "GET", "/bookmarks", params={"range_start": "soon"}).status_code == 422
+
+
+def test_the_list_sorts_by_the_keys_given_and_ignores_unknown_ones(fake: FakeReadeck) -> None:
+    fake.add_bookmark("https://b.example/x", "Beta", created=T - 30, word_count=900)
+    fake.add_bookmark(
+        "https://a.example/x", "alpha", created=T - 20, word_count=100, published=T - 10_000
+    )
+    fake.add_bookmark("https://c.example/x", "Gamma", created=T - 10, word_count=500)
+    assert listed(fake) == ["Gamma", "alpha", "Beta"]  # created, newest first
+    assert listed(fake, sort="created") == ["Beta", "alpha", "Gamma"]
+    assert listed(fake, sort="title") == ["Beta", "Gamma", "alpha"]  # binary order
+    assert listed(fake, sort="-duration") == ["Beta", "Gamma", "alpha"]
+    assert listed(fake, sort="published") == ["alpha", "Beta", "Gamma"]  # else created
+    assert listed(fake, sort=["site", "-title"]) == ["alpha", "Beta", "Gamma"]
+    assert listed(fake, sort="bogus") == ["Gamma", "alpha", "Beta"]  # ignored: the default
+
+
+def test_patch_edits_the_metadata_and_answers_what_changed(fake: FakeReadeck) -> None:
+    bookmark = fake.add_bookmark("https://e.example/m", "Title", read_progress=40)
+    body = {
+        "description": "  A  short\nsummary ",
+        "site_name": "Example",
+        "authors": ["Ann", " ", "Bob\nCy"],
+        "lang": "PT-br",
+        "text_direction": "rtl",
+        "published": "2024-05-06T07:08:09Z",
+        "read_anchor": "#p3",
+    }
+    answer = call(fake, "PATCH", f"/bookmarks/{bookmark}", json=body).json()
+    assert answer["description"] == "A short summary" and answer["site_name"] == "Example"
+    assert answer["authors"] == ["Ann", "Bob", "Cy"] and answer["lang"] == "pt-br"
+    assert answer["text_direction"] == "rtl" and answer["published"] == "2024-05-06T07:08:09Z"
+    assert answer["read_anchor"] == "#p3" and "updated" in answer
+    shown = call(fake, "GET", f"/bookmarks/{bookmark}").json()
+    assert shown["description"] == "A short summary" and shown["read_anchor"] == "#p3"
+    assert shown["published"] == "2024-05-06T07:08:09Z" and shown["authors"] == ["Ann", "Bob", "Cy"]
+    done = call(fake, "PATCH", f"/bookmarks/{bookmark}", json={"read_progress": 100}).json()
+    assert done["read_anchor"] == "" and done["read_progress"] == 100  # 100 clears the anchor
+    cleared = call(fake, "PATCH", f"/bookmarks/{bookmark}", json={"published": None}).json()
+    assert cleared["published"] is None
+    assert "published" not in call(fake, "GET", f"/bookmarks/{bookmark}").json()
+    for bad in (
+        {"site_name": ""},
+        {"lang": "not a tag"},
+        {"text_direction": "up"},
+        {"published": "someday"},
+        {"authors": "Ann"},
+    ):
+        answer = call(fake, "PATCH", f"/bookmarks/{bookmark}", json=bad)
+        assert answer.status_code == 400 and set(answer.json()["fields"]) == set(bad), bad
+
+
 def test_injected_faults_shape_the_answers(fake: FakeReadeck) -> None:
     fake.inject("status", status=503, route="GET /bookmarks")
     assert call(fake, "GET", "/bookmarks").status_code == 503

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -260,6 +261,30 @@ def test_fake_mass_action_limit_and_bulk_json_in_the_query(fake: FakeWallabag) -
         headers=auth,
     )
     assert tagged.status_code == 200 and tagged.json()[-1] == {"url": "https://no/", "entry": False}
+
+
+def test_fake_exists_takes_urls_and_sha1_hashes_alone_or_in_lists(fake: FakeWallabag) -> None:
+    saved = fake.add_entry("https://v.example/a b")
+    theirs = fake.add_entry("https://v.example/theirs", user="other")
+    auth = {"Authorization": f"Bearer {token(fake)}"}
+
+    def exists(query: str) -> Any:
+        answer = httpx.get(f"{fake.base_url}/api/entries/exists.json?{query}", headers=auth)
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    sha1 = hashlib.sha1(b"https://v.example/a b").hexdigest()  # of the urldecoded URL
+    missing = hashlib.sha1(b"https://v.example/none").hexdigest()
+    assert exists("url=https://v.example/a%2520b") == {"exists": True}  # urldecoded twice
+    assert exists("url=https://v.example/a+b&return_id=1") == {"exists": saved}  # + is a space
+    assert exists(f"hashed_url={sha1}") == {"exists": True}
+    assert exists(f"hashed_url={missing}&return_id=1") == {"exists": None}
+    listed = exists(f"urls[]=https://v.example/none&hashed_urls[]={sha1}&return_id=1")
+    assert listed == {sha1: saved, "https://v.example/none": None}  # hashes first, then URLs
+    assert exists("urls[]=https://v.example/theirs") == {"https://v.example/theirs": False}
+    assert theirs  # another user's entry is not found
+    nothing = httpx.get(f"{fake.base_url}/api/entries/exists.json?return_id=1", headers=auth)
+    assert nothing.status_code == 404
 
 
 def test_fake_another_users_entry_is_a_404(fake: FakeWallabag) -> None:

@@ -13,10 +13,11 @@ import argparse
 import contextlib
 import os
 import re
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,6 +121,30 @@ def _shaarli(items: int) -> Running:
     return Running(server.base_url, env, f"Debian's Shaarli with {items} links", server.stop)
 
 
+def _readwise(items: int) -> Running:
+    from rulebot.fake.readwise import FakeReadwise, seed
+    from rulebot.fake.readwise.server import DEFAULT_TOKEN
+
+    server = FakeReadwise(token=DEFAULT_TOKEN)
+    seed(server, items)
+    server.start()
+    env = {"READWISE_TOKEN": DEFAULT_TOKEN}
+    return Running(
+        server.base_url, env, f"a fake Readwise Reader with {items} documents", server.stop
+    )
+
+
+def _raindrop(items: int) -> Running:
+    from rulebot.fake.raindrop import FakeRaindrop, seed
+    from rulebot.fake.raindrop.server import DEFAULT_TOKEN
+
+    server = FakeRaindrop(token=DEFAULT_TOKEN)
+    seed(server, items)
+    server.start()
+    env = {"RAINDROP_TOKEN": DEFAULT_TOKEN}
+    return Running(server.base_url, env, f"a fake Raindrop.io with {items} bookmarks", server.stop)
+
+
 SERVERS: dict[str, Callable[[int], Running]] = {
     "pocket": _pocket,
     "karakeep": _karakeep,
@@ -127,12 +152,12 @@ SERVERS: dict[str, Callable[[int], Running]] = {
     "readeck": _readeck,
     "shaarli": _shaarli,
     "linkding": _linkding,
+    "readwise": _readwise,
+    "raindrop": _raindrop,
 }
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from rulebot.cli import main
-
     rules = DEMO_RULES / f"{args.source}.yaml"
     if args.items < 0:
         raise RulebotError(f"--items must be 0 or more, not {args.items}")
@@ -146,11 +171,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 f"{_shown(rules)} against it (nothing is changed)\n",
                 sys.stderr,
             )
-            with _environment(running.env):
-                code = main(["-c", str(config), "plan"])
-                if code == EXIT_ERROR or not args.keep:
-                    return code
-                _keep(running, config)
+            # the dry run is the command a user would type, in its own process,
+            # with the demo server's credentials in its environment
+            code = subprocess.run(
+                [sys.executable, "-m", "rulebot", "-c", str(config), "plan"],
+                env={**os.environ, **running.env},
+                check=False,
+            ).returncode
+            if code == EXIT_ERROR or not args.keep:
+                return code
+            _keep(running, config)
         finally:
             running.stop()
     return 0
@@ -165,22 +195,6 @@ def _shown(path: Path) -> str:
     with contextlib.suppress(ValueError):
         return str(path.relative_to(Path.cwd()))
     return str(path)
-
-
-@contextlib.contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    """The demo server's credentials in the environment, as rulebot reads them
-    from yours; the environment is put back afterwards."""
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def _keep(running: Running, config: Path) -> None:

@@ -78,6 +78,8 @@ class HttpClient:
     every answer and may say it is a rate limit and how long to wait
     (Pocket's 403 with spent ``X-Limit-*`` budgets), or raise; ``detail``
     adds the server's own error text to a 5xx problem (already cleaned);
+    ``pace(method, path)`` is called before every attempt (a rate-limited
+    service's pacer waits there for the request's slot);
     ``sleep`` is injectable for tests."""
 
     def __init__(
@@ -99,6 +101,7 @@ class HttpClient:
         error: type[RulebotError] = HttpError,
         rate_error: type[RulebotError] | None = None,
         rate_budget: RateBudget | None = None,
+        pace: Callable[[str, str], None] | None = None,
         service: str = "the server",
         config_key: str = "the base URL",
     ) -> None:
@@ -117,6 +120,7 @@ class HttpClient:
         self.max_retries = max_retries
         self.requests_made = 0  # attempts, retries included
         self._rate_limited, self._detail, self._error = rate_limited, detail, error
+        self._pace = pace  # asked before every attempt (method, path): waits for its slot
         self._service, self._config_key = service, config_key
         self._waiting = Waiting(
             self.origin,
@@ -221,6 +225,8 @@ class HttpClient:
         content: bytes | None,
         expect_json: bool,
     ) -> Response:
+        if self._pace is not None:  # a rate-limited service: retries keep to it too
+            self._pace(method, path)
         self.requests_made += 1
         failure, final, unsent, timed_out = "", False, False, False
         self._deadline.at = time.monotonic() + self.total_timeout

@@ -67,6 +67,9 @@ class Plan:
     # items each item rule's `where` matched, before keep_newest/limit: a 0
     # names a silent rule (a typo in a tag, a field the source never has)
     matched: dict[str, int] = field(default_factory=dict)
+    # a rate-limited service's estimate (``rulebot.sources.pacing.Estimate``):
+    # requests per class, roughly how long, what fits the time budget; None: no limits
+    pacing: dict[str, Any] | None = None
 
     def __len__(self) -> int:
         return len(self.actions)
@@ -112,7 +115,7 @@ class Plan:
             "rules": self.rules,
             "actions": [a.to_json() for a in self.actions],
             "summary": self.summary(),
-        }
+        } | ({"pacing": self.pacing} if self.pacing else {})
 
     def write(self, stream: TextIO) -> None:
         """JSON with one action per line: readable, diffable, and streamed.
@@ -143,7 +146,11 @@ class Plan:
                 stream.write(separator + ",\n".join(block))
                 separator = ",\n"
             stream.write("\n  ],\n")
-        stream.write(f'  "summary": {compact(self.summary())}\n}}\n')
+        if self.pacing:  # after the summary, which a reader of the layout expects there
+            stream.write(f'  "summary": {compact(self.summary())},\n')
+            stream.write(f'  "pacing": {compact(self.pacing)}\n}}\n')
+        else:
+            stream.write(f'  "summary": {compact(self.summary())}\n}}\n')
 
     def dumps(self) -> str:
         buffer = io.StringIO()
@@ -177,6 +184,7 @@ class Plan:
                 source=dict(data.get("source") or {"kind": "local"}),
                 rules=[str(r) for r in data.get("rules", [])],
                 matched=_counts_of(_summary_of(data).get("matched")),
+                pacing=data["pacing"] if isinstance(data.get("pacing"), dict) else None,
             )
         except (KeyError, TypeError, ValueError) as err:
             detail = f"missing field {err}" if isinstance(err, KeyError) else str(err)
@@ -265,11 +273,17 @@ class _Layout:
             else:
                 raise _NotLayout
         tail = [next(lines, ""), next(lines, ""), next(lines, "")]
+        if tail[0].startswith('  "summary": ') and tail[0].endswith(",\n"):
+            tail = [tail[0][:-2] + "\n", tail[1], *tail[2:], next(lines, "")]
+            extra = [tail.pop(1)]  # the optional keys after the summary: "pacing"
+        else:
+            extra = []
         if not (tail[0].startswith('  "summary": ') and tail[1:] == ["}\n", ""]):
             raise _NotLayout
         try:
             assert self.head is not None
-            self.head.update(json.loads("{" + tail[0] + "}"))
+            for line in (tail[0], *extra):
+                self.head.update(json.loads("{" + line.rstrip("\n") + "}"))
         except json.JSONDecodeError:
             raise _NotLayout from None
 

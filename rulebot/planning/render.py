@@ -8,12 +8,13 @@ reach a pull-request comment as markup (``md_text``).
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import Any, TextIO
 
 from rulebot.planning.plan import Outcome, Plan, Result
 from rulebot.planning.planned import PlannedAction, decode_line, line_keys
@@ -192,6 +193,8 @@ def plan_text(
     if note:
         lines.append(style.yellow(note))
     lines.append(style.bold(plan_footer(plan)))
+    if plan.pacing and plan.actions:
+        lines.append(pacing_text(plan.pacing))
     return "\n".join(lines)
 
 
@@ -271,6 +274,8 @@ def plan_markdown(
         reason = refused.removeprefix("safety limit: ")
         head += [f"**Refused by a safety limit:** {printable(reason)}", ""]
     head += [f"**{plan_footer(plan)}**", ""]
+    if plan.pacing and plan.actions:
+        head += [md_text(pacing_text(plan.pacing)), ""]
     if plan.silent_rules:
         names = ", ".join(_code(rule) for rule in plan.silent_rules)
         head += [f"Matched no item: {names} (check the conditions with `rulebot explain`)", ""]
@@ -385,3 +390,50 @@ def result_markdown(
             lines.append(f"- _… and {dropped} more; `--format json` lists all._")
         lines += ["", "</details>"]
     return "\n".join(head + lines) + "\n"
+
+
+# -- pacing (a hosted service's rate limits: rulebot.sources.pacing) ----------------
+
+
+def duration_text(seconds: float) -> str:
+    """``75`` -> ``1 min 15 s``; ``7200`` -> ``2 h``."""
+    seconds = math.ceil(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        minutes, rest = divmod(seconds, 60)
+        return f"{minutes} min" + (f" {rest} s" if rest else "")
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours} h" + (f" {rest // 60} min" if rest // 60 else "")
+
+
+def pacing_text(pacing: Mapping[str, Any]) -> str:
+    """A plan's ``pacing`` as one or two sentences for its footer (read from a
+    plan file: whatever is not a count is left out)."""
+    limits = _counts_in(pacing.get("limits"))
+    by_class = _counts_in(pacing.get("by_class"))
+    parts = [
+        f"{n} {printable(name)}" + (f" at {limits[name]}/min" if name in limits else "")
+        for name, n in sorted(by_class.items())
+    ]
+    requests = _count(pacing.get("requests"))
+    text = f"Requests: {requests}" + (f" ({', '.join(parts)})" if parts else "")
+    text += f", about {duration_text(_count(pacing.get('seconds')))} at the rate limits."
+    budget = pacing.get("time_budget")
+    fits = _counts_in(pacing.get("fits"))
+    if isinstance(budget, int) and fits.get("requests", requests) < requests:
+        text += (
+            f" The time budget ({duration_text(budget)}) fits about "
+            f"{fits.get('actions', 0)} of these actions; the rest is left for the next run."
+        )
+    return text
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def _counts_in(value: Any) -> dict[str, int]:
+    if not isinstance(value, Mapping):
+        return {}
+    return {str(k): _count(v) for k, v in value.items()}

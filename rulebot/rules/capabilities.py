@@ -10,7 +10,7 @@ each source here names the fields it provides and the actions it performs.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from rulebot.library.tagcase import Fold, ascii_lower, dashed_lower, unicode_lower
@@ -41,12 +41,25 @@ ALL_FIELDS = frozenset(
 )
 # Fields only some services have: never in ALL_FIELDS (so a source built as
 # ``ALL_FIELDS - lacks`` does not claim them); a source that has one lists it.
-# Shaarli's private flag; Linkding's own unread ("read later") and shared flags
-SERVICE_FIELDS = frozenset({"private", "unread", "shared"})
+# Shaarli's private flag; Readwise Reader's location (new, later, shortlist, archive,
+# feed); Linkding's own unread ("read later") and shared flags
+SERVICE_FIELDS = frozenset({"private", "location", "unread", "shared"})
 # Actions only some services can do (Linkding's own flags): never in
 # ALL_ACTIONS, so every other source refuses them at validate, naming itself.
 SERVICE_ACTIONS = frozenset(actions_vocab.FLAG_ACTIONS)
 ALL_ACTIONS = frozenset(actions_vocab.REGISTRY) - SERVICE_ACTIONS
+
+
+@dataclass(frozen=True)
+class Setting:
+    """What a source can do only when its config block sets ``key`` (Raindrop's
+    archive: only with an archive collection named): the ``fields`` and
+    ``actions`` it brings, and ``because``, why they are absent without it."""
+
+    key: str
+    fields: frozenset[str]
+    actions: frozenset[str]
+    because: str
 
 
 @dataclass(frozen=True)
@@ -77,6 +90,35 @@ class Capabilities:
     stores: tuple[str, ...] = ()
     # the service may keep only this many characters of a tag (the plan says so)
     tag_chars: int | None = None
+    # what only a setting of the source's block brings (``configured``); the
+    # capabilities in ``SOURCES`` are those with every setting made
+    settings: tuple[Setting, ...] = ()
+    # an action absent for want of a setting -> what to set (``configured`` fills it)
+    unset: Mapping[str, str] | None = None
+    # what the source's config block makes of it beyond ``settings`` (Readwise:
+    # the favourite it maps), applied first by ``configured``
+    configure: Callable[[Any], Capabilities] | None = None
+
+    def configured(self, block: Mapping[str, Any] | None) -> Capabilities:
+        """What this source can do with its config block ``block``: a field a
+        missing setting would bring is refused (an error naming the setting),
+        its actions are absent."""
+        caps = self if self.configure is None else self.configure(block)
+        missing = [
+            s for s in caps.settings if not isinstance(block, Mapping) or block.get(s.key) is None
+        ]
+        if not missing:
+            return caps
+        fields = frozenset().union(*(s.fields for s in missing))
+        actions = frozenset().union(*(s.actions for s in missing))
+        return replace(
+            caps,
+            fields=caps.fields - fields,
+            actions=caps.actions - actions,
+            refuses=caps.refuses | fields,
+            refused_because="; ".join(s.because for s in missing),
+            unset={action: s.because for s in missing for action in s.actions},
+        )
 
     @property
     def name(self) -> str:
@@ -220,6 +262,91 @@ READECK = Capabilities(
 )
 SOURCES["readeck"] = READECK
 
+# Readwise Reader: location (archive = archived, new/later/shortlist = unread,
+# kept for the `location` condition), tags, saved/updated times, the archive
+# move as a read time, word count, reading time, category. No favourite at all,
+# unless the config maps one (`readwise_caps`).
+_READWISE_LACKS = {
+    "lang": "Readwise Reader keeps no language",
+    "has_image": "Readwise Reader does not say whether a document has images",
+}
+_READWISE_REFUSES = frozenset({"favorite", "time_favorited"})
+READWISE = Capabilities(
+    kind="readwise",
+    fields=(ALL_FIELDS - _READWISE_LACKS.keys() - _READWISE_REFUSES) | {"location"},
+    actions=ALL_ACTIONS - {"favorite", "unfavorite"},
+    batches=False,
+    label="Readwise Reader",
+    missing_because=_READWISE_LACKS,
+    refuses=_READWISE_REFUSES,
+    refused_because="it has no favourite; map one in the readwise block with "
+    "`favorite: shortlist` (read only) or `favorite: tag:NAME`",
+    deletions_found_by="a full scan every `full_scan_every` (default 7d), or `sync --full`",
+)
+
+
+def readwise_caps(favorite: object) -> Capabilities:
+    """Readwise Reader's capabilities with the config's ``favorite`` mapping:
+    none (no favourite at all), ``shortlist`` (the shortlist is the favourites:
+    a condition can read it, but the API cannot move a document there, so
+    ``favorite``/``unfavorite`` stay refused) or ``tag:NAME`` (that tag is the
+    favourite mark: read and written)."""
+    if not isinstance(favorite, str) or not (
+        favorite == "shortlist" or favorite.startswith("tag:")
+    ):
+        return READWISE
+    fields = READWISE.fields | {"favorite"}
+    actions = READWISE.actions | ({"favorite", "unfavorite"} if favorite != "shortlist" else set())
+    return replace(
+        READWISE,
+        fields=fields,
+        actions=frozenset(actions),
+        refuses=frozenset({"time_favorited"}),
+        refused_because="it keeps no favourited time",
+    )
+
+
+# what the readwise block maps the favourite onto decides the rest
+READWISE = replace(
+    READWISE,
+    configure=lambda block: readwise_caps(
+        block.get("favorite") if isinstance(block, Mapping) else None
+    ),
+)
+SOURCES["readwise"] = READWISE
+# Raindrop.io: bookmarks in collections, `important` for the favourite, a type
+# (article/video/image …); no read state at all: archived means "in the archive
+# collection the config names", and without one there is no status (raindrop.md §12)
+_RAINDROP_LACKS = {
+    "time_read": "Raindrop.io keeps no read time",
+    "time_favorited": "Raindrop.io keeps no favourited time",
+    "word_count": "Raindrop.io keeps no word count",
+    "time_to_read": "Raindrop.io keeps no reading time",
+    "lang": "Raindrop.io keeps no language on a bookmark",
+}
+RAINDROP = Capabilities(
+    kind="raindrop",
+    fields=ALL_FIELDS - _RAINDROP_LACKS.keys(),
+    actions=ALL_ACTIONS,
+    batches=False,
+    label="Raindrop.io",
+    missing_because=_RAINDROP_LACKS,
+    deletions_found_by="a full scan every `full_scan_every` (default 7d), or `sync --full`",
+    # its tag list groups case variants (`Chinese` and `chinese` are one entry);
+    # each bookmark keeps the spelling it was given, stored as sent
+    fold=unicode_lower,
+    settings=(
+        Setting(
+            "archive_collection",
+            frozenset({"status"}),
+            frozenset({"archive", "readd"}),
+            "Raindrop.io has no read state: set raindrop.archive_collection to the "
+            "collection that means archived",
+        ),
+    ),
+)
+SOURCES["raindrop"] = RAINDROP
+
 # Linkding: archived (its own list), its unread and shared flags, tags,
 # added/modified dates. No favourite at all (no field, no endpoint): rules on
 # it are errors. Its change feed (`modified_since`) misses deletions and tag
@@ -270,7 +397,9 @@ def source_kind(document: Mapping[str, Any]) -> str:
 
 
 def for_document(document: Mapping[str, Any]) -> Capabilities:
-    return SOURCES[source_kind(document)]
+    """The capabilities of the config's source, as its block's settings make them."""
+    kind = source_kind(document)
+    return SOURCES[kind].configured(document.get(kind))
 
 
 @dataclass(frozen=True)
@@ -318,4 +447,7 @@ def gap_message(rule: str, gap: Gap, caps: Capabilities) -> str:
 
 def action_message(rule: str, action: str, caps: Capabilities) -> str:
     can = ", ".join(sorted(caps.actions)) or "none"
+    why = (caps.unset or {}).get(action)
+    if why:
+        return f"rule {rule}: {caps.name} cannot do `{action}` here ({why})"
     return f"rule {rule}: {caps.name} cannot do `{action}`; it can do: {can}"

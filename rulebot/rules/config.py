@@ -195,6 +195,10 @@ class ServiceSettings:
     max_items: int | None = None  # a sync's listing bound; None: automatic (rulebot.sources.paging)
     env: Mapping[str, str] = field(default_factory=dict)  # `api_key_env` -> variable name
     extra: Mapping[str, Any] = field(default_factory=dict)  # the service's own keys, as written
+    # a rate-limited service's (rulebot.sources.pacing): requests per minute per
+    # endpoint class, the documented ones unless the block changes them
+    rate_limits: Mapping[str, int] = field(default_factory=dict)
+    time_budget: int | None = None  # seconds an apply may take; None: no budget
 
 
 @dataclass
@@ -248,7 +252,7 @@ def _build(
         if isinstance(block, dict):
             service = ServiceSettings(
                 kind=name,
-                base_url=str(block["base_url"]),
+                base_url=str(block.get("base_url") or spec.default_url),
                 page_size=int(block.get("page_size", spec.page_size)),
                 concurrency=int(block.get("concurrency", schema_module.DEFAULT_CONCURRENCY)),
                 timeout=float(block.get("timeout", schema_module.DEFAULT_TIMEOUT)),
@@ -259,7 +263,16 @@ def _build(
                 env={
                     key: str(block.get(key, default)) for key, default in spec.credentials.items()
                 },
-                extra={key: block.get(key, rule["default"]) for key, rule in spec.extra.items()},
+                extra={
+                    key: block.get(key, rule.get("default")) for key, rule in spec.extra.items()
+                },
+                rate_limits={
+                    name: int(block.get("rate_limits", {}).get(name, default))
+                    for name, (default, _) in spec.rate_limits.items()
+                },
+                time_budget=parse_duration(block["time_budget"])
+                if "time_budget" in block
+                else None,
             )
     store = Path(document.get("store", schema_module.DEFAULT_STORE)).expanduser()
     if not store.is_absolute():  # relative to the config, not to wherever rulebot runs

@@ -14,12 +14,12 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from rulebot.rules import actions, conditions
+from rulebot.rules.services import SERVICES, Service
 from rulebot.rules.vocab import DURATION_PATTERN, tags_schema
 
 SCHEMA_ID = "https://rulebot.dev/schemas/rules.schema.json"
@@ -55,84 +55,6 @@ MAX_ITEMS = {
 }
 
 
-@dataclass(frozen=True)
-class Service:
-    """A native source block (`karakeep:` …): what its schema offers."""
-
-    name: str  # the block's key
-    title: str  # the service, as people name it
-    credentials: dict[str, str]  # `*_env` key -> default variable name
-    page_size: int  # default and maximum items per list request
-    api_hint: str = ""
-    # keys only this service's block has (name -> JSON schema); read into ServiceSettings.extra
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-SERVICES: dict[str, Service] = {
-    "readeck": Service(
-        "readeck",
-        "Readeck",
-        {"token_env": "READECK_TOKEN"},
-        page_size=100,
-        api_hint="the instance root, e.g. https://readeck.example.org (rulebot adds /api)",
-    ),
-    "karakeep": Service(
-        "karakeep",
-        "Karakeep (formerly Hoarder)",
-        {"api_key_env": "KARAKEEP_API_KEY"},
-        page_size=100,
-        api_hint="the instance root, e.g. https://karakeep.example.org (rulebot adds /api/v1)",
-    ),
-    "wallabag": Service(
-        "wallabag",
-        "Wallabag",
-        {
-            "client_id_env": "WALLABAG_CLIENT_ID",
-            "client_secret_env": "WALLABAG_CLIENT_SECRET",
-            "username_env": "WALLABAG_USERNAME",
-            "password_env": "WALLABAG_PASSWORD",
-        },
-        page_size=500,
-        api_hint="the instance root, e.g. https://app.wallabag.it (rulebot adds /api)",
-        extra={
-            "full_scan_every": {
-                "description": "How often a sync lists every entry to find the ones deleted "
-                "on the server (Wallabag's change feed never reports deletions); in between, "
-                "syncs fetch only what changed.",
-                "type": "string",
-                "pattern": DURATION_PATTERN,
-                "default": "7d",
-            }
-        },
-    ),
-    "shaarli": Service(
-        "shaarli",
-        "Shaarli (tags-only bookmarks)",
-        {"api_secret_env": "SHAARLI_API_SECRET"},
-        page_size=100,
-        api_hint="the instance root, e.g. https://links.example.org (rulebot adds /api/v1)",
-    ),
-    "linkding": Service(
-        "linkding",
-        "Linkding",
-        {"token_env": "LINKDING_TOKEN"},
-        page_size=500,
-        api_hint="the instance root, e.g. https://links.example.org (rulebot adds /api)",
-        extra={
-            "full_scan_every": {
-                "description": "How often a sync lists every bookmark even when nothing "
-                "says it must (every sync already scans in full when Linkding's totals or "
-                "tags show a deletion or a tag renamed in its web UI, which its change feed "
-                "misses); in between, syncs fetch only what changed.",
-                "type": "string",
-                "pattern": DURATION_PATTERN,
-                "default": "7d",
-            }
-        },
-    ),
-}
-
-
 def _obj(description: str, properties: dict[str, Any], **extra: Any) -> dict[str, Any]:
     """An object schema: described, closed to unknown keys."""
     return {
@@ -165,6 +87,7 @@ def _service_schema(service: Service) -> dict[str, Any]:
                 "type": "string",
                 "format": "uri",
                 "pattern": "^https?://[^\\s/?#]+[^\\s?#]*$",
+                **({"default": service.default_url} if service.default_url else {}),
             },
             "page_size": {
                 "description": "Items per list request.",
@@ -184,6 +107,7 @@ def _service_schema(service: Service) -> dict[str, Any]:
             "max_items": MAX_ITEMS,
             **credentials,
             **service.extra,
+            **_pacing_schema(service),
             "timeout": {
                 "description": "Seconds one HTTP request may take in all.",
                 "type": "number",
@@ -197,8 +121,40 @@ def _service_schema(service: Service) -> dict[str, Any]:
                 "default": DEFAULT_MAX_RATE_WAIT,
             },
         },
-        required=["base_url"],
+        required=[] if service.default_url else ["base_url"],
     )
+
+
+def _pacing_schema(service: Service) -> dict[str, Any]:
+    """`rate_limits` and `time_budget`, for a service that declares rate limits."""
+    if not service.rate_limits:
+        return {}
+    classes = {
+        name: {
+            "description": f"Requests per minute: {what} (default {per_minute}, the "
+            f"service's documented limit).",
+            "type": "integer",
+            "minimum": 1,
+            "default": per_minute,
+        }
+        for name, (per_minute, what) in service.rate_limits.items()
+    }
+    return {
+        "rate_limits": _obj(
+            f"How many requests a minute rulebot sends {service.title} per endpoint class: "
+            "a run paces itself within them (a 429's Retry-After is still honoured). "
+            "Change one only when the service changed its limit.",
+            classes,
+        ),
+        "time_budget": {
+            "description": "The longest an apply may take at these limits, e.g. 10m: "
+            "what does not fit (whole items, in plan order) is left for the next run, "
+            "journaled as not sent. The plan says how many requests it needs, roughly "
+            "how long they take, and what fits. Absent: no budget.",
+            "type": "string",
+            "pattern": DURATION_PATTERN,
+        },
+    }
 
 
 def _pocket_schema() -> dict[str, Any]:

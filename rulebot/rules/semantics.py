@@ -175,10 +175,11 @@ class Semantics:
             )
         for block in blocks:  # a duration the schema's pattern takes may still be too long
             settings = document.get(block)
-            if isinstance(settings, dict) and "full_scan_every" in settings:
-                path = (block, "full_scan_every")
-                if self.clean(path):
-                    self.duration(settings["full_scan_every"], path)
+            for key in ("full_scan_every", "time_budget"):
+                if isinstance(settings, dict) and key in settings:
+                    path = (block, key)
+                    if self.clean(path):
+                        self.duration(settings[key], path)
         rules = document.get("rules")
         for index, rule in enumerate(rules if isinstance(rules, list) else []):
             if isinstance(rule, dict):

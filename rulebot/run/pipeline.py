@@ -176,6 +176,10 @@ def make_plan(
         plan = replace(plan, actions=[*resumed, *plan.actions])
     # as the source will carry it out, its tags spelled as the service stores them
     plan = as_stored(live.source.refine(plan, library), live.source.capabilities)
+    # a rate-limited service's: what the plan costs in requests and time
+    pacing = getattr(live.source, "pacing", None)
+    if pacing is not None and plan.actions:
+        plan.pacing = pacing(plan)
     return plan, usage
 
 

@@ -44,6 +44,7 @@ from rulebot.planning.states import before_states, item_state
 from rulebot.rules.actions import from_send
 from rulebot.rules.capabilities import plan_fold
 from rulebot.sources.base import STOPPED, UNANSWERED
+from rulebot.sources.pacing import Cost, TimeBudget
 from rulebot.sources.screening import screen, touchable
 
 if TYPE_CHECKING:
@@ -117,7 +118,14 @@ def apply_units(
     stop: Callable[[], bool] | None = None,
     progress: bool = False,
     bulk: Bulk | None = None,
+    budget: TimeBudget | None = None,
+    cost: Callable[[Sequence[PlannedAction]], Cost] | None = None,
 ) -> Result:
+    """``budget``: a time budget; ``cost`` says what one unit costs against
+    it (``sources.pacing``). With a budget, units go one at a time (the rate
+    limit, not the round trip, is what bounds a paced service); the first
+    unit that would not be done in time, and every unit after it, is
+    journaled not sent: whole units, in order."""
     requests_before = requests()
     fold = plan_fold(plan.source)  # how the source compares tags, as the plan did
     before = touchable(store, plan.actions)  # all a stale check or undo can ask about
@@ -135,7 +143,7 @@ def apply_units(
     fatal: BaseException | None = None
     outage = _Outage()
     if bulk is not None:  # units the service takes several to a request go first
-        units, fatal = _apply_bulk(store, run_id, units, bulk, outcomes, stop, outage, fold)
+        units, fatal = _apply_bulk(store, run_id, units, bulk, outcomes, stop, outage, fold, budget)
         shown.count = shown.total - sum(map(len, units))  # those went in bulk requests
     in_flight: dict[Future[list[Answer]], Unit] = {}
     by_item: dict[str, Future[list[Answer]]] = {}
@@ -184,6 +192,21 @@ def apply_units(
                 if fatal is not None:
                     _skip_rest(store, run_id, units[number:], outcomes, _not_sent(fatal))
                     break
+                if budget is not None:
+                    # one unit at a time: the units under way have taken their
+                    # slots, so the budget knows exactly what this one would wait
+                    settle_all()
+                if budget is not None and not budget.fits(
+                    cost([p for _, p in unit]) if cost is not None else {}
+                ):
+                    _skip_rest(store, run_id, units[number:], outcomes, budget.why)
+                    logger.warning(
+                        "the time budget (%s) is spent: %d action%s left for the next run",
+                        budget.text,
+                        sum(map(len, units[number:])),
+                        "" if sum(map(len, units[number:])) == 1 else "s",
+                    )
+                    break
                 current = store.get(item_id) if item_id is not None else None
                 library = touchable(store, [p for _, p in unit]) if item_id is None else _NO_LIBRARY
                 store.journal_mark(run_id, [i for i, _ in unit], "sent")
@@ -221,6 +244,8 @@ class Bulk(Protocol):
     """A service endpoint that carries several units in one request."""
 
     size: int  # units per request at most
+    # what one bulk request costs against a time budget (``sources.pacing``):
+    # requests per rate class, as an optional attribute ``cost`` (default: none)
 
     def accepts(self, unit: Unit, current: Item | None) -> bool:
         """Whether this unit can travel in a bulk request."""
@@ -240,6 +265,7 @@ def _apply_bulk(
     stop: Callable[[], bool] | None,
     outage: _Outage,
     fold: Fold,
+    budget: TimeBudget | None = None,
 ) -> tuple[list[Unit], BaseException | None]:
     """Send the units ``bulk`` accepts, ``bulk.size`` to a request, before the
     rest; the units left to send one by one. Only a unit that is its item's
@@ -272,6 +298,9 @@ def _apply_bulk(
         batch = chosen[start : start + bulk.size]
         if stop is not None and stop():
             _skip_rest(store, run_id, [unit for unit, _ in chosen[start:]], outcomes, STOPPED)
+            return rest, None
+        if budget is not None and not budget.fits(getattr(bulk, "cost", {})):
+            _skip_rest(store, run_id, [unit for unit, _ in chosen[start:]], outcomes, budget.why)
             return rest, None
         store.journal_mark(run_id, [i for unit, _ in batch for i, _ in unit], "sent")
         fatal: RulebotError | None = None

@@ -31,6 +31,7 @@ from rulebot import __version__
 from rulebot.errors import RulebotError
 from rulebot.http import HttpClient, RateBudget, Response, Secrets
 from rulebot.sources.fields import kind
+from rulebot.sources.pacing import Pacer
 from rulebot.sources.paging import Bounds, Listing
 
 
@@ -38,7 +39,9 @@ class Settings(TypedDict, total=False):
     """How a client talks to its server, as every ``ServiceClient`` takes it:
     ``timeout`` bounds each socket operation, ``total_timeout`` each attempt
     (default: ``timeout``), ``max_wait`` the longest rate-limit wait;
-    ``on_wait`` hears about those waits; ``sleep`` is injectable for tests."""
+    ``on_wait`` hears about those waits; ``sleep`` is injectable for tests;
+    ``rate_limits`` changes the client's declared ones (``sources.pacing``)
+    and ``pace_clock`` is its pacer's (injectable for tests)."""
 
     timeout: float
     total_timeout: float | None
@@ -47,6 +50,8 @@ class Settings(TypedDict, total=False):
     max_wait: float
     on_wait: Callable[[str], None] | None
     sleep: Callable[[float], None]
+    rate_limits: Mapping[str, int]
+    pace_clock: Callable[[], float]
 
 
 DEFAULTS: Settings = {
@@ -87,6 +92,8 @@ class ServiceClient:
     error: ClassVar[type[ServiceError]] = ServiceError
     not_found: ClassVar[type[ServiceError]] = Gone
     rate_error: ClassVar[type[RulebotError] | None] = None  # None: rulebot.http's
+    # requests per minute per endpoint class (``sources.pacing``); none: not paced
+    rate_limits: ClassVar[Mapping[str, int]] = {}
 
     def __init__(
         self, base_url: str, *, secrets: Secrets, page_size: int, **settings: Unpack[Settings]
@@ -94,11 +101,20 @@ class ServiceClient:
         self.base_url = instance_root(base_url, (self.api_path, *self.pasted))
         self.page_size = page_size
         self.secrets = secrets  # the credentials and every token learnt, masked in messages
+        limits = {**self.rate_limits, **settings.pop("rate_limits", {})}
+        clock = settings.pop("pace_clock", time.monotonic)
         self._settings: dict[str, Any] = {
             **DEFAULTS,
             **settings,
             "rate_budget": RateBudget(),  # one for every thread: spent once, spent for all
         }
+        # one for every thread: the limits are the token's, whichever thread sends
+        self.pacer: Pacer | None = None
+        if limits:
+            self.pacer = Pacer(
+                limits, clock=clock, sleep=self._settings["sleep"], on_wait=settings.get("on_wait")
+            )
+            self._settings["pace"] = self._pace
         self.max_retries: int = self._settings["max_retries"]
         self._local = threading.local()
         self._clients: list[HttpClient] = []
@@ -127,6 +143,14 @@ class ServiceClient:
             return sum(client.requests_made for client in self._clients)
 
     # -- what a service says of its own -----------------------------------------------
+    def rate_class(self, method: str, path: str) -> str:
+        """Which of ``rate_limits`` one request (``path`` below the host) counts against."""
+        return "default"
+
+    def _pace(self, method: str, path: str) -> None:
+        if self.pacer is not None:
+            self.pacer.wait(self.rate_class(method, path))
+
     def token(self) -> str:
         """The credential a request carries as ``Authorization: Bearer``."""
         raise NotImplementedError

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from rulebot.sources.applier import Answer, Bulk, Unit, apply_units
 from rulebot.sources.client import Gone, ServiceClient
+from rulebot.sources.pacing import Cost, TimeBudget, plan_estimate
 from rulebot.sources.syncing import Sync, readable, source_id
 
 if TYPE_CHECKING:
@@ -111,7 +112,21 @@ class ServerSession:
             stop=stop,
             progress=progress,
             bulk=self.bulk(),
+            budget=self.time_budget(),
+            cost=self.unit_cost,
         )
+
+    def time_budget(self) -> TimeBudget | None:
+        """The config's ``time_budget`` for this apply, from now (None: none)."""
+        seconds = self.settings.time_budget
+        if seconds is None:
+            return None
+        return TimeBudget(seconds, self.client.pacer)
+
+    def unit_cost(self, actions: Sequence[PlannedAction]) -> Cost:
+        """The requests one unit takes, per rate class (``sources.pacing``):
+        one, by default (a paced source says what its units cost)."""
+        return {"default": 1}
 
     def prepare(self, plan: Plan) -> None:
         """What an apply of ``plan`` must know before its first unit (nothing)."""
@@ -197,3 +212,17 @@ class ServerSource:
     def refine(self, plan: Plan, library: Mapping[str, Item]) -> Plan:
         """Every action is native (a service with per-item stand-ins says so)."""
         return plan
+
+    def pacing(self, plan: Plan) -> dict[str, Any] | None:
+        """What ``plan`` costs at the service's rate limits, for ``plan.pacing``
+        (None: the service declares none, or no session to ask)."""
+        session = self._session
+        if session is None or session.client.pacer is None:
+            return None
+        estimate = plan_estimate(
+            plan.actions,
+            session.unit_cost,
+            session.client.pacer.limits,
+            self.settings.time_budget,
+        )
+        return estimate.to_json()

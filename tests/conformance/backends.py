@@ -772,6 +772,96 @@ class ReadeckBackend(FakeBackend):
         }
 
 
+# -- Raindrop.io (the fake) ------------------------------------------------------------------
+
+RAINDROP_TOKEN = "rd-SECRET-conformance-0123456789"
+
+
+class RaindropBackend(FakeBackend):
+    """Raindrop.io, with an archive collection named in the config (by title),
+    so every action is there; another client's delete is one for good (Trash
+    emptied), which only a full scan sees."""
+
+    name = "raindrop"
+    kind = "raindrop"
+    phases = (
+        # reads: the listing, and the lookup of a create whose answer was lost
+        (r"GET /rest/v1/(raindrops/|tags$|collections)|POST /rest/v1/import/url/exists", "sync"),
+        (r"\w+ /rest/v1/(raindrops?|tags|import)\b", "apply"),
+    )
+    item_route = r"\w+ /rest/v1/raindrop/(?P<id>\d+)"
+    credentials = ("RAINDROP_TOKEN",)
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[Backend]:
+        from rulebot.fake.raindrop import FakeRaindrop
+
+        self.monkeypatch.setenv("RAINDROP_TOKEN", RAINDROP_TOKEN)
+        with FakeRaindrop(now=T, token=RAINDROP_TOKEN) as fake, self._serving(fake.base_url):
+            self.fake = fake
+            self.archive = fake.add_collection("Archive")
+            yield self
+
+    def source_block(self, **settings: object) -> str:
+        return super().source_block(archive_collection="Archive", **settings)
+
+    def add(self, seed: Seed) -> str:
+        from rulebot.fake.raindrop import UNSORTED
+
+        return str(
+            self.fake.add_raindrop(
+                seed.url,
+                seed.title,
+                tags=seed.tags,
+                important=seed.favorite,
+                collection=self.archive if seed.archived else UNSORTED,
+                created=self.now - int(seed.age_days * DAY),
+                last_update=self.now,
+            )
+        )
+
+    def full_scan_due(self) -> None:
+        from rulebot.sources.raindrop.source import FULL_SCAN_KEY
+
+        with Store.open(STORE) as store:  # the last full scan, 8 days earlier
+            last = int(store.get_meta(FULL_SCAN_KEY) or 0)
+            store.set_meta(FULL_SCAN_KEY, str(last - 8 * DAY))
+
+    def set_tags(self, item_id: str, tags: Sequence[str]) -> None:
+        self.fake.touch(int(item_id), tags=list(tags))
+
+    def set_archived(self, item_id: str, archived: bool) -> None:
+        from rulebot.fake.raindrop import UNSORTED
+
+        self.fake.touch(int(item_id), collection=self.archive if archived else UNSORTED)
+
+    def set_favorite(self, item_id: str, favorite: bool) -> None:
+        self.fake.touch(int(item_id), important=favorite)
+
+    def remove(self, item_id: str) -> None:
+        self.fake.purge(int(item_id))
+
+    def rename_tag(self, old: str, new: str) -> None:
+        answer = httpx.put(  # the web app's rename: account-wide, lastUpdate untouched
+            f"{self.fake.base_url}/rest/v1/tags",
+            json={"tags": [old], "replace": new},
+            headers={"Authorization": f"Bearer {RAINDROP_TOKEN}"},
+            timeout=10,
+        )
+        assert answer.status_code == 200, answer.text
+
+    def held(self) -> dict[str, Held]:
+        return {
+            str(raindrop_id): Held(
+                raindrop["link"],
+                tuple(sorted(raindrop["tags"])),
+                raindrop["collectionId"] == self.archive,
+                raindrop["important"],
+            )
+            for raindrop_id, raindrop in self.fake.raindrops.items()
+        }
+
+
 # -- Shaarli (Debian's real server) -------------------------------------------------------------
 
 
@@ -847,6 +937,71 @@ class ShaarliBackend(Backend):
         return {
             str(link["id"]): Held(link["url"], tuple(sorted(link["tags"])), None, None)
             for link in self.server.links().values()
+        }
+
+
+# -- Readwise Reader (the fake; rulebot's pacing set far above what a test sends) ------------
+
+
+class ReadwiseBackend(FakeBackend):
+    name = "readwise"
+    kind = "readwise"
+    phases = ((r"GET /api/v3/list/?$", "sync"), (r"\w+ /api/v3/(save|update|delete)/", "apply"))
+    item_route = r"\w+ /api/v3/(update|delete)/(?P<id>[^/]+)"
+    credentials = ("READWISE_TOKEN",)
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[Backend]:
+        from rulebot.fake.readwise import DEFAULT_TOKEN, FakeReadwise
+
+        self.monkeypatch.setenv("READWISE_TOKEN", DEFAULT_TOKEN)
+        # the service's own limits off, rulebot's far above: the suite is not paced
+        with FakeReadwise(now=T, rate_limits=None) as fake, self._serving(fake.base_url):
+            self.fake = fake
+            yield self
+
+    def source_block(self, **settings: object) -> str:
+        return super().source_block(rate_limits="{list: 100000, update: 100000}", **settings)
+
+    def full_scan_due(self) -> None:
+        from rulebot.sources.readwise.source import FULL_SCAN_KEY
+
+        with Store.open(STORE) as store:  # the last full scan, 8 days earlier
+            last = int(store.get_meta(FULL_SCAN_KEY) or 0)
+            store.set_meta(FULL_SCAN_KEY, str(last - 8 * DAY))
+
+    def add(self, seed: Seed) -> str:
+        created = self.now - int(seed.age_days * DAY)
+        return self.fake.add_document(
+            seed.url,
+            title=seed.title,
+            tags=seed.tags,
+            location="archive" if seed.archived else "new",
+            created_at=created,
+            updated_at=self.now,
+        )
+
+    def set_tags(self, item_id: str, tags: Sequence[str]) -> None:
+        self.fake.change(item_id, tags=list(tags))
+
+    def set_archived(self, item_id: str, archived: bool) -> None:
+        self.fake.change(item_id, location="archive" if archived else "later")
+
+    def remove(self, item_id: str) -> None:
+        self.fake.remove(item_id)
+
+    def held(self) -> dict[str, Held]:
+        with self.fake._lock:
+            docs = list(self.fake.docs.values())
+        return {
+            doc.id: Held(
+                doc.source_url,
+                tuple(sorted(str(t["name"]) for t in doc.tags.values())),
+                doc.location == "archive",
+                None,
+            )
+            for doc in docs
+            if doc.parent_id is None and doc.location != "feed"
         }
 
 
@@ -947,7 +1102,9 @@ BACKENDS: dict[str, type[Backend]] = {
         KarakeepBackend,
         WallabagBackend,
         ReadeckBackend,
+        RaindropBackend,
         ShaarliBackend,
+        ReadwiseBackend,
         LinkdingBackend,
     )
 }

@@ -20,7 +20,11 @@ query booleans only ``true``/``false``; a duplicate link POST answers 200
 top; attaching an unknown tag name creates it; tag names are case-sensitive;
 ``#`` is stripped on attach but not on detach; ``attached``/``detached`` list
 the resolved ids even when nothing changed; tag rename/delete do not bump
-``modifiedAt``; hard deletes; 429 without ``Retry-After``. Only link
+``modifiedAt``; hard deletes; 429 without ``Retry-After``;
+``/bookmarks/check-url`` (URL-normalized) and ``/bookmarks/search`` (offset
+cursor; a word match standing in for the search engine) routed before
+``/bookmarks/{id}``; under a resource, the key checked before the route
+(401 before any 404). Only link
 bookmarks are modelled (no text/asset bookmarks, lists, highlights or assets).
 
 Faults are switchable per call: a status code on the Nth (matching) call,
@@ -31,7 +35,8 @@ plumbing of :mod:`rulebot.fake.base`.
 
 The modules: ``model`` (the data and the API's errors), ``checks`` (what the
 API accepts), ``library`` (the bookmarks and tags, as the API shows them),
-``server`` (the routes and their answers), ``command`` (``seed`` and ``main``).
+``lookup`` (check-url and search), ``server`` (the routes and their
+answers), ``command`` (``seed`` and ``main``).
 """
 
 from rulebot.fake.base import (

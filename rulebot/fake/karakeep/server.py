@@ -17,6 +17,7 @@ from rulebot.fake.base import (
     text_reply,
 )
 from rulebot.fake.karakeep.checks import (
+    DEFAULT_PAGE,
     MAX_TAG_PAGE,
     common_fields,
     entry_attached_by,
@@ -33,6 +34,7 @@ from rulebot.fake.karakeep.checks import (
     whole_number,
 )
 from rulebot.fake.karakeep.library import KarakeepLibrary
+from rulebot.fake.karakeep.lookup import SEARCH_MODES, SEARCH_ORDERS, check_url, search_matches
 from rulebot.fake.karakeep.model import Bookmark, Invalid, TextError, iso
 
 API_PREFIX = "/api/v1"
@@ -59,6 +61,8 @@ _ROUTES = Routes(
     (
         ("GET", "/bookmarks", "_list_bookmarks"),
         ("POST", "/bookmarks", "_create_bookmark"),
+        ("GET", "/bookmarks/search", "_search_bookmarks"),  # before {id}, as Hono tries them
+        ("GET", "/bookmarks/check-url", "_check_url"),
         ("GET", "/bookmarks/{id}", "_get_bookmark"),
         ("PATCH", "/bookmarks/{id}", "_update_bookmark"),
         ("DELETE", "/bookmarks/{id}", "_delete_bookmark"),
@@ -73,6 +77,8 @@ _ROUTES = Routes(
     ),
     prefix=API_PREFIX,
 )
+# the v1 routers that start with authMiddleware (KK:packages/api/routes/*.ts)
+_AUTHED = ("bookmarks", "tags", "lists", "highlights", "users", "assets", "admin", "backups")
 _ATTRS = {
     "title": "title",
     "archived": "archived",
@@ -112,7 +118,7 @@ class FakeKarakeep(KarakeepLibrary):
 
     def _answer(self, request: Request, fault: Fault | None) -> Reply:
         handler, headers = request.handler, request.headers
-        if handler is None:
+        if handler is None and not _behind_auth(request.path):
             return text_reply(404, "404 Not Found")  # Hono's default for unknown routes
         if handler == "_health":
             return json_reply(200, {"status": "ok", "message": "Web app is working"})
@@ -121,6 +127,8 @@ class FakeKarakeep(KarakeepLibrary):
         # to session auth, and with no session the answer is 401.
         if not auth.startswith("Bearer ") or auth[len("Bearer ") :] != self.api_key:
             return text_reply(401, "Unauthorized")
+        if handler is None:  # under a resource whose router checked the key first
+            return text_reply(404, "404 Not Found")
         try:
             body = read_json(headers, request.raw_body)
             with self._lock:
@@ -169,6 +177,42 @@ class FakeKarakeep(KarakeepLibrary):
         next_cursor = f"{extra[0].id}_{iso(extra[0].created_at)}" if extra else None
         rendered = [self._render(b, include_content=include_content) for b in page]
         return json_reply(200, {"bookmarks": rendered, "nextCursor": next_cursor})
+
+    def _search_bookmarks(self, *, query: dict[str, str], body: Any) -> Reply:
+        if "q" not in query:
+            raise Invalid(["q"], "Invalid input: expected string, received undefined")
+        order = query.get("sortOrder", "relevance")
+        if order not in SEARCH_ORDERS:
+            raise Invalid(["sortOrder"], 'Invalid option: expected one of "asc"|"desc"|"relevance"')
+        if query.get("searchMode", "fts") not in SEARCH_MODES:
+            raise Invalid(
+                ["searchMode"], 'Invalid option: expected one of "fts"|"semantic"|"hybrid"'
+            )
+        include_content = query_bool(query, "includeContent") or False
+        # `if (!input.limit)`: no limit, or 0, is DEFAULT_NUM_BOOKMARKS_PER_PAGE
+        limit = whole_number(query["limit"], "limit", minimum=0) if "limit" in query else 0
+        limit = limit or DEFAULT_PAGE
+        offset = whole_number(query["cursor"], "cursor", minimum=0) if query.get("cursor") else 0
+        hits = [
+            b
+            for b in self._ordered(desc=order != "asc")
+            if search_matches(b, [self._tags[t] for t in b.tags], query["q"])
+        ]
+        page = hits[offset : offset + limit]
+        following = offset + len(page)
+        rendered = [self._render(b, include_content=include_content) for b in page]
+        more = bool(page) and following < len(hits)
+        return json_reply(
+            200, {"bookmarks": rendered, "nextCursor": str(following) if more else None}
+        )
+
+    def _check_url(self, *, query: dict[str, str], body: Any) -> Reply:
+        if "url" not in query:
+            raise Invalid(["url"], "Invalid input: expected string, received undefined")
+        readable, found = check_url(list(self._bookmarks.values()), query["url"])
+        if not readable:  # `new URL()` throws inside the procedure: a 500
+            raise TextError(500, "Internal server error")
+        return json_reply(200, {"bookmarkId": found})
 
     def _get_bookmark(self, bookmark_id: str, *, query: dict[str, str], body: Any) -> Reply:
         include_content = query_bool(query, "includeContent") or False
@@ -359,6 +403,12 @@ class FakeKarakeep(KarakeepLibrary):
     def _me(self, *, query: dict[str, str], body: Any) -> Reply:
         user = {"id": self.user_id, "name": "Fake User", "email": "fake@example.com"}
         return json_reply(200, {**user, "image": None, "localUser": True})
+
+
+def _behind_auth(path: str) -> bool:
+    """A path under a v1 resource: its router checks the key before routing."""
+    parts = path.split("/")  # "", "api", "v1", resource, ...
+    return path.startswith(API_PREFIX + "/") and len(parts) > 3 and parts[3] in _AUTHED
 
 
 def _after_cursor(bookmark: Bookmark, cursor_id: str, at: int, desc: bool) -> bool:

@@ -13,8 +13,8 @@ string-typed item fields, ``tags`` absent when untagged, ``list: []`` when
 nothing matched, deleted stubs on ``since`` calls; ``/v3/get`` defaults
 (``count`` 30, ``state=all``, ``detailType=simple``, ``sort=newest``), its
 aliases (``queue``/``read``, JSON booleans, ``contentType=all``,
-``since`` in milliseconds) and its 400s (``count=0``, ``count>5000``,
-``sort=title|site``); per-action ``false`` with ``action_errors`` while
+``since`` in milliseconds, every sort it took: those but newest/oldest
+answered newest first) and its 400s (``count=0``, ``count>5000``); per-action ``false`` with ``action_errors`` while
 ``status`` stays 1; malformed actions refusing the whole batch with a 400 or
 failing alone (``malformed_actions``: the old server vs the later one); an
 action's ``time`` stamping the item; ``add``/``readd`` answered in the add

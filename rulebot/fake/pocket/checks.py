@@ -33,7 +33,10 @@ SEND_ACTIONS = ("add", *ITEM_ACTIONS, "tag_rename", "tag_delete")
 FAIL_ALONE, REFUSE_BATCH = "fail-alone", "refuse-batch"
 MALFORMED_MODES = (FAIL_ALONE, REFUSE_BATCH)
 STATES = {"unread": "0", "queue": "0", "archive": "1", "read": "1", "all": ""}
-SORTS = ("newest", "oldest", "relevance", "longest", "shortest")  # title/site: 400
+# The later server's code accepts all seven (pocket-api.md, "Real server
+# behaviour"); the docs' "title/site were removed and return 400" was the old
+# server. Only newest and oldest have a known order: the rest answer newest first.
+SORTS = ("newest", "oldest", "title", "site", "relevance", "longest", "shortest")
 DEFAULT_COUNT = 30  # items per /v3/get when `count` is absent
 SINCE_COUNT = 5000  # ... unless `since` is given (the later server's exception)
 MAX_COUNT = 5000

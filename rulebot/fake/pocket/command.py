@@ -20,18 +20,26 @@ from rulebot.fake.pocket.server import (
 
 
 def seed(server: FakePocket, count: int, *, rng: random.Random | None = None) -> None:
-    """Fill ``server`` with ``count`` varied, reproducible items."""
+    """Fill ``server`` with ``count`` varied, reproducible items, each last
+    changed when it was added, read or favourited (never after the clock), so
+    a ``since`` picks out the ones changed after it."""
     rng = rng or random.Random(20250708)
     for number, site, added in seed_posts(server.now, count, rng):
         status = rng.choice((0, 0, 0, 1))
+        tags = rng.sample(SEED_TAGS, rng.choice((0, 0, 1, 2)))
+        favorite = rng.random() < 0.1
+        read = min(added + 3600, server.now) if status == 1 else None
+        favorited = min(added + 1800, server.now) if favorite else None
         server.add_item(
             url=f"https://{site}/post/{number}",
             title=f"Post {number} on {site}",
-            tags=rng.sample(SEED_TAGS, rng.choice((0, 0, 1, 2))),
+            tags=tags,
             status=status,
-            favorite=rng.random() < 0.1,
+            favorite=favorite,
             time_added=added,
-            time_read=added + 3600 if status == 1 else None,
+            time_updated=max(added, read or 0, favorited or 0),
+            time_read=read,
+            time_favorited=favorited,
             word_count=rng.randrange(100, 5000),
             time_to_read=rng.randrange(1, 25),
             has_video=2 if "video" in site else 0,

@@ -166,7 +166,7 @@ class PocketLibrary(FakeServer):
             ]
             cursor = self._hand_out_cursor()
         chosen.sort(key=lambda i: (int(i["time_added"]), int(i["item_id"])))
-        if query.sort != "oldest":  # newest; relevance and longest/shortest fall back to it
+        if query.sort != "oldest":  # newest; every other accepted sort falls back to it
             chosen.reverse()
         limit = query.count + self.over_page
         if self.max_page is not None:

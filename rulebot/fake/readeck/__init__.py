@@ -15,14 +15,17 @@ the ``Accept`` header (JSON ``{"status","message"}`` with the generic status
 text, bare text, else an HTML page); the list as a bare array, offset paging
 with ``Total-Count``/``Total-Pages``/``Current-Page``/``Link`` (``previous``),
 ``limit`` 0-100 (0 or absent: 50) and **404** above 100 or for a bad number,
-order ``created`` desc with no tie-breaker, ``id`` filters (repeatable);
-``GET /bookmarks/sync`` unpaginated, ``since`` inclusive to the whole second,
-delete records from a trigger table, newest first, 422 for a bad ``since``;
-create answers 202 with ``Location``/``Bookmark-Id`` and never detects a
-duplicate, the bookmark starting ``loaded: false``; PATCH answers only the
-changed fields (+ ``id``, ``href``, ``updated``), applies ``labels`` then
-``add_labels`` then ``remove_labels`` whatever the JSON order, sorts labels
-case- and accent-insensitively and keeps them case-sensitive, 400 form JSON
+order ``created`` desc with no tie-breaker, the list's filters and ``sort``
+keys (:mod:`.filters`); a loaded bookmark's ``authors`` ``[]``, ``null``
+while a created one loads; ``/api/profile`` with its provider, dates and
+settings; ``GET /bookmarks/sync`` unpaginated, ``since`` inclusive to the
+whole second, delete records from a trigger table, newest first, 422 for a
+bad ``since``; create answers 202 with ``Location``/``Bookmark-Id`` and
+never detects a duplicate, the bookmark starting ``loaded: false``; PATCH
+answers only the changed fields (+ ``id``, ``href``, ``updated``), metadata
+edits included (:mod:`.update`), applies ``labels`` then ``add_labels``
+then ``remove_labels`` whatever the JSON order, sorts labels case- and
+accent-insensitively and keeps them case-sensitive, 400 form JSON
 on bad input; DELETE is immediate (204), ``is_deleted: true`` deletes after
 20 s; label info answers an object, a rename merges onto an existing label,
 label rename/delete bump ``updated``; ``published``, ``word_count`` and
@@ -37,6 +40,7 @@ plumbing of :mod:`rulebot.fake.base`.
 The modules: ``model`` (the data, errors and label order), ``protocol``
 (Accept-shaped errors, form errors, ETags, parameters), ``library`` (the
 bookmarks and deletions on a microsecond clock, as the API shows them),
+``filters`` (the list's filters and orders), ``update`` (PATCH's form),
 ``server`` (the routes and their answers), ``command`` (``seed`` and ``main``).
 """
 

@@ -7,10 +7,17 @@ import random
 import time
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from rulebot.fake.base import FakeServer
-from rulebot.fake.readeck.model import Bookmark, ReadeckState, ReadeckStatus, iso, sorted_labels
+from rulebot.fake.readeck.model import (
+    Bookmark,
+    ReadeckState,
+    ReadeckStatus,
+    host,
+    iso,
+    sorted_labels,
+)
 
 _BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 
@@ -73,15 +80,23 @@ class ReadeckLibrary(FakeServer):
         reading_time: int | None = None,
         lang: str = "en",
         kind: str = "article",
+        authors: Iterable[str] = (),
+        description: str = "",
+        published: int | None = None,
+        read_progress: int = 0,
+        state: int = 0,
         bookmark_id: str | None = None,
     ) -> str:
-        """Put a loaded bookmark straight into the library (times in unix seconds)."""
+        """Put a bookmark straight into the library, loaded unless ``state`` says
+        otherwise (0 loaded, 1 error, 2 loading: no authors yet, as a create
+        leaves it); times in unix seconds."""
         with self._lock:
             bookmark_id = bookmark_id or self._new_id()
+            url = url or f"https://example.com/articles/{bookmark_id}"
             stamp = self._stamp() if created is None else created * 1_000_000
             self._bookmarks[bookmark_id] = Bookmark(
                 id=bookmark_id,
-                url=url or f"https://example.com/articles/{bookmark_id}",
+                url=url,
                 title=title,
                 created=stamp,
                 updated=stamp if updated is None else updated * 1_000_000,
@@ -92,8 +107,29 @@ class ReadeckLibrary(FakeServer):
                 reading_time=(word_count + 199) // 200 if reading_time is None else reading_time,
                 lang=lang,
                 type=kind,
+                state=state,
+                read_progress=read_progress,
+                description=description,
+                authors=None if state == 2 else list(authors),
+                site_name=host(url),
+                published=None if published is None else published * 1_000_000,
             )
             return bookmark_id
+
+    def finish_loading(
+        self, bookmark_id: str, title: str | None = None, *, error: bool = False
+    ) -> None:
+        """What the extraction task does to a created bookmark when it is done:
+        ``state`` 0 (1 with ``error``), an author list (``[]``), a title if
+        none was given, and a new ``updated``."""
+        with self._lock:
+            bookmark = self._bookmarks[bookmark_id]
+            bookmark.state = 1 if error else 0
+            bookmark.authors = bookmark.authors or []
+            bookmark.text_direction = bookmark.text_direction or "ltr"
+            if title is not None and not bookmark.title:
+                bookmark.title = title
+            bookmark.updated = self._stamp()
 
     def touch(self, bookmark_id: str, **changes: Any) -> None:
         """Change a bookmark as another client would (bumps ``updated``)."""
@@ -157,7 +193,7 @@ class ReadeckLibrary(FakeServer):
         }
 
     def _render(self, b: Bookmark, *, detail: bool = False) -> dict[str, Any]:
-        site = urlsplit(b.url).hostname or ""
+        site = host(b.url)
         answer: dict[str, Any] = {
             "id": b.id,
             "href": self._href(b.id),
@@ -167,11 +203,11 @@ class ReadeckLibrary(FakeServer):
             "loaded": b.state != 2,
             "url": b.url,
             "title": b.title,
-            "site_name": site,
+            "site_name": b.site_name,
             "site": site,
-            "authors": None,
+            "authors": None if b.authors is None else list(b.authors),
             "lang": b.lang,
-            "text_direction": "ltr",
+            "text_direction": b.text_direction,
             "document_type": b.type,
             "type": b.type,
             "has_article": b.type == "article" and b.state == 0,
@@ -183,8 +219,12 @@ class ReadeckLibrary(FakeServer):
             "labels": list(b.labels),
             "resources": {"log": {"src": f"{self._href(b.id)}/x/log"}},
         }
+        if b.published is not None:  # omitempty: a nil time is no key at all
+            answer["published"] = iso(b.published)
         if b.word_count:  # omitempty
             answer["word_count"] = b.word_count
         if b.reading_time:
             answer["reading_time"] = b.reading_time
+        if detail and b.read_anchor:  # detail only, omitted when empty
+            answer["read_anchor"] = b.read_anchor
         return self._shown(b.id, answer)

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 
 class ReadeckStatus(Exception):
@@ -51,6 +52,12 @@ class Bookmark:
     read_progress: int = 0
     description: str = ""
     delete_at: float | None = None  # PATCH is_deleted: when the task runs (server clock)
+    # a nil Go slice (JSON null) until extraction fills it; a loaded bookmark has []
+    authors: list[str] | None = field(default_factory=list)
+    site_name: str = ""  # the URL's host at creation; PATCH may change it
+    text_direction: str = "ltr"
+    published: int | None = None  # microseconds; None: unknown (the key is omitted)
+    read_anchor: str = ""
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,10 @@ class ReadeckState:
 
     def labels(self, bookmark_id: str) -> list[str]:
         return list(self.bookmarks[bookmark_id]["labels"])
+
+
+def host(url: str) -> str:
+    return urlsplit(url).hostname or ""
 
 
 def iso(micros: int) -> str:

@@ -15,12 +15,14 @@ from typing import Any, ClassVar
 from urllib.parse import urlencode
 
 from rulebot.fake.base import Fault, Reply, Request, Routes, is_http_url, json_reply
+from rulebot.fake.readeck import filters, update
 from rulebot.fake.readeck.library import ReadeckLibrary
 from rulebot.fake.readeck.model import (
     Bookmark,
     FormError,
     ReadeckStatus,
     Unauthorized,
+    host,
     iso,
     sorted_labels,
 )
@@ -33,7 +35,6 @@ from rulebot.fake.readeck.protocol import (
     error_page,
     etag,
     form_answer,
-    form_bool,
     page_param,
     parse_since,
     read_json,
@@ -44,6 +45,20 @@ API_PREFIX = "/api"
 DEFAULT_TOKEN = "rdk_fa4e0c0de0c0de0c0de0c0de0c0de0c0de0c0de"
 DELETE_DELAY = 20.0  # seconds: PATCH is_deleted schedules the deletion task
 FAULTS = ("status", "drop", "drop_after", "slow", "die")
+# GET /api/profile's provider and user: the values of the YAML's example
+PROVIDER_ID = "X4bmnMRcnDhQtu5y33qzTp"
+ROLES = ("bookmarks:read", "bookmarks:write")
+PERMISSIONS = (
+    "api:bookmarks:collections:read",
+    "api:bookmarks:collections:write",
+    "api:bookmarks:export",
+    "api:bookmarks:read",
+    "api:bookmarks:write",
+    "api:opds:read",
+    "api:profile:read",
+    "api:profile:tokens:delete",
+)
+USER_CREATED = 1_693_143_131_704_606  # 2023-08-27T13:32:11.704606Z, in microseconds
 _ROUTES = Routes(
     (
         ("GET", "/info", "_info"),
@@ -141,23 +156,34 @@ class FakeReadeck(ReadeckLibrary):
         return json_reply(200, {"version": version, "features": ["oauth"]})
 
     def _profile(self, *, query: dict[str, str], multi: Any, body: Any) -> Reply:
-        return json_reply(200, {"user": {"username": "fake", "email": "fake@example.org"}})
+        provider = {
+            "name": "bearer token",
+            "id": PROVIDER_ID,
+            "application": "rulebot fake",
+            "roles": list(ROLES),
+            "permissions": list(PERMISSIONS),
+        }
+        user = {
+            "username": "fake",
+            "email": "fake@example.org",
+            "created": iso(USER_CREATED),
+            "updated": iso(USER_CREATED),
+            "settings": {
+                "debug_info": False,
+                "reader_settings": {"font": "serif", "font_size": 3, "line_height": 3},
+            },
+        }
+        return json_reply(200, {"provider": provider, "user": user})
 
     def _list(self, *, query: dict[str, str], multi: dict[str, list[str]], body: Any) -> Reply:
         limit = page_param(query.get("limit"), DEFAULT_PAGE)
         offset = page_param(query.get("offset"), 0)
         if limit > MAX_PAGE:
             raise ReadeckStatus(404)  # GetPageParams fails: the handler answers Not Found
-        filters = {}
-        for name in ("is_archived", "is_marked"):
-            if query.get(name):
-                filters[name] = form_bool(name, query[name])
-        rows = self._ordered()
-        ids = multi.get("id")
-        if ids:
-            order = {bid: n for n, bid in enumerate(ids)}
-            rows = sorted((b for b in rows if b.id in order), key=lambda b: order[b.id])
-        rows = [b for b in rows if all(getattr(b, k) == v for k, v in filters.items())]
+        matches = filters.ListFilter.parse(query, multi, self._clock())
+        ids = [i.strip() for i in multi.get("id", []) if i.strip()]
+        rows = [b for b in self._ordered() if (not ids or b.id in ids) and matches(b)]
+        rows = filters.ordered(rows, multi.get("sort", []), ids)
         page = rows[offset : offset + limit]
         answer = json_reply(200, [self._render(b) for b in page])
         answer.headers.update(self._pagination(query, multi, len(rows), limit, offset))
@@ -248,6 +274,9 @@ class FakeReadeck(ReadeckLibrary):
             labels=sorted_labels(labels),
             state=2,  # loading: extraction runs later
             lang="",
+            authors=None,  # nil until extraction: JSON null
+            site_name=host(url.strip()),
+            text_direction="",
         )
         self._bookmarks[bookmark.id] = bookmark  # no duplicate detection
         location = f"{self.base_url}/api/bookmarks/{bookmark.id}"
@@ -258,58 +287,12 @@ class FakeReadeck(ReadeckLibrary):
     def _update(self, bookmark_id: str, *, query: dict[str, str], multi: Any, body: Any) -> Reply:
         bookmark = self._find(bookmark_id)
         fields = body if isinstance(body, dict) else {}
-        errors: dict[str, list[str]] = {}
-        for name in ("is_archived", "is_marked", "is_deleted"):
-            if name in fields and fields[name] is not None and not isinstance(fields[name], bool):
-                errors[name] = ["invalid boolean"]
-        for name in ("labels", "add_labels", "remove_labels"):
-            value = fields.get(name)
-            if value is not None and (
-                not isinstance(value, list) or not all(isinstance(t, str) for t in value)
-            ):
-                errors[name] = ["invalid value"]
-        title = fields.get("title")
-        if (
-            "title" in fields
-            and title is not None
-            and (not isinstance(title, str) or not title.strip())
-        ):
-            errors["title"] = ["field is required"]
-        progress = fields.get("read_progress")
-        if progress is not None and (
-            isinstance(progress, bool) or not isinstance(progress, int) or not 0 <= progress <= 100
-        ):
-            errors["read_progress"] = ["must be between 0 and 100"]
-        if errors:
-            raise FormError(400, errors)
-        changed: dict[str, Any] = {}
-        for name in ("is_archived", "is_marked"):
-            if fields.get(name) is not None and getattr(bookmark, name) != fields[name]:
-                setattr(bookmark, name, fields[name])
-                changed[name] = fields[name]
-        if isinstance(title, str) and " ".join(title.split()) != bookmark.title:
-            bookmark.title = " ".join(title.split())
-            changed["title"] = bookmark.title
-        if progress is not None and progress != bookmark.read_progress:
-            bookmark.read_progress = progress
-            changed["read_progress"] = progress
+        update.validate(fields)
+        changed = update.apply(bookmark, fields)
         if fields.get("is_deleted") is not None:
             wanted = bool(fields["is_deleted"])
             bookmark.delete_at = self._clock() / 1e6 + DELETE_DELAY if wanted else None
             changed["is_deleted"] = wanted
-        labels = list(bookmark.labels)
-        if fields.get("labels") is not None:  # the fixed order: labels, add, remove
-            labels = list(fields["labels"])
-        if fields.get("add_labels") is not None:
-            labels.extend(fields["add_labels"])
-        if fields.get("remove_labels") is not None:
-            gone = set(fields["remove_labels"])
-            labels = [t for t in labels if t not in gone]
-        labels = sorted_labels(labels)
-        asked = any(fields.get(n) is not None for n in ("labels", "add_labels", "remove_labels"))
-        if asked and labels != bookmark.labels:
-            bookmark.labels = labels
-            changed["labels"] = labels
         answer: dict[str, Any] = {"id": bookmark.id, "href": self._href(bookmark.id)}
         if changed:
             bookmark.updated = self._stamp()

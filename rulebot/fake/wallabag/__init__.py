@@ -20,7 +20,9 @@ tags ``{id, label, slug}``; HAL paging (``page``/``limit``/``pages``/
 ``total``/``_links``/``_embedded.items``; ``pages`` at least 1, a page past
 the end 404); ``since`` strictly after ``updated_at``; every change bumps
 ``updated_at``; hard deletes (invisible to ``since``); a duplicate POST
-merges tags and keeps the archive state; PATCH ``tags`` replaces, an empty
+merges tags and keeps the archive state (found by the sha1 of the
+urldecoded URL, as ``exists`` finds ``url``/``hashed_url``/``urls[]``/
+``hashed_urls[]``); PATCH ``tags`` replaces, an empty
 one changes nothing; bulk endpoints read JSON from the query string; only
 ``POST /entries/lists`` enforces the mass-action limit (10); no tag rename;
 another user's entry is a 404; no rate limiting (a 429 only by injection).

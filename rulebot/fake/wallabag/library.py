@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -14,9 +14,11 @@ from rulebot.fake.wallabag.model import (
     WallabagError,
     get_int,
     host_of,
+    php_empty,
     render_date,
     slug,
     split_labels,
+    url_hash,
 )
 
 
@@ -121,10 +123,48 @@ class WallabagLibrary(FakeServer):
         return entry
 
     def _by_url(self, url: str, user: str) -> Entry | None:
+        """``findByUrlAndUserId``: the URL's hash against ``hashed_url`` or ``hashed_given_url``."""
+        wanted = url_hash(url)
         return next(
-            (e for e in self._entries.values() if e.user == user and url in (e.url, e.given_url)),
+            (
+                e
+                for e in self._entries.values()
+                if e.user == user and wanted in (url_hash(e.url), url_hash(e.given_url))
+            ),
             None,
         )
+
+    def _exists(
+        self, *, user: str, query: dict[str, str], body: Any, multi: Mapping[str, list[str]]
+    ) -> Any:
+        """``getEntriesExistsAction``: ``url``/``hashed_url`` answer ``{"exists": …}``,
+        ``urls[]``/``hashed_urls[]`` a map keyed by each URL or hash; ``true``/``false``,
+        or the entry's id/``null`` with ``return_id``."""
+        return_id = not php_empty(query.get("return_id"))
+        hashes = [v for k, values in multi.items() if _listed(k, "hashed_urls") for v in values]
+        if not php_empty(query.get("hashed_url")):
+            hashes.append(query["hashed_url"])
+        urls = [v for k, values in multi.items() if _listed(k, "urls") for v in values]
+        if not php_empty(query.get("url")):
+            urls.append(query["url"])
+        url_of = {}
+        for url in urls:
+            hashes.append(url_hash(url))
+            url_of[hashes[-1]] = url
+        if not hashes:
+            raise WallabagError(404)  # an access-denied exception, turned into a 404
+        found: dict[str, int | None] = dict.fromkeys(hashes)
+        for entry in self._entries.values():
+            if entry.user != user:
+                continue
+            for hashed in (url_hash(entry.url), url_hash(entry.given_url)):
+                if hashed in found:
+                    found[hashed] = entry.id
+                    break
+        results = {url_of.get(h, h): (i if return_id else i is not None) for h, i in found.items()}
+        if not php_empty(query.get("url")) or not php_empty(query.get("hashed_url")):
+            return {"exists": next(iter(results.values()))}  # the first key's, as PHP does
+        return results
 
     def _attach(self, entry: Entry, label: str) -> None:
         label = label.strip().lower()
@@ -167,7 +207,6 @@ class WallabagLibrary(FakeServer):
         return [self._tag_object(t) for t in ids]
 
     def _render(self, entry: Entry, detail: str = "full") -> dict[str, Any]:
-        hashed = hashlib.sha1(entry.url.encode()).hexdigest()
         answer = {
             "is_archived": int(entry.is_archived),
             "is_starred": int(entry.is_starred),
@@ -180,10 +219,10 @@ class WallabagLibrary(FakeServer):
             "uid": None,
             "title": entry.title,
             "url": entry.url,
-            "hashed_url": hashed,
+            "hashed_url": url_hash(entry.url),
             "origin_url": None,
             "given_url": entry.given_url,
-            "hashed_given_url": hashlib.sha1(entry.given_url.encode()).hexdigest(),
+            "hashed_given_url": url_hash(entry.given_url),
             "archived_at": render_date(entry.archived_at),
             "content": None if detail == "metadata" else f"<p>{entry.title or ''}</p>",
             "created_at": render_date(entry.created_at),
@@ -202,3 +241,8 @@ class WallabagLibrary(FakeServer):
             "_links": {"self": {"href": f"/api/entries/{entry.id}"}},
         }
         return self._shown(entry.id, answer)
+
+
+def _listed(key: str, name: str) -> bool:
+    """``name[]`` or ``name[N]``: a PHP array parameter in the query string."""
+    return re.fullmatch(re.escape(name) + r"\[[^\]]*\]", key) is not None

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote_plus, urlsplit
 
 DEFAULT_CLIENT_ID = "1_3o53gl30vhgk0c8ks4cocww08o84448osgo40wgw4gwkoo8skc"
 DEFAULT_CLIENT_SECRET = "636ocbqo978ckw0gsw4gcwwocg8044sco0w8w84cws48ggogs4"
@@ -105,6 +105,16 @@ def render_date(stamp: int | None) -> str | None:
     if stamp is None:
         return None
     return datetime.fromtimestamp(stamp, SERVER_TZ).strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def url_hash(url: str) -> str:
+    """``UrlHasher::hashUrl``: sha1 of the urldecoded URL (PHP's urldecode: ``+`` is a space)."""
+    return hashlib.sha1(unquote_plus(url).encode()).hexdigest()
+
+
+def php_empty(text: str | None) -> bool:
+    """PHP's ``empty()`` on a query string value: absent, ``""`` or ``"0"``."""
+    return text is None or text in ("", "0")
 
 
 def host_of(url: str) -> str:

@@ -94,8 +94,12 @@ class FakeWallabag(WallabagAccounts):
                 if isinstance(user_or_reply, Reply):
                     return user_or_reply
                 user = user_or_reply
+            # only `exists` reads a parameter's every value (its `urls[]` lists)
+            extra = {"multi": request.multi} if handler == "_exists" else {}
             try:
-                answer = getattr(self, handler)(*request.params, user=user, query=query, body=body)
+                answer = getattr(self, handler)(
+                    *request.params, user=user, query=query, body=body, **extra
+                )
             except WallabagError as err:
                 return json_reply(err.status, {"code": err.status, "message": err.message})
             return json_reply(200, answer)
@@ -194,15 +198,6 @@ class FakeWallabag(WallabagAccounts):
         rendered = self._render(entry)
         del self._entries[entry.id]
         return {"id": entry.id} if expect == "id" else rendered
-
-    def _exists(self, *, user: str, query: dict[str, str], body: Any) -> Any:
-        url = query.get("url")
-        if not url:
-            raise WallabagError(404)
-        entry = self._by_url(url, user)
-        if query.get("return_id") in ("1", "true"):
-            return {"exists": None if entry is None else entry.id}
-        return {"exists": entry is not None}
 
     def _entry_tags(self, entry_id: str, *, user: str, query: dict[str, str], body: Any) -> Any:
         return self._tag_objects(self._find(entry_id, user).tags)

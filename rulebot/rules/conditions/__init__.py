@@ -50,7 +50,7 @@ from rulebot.rules.conditions.content import (
     WordCount,
 )
 from rulebot.rules.conditions.duplicates import Duplicate
-from rulebot.rules.conditions.flags import Favorite, Private, Status
+from rulebot.rules.conditions.flags import Favorite, Location, Private, Status
 from rulebot.rules.conditions.service_flags import MarkedUnread, Shared
 from rulebot.rules.conditions.tags import MARK, Tag, Tags, Untagged, only_marks
 from rulebot.rules.conditions.text import Domain, TextCondition, Title, Url
@@ -82,6 +82,7 @@ __all__ = [
     "Env",
     "Favorite",
     "Lang",
+    "Location",
     "MarkedUnread",
     "Not",
     "NumberCondition",

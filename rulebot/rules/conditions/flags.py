@@ -1,4 +1,4 @@
-"""State and flags: ``status`` (unread/archived), ``favorite``, ``private``."""
+"""State and flags: ``status`` (unread/archived), ``favorite``, ``private``, ``location``."""
 
 from __future__ import annotations
 
@@ -95,3 +95,45 @@ class Private(Condition):
         if not isinstance(private, bool):
             return Check(self.key, None, "private flag unknown")
         return Check(self.key, private == bool(self.value), "private" if private else "public")
+
+
+# Readwise Reader's lists: `archive` is archived, the others unread (`feed`
+# only when the config takes feed items into the library)
+_LOCATIONS = ("new", "later", "shortlist", "archive", "feed")
+
+
+@condition
+class Location(Condition):
+    cost = 1
+    key = "location"
+    fields = frozenset({"location"})
+    description = (
+        "Readwise Reader's list: `new` (the Inbox), `later`, `shortlist`, `archive`, "
+        "`feed`; a list means any of them (unknown on every other source)."
+    )
+    schema = one_or_list({"type": "string", "enum": list(_LOCATIONS)}, description)
+
+    def __init__(self, value: Any, ctx: CompileContext) -> None:
+        self.wanted = frozenset(str(v) for v in as_list(value))
+
+    def matches(self, item: Item, now: int) -> Truth:
+        location = _location(item)
+        return None if location is None else location in self.wanted
+
+    def test(self, item: Item, now: int) -> Check:
+        location = _location(item)
+        if location is None:
+            return Check(self.key, None, "location unknown")
+        return Check(self.key, location in self.wanted, f"location {location}")
+
+
+def _location(item: Item) -> str | None:
+    """The item's list, as the actions before left it: an item archived since
+    the sync is in `archive`; one put back is in the list `readd` chose,
+    which the mirror does not know yet (unknown)."""
+    location = item.extra.get("location")
+    if location not in _LOCATIONS:
+        return None
+    if item.status == ARCHIVED:
+        return "archive"
+    return None if location == "archive" else str(location)

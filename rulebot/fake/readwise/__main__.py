@@ -1,0 +1,5 @@
+"""``python -m rulebot.fake.readwise``."""
+
+from rulebot.fake.readwise import main
+
+raise SystemExit(main())
