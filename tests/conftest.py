@@ -11,6 +11,7 @@ from hypothesis import settings
 
 from rulebot.fakepocket import FakePocket
 from tests.helpers import clear_rulebot_env
+from tests.linkding_server import Account, LinkdingServer, require_server
 
 # Property tests are derandomized by default, so the suite that gates a
 # landing is repeatable; HYPOTHESIS_PROFILE=explore searches afresh each run.
@@ -37,3 +38,25 @@ def fake_pocket(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fak
     use_fake_credentials(tmp_path, monkeypatch)
     with FakePocket(consumer_key=CONSUMER_KEY, access_token=ACCESS_TOKEN) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def linkding_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LinkdingServer]:
+    """One real Linkding for the session (tests/linkding_server.py): skipped where
+    the server package is absent, failed instead with RULEBOT_REAL_SERVERS=1."""
+    require_server()
+    with LinkdingServer(tmp_path_factory.mktemp("linkding") / "server") as server:
+        yield server
+
+
+@pytest.fixture
+def linkding(
+    linkding_server: LinkdingServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Account:
+    """A fresh account (its own library) on the session's real Linkding; the env
+    holds its token as LINKDING_TOKEN, the cwd is tmp_path."""
+    monkeypatch.chdir(tmp_path)
+    clear_rulebot_env(monkeypatch)
+    account = linkding_server.account()
+    monkeypatch.setenv("LINKDING_TOKEN", account.token)
+    return account

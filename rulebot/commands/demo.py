@@ -90,6 +90,16 @@ def _readeck(items: int) -> Running:
     return _started(server, seed, items, env, "a fake Readeck with {items} bookmarks")
 
 
+def _linkding(items: int) -> Running:
+    from rulebot.fake.linkding import DEFAULT_TOKEN, FakeLinkding, seed
+
+    server = FakeLinkding(token=DEFAULT_TOKEN)
+    seed(server, items)
+    server.start()
+    env = {"LINKDING_TOKEN": DEFAULT_TOKEN}
+    return Running(server.base_url, env, f"a fake Linkding with {items} bookmarks", server.stop)
+
+
 def _shaarli(items: int) -> Running:
     """Debian's real Shaarli when the machine has it, else the fake."""
     from rulebot.fake.real_shaarli import ShaarliServer, missing_reason, seed
@@ -139,6 +149,7 @@ SERVERS: dict[str, Callable[[int], Running]] = {
     "wallabag": _wallabag,
     "readeck": _readeck,
     "shaarli": _shaarli,
+    "linkding": _linkding,
     "readwise": _readwise,
     "raindrop": _raindrop,
 }

@@ -44,6 +44,7 @@ from rulebot.library.item_rows import (
 )
 from rulebot.library.journal import Journal
 from rulebot.library.schema import APPLICATION_ID, MIGRATIONS, RULEBOT_TABLES, SCHEMA_VERSION
+from rulebot.library.tagcase import loose_tag
 
 
 class Store(Journal):
@@ -362,16 +363,18 @@ class Store(Journal):
         return found
 
     def ids_tagged(self, tag: str) -> list[str]:
-        """Ids of live items with a tag that case-folds like ``tag``. Full case
-        folding joins every pair of tags any source's fold joins (``tagcase``;
-        str.lower and ASCII lower-casing both refine it), so these are at least
-        the items an action on ``tag`` can touch: what ``engine.touchable`` needs."""
-        self._conn.create_function("rb_casefold", 1, str.casefold, deterministic=True)
+        """Ids of live items with a tag that folds like ``tag`` by ``loose_tag``:
+        full case folding, the ends trimmed and an inner space read as ``-``.
+        That joins every pair of tags any source's fold joins (``tagcase``;
+        str.lower, ASCII lower-casing and Linkding's ``dashed_lower`` all refine
+        it), so these are at least the items an action on ``tag`` can touch:
+        what ``screening.touchable`` needs."""
+        self._conn.create_function("rb_loose_tag", 1, loose_tag, deterministic=True)
         with self._snapshot():
             rows = self._conn.execute(
                 "SELECT DISTINCT t.item_id FROM item_tags t JOIN items i USING (item_id)"
-                f" WHERE rb_casefold(t.tag) = ? AND i.status NOT IN ({DELETED}, {HIDDEN})",
-                (tag.casefold(),),
+                f" WHERE rb_loose_tag(t.tag) = ? AND i.status NOT IN ({DELETED}, {HIDDEN})",
+                (loose_tag(tag),),
             ).fetchall()
         return [row[0] for row in rows]
 

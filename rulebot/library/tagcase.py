@@ -44,3 +44,19 @@ def folded_tags(tags: tuple[str, ...], fold: Fold) -> frozenset[str]:
     combinations across thousands of items, and every tag condition and
     action asks for this: cached."""
     return frozenset(map(fold, tags))
+
+
+def dashed_lower(tag: str) -> str:
+    """Unicode lower-casing, the ends trimmed, and an inner space read as `-`:
+    Linkding stores the tag `read later` as `read-later` (its
+    ``sanitize_tag_name``) and tells tags apart case-insensitively (its
+    Python ``str.lower`` de-duplication, and the database's ``iexact``)."""
+    return tag.strip().replace(" ", "-").lower()
+
+
+def loose_tag(tag: str) -> str:
+    """The loosest key: full case folding, trimmed, an inner space read as
+    `-`. Every fold above refines it (two tags any source takes for one have
+    the same key), so the store finds with it every item a tag action on any
+    source can touch; it decides no match itself."""
+    return tag.strip().replace(" ", "-").casefold()

@@ -55,6 +55,10 @@ def _when(value: Any, now: int, tz: dt.tzinfo) -> int:
     return parse_instant(value, tz)
 
 
+# a test item's key -> the Item.extra flag it sets (Linkding's unread and shared)
+_FLAG_KEYS = {"marked_unread": "unread", "shared": "shared"}
+
+
 def build_item(spec: dict[str, Any], index: int, now: int, tz: dt.tzinfo) -> Item:
     tags = spec.get("tags", [])
     if isinstance(tags, str):
@@ -74,6 +78,9 @@ def build_item(spec: dict[str, Any], index: int, now: int, tz: dt.tzinfo) -> Ite
     if kind is not None:
         fields.update(is_article=kind == "article", has_video=2 if kind == "video" else 0)
         fields["has_image"] = 2 if kind == "image" else 0
+    flags = {flag: spec[key] for key, flag in _FLAG_KEYS.items() if key in spec}
+    if flags:  # a service's own flags (Linkding's), as its source keeps them
+        fields["extra"] = flags
     for key, attr in _TIME_KEYS.items():
         if key in spec:
             fields[attr] = _when(spec[key], now, tz)

@@ -129,6 +129,52 @@ class Unfavorite(_StatusAction):
         return None if item.favorite is False else {"favorite": False, "time_favorited": None}
 
 
+class _FlagAction(_StatusAction):
+    """A flag only some services keep (Linkding's ``unread`` and ``shared``), in
+    ``Item.extra``; every other source refuses these actions at validate."""
+
+    flag: ClassVar[str]  # the Item.extra key
+    sets: ClassVar[bool]  # what the action sets it to
+
+    def changes(self, item: Item, now: int) -> dict[str, Any] | None:
+        # unknown (absent) is planned too: we cannot tell a change from a no-op
+        if item.extra.get(self.flag) is self.sets:
+            return None
+        return {"extra": {**item.extra, self.flag: self.sets}}
+
+
+@action
+class MarkRead(_FlagAction):
+    name = "mark_read"
+    description = "Linkding: clear the bookmark's own unread (read later) flag."
+    flag, sets = "unread", False
+
+
+@action
+class MarkUnread(_FlagAction):
+    name = "mark_unread"
+    description = "Linkding: set the bookmark's own unread (read later) flag."
+    flag, sets = "unread", True
+
+
+@action
+class Share(_FlagAction):
+    name = "share"
+    description = "Linkding: share the bookmark (others see it once sharing is on)."
+    flag, sets = "shared", True
+
+
+@action
+class Unshare(_FlagAction):
+    name = "unshare"
+    description = "Linkding: stop sharing the bookmark."
+    flag, sets = "shared", False
+
+
+# the service-only flag actions, by name: (Item.extra key, the value it sets)
+FLAG_ACTIONS = {cls.name: (cls.flag, cls.sets) for cls in (MarkRead, MarkUnread, Share, Unshare)}
+
+
 @action
 class Delete(_StatusAction):
     name = "delete"

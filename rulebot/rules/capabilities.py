@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from rulebot.library.tagcase import Fold, ascii_lower, unicode_lower
+from rulebot.library.tagcase import Fold, ascii_lower, dashed_lower, unicode_lower
 from rulebot.rules import actions as actions_vocab
 from rulebot.rules import conditions as conditions_vocab
 
@@ -41,9 +41,13 @@ ALL_FIELDS = frozenset(
 )
 # Fields only some services have: never in ALL_FIELDS (so a source built as
 # ``ALL_FIELDS - lacks`` does not claim them); a source that has one lists it.
-# Shaarli's private flag; Readwise Reader's location (new, later, shortlist, archive, feed)
-SERVICE_FIELDS = frozenset({"private", "location"})
-ALL_ACTIONS = frozenset(actions_vocab.REGISTRY)
+# Shaarli's private flag; Readwise Reader's location (new, later, shortlist, archive,
+# feed); Linkding's own unread ("read later") and shared flags
+SERVICE_FIELDS = frozenset({"private", "location", "unread", "shared"})
+# Actions only some services can do (Linkding's own flags): never in
+# ALL_ACTIONS, so every other source refuses them at validate, naming itself.
+SERVICE_ACTIONS = frozenset(actions_vocab.FLAG_ACTIONS)
+ALL_ACTIONS = frozenset(actions_vocab.REGISTRY) - SERVICE_ACTIONS
 
 
 @dataclass(frozen=True)
@@ -133,6 +137,7 @@ _STORES: Mapping[str, Callable[[str], str]] = {
     "lower": str.lower,
     "no-leading-hashes": lambda tag: tag.lstrip("#"),
     "no-leading-dash": lambda tag: tag[1:] if tag.startswith("-") else tag,
+    "dashes": lambda tag: tag.replace(" ", "-"),
 }
 
 
@@ -341,6 +346,37 @@ RAINDROP = Capabilities(
     ),
 )
 SOURCES["raindrop"] = RAINDROP
+
+# Linkding: archived (its own list), its unread and shared flags, tags,
+# added/modified dates. No favourite at all (no field, no endpoint): rules on
+# it are errors. Its change feed (`modified_since`) misses deletions and tag
+# renames made in its web UI: every sync checks the totals and the tag list
+# for them and scans in full when they disagree (docs/linkding.md).
+_LINKDING_REFUSES = frozenset({"favorite", "time_favorited"})
+_LINKDING_LACKS = {
+    "time_read": "Linkding keeps no read or archived time",
+    "word_count": "Linkding keeps no word count",
+    "time_to_read": "Linkding keeps no reading time",
+    "lang": "Linkding keeps no language",
+    "is_article": "Linkding does not say what a bookmark is",
+    "has_video": "Linkding does not say what a bookmark is",
+    "has_image": "Linkding does not say what a bookmark is",
+}
+LINKDING = Capabilities(
+    kind="linkding",
+    fields=(ALL_FIELDS - _LINKDING_LACKS.keys() - _LINKDING_REFUSES) | {"unread", "shared"},
+    actions=(ALL_ACTIONS - {"favorite", "unfavorite"}) | SERVICE_ACTIONS,
+    batches=False,
+    label="Linkding",
+    missing_because=_LINKDING_LACKS,
+    refuses=_LINKDING_REFUSES,
+    refused_because="Linkding has no favourite: no field, no endpoint; a tag can stand for one",
+    # case-insensitive like its Python de-duplication and the image's ICU SQLite,
+    # and `read later` is `read-later` there (it turns inner spaces into `-`)
+    fold=dashed_lower,
+    stores=("trim", "dashes"),  # linkding.md: sanitize_tag_name on tag_names
+)
+SOURCES["linkding"] = LINKDING
 
 
 def fold_of(kind: str | None) -> Fold:

@@ -337,6 +337,14 @@ def _test_item_schema() -> dict[str, Any]:
                 "type": "string",
                 "enum": ["article", "video", "image"],
             },
+            "marked_unread": {
+                "description": "Linkding's own unread (read later) flag; unknown when not given.",
+                "type": "boolean",
+            },
+            "shared": {
+                "description": "Linkding's shared flag; unknown when not given.",
+                "type": "boolean",
+            },
         },
         required=["url"],
     )

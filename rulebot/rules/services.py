@@ -161,4 +161,22 @@ SERVICES: dict[str, Service] = {
         page_size=100,
         api_hint="the instance root, e.g. https://links.example.org (rulebot adds /api/v1)",
     ),
+    "linkding": Service(
+        "linkding",
+        "Linkding",
+        {"token_env": "LINKDING_TOKEN"},
+        page_size=500,
+        api_hint="the instance root, e.g. https://links.example.org (rulebot adds /api)",
+        extra={
+            "full_scan_every": {
+                "description": "How often a sync lists every bookmark even when nothing "
+                "says it must (every sync already scans in full when Linkding's totals or "
+                "tags show a deletion or a tag renamed in its web UI, which its change feed "
+                "misses); in between, syncs fetch only what changed.",
+                "type": "string",
+                "pattern": DURATION_PATTERN,
+                "default": "7d",
+            }
+        },
+    ),
 }

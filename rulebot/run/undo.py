@@ -20,7 +20,7 @@ from rulebot.library.tagcase import folded_tags
 from rulebot.planning.plan import Plan, PlannedAction, iso
 from rulebot.planning.planner import item_ref, url_keys
 from rulebot.planning.states import RESTORABLE, _restore_json, restored, state_item
-from rulebot.rules.actions import Action, compile_action, from_send
+from rulebot.rules.actions import FLAG_ACTIONS, Action, compile_action, from_send
 from rulebot.rules.vocab import CompileContext, VocabError
 from rulebot.run.reports import source_text
 from rulebot.safe import printable
@@ -236,6 +236,14 @@ class _Reverser:
             )
             if back is not None:
                 self._lost_times(entry, before, back, _FAVORITE_FIELDS)
+        elif name in FLAG_ACTIONS:  # a service's own flag (Linkding's unread, shared)
+            flag, value = FLAG_ACTIONS[name]
+            if current.extra.get(flag) is not value:
+                self.stale.append(f"{self._what(entry)}: the item's {flag} flag changed since")
+                return
+            # it was planned because the flag was not `value`: the other word puts it back
+            word = next(w for w, f in FLAG_ACTIONS.items() if f == (flag, not value))
+            self._plan(compile_action(word, self.ctx), current, why)
         else:  # the tag actions
             if current.tag_set(self.fold) != after.tag_set(self.fold):
                 self.stale.append(f"{self._what(entry)}: the item's tags changed since")
@@ -342,6 +350,9 @@ class _Reverser:
             lost.append("it comes back unread (was archived)")
         if before.favorite:
             lost.append("it comes back not a favourite (was one)")
+        for flag, value in sorted(set(FLAG_ACTIONS.values())):
+            if value and before.extra.get(flag) is True:
+                lost.append(f"it comes back without its {flag} flag (was set)")
         detail = "; ".join(lost)
         why = f"undo run {self.run_id}: delete (saved again as a new item: {detail})"
         self.inexact.append(f"{self._what(entry)}: saved again as a new item: {detail}")

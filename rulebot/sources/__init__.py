@@ -42,6 +42,7 @@ BACKENDS: dict[str, str] = {
     "wallabag": "rulebot.sources.wallabag.source:from_config",
     "readeck": "rulebot.sources.readeck.source:from_config",
     "shaarli": "rulebot.sources.shaarli.source:from_config",
+    "linkding": "rulebot.sources.linkding.source:from_config",
     "readwise": "rulebot.sources.readwise.source:from_config",
     "raindrop": "rulebot.sources.raindrop.source:from_config",
 }

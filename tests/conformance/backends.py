@@ -114,8 +114,14 @@ class Backend:
     # a client timeout that every healthy answer beats by far, for the timeout rows
     quick_timeout: ClassVar[float] = 0.3
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    def __init__(
+        self,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+        request: pytest.FixtureRequest | None = None,
+    ) -> None:
         self.monkeypatch, self.capsys = monkeypatch, capsys
+        self.request = request  # for a session's shared server (a real one slow to start)
         self._now = T
         self.upstream = ""  # the service's own address (a network source)
         self.proxy: FaultProxy | None = None
@@ -999,6 +1005,94 @@ class ReadwiseBackend(FakeBackend):
         }
 
 
+# -- Linkding (the real server, shared/servers/linkding) ------------------------------------
+
+
+class LinkdingBackend(Backend):
+    """The real Linkding 1.44.1 the session started (tests/linkding_server.py);
+    each backend is an account of its own on it: a library no other test sees."""
+
+    name = "linkding"
+    kind = "linkding"
+    clock = False  # a real server on the real clock
+    phases = (
+        (r"GET /api/(tags|bookmarks|bookmarks/archived)/$", "sync"),
+        # asked before an add (when planning, and before the create): never a change
+        (r"GET /api/bookmarks/check/$", "check"),
+        (r"\w+ /api/bookmarks/", "apply"),
+    )
+    item_route = r"\w+ /api/bookmarks/(?P<id>\d+)/$"
+    credentials = ("LINKDING_TOKEN",)
+    quick_timeout = 1.0  # gunicorn: a worker's first request can take 0.4 s
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[Backend]:
+        from tests.linkding_server import LinkdingServer, require_server
+
+        require_server()
+        assert self.request is not None, "the Linkding backend needs the test's request"
+        server: LinkdingServer = self.request.getfixturevalue("linkding_server")
+        self.account = server.account()
+        self.monkeypatch.setenv("LINKDING_TOKEN", self.account.token)
+        with self._serving(server.base_url):
+            yield self
+
+    @property
+    def now(self) -> int:
+        return int(time.time()) + self._skew
+
+    _skew = 0
+
+    def advance(self, seconds: int) -> None:
+        self._skew += seconds  # only rulebot's clock moves: the server keeps real time
+
+    def executed(self) -> list[tuple[str, ...]]:
+        """The server keeps no record of its own to read: the proxy's log of
+        the changes it forwarded and the server answered 2xx."""
+        assert self.proxy is not None, "intercept() first"
+        return [
+            (e.request.method, e.request.path, hashlib.sha256(e.request.body).hexdigest()[:12])
+            for e in self.proxy.requests("apply")
+            if e.request.method != "GET" and e.status is not None and 200 <= e.status < 300
+        ]
+
+    def requests(self) -> int:
+        """The API requests gunicorn logged (every account's: tests run one at a time)."""
+        return self.account.server.api_requests()
+
+    def add(self, seed: Seed) -> str:
+        bookmark_id = self.account.add(
+            seed.url, list(seed.tags), title=seed.title, is_archived=seed.archived
+        )
+        self.account.set_added(bookmark_id, time.time() - seed.age_days * DAY)
+        return str(bookmark_id)
+
+    def set_tags(self, item_id: str, tags: Sequence[str]) -> None:
+        self.account.patch(item_id, tag_names=list(tags))
+
+    def set_archived(self, item_id: str, archived: bool) -> None:
+        self.account.patch(item_id, is_archived=archived)
+
+    def remove(self, item_id: str) -> None:
+        self.account.delete(item_id)
+
+    def rename_tag(self, old: str, new: str) -> None:
+        """The web UI's tag editor (invisible to ``modified_since``), where it
+        would take the rename; onto a tag the account has, it refuses (a
+        merge), so then one bookmark at a time."""
+        names = set(self.account.tags().values())
+        if old in names and not {n for n in names if n.lower() == new.lower()} - {old}:
+            self.account.rename_tag_in_ui(old, new)
+        else:
+            super().rename_tag(old, new)
+
+    def held(self) -> dict[str, Held]:
+        return {
+            item_id: Held(b["url"], tuple(sorted(b["tag_names"])), b["is_archived"], None)
+            for item_id, b in self.account.bookmarks().items()
+        }
+
+
 BACKENDS: dict[str, type[Backend]] = {
     backend.name: backend
     for backend in (
@@ -1011,5 +1105,6 @@ BACKENDS: dict[str, type[Backend]] = {
         RaindropBackend,
         ShaarliBackend,
         ReadwiseBackend,
+        LinkdingBackend,
     )
 }

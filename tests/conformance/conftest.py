@@ -18,6 +18,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.conformance)
             if "[shaarli" in item.nodeid:
                 item.add_marker(pytest.mark.shaarli)
+            if "[linkding" in item.nodeid:
+                item.add_marker(pytest.mark.linkding)
 
 
 @pytest.fixture(params=list(BACKENDS), ids=list(BACKENDS))
@@ -29,6 +31,6 @@ def backend(
 ) -> Iterator[Backend]:
     monkeypatch.chdir(tmp_path)
     clear_rulebot_env(monkeypatch)
-    chosen = BACKENDS[request.param](monkeypatch, capsys)
+    chosen = BACKENDS[request.param](monkeypatch, capsys, request)
     with chosen.running() as running:
         yield running

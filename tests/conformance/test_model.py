@@ -272,6 +272,7 @@ def test_the_contract_holds_on_random_libraries_and_interleavings(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    request: pytest.FixtureRequest,
 ) -> None:
     from tests.helpers import clear_rulebot_env
 
@@ -284,7 +285,7 @@ def test_the_contract_holds_on_random_libraries_and_interleavings(
     def each_example() -> OnThisSource:
         shutil.rmtree(STORE.parent, ignore_errors=True)
         Path("plan.json").unlink(missing_ok=True)
-        machine_backend = BACKENDS[name](monkeypatch, capsys)
+        machine_backend = BACKENDS[name](monkeypatch, capsys, request)
         context = machine_backend.running()
         OnThisSource.backend = context.__enter__()
         machine = OnThisSource()

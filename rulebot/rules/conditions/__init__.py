@@ -24,6 +24,7 @@ from __future__ import annotations
 # isort: off
 from rulebot.rules.conditions import tags
 from rulebot.rules.conditions import flags
+from rulebot.rules.conditions import service_flags
 from rulebot.rules.conditions import times
 from rulebot.rules.conditions import text
 from rulebot.rules.conditions import content
@@ -50,6 +51,7 @@ from rulebot.rules.conditions.content import (
 )
 from rulebot.rules.conditions.duplicates import Duplicate
 from rulebot.rules.conditions.flags import Favorite, Location, Private, Status
+from rulebot.rules.conditions.service_flags import MarkedUnread, Shared
 from rulebot.rules.conditions.tags import MARK, Tag, Tags, Untagged, only_marks
 from rulebot.rules.conditions.text import Domain, TextCondition, Title, Url
 from rulebot.rules.conditions.times import TimeCondition
@@ -81,12 +83,14 @@ __all__ = [
     "Favorite",
     "Lang",
     "Location",
+    "MarkedUnread",
     "Not",
     "NumberCondition",
     "Predicate",
     "Private",
     "ReadingTime",
     "Selector",
+    "Shared",
     "Status",
     "Tag",
     "Tags",
@@ -108,6 +112,7 @@ __all__ = [
     "only_marks",
     "reasons",
     "reasons_all",
+    "service_flags",
     "tags",
     "text",
     "times",

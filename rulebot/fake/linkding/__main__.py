@@ -1,0 +1,5 @@
+"""``python -m rulebot.fake.linkding``."""
+
+from rulebot.fake.linkding import main
+
+raise SystemExit(main())
