@@ -388,6 +388,33 @@ def test_undo_on_karakeep_reverses_every_action_and_a_deleted_item_comes_back_ne
     assert [r["command"] for r in runs(capsys)] == ["undo", "run"]
 
 
+def test_undo_of_a_tagged_then_deleted_bookmark_brings_it_back_with_its_tags_from_before_the_run(
+    karakeep: FakeKarakeep, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by the conformance model's long runs on every server source: one
+    rule tags an item, a later rule deletes it. On a server the item comes
+    back under a new id, so the tag's own reversal had nothing to act on and
+    the item came back with the run's tag. The re-added item now carries the
+    tags from before the run's first action on it."""
+    karakeep.add_bookmark("https://a.example/old", "Old", tags=["old"])
+    karakeep.add_tag("doomed")  # the user's tag: the undo keeps it (it did not create it)
+    configure(
+        karakeep,
+        "rules:\n  - name: mark\n    where: {tag: old}\n    actions: [{tags_add: [doomed]}]\n"
+        "  - name: purge\n    where: {tag: doomed}\n    actions: [delete]\n",
+    )
+    original = server_view(karakeep)
+    assert rb(capsys, "run", "--now", NOW)[0] == 0
+    assert server_view(karakeep) == {}
+    karakeep.now = T + DAY
+    code, out, err = rb(capsys, "undo", "--now", LATER)
+    assert code == 0, out + err
+    assert server_view(karakeep) == original, server_view(
+        karakeep
+    )  # ["old"], not ["doomed", "old"]
+    assert "the item is gone" not in out + err, out + err  # the re-add carries it
+
+
 # -- undo is exact: every field an action wrote comes back as it was ----------------------
 
 

@@ -126,6 +126,10 @@ class _Reverser:
         self.planned: list[PlannedAction] = []
         self.stale: list[str] = []
         self.inexact: list[str] = []
+        # on a server, an item this undo saves again (a new id): its old id ->
+        # the add's place in ``planned``, which the run's earlier actions on it
+        # reverse into (their own reversal would find no item)
+        self.readded: dict[str, int] = {}
 
     def reverse(self, entry: JournalEntry) -> None:
         if entry.unreadable:
@@ -137,6 +141,11 @@ class _Reverser:
         name = str(entry.send.get("action"))
         before = entry.before or {}
         try:
+            if before.get("item") is not None and name not in ("add", "delete"):
+                earlier = state_item(before["item"])
+                if earlier.item_id in self.readded:
+                    self._into_readd(earlier)
+                    return
             if name == "add":
                 self._undo_add(entry, before.get("created"))
             elif name in ("tag_rename", "tag_delete"):
@@ -357,6 +366,21 @@ class _Reverser:
         why = f"undo run {self.run_id}: delete (saved again as a new item: {detail})"
         self.inexact.append(f"{self._what(entry)}: saved again as a new item: {detail}")
         self.planned.append(PlannedAction(self.rule, send, None, (why,)))
+        self.readded[before.item_id] = len(self.planned) - 1
+
+    def _into_readd(self, earlier: Item) -> None:
+        """An earlier action of the run on an item this undo saves again: the
+        add brings the item back as it was before that action (its tags and
+        title; the rest is said by the add's own note), walked last first so
+        the add ends with the state from before the run's first action."""
+        index = self.readded[earlier.item_id]
+        planned = self.planned[index]
+        send = {key: value for key, value in planned.send.items() if key not in ("tags", "title")}
+        if earlier.given_title:
+            send["title"] = earlier.given_title
+        if earlier.tags:
+            send["tags"] = ",".join(earlier.tags)
+        self.planned[index] = replace(planned, send=send)
 
     def _restore_row(self, send: dict[str, Any], before: Item, why: str) -> None:
         """A deleted row back on the local library: the add, then its status
