@@ -400,7 +400,7 @@ def test_undo_of_a_tagged_then_deleted_bookmark_brings_it_back_with_its_tags_fro
     karakeep.add_tag("doomed")  # the user's tag: the undo keeps it (it did not create it)
     configure(
         karakeep,
-        "rules:\n  - name: mark\n    where: {tag: old}\n    actions: [{tags_add: [doomed]}]\n"
+        "rules:\n  - name: mark\n    where: {tag: old}\n    actions: [archive, {tags_add: [doomed]}]\n"
         "  - name: purge\n    where: {tag: doomed}\n    actions: [delete]\n",
     )
     original = server_view(karakeep)
@@ -413,6 +413,9 @@ def test_undo_of_a_tagged_then_deleted_bookmark_brings_it_back_with_its_tags_fro
         karakeep
     )  # ["old"], not ["doomed", "old"]
     assert "the item is gone" not in out + err, out + err  # the re-add carries it
+    # it was unread before the run: coming back unread is exact, and not said otherwise
+    assert "saved again as a new item: it gets a new id" in err
+    assert "comes back unread" not in out + err
 
 
 # -- undo is exact: every field an action wrote comes back as it was ----------------------

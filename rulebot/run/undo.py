@@ -129,7 +129,7 @@ class _Reverser:
         # on a server, an item this undo saves again (a new id): its old id ->
         # the add's place in ``planned``, which the run's earlier actions on it
         # reverse into (their own reversal would find no item)
-        self.readded: dict[str, int] = {}
+        self.readded: dict[str, tuple[int, int, str]] = {}  # + its note's place, its words
 
     def reverse(self, entry: JournalEntry) -> None:
         if entry.unreadable:
@@ -351,29 +351,39 @@ class _Reverser:
             why = f"undo run {self.run_id}: delete (item {before.item_id} comes back as it was)"
             self._restore_row(send, before, why)
             return
+        what = f"{self._what(entry)}: saved again as a new item"
+        self.planned.append(PlannedAction(self.rule, send, None, ()))
+        self.inexact.append(what)
+        self.readded[before.item_id] = (len(self.planned) - 1, len(self.inexact) - 1, what)
+        self._say_readd(before)
+
+    def _say_readd(self, was: Item) -> None:
+        """What the item saved again does not get back, said on the add and in
+        the undo's report: from ``was``, the item before the run's first action
+        on it (so far, walking last first)."""
+        index, note, what = self.readded[was.item_id]
         lost = [
             "it gets a new id",
-            f"its added time becomes the undo's (was {iso(before.time_added or 0)})",
+            f"its added time becomes the undo's (was {iso(was.time_added or 0)})",
         ]
-        if before.status == ARCHIVED:
+        if was.status == ARCHIVED:
             lost.append("it comes back unread (was archived)")
-        if before.favorite:
+        if was.favorite:
             lost.append("it comes back not a favourite (was one)")
         for flag, value in sorted(set(FLAG_ACTIONS.values())):
-            if value and before.extra.get(flag) is True:
+            if value and was.extra.get(flag) is True:
                 lost.append(f"it comes back without its {flag} flag (was set)")
         detail = "; ".join(lost)
         why = f"undo run {self.run_id}: delete (saved again as a new item: {detail})"
-        self.inexact.append(f"{self._what(entry)}: saved again as a new item: {detail}")
-        self.planned.append(PlannedAction(self.rule, send, None, (why,)))
-        self.readded[before.item_id] = len(self.planned) - 1
+        self.planned[index] = replace(self.planned[index], reasons=(why,))
+        self.inexact[note] = f"{what}: {detail}"
 
     def _into_readd(self, earlier: Item) -> None:
         """An earlier action of the run on an item this undo saves again: the
         add brings the item back as it was before that action (its tags and
         title; the rest is said by the add's own note), walked last first so
         the add ends with the state from before the run's first action."""
-        index = self.readded[earlier.item_id]
+        index = self.readded[earlier.item_id][0]
         planned = self.planned[index]
         send = {key: value for key, value in planned.send.items() if key not in ("tags", "title")}
         if earlier.given_title:
@@ -381,6 +391,7 @@ class _Reverser:
         if earlier.tags:
             send["tags"] = ",".join(earlier.tags)
         self.planned[index] = replace(planned, send=send)
+        self._say_readd(earlier)
 
     def _restore_row(self, send: dict[str, Any], before: Item, why: str) -> None:
         """A deleted row back on the local library: the add, then its status
