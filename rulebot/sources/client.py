@@ -299,6 +299,26 @@ class ServiceClient:
         return client
 
 
+def checked_token(
+    token: str | None, env: str, *, error: type[RulebotError], needs: str, hint: str
+) -> str:
+    """The credential from ``env``, or ``error`` saying what the service
+    ``needs`` ("Readeck needs an API token"), the variable, and where to get it."""
+    if not token or not token.strip():
+        raise error(f"{needs} in the environment variable {env}; {hint}")
+    return token.strip()
+
+
+def checked_page_size(
+    page_size: int, most: int, *, error: type[RulebotError], config: str, answers: str
+) -> int:
+    """``page_size`` when the service takes it (1 to ``most``), else ``error``:
+    "readeck page_size is 500; Readeck answers 1 to 100 bookmarks per page"."""
+    if not 1 <= page_size <= most:
+        raise error(f"{config} page_size is {page_size}; {answers.format(most=most)}")
+    return page_size
+
+
 def instance_root(base_url: str, pasted: tuple[str, ...]) -> str:
     """The instance root: a pasted API path (any of ``pasted``) is forgiven."""
     root = base_url.strip().rstrip("/")

@@ -45,7 +45,14 @@ from typing import Any, Unpack
 from rulebot.errors import CredentialsError
 from rulebot.http import MaybeSentError, Response, Secrets, http_date
 from rulebot.library.item import MAX_INT
-from rulebot.sources.client import Gone, ServiceClient, ServiceError, Settings
+from rulebot.sources.client import (
+    Gone,
+    ServiceClient,
+    ServiceError,
+    Settings,
+    checked_page_size,
+    checked_token,
+)
 from rulebot.sources.fields import kind, show
 from rulebot.sources.linkding.items import is_id
 from rulebot.sources.paging import Bounds
@@ -105,19 +112,22 @@ class LinkdingClient(ServiceClient):
         token_env: str = TOKEN_ENV,
         **settings: Unpack[Settings],
     ) -> None:
-        if not token or not token.strip():
-            raise LinkdingAuthError(
-                f"Linkding needs its REST API token in the environment variable {token_env}; "
-                f"{TOKEN_HELP}"
-            )
-        if not 1 <= page_size <= MAX_PAGE_SIZE:
-            raise LinkdingError(
-                f"linkding page_size is {page_size}; rulebot asks Linkding for 1 to "
-                f"{MAX_PAGE_SIZE} bookmarks per page"
-            )
+        self._token = checked_token(
+            token,
+            token_env,
+            error=LinkdingAuthError,
+            needs="Linkding needs its REST API token",
+            hint=TOKEN_HELP,
+        )
+        checked_page_size(
+            page_size,
+            MAX_PAGE_SIZE,
+            error=LinkdingError,
+            config="linkding",
+            answers="rulebot asks Linkding for 1 to {most} bookmarks per page",
+        )
         self.token_env = token_env
-        self._token = token.strip()
-        super().__init__(base_url, secrets=Secrets([token]), page_size=page_size, **settings)
+        super().__init__(base_url, secrets=Secrets([self._token]), page_size=page_size, **settings)
 
     # -- reading ---------------------------------------------------------------------
     def list_bookmarks(

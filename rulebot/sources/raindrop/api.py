@@ -32,7 +32,15 @@ from typing import Any, ClassVar, Unpack
 from rulebot.errors import CredentialsError, ItemDataError, RateLimited
 from rulebot.http import MaybeSentError, Response, Secrets
 from rulebot.library.item import ARCHIVED, UNREAD, Item
-from rulebot.sources.client import Gone, ServiceClient, ServiceError, Settings, path_segment
+from rulebot.sources.client import (
+    Gone,
+    ServiceClient,
+    ServiceError,
+    Settings,
+    checked_page_size,
+    checked_token,
+    path_segment,
+)
 from rulebot.sources.fields import iso_time, kind, optional_text, seconds, show, text
 from rulebot.sources.paging import Bounds
 
@@ -83,21 +91,25 @@ class RaindropClient(ServiceClient):
         token_env: str = TOKEN_ENV,
         **settings: Unpack[Settings],
     ) -> None:
-        if not token:
-            raise RaindropAuthError(
-                f"Raindrop.io needs a token in the environment variable {token_env}; {TOKEN_HELP}"
-            )
-        if not 1 <= page_size <= MAX_PAGE_SIZE:
-            raise RaindropError(
-                f"raindrop page_size is {page_size}; Raindrop.io lists 1 to {MAX_PAGE_SIZE} "
-                "bookmarks per page"
-            )
+        self._token = checked_token(
+            token,
+            token_env,
+            error=RaindropAuthError,
+            needs="Raindrop.io needs a token",
+            hint=TOKEN_HELP,
+        )
+        checked_page_size(
+            page_size,
+            MAX_PAGE_SIZE,
+            error=RaindropError,
+            config="raindrop",
+            answers="Raindrop.io lists 1 to {most} bookmarks per page",
+        )
         self.token_env = token_env
-        self._token = token
         self.first_count: int | None = None  # the last listing's count, on its first page
         self.last_count: int | None = None  # ... and on its last
         self.listed_at: int | None = None  # the server's Date when the last listing began
-        super().__init__(base_url, secrets=Secrets([token]), page_size=page_size, **settings)
+        super().__init__(base_url, secrets=Secrets([self._token]), page_size=page_size, **settings)
 
     # -- raindrops ------------------------------------------------------------------
     def iter_raindrops(

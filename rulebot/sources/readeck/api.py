@@ -39,7 +39,15 @@ from typing import Any, Unpack
 from rulebot.errors import CredentialsError, ItemDataError
 from rulebot.http import MaybeSentError, Response, Secrets, header_number, http_date
 from rulebot.library.item import ARCHIVED, EARLIEST, LATEST, UNREAD, Item
-from rulebot.sources.client import Gone, ServiceClient, ServiceError, Settings, path_segment
+from rulebot.sources.client import (
+    Gone,
+    ServiceClient,
+    ServiceError,
+    Settings,
+    checked_page_size,
+    checked_token,
+    path_segment,
+)
 from rulebot.sources.fields import flag, kind, seconds, show, text, whole
 from rulebot.sources.paging import Bounds
 
@@ -97,23 +105,27 @@ class ReadeckClient(ServiceClient):
         token_env: str = TOKEN_ENV,
         **settings: Unpack[Settings],
     ) -> None:
-        if not token:
-            raise ReadeckAuthError(
-                f"Readeck needs an API token in the environment variable {token_env}; {TOKEN_HELP}"
-            )
-        if not 1 <= page_size <= MAX_PAGE_SIZE:
-            raise ReadeckError(
-                f"readeck page_size is {page_size}; Readeck answers 1 to {MAX_PAGE_SIZE} "
-                "bookmarks per page (and 404 above that)"
-            )
+        self._token = checked_token(
+            token,
+            token_env,
+            error=ReadeckAuthError,
+            needs="Readeck needs an API token",
+            hint=TOKEN_HELP,
+        )
+        checked_page_size(
+            page_size,
+            MAX_PAGE_SIZE,
+            error=ReadeckError,
+            config="readeck",
+            answers="Readeck answers 1 to {most} bookmarks per page (and 404 above that)",
+        )
         self.token_env = token_env
-        self._token = token
         # the server's clock (its Date header, unix seconds) when the first list
         # page since it was reset, or the last change feed, answered
         self.server_time: int | None = None
         super().__init__(
             base_url,
-            secrets=Secrets([token]),
+            secrets=Secrets([self._token]),
             page_size=page_size,
             **settings,
         )

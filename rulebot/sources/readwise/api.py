@@ -40,7 +40,15 @@ from typing import Any, Unpack
 from rulebot.errors import CredentialsError, ItemDataError, RateLimited
 from rulebot.http import Response, Secrets, http_date
 from rulebot.library.item import ARCHIVED, UNREAD, Item
-from rulebot.sources.client import Gone, ServiceClient, ServiceError, Settings, path_segment
+from rulebot.sources.client import (
+    Gone,
+    ServiceClient,
+    ServiceError,
+    Settings,
+    checked_page_size,
+    checked_token,
+    path_segment,
+)
 from rulebot.sources.fields import iso_time, kind, optional_text, seconds, show, whole
 from rulebot.sources.paging import Bounds
 
@@ -91,23 +99,26 @@ class ReadwiseClient(ServiceClient):
         token_env: str = TOKEN_ENV,
         **settings: Unpack[Settings],
     ) -> None:
-        if not token:
-            raise ReadwiseAuthError(
-                f"Readwise Reader needs an access token in the environment variable "
-                f"{token_env}; {TOKEN_HELP}"
-            )
-        if not 1 <= page_size <= MAX_PAGE_SIZE:
-            raise ReadwiseError(
-                f"readwise page_size is {page_size}; Reader lists 1 to {MAX_PAGE_SIZE} "
-                "documents per page"
-            )
+        self._token = checked_token(
+            token,
+            token_env,
+            error=ReadwiseAuthError,
+            needs="Readwise Reader needs an access token",
+            hint=TOKEN_HELP,
+        )
+        checked_page_size(
+            page_size,
+            MAX_PAGE_SIZE,
+            error=ReadwiseError,
+            config="readwise",
+            answers="Reader lists 1 to {most} documents per page",
+        )
         self.token_env = token_env
-        self._token = token
         # the server's clock (its Date header) when the last listing began: a
         # sync cursor must not pass it (a document dated ahead of it would hide
         # every change made in between)
         self.listed_at: int | None = None
-        super().__init__(base_url, secrets=Secrets([token]), page_size=page_size, **settings)
+        super().__init__(base_url, secrets=Secrets([self._token]), page_size=page_size, **settings)
 
     # -- documents -----------------------------------------------------------------
     def iter_documents(
