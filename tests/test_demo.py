@@ -130,3 +130,15 @@ def test_demo_shaarli_uses_the_fake_when_the_real_one_cannot_run(
     assert re.search(r"^Plan: \d+ actions", out, re.M), out
     assert "SHAARLI_API_SECRET" not in os.environ  # the credentials went to the dry run only
     assert not list(tmp_path.iterdir())
+
+
+def test_the_demo_servers_default_ports_differ_so_any_two_can_run_at_once() -> None:
+    ports = {
+        source: re.search(
+            r"base_url: http://127\.0\.0\.1:(\d+)", (DEMO_RULES / f"{source}.yaml").read_text()
+        )
+        for source in SERVERS
+    }
+    assert all(ports.values()), ports
+    numbers = [match.group(1) for match in ports.values() if match]
+    assert len(set(numbers)) == len(numbers), ports

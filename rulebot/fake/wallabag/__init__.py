@@ -6,7 +6,7 @@ Stdlib only, so tests and users can run it anywhere::
         entry_id = server.add_entry("https://example.com/a", tags=["js"])
         # WALLABAG_CLIENT_ID=server.client_id, ... and base_url=server.base_url
 
-    python -m rulebot.fake.wallabag --port 8080 --seed 200
+    python -m rulebot.fake.wallabag --port 8081 --seed 200
 
 What it reproduces (``specs/wallabag.md``): ``/oauth/v2/token`` with the
 password and refresh grants (form, query or JSON parameters; every failure a

@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = new_parser(
         "wallabag",
         "Run a fake Wallabag server (v2 API with OAuth2) to try rules safely.",
-        port=8080,
+        port=8081,  # Pocket's fake has 8080: both can run at once
     )
     add_seed_and_latency(parser, "entries")
     parser.add_argument(
