@@ -342,7 +342,11 @@ def _run_rules(server: Server, tmp: Path, capsys: pytest.CaptureFixture[str]) ->
     call = caller(server)
     _library(call)
     config = tmp / "rules.yaml"
-    config.write_text(f"version: 1\nshaarli: {{base_url: '{server.base_url}'}}\n{RULES}")
+    # one request at a time: the servers' histories are compared in order, and
+    # units in flight together reach a server in any order
+    config.write_text(
+        f"version: 1\nshaarli: {{base_url: '{server.base_url}', concurrency: 1}}\n{RULES}"
+    )
     code, out, err = rb(capsys, "-c", str(config), "run", "--format", "json")
     assert code == 0, err
     result = json.loads(out)
