@@ -108,3 +108,46 @@ class Answering:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def assert_secret_stays_home(secret: str, env: dict[str, str], fake: Any) -> None:
+    """Every command that talks to ``fake`` (a fake server on fake/base.py),
+    run as ``python -m rulebot -v -v`` in the current directory with ``env``,
+    and once more with the server echoing ``secret`` in an error: the secret
+    in no output, no file left behind and no request target."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    def rulebot(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "rulebot", "-v", "-v", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+
+    outputs = []
+    for args in (
+        ["validate"],
+        ["sync"],
+        ["plan", "--out", "plan.json"],
+        ["apply", "plan.json", "--format", "json"],
+        ["run", "--format", "markdown"],
+    ):
+        done = rulebot(*args)
+        assert done.returncode in (0, 2), done.stderr
+        outputs.append(done.stdout + done.stderr)
+    fake.inject("status", status=400, body=f"bad token {secret} !")
+    echoed = rulebot("sync", "--full")
+    assert echoed.returncode == 1, echoed.stderr
+    outputs.append(echoed.stdout + echoed.stderr)
+    for text in outputs:
+        assert secret not in text
+    for path in Path().rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path
+    for exchange in fake.exchanges:
+        assert secret not in exchange.target

@@ -253,3 +253,15 @@ def test_the_plan_says_what_it_costs_at_the_rate_limit(
     pacing = json.loads(out)["pacing"]
     assert pacing is not None and "default" in json.dumps(pacing)
     assert "6" in json.dumps(pacing)  # three bookmarks, a GET and a PUT each
+
+
+def test_the_token_never_leaves_the_environment(raindrop: FakeRaindrop, tmp_path: Path) -> None:
+    from rulebot.fake.raindrop import seed
+    from tests.helpers import assert_secret_stays_home
+
+    seed(raindrop, 20)
+    configure(
+        raindrop, "rules:\n  - name: tidy\n    where: {}\n    actions: [{tags_add: [seen]}]\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "RAINDROP_TOKEN": TOKEN}
+    assert_secret_stays_home(TOKEN, env, raindrop)

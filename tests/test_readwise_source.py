@@ -88,3 +88,13 @@ def test_the_time_budget_applies_what_fits_and_leaves_the_rest(
     archived = [i for i in ids if fake.docs[i].location == "archive"]
     assert len(archived) == 2
     assert "time budget" in out + err
+
+
+def test_the_token_never_leaves_the_environment(fake: FakeReadwise, tmp_path: Path) -> None:
+    from rulebot.fake.readwise import seed
+    from tests.helpers import assert_secret_stays_home
+
+    seed(fake, 20)
+    config(fake, "  - name: tidy\n    where: {location: later}\n    actions: [archive]\n")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "READWISE_TOKEN": fake.token}
+    assert_secret_stays_home(fake.token, env, fake)
