@@ -118,6 +118,9 @@ def import_export(
                 reverts = (old.time_updated or 0) > made_after
                 changes.append(ImportChange("updated", new.given_url, fields, reverts))
         if not dry_run:
+            # oldest first, as a plan reads them: stored in that order, a plan
+            # reads them as stored instead of sorting (library.item_order)
+            fresh.sort(key=_sort_key)
             store.insert_new(fresh, conn=conn)
             store.upsert(writes, conn=conn)
     return ImportResult(
@@ -130,6 +133,10 @@ def import_export(
         changes=tuple(changes),
         dry_run=dry_run,
     )
+
+
+def _sort_key(item: Item) -> tuple[int, int, str]:
+    return item.sort_key
 
 
 def _free_id(url: str, taken: set[str]) -> str:

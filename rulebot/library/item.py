@@ -174,6 +174,44 @@ def _fast_replace() -> Any:
 Item.replace = _fast_replace()  # type: ignore[method-assign]
 
 
+def _fast_init() -> Any:
+    """``Item.__init__``, generated with the same parameters and defaults.
+
+    The frozen dataclass's own ``__init__`` sets each of the 20 fields with
+    a checked ``object.__setattr__``: 2.5 µs an item, and a plan reads every
+    item of the library (0.25 s per 100k). This one gives the new object,
+    for the time it takes to fill it, a twin class with the same slots and
+    no frozen ``__setattr__`` (CPython allows ``__class__`` assignment
+    between classes of the same slot layout), stores the fields as plain
+    attributes and hands the object back to ``Item``: 1.2 µs. What comes
+    out is an ``Item`` like any other, as frozen as before."""
+    names: dict[str, Any] = {"_Item": Item, "_set": object.__setattr__}
+    parameters = []
+    for number, spec in enumerate(dataclasses.fields(Item)):
+        if spec.default is not dataclasses.MISSING:
+            names[f"_default{number}"] = spec.default
+        elif spec.default_factory is not dataclasses.MISSING:
+            names[f"_default{number}"] = spec.default_factory()  # NO_EXTRA: one shared object
+        else:
+            parameters.append(spec.name)
+            continue
+        parameters.append(f"{spec.name}=_default{number}")
+    twin = type("_Filling", (), {"__slots__": Item.__slots__})
+    names["_Twin"] = twin
+    body = "".join(f"    self.{name} = {name}\n" for name in _FIELD_NAMES)
+    source = (
+        f"def __init__(self, {', '.join(parameters)}):\n"
+        f"    _set(self, '__class__', _Twin)\n{body}    self.__class__ = _Item\n"
+    )
+    exec(compile(source, "<Item.__init__>", "exec"), names)
+    init = names["__init__"]
+    init.__qualname__ = "Item.__init__"
+    return init
+
+
+Item.__init__ = _fast_init()  # type: ignore[method-assign]
+
+
 _HOST = re.compile(
     r"^\s*[A-Za-z][A-Za-z0-9+.-]*://(?:[^/?#@]*@)?([^/?#:\[\]]*)(?::\d*)?(?:[/?#]|\s*$)"
 )

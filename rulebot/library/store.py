@@ -28,6 +28,7 @@ from typing import Any
 from rulebot.bulk import gc_paused
 from rulebot.errors import LockHeldError, StoreError
 from rulebot.files import PRIVATE_FILE_MODE, make_private_dir
+from rulebot.library import item_order
 from rulebot.library.item import DELETED, HIDDEN, Item
 from rulebot.library.item_rows import (
     IN_POSITION,
@@ -313,9 +314,15 @@ class Store(Journal):
     def iter_items(self, chunk: int = 1000) -> Generator[list[Item], None, None]:
         """The live items in ``Item.sort_key`` order, ``chunk`` at a time, all
         read in one snapshot: a pass over the library that never holds all of
-        it (the planner's one-pass path). Order by SQL only holds for ids of
-        ASCII characters; ``sql_orderable`` says whether they all are."""
+        it (the planner's one-pass path).
+
+        Items stored in that order (``item_order``) are read as stored, each
+        checked against the one before: ``item_order.OutOfOrder`` when one is
+        not (the caller calls ``forget_order`` and reads again, sorted).
+        Otherwise SQL sorts them, which only holds for ids of ASCII
+        characters; ``sql_orderable`` says whether they all are."""
         with self._snapshot():
+            stored = item_order.state(self._conn) is not None
             # each row brings its tags (one indexed lookup in SQLite, joined
             # by the unit separator) unless a tag holds that character
             joined = not self._conn.execute(
@@ -329,9 +336,11 @@ class Store(Journal):
             )
             cursor = self._conn.execute(
                 f"SELECT {ITEM_COLUMNS}{tags_column} FROM items"
-                f" WHERE status NOT IN ({DELETED}, {HIDDEN}) ORDER BY {SQL_ORDER}"
+                f" WHERE status NOT IN ({DELETED}, {HIDDEN})"
+                + ("" if stored else f" ORDER BY {SQL_ORDER}")
             )
             split: dict[str, tuple[str, ...]] = {}  # one tuple per distinct tag list
+            last: Item | None = None
             while rows := cursor.fetchmany(chunk):
                 with gc_paused():
                     if joined:
@@ -344,6 +353,8 @@ class Store(Journal):
                     else:
                         tags = self._tags_of([row[0] for row in rows])
                     items = rows_to_items(rows, tags)
+                if stored:
+                    last = item_order.in_order(items, last)
                 yield items
 
     def get_many(self, item_ids: Iterable[str]) -> dict[str, Item]:
@@ -388,6 +399,11 @@ class Store(Journal):
                 (url,),
             ).fetchall()
         return [row[0] for row in rows]
+
+    def stored_in_order(self) -> bool:
+        """Whether ``iter_items`` reads the items as stored (``item_order``)."""
+        with self._snapshot():
+            return item_order.state(self._conn) is not None
 
     def sql_orderable(self) -> bool:
         """Whether ``iter_items`` orders exactly like ``Item.sort_key``: every
@@ -440,6 +456,7 @@ class Store(Journal):
         # Generators, not lists of rows: for 100k items the row tuples would
         # otherwise hold ~40 MB at once.
         with self._writing(conn) as c, gc_paused():
+            item_order.keep_mark(c, batch, all_new=False)
             c.executemany("DELETE FROM item_tags WHERE item_id = ?", ((i.item_id,) for i in batch))
             c.executemany(UPSERT_ITEM, map(item_to_row, batch))
             insert_tags(c, batch)
@@ -454,6 +471,7 @@ class Store(Journal):
         """
         batch = list(items)
         with self._writing(conn) as c, gc_paused():
+            item_order.keep_mark(c, batch, all_new=True)
             # most additions (all of an export's) leave 12 columns at their
             # defaults: naming only the other 8 halves the insert's time
             plain = [item for item in batch if is_plain(item)]
@@ -490,11 +508,17 @@ class Store(Journal):
             return c.total_changes - before
 
     def replace_all(self, items: Iterable[Item], conn: sqlite3.Connection | None = None) -> int:
-        """Afterwards the store holds exactly ``items`` (a full sync)."""
+        """Afterwards the store holds exactly ``items`` (a full sync), stored
+        in ``Item.sort_key`` order (``item_order``)."""
         with self._writing(conn) as c:
             c.execute("DELETE FROM item_tags")
             c.execute("DELETE FROM items")
-            return self.upsert(items, conn=c)
+            return self.upsert(sorted(items, key=_sort_key), conn=c)
+
+    def forget_order(self) -> None:
+        """The items were found out of order (``item_order.OutOfOrder``): sort from now on."""
+        with self.transaction() as c:
+            item_order.set_mark(c, False)
 
     def _tags_by_item(self) -> dict[str, tuple[str, ...]]:
         grouped: dict[str, list[str]] = {}

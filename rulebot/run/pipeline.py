@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from rulebot.errors import RulebotError
 from rulebot.library.item import Item
+from rulebot.library.item_order import OutOfOrder
 from rulebot.planning import planner
 from rulebot.planning.plan import PlannedAction
 from rulebot.planning.planner import (
@@ -159,13 +160,15 @@ def make_plan(
     """The exact plan for ``rules`` on the store as it is now, as the source
     will carry it out, and what the rules already did this schedule period."""
     usage = period_usage(config, store, [r.name for r in rules], now)
-    if one_pass_ok(rules) and store.sql_orderable():
+    passed = _one_pass(config, store, rules, now, usage) if one_pass_ok(rules) else None
+    if passed is not None:
         # one pass over the store a chunk at a time, never holding the whole
         # library; resuming and refining need only the items the plan touches
-        with closing(store.iter_items()) as chunks:
-            plan = plan_in_passes(rules, chunks, now, **plan_options(config, usage))
+        plan = passed
         pending = [str(a.send["item_id"]) for a in live.pending if a.send.get("item_id")]
-        library: Mapping[str, Item] = _Loaded(lambda: touchable(store, plan.actions, also=pending))
+        library: Mapping[str, Item] = _Loaded(
+            lambda: touchable(store, passed.actions, also=pending)
+        )
     else:
         items = store.items()
         plan = plan_rules(config, rules, items, now, usage, ordered=True)
@@ -181,6 +184,25 @@ def make_plan(
     if pacing is not None and plan.actions:
         plan.pacing = pacing(plan)
     return plan, usage
+
+
+def _one_pass(
+    config: Config, store: Store, rules: Sequence[Rule], now: int, usage: Usage
+) -> Plan | None:
+    """The plan made in one pass over the store, oldest item first; None
+    when the store cannot give its items in that order. Items the store
+    says are stored in order but are not (``OutOfOrder``: another program
+    wrote them) are read again, sorted, before the plan is used."""
+    for _ in range(2):
+        if not (store.stored_in_order() or store.sql_orderable()):
+            return None
+        try:
+            with closing(store.iter_items()) as chunks:
+                return plan_in_passes(rules, chunks, now, **plan_options(config, usage))
+        except OutOfOrder as err:
+            logger.info("%s: sorting the library from now on", err)
+            store.forget_order()
+    return None
 
 
 class _Loaded(Mapping[str, Item]):
