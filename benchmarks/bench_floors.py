@@ -1,12 +1,12 @@
 """Benchmark: rulebot beside the floors of the same work (issue #17): the
 same run, the same generated data, and the ratios.
 
-    python benchmarks/bench_floors.py [ITEMS ...]     (default: 10000 100000)
-    python benchmarks/bench_floors.py 1000000         (one run each; ~10-15 minutes)
+    python benchmarks/bench_floors.py [--runs N] [ITEMS ...]   (default: 5 runs of 100000)
+    python benchmarks/bench_floors.py 1000000                  (one run each; ~10-15 minutes)
 
 For each size it generates a Pocket CSV export (bench_import.make_export)
 and times whole processes (interpreter start-up included) under GNU time:
-wall clock, and peak RSS from ``/usr/bin/time -f %M``. rulebot and its
+wall clock, and peak RSS from ``/usr/bin/time -f %M`` (KiB, printed in MiB). rulebot and its
 floors take turns, so a change in the machine's load falls on both. A floor
 is a small program that does the same work with the standard library alone
 (it never imports rulebot):
@@ -34,13 +34,14 @@ printed and the script exits 1 (so does an import floor store that differs).
 The first run's JSON lines are also compared with the plan's actions (rule,
 send, item), and the SQL counts are shown beside the others.
 
-Wall time is the median of 3 runs (1 run from 1,000,000 items on), peak MB
-the highest of them. On a floor's row, "rulebot ÷ floor" is the rulebot row
+Wall time is the median of ``--runs`` runs (5 by default; 1 from 1,000,000
+items on), peak MiB the highest of them. On a floor's row, "rulebot ÷ floor" is the rulebot row
 above it divided by that floor, for time and for memory.
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import sqlite3
@@ -89,7 +90,7 @@ class Command:
         return statistics.median(self.walls)
 
     @property
-    def peak_mb(self) -> float:
+    def peak_mib(self) -> float:
         return max(self.peaks)
 
 
@@ -177,10 +178,10 @@ def stores_differ(one: Path, other: Path) -> list[str]:
     return differ
 
 
-def bench(size: int, work: Path) -> bool:
+def bench(size: int, work: Path, runs: int) -> bool:
     """Times one library size and prints its tables; False when a floor
     disagrees with rulebot (action counts, or the imported store)."""
-    runs = 3 if size < 1_000_000 else 1
+    runs = runs if size < 1_000_000 else 1
     config = work / "twenty.yaml"
     export, store = work / f"export-{size}.csv", work / f"store-{size}.db"
     floor_store = work / f"floor-{size}.db"
@@ -210,8 +211,8 @@ def bench(size: int, work: Path) -> bool:
     pushdown = Command([*FLOOR["sql"], *now])
     measure([steady, steady_loop, pushdown], runs)
 
-    print(f"\n{size:,} items ({'median of 3 runs' if runs == 3 else '1 run'})")
-    print(f"{'measure':<30} {'wall s':>7} {'peak MB':>8}   rulebot ÷ floor (wall, MB)")
+    print(f"\n{size:,} items ({f'median of {runs} runs' if runs > 1 else '1 run'})")
+    print(f"{'measure':<30} {'wall s':>7} {'peak MiB':>8}   rulebot ÷ floor (wall, MiB)")
     for name, command, versus in [
         ("rulebot import", imported, None),
         ("  floor: csv + executemany", import_floor, imported),
@@ -221,9 +222,9 @@ def bench(size: int, work: Path) -> bool:
         ("  floor: plain loop", steady_loop, steady),
         ("  floor: SQL pushdown", pushdown, steady),
     ]:
-        line = f"{name:<30} {command.wall:>7.2f} {command.peak_mb:>8.0f}"
+        line = f"{name:<30} {command.wall:>7.2f} {command.peak_mib:>8.0f}"
         if versus is not None:
-            wall, peak = versus.wall / command.wall, versus.peak_mb / command.peak_mb
+            wall, peak = versus.wall / command.wall, versus.peak_mib / command.peak_mib
             line += f"   {wall:>5.2f}×  {peak:>5.2f}×"
         print(line)
     if import_differs:
@@ -270,12 +271,15 @@ def bench(size: int, work: Path) -> bool:
 
 
 def main() -> int:
-    sizes = [int(arg) for arg in sys.argv[1:]] or [10_000, 100_000]
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=5, help="alternating runs per measure")
+    parser.add_argument("items", nargs="*", type=int, default=[100_000])
+    args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         (work / "twenty.yaml").write_text(TWENTY)
-        for size in sizes:
-            if not bench(size, work):
+        for size in args.items:
+            if not bench(size, work, args.runs):
                 return 1
     return 0
 

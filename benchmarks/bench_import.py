@@ -6,7 +6,7 @@ Generates the export in a temp dir (deterministic), then times
 ``read_export`` alone, ``import_export`` into a fresh store, a re-import
 (everything unchanged), ``Store.items()`` and ``write_export`` to CSV.
 Peak RSS is the whole process's high-water mark (``ru_maxrss``).
-Targets: import ≤ 3 s, peak RSS ≤ 250 MB.
+Targets: import ≤ 3 s, peak RSS ≤ 250 MiB. Memory in MiB (KiB / 1024).
 """
 
 from __future__ import annotations
@@ -59,10 +59,10 @@ def _blank(result: object) -> str:
     return ""
 
 
-def peak_rss_mb() -> float:
+def peak_rss_mib() -> float:
     # ru_maxrss is KiB on Linux (bytes on macOS).
     scale = 1 if sys.platform == "darwin" else 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 1e6
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
 
 
 def main() -> int:
@@ -71,12 +71,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         export = Path(tmp) / "pocket-export.csv"
         make_export(export, rows)
-        size_mb = export.stat().st_size / 1e6
+        size_mib = export.stat().st_size / 2**20
 
         def timed(label: str, fn: Callable[[], T], note: Callable[[T], str] = _blank) -> T:
             start = time.perf_counter()
             result = fn()
-            results.append((label, time.perf_counter() - start, note(result), peak_rss_mb()))
+            results.append((label, time.perf_counter() - start, note(result), peak_rss_mib()))
             return result
 
         with Store.open(Path(tmp) / "rulebot.db") as store:
@@ -86,10 +86,10 @@ def main() -> int:
             timed("import_export, again", lambda: import_export(store, export), _counts)
             items = timed("Store.items()", store.items, lambda r: f"{len(r):,} items")
             timed("write_export .csv", lambda: write_export(items, Path(tmp) / "out.csv"))
-    print(f"{rows:,}-row Pocket CSV export ({size_mb:.1f} MB)")
+    print(f"{rows:,}-row Pocket CSV export ({size_mib:.1f} MiB)")
     print(f"{'step':<28} {'seconds':>7} {'peak RSS':>9}  result")
     for label, seconds, note, rss in results:
-        print(f"{label:<28} {seconds:>7.2f} {rss:>6.0f} MB  {note}")
+        print(f"{label:<28} {seconds:>7.2f} {rss:>6.0f} MiB  {note}")
     print("(peak RSS is the process high-water mark so far: ru_maxrss)")
     return 0
 

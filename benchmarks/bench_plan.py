@@ -13,7 +13,8 @@ fresh store, then times the whole `rulebot plan --format json` process
   steady state: every rule evaluates every item, few actions result).
 
 Each figure is the median of 5 runs; peak RSS is the process high-water mark
-(GNU time %M). Target: 20 rules ≤ 2× the single trivial rule; ≤ 250 MB.
+(GNU time %M, KiB, printed in MiB). Target: 20 rules ≤ 2× the single trivial
+rule; ≤ 250 MiB.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def measure(config: Path, store: Path, runs: int = 5) -> tuple[float, float, int
 
 def main() -> None:
     sizes = [int(a) for a in sys.argv[1:]] or [10_000, 100_000]
-    print(f"{'items':>8} {'config':>18} {'actions':>8} {'wall s':>7} {'peak MB':>8} {'× floor':>8}")
+    print(f"{'items':>8} {'config':>18} {'actions':>8} {'wall s':>7} {'peak MiB':>8} {'× floor':>8}")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         (work / "one.yaml").write_text(TRIVIAL)

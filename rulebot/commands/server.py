@@ -6,11 +6,14 @@ import argparse
 import contextlib
 import sys
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from rulebot.commands.shared import EXIT_OK, UsageError, load, open_store, out
 from rulebot.errors import RulebotError
+
+if TYPE_CHECKING:
+    from http.server import ThreadingHTTPServer
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
@@ -91,6 +94,8 @@ class _ComeBack:
             self.waiting = "Press Enter once you have approved."
             return
         done = self._done
+        # only `auth` listens: every other command starts without http.server
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
         class Page(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
