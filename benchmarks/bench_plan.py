@@ -88,7 +88,9 @@ def measure(config: Path, store: Path, runs: int = 5) -> tuple[float, float, int
 
 def main() -> None:
     sizes = [int(a) for a in sys.argv[1:]] or [10_000, 100_000]
-    print(f"{'items':>8} {'config':>18} {'actions':>8} {'wall s':>7} {'peak MiB':>8} {'× floor':>8}")
+    print(
+        f"{'items':>8} {'config':>18} {'actions':>8} {'wall s':>7} {'peak MiB':>8} {'× floor':>8}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         (work / "one.yaml").write_text(TRIVIAL)
