@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rulebot.library.item import Item
-from rulebot.library.item_order import MARK, OutOfOrder
+from rulebot.library.item_order import MARK, OutOfOrder, oldest_first
 from rulebot.library.store import Store
 
 RULES = """\
@@ -206,3 +206,35 @@ def test_a_store_that_lies_about_its_order_is_caught_and_the_plan_is_the_sorted_
             {"action": "archive", "item_id": "1", "time": plans["lied-to"][0][1]["time"]},
         ),
     ]
+
+
+def test_a_first_bulk_insert_builds_the_url_indexes_after_and_they_are_the_schemas(
+    tmp_path: Path,
+) -> None:
+    """A first import of many items drops the items' indexes and builds them
+    again once the rows are in: the same indexes, by the same SQL, used."""
+    fresh = Store.open(tmp_path / "fresh.db")
+    fresh.close()
+    with Store.open(tmp_path / "bulk.db") as store:
+        store.insert_new(
+            Item(str(n), given_url=f"https://u.example/{n % 977}/{n}", time_added=n)
+            for n in range(1, 6001)
+        )
+        assert store.find_by_url("https://u.example/5/5867") == store.get("5867")
+    indexes = "SELECT name, sql FROM sqlite_master WHERE type = 'index' ORDER BY name"
+    expected = sqlite3.connect(tmp_path / "fresh.db").execute(indexes).fetchall()
+    conn = sqlite3.connect(tmp_path / "bulk.db")
+    assert conn.execute(indexes).fetchall() == expected
+    plan = conn.execute(
+        "EXPLAIN QUERY PLAN SELECT item_id FROM items WHERE given_url = 'https://x'"
+    ).fetchall()
+    assert "items_given_url" in str(plan)
+
+
+@given(st.lists(st.tuples(ids, st.one_of(st.none(), st.integers(0, 3))), max_size=40))
+def test_oldest_first_sorts_as_the_sort_key_does(pairs: list[tuple[str, int | None]]) -> None:
+    """By time alone, then runs that share a second by the whole key."""
+    library = [Item(item_id, time_added=added) for item_id, added in pairs]
+    sorted_here = list(library)
+    oldest_first(sorted_here)
+    assert sorted_here == sorted(library, key=lambda item: item.sort_key)

@@ -16,6 +16,7 @@ from rulebot.library.export_reader import (
     read_export_rows,
 )
 from rulebot.library.item import Item
+from rulebot.library.item_order import oldest_first
 from rulebot.library.store import Store
 
 
@@ -120,7 +121,7 @@ def import_export(
         if not dry_run:
             # oldest first, as a plan reads them: stored in that order, a plan
             # reads them as stored instead of sorting (library.item_order)
-            fresh.sort(key=_sort_key)
+            oldest_first(fresh)
             store.insert_new(fresh, conn=conn)
             store.upsert(writes, conn=conn)
     return ImportResult(
@@ -133,10 +134,6 @@ def import_export(
         changes=tuple(changes),
         dry_run=dry_run,
     )
-
-
-def _sort_key(item: Item) -> tuple[int, int, str]:
-    return item.sort_key
 
 
 def _free_id(url: str, taken: set[str]) -> str:

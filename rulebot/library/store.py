@@ -37,6 +37,7 @@ from rulebot.library.item_rows import (
     ITEM_COLUMNS,
     SQL_ORDER,
     UPSERT_ITEM,
+    indexes_after,
     insert_tags,
     is_plain,
     item_to_row,
@@ -472,12 +473,14 @@ class Store(Journal):
         batch = list(items)
         with self._writing(conn) as c, gc_paused():
             item_order.keep_mark(c, batch, all_new=True)
-            # most additions (all of an export's) leave 12 columns at their
-            # defaults: naming only the other 8 halves the insert's time
-            plain = [item for item in batch if is_plain(item)]
-            c.executemany(INSERT_PLAIN, map(plain_row, plain))
-            if len(plain) < len(batch):
-                c.executemany(INSERT_ITEM, map(item_to_row, (i for i in batch if not is_plain(i))))
+            with indexes_after(c, len(batch)):
+                # most additions (all of an export's) leave 12 columns at their
+                # defaults: naming only the other 8 halves the insert's time
+                plain = [item for item in batch if is_plain(item)]
+                c.executemany(INSERT_PLAIN, map(plain_row, plain))
+                if len(plain) < len(batch):
+                    rest = (i for i in batch if not is_plain(i))
+                    c.executemany(INSERT_ITEM, map(item_to_row, rest))
             insert_tags(c, batch)
         return len(batch)
 
