@@ -39,7 +39,9 @@ BEFORE_2023 = 1_672_531_200  # 2023-01-01T00:00:00Z: `before: "2023-01-01"` in U
 
 # An item is a mutable list; these are its slots. TAGS is None when unknown,
 # FOLDED the case-folded tag set (kept in step with TAGS).
-ID, URL, TITLE, HOST, STATUS, FAVORITE, TAGS, FOLDED, ADDED, WORDS, UPDATED = range(11)
+ID, URL, TITLE, HOST, STATUS, FAVORITE, TAGS, FOLDED, ADDED, WORDS, UPDATED, STORED = range(12)
+# STORED: (status, favorite, tags) as stored, which a plan's item reference
+# carries (the planner's item_ref), whatever earlier rules changed
 
 # a grace mark, which `untagged` does not count as a tag (conditions.MARK)
 _MARK = re.compile(r"^rulebot:[a-z0-9_-]+:\d{4}-\d{2}-\d{2}$", re.IGNORECASE)
@@ -79,8 +81,23 @@ def load(path: str) -> list[list[Any]]:
         item_tags = tags.get(item_id, ()) if known else None
         title, updated = rt or gt or url, updated or 0
         folded = fold(item_tags)
+        favorite = None if fav is None else fav == 1
+        stored = (status, favorite, None if item_tags is None else list(item_tags))
         items.append(
-            [item_id, url, title, host(url), status, fav, item_tags, folded, added, words, updated]
+            [
+                item_id,
+                url,
+                title,
+                host(url),
+                status,
+                fav,
+                item_tags,
+                folded,
+                added,
+                words,
+                updated,
+                stored,
+            ]
         )
     conn.close()
     items.sort(key=lambda i: (i[ADDED] or 0, int(i[ID]) if i[ID].isdigit() else 0))
@@ -234,6 +251,7 @@ class Planner:
         send = {"action": action, "item_id": item[ID], **fields, "time": self.now}
         ref = {"item_id": item[ID], "title": item[TITLE], "url": item[URL]}
         ref["time_updated"] = item[UPDATED]  # never changed here: the stored item's
+        ref["status"], ref["favorite"], ref["tags"] = item[STORED]
         assert self.out is not None
         self.out.write(json.dumps({"rule": name, "send": send, "item": ref}) + "\n")
 
