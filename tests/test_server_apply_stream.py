@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -232,3 +233,91 @@ def test_a_bulk_unit_is_its_items_only_one_before_any_account_wide_unit(tmp_path
     assert server.log[:6] == [(str(n), "archive") for n in (1, 2, 3, 5, 6, 7)], server.log
     assert by_one == server.log[6:]
     assert server.units == 3 + 5 + 1 + 1
+
+
+def _planned(rule: str, item_id: str, name: str, **send: Any) -> Any:
+    from rulebot.planning.plan import PlannedAction
+
+    ref = {"item_id": item_id, "time_updated": NOW - 5}
+    return PlannedAction(rule, {"action": name, "item_id": item_id, "time": NOW, **send}, ref)
+
+
+def _wide(rule: str, name: str, **send: Any) -> Any:
+    from rulebot.planning.plan import PlannedAction
+
+    return PlannedAction(rule, {"action": name, "time": NOW, **send}, None)
+
+
+HAND_MADE = {
+    # an account-wide action sees the tags earlier item actions gave, held or written out
+    "tagged, then the tag deleted": [
+        *[_planned("r1", str(n), "tags_add", tags="old2") for n in range(5)],
+        _wide("w", "tag_delete", tag="old2"),
+        _planned("r3", "2", "tags_add", tags="old2"),
+        _wide("w2", "tag_rename", old_tag="old2", new_tag="new2"),
+    ],
+    # a deleted item stays in the library, deleted, once written out
+    "deleted, then acted on": [
+        _planned("r1", "1", "delete"),
+        _planned("r1", "2", "archive"),
+        _wide("w", "tag_delete", tag="x"),
+        _planned("r3", "1", "archive"),
+        _planned("r3", "2", "tags_add", tags="y"),
+    ],
+    # what an add creates is in the library for later questions
+    "added, then renamed": [
+        _wide("w", "add", url="https://new.example/x", tags="fresh"),
+        _planned("r1", "3", "tags_add", tags="fresh"),
+        _wide("w2", "tag_rename", old_tag="fresh", new_tag="ripe"),
+        _wide("w3", "add", url="https://a.org/4"),
+    ],
+}
+
+
+@pytest.mark.parametrize("cache", [1, 3, 1_000_000])
+@pytest.mark.parametrize("case", sorted(HAND_MADE))
+@pytest.mark.parametrize("stale", [False, True])
+def test_hand_made_plans_screen_and_journal_as_the_whole_library_did(
+    tmp_path: Path, cache: int, case: str, stale: bool
+) -> None:
+    live = [
+        Item(
+            item_id=str(n),
+            given_url=f"https://a.org/{n}",
+            tags=("x",) if n % 2 else (),
+            time_added=NOW - 5,
+            time_updated=NOW - 5,
+        )
+        for n in range(6)
+    ]
+    plan = Plan(NOW, HAND_MADE[case], source={"kind": "test"}, rules=[])
+    common: dict[str, Any] = {"fault": None, "after": 0, "bulk": False, "stale": stale}
+    whole = run(legacy_applier, tmp_path / "whole.db", live, plan, **common)
+    streamed = run(applier, tmp_path / "streamed.db", live, plan, cache=cache, **common)
+    assert streamed == whole
+
+
+@pytest.mark.parametrize("cache", [1, 1_000_000])
+def test_an_add_after_a_delete_of_its_url_is_sent_even_after_another_add(
+    tmp_path: Path, cache: int
+) -> None:
+    """The one place it differs from the applier that held everything: that
+    one collected the saved URLs when the first add asked (as the planner
+    does) and a later delete did not take its item's URL out, so a saved
+    plan edited to delete an item and add its URL back, after some other
+    add, skipped the add. Each add now asks of the library as the plan's
+    earlier actions leave it, as the local apply does; a plan the planner
+    made never has such an add (the planner leaves it out)."""
+    live = [Item(item_id=str(n), given_url=f"https://a.org/{n}") for n in range(3)]
+    actions = [
+        _wide("w", "add", url="https://new.example/x"),
+        _planned("r", "1", "delete"),
+        _wide("w2", "add", url="https://a.org/1"),
+    ]
+    plan = Plan(NOW, actions, source={"kind": "test"}, rules=[])
+    common: dict[str, Any] = {"fault": None, "after": 0, "bulk": False, "stale": False}
+    whole = run(legacy_applier, tmp_path / "whole.db", live, plan, **common)
+    streamed = run(applier, tmp_path / "streamed.db", live, plan, cache=cache, **common)
+    assert [row[4] for row in whole[1]] == ["confirmed", "confirmed", "skipped"]
+    assert [row[4] for row in streamed[1]] == ["confirmed", "confirmed", "confirmed"]
+    assert "https://a.org/1" in {i.given_url for _, i in streamed[4] if not i.is_deleted}
