@@ -358,21 +358,39 @@ class Store(Journal):
                     last = item_order.in_order(items, last)
                 yield items
 
-    def get_many(self, item_ids: Iterable[str]) -> dict[str, Item]:
-        """The live items among ``item_ids`` (read in one snapshot)."""
+    def get_many(self, item_ids: Iterable[str], include_deleted: bool = False) -> dict[str, Item]:
+        """The live items among ``item_ids`` (all of them with
+        ``include_deleted``), read in one snapshot."""
         wanted = list(dict.fromkeys(item_ids))
         found: dict[str, Item] = {}
+        live = "" if include_deleted else f"status NOT IN ({DELETED}, {HIDDEN}) AND "
         with self._snapshot():
             for start in range(0, len(wanted), 900):  # under SQLite's variable limit
                 part = wanted[start : start + 900]
                 rows = self._conn.execute(
-                    f"SELECT {ITEM_COLUMNS} FROM items WHERE status NOT IN ({DELETED}, {HIDDEN})"
-                    f" AND item_id IN ({','.join('?' * len(part))})",
+                    f"SELECT {ITEM_COLUMNS} FROM items WHERE {live}"
+                    f"item_id IN ({','.join('?' * len(part))})",
                     part,
                 ).fetchall()
                 tags = self._tags_of([row[0] for row in rows])
                 found.update((i.item_id, i) for i in rows_to_items(rows, tags))
         return found
+
+    def known_ids(self, item_ids: Iterable[str]) -> set[str]:
+        """Which of ``item_ids`` the store has a row for, live or not."""
+        wanted = list(dict.fromkeys(item_ids))
+        known: set[str] = set()
+        with self._snapshot():
+            for start in range(0, len(wanted), 900):  # under SQLite's variable limit
+                part = wanted[start : start + 900]
+                known.update(
+                    row[0]
+                    for row in self._conn.execute(
+                        f"SELECT item_id FROM items WHERE item_id IN ({','.join('?' * len(part))})",
+                        part,
+                    )
+                )
+        return known
 
     def ids_tagged(self, tag: str) -> list[str]:
         """Ids of live items with a tag that folds like ``tag`` by ``loose_tag``:

@@ -308,7 +308,7 @@ class Outcome:
 
 
 class Outcomes(Sequence[Outcome]):
-    """A local apply's outcomes at a byte each, in plan order: the actions
+    """An apply's outcomes at a byte each, in plan order: the actions
     stay in the plan (perhaps spooled to disk) and are read back in step
     when an outcome is asked for. A first run has 1.7M of them at 1M items."""
 
@@ -330,6 +330,10 @@ class Outcomes(Sequence[Outcome]):
         if error:
             self.errors[index] = error
         self.states[index] = STATES.index(state)
+
+    def known(self, index: int) -> bool:
+        """Whether action ``index`` has its outcome (``put``) yet."""
+        return self.states[index] != self.UNSET
 
     def complete(self) -> bool:
         """Whether every action has its outcome."""

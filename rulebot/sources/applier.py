@@ -24,9 +24,11 @@ instead of trying every remaining unit against a dead server.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import sqlite3
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -39,28 +41,28 @@ from rulebot.errors import (
     stopped_run,
 )
 from rulebot.library.tagcase import Fold
-from rulebot.planning.plan import Outcome, PlannedAction, Result
-from rulebot.planning.states import before_states, item_state
+from rulebot.planning.plan import STATES, Outcomes, PlannedAction, Result
+from rulebot.planning.states import item_state
 from rulebot.rules.actions import from_send
 from rulebot.rules.capabilities import plan_fold
 from rulebot.sources.base import STOPPED, UNANSWERED
 from rulebot.sources.pacing import Cost, TimeBudget
-from rulebot.sources.screening import screen, touchable
+from rulebot.sources.screen_stream import screened_rows
+from rulebot.sources.screening import touchable
+from rulebot.sources.units import Unit, UnitCounts, plan_units
 
 if TYPE_CHECKING:
-    import sqlite3
-
     from rulebot.library.item import Item
     from rulebot.library.store import Store
     from rulebot.planning.plan import Plan
 
 logger = logging.getLogger("rulebot.applier")
 
-Unit = list[tuple[int, PlannedAction]]
 # errors no later request of the run would do better on: the run stops
 FATAL = (CredentialsError, RateLimited)
 
 OUTAGE = 3  # units (or bulk requests) in a row without any answer: the server is down
+CACHE = 25_000  # items the screening holds, for each of its two libraries (``screen_stream``)
 
 
 @dataclass(frozen=True)
@@ -90,22 +92,6 @@ class Performer(Protocol):
         ...
 
 
-def units_of(queue: Sequence[tuple[int, PlannedAction]]) -> list[Unit]:
-    units: list[Unit] = []
-    for entry in queue:
-        planned = entry[1]
-        last = units[-1][-1][1] if units else None
-        if (
-            last is not None
-            and planned.item_id is not None
-            and (last.rule, last.item_id) == (planned.rule, planned.item_id)
-        ):
-            units[-1].append(entry)
-        else:
-            units.append([entry])
-    return units
-
-
 def apply_units(
     store: Store,
     plan: Plan,
@@ -120,31 +106,34 @@ def apply_units(
     bulk: Bulk | None = None,
     budget: TimeBudget | None = None,
     cost: Callable[[Sequence[PlannedAction]], Cost] | None = None,
+    cache: int = CACHE,
 ) -> Result:
     """``budget``: a time budget; ``cost`` says what one unit costs against
     it (``sources.pacing``). With a budget, units go one at a time (the rate
     limit, not the round trip, is what bounds a paced service); the first
     unit that would not be done in time, and every unit after it, is
-    journaled not sent: whole units, in order."""
+    journaled not sent: whole units, in order.
+
+    Nothing is held whole (#28): the screening reads the items a block of
+    actions at a time, holding at most ``cache`` of them
+    (``screen_stream``), and journals each action as it goes; the units are
+    made from the plan as they are sent (a spooled plan is read back), and
+    the outcomes are a byte each (``Outcomes``)."""
     requests_before = requests()
     fold = plan_fold(plan.source)  # how the source compares tags, as the plan did
-    before = touchable(store, plan.actions)  # all a stale check or undo can ask about
-    outcomes, queue = screen(plan, before, check_stale=check_stale)
-    run_id = store.journal_begin(
-        f"apply-{kind}",
-        [a.to_json() for a in plan.actions],
-        source=plan.source,
-        before=before_states(plan, before),  # what `undo` restores
-    )
-    for index, outcome in outcomes.items():
-        store.journal_mark(run_id, [index], "skipped", outcome.error)
-    units = units_of(queue)
-    shown = _Progress(sum(map(len, units)), requests, enabled=progress)
+    outcomes = Outcomes(plan.actions, by_index=True)
+    queued = bytearray(len(plan.actions))  # 1: the screening sends it
+    rows = screened_rows(store, plan, outcomes, queued, check_stale=check_stale, cache=cache)
+    with store.transaction() as conn:
+        run_id = store.journal_record(f"apply-{kind}", rows, conn, source=plan.source)
+    shown = _Progress(queued.count(1), requests, enabled=progress)
     fatal: BaseException | None = None
     outage = _Outage()
     if bulk is not None:  # units the service takes several to a request go first
-        units, fatal = _apply_bulk(store, run_id, units, bulk, outcomes, stop, outage, fold, budget)
-        shown.count = shown.total - sum(map(len, units))  # those went in bulk requests
+        fatal = _apply_bulk(store, run_id, plan, queued, bulk, outcomes, stop, outage, fold, budget)
+        shown.count = shown.total - sum(  # those went in bulk requests
+            len(unit) for unit in _pending(plan, queued, outcomes)
+        )
     in_flight: dict[Future[list[Answer]], Unit] = {}
     by_item: dict[str, Future[list[Answer]]] = {}
 
@@ -170,9 +159,11 @@ def apply_units(
         while in_flight:
             settle(next(iter(in_flight)))
 
+    # the units left after the bulk requests (a fatal one among them left none)
+    units = _pending(plan, queued, outcomes) if fatal is None else iter(())
     try:
         with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-            for number, unit in enumerate(units):
+            for unit in units:
                 item_id = unit[0][1].item_id
                 if item_id is None:
                     settle_all()  # an account-wide unit runs alone
@@ -186,11 +177,12 @@ def apply_units(
                     fatal = outage.last
                 # asked after the waits: what settled meanwhile may have been fatal
                 if fatal is None and stop is not None and stop():
-                    _skip_rest(store, run_id, units[number:], outcomes, STOPPED)
+                    _skip_rest(store, run_id, itertools.chain([unit], units), outcomes, STOPPED)
                     logger.warning("stopping: the rest is not sent; the next run plans it")
                     break
                 if fatal is not None:
-                    _skip_rest(store, run_id, units[number:], outcomes, _not_sent(fatal))
+                    why = _not_sent(fatal)
+                    _skip_rest(store, run_id, itertools.chain([unit], units), outcomes, why)
                     break
                 if budget is not None:
                     # one unit at a time: the units under way have taken their
@@ -199,12 +191,14 @@ def apply_units(
                 if budget is not None and not budget.fits(
                     cost([p for _, p in unit]) if cost is not None else {}
                 ):
-                    _skip_rest(store, run_id, units[number:], outcomes, budget.why)
+                    left = _skip_rest(
+                        store, run_id, itertools.chain([unit], units), outcomes, budget.why
+                    )
                     logger.warning(
                         "the time budget (%s) is spent: %d action%s left for the next run",
                         budget.text,
-                        sum(map(len, units[number:])),
-                        "" if sum(map(len, units[number:])) == 1 else "s",
+                        left,
+                        "" if left == 1 else "s",
                     )
                     break
                 current = store.get(item_id) if item_id is not None else None
@@ -224,13 +218,12 @@ def apply_units(
         shown.done()
     if isinstance(fatal, ServerUnreachable):  # one message, now that the last units settled
         fatal = outage.error(outcomes)
-    ordered = [outcomes[i] for i in sorted(outcomes)]
-    status = "ok" if all(o.state != "failed" for o in ordered) else "partial"
+    status = "partial" if outcomes.count("failed") else "ok"
     store.journal_finish(run_id, "failed" if fatal else status)
     if fatal is not None:
         raise fatal
     return Result(
-        outcomes=ordered,
+        outcomes=outcomes,
         started_at=plan.created_at,
         requests=requests() - requests_before,
         source=plan.source,
@@ -238,6 +231,11 @@ def apply_units(
 
 
 _NO_LIBRARY: Mapping[str, Item] = {}
+
+
+def _pending(plan: Plan, queued: bytearray, outcomes: Outcomes) -> Iterator[Unit]:
+    """The units not done yet (the bulk requests did some), in plan order."""
+    return (unit for unit in plan_units(plan, queued) if not outcomes.known(unit[0][0]))
 
 
 class Bulk(Protocol):
@@ -259,69 +257,117 @@ class Bulk(Protocol):
 def _apply_bulk(
     store: Store,
     run_id: int,
-    units: list[Unit],
+    plan: Plan,
+    queued: bytearray,
     bulk: Bulk,
-    outcomes: dict[int, Outcome],
+    outcomes: Outcomes,
     stop: Callable[[], bool] | None,
     outage: _Outage,
     fold: Fold,
     budget: TimeBudget | None = None,
-) -> tuple[list[Unit], BaseException | None]:
+) -> BaseException | None:
     """Send the units ``bulk`` accepts, ``bulk.size`` to a request, before the
-    rest; the units left to send one by one. Only a unit that is its item's
+    rest (``_pending`` then gives the rest). Only a unit that is its item's
     only one and that comes before any account-wide unit qualifies, so the
-    plan's order holds for every item and every account-wide action."""
-    per_item: dict[str, int] = {}
-    for unit in units:
-        item_id = unit[0][1].item_id
-        if item_id is not None:
-            per_item[item_id] = per_item.get(item_id, 0) + 1
-    chosen: list[tuple[Unit, Item | None]] = []
-    rest: list[Unit] = []
-    wide_seen = False
-    for unit in units:
-        item_id = unit[0][1].item_id
-        wide_seen = wide_seen or item_id is None
-        current = store.get(item_id) if item_id is not None and not wide_seen else None
+    plan's order holds for every item and every account-wide action; and
+    only when two or more do (one unit: its own request costs the same).
+
+    The units are read up to the first account-wide one, a block at a time,
+    each block's items' unit counts looked up (``UnitCounts``); a request
+    goes as soon as it is full. A fatal error skips every unit not done."""
+    with UnitCounts(plan_units(plan, queued)) as counts:
+        bulked = _Bulked(store, run_id, bulk, outcomes, stop, outage, fold, budget)
+        units = itertools.takewhile(
+            lambda unit: unit[0][1].item_id is not None, plan_units(plan, queued)
+        )
+        while block := list(itertools.islice(units, BLOCK)):
+            several = counts.several(unit[0][1].item_id for unit in block)
+            for unit in block:
+                item_id = unit[0][1].item_id
+                assert item_id is not None
+                current = store.get(item_id)
+                if item_id not in several and bulk.accepts(unit, current):
+                    bulked.add(unit, current)
+                if bulked.fatal is not None:
+                    break
+            if bulked.fatal is not None:
+                break
+        bulked.finish()
+    if bulked.fatal is not None:
+        _skip_rest(
+            store, run_id, _pending(plan, queued, outcomes), outcomes, _not_sent(bulked.fatal)
+        )
+    return bulked.fatal
+
+
+BLOCK = 1000  # units read together (their items' counts looked up at once)
+
+
+class _Bulked:
+    """The units chosen for bulk requests, sent ``bulk.size`` at a time once
+    two are chosen; after a stop or a spent budget the rest of them is
+    skipped, after a fatal error nothing more is sent."""
+
+    def __init__(
+        self,
+        store: Store,
+        run_id: int,
+        bulk: Bulk,
+        outcomes: Outcomes,
+        stop: Callable[[], bool] | None,
+        outage: _Outage,
+        fold: Fold,
+        budget: TimeBudget | None,
+    ) -> None:
+        self.store, self.run_id, self.bulk, self.outcomes = store, run_id, bulk, outcomes
+        self.stop, self.outage, self.fold, self.budget = stop, outage, fold, budget
+        self.chosen = 0
+        self.waiting: list[tuple[Unit, Item | None]] = []
+        self.halted: str | None = None  # why the rest of the chosen units is skipped
+        self.fatal: BaseException | None = None
+
+    def add(self, unit: Unit, current: Item | None) -> None:
+        self.chosen += 1
+        self.waiting.append((unit, current))
+        while self.chosen >= 2 and len(self.waiting) >= self.bulk.size and self.fatal is None:
+            self._send()
+
+    def finish(self) -> None:
+        while self.chosen >= 2 and self.waiting and self.fatal is None:
+            self._send()
+
+    def _send(self) -> None:
+        size = self.bulk.size
+        batch, self.waiting = self.waiting[:size], self.waiting[size:]
+        units = [unit for unit, _ in batch]
+        if self.halted is None and self.stop is not None and self.stop():
+            self.halted = STOPPED
         if (
-            item_id is not None
-            and not wide_seen
-            and per_item[item_id] == 1
-            and bulk.accepts(unit, current)
+            self.halted is None
+            and self.budget is not None
+            and not self.budget.fits(getattr(self.bulk, "cost", {}))
         ):
-            chosen.append((unit, current))
-            continue
-        rest.append(unit)
-    if len(chosen) < 2:  # one unit: its own request costs the same
-        return units, None
-    for start in range(0, len(chosen), bulk.size):
-        batch = chosen[start : start + bulk.size]
-        if stop is not None and stop():
-            _skip_rest(store, run_id, [unit for unit, _ in chosen[start:]], outcomes, STOPPED)
-            return rest, None
-        if budget is not None and not budget.fits(getattr(bulk, "cost", {})):
-            _skip_rest(store, run_id, [unit for unit, _ in chosen[start:]], outcomes, budget.why)
-            return rest, None
-        store.journal_mark(run_id, [i for unit, _ in batch for i, _ in unit], "sent")
+            self.halted = self.budget.why
+        if self.halted is not None:
+            _skip_rest(self.store, self.run_id, units, self.outcomes, self.halted)
+            return
+        store, run_id = self.store, self.run_id
+        store.journal_mark(run_id, [i for unit in units for i, _ in unit], "sent")
         fatal: RulebotError | None = None
         try:
-            answers = bulk(batch)
-            outage.heard(None)
+            answers = self.bulk(batch)
+            self.outage.heard(None)
         except FATAL as err:  # no later request will do better
-            answers = [[Answer(False, str(err))] * len(unit) for unit, _ in batch]
+            answers = [[Answer(False, str(err))] * len(unit) for unit in units]
             fatal = err
         except RulebotError as err:
-            outage.heard(err)
-            answers = [[Answer(False, str(err))] * len(unit) for unit, _ in batch]
-        for (unit, _), unit_answers in zip(batch, answers, strict=True):
-            _record(store, run_id, unit, unit_answers, outcomes, fold)
-        if fatal is None and outage.down:
-            fatal = outage.last
-        if fatal is not None:
-            left = [unit for unit, _ in chosen[start + bulk.size :]] + rest
-            _skip_rest(store, run_id, left, outcomes, _not_sent(fatal))
-            return [], fatal
-    return rest, None
+            self.outage.heard(err)
+            answers = [[Answer(False, str(err))] * len(unit) for unit in units]
+        for unit, unit_answers in zip(units, answers, strict=True):
+            _record(store, run_id, unit, unit_answers, self.outcomes, self.fold)
+        if fatal is None and self.outage.down:
+            fatal = self.outage.last
+        self.fatal = fatal
 
 
 class _Outage:
@@ -344,12 +390,12 @@ class _Outage:
     def down(self) -> bool:
         return self.in_a_row >= OUTAGE
 
-    def error(self, outcomes: Mapping[int, Outcome]) -> ServerUnreachable:
+    def error(self, outcomes: Outcomes) -> ServerUnreachable:
         """One message for the whole run (every action settled or skipped):
         which server, why, and what is left."""
         assert self.last is not None
-        states = [outcome.state for outcome in outcomes.values()]
-        unsent = sum(1 for o in outcomes.values() if o.error == UNANSWERED)
+        states = [STATES[code] for code in outcomes.states]
+        unsent = sum(1 for error in outcomes.errors.values() if error == UNANSWERED)
         return stopped_run(self.last, self.in_a_row, states, unsent)
 
 
@@ -358,13 +404,21 @@ def _not_sent(fatal: BaseException) -> str:
 
 
 def _skip_rest(
-    store: Store, run_id: int, units: list[Unit], outcomes: dict[int, Outcome], why: str
-) -> None:
-    unsent = [entry for unit in units for entry in unit]
-    for index, planned in unsent:
-        outcomes[index] = Outcome(index, planned, "skipped", why)
-    if unsent:
-        store.journal_mark(run_id, [i for i, _ in unsent], "skipped", why)
+    store: Store, run_id: int, units: Iterable[Unit], outcomes: Outcomes, why: str
+) -> int:
+    """Journal ``units`` skipped, with why, a block at a time; how many actions."""
+    skipped = 0
+    indexes: list[int] = []
+    for unit in units:
+        for index, _ in unit:
+            outcomes.put(index, "skipped", why)
+            indexes.append(index)
+        if len(indexes) >= BLOCK:
+            store.journal_mark(run_id, indexes, "skipped", why)
+            skipped, indexes = skipped + len(indexes), []
+    if indexes:
+        store.journal_mark(run_id, indexes, "skipped", why)
+    return skipped + len(indexes)
 
 
 def _record(
@@ -372,14 +426,14 @@ def _record(
     run_id: int,
     unit: Unit,
     answers: list[Answer],
-    outcomes: dict[int, Outcome],
+    outcomes: Outcomes,
     fold: Fold,
 ) -> None:
     with store.transaction() as conn:
         created_tags: set[str] = set()  # journaled once per unit
         for (index, planned), answer in zip(unit, answers, strict=True):
             if answer.ok:
-                outcomes[index] = Outcome(index, planned, "succeeded")
+                outcomes.put(index, "succeeded")
                 note = f"moot: {answer.error}" if answer.moot else None
                 store.journal_mark(run_id, [index], "confirmed", note, conn)
                 if answer.moot:
@@ -395,7 +449,7 @@ def _record(
                     store.journal_note(run_id, index, "created_tags", fresh, conn)
                     created_tags.update(fresh)
             else:
-                outcomes[index] = Outcome(index, planned, "failed", answer.error)
+                outcomes.put(index, "failed", answer.error)
                 store.journal_mark(run_id, [index], "failed", answer.error, conn)
         spelled = answers[-1].tags if answers else None
         item_id = unit[0][1].item_id
@@ -420,8 +474,8 @@ def mirror(
         if created is not None:
             store.upsert([created], conn)
         return
-    if action.account_wide:
-        library = {item.item_id: item for item in store.items()}
+    if action.account_wide:  # only the items it can touch: never the whole mirror
+        library = touchable(store, [planned])
         effect = action.on_library(library, set(), when)
         if effect is not None:
             store.upsert(effect.changed, conn)

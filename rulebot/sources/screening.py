@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Container, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from rulebot.library.item import Item
 from rulebot.library.tagcase import Fold
@@ -40,8 +40,17 @@ def touchable(
     return store.get_many(touchable_ids(store, actions, also))
 
 
+class Lookups(Protocol):
+    """Where ``touchable_ids`` finds the items with a tag or a URL: the store,
+    or a library a screening simulates over it (``screen_stream``)."""
+
+    def ids_tagged(self, tag: str) -> list[str]: ...
+
+    def ids_with_url(self, url: str) -> list[str]: ...
+
+
 def touchable_ids(
-    store: Store, actions: Iterable[PlannedAction], also: Iterable[str] = ()
+    store: Lookups, actions: Iterable[PlannedAction], also: Iterable[str] = ()
 ) -> list[str]:
     """The ids of the items ``touchable`` reads (live or not)."""
     ids: list[str] = list(also)

@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING, Any
 
 from rulebot.errors import CredentialsError, RateLimited, RulebotError
 from rulebot.library.tagcase import folded_tags
-from rulebot.sources.applier import Answer, Unit, split_tags, units_of
+from rulebot.sources.applier import Answer, Unit, split_tags
 from rulebot.sources.raindrop.api import TRASH, NotFound, RaindropClient, collection_of
+from rulebot.sources.units import units_of
 
 if TYPE_CHECKING:
     from rulebot.library.item import Item
