@@ -229,6 +229,7 @@ class FakeServer:
         self._arrivals: list[Request] = []  # every request, recorded as it arrives
         self._exchanges: list[Exchange] = []  # ... and with its answer
         self._faults: list[Fault] = []
+        self._connection = threading.local()  # `used`: a request came on it before
         self._garbling = threading.local()  # `hit`: this request showed a garbled item
         self._garbled: dict[Any, dict[str, Any]] = {}  # raw fields shown per item id
         self._httpd: _Server | None = None
@@ -377,16 +378,9 @@ class FakeServer:
 
     # -- request handling ------------------------------------------------------------
     def _handle(
-        self,
-        method: str,
-        target: str,
-        headers: Mapping[str, str],
-        raw_body: bytes,
-        *,
-        new_connection: bool = False,
+        self, method: str, target: str, headers: Mapping[str, str], raw_body: bytes
     ) -> Reply | None:
-        """Answer one request; None means: close the connection without answering.
-        ``new_connection``: the first request on its connection (``rtt`` once more)."""
+        """Answer one request; None means: close the connection without answering."""
         if self._stopping.is_set():
             return None  # stopped: a dead server answers nothing and does nothing
         request = self._request(method, target, headers, raw_body)
@@ -396,7 +390,11 @@ class FakeServer:
             fault = self._take_fault(request.route)
         if fault is not None and fault.kind == "die":
             self.stop()
-        # the network and the added latency, waited outside every lock
+        # the network and the added latency, waited outside every lock; the
+        # server has a thread per connection, so its first request is the
+        # connection's first (the handshake: one more round trip)
+        new_connection = not getattr(self._connection, "used", False)
+        self._connection.used = True
         pause = self.latency + self.rtt * (2 if new_connection else 1)
         pause += self._up.transfer(len(raw_body), self.bandwidth)
         if pause > 0:
@@ -512,17 +510,13 @@ class _Handler(BaseHTTPRequestHandler):
     # the client's delayed ACK of the headers: ~40 ms added to every answer.
     disable_nagle_algorithm = True
     server: _Server
-    fresh = True  # no request answered on this connection yet (one handler per connection)
 
     def _serve(self) -> None:
         try:
             length = int(self.headers.get("Content-Length") or 0)
             raw_body = self.rfile.read(length) if length > 0 else b""
             headers = dict(self.headers.items())
-            new_connection, self.fresh = self.fresh, False
-            reply = self.server.fake._handle(
-                self.command, self.path, headers, raw_body, new_connection=new_connection
-            )
+            reply = self.server.fake._handle(self.command, self.path, headers, raw_body)
             if reply is None:
                 self.close_connection = True
                 return
