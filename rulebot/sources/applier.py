@@ -170,27 +170,61 @@ def apply_units(
         while in_flight:
             settle(next(iter(in_flight)))
 
+    # Units ready to go while workers are free: journaled "sent" together, in
+    # one transaction (one disk sync, not one per unit), then submitted; and
+    # the answers that came in together are journaled in one transaction too.
+    # At a round trip of 50 ms and 16 in flight, a sync per unit kept the
+    # main thread (and so every worker waiting on it) busy for a third of it.
+    ready: list[tuple[Unit, Item | None]] = []
+    ready_items: set[str] = set()
+
+    def launch(pool: ThreadPoolExecutor) -> None:
+        if not ready:
+            return
+        store.journal_mark(run_id, [i for unit, _ in ready for i, _ in unit], "sent")
+        for unit, current in ready:
+            future = pool.submit(perform, unit, current, _NO_LIBRARY)
+            in_flight[future] = unit
+            by_item[str(unit[0][1].item_id)] = future
+        ready.clear()
+        ready_items.clear()
+
+    def not_sent(rest: list[Unit]) -> list[Unit]:
+        """The ready units (never sent) and ``rest``: what a stop leaves."""
+        left = [unit for unit, _ in ready] + rest
+        ready.clear()
+        ready_items.clear()
+        return left
+
     try:
         with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
             for number, unit in enumerate(units):
                 item_id = unit[0][1].item_id
                 if item_id is None:
+                    launch(pool)
                     settle_all()  # an account-wide unit runs alone
+                elif item_id in ready_items:
+                    launch(pool)
+                    settle(by_item[item_id])  # same item: in plan order
                 elif item_id in by_item:
                     settle(by_item[item_id])  # same item: in plan order
-                while len(in_flight) >= concurrency:
-                    done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        settle(future)
+                while len(in_flight) + len(ready) >= concurrency:
+                    launch(pool)
+                    if len(in_flight) >= concurrency:
+                        done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                        with store.transaction():
+                            for future in done:
+                                settle(future)
                 if fatal is None and outage.down:
                     fatal = outage.last
                 # asked after the waits: what settled meanwhile may have been fatal
                 if fatal is None and stop is not None and stop():
-                    _skip_rest(store, run_id, units[number:], outcomes, STOPPED)
+                    _skip_rest(store, run_id, not_sent(units[number:]), outcomes, STOPPED)
                     logger.warning("stopping: the rest is not sent; the next run plans it")
                     break
                 if fatal is not None:
-                    _skip_rest(store, run_id, units[number:], outcomes, _not_sent(fatal))
+                    rest = not_sent(units[number:])
+                    _skip_rest(store, run_id, rest, outcomes, _not_sent(fatal))
                     break
                 if budget is not None:
                     # one unit at a time: the units under way have taken their
@@ -207,15 +241,18 @@ def apply_units(
                         "" if sum(map(len, units[number:])) == 1 else "s",
                     )
                     break
-                current = store.get(item_id) if item_id is not None else None
-                library = touchable(store, [p for _, p in unit]) if item_id is None else _NO_LIBRARY
+                if item_id is not None:
+                    ready.append((unit, store.get(item_id)))
+                    ready_items.add(item_id)
+                    if budget is not None:
+                        launch(pool)
+                    continue
+                library = touchable(store, [p for _, p in unit])
                 store.journal_mark(run_id, [i for i, _ in unit], "sent")
-                future = pool.submit(perform, unit, current, library)
+                future = pool.submit(perform, unit, None, library)
                 in_flight[future] = unit
-                if item_id is None:
-                    settle(future)
-                else:
-                    by_item[item_id] = future
+                settle(future)
+            launch(pool)
             settle_all()
     except KeyboardInterrupt:
         store.journal_finish(run_id, "interrupted")
