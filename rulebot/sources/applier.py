@@ -151,6 +151,7 @@ def apply_units(
     def settle(future: Future[list[Answer]]) -> None:
         nonlocal fatal
         unit = in_flight.pop(future)
+        landed.discard(future)
         item_id = unit[0][1].item_id
         if item_id is not None and by_item.get(item_id) is future:
             del by_item[item_id]
@@ -167,16 +168,27 @@ def apply_units(
         shown.step(len(unit))
 
     def settle_all() -> None:
+        settle_landed()
         while in_flight:
             settle(next(iter(in_flight)))
 
     # Units ready to go while workers are free: journaled "sent" together, in
     # one transaction (one disk sync, not one per unit), then submitted; and
-    # the answers that came in together are journaled in one transaction too.
-    # At a round trip of 50 ms and 16 in flight, a sync per unit kept the
-    # main thread (and so every worker waiting on it) busy for a third of it.
+    # the answers that came in meanwhile are journaled after that, in one
+    # transaction, while the new requests are on their way. At a round trip
+    # of 50 ms and 16 in flight, a sync per unit before the next request
+    # kept the main thread (and so every worker waiting on it) busy for a
+    # third of it.
     ready: list[tuple[Unit, Item | None]] = []
     ready_items: set[str] = set()
+    # answered without an error, not yet journaled: their slots are free
+    landed: set[Future[list[Answer]]] = set()
+
+    def settle_landed() -> None:
+        if landed:
+            with store.transaction():
+                for future in list(landed):
+                    settle(future)
 
     def launch(pool: ThreadPoolExecutor) -> None:
         if not ready:
@@ -208,13 +220,18 @@ def apply_units(
                     settle(by_item[item_id])  # same item: in plan order
                 elif item_id in by_item:
                     settle(by_item[item_id])  # same item: in plan order
-                while len(in_flight) + len(ready) >= concurrency:
+                while len(in_flight) - len(landed) + len(ready) >= concurrency:
                     launch(pool)
+                    settle_landed()
                     if len(in_flight) >= concurrency:
                         done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                        with store.transaction():
-                            for future in done:
-                                settle(future)
+                        if any(future.exception() is not None for future in done):
+                            # an error may stop the run: journaled before anything more is sent
+                            with store.transaction():
+                                for future in done:
+                                    settle(future)
+                        else:
+                            landed.update(done)
                 if fatal is None and outage.down:
                     fatal = outage.last
                 # asked after the waits: what settled meanwhile may have been fatal
