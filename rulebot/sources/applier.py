@@ -367,8 +367,9 @@ def _apply_bulk(
         except RulebotError as err:
             outage.heard(err)
             answers = [[Answer(False, str(err))] * len(unit) for unit, _ in batch]
-        for (unit, _), unit_answers in zip(batch, answers, strict=True):
-            _record(store, run_id, unit, unit_answers, outcomes, fold)
+        with store.transaction():  # one disk sync for the batch, not one per unit
+            for (unit, _), unit_answers in zip(batch, answers, strict=True):
+                _record(store, run_id, unit, unit_answers, outcomes, fold)
         if fatal is None and outage.down:
             fatal = outage.last
         if fatal is not None:
