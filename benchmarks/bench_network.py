@@ -75,6 +75,7 @@ class Source:
     what: str  # the action, in words
     kind: str = "request"  # "request", "batch" or "paced"
     limits: dict[str, int] = field(default_factory=dict)  # paced: per minute, the unit's class
+    per_unit: int = 1  # requests a unit needs (paced: the floor counts these, not retries)
     concurrency: bool = True  # the config takes `concurrency`
 
 
@@ -154,7 +155,7 @@ def _shaarli() -> Source:
         {"SHAARLI_API_SECRET": DEFAULT_SECRET},
         fill,
         SHAARLI_TAG,
-        "tags_replace (PUT)",
+        "tags_replace (GET + PUT)",
     )
 
 
@@ -223,6 +224,7 @@ def _raindrop(per_item: bool) -> Source:
         "tags_remove (GET + PUT)" if per_item else "favorite (bulk PUT, 100 ids)",
         kind="paced" if per_item else "batch",
         limits={"default": 120},
+        per_unit=2 if per_item else 1,
     )
 
 
@@ -443,10 +445,11 @@ def floors(m: Measured, rtt: float) -> tuple[float, float, str]:
         return issue, m.apply_requests * rtt, f"{m.apply_requests} batches × RTT"
     if m.source.kind == "paced":
         limit = next(iter(m.source.limits.values()))
-        windows = (m.apply_requests - 1) // limit
-        rest = m.apply_requests - windows * limit
+        needed = n * m.source.per_unit  # a request refused (429) and sent again is not in it
+        windows = (needed - 1) // limit
+        rest = needed - windows * limit
         paced = windows * 60 + math.ceil(rest / c) * rtt
-        return issue, paced, f"⌊({m.apply_requests}−1)/{limit}⌋ min + ⌈{rest}/c⌉ × RTT"
+        return issue, paced, f"⌊({needed}−1)/{limit}⌋ min + ⌈{rest}/c⌉ × RTT"
     r = round(per_unit)
     if r <= 1:
         return issue, issue, "⌈units/c⌉ × RTT"
