@@ -17,7 +17,8 @@ through three methods:
 Everything else is here, the same code for every fake: start and stop on
 127.0.0.1 (port 0 picks a free one; ``stop`` behaves like a server that
 died), the clock (``now``, which also drives the ``Date`` header;
-``date_header`` sends a fixed one instead), added ``latency``, switchable
+``date_header`` sends a fixed one instead), added ``latency``, the network
+between client and server (``rtt`` and ``bandwidth``, below), switchable
 faults (``inject``, ``clear_faults``, and the data fault ``garble``) and the
 record of every request and its answer (``exchanges``, ``calls(route)``).
 
@@ -26,6 +27,17 @@ The common faults (a fake lists the kinds it takes in ``FAULTS``):
 connection before doing the work, "drop_after" does the work and then closes
 without answering, "slow" waits ``seconds`` and then answers, "die" stops
 the server (``stop``) instead of answering, the work undone.
+
+The network: ``rtt`` (seconds) is one round trip, paid by every request
+before it is answered, and once more by the first request on a new
+connection (its TCP handshake; TLS would add one or two more); ``bandwidth``
+(bytes a second, each way) is the link every connection shares: a request's
+body goes up it and an answer's body comes down it, one transfer after
+another, so N answers of S bytes sent together are all through after
+N·S/bandwidth (headers are not counted). Each request waits on its own
+thread (the server has one per connection) and holds no lock while it waits:
+N requests sent together over N connections are answered after one round
+trip, not N.
 """
 
 from __future__ import annotations
@@ -204,6 +216,9 @@ class FakeServer:
     ) -> None:
         self.host, self.port = host, port
         self.latency = latency  # seconds added to every answer
+        self.rtt = 0.0  # seconds: a round trip, per request (two on a new connection)
+        self.bandwidth: float | None = None  # bytes a second each way (None: no cap)
+        self._up, self._down = _Link(), _Link()  # the shared link, one per direction
         # sent as the Date header instead of the clock's time: a server (or a
         # proxy in front of it) whose clock is wrong, or a garbled header
         self.date_header: str | None = None
@@ -214,6 +229,7 @@ class FakeServer:
         self._arrivals: list[Request] = []  # every request, recorded as it arrives
         self._exchanges: list[Exchange] = []  # ... and with its answer
         self._faults: list[Fault] = []
+        self._connection = threading.local()  # `used`: a request came on it before
         self._garbling = threading.local()  # `hit`: this request showed a garbled item
         self._garbled: dict[Any, dict[str, Any]] = {}  # raw fields shown per item id
         self._httpd: _Server | None = None
@@ -374,8 +390,15 @@ class FakeServer:
             fault = self._take_fault(request.route)
         if fault is not None and fault.kind == "die":
             self.stop()
-        if self.latency:
-            self._stopping.wait(self.latency)
+        # the network and the added latency, waited outside every lock; the
+        # server has a thread per connection, so its first request is the
+        # connection's first (the handshake: one more round trip)
+        new_connection = not getattr(self._connection, "used", False)
+        self._connection.used = True
+        pause = self.latency + self.rtt * (2 if new_connection else 1)
+        pause += self._up.transfer(len(raw_body), self.bandwidth)
+        if pause > 0:
+            self._stopping.wait(pause)
         reply: Reply | None
         if self._stopping.is_set() or (fault is not None and fault.kind == "drop"):
             reply = None
@@ -392,6 +415,9 @@ class FakeServer:
         if reply is not None:
             for name, value in self.default_headers.items():
                 reply.headers.setdefault(name, value)
+            coming_down = self._down.transfer(len(reply.body), self.bandwidth)
+            if coming_down > 0:
+                self._stopping.wait(coming_down)
         shaped_by = fault.kind if fault is not None else "garble" if self._garbling.hit else None
         with self._lock:
             self._exchanges.append(
@@ -450,6 +476,24 @@ class FakeServer:
 
 
 # -- the HTTP plumbing -------------------------------------------------------------------
+
+
+class _Link:
+    """One direction of the network: transfers go through it one after
+    another at the bandwidth (a lock only to book the slot, never to wait)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._free_at = 0.0  # time.monotonic() when the transfers booked so far are through
+
+    def transfer(self, size: int, bandwidth: float | None) -> float:
+        """Book ``size`` bytes: the seconds until they are through (0: no cap)."""
+        if not bandwidth or size <= 0:
+            return 0.0
+        with self._lock:
+            now = time.monotonic()
+            self._free_at = max(now, self._free_at) + size / bandwidth
+            return self._free_at - now
 
 
 class _Server(ThreadingHTTPServer):

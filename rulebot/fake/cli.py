@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import re
 import sys
 import time
 from collections.abc import Iterator, Mapping
@@ -26,14 +27,57 @@ def new_parser(name: str, description: str, *, port: int) -> argparse.ArgumentPa
 
 
 def add_seed_and_latency(parser: argparse.ArgumentParser, what: str) -> None:
-    """``--seed N`` (pre-fill N ``what``) and ``--latency S``; see :func:`check_not_negative`."""
+    """``--seed N`` (pre-fill N ``what``), ``--latency S`` and the network
+    (:func:`add_network`); see :func:`check_not_negative`."""
     parser.add_argument("--seed", type=int, default=0, metavar="N", help=f"pre-fill N {what}")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to each answer")
+    add_network(parser)
+
+
+def add_network(parser: argparse.ArgumentParser) -> None:
+    """``--rtt MS`` and ``--bandwidth RATE``: the network between rulebot and
+    the server, as ``FakeServer.rtt`` and ``.bandwidth`` model it; set them
+    on the server with :func:`use_network`."""
+    parser.add_argument(
+        "--rtt",
+        type=float,
+        default=0.0,
+        metavar="MS",
+        help="milliseconds of round trip per request (one more on a new connection)",
+    )
+    parser.add_argument(
+        "--bandwidth",
+        type=bandwidth,
+        default=None,
+        metavar="RATE",
+        help="bytes a second each way, shared by all connections: 1MiB, 500k, 20000",
+    )
+
+
+def use_network(server: FakeServer, args: argparse.Namespace) -> FakeServer:
+    """``server`` behind the network ``--rtt``/``--bandwidth`` describe."""
+    server.rtt = args.rtt / 1000
+    server.bandwidth = args.bandwidth
+    return server
+
+
+_UNITS = {"": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "kib": 1024, "mib": 1024**2, "gib": 1024**3}
+
+
+def bandwidth(text: str) -> float:
+    """Bytes a second: a positive number, with k/M/G (powers of 1000) or
+    KiB/MiB/GiB (of 1024) after it, and ``/s`` if you like."""
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]*)?)\s*([kmg](?:ib)?|)(?:/s)?\s*", text, re.I)
+    if match is None or float(match.group(1)) <= 0:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a bandwidth: give bytes a second, such as 1MiB, 500k or 20000"
+        )
+    return float(match.group(1)) * _UNITS[match.group(2).lower()]
 
 
 def check_not_negative(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    if args.seed < 0 or args.latency < 0:
-        parser.error("--seed and --latency must not be negative")
+    if args.seed < 0 or args.latency < 0 or args.rtt < 0:
+        parser.error("--seed, --latency and --rtt must not be negative")
 
 
 def serve(

@@ -12,6 +12,7 @@ from rulebot.fake.cli import (
     new_parser,
     seed_posts,
     serve,
+    use_network,
 )
 from rulebot.fake.karakeep.server import DEFAULT_API_KEY, FakeKarakeep
 
@@ -52,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     check_not_negative(parser, args)
     api_key = args.api_key or os.environ.get("KARAKEEP_API_KEY") or DEFAULT_API_KEY
     server = FakeKarakeep(host=args.host, port=args.port, api_key=api_key, latency=args.latency)
+    use_network(server, args)
     seed(server, args.seed)
 
     # never echo a key the user chose

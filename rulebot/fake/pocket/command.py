@@ -7,7 +7,7 @@ import os
 import random
 import sys
 
-from rulebot.fake.cli import SEED_TAGS, new_parser, seed_posts, serve
+from rulebot.fake.cli import SEED_TAGS, add_network, new_parser, seed_posts, serve, use_network
 from rulebot.fake.pocket.checks import FAIL_ALONE, MALFORMED_MODES
 from rulebot.fake.pocket.server import (
     ACCESS_TOKEN_ENV,
@@ -89,11 +89,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--user-limit", type=int, default=320, help="calls per reset period")
     parser.add_argument("--key-limit", type=int, default=10_000, help="calls per reset period")
     parser.add_argument("--reset-seconds", type=float, default=3600.0)
+    add_network(parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.rtt < 0:
+        parser.error("--rtt must not be negative")
     server = FakePocket(
         host=args.host,
         port=args.port,
@@ -107,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         malformed_actions=args.malformed_actions,
         auto_approve=args.auto_approve,
     )
+    use_network(server, args)
     seed(server, args.seed_items)
     # Only the built-in test credentials are shown: ones you passed stay off the terminal.
     exports = {

@@ -12,6 +12,7 @@ from rulebot.fake.cli import (
     new_parser,
     seed_posts,
     serve,
+    use_network,
 )
 from rulebot.fake.raindrop.model import UNSORTED
 from rulebot.fake.raindrop.server import DEFAULT_TOKEN, FakeRaindrop
@@ -59,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     check_not_negative(parser, args)
     token = args.token or os.environ.get("RAINDROP_TOKEN") or DEFAULT_TOKEN
     server = FakeRaindrop(host=args.host, port=args.port, token=token, latency=args.latency)
+    use_network(server, args)
     seed(server, args.seed)
     exports = {"RAINDROP_TOKEN": token} if token == DEFAULT_TOKEN else {}  # never echo the user's
     note = (

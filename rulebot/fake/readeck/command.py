@@ -12,6 +12,7 @@ from rulebot.fake.cli import (
     new_parser,
     seed_posts,
     serve,
+    use_network,
 )
 from rulebot.fake.readeck.server import DEFAULT_TOKEN, FakeReadeck
 
@@ -48,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     check_not_negative(parser, args)
     token = os.environ.get("READECK_TOKEN") or DEFAULT_TOKEN  # never on the command line
     server = FakeReadeck(host=args.host, port=args.port, token=token, latency=args.latency)
+    use_network(server, args)
     seed(server, args.seed)
 
     # never echo a token the user chose

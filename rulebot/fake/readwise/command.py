@@ -12,6 +12,7 @@ from rulebot.fake.cli import (
     new_parser,
     seed_posts,
     serve,
+    use_network,
 )
 from rulebot.fake.readwise.server import DEFAULT_TOKEN, FakeReadwise
 
@@ -72,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         latency=args.latency,
         rate_limits=None if args.no_rate_limits else {"list": 20, "update": 50},
     )
+    use_network(server, args)
     seed(server, args.seed)
     exports = {"READWISE_TOKEN": token} if token == DEFAULT_TOKEN else {}
     return serve(server, "Readwise Reader", f"{args.seed} documents", exports)

@@ -12,6 +12,7 @@ from rulebot.fake.cli import (
     new_parser,
     seed_posts,
     serve,
+    use_network,
 )
 from rulebot.fake.shaarli.server import DEFAULT_SECRET, FakeShaarli
 
@@ -52,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     check_not_negative(parser, args)
     secret = args.secret or os.environ.get("SHAARLI_API_SECRET") or DEFAULT_SECRET
     server = FakeShaarli(host=args.host, port=args.port, secret=secret, latency=args.latency)
+    use_network(server, args)
     seed(server, args.seed)
 
     # never echo a secret the user chose

@@ -5,7 +5,14 @@ from __future__ import annotations
 import os
 import random
 
-from rulebot.fake.cli import SEED_TAGS, add_seed_and_latency, new_parser, seed_posts, serve
+from rulebot.fake.cli import (
+    SEED_TAGS,
+    add_seed_and_latency,
+    new_parser,
+    seed_posts,
+    serve,
+    use_network,
+)
 from rulebot.fake.wallabag.model import (
     ACCESS_LIFETIME,
     DEFAULT_CLIENT_ID,
@@ -50,8 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         "--token-lifetime", type=int, default=ACCESS_LIFETIME, help="access token seconds"
     )
     args = parser.parse_args(argv)
-    if args.seed < 0 or args.latency < 0 or args.token_lifetime < 1:
-        parser.error("--seed and --latency must not be negative, --token-lifetime positive")
+    if args.seed < 0 or args.latency < 0 or args.rtt < 0 or args.token_lifetime < 1:
+        parser.error("--seed, --latency and --rtt must not be negative, --token-lifetime positive")
     env = os.environ
     server = FakeWallabag(
         host=args.host,
@@ -63,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         access_lifetime=args.token_lifetime,
         latency=args.latency,
     )
+    use_network(server, args)
     seed(server, args.seed)
     defaults = {
         "WALLABAG_CLIENT_ID": DEFAULT_CLIENT_ID,
