@@ -157,7 +157,7 @@ def test_the_client_paces_itself_within_the_declared_limits(fake: FakeReadwise) 
             api.get_document(doc)  # list class: the third waits a minute
         for _ in range(3):
             api.update_document(doc, location="later")  # update class: its own window
-    assert slept == [60.0]
+    assert slept == [61.0]  # a minute and the pacer's MARGIN
     assert api.pacer is not None and api.pacer.limits == {"list": 2, "update": 3}
     assert api.rate_class("POST", "/api/v3/save/") == "update"
     assert api.rate_class("DELETE", "/api/v3/delete/x/") == "list"
