@@ -12,6 +12,12 @@ from hypothesis import settings
 from rulebot.fakepocket import FakePocket
 from tests.helpers import clear_rulebot_env
 from tests.linkding_server import Account, LinkdingServer, require_server
+from tests.strict_skips import (  # noqa: F401 (hooks)
+    pytest_make_collect_report,
+    pytest_runtest_makereport,
+)
+
+pytest_plugins = ["pytester"]  # tests/test_ci.py runs a session of its own
 
 # Property tests are derandomized by default, so the suite that gates a
 # landing is repeatable; HYPOTHESIS_PROFILE=explore searches afresh each run.
