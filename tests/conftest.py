@@ -20,9 +20,12 @@ from tests.strict_skips import (  # noqa: F401 (hooks)
 pytest_plugins = ["pytester"]  # tests/test_ci.py runs a session of its own
 
 # Property tests are derandomized by default, so the suite that gates a
-# landing is repeatable; HYPOTHESIS_PROFILE=explore searches afresh each run.
+# landing is repeatable; HYPOTHESIS_PROFILE=explore searches afresh each run;
+# HYPOTHESIS_PROFILE=thorough searches afresh with ten times the examples
+# (tests/helpers.py: examples(); docs/testing.md, "Property tests").
 settings.register_profile("repeatable", derandomize=True, deadline=None)
 settings.register_profile("explore", deadline=None)
+settings.register_profile("thorough", deadline=None, max_examples=1000)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 
