@@ -12,12 +12,35 @@ from hypothesis import settings
 from rulebot.fakepocket import FakePocket
 from tests.helpers import clear_rulebot_env
 from tests.linkding_server import Account, LinkdingServer, require_server
+from tests.strict_skips import (  # noqa: F401 (hooks)
+    pytest_make_collect_report,
+    pytest_runtest_makereport,
+)
+
+pytest_plugins = ["pytester"]  # tests/test_ci.py runs a session of its own
 
 # Property tests are derandomized by default, so the suite that gates a
-# landing is repeatable; HYPOTHESIS_PROFILE=explore searches afresh each run.
+# landing is repeatable; HYPOTHESIS_PROFILE=explore searches afresh each run;
+# HYPOTHESIS_PROFILE=thorough searches afresh with ten times the examples
+# (tests/helpers.py: examples(); docs/testing.md, "Property tests").
 settings.register_profile("repeatable", derandomize=True, deadline=None)
 settings.register_profile("explore", deadline=None)
+settings.register_profile("thorough", deadline=None, max_examples=1000)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
+
+
+# -- parallel workers (pytest-xdist: ``-n auto`` in pyproject's addopts) -----------------------
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """Two workers per CPU (at most 8): much of the suite waits (on sockets, the
+    servers' answers, subprocesses, timeouts) rather than computes, so a second
+    worker per core fills those waits. ``PYTEST_XDIST_AUTO_NUM_WORKERS`` or
+    ``-n N`` choose otherwise; ``-n 0`` runs in this one process."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None  # xdist's own hook reads it
+    return min(8, 2 * len(os.sched_getaffinity(0)))
+
 
 # Distinctive on purpose: tests grep outputs and files for them.
 CONSUMER_KEY = "ck-SECRET-1234"
@@ -42,8 +65,10 @@ def fake_pocket(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fak
 
 @pytest.fixture(scope="session")
 def linkding_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LinkdingServer]:
-    """One real Linkding for the session (tests/linkding_server.py): skipped where
-    the server package is absent, failed instead with RULEBOT_REAL_SERVERS=1."""
+    """One real Linkding for the session (tests/linkding_server.py), so one per
+    pytest-xdist worker, each on a port of its own: skipped where the server
+    package is absent, failed instead with RULEBOT_REAL_SERVERS=1. (Not one for
+    all workers: tests count the requests a server's log holds.)"""
     require_server()
     with LinkdingServer(tmp_path_factory.mktemp("linkding") / "server") as server:
         yield server

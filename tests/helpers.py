@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -11,6 +12,17 @@ from typing import Any
 from rulebot.library.item import Item
 from rulebot.rules.actions import Action, compile_action
 from rulebot.rules.conditions import Where, compile_where
+
+# Hypothesis profiles (tests/conftest.py; docs/testing.md, "Property tests"):
+# the thorough one runs every property test with ten times its examples.
+THOROUGH = os.environ.get("HYPOTHESIS_PROFILE") == "thorough"
+
+
+def examples(default: int) -> int:
+    """A property test's example count: ``default``, or ten times it under the
+    ``thorough`` profile (``HYPOTHESIS_PROFILE=thorough``)."""
+    return default * 10 if THOROUGH else default
+
 
 DAY = 86400
 NOW = 1_795_672_800  # 2026-11-26T06:00:00Z

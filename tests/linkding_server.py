@@ -3,7 +3,8 @@
 That folder's ``start.sh DATA_DIR PORT`` unpacks linkding, installs its
 pinned requirements into ``DATA_DIR/venv``, creates a user with an API token
 and starts gunicorn; ``stop.sh DATA_DIR`` stops it (its README says how it
-differs from the Docker image). One server runs per test session (the
+differs from the Docker image). One server runs per test session, so one per
+pytest-xdist worker (the
 ``linkding_server`` fixture in tests/conftest.py); each test gets an account
 of its own on it (``LinkdingServer.account``): Linkding keeps bookmarks and
 tags per user, so tests never see each other's library, and a fresh user is
@@ -257,12 +258,16 @@ class LinkdingServer:
                         ["python3", "-m", "venv", str(cache)], check=True, capture_output=True
                     )
                 (self.root / "venv").symlink_to(cache, target_is_directory=True)
-            started = subprocess.run(
-                [str(self.folder / "start.sh"), str(self.root), str(self.port)],
-                capture_output=True,
-                text=True,
-                timeout=600,
-            )
+            for _ in range(3):  # a free port another process took first: a fresh one
+                started = subprocess.run(
+                    [str(self.folder / "start.sh"), str(self.root), str(self.port)],
+                    capture_output=True,
+                    text=True,
+                    timeout=600,
+                )
+                if started.returncode == 0 or not _port_taken(started.stderr):
+                    break
+                self.port = _free_port()
         if started.returncode != 0:
             raise RuntimeError(f"start.sh failed ({started.returncode}):\n{started.stderr[-3000:]}")
         self.started = True
@@ -349,6 +354,12 @@ class LinkdingServer:
     def api_requests(self) -> int:
         """The API requests gunicorn's access log holds so far (every account's)."""
         return len(re.findall(r'"[A-Z]+ /api/\S* HTTP/', self.log()))
+
+
+def _port_taken(said: str) -> bool:
+    """start.sh failed because the port was taken: before it looked, or after
+    (gunicorn could not bind it; the server log's tail is in ``said``)."""
+    return "is already in use" in said or "Address already in use" in said
 
 
 @contextlib.contextmanager

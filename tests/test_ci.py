@@ -212,3 +212,50 @@ def test_a_failed_apply_exits_1_and_says_so_first(
         capsys, "run", "--due", "--detailed-exitcode", "--now", NOW, "--format", "json"
     )
     assert code == 2 and json.loads(out)["summary"]["succeeded"] == 2
+
+
+# -- the test suite's own CI guard (tests/strict_skips.py) ---------------------------------
+
+SKIPPING = """
+import pytest
+
+def test_skips():
+    pytest.skip("no server here")
+
+@pytest.mark.skipif(True, reason="not on this machine")
+def test_marked():
+    pass
+
+@pytest.mark.xfail(strict=True, reason="a known defect")
+def test_expected_to_fail():
+    assert False
+
+def test_passes():
+    pass
+"""
+
+
+@pytest.mark.parametrize("strict", [True, False])
+def test_under_real_servers_a_skip_is_a_failure_naming_its_reason(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, strict: bool
+) -> None:
+    if strict:
+        monkeypatch.setenv("RULEBOT_REAL_SERVERS", "1")
+    else:
+        monkeypatch.delenv("RULEBOT_REAL_SERVERS", raising=False)
+    pytester.makeconftest("from tests.strict_skips import *\n")
+    pytester.makepyfile(
+        test_skipping=SKIPPING,
+        test_module_skipped='import pytest\npytest.skip("no client", allow_module_level=True)\n',
+    )
+    result = pytester.runpytest(
+        "-p", "no:xdist", "-p", "no:cacheprovider", "--continue-on-collection-errors"
+    )
+    if strict:
+        # a skip in the test fails it; one at setup or collection is an error
+        result.assert_outcomes(passed=1, failed=1, errors=2, xfailed=1)
+        said = "*skipped where nothing may skip (RULEBOT_REAL_SERVERS=1): *"
+        for reason in ("no server here", "not on this machine", "no client"):
+            result.stdout.fnmatch_lines([f"{said}{reason}*"])
+    else:
+        result.assert_outcomes(passed=1, skipped=3, xfailed=1)

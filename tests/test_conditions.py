@@ -8,6 +8,7 @@ from rulebot.library.item import ARCHIVED, Item
 from rulebot.library.tagcase import Fold, ascii_lower, unicode_lower
 from rulebot.rules.conditions import compile_where, reasons
 from rulebot.rules.vocab import CompileContext, VocabError
+from tests.helpers import examples
 
 from .helpers import DAY, NOW, item
 
@@ -335,7 +336,7 @@ random_items = st.builds(
 )
 
 
-@settings(max_examples=300, deadline=None, derandomize=True)
+@settings(max_examples=examples(300), deadline=None, derandomize=True)
 @given(where_trees, st.lists(random_items, min_size=1, max_size=5))
 def test_generated_predicate_agrees_with_reference(where: dict, items: list) -> None:  # type: ignore[type-arg]
     compiled = compile_where(where)
@@ -346,7 +347,7 @@ def test_generated_predicate_agrees_with_reference(where: dict, items: list) -> 
     assert selected == [i for i in items if compiled.test(i, NOW).matched is True], where
 
 
-@settings(max_examples=300, deadline=None, derandomize=True)
+@settings(max_examples=examples(300), deadline=None, derandomize=True)
 @given(where_trees, st.lists(random_items, min_size=1, max_size=5))
 def test_because_reads_like_the_reasons_of_the_check_tree(where: dict, items: list) -> None:  # type: ignore[type-arg]
     # the planner's shortcut to an acted-on item's reasons, without the Check tree

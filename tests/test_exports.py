@@ -23,6 +23,7 @@ from rulebot.library.importer import ImportResult, import_export
 from rulebot.library.item import ARCHIVED, DELETED, UNREAD, Item
 from rulebot.library.store import Store
 from rulebot.library.tagcase import unicode_lower
+from tests.helpers import examples
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 HEADER = "title,url,time_added,tags,status\n"
@@ -542,7 +543,9 @@ _entries = st.lists(
 
 
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(40),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(entries=_entries, suffix=st.sampled_from([".csv", ".zip", ".html"]))
 def test_property_export_import_round_trips(tmp_path: Path, entries: list, suffix: str) -> None:

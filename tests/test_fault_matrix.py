@@ -87,6 +87,8 @@ class RecordingPocket(FakePocket):
 def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordingPocket]:
     use_fake_credentials(tmp_path, monkeypatch)
     # Backoff sleeps stay real but short: the matrix tests outcomes, not the jitter.
+    # (The retry loop's cap is rulebot.http.waiting's; Pocket's rate waits use its own.)
+    monkeypatch.setattr("rulebot.http.waiting.MAX_BACKOFF", 0.05)
     monkeypatch.setattr("rulebot.sources.pocket.api.MAX_BACKOFF", 0.05)
     with RecordingPocket(consumer_key=CONSUMER_KEY, access_token=ACCESS_TOKEN) as fake:
         yield fake
@@ -228,10 +230,13 @@ ROWS = [
     ),
     Row(
         "slow-until-give-up",
-        faults(("slow", 6, "/v3/get", {"seconds": 0.4})),
-        extra="  timeout: 0.1\n",
+        # the answer comes twice the timeout after the request arrives; a timeout of
+        # 0.5 s (not 0.1) leaves a loaded machine time to take each attempt in
+        # before the client gives up on it, so the server counts all six
+        faults(("slow", 6, "/v3/get", {"seconds": 1.0})),
+        extra="  timeout: 0.5\n",
         code=1,
-        says=("/v3/get: no complete answer within 0.1 s (timeout) 6 times; giving up",),
+        says=("/v3/get: no complete answer within 0.5 s (timeout) 6 times; giving up",),
         gets=6,
         sends=0,
         executed=0,

@@ -43,8 +43,9 @@ from rulebot.library.tagcase import ascii_lower, unicode_lower
 from rulebot.rules import actions, conditions
 from rulebot.rules.config import load_config
 from tests.conftest import ACCESS_TOKEN, CONSUMER_KEY
+from tests.helpers import examples
 
-EXAMPLES = int(os.environ.get("RULEBOT_FUZZ_EXAMPLES", "150"))
+EXAMPLES = int(os.environ.get("RULEBOT_FUZZ_EXAMPLES", str(examples(150))))
 LONG = "RULEBOT_FUZZ_EXAMPLES" in os.environ
 FUZZ = settings(
     max_examples=EXAMPLES,

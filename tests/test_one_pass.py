@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from rulebot.library.item import Item
 from rulebot.library.store import Store
 from rulebot.planning.planner import make_plan, one_pass_ok, plan_in_passes
+from tests.helpers import examples
 
 from .helpers import NOW, rule
 from .test_planner import any_conditions, items_strategy
@@ -81,7 +82,7 @@ def chunked(items: list[Item], size: int) -> list[list[Item]]:
     return [items[start : start + size] for start in range(0, len(items), size)]
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(400), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     marked_items,
     rule_sets(),
@@ -138,7 +139,7 @@ IDS = st.one_of(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     st.lists(
         st.tuples(IDS, st.one_of(st.none(), st.integers(0, 3)), st.sampled_from([0, 1, 2])),
@@ -200,7 +201,7 @@ def test_adds_see_the_urls_as_the_first_add_found_them() -> None:
 # -- a local apply reads only what its plan can touch --------------------------------
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(80), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(items_strategy, rule_sets(), st.sampled_from([0, 1, 3, 20_000]), st.booleans())
 def test_a_local_apply_ends_where_applying_to_the_whole_library_ends(
     tmp_path_factory, items, rules, cache, spooled
@@ -225,7 +226,7 @@ def test_a_local_apply_ends_where_applying_to_the_whole_library_ends(
     assert [i for i in got if not i.is_deleted] == [i for i in expected if not i.is_deleted]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(items_strategy, rule_sets(), st.sampled_from([0, 1, 3]))
 def test_a_bounded_apply_journals_and_reports_what_a_whole_one_does(
     tmp_path_factory, items, rules, cache
@@ -340,7 +341,7 @@ RENAMES = st.lists(
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(items_strategy, st.lists(ACTIONS, min_size=1, max_size=2), any_conditions, RENAMES)
 def test_every_source_refines_from_the_touchable_items_as_from_the_whole_library(
     tmp_path_factory, items, actions, where, renames

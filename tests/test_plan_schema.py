@@ -12,6 +12,7 @@ from rulebot.library.item import ARCHIVED
 from rulebot.planning.plan import Plan, PlannedAction
 from rulebot.planning.planned import compact
 from rulebot.planning.planner import make_plan
+from tests.helpers import examples
 
 from .helpers import NOW, item, rule
 
@@ -110,7 +111,7 @@ def test_a_plan_is_one_action_per_line_at_any_size(count: int) -> None:
     assert len(action_lines) == count
 
 
-@settings(max_examples=100, deadline=None, derandomize=True)
+@settings(max_examples=examples(100), deadline=None, derandomize=True)
 @given(
     st.lists(
         st.tuples(
@@ -173,7 +174,7 @@ SAVED_ACTIONS = st.lists(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(SAVED_ACTIONS, st.sampled_from([0, 3, 20_000]))
 def test_a_saved_plan_reads_back_as_it_was_written_a_line_at_a_time(
     tmp_path_factory: pytest.TempPathFactory, actions: list[PlannedAction], spill: int
@@ -227,7 +228,7 @@ def test_a_broken_saved_plan_is_an_error_naming_the_file(tmp_path: Path) -> None
         assert "actions[1].send" in str(error.value) or "cannot read" in str(error.value), case
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(SAVED_ACTIONS, st.booleans())
 def test_a_plan_lines_keys_are_read_off_it_as_decoding_it_reads_them(
     actions: list[PlannedAction], shuffled: bool

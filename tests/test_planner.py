@@ -9,6 +9,7 @@ from rulebot.library.item import ARCHIVED, DELETED, UNREAD, Item
 from rulebot.planning.planner import Limits, check_limits, make_plan, url_keys
 from rulebot.rules.capabilities import plan_fold
 from rulebot.sources.screening import apply_one as _apply_one
+from tests.helpers import examples
 
 from .helpers import DAY, NOW, item, rule
 
@@ -261,7 +262,9 @@ def apply_in_memory(plan, items):  # type: ignore[no-untyped-def]
     return list(library.values())
 
 
-FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(
+    max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 @FAST
@@ -303,7 +306,7 @@ DRY_RUN_RULES = [
 ]
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(25), deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     items_strategy, st.lists(st.sampled_from(DRY_RUN_RULES), min_size=1, max_size=4, unique=True)
 )

@@ -16,6 +16,7 @@ saying why.
 
 from __future__ import annotations
 
+import fcntl
 import glob
 import json
 import os
@@ -65,22 +66,33 @@ def newer_python(minor: int) -> str | None:
 
 
 def client_venv(name: str, requirement: str, module: str, python: str) -> Path:
-    """The venv's python with ``requirement`` importable, made on first use."""
+    """The venv's python with ``requirement`` importable, made on first use.
+
+    The check imports ``module`` with a token in the environment, as the
+    tests run it: readwise-api reads ``READWISE_TOKEN`` as it is imported,
+    and a check without it took a good venv for a broken one and rebuilt it
+    on every run. A lock beside the venv keeps two test sessions (or two
+    pytest-xdist workers) from building it at once."""
     venv = venvs_root() / name
     binary = venv / "bin" / "python"
     check = [str(binary), "-c", f"import {module}"]
-    if binary.exists() and subprocess.run(check, capture_output=True).returncode == 0:
-        return binary
-    shutil.rmtree(venv, ignore_errors=True)
-    steps = (
-        [python, "-m", "venv", str(venv)],
-        [str(binary), "-m", "pip", "install", "-q", requirement],
-    )
-    for step in steps:
-        ran = subprocess.run(step, capture_output=True, text=True, timeout=600)
-        if ran.returncode != 0:
-            shutil.rmtree(venv, ignore_errors=True)
-            pytest.skip(f"could not install {requirement} into {venv}: {ran.stderr[-500:]}")
+    env = {**os.environ, "READWISE_TOKEN": "check"}
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    with open(venv.parent / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if binary.exists() and subprocess.run(check, capture_output=True, env=env).returncode == 0:
+            return binary
+        shutil.rmtree(venv, ignore_errors=True)
+        steps = (
+            [python, "-m", "venv", str(venv)],
+            [str(binary), "-m", "pip", "install", "-q", requirement],
+            check,
+        )
+        for step in steps:
+            ran = subprocess.run(step, capture_output=True, text=True, timeout=600, env=env)
+            if ran.returncode != 0:
+                shutil.rmtree(venv, ignore_errors=True)
+                pytest.skip(f"could not install {requirement} into {venv}: {ran.stderr[-500:]}")
     return binary
 
 

@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 from rulebot.planning.plan import Outcome, Result
 from rulebot.planning.planner import make_plan
 from rulebot.planning.render import plan_markdown, plan_text, result_markdown, result_text
+from tests.helpers import examples
 
 from .helpers import NOW, item, rule
 
@@ -147,7 +148,7 @@ def test_a_plan_read_back_from_disk_renders_as_the_one_in_memory() -> None:
     assert "(after tagger)" in plan_text(disk)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(st.lists(st.sampled_from(["succeeded", "failed", "skipped"]), min_size=120, max_size=120))
 def test_compact_outcomes_read_as_the_list_of_outcomes(states) -> None:  # type: ignore[no-untyped-def]
     """A local apply's outcomes (a byte each, the actions left in the plan,

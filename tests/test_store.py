@@ -23,6 +23,7 @@ from rulebot.errors import LockHeldError, StoreError
 from rulebot.library.item import ARCHIVED, DELETED, HIDDEN, UNREAD, Item
 from rulebot.library.schema import APPLICATION_ID, SCHEMA_VERSION
 from rulebot.library.store import Store
+from tests.helpers import examples
 
 
 @pytest.fixture
@@ -337,7 +338,9 @@ _items = st.builds(
 
 
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(60),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(st.lists(_items, max_size=8, unique_by=lambda i: i.item_id))
 def test_every_item_field_round_trips(tmp_path: Path, generated: list[Item]) -> None:
@@ -374,7 +377,9 @@ _PLAIN = dict(
 
 
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(60),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(
     st.lists(

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rulebot.cli import main
+from tests.helpers import examples
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "rules.example.yaml"
@@ -462,7 +463,7 @@ def _validate_quietly(tmp_path: Path, data: bytes) -> None:
 
 
 FUZZ = settings(
-    max_examples=200,
+    max_examples=examples(200),
     derandomize=True,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],

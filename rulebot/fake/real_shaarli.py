@@ -72,12 +72,17 @@ def _free_port() -> int:
         return port
 
 
+class _PortTaken(Exception):
+    """php -S could not bind its port."""
+
+
 class ShaarliServer:
     """One running instance; ``base_url``, ``api(method, path, json=)`` for setup and checks."""
 
     def __init__(self, secret: str = SECRET, port: int = 0) -> None:
         self.secret = secret
         self.root = Path(tempfile.mkdtemp(prefix="rulebot-shaarli-"))
+        self.chosen_port = port  # 0: any free one
         self.port = port or _free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
@@ -125,6 +130,20 @@ class ShaarliServer:
         (self.root / "data/history.php").unlink(missing_ok=True)
 
     def _start(self) -> None:
+        """``php -S`` on the port; a free port taken by another process before php
+        bound it (parallel test workers) is one more try on a fresh one."""
+        for _ in range(3):
+            try:
+                self._start_once()
+                return
+            except _PortTaken:
+                if self.chosen_port:
+                    raise RuntimeError(f"port {self.port} is in use") from None
+                self.port = _free_port()
+                self.base_url = f"http://127.0.0.1:{self.port}"
+        self._start_once()
+
+    def _start_once(self) -> None:
         log = (self.root / "server.log").open("wb")
         self.process = subprocess.Popen(
             [
@@ -143,6 +162,8 @@ class ShaarliServer:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                if "Address already in use" in self.log():
+                    raise _PortTaken
                 raise RuntimeError(f"php -S exited: {self.log()[-2000:]}")
             try:
                 if httpx.get(f"{self.base_url}/api/v1/info", timeout=2).status_code == 401:

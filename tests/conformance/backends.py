@@ -101,6 +101,8 @@ class Backend:
     keeps_spelling: ClassVar[bool] = True
     # the server's clock can be moved (fakes); the real servers run on real time
     clock: ClassVar[bool] = True
+    # a server behind the source (False: the local library, no request to fail)
+    network: ClassVar[bool] = True
     # -- faults (tests/conformance/test_fault_matrix.py) --
     # rulebot's requests by phase: (regex on "METHOD /path", "sync" | "apply");
     # the first match wins, a request matching none (auth, a health check) has none
@@ -340,6 +342,7 @@ class Backend:
 class LocalBackend(Backend):
     name = "local"
     kind = "local"
+    network = False
 
     def _store(self) -> Store:
         return Store.open(STORE)

@@ -1,4 +1,12 @@
-"""The conformance suite's one fixture: ``backend``, once per source."""
+"""The conformance suite's one fixture: ``backend``, once per source.
+
+A test runs on every source unless it is marked ``@pytest.mark.sources(test)``,
+``test`` taking a ``Backend`` class: then only on the sources it accepts. A
+question that has no meaning for a source (a clock the real servers do not
+let a test move) is not asked of it, rather than asked and skipped; a test
+that parametrizes ``backend`` itself (the fault matrix's (source, row) pairs)
+chooses its own.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +20,19 @@ from tests.helpers import clear_rulebot_env
 from .backends import BACKENDS, Backend
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" not in metafunc.fixturenames:
+        return
+    own = metafunc.definition.iter_markers("parametrize")
+    if any("backend" in str(mark.args[0]) for mark in own):
+        return
+    wanted = metafunc.definition.get_closest_marker("sources")
+    chosen = [
+        name for name, backend in BACKENDS.items() if wanted is None or wanted.args[0](backend)
+    ]
+    metafunc.parametrize("backend", chosen, ids=chosen, indirect=True)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "conformance" in item.nodeid:
@@ -22,7 +43,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 item.add_marker(pytest.mark.linkding)
 
 
-@pytest.fixture(params=list(BACKENDS), ids=list(BACKENDS))
+@pytest.fixture
 def backend(
     request: pytest.FixtureRequest,
     tmp_path: Path,

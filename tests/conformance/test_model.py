@@ -14,7 +14,8 @@ design.md hold on the service itself:
 - the mirror an incremental sync keeps is the library a full sync reads.
 
 CI runs a few derandomized examples per source (``RULEBOT_MODEL_EXAMPLES``,
-default 2 of 6 steps; ``RULEBOT_MODEL_STEPS``); run it long with, for instance::
+default 2 of 6 steps, 20 under ``HYPOTHESIS_PROFILE=thorough``;
+``RULEBOT_MODEL_STEPS``); run it long with, for instance::
 
     RULEBOT_MODEL_EXAMPLES=300 HYPOTHESIS_PROFILE=explore \\
         .venv/bin/pytest tests/conformance/test_model.py -p no:cacheprovider
@@ -41,10 +42,12 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from tests.helpers import examples
+
 from .backends import BACKENDS, DAY, STORE, Backend, Held, Seed
 from .model import assert_holds, folded, held_of, id_free, mirror, replanned, simulated
 
-EXAMPLES = int(os.environ.get("RULEBOT_MODEL_EXAMPLES", "2"))
+EXAMPLES = int(os.environ.get("RULEBOT_MODEL_EXAMPLES", str(examples(2))))
 STEPS = int(os.environ.get("RULEBOT_MODEL_STEPS", "6"))
 TAG_POOL = ("news", "News", "dev", "Dev", "python", "keep", "tmp", "js", "javascript")
 tag = st.sampled_from(TAG_POOL)
