@@ -70,12 +70,12 @@ def keep_mark(conn: sqlite3.Connection, batch: Sequence[Item], *, all_new: bool)
         set_mark(conn, True)
 
 
-def _last_key(conn: sqlite3.Connection) -> tuple[int, int, str] | None:
-    """The sort key of the row stored last."""
+def _last_item(conn: sqlite3.Connection) -> Item | None:
+    """The row stored last (its id and ``time_added``: what orders it)."""
     row = conn.execute(
         "SELECT time_added, item_id FROM items ORDER BY rowid DESC LIMIT 1"
     ).fetchone()
-    return None if row is None else Item(row[1], time_added=row[0]).sort_key
+    return None if row is None else Item(row[1], time_added=row[0])
 
 
 def _stored_times(conn: sqlite3.Connection, item_ids: Sequence[str]) -> dict[str, int]:
@@ -95,8 +95,15 @@ def keeps_order(conn: sqlite3.Connection, batch: Sequence[Item], *, all_new: boo
     """Whether writing ``batch`` in its order (inserted or updated by id, as
     ``Store.upsert`` does; ``all_new``: only inserts, as ``insert_new``)
     leaves a table that is in order still in order. Ask before writing."""
-    last = _last_key(conn)
-    stored = {} if all_new else _stored_times(conn, [item.item_id for item in batch])
+    if all_new:  # an import's new items: compared by time, whole keys only on a tie
+        try:
+            in_order(batch, _last_item(conn))
+        except OutOfOrder:
+            return False
+        return True
+    last_item = _last_item(conn)
+    last = None if last_item is None else last_item.sort_key
+    stored = _stored_times(conn, [item.item_id for item in batch])
     for item in batch:
         added = item.time_added or 0
         if item.item_id in stored:
