@@ -1,6 +1,6 @@
 """Every figure docs/performance.md quotes, next to its floor, in one command.
 
-    .venv/bin/python benchmarks/run.py             (about 25 minutes on 2 cores)
+    .venv/bin/python benchmarks/run.py             (about 80 minutes on 2 cores)
     .venv/bin/python benchmarks/run.py --large     (adds 1,000,000 items: +15 minutes)
     .venv/bin/python benchmarks/run.py --only floors startup
 
@@ -29,6 +29,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 PYTHON = sys.executable
+SWEEP = ["--units", "1000", "--concurrency", "1,2,4,8,16"]
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rulebot-bench"
 
 
@@ -68,6 +69,15 @@ def benchmarks(large: bool) -> dict[str, list[list[str]]]:
             ["bench_wallabag.py", "--entries", "1000", "--tagged", "100", "--latency-ms", "20"]
         ],
         "vs-pocket-client": [["bench_vs_pocket_client.py", "--items", "1000", "10000"]],
+        "network": [
+            ["bench_network.py"],
+            ["bench_network.py", "--sources", "karakeep,linkding", *SWEEP],
+            ["bench_network.py", "--scan", "10000", "--bandwidth", "1MiB"],
+        ],
+        "server-memory": [
+            ["bench_server_memory.py", "--items", "25000"],
+            ["bench_server_memory.py", "--items", "100000", "--sources", "karakeep"],
+        ],
     }
 
 
