@@ -52,7 +52,11 @@ rules:
   - {name: s2, where: {tag: bench-a}, actions: [{tags_add: [bench-b]}]}
 """
 SEED = {"pocket": "--seed-items"}  # the option that pre-fills a fake (default --seed)
-FAKE_OPTIONS = {"readwise": ["--no-rate-limits"]}
+# limits a fake keeps as its service does, lifted: the run is about memory
+FAKE_OPTIONS = {
+    "readwise": ["--no-rate-limits"],
+    "pocket": ["--user-limit", "1000000000", "--key-limit", "1000000000"],
+}
 # the config block's extra settings: paced sources at loopback speed
 SETTINGS = {
     "readwise": "rate_limits: {list: 1000000, update: 1000000}",
