@@ -58,6 +58,7 @@ def benchmarks(large: bool) -> dict[str, list[list[str]]]:
     return {
         "floors": floors,
         "import": [["bench_import.py", "100000"]],
+        "items": [["bench_items.py"]],
         "startup": [["bench_startup.py"]],
         "pocket": [
             ["bench_requests.py"],

@@ -148,25 +148,34 @@ class Item:
 _FIELD_NAMES = tuple(f.name for f in dataclasses.fields(Item))
 
 
+# Item's slots on a class without the frozen ``__setattr__``: an object
+# being made is filled as one of these, then handed back to ``Item``
+# (CPython allows ``__class__`` assignment between classes of the same slot
+# layout). What comes out is an ``Item`` like any other, as frozen as before.
+_Filling = type("_Filling", (), {"__slots__": Item.__slots__})
+
+
 def _fast_replace() -> Any:
     """``Item.replace``, generated like dataclasses' own methods.
 
     ``dataclasses.replace`` re-runs the frozen ``__init__`` (a checked
-    ``object.__setattr__`` per field); this copies each slot through its
-    descriptor, with keyword-only arguments instead of a ``**changes`` dict:
-    1.1 µs instead of 2.8. An unknown name is a ``TypeError``, as before."""
+    ``object.__setattr__`` per field) and takes a ``**changes`` dict; this
+    fills a ``_Filling`` with plain attribute stores, with keyword-only
+    arguments (``benchmarks/bench_items.py``). An unknown name is a
+    ``TypeError``, as before."""
     keep = object()
-    names = {"_keep": keep, "_new": object.__new__, "_Item": Item}
-    names |= {f"_set_{name}": getattr(Item, name).__set__ for name in _FIELD_NAMES}
+    names = {"_keep": keep, "_new": object.__new__, "_Item": Item, "_Filling": _Filling}
     parameters = ", ".join(f"{name}=_keep" for name in _FIELD_NAMES)
     body = "".join(
-        f"    _set_{name}(new, self.{name} if {name} is _keep else {name})\n"
-        for name in _FIELD_NAMES
+        f"    new.{name} = self.{name} if {name} is _keep else {name}\n" for name in _FIELD_NAMES
     )
-    source = f"def replace(self, *, {parameters}):\n    new = _new(_Item)\n{body}    return new\n"
+    source = (
+        f"def replace(self, *, {parameters}):\n    new = _new(_Filling)\n{body}"
+        "    new.__class__ = _Item\n    return new\n"
+    )
     exec(compile(source, "<Item.replace>", "exec"), names)
     replace = names["replace"]
-    replace.__doc__ = """A copy with ``changes`` (``dataclasses.replace``, ~2.5x faster):
+    replace.__doc__ = """A copy with ``changes`` (``dataclasses.replace``, faster):
     the planner makes one per planned action."""
     return replace
 
@@ -178,14 +187,11 @@ def _fast_init() -> Any:
     """``Item.__init__``, generated with the same parameters and defaults.
 
     The frozen dataclass's own ``__init__`` sets each of the 20 fields with
-    a checked ``object.__setattr__``: 2.5 µs an item, and a plan reads every
-    item of the library (0.25 s per 100k). This one gives the new object,
-    for the time it takes to fill it, a twin class with the same slots and
-    no frozen ``__setattr__`` (CPython allows ``__class__`` assignment
-    between classes of the same slot layout), stores the fields as plain
-    attributes and hands the object back to ``Item``: 1.2 µs. What comes
-    out is an ``Item`` like any other, as frozen as before."""
-    names: dict[str, Any] = {"_Item": Item, "_set": object.__setattr__}
+    a checked ``object.__setattr__``, and a plan builds an item for every
+    row it reads. This one makes the new object a ``_Filling`` while it
+    stores the fields as plain attributes, then an ``Item`` again: about
+    half the cost (``benchmarks/bench_items.py``)."""
+    names: dict[str, Any] = {"_Item": Item, "_set": object.__setattr__, "_Filling": _Filling}
     parameters = []
     for number, spec in enumerate(dataclasses.fields(Item)):
         if spec.default is not dataclasses.MISSING:
@@ -196,12 +202,10 @@ def _fast_init() -> Any:
             parameters.append(spec.name)
             continue
         parameters.append(f"{spec.name}=_default{number}")
-    twin = type("_Filling", (), {"__slots__": Item.__slots__})
-    names["_Twin"] = twin
     body = "".join(f"    self.{name} = {name}\n" for name in _FIELD_NAMES)
     source = (
         f"def __init__(self, {', '.join(parameters)}):\n"
-        f"    _set(self, '__class__', _Twin)\n{body}    self.__class__ = _Item\n"
+        f"    _set(self, '__class__', _Filling)\n{body}    self.__class__ = _Item\n"
     )
     exec(compile(source, "<Item.__init__>", "exec"), names)
     init = names["__init__"]

@@ -1,0 +1,69 @@
+"""Benchmark: what building and copying an ``Item`` costs.
+
+    python benchmarks/bench_items.py [--count 100000]
+
+A plan builds an ``Item`` for every row it reads and a copy for every
+change it plans, so these are per-row costs of every plan. Prints the best
+of 5 timings per 100,000, in µs an item:
+
+- ``Item(...)``, positional (rulebot's generated ``__init__``);
+- the frozen dataclass's own ``__init__`` for the same fields (a twin class
+  made with ``dataclasses`` from ``Item``'s fields), what ``Item`` cost before;
+- the floor: a tuple of the same 20 values;
+- ``Item.replace(status=1)`` (generated) and ``dataclasses.replace``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from collections.abc import Callable
+
+from rulebot.library.item import Item
+
+Frozen = dataclasses.make_dataclass(
+    "Frozen",
+    [(f.name, f.type, f) for f in dataclasses.fields(Item)],
+    frozen=True,
+    slots=True,
+)
+
+
+def best(run: Callable[[], object], count: int) -> float:
+    """The best of 5 runs, µs per item."""
+    times = []
+    for _ in range(5):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return min(times) / count * 1e6
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=100_000)
+    count = parser.parse_args().count
+    rows = [
+        (str(n), f"https://example.com/{n}", "", "title", "", 0, None, ("a",), n, n)
+        for n in range(count)
+    ]
+    items = [Item(*row) for row in rows]
+    figures = [
+        ("Item(...)", best(lambda: [Item(*row) for row in rows], count)),
+        ("frozen dataclass __init__", best(lambda: [Frozen(*row) for row in rows], count)),
+        ("floor: tuple(...)", best(lambda: [tuple(row) for row in rows], count)),
+        ("Item.replace(status=1)", best(lambda: [i.replace(status=1) for i in items], count)),
+        (
+            "dataclasses.replace",
+            best(lambda: [dataclasses.replace(i, status=1) for i in items], count),
+        ),
+    ]
+    print(f"{'per item':<28} {'µs':>6}")
+    for name, micros in figures:
+        print(f"{name:<28} {micros:>6.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
