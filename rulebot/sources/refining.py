@@ -115,10 +115,11 @@ def as_stored(plan: Plan, caps: Capabilities) -> Plan:
     longer than the service may keep is said, not cut."""
     if not caps.stores and caps.tag_chars is None:
         return plan
-    actions = [_stored(planned, caps) for planned in plan.actions]
-    if all(new is old for new, old in zip(actions, plan.actions, strict=True)):
+    # asked of the plan as it is read first: a plan on disk (a first run's
+    # 100k+ actions) stays there unless a tag must be spelled otherwise
+    if all(_stored(planned, caps) is planned for planned in plan.actions):
         return plan
-    return replace(plan, actions=actions)
+    return replace(plan, actions=[_stored(planned, caps) for planned in plan.actions])
 
 
 def _stored(planned: PlannedAction, caps: Capabilities) -> PlannedAction:

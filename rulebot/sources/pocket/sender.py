@@ -27,22 +27,26 @@ brings what the server really kept.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rulebot.errors import ItemDataError, ServerUnreachable, stopped_run
 from rulebot.http import clip, describe
 from rulebot.library.item import Item
-from rulebot.planning.plan import Outcome, Plan, PlannedAction, Result
-from rulebot.planning.states import before_states, item_state
+from rulebot.planning.plan import STATES, Outcomes, Plan, PlannedAction, Result
+from rulebot.planning.states import item_state
 from rulebot.rules.actions import from_send
 from rulebot.rules.capabilities import POCKET
+from rulebot.sources.applier import CACHE
 from rulebot.sources.base import UNANSWERED
 from rulebot.sources.pocket.api import BadRequestError, PocketClient
 from rulebot.sources.pocket.sync import CURSOR_KEY, bounded_int, entry_problem
-from rulebot.sources.screening import screen, touchable
+from rulebot.sources.screen_stream import screened_rows
+from rulebot.sources.screening import touchable
+from rulebot.sources.units import plan_units
 
 if TYPE_CHECKING:
     from rulebot.library.journal import JournalAction
@@ -101,46 +105,48 @@ def apply_remote(
     requests_before: int = 0,
     stop: Callable[[], bool] | None = None,
     progress: bool = False,
+    cache: int = CACHE,
 ) -> Result:
     """Send ``plan``; ``stop`` is asked between batches (the daemon's SIGTERM):
     when it says so, no further batch is sent, and the unsent actions are
     reported as skipped, to be planned again by the next run. ``progress``
     (or ``client.show_progress``) shows "sent batch k/n" on a terminal.
-    Ctrl-C raises ``SendInterrupted`` after closing the journal's run."""
+    Ctrl-C raises ``SendInterrupted`` after closing the journal's run.
+
+    Nothing is held whole (#28), as in every other server source's apply
+    (``sources.applier``): the screening and its journal rows go a block of
+    actions at a time (``screen_stream``, holding at most ``cache`` items),
+    the batches are made as the plan is read, and the outcomes are a byte
+    each."""
     assert config.pocket is not None
     batch_size = config.pocket.batch_size
-    before = touchable(store, plan.actions)  # all a stale check or undo can ask about
-    outcomes, queue = screen(plan, before, check_stale=check_stale)
-    run_id = store.journal_begin(
-        "apply-pocket",
-        [a.to_json() for a in plan.actions],
-        source=plan.source,
-        before=before_states(plan, before),  # what `undo` restores
-    )
-    for index, outcome in outcomes.items():
-        store.journal_mark(run_id, [index], "skipped", outcome.error)
-    batches = _batches(queue, batch_size)
+    outcomes = Outcomes(plan.actions, by_index=True)
+    queued = bytearray(len(plan.actions))  # 1: the screening sends it
+    rows = screened_rows(store, plan, outcomes, queued, check_stale=check_stale, cache=cache)
+    with store.transaction() as conn:
+        run_id = store.journal_record("apply-pocket", rows, conn, source=plan.source)
     show = (progress or client.show_progress) and sys.stderr.isatty()
+    batches = _batches(plan_units(plan, queued), batch_size)
+    # "k/n" on a terminal: the batches counted first (the plan is read twice)
+    total = sum(1 for _ in _batches(plan_units(plan, queued), batch_size)) if show else 0
     try:
-        _send_batches(store, client, run_id, batches, outcomes, stop, show)
+        _send_batches(store, client, run_id, batches, outcomes, stop, show, total)
     except KeyboardInterrupt:
-        landed = sum(1 for o in outcomes.values() if o.state == "succeeded")
         store.journal_finish(run_id, "interrupted")
-        raise SendInterrupted(landed, len(plan.actions)) from None
+        raise SendInterrupted(outcomes.count("succeeded"), len(plan.actions)) from None
     except ServerUnreachable as lost:
         store.journal_finish(run_id, "failed")
-        states = [outcomes[i].state if i in outcomes else "" for i in range(len(plan.actions))]
-        unsent = sum(1 for o in outcomes.values() if o.error == UNANSWERED)
+        states = [STATES[code] if code != Outcomes.UNSET else "" for code in outcomes.states]
+        unsent = sum(1 for o in outcomes.of("skipped") if o.error == UNANSWERED)
         raise stopped_run(lost, 1, states, unsent) from None
     finally:
-        if show and batches:
+        if show and total:
             print(file=sys.stderr, flush=True)
     _forgive_superseded(store, run_id, outcomes)
-    ordered = [outcomes[i] for i in sorted(outcomes)]
-    status = "ok" if all(o.state != "failed" for o in ordered) else "partial"
+    status = "partial" if outcomes.count("failed") else "ok"
     store.journal_finish(run_id, status)
     return Result(
-        outcomes=ordered,
+        outcomes=outcomes,
         started_at=plan.created_at,
         requests=client.requests_made - requests_before,
         source=plan.source,
@@ -151,23 +157,22 @@ def _send_batches(
     store: Store,
     client: PocketClient,
     run_id: int,
-    batches: list[Batch],
-    outcomes: dict[int, Outcome],
+    batches: Iterator[Batch],
+    outcomes: Outcomes,
     stop: Callable[[], bool] | None,
     show: bool,
+    total: int,
 ) -> None:
-    total = sum(len(batch) for batch in batches)
+    """Send the batches in turn (``total`` of them: shown on a terminal)."""
+    planned_total = outcomes.states.count(Outcomes.UNSET)
     done = 0
-    for number, batch in enumerate(batches):
+    for number, batch in enumerate(batches, 1):
         if stop is not None and stop():
-            unsent = [entry for later in batches[number:] for entry in later]
-            for index, planned in unsent:
-                outcomes[index] = Outcome(index, planned, "skipped", STOPPED)
-            store.journal_mark(run_id, [i for i, _ in unsent], "skipped", STOPPED)
+            unsent = _skip(store, run_id, itertools.chain([batch], batches), outcomes, STOPPED)
             logger.warning(
                 "stopping: %d action%s not sent; the next run plans them",
-                len(unsent),
-                "" if len(unsent) == 1 else "s",
+                unsent,
+                "" if unsent == 1 else "s",
             )
             return
         store.journal_mark(run_id, [i for i, _ in batch], "sent")
@@ -176,42 +181,57 @@ def _send_batches(
         except ServerUnreachable as lost:
             # no answer, even after retries: the server is gone, and this batch
             # may have landed before it went (an answer lost after the work)
-            unsent = [entry for later in batches[number + 1 :] for entry in later]
             with store.transaction() as conn:
-                for index, planned in batch:
-                    outcomes[index] = Outcome(index, planned, "failed", str(lost))
+                for index, _ in batch:
+                    outcomes.put(index, "failed", str(lost))
                 store.journal_mark(run_id, [i for i, _ in batch], "failed", str(lost), conn)
-                for index, planned in unsent:
-                    outcomes[index] = Outcome(index, planned, "skipped", UNANSWERED)
-                store.journal_mark(run_id, [i for i, _ in unsent], "skipped", UNANSWERED, conn)
+                _skip(store, run_id, batches, outcomes, UNANSWERED, conn)
             rewind_cursor(store, [bounded_int(p.send.get("time")) or 0 for _, p in batch])
             raise
         with store.transaction() as conn:
             for (index, planned), (ok, detail) in zip(batch, answered, strict=True):
                 if isinstance(detail, Moot):  # the item is gone: done, and out of the mirror
-                    outcomes[index] = Outcome(index, planned, "succeeded")
+                    outcomes.put(index, "succeeded")
                     store.journal_mark(run_id, [index], "confirmed", f"moot: {detail}", conn)
                     store.delete([str(planned.item_id)], conn)
                 elif ok:
-                    outcomes[index] = Outcome(index, planned, "succeeded")
+                    outcomes.put(index, "succeeded")
                     added = _mirror(store, planned, detail, conn)
                     store.journal_mark(run_id, [index], "confirmed", None, conn)
                     if added is not None:  # what undoing this add deletes: that item only
                         store.journal_note(run_id, index, "created", item_state(added), conn)
                 else:
-                    outcomes[index] = Outcome(index, planned, "failed", str(detail))
+                    outcomes.put(index, "failed", str(detail))
                     store.journal_mark(run_id, [index], "failed", str(detail), conn)
         done += len(batch)
         if show:  # TTY only, like sync's progress
             print(
-                f"\rrulebot: sent batch {number + 1}/{len(batches)} ({done}/{total} actions)",
+                f"\rrulebot: sent batch {number}/{total} ({done}/{planned_total} actions)",
                 end="",
                 file=sys.stderr,
                 flush=True,
             )
 
 
-def _forgive_superseded(store: Store, run_id: int, outcomes: dict[int, Outcome]) -> None:
+def _skip(
+    store: Store,
+    run_id: int,
+    batches: Iterable[Batch],
+    outcomes: Outcomes,
+    why: str,
+    conn: Any = None,
+) -> int:
+    """Journal every action of ``batches`` as skipped (``why``); how many."""
+    count = 0
+    for batch in batches:
+        for index, _ in batch:
+            outcomes.put(index, "skipped", why)
+        store.journal_mark(run_id, [i for i, _ in batch], "skipped", why, conn)
+        count += len(batch)
+    return count
+
+
+def _forgive_superseded(store: Store, run_id: int, outcomes: Outcomes) -> None:
     """An action that failed on an item this run then deleted did not matter.
 
     The case is real: when an answer is lost (a dropped connection after the
@@ -220,20 +240,22 @@ def _forgive_superseded(store: Store, run_id: int, outcomes: dict[int, Outcome])
     ``delete X`` already ran. Reporting that as a failure would fail an
     unattended run that did exactly what it planned.
     """
+    if not outcomes.count("failed"):
+        return
     deleted_at = {
-        outcome.action.item_id: index
-        for index, outcome in outcomes.items()
-        if outcome.state == "succeeded" and outcome.action.name == "delete"
+        outcome.action.item_id: outcome.index
+        for outcome in outcomes.of("succeeded")
+        if outcome.action.name == "delete"
     }
-    for index, outcome in list(outcomes.items()):
-        item_id = outcome.action.item_id
-        if outcome.state == "failed" and deleted_at.get(item_id, -1) > index:
-            outcomes[index] = Outcome(index, outcome.action, "succeeded")
-            store.journal_mark(run_id, [index], "confirmed", f"moot: {outcome.error}")
+    for outcome in list(outcomes.of("failed")):
+        if deleted_at.get(outcome.action.item_id, -1) > outcome.index:
+            outcomes.put(outcome.index, "succeeded")
+            store.journal_mark(run_id, [outcome.index], "confirmed", f"moot: {outcome.error}")
 
 
-def _batches(queue: Batch, size: int) -> list[Batch]:
-    """Batches of at most ``size``, never splitting one rule's actions on one item.
+def _batches(units: Iterable[Batch], size: int) -> Iterator[Batch]:
+    """Batches of at most ``size``, never splitting one rule's actions on one
+    item (a unit: ``sources.units``), made as the units come.
 
     A request is what a crash leaves all-or-nothing. After a crash the next
     run plans again, and a rule's first action can end its own match
@@ -241,28 +263,17 @@ def _batches(queue: Batch, size: int) -> list[Batch]:
     split across requests, the second would never be sent. So a group
     larger than a whole batch goes alone, as one request of its own.
     """
-    groups: list[Batch] = []
-    for entry in queue:
-        _, planned = entry
-        key = (planned.rule, planned.item_id)
-        last = groups[-1][-1][1] if groups else None
-        if last is not None and planned.item_id is not None and (last.rule, last.item_id) == key:
-            groups[-1].append(entry)
-        else:
-            groups.append([entry])
-    batches: list[Batch] = []
     current: Batch = []
-    for group in groups:
+    for group in units:
         if current and len(current) + len(group) > size:
-            batches.append(current)
+            yield current
             current = []
         current.extend(group)
         if len(current) >= size:
-            batches.append(current)
+            yield current
             current = []
     if current:
-        batches.append(current)
-    return batches
+        yield current
 
 
 def _send(client: PocketClient, batch: Batch) -> list[tuple[bool, Any]]:
