@@ -62,7 +62,7 @@ logger = logging.getLogger("rulebot.applier")
 FATAL = (CredentialsError, RateLimited)
 
 OUTAGE = 3  # units (or bulk requests) in a row without any answer: the server is down
-CACHE = 25_000  # items the screening holds, for each of its two libraries (``screen_stream``)
+CACHE = 5_000  # items the screening holds, for each of its two libraries (``screen_stream``)
 
 
 @dataclass(frozen=True)
