@@ -31,7 +31,7 @@ from pathlib import Path
 from rulebot.cli import main as rulebot
 from rulebot.fake.wallabag import FakeWallabag
 from rulebot.library.store import Store
-from rulebot.sources import wallabag
+from rulebot.sources.wallabag import source as wallabag
 
 NOW = "2026-11-26T06:00:00Z"
 T = 1_795_672_800
