@@ -319,6 +319,14 @@ class Store(Journal, StoreLock):
                 )
         return known
 
+    def live_ids(self) -> set[str]:
+        """The ids of the live items."""
+        with self._snapshot():
+            rows = self._conn.execute(
+                f"SELECT item_id FROM items WHERE status NOT IN ({DELETED}, {HIDDEN})"
+            )
+            return {row[0] for row in rows}
+
     def ids_tagged(self, tag: str) -> list[str]:
         """Ids of live items with a tag that folds like ``tag`` by ``loose_tag``:
         full case folding, the ends trimmed and an inner space read as ``-``.

@@ -106,7 +106,7 @@ class Sync:
 
     def full(self, items: list[Item], meta: Mapping[str, str | None] = {}) -> SyncResult:
         """A complete listing: the mirror becomes exactly ``items``."""
-        known = {item.item_id for item in self.store.items()}
+        known = self.store.live_ids()  # ids, not items: the mirror is not held
         seen = {item.item_id for item in items}
         write(self.store, items, full=True, meta={SOURCE_KEY: self.session.source_id, **meta})
         return SyncResult(True, len(items), len(known - seen), self.requests)

@@ -155,11 +155,15 @@ class ReadeckSession(ServerSession):
         """Bookmarks as items, and the ids the server still has. A garbled one is
         reported and kept out (never stored half-read) but is not gone; one the
         web UI is deleting (20 s) is gone."""
-        listed = [raw for raw in raws if not is_scheduled_for_deletion(raw)]
-        present = {
-            raw["id"] for raw in listed if isinstance(raw, dict) and isinstance(raw.get("id"), str)
-        }
-        return self.read(listed), present
+        items: list[Item] = []
+        present: set[str] = set()
+        for raw in raws:  # each bookmark read as it comes: the listing is never held (#28)
+            if is_scheduled_for_deletion(raw):
+                continue
+            if isinstance(raw, dict) and isinstance(raw.get("id"), str):
+                present.add(raw["id"])
+            items.extend(self.read([raw]))
+        return items, present
 
     def to_item(self, raw: Any) -> Item:
         return bookmark_to_item(raw)

@@ -171,19 +171,21 @@ class WallabagSession(ServerSession):
         """The readable entries, and whether the listing held still: every
         page saw the same ``total``, that many rows came, no entry twice.
         Unreadable entries are skipped but still counted as rows."""
-        listed: list[Any] = []
         seen: set[str] = set()
         repeated = False
-        for raw in raws:
-            listed.append(raw)
+        rows = 0
+        items: dict[str, Item] = {}
+        for raw in raws:  # each entry read as it comes: the listing is never held (#28)
+            rows += 1
             if isinstance(raw, Mapping):
                 entry_id = str(raw.get("id"))
                 repeated = repeated or entry_id in seen
                 seen.add(entry_id)
-        # offset paging may show one twice: the last copy counts
-        items = {item.item_id: item for item in self.read(listed)}
+            # offset paging may show one twice: the last copy counts
+            for item in self.read([raw]):
+                items[item.item_id] = item
         first, last = self.client.first_total, self.client.last_total
-        steady = not repeated and (last is None or first == last == len(listed))
+        steady = not repeated and (last is None or first == last == rows)
         return list(items.values()), steady
 
     def to_item(self, raw: Any) -> Item:
