@@ -209,13 +209,15 @@ class LinkdingSession(ServerSession):
         """Bookmarks as items (one per id: a bookmark listed in both lists moved
         while they were read, and its later state wins), and the ids of those
         rulebot cannot read: reported, kept out of the mirror, but not gone."""
-        listed = list(raws)
         items: dict[str, Item] = {}
-        for item in self.read(listed):
-            known = items.get(item.item_id)
-            if known is None or (item.time_updated or 0) >= (known.time_updated or 0):
-                items[item.item_id] = item
-        ids = {str(raw["id"]) for raw in listed if isinstance(raw, dict) and is_id(raw.get("id"))}
+        ids: set[str] = set()
+        for raw in raws:  # each bookmark read as it comes: the listing is never held (#28)
+            if isinstance(raw, dict) and is_id(raw.get("id")):
+                ids.add(str(raw["id"]))
+            for item in self.read([raw]):
+                known = items.get(item.item_id)
+                if known is None or (item.time_updated or 0) >= (known.time_updated or 0):
+                    items[item.item_id] = item
         return list(items.values()), ids - set(items)
 
     def to_item(self, raw: Any) -> Item:
