@@ -110,29 +110,33 @@ class ReadwiseSession(ServerSession):
             is None
         )
         after = None if full or cursor is None else _iso(cursor)
-        raws = list(self.client.iter_documents(updated_after=after, bounds=scan.bounds))
-        kept = [raw for raw in raws if is_library_document(raw, include_feed=self.include_feed)]
-        items = self.read(kept)
-        fresh = self._cursor(raws)
+        items: list[Item] = []
+        listed: set[str] = set()  # every id listed, kept or not
+        newest = 0
+        # each document read as it comes: the listing is never held (#28)
+        for raw in self.client.iter_documents(updated_after=after, bounds=scan.bounds):
+            newest = max(newest, _updated(raw))
+            if isinstance(raw, Mapping):
+                listed.add(str(raw.get("id")))
+            if is_library_document(raw, include_feed=self.include_feed):
+                items.extend(self.read([raw]))
+        fresh = self._cursor(newest)
         next_cursor = str(fresh if fresh is not None else cursor or 0)
         if full:
             return scan.full(items, {FULL_SCAN_KEY: str(now), CURSOR_KEY: next_cursor})
         # listed but no longer in the library (moved to the feed, a highlight): out
-        gone = {str(raw.get("id")) for raw in raws if isinstance(raw, Mapping)} - {
-            item.item_id for item in items
-        }
+        gone = listed - {item.item_id for item in items}
         return scan.changes(items, gone, {CURSOR_KEY: next_cursor})
 
     def to_item(self, raw: Any) -> Item:
         return document_to_item(raw, favorite=self.favorite)
 
-    def _cursor(self, raws: list[Any]) -> int | None:
-        """The next ``updatedAfter`` (None: keep the one there is): the newest
-        change listed, never past the server's clock when the listing began
-        (its Date header; a document dated ahead of it would otherwise hide
-        every change made in between) nor past what this machine's clock
-        vouches for, less the overlap."""
-        newest = max((_updated(raw) for raw in raws), default=0)
+    def _cursor(self, newest: int) -> int | None:
+        """The next ``updatedAfter`` (None: keep the one there is): ``newest``,
+        the newest change listed (0: none), never past the server's clock
+        when the listing began (its Date header; a document dated ahead of it
+        would otherwise hide every change made in between) nor past what this
+        machine's clock vouches for, less the overlap."""
         listed_at = self.client.listed_at
         if listed_at is not None:
             date = believable(listed_at, "Reader's Date header", clock=self.clock)
