@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import Generator, Iterable, Iterator, Sequence
+from collections.abc import Container, Generator, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -326,6 +326,15 @@ class Store(Journal, StoreLock):
                 f"SELECT item_id FROM items WHERE status NOT IN ({DELETED}, {HIDDEN})"
             )
             return {row[0] for row in rows}
+
+    def live_tags(self, skip: Container[str] = ()) -> set[str]:
+        """The distinct tags of the live items, leaving out those in ``skip``."""
+        with self._snapshot():
+            rows = self._conn.execute(
+                "SELECT t.item_id, t.tag FROM item_tags t JOIN items i ON i.item_id = t.item_id"
+                f" WHERE i.status NOT IN ({DELETED}, {HIDDEN})"
+            )
+            return {tag for item_id, tag in rows if item_id not in skip}
 
     def ids_tagged(self, tag: str) -> list[str]:
         """Ids of live items with a tag that folds like ``tag`` by ``loose_tag``:

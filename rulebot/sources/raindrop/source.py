@@ -37,7 +37,6 @@ import logging
 import os
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -179,16 +178,18 @@ class RaindropSession(ServerSession):
         """Every bookmark outside Trash; a listing the library moved under
         (offset paging: the count changed, a bookmark came twice) is read once more."""
         for attempt in (0, 1):
-            listed: list[Any] = []
-            seen: Counter[str] = Counter()
+            items: list[Item] = []
+            rows = newest = 0
+            # each bookmark read as it comes: the listing is never held (#28)
             for raw in self.client.iter_raindrops(ALL, sort="-created", bounds=bounds):
-                listed.append(raw)
-                seen[str(raw.get("_id")) if isinstance(raw, Mapping) else ""] += 1
+                rows += 1
+                newest = max(newest, _newest([raw]))
+                items.extend(self.read([raw]))
             first, last = self.client.first_count, self.client.last_count
-            steady = first == last and (last is None or last == len(listed))
-            fresh = self._cursor(listed)
+            steady = first == last and (last is None or last == rows)
+            fresh = self._cursor(newest)
             if steady or attempt:
-                return self.read(listed), fresh
+                return items, fresh
             logger.info("the library changed while it was listed; listing once more")
         raise AssertionError("unreachable")
 
@@ -196,7 +197,7 @@ class RaindropSession(ServerSession):
         """The bookmarks changed at or after ``cursor`` and those that went to
         Trash since; the next cursor."""
         changed = self._since(ALL, cursor, bounds)
-        fresh = self._cursor(changed)
+        fresh = self._cursor(_newest(changed))
         items = {item.item_id: item for item in self.read(changed)}
         trashed = self._since(TRASH, cursor, bounds)
         gone = {str(raw.get("_id")) for raw in trashed if isinstance(raw, Mapping)} - set(items)
@@ -211,17 +212,16 @@ class RaindropSession(ServerSession):
             listed.append(raw)
         return listed
 
-    def _cursor(self, listed: list[Any]) -> int | None:
+    def _cursor(self, newest: int) -> int | None:
         """The next cursor: the server's clock when the listing began (its
-        Date), else what the newest change seen and this machine's clock
-        vouch for, less ``OVERLAP`` (``rulebot.sources.cursors``)."""
+        Date), else what ``newest`` (the newest change seen; 0: none) and
+        this machine's clock vouch for, less ``OVERLAP``
+        (``rulebot.sources.cursors``)."""
         listed_at = self.client.listed_at
         if listed_at is not None:
             date = believable(listed_at, "Raindrop.io's Date header", clock=self.clock)
             if date is not None:
                 return max(0, date - OVERLAP)
-        times = [stamp(raw, "lastUpdate") for raw in listed if isinstance(raw, Mapping)]
-        newest = int(max((t for t in times if t is not None), default=0))
         return max(0, vouched(newest, clock=self.clock) - OVERLAP) if newest else None
 
     def _tags_agree(self, store: Store, changed: list[Item], gone: set[str]) -> bool:
@@ -229,9 +229,10 @@ class RaindropSession(ServerSession):
         lack: a tag another client renamed, if Raindrop.io did not bump the
         bookmarks' ``lastUpdate`` for it (unconfirmed), shows only there. A
         tag the server lacks is no sign: a deletion for good looks the same."""
-        library = {item.item_id: item for item in store.items()}
-        library.update((item.item_id, item) for item in changed)
-        held = {FOLD(t) for i, item in library.items() if i not in gone for t in item.tags or ()}
+        # the mirror as the sync leaves it, its tags only (the items are not held)
+        fresh = {item.item_id for item in changed}
+        held = {FOLD(t) for item in changed if item.item_id not in gone for t in item.tags or ()}
+        held.update(FOLD(t) for t in store.live_tags(skip=gone | fresh))
         server = {FOLD(str(tag["_id"])) for tag in self.client.list_tags()}
         return not server - held
 
@@ -412,3 +413,9 @@ def _unknown_moves(action: str, current: Item) -> int | None:
 
 
 from_config = RaindropSource.from_config
+
+
+def _newest(raws: Iterable[Any]) -> int:
+    """The newest ``lastUpdate`` among ``raws`` (0: none)."""
+    times = (stamp(raw, "lastUpdate") for raw in raws if isinstance(raw, Mapping))
+    return int(max((t for t in times if t is not None), default=0))
