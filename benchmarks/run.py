@@ -1,6 +1,6 @@
 """Every figure docs/performance.md quotes, next to its floor, in one command.
 
-    .venv/bin/python benchmarks/run.py             (about 80 minutes on 2 cores)
+    .venv/bin/python benchmarks/run.py             (about 100 minutes on 2 cores)
     .venv/bin/python benchmarks/run.py --large     (adds 1,000,000 items: +15 minutes)
     .venv/bin/python benchmarks/run.py --only floors startup
 
@@ -81,6 +81,7 @@ def benchmarks(large: bool) -> dict[str, list[list[str]]]:
         "server-memory": [
             ["bench_server_memory.py", "--items", "25000", "--sources", ONE_REQUEST],
             ["bench_server_memory.py", "--items", "10000", "--sources", "shaarli,linkding"],
+            ["bench_server_memory.py", "--items", "100000", "--sources", "karakeep"],
         ],
     }
 
