@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rulebot.library.item import Item
-from rulebot.library.item_order import MARK, OutOfOrder, oldest_first
+from rulebot.library.item_order import MARK, OutOfOrder, in_order, oldest_first
 from rulebot.library.store import Store
 
 RULES = """\
@@ -238,3 +238,11 @@ def test_oldest_first_sorts_as_the_sort_key_does(pairs: list[tuple[str, int | No
     sorted_here = list(library)
     oldest_first(sorted_here)
     assert sorted_here == sorted(library, key=lambda item: item.sort_key)
+
+
+def test_an_item_out_of_order_is_named_with_its_id_escaped() -> None:
+    """The message goes to a log line; the ids come from whatever wrote the store."""
+    with pytest.raises(OutOfOrder) as caught:
+        in_order([Item("\x1b[31m9", time_added=5)], Item("8\n", time_added=9))
+    assert "\x1b" not in str(caught.value) and "\n" not in str(caught.value)
+    assert "9" in str(caught.value) and "8" in str(caught.value)

@@ -32,6 +32,7 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 
 from rulebot.library.item import Item
+from rulebot.safe import printable
 
 MARK = "items_in_order"
 _IDS_PER_QUERY = 500  # SQLite allows 999 parameters on old builds
@@ -150,6 +151,9 @@ def in_order(items: Iterable[Item], last: Item | None) -> Item | None:
         if last is not None:
             before, added = last.time_added or 0, item.time_added or 0
             if added < before or (added == before and item.sort_key < last.sort_key):
-                raise OutOfOrder(f"item {item.item_id} is stored after item {last.item_id}")
+                # ids another program wrote, shown in a log line: escaped
+                raise OutOfOrder(
+                    f"item {printable(item.item_id)} is stored after item {printable(last.item_id)}"
+                )
         last = item
     return last
