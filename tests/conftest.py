@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +30,12 @@ settings.register_profile("repeatable", derandomize=True, deadline=None)
 settings.register_profile("explore", deadline=None)
 settings.register_profile("thorough", deadline=None, max_examples=1000)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
+
+# Rules files the schema passed are remembered between runs (rulebot.rules.validated):
+# in a directory of this session's own, never the developer's ~/.cache; the CLI
+# tests' subprocesses inherit it.
+os.environ["RULEBOT_CACHE_DIR"] = tempfile.mkdtemp(prefix="rulebot-validated-")
+atexit.register(shutil.rmtree, os.environ["RULEBOT_CACHE_DIR"], ignore_errors=True)
 
 
 # -- parallel workers (pytest-xdist: ``-n auto`` in pyproject's addopts) -----------------------

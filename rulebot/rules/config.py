@@ -36,6 +36,7 @@ from rulebot.errors import ConfigError
 from rulebot.rules import actions as actions_vocab
 from rulebot.rules import conditions as conditions_vocab
 from rulebot.rules import schema as schema_module
+from rulebot.rules import validated
 from rulebot.rules.marked_yaml import MAX_NODES, MarkedLoader, TooLarge, mark_of, yaml_error_message
 from rulebot.rules.problems import Checked, Problem
 from rulebot.rules.problems import render_problems as render_problems  # cli.py's, re-exported
@@ -91,10 +92,15 @@ def _check_text(text: str, filename: str) -> Checked:
             1, 1, f"the top level must be a mapping (`version: 1`, `rules: ...`), not {kind}"
         )
         return checked
-    trapped = {finding.path for finding in checked.findings}
-    for finding in schema_findings(document):
-        if finding.path not in trapped:  # the YAML layer already said it better
-            checked.findings.append(finding)
+    if not validated.known(text):  # only a text with no finding at all is known
+        trapped = {finding.path for finding in checked.findings}
+        clean = True
+        for finding in schema_findings(document):
+            clean = False
+            if finding.path not in trapped:  # the YAML layer already said it better
+                checked.findings.append(finding)
+        if clean and not checked.findings:
+            validated.remember(text)
     Semantics(checked).run()
     return checked
 
