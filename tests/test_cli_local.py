@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 import io
 import json
@@ -19,6 +20,8 @@ from rulebot.library.store import Store
 from rulebot.planning.plan import Plan
 
 from .helpers import clear_rulebot_env, rb
+
+ROOT = Path(__file__).resolve().parent.parent
 
 NOW = "2026-11-26T06:00:00Z"
 T = 1795672800  # NOW in unix seconds
@@ -750,3 +753,30 @@ def test_a_plan_too_large_to_hold_is_saved_and_applied_from_disk(
         assert store.items() == [i for i in expected if not i.is_deleted]
         [run] = store.journal_runs(1)
         assert [e.index for e in store.journal_entries(run.run_id)] == list(range(len(reference)))
+
+
+def test_every_command_has_its_handler_and_loads_only_its_own_module() -> None:
+    """The parser's commands and HANDLERS agree, each handler is found, and a
+    command imports no other command's module (they are loaded when run)."""
+    from rulebot.cli import HANDLERS, build_parser, handler_of
+
+    parser = build_parser()
+    commands = next(
+        action for action in parser._actions if isinstance(action, argparse._SubParsersAction)
+    )
+    assert set(commands.choices) == set(HANDLERS)
+    assert all(callable(handler_of(command)) for command in HANDLERS)
+    probe = (
+        "import sys; from rulebot.cli import main; main(['validate', sys.argv[1]]);"
+        " print(sorted(m for m in sys.modules if m.startswith('rulebot.commands.')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, str(ROOT / "rules.example.yaml")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert (
+        done.stdout.strip().splitlines()[-1]
+        == "['rulebot.commands.config', 'rulebot.commands.shared']"
+    )

@@ -35,6 +35,9 @@ def test_every_source_with_a_server_has_a_demo() -> None:
 
     assert set(SERVERS) == set(BACKENDS) - {"local"}  # local: the README's own command
     assert {path.stem for path in DEMO_RULES.glob("*.yaml")} == set(SERVERS)
+    from rulebot.cli import DEMO_SOURCES  # the parser's choices, kept without importing demo
+
+    assert tuple(sorted(SERVERS)) == DEMO_SOURCES
 
 
 @pytest.mark.parametrize("source", sorted(SERVERS))

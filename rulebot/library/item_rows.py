@@ -106,15 +106,22 @@ def plain_row(item: Item) -> tuple[Any, ...]:
 
 
 def insert_tags(conn: sqlite3.Connection, items: list[Item]) -> None:
+    # in the table's key order: appended to its B-tree rather than each row
+    # put in a random place (items come oldest first, their ids in no order);
+    # 0.35 -> 0.25 s for an import's 246k tags, sorting included
+    tagged = sorted((item for item in items if item.tags), key=_item_id)
     conn.executemany(
         "INSERT INTO item_tags VALUES (?, ?, ?)",
         (
             (item.item_id, tag, position)
-            for item in items
-            if item.tags
-            for position, tag in enumerate(item.tags)
+            for item in tagged
+            for position, tag in enumerate(item.tags or ())
         ),
     )
+
+
+def _item_id(item: Item) -> str:
+    return item.item_id
 
 
 def rows_to_items(rows: Iterable[Sequence[Any]], tags: dict[str, tuple[str, ...]]) -> list[Item]:
