@@ -154,8 +154,10 @@ def test_the_store_streams_the_library_in_sort_key_order(
 ) -> None:  # type: ignore[no-untyped-def]
     path = Path(tmp_path_factory.mktemp("s")) / "s.db"
     # tags out of alphabetical order (they must come back in their own order);
-    # a tag holding the unit separator makes iter_items read tags separately
-    spellings = [("d", "B", "a"), (), None, ("c", "a"), ("z\x1fy",) if odd_tag else ("x",)]
+    # tags come as a JSON array from SQLite: separators, quotes, backslashes,
+    # brackets and characters outside the BMP must come back as written
+    odd = ("z\x1fy", 'q"\\', "[], ", "\U0001f600\u2028") if odd_tag else ("x",)
+    spellings = [("d", "B", "a"), (), None, ("c", "a"), odd]
     items = [
         Item(
             item_id=i,

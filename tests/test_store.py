@@ -11,7 +11,6 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -609,18 +608,12 @@ def test_lock_is_reentrant_within_one_store_but_not_across_stores(tmp_path: Path
 
 # -- performance -----------------------------------------------------------------------------------
 @pytest.mark.slow
-def test_100k_items_upsert_and_load_fast(store: Store) -> None:
+def test_100k_items_upsert_and_load(store: Store) -> None:
+    """A large library goes in and comes back whole, in order (how fast is
+    measured by benchmarks/, not here: CI times nothing)."""
     many = [
         item(str(n), given_title=f"title {n}", tags=("read-later", "js") if n % 3 else ())
         for n in range(100_000)
     ]
-    start = time.perf_counter()
     store.upsert(many)
-    upserted = time.perf_counter() - start
-    start = time.perf_counter()
-    loaded = store.items()
-    load = time.perf_counter() - start
-    assert loaded == many
-    # Generous bounds for a loaded CI machine; typical figures are in docs/performance.md.
-    assert upserted < 5, f"upsert of 100k items took {upserted:.2f}s"
-    assert load < 2, f"items() of 100k items took {load:.2f}s"
+    assert store.items() == many

@@ -14,6 +14,7 @@ open the file with sqlite3 or Datasette.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
 from collections.abc import Container, Generator, Iterable, Iterator, Sequence
@@ -251,35 +252,19 @@ class Store(Journal, StoreLock):
         characters; ``sql_orderable`` says whether they all are."""
         with self._snapshot():
             stored = item_order.state(self._conn) is not None
-            # each row brings its tags (one indexed lookup in SQLite, joined
-            # by the unit separator) unless a tag holds that character
-            joined = not self._conn.execute(
-                "SELECT 1 FROM item_tags WHERE instr(tag, char(31)) LIMIT 1"
-            ).fetchone()
-            tags_column = (
-                f", (SELECT group_concat(tag, char(31){IN_POSITION}) FROM item_tags t"
-                " WHERE t.item_id = items.item_id)"
-                if joined
-                else ""
-            )
+            # each row brings its tags as a JSON array (one indexed lookup in
+            # SQLite; any character may be in a tag, and JSON quotes them all)
             cursor = self._conn.execute(
-                f"SELECT {ITEM_COLUMNS}{tags_column} FROM items"
+                f"SELECT {ITEM_COLUMNS}, (SELECT json_group_array(tag{IN_POSITION})"
+                " FROM item_tags t WHERE t.item_id = items.item_id) FROM items"
                 f" WHERE status NOT IN ({DELETED}, {HIDDEN})"
                 + ("" if stored else f" ORDER BY {SQL_ORDER}")
             )
-            split: dict[str, tuple[str, ...]] = {}  # one tuple per distinct tag list
+            parsed = _TagLists()
             last: Item | None = None
             while rows := cursor.fetchmany(chunk):
                 with gc_paused():
-                    if joined:
-                        tags = {
-                            row[0]: split.get(row[-1])
-                            or split.setdefault(row[-1], tuple(row[-1].split("\x1f")))
-                            for row in rows
-                            if row[-1] is not None
-                        }
-                    else:
-                        tags = self._tags_of([row[0] for row in rows])
+                    tags = {row[0]: parsed[row[-1]] for row in rows}
                     items = rows_to_items(rows, tags)
                 if stored:
                     last = item_order.in_order(items, last)
@@ -541,3 +526,12 @@ class Store(Journal, StoreLock):
 
 def _sort_key(item: Item) -> tuple[int, int, str]:
     return item.sort_key
+
+
+class _TagLists(dict[str, tuple[str, ...]]):
+    """A JSON array of tags -> its tuple, parsed once: a library repeats a
+    few combinations, and sharing one tuple each saves time and memory."""
+
+    def __missing__(self, raw: str) -> tuple[str, ...]:
+        found = self[raw] = tuple(json.loads(raw))
+        return found
