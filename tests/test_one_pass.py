@@ -432,8 +432,13 @@ def test_a_full_disk_under_the_spool_is_an_error_not_a_traceback(
     from rulebot.errors import RulebotError
 
     class Full:
+        closed = False
+
         def write(self, data: bytes) -> int:
             raise OSError(errno.ENOSPC, "No space left on device")
+
+        def close(self) -> None:
+            self.closed = True
 
     def temporary_file() -> Full:
         if fails == "open":
@@ -445,3 +450,38 @@ def test_a_full_disk_under_the_spool_is_an_error_not_a_traceback(
     rules = [rule("tag", None, [{"tags_add": ["x"]}])]
     with pytest.raises(RulebotError, match="No space left on device; nothing was changed"):
         plan_in_passes(rules, chunked(items, 100), NOW, spill=0)
+
+
+def test_a_spooled_plan_closes_its_file_when_it_goes() -> None:
+    """The temporary file is closed by its owner going (the spool while
+    planning, the plan's actions after), not left to the garbage collector."""
+    import gc
+
+    from rulebot.planning.planned import PlannedAction
+    from rulebot.planning.spool import Spool
+
+    def spilled() -> Spool:
+        spool = Spool(1, limit=0)
+        send = {"action": "archive", "item_id": "1"}
+        spool.add(0, 0, [PlannedAction("r", send, None, ("why",))])
+        assert spool.file is not None
+        return spool
+
+    abandoned = spilled()  # planning stopped before finish: the spool owns it
+    file = abandoned.file
+    assert file is not None
+    del abandoned
+    gc.collect()
+    assert file.closed
+
+    spool = spilled()
+    file = spool.file
+    assert file is not None
+    actions = spool.finish()
+    del spool
+    gc.collect()
+    assert not file.closed  # handed on: the plan still reads it
+    assert [action.send["action"] for action in actions] == ["archive"]
+    del actions
+    gc.collect()
+    assert file.closed

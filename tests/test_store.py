@@ -585,9 +585,9 @@ def test_two_processes_cannot_hold_the_store_at_once(tmp_path: Path) -> None:
 
 def test_a_killed_holder_releases_the_lock(tmp_path: Path) -> None:
     db = tmp_path / "rulebot.db"
-    child = _spawn_holder(db)
-    os.kill(child.pid, signal.SIGKILL)
-    child.wait(timeout=30)
+    with _spawn_holder(db) as child:  # its pipes closed after
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=30)
     with Store.open(db) as mine, mine.lock("run"):
         assert "rulebot run" in mine.lock_path.read_text()
 

@@ -145,12 +145,12 @@ def read_export_rows(path: str | Path, progress: Progress | bool | None = None) 
                 raise ExportFormatError(f"{where} is empty; expected a Pocket export")
             # Streamed, not read whole: a 100k-row export as one str plus
             # csv's copy of it would more than double the peak memory.
-            with source.open("rb") as raw:
+            with source.open("rb") as raw, _text(raw) as text:
                 try:
                     if first == b"<":
-                        _read_html(_text(raw), where, rows)
+                        _read_html(text, where, rows)
                     else:
-                        _read_csv(_text(raw), where, rows)
+                        _read_csv(text, where, rows)
                 except UnicodeDecodeError:
                     raise _not_utf8(source.read_bytes(), where) from None
         if rows.progress is not None:
@@ -279,8 +279,8 @@ def _read_zip(source: Path, rows: _Rows, report: Progress | None) -> None:
                 try:
                     # zipfile never yields more than the declared file_size
                     # (checked above), so the bounds hold for lying headers too
-                    with archive.open(info) as raw:
-                        _read_csv(_text(raw), where, rows)
+                    with archive.open(info) as raw, _text(raw) as text:
+                        _read_csv(text, where, rows)
                 except UnicodeDecodeError:
                     raise _not_utf8(archive.read(info), where) from None
                 except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:

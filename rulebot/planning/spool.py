@@ -23,6 +23,7 @@ import heapq
 import itertools
 import os
 import tempfile
+import weakref
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import IO, overload
@@ -99,6 +100,9 @@ class Spool:
             self.file = tempfile.TemporaryFile()  # noqa: SIM115
         except OSError as err:
             raise _cannot(err) from None
+        # closed (not left to the garbage collector) when its owner goes: this
+        # spool until ``finish`` hands it on, then the plan's actions
+        self._closer = weakref.finalize(self, self.file.close)
         self.streams = [(_Stream(), _Stream()) for _ in self.parts]
         held, self.parts = self.parts, []
         for part, entries in enumerate(held):
@@ -134,6 +138,7 @@ class Spool:
             self.file.flush()
         except OSError as err:
             raise _cannot(err) from None
+        self._closer.detach()
         if self.items is None:  # a saved plan's: read in its order, counted when asked
             return SpooledActions(self.file, self.streams, self.names, self.rules)
         items = sum(byte.bit_count() for byte in self.items)
@@ -179,6 +184,7 @@ class SpooledActions(Sequence[PlannedAction]):
         wide: set[int] | None = None,
     ) -> None:
         self.file, self.streams = file, streams
+        weakref.finalize(self, file.close)
         self.names, self.rules, self.items = names, rules, items
         self.size = sum(stream.count for pair in streams for stream in pair)
         # parts with an account-wide action (None: all, as for a saved plan,
