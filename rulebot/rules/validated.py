@@ -4,8 +4,9 @@ file skips jsonschema (about 0.1 s: importing it and walking the file; the
 same file checked every night gets the same answer every night).
 
 A file is remembered by the SHA-256 of its text, the schema it was checked
-against (as built, so a changed schema forgets everything) and rulebot's
-version: one empty file per key in the cache directory. Only a clean answer
+against (as built, so a changed schema forgets everything), the code that
+checks it (``schema_messages``, and the installed jsonschema's stamp) and
+rulebot's version: one empty file per key in the cache directory. Only a clean answer
 is remembered; a file with any finding is checked every time, so its
 messages always come from the validator. The other checks (YAML, the
 semantic ones) run every time.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import json
 import os
 from functools import cache
@@ -26,6 +28,7 @@ from pathlib import Path
 
 from rulebot import __version__
 from rulebot.rules import schema as schema_module
+from rulebot.rules import schema_messages
 
 # Past this many remembered files the oldest half is removed (a key is 64
 # bytes of name; editors saving a file write a new one at each save).
@@ -43,8 +46,20 @@ def directory() -> Path | None:
 
 @cache
 def _schema_digest() -> bytes:
-    text = json.dumps(schema_module.build_schema(), separators=(",", ":"))
-    return hashlib.sha256(text.encode()).digest()
+    """The schema as built, the code that checks a file against it, and which
+    jsonschema would run it (found, not imported: its file's path, size and
+    time; an upgrade rewrites it)."""
+    digest = hashlib.sha256(
+        json.dumps(schema_module.build_schema(), separators=(",", ":")).encode()
+    )
+    with contextlib.suppress(OSError, TypeError):
+        digest.update(Path(schema_messages.__file__).read_bytes())
+    spec = importlib.util.find_spec("jsonschema")
+    if spec is not None and spec.origin:
+        with contextlib.suppress(OSError):
+            found = os.stat(spec.origin)
+            digest.update(f"{spec.origin}\0{found.st_size}\0{found.st_mtime_ns}".encode())
+    return digest.digest()
 
 
 def key(text: str) -> str:
