@@ -4,7 +4,7 @@ import pytest
 
 from rulebot.library.item import ARCHIVED, DELETED, UNREAD
 from rulebot.library.tagcase import ascii_lower, unicode_lower
-from rulebot.rules.actions import FLAG_ACTIONS, REGISTRY, compile_action, from_send
+from rulebot.rules.actions import FLAG_ACTIONS, REGISTRY, TagsAdd, compile_action, from_send
 from rulebot.rules.vocab import CompileContext, VocabError
 
 from .helpers import NOW, item
@@ -123,7 +123,7 @@ def test_case_only_tag_rename_leaves_exactly_the_new_spelling() -> None:
     after = {i.item_id: i.tags for i in effect.changed}
     assert after == {"1": ("Python", "web"), "2": ("Python",)}
     # and once applied, there is nothing left to do
-    library.update(after and {i.item_id: i for i in effect.changed})
+    library.update({i.item_id: i for i in effect.changed})
     assert action.on_library(library, set(), NOW) is None
 
 
@@ -202,7 +202,8 @@ def test_tag_actions_lower_case_and_never_case_fold() -> None:
     assert send_of({"tags_add": ["Maße"]}, item(tags=("masse",)))["tags"] == "Maße"
     assert send_of({"tags_remove": ["masse"]}, item(tags=("Maße",))) is None
     assert send_of({"tags_replace": ["masse"]}, item(tags=("Maße",))) is not None
-    assert compile_action({"tags_add": ["Maße", "masse"]}).tags == ["Maße", "masse"]
+    added = compile_action({"tags_add": ["Maße", "masse"]})
+    assert isinstance(added, TagsAdd) and added.tags == ["Maße", "masse"]
 
 
 def test_tag_actions_compare_ascii_letters_only_with_shaarlis_fold() -> None:

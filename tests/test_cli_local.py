@@ -86,7 +86,7 @@ def store_rows(path: Path) -> list[tuple]:
     return items + tags
 
 
-def items_by_url(workspace: Path) -> dict[str, object]:
+def items_by_url(workspace: Path) -> dict[str, Item]:
     with Store.open(workspace / ".rulebot" / "rulebot.db") as store:
         return {i.url: i for i in store.items()}
 
@@ -137,7 +137,7 @@ def test_run_applies_then_second_run_plans_nothing_but_what_limit_held(
     assert "Applied: 4 succeeded" in out
     items = items_by_url(workspace)
     assert items["https://a.org/old"].status == 1
-    assert "auto-archived" in items["https://a.org/old"].tags
+    assert "auto-archived" in (items["https://a.org/old"].tags or ())
     assert items["https://a.org/new"].tags == ("read-later", "javascript")
     assert "https://b.org/ancient" not in items
     # the limit held back the second ancient item; after that, nothing
@@ -527,6 +527,7 @@ def test_explain_reads_like_words_and_account_wide_rules_say_so(
     # times as dates, not unix seconds (it printed `read at 1796632764`)
     from rulebot.planning.plan import iso
 
+    assert old.time_added is not None
     assert f"added {iso(old.time_added)}" in out and str(old.time_added) not in out
     assert "read never" in out or "read unknown" in out
 

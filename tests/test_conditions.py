@@ -275,7 +275,7 @@ def test_fast_host_agrees_with_urlsplit(url: str) -> None:
 
 # -- the generated predicate agrees with the reference evaluation ------------------
 
-leaf_conditions = st.sampled_from(
+leaf_conditions: st.SearchStrategy[dict[str, object]] = st.sampled_from(
     [
         {"tag": "a"},
         {"tag": ["a", "b"]},
@@ -367,6 +367,7 @@ def test_empty_where_matches_every_live_item_and_says_so() -> None:
     where = compile_where({})
     items = [item(1, tags=None), item(2, status=ARCHIVED), item(3, favorite=None), None]
     assert [i.item_id for i in where.select(items, NOW)] == ["1", "2", "3"]
+    assert items[0] is not None
     assert where.matches(items[0], NOW) is True
     assert reasons(where.test(items[0], NOW)) == ["every item (where: {})"]
 

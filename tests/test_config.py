@@ -164,8 +164,11 @@ def test_merge_keys_are_not_duplicates() -> None:
         actions: [delete]
     """
     config = load_config_text(textwrap.dedent(text))
-    assert [type(part).__name__ for part in config.rules[1].where.parts] == ["Status", "Added"]
-    assert config.rules[1].where.parts[0].wanted == ["archived"]
+    where = config.rules[1].where
+    assert where is not None
+    assert [type(part).__name__ for part in where.parts] == ["Status", "Added"]
+    assert isinstance(where.parts[0], conditions.Status)
+    assert where.parts[0].wanted == ["archived"]
 
 
 @pytest.mark.parametrize(
@@ -371,12 +374,15 @@ def test_example_config_model() -> None:
     names = [rule.name for rule in config.rules]
     assert names[:3] == ["delete-ancient-archive", "archive-stale-read-later", "rename-js"]
     stale = config.rule("archive-stale-read-later")
+    assert stale is not None
     assert isinstance(stale.where, conditions.Where)
     assert [a.name for a in stale.actions] == ["archive", "tags_add"]
     assert all(isinstance(a, actions.Action) for a in stale.actions)
     assert stale.line == 34 and stale.enabled and stale.limit is None and stale.keep_newest == 0
-    assert config.rule("rename-js").account_wide and not stale.account_wide
+    rename = config.rule("rename-js")
+    assert rename is not None and rename.account_wide and not stale.account_wide
     ancient = config.rule("delete-ancient-archive")
+    assert ancient is not None
     assert ancient.limit == 20 <= config.limits.max_deletes
     assert ancient.schedule == "0 3 * * *"  # 20 a night, not 20 a run
     assert any(rule.schedule == "0 6 * * 1" for rule in config.rules)
@@ -421,7 +427,9 @@ def test_timezone_reaches_dates() -> None:
         where="{added: {before: 2025-01-01}}"
     ).removeprefix("version: 1\n")
     config = load_config_text(text)
-    [(_, _, instant)] = config.rules[0].where.parts[0].bounds
+    where = config.rules[0].where
+    assert where is not None and isinstance(where.parts[0], conditions.TimeCondition)
+    [(_, _, instant)] = where.parts[0].bounds
     berlin_midnight = dt.datetime(2025, 1, 1, tzinfo=ZoneInfo("Europe/Berlin"))
     assert instant == int(berlin_midnight.timestamp())
 

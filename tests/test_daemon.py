@@ -498,10 +498,10 @@ def test_signals_stop_the_loop_and_a_second_one_interrupts() -> None:
     assert signal.getsignal(signal.SIGTERM) is before
 
 
-@dataclass(frozen=True)
+@dataclass  # not frozen: Scheduled declares settable attributes, as Rule has
 class EveryMinute:
     name: str = "r"
-    schedule: str = "* * * * *"
+    schedule: str | None = "* * * * *"
 
 
 def loop_with(run_due: Callable[..., CycleReport], lines: list[str]) -> Daemon:

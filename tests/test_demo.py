@@ -19,14 +19,17 @@ from rulebot.rules.config import validate_file
 from tests.shaarli_server import require_server
 
 
-def rulebot(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+def rulebot(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "rulebot", *args],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
-        **kwargs,  # type: ignore[arg-type]
+        cwd=cwd,
+        env=env,
     )
 
 

@@ -135,7 +135,7 @@ def garbled_send_answer(server: FakePocket) -> None:
 @dataclass(frozen=True)
 class Row:
     id: str
-    setup: Callable[[FakePocket], None]
+    setup: Callable[[RecordingPocket], object]  # on the fixture's server; what it returns is unused
     code: int = 0
     says: tuple[str, ...] = ()  # each must appear in stdout + stderr
     extra: str = ""  # more lines under `pocket:`

@@ -28,7 +28,8 @@ def reference(values: dict[str, Any]) -> Item:
         elif spec.default is not dataclasses.MISSING:
             value = spec.default
         else:
-            value = spec.default_factory()  # type: ignore[misc]
+            assert callable(spec.default_factory)  # every Item field has a default
+            value = spec.default_factory()
         object.__setattr__(item, spec.name, value)
     return item
 

@@ -379,7 +379,7 @@ def test_bookmark_to_item_prefers_the_users_title_and_reads_fresh_bookmarks(serv
     assert item.time_added == NOW  # milliseconds (a re-save answer) are dropped
 
 
-GOOD = {
+GOOD: dict[str, Any] = {  # a bookmark as the API sends it (JSON)
     "id": "ieidlxygmwj87oxz5hxttoc8",
     "createdAt": "2026-11-26T06:00:00.000Z",
     "modifiedAt": None,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -376,7 +377,7 @@ def test_the_unread_and_shared_flags_are_read_set_and_undone(
     assert json.loads(out)["summary"]["failed"] == 0, out
     after = linkding.bookmarks()
 
-    def flags(held: dict[str, dict[str, object]], bookmark_id: int) -> tuple[object, ...]:
+    def flags(held: dict[str, dict[str, Any]], bookmark_id: int) -> tuple[object, ...]:
         b = held[str(bookmark_id)]
         return b["unread"], b["shared"], b["is_archived"], tuple(b["tag_names"])
 

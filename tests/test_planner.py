@@ -180,7 +180,7 @@ items_strategy = st.lists(
     unique_by=lambda i: i.item_id,
 )
 
-stable_conditions = st.sampled_from(
+stable_conditions: st.SearchStrategy[dict[str, object]] = st.sampled_from(
     [
         {"domain": "b.org"},
         {"added": {"older_than": "30d"}},
@@ -191,7 +191,7 @@ stable_conditions = st.sampled_from(
         {"url": {"glob": "*/1*"}},
     ]
 )
-any_conditions = st.one_of(
+any_conditions: st.SearchStrategy[dict[str, object]] = st.one_of(
     stable_conditions,
     st.sampled_from(
         [
@@ -207,7 +207,9 @@ any_conditions = st.one_of(
 
 
 @st.composite
-def consistent_actions(draw: st.DrawFn) -> list:  # type: ignore[type-arg]
+def consistent_actions(
+    draw: st.DrawFn,
+) -> tuple[str | None, str | None, list[str], list[str]]:
     """Actions that push every item the same way, so a fixpoint exists."""
     status = draw(st.sampled_from([None, "archive", "readd", "delete"]))
     fav = draw(st.sampled_from([None, "favorite", "unfavorite"]))

@@ -125,10 +125,16 @@ def assert_server_converged(server: FakePocket, ids: list[str]) -> None:
     assert [i for i in server.items.values() if i["given_url"] == DOCS_URL].__len__() == 1
 
 
-def store_state(path: Path = Path(".rulebot/rulebot.db")) -> dict[str, tuple[str, str, set[str]]]:
+def store_state(
+    path: Path = Path(".rulebot/rulebot.db"),
+) -> dict[str, tuple[str, str, set[str] | None]]:  # None: tags unknown (never equals a set)
     with Store.open(path) as store:
         return {
-            item.given_url: (str(item.status), "1" if item.favorite else "0", set(item.tags))
+            item.given_url: (
+                str(item.status),
+                "1" if item.favorite else "0",
+                None if item.tags is None else set(item.tags),
+            )
             for item in store.items()
         }
 

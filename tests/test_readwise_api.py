@@ -3,6 +3,8 @@ auth, paging, the document shape, save/update/delete, rate limits and pacing."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from rulebot.errors import CredentialsError
@@ -20,7 +22,7 @@ T = 1_795_672_800
 
 
 @pytest.fixture
-def fake() -> FakeReadwise:
+def fake() -> Iterator[FakeReadwise]:
     with FakeReadwise(now=T, rate_limits=None) as server:
         yield server
 

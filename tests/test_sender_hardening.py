@@ -161,7 +161,7 @@ def test_sigint_during_a_send_closes_the_run_as_interrupted_and_says_what_landed
     assert "Traceback" not in err
     assert run_statuses(tmp_path / ".rulebot/rulebot.db")[-1] == "interrupted"
     fake_pocket.clear_faults()
-    process = subprocess.run(
+    rerun = subprocess.run(
         [sys.executable, "-m", "rulebot", "run"],
         cwd=tmp_path,
         env=subprocess_env(),
@@ -170,7 +170,7 @@ def test_sigint_during_a_send_closes_the_run_as_interrupted_and_says_what_landed
         timeout=60,
         check=False,
     )
-    assert process.returncode == 0, process.stderr
+    assert rerun.returncode == 0, rerun.stderr
     assert "running" not in run_statuses(tmp_path / ".rulebot/rulebot.db")
 
 
@@ -256,14 +256,16 @@ def test_a_tag_longer_than_pocket_keeps_leaves_the_mirror_unknown_until_the_next
     code, _out, err = rb(capsys, "run")
     assert code == 0, err
     with Store.open(Path(".rulebot/rulebot.db")) as store:
-        assert store.get(item_id).tags is None  # not a guess at what the server kept
+        held = store.get(item_id)
+        assert held is not None and held.tags is None  # not a guess at what the server kept
         other = next(i for i in store.items() if i.given_url.endswith("/y"))
         assert set(other.tags or ()) == {"other", "short"}
     code, _out, err = rb(capsys, "sync")
     assert code == 0, err
     with Store.open(Path(".rulebot/rulebot.db")) as store:
         kept = set(fake_pocket.item(item_id).get("tags", {}))
-        assert set(store.get(item_id).tags or ()) == kept
+        synced = store.get(item_id)
+        assert synced is not None and set(synced.tags or ()) == kept
 
 
 # -- #10.11: "1 requests" ---------------------------------------------------------------------

@@ -31,7 +31,9 @@ pytestmark = pytest.mark.shaarli
 
 
 class Server(Protocol):
-    base_url: str
+    @property
+    def base_url(self) -> str: ...  # read-only: the fake's is a property
+
     secret: str
 
 

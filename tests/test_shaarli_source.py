@@ -98,7 +98,7 @@ def library(server: ShaarliServer) -> None:
     server.add("https://a.example/tmp", ["tmp", "keep"], title="Tmp")
 
 
-def server_requests(server: ShaarliServer) -> list[str]:
+def server_requests(server: ShaarliServer) -> list[tuple[str, str]]:
     """The API requests php -S logged ("[200]: GET /api/v1/links?…")."""
     return re.findall(r"\[(\d{3})\]: (\w+ /api/v1/\S*)", server.log())
 

@@ -304,7 +304,7 @@ def test_replace_all_leaves_exactly_the_given_items(store: Store) -> None:
     assert rows == [("3", "z")]
 
 
-_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)
+_text = st.text(st.characters(blacklist_categories=["Cs"]), max_size=30)
 _int64 = st.integers(-(2**63), 2**63 - 1)
 _json = st.recursive(
     st.none() | st.booleans() | _int64 | st.floats(allow_nan=False, allow_infinity=False) | _text,
@@ -359,7 +359,7 @@ def test_every_item_field_round_trips(tmp_path: Path, generated: list[Item]) -> 
             assert reopened.get(got.item_id) == want
 
 
-_PLAIN = dict(
+_PLAIN: dict[str, object] = dict(
     resolved_url="",
     resolved_title="",
     time_read=None,

@@ -282,21 +282,20 @@ def test_the_contract_holds_on_random_libraries_and_interleavings(
     monkeypatch.chdir(tmp_path)
     clear_rulebot_env(monkeypatch)
 
-    class OnThisSource(Contract):
-        pass
+    class OnThisSource(Contract):  # one per example: a fresh store and a running backend
+        def __init__(self) -> None:
+            shutil.rmtree(STORE.parent, ignore_errors=True)
+            Path("plan.json").unlink(missing_ok=True)
+            machine_backend = BACKENDS[name](monkeypatch, capsys, request)
+            self.context = machine_backend.running()
+            OnThisSource.backend = self.context.__enter__()
+            super().__init__()
 
-    def each_example() -> OnThisSource:
-        shutil.rmtree(STORE.parent, ignore_errors=True)
-        Path("plan.json").unlink(missing_ok=True)
-        machine_backend = BACKENDS[name](monkeypatch, capsys, request)
-        context = machine_backend.running()
-        OnThisSource.backend = context.__enter__()
-        machine = OnThisSource()
-        machine.teardown = lambda: context.__exit__(None, None, None)  # type: ignore[method-assign]
-        return machine
+        def teardown(self) -> None:
+            self.context.__exit__(None, None, None)
 
     run_state_machine_as_test(
-        each_example,
+        OnThisSource,
         settings=settings(
             max_examples=EXAMPLES,
             stateful_step_count=STEPS,
