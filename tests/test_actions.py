@@ -10,7 +10,7 @@ from rulebot.rules.vocab import CompileContext, VocabError
 from .helpers import NOW, item
 
 
-def send_of(action, it):  # type: ignore[no-untyped-def]
+def send_of(action, it):
     effect = compile_action(action).on_item(it, NOW)
     return None if effect is None else effect.send
 
@@ -35,7 +35,7 @@ def test_all_twelve_seed_actions_exist() -> None:
         ("tags_clear", {"tags": ("a",)}, {"tags": ()}),
     ],
 )
-def test_bare_words_send_exact_payload_and_change_item(action, state, changes) -> None:  # type: ignore[no-untyped-def]
+def test_bare_words_send_exact_payload_and_change_item(action, state, changes) -> None:
     it = item(229279689, **state)
     effect = compile_action(action).on_item(it, NOW)
     assert effect is not None
@@ -58,7 +58,7 @@ def test_bare_words_send_exact_payload_and_change_item(action, state, changes) -
         ({"tags_replace": ["a", "b"]}, {"tags": ("b", "a")}),
     ],
 )
-def test_no_op_actions_are_dropped(action, state) -> None:  # type: ignore[no-untyped-def]
+def test_no_op_actions_are_dropped(action, state) -> None:
     assert send_of(action, item(**state)) is None
 
 
@@ -167,7 +167,7 @@ def test_comma_in_tag_list_item_is_an_error_with_index() -> None:
         {"add": {"url": "https://x.org/", "title": "T", "tags": ["q"]}},
     ],
 )
-def test_from_send_rebuilds_the_same_action(action) -> None:  # type: ignore[no-untyped-def]
+def test_from_send_rebuilds_the_same_action(action) -> None:
     compiled = compile_action(action)
     if compiled.account_wide:
         effect = compiled.on_library({"1": item(tags=("a",))}, set(), NOW)

@@ -338,7 +338,7 @@ random_items = st.builds(
 
 @settings(max_examples=examples(300), deadline=None, derandomize=True)
 @given(where_trees, st.lists(random_items, min_size=1, max_size=5))
-def test_generated_predicate_agrees_with_reference(where: dict, items: list) -> None:  # type: ignore[type-arg]
+def test_generated_predicate_agrees_with_reference(where: dict, items: list) -> None:
     compiled = compile_where(where)
     for sample in items:
         reference = compiled.test(sample, NOW).matched
@@ -349,7 +349,7 @@ def test_generated_predicate_agrees_with_reference(where: dict, items: list) -> 
 
 @settings(max_examples=examples(300), deadline=None, derandomize=True)
 @given(where_trees, st.lists(random_items, min_size=1, max_size=5))
-def test_because_reads_like_the_reasons_of_the_check_tree(where: dict, items: list) -> None:  # type: ignore[type-arg]
+def test_because_reads_like_the_reasons_of_the_check_tree(where: dict, items: list) -> None:
     # the planner's shortcut to an acted-on item's reasons, without the Check tree
     compiled = compile_where(where)
     for sample in items:
@@ -451,7 +451,7 @@ def test_every_condition_names_the_fields_it_reads() -> None:
     ],
 )
 def test_reasons_made_once_only_where_every_match_reads_the_same(
-    where: dict,  # type: ignore[type-arg]
+    where: dict,
     sample: Item,
     fixed: bool,
 ) -> None:

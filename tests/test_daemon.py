@@ -441,7 +441,7 @@ def test_backoff_doubles_to_the_cap_and_resets_after_success() -> None:
         [Rule("hourly", "0 * * * *")],
         dt.UTC,
         lambda: last_runs,
-        run_due,  # type: ignore[arg-type]
+        run_due,
         log=log,
         warn=log,
         backoff_first=30,
@@ -478,7 +478,7 @@ def test_nothing_due_after_another_process_ran_it_is_not_logged() -> None:
         last_runs["r"] = now  # `rulebot run --due` got there first
         return CycleReport()
 
-    daemon = Daemon([Rule("r", "* * * * *")], dt.UTC, lambda: last_runs, run_due, log, log)  # type: ignore[arg-type]
+    daemon = Daemon([Rule("r", "* * * * *")], dt.UTC, lambda: last_runs, run_due, log, log)
     fake.drive(daemon)
     assert log.lines == [] and daemon.cycles == 2 and daemon.failures == 0
 

@@ -30,7 +30,7 @@ def _import_traced(store: Store, export: Path) -> tuple[list[str], list[int]]:
     conn.set_trace_callback(trace)
     real_upsert = store.upsert
 
-    def spy(items, conn=None):  # type: ignore[no-untyped-def]
+    def spy(items, conn=None):
         sync_levels.append(store._conn.execute("PRAGMA synchronous").fetchone()[0])
         return real_upsert(items, conn=conn)
 

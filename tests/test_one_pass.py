@@ -44,7 +44,7 @@ WIDE = st.sampled_from(
 
 
 @st.composite
-def rule_sets(draw: st.DrawFn) -> list:  # type: ignore[type-arg]
+def rule_sets(draw: st.DrawFn) -> list:
     """Rules that push items every which way, with limits, renames, deletes
     and adds between them (so later rules see what earlier ones did)."""
     rules = []
@@ -94,7 +94,7 @@ def chunked(items: list[Item], size: int) -> list[list[Item]]:
 )
 def test_one_pass_plans_exactly_what_make_plan_plans(
     items, rules, size, used, release, spill, recorded
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     assert one_pass_ok(rules)
     ordered = sorted(items, key=lambda i: i.sort_key)
     live = [i for i in ordered if not i.is_deleted]  # what Store.iter_items yields
@@ -151,7 +151,7 @@ IDS = st.one_of(
 )
 def test_the_store_streams_the_library_in_sort_key_order(
     tmp_path_factory, rows, size, odd_tag
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     path = Path(tmp_path_factory.mktemp("s")) / "s.db"
     # tags out of alphabetical order (they must come back in their own order);
     # tags come as a JSON array from SQLite: separators, quotes, backslashes,
@@ -207,7 +207,7 @@ def test_adds_see_the_urls_as_the_first_add_found_them() -> None:
 @given(items_strategy, rule_sets(), st.sampled_from([0, 1, 3, 20_000]), st.booleans())
 def test_a_local_apply_ends_where_applying_to_the_whole_library_ends(
     tmp_path_factory, items, rules, cache, spooled
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """Whatever it holds (``cache``: items held before they are written back)
     and wherever the plan is (``spooled``: read back from disk)."""
     from rulebot.sources.local.apply import apply_local
@@ -232,7 +232,7 @@ def test_a_local_apply_ends_where_applying_to_the_whole_library_ends(
 @given(items_strategy, rule_sets(), st.sampled_from([0, 1, 3]))
 def test_a_bounded_apply_journals_and_reports_what_a_whole_one_does(
     tmp_path_factory, items, rules, cache
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """The same plan applied twice (the second time every item action is
     stale or done) with a few items held and with all of them, and read
     back from disk (applied item by item between account-wide actions):
@@ -347,7 +347,7 @@ RENAMES = st.lists(
 @given(items_strategy, st.lists(ACTIONS, min_size=1, max_size=2), any_conditions, RENAMES)
 def test_every_source_refines_from_the_touchable_items_as_from_the_whole_library(
     tmp_path_factory, items, actions, where, renames
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     from rulebot.sources.karakeep.source import KarakeepSource
     from rulebot.sources.readeck.source import ReadeckSource
     from rulebot.sources.screening import touchable

@@ -71,7 +71,7 @@ def test_a_plan_with_every_action_validates() -> None:
         lambda d: d["actions"][3].update(extra=1),
     ],
 )
-def test_schema_rejects_broken_plans(breakage) -> None:  # type: ignore[no-untyped-def]
+def test_schema_rejects_broken_plans(breakage) -> None:
     data = json.loads(every_action_plan().dumps())
     breakage(data)
     assert list(Draft202012Validator(SCHEMA).iter_errors(data))

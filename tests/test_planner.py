@@ -14,7 +14,7 @@ from tests.helpers import examples
 from .helpers import DAY, NOW, item, rule
 
 
-def sends(plan):  # type: ignore[no-untyped-def]
+def sends(plan):
     return [(a.rule, a.send["action"], a.send.get("item_id")) for a in plan.actions]
 
 
@@ -218,7 +218,7 @@ def consistent_actions(
     return status, fav, adds, removes
 
 
-def actions_for(choice, draw_subset):  # type: ignore[no-untyped-def]
+def actions_for(choice, draw_subset):
     status, fav, adds, removes = choice
     pool = []
     if fav:
@@ -233,7 +233,7 @@ def actions_for(choice, draw_subset):  # type: ignore[no-untyped-def]
 
 
 @st.composite
-def rule_sets(draw: st.DrawFn, conditions: st.SearchStrategy) -> list:  # type: ignore[type-arg]
+def rule_sets(draw: st.DrawFn, conditions: st.SearchStrategy) -> list:
     choice = draw(consistent_actions())
     count = draw(st.integers(1, 4))
     rules = []
@@ -249,7 +249,7 @@ def rule_sets(draw: st.DrawFn, conditions: st.SearchStrategy) -> list:  # type: 
     return rules
 
 
-def apply_in_memory(plan, items):  # type: ignore[no-untyped-def]
+def apply_in_memory(plan, items):
     library = {i.item_id: i for i in items if not i.is_deleted}
     urls = {u for i in library.values() for u in url_keys(i)}
     for planned in plan.actions:
@@ -271,7 +271,7 @@ FAST = settings(
 
 @FAST
 @given(items_strategy, rule_sets(stable_conditions))
-def test_apply_then_plan_again_is_empty(items, rules) -> None:  # type: ignore[no-untyped-def]
+def test_apply_then_plan_again_is_empty(items, rules) -> None:
     plan = make_plan(rules, items, NOW)
     after = apply_in_memory(plan, items)
     assert make_plan(rules, after, NOW).actions == []
@@ -279,7 +279,7 @@ def test_apply_then_plan_again_is_empty(items, rules) -> None:  # type: ignore[n
 
 @FAST
 @given(items_strategy, st.lists(any_conditions, min_size=1, max_size=2), consistent_actions())
-def test_single_rule_reaches_a_fixpoint_with_any_conditions(items, wheres, choice) -> None:  # type: ignore[no-untyped-def]
+def test_single_rule_reaches_a_fixpoint_with_any_conditions(items, wheres, choice) -> None:
     where = {"all": wheres}
     r = rule("r", where, actions_for(choice, lambda _a: True))
     plan = make_plan([r], items, NOW)
@@ -288,7 +288,7 @@ def test_single_rule_reaches_a_fixpoint_with_any_conditions(items, wheres, choic
 
 @FAST
 @given(items_strategy, rule_sets(any_conditions))
-def test_planning_is_deterministic_and_never_touches_deleted_items(items, rules) -> None:  # type: ignore[no-untyped-def]
+def test_planning_is_deterministic_and_never_touches_deleted_items(items, rules) -> None:
     first = make_plan(rules, items, NOW)
     second = make_plan(rules, list(reversed(items)), NOW)
     assert first.dumps() == second.dumps()
@@ -312,7 +312,7 @@ DRY_RUN_RULES = [
 @given(
     items_strategy, st.lists(st.sampled_from(DRY_RUN_RULES), min_size=1, max_size=4, unique=True)
 )
-def test_a_dry_run_never_changes_the_store(tmp_path_factory, items, rules) -> None:  # type: ignore[no-untyped-def]
+def test_a_dry_run_never_changes_the_store(tmp_path_factory, items, rules) -> None:
     import hashlib
 
     from rulebot.cli import main

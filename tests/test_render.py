@@ -11,7 +11,7 @@ from tests.helpers import examples
 from .helpers import NOW, item, rule
 
 
-def big_plan():  # type: ignore[no-untyped-def]
+def big_plan():
     library = [item(i, tags=("x",), given_title=f"Title {i}") for i in range(1, 41)]
     rules = [
         rule("tagger", {"tag": "x"}, [{"tags_add": ["y"]}, "archive"]),
@@ -122,7 +122,7 @@ def test_a_stale_apply_collapses_its_skips() -> None:
     assert len(result_text(result, max_lines=None).splitlines()) == 121
 
 
-def spooled(plan_rules, library):  # type: ignore[no-untyped-def]
+def spooled(plan_rules, library):
     """The one-pass plan read back from disk (``spill=0``), in chunks of 7."""
     from rulebot.planning.planner import plan_in_passes
 
@@ -150,7 +150,7 @@ def test_a_plan_read_back_from_disk_renders_as_the_one_in_memory() -> None:
 
 @settings(max_examples=examples(60), deadline=None)
 @given(st.lists(st.sampled_from(["succeeded", "failed", "skipped"]), min_size=120, max_size=120))
-def test_compact_outcomes_read_as_the_list_of_outcomes(states) -> None:  # type: ignore[no-untyped-def]
+def test_compact_outcomes_read_as_the_list_of_outcomes(states) -> None:
     """A local apply's outcomes (a byte each, the actions left in the plan,
     on disk or not) give the same result document, renderings, counts and
     lookups as the list of ``Outcome`` the server appliers build."""

@@ -269,7 +269,7 @@ class EchoingPocket(FakePocket):
 
     echo_results = False
 
-    def _handle(self, method, target, headers, raw_body):  # type: ignore[no-untyped-def]
+    def _handle(self, method, target, headers, raw_body):
         reply = super()._handle(method, target, headers, raw_body)
         if reply is None:
             return reply

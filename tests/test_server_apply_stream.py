@@ -178,7 +178,7 @@ def _sorted_items(before: dict[str, Any] | None) -> dict[str, Any] | None:
 )
 def test_the_streamed_applier_does_what_the_whole_one_did(
     tmp_path_factory, items, rules, cache, spooled, fault, after, bulk, stale
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     live = [i for i in items if not i.is_deleted]
     plan = make_plan(rules, live, NOW)
     if spooled:

@@ -64,7 +64,7 @@ def _unreachable_kind(error: type[RulebotError]) -> type[ServerUnreachable]:
     kind = _UNREACHABLE.get(error)
     if kind is None:
         made = type(error.__name__, (error, ServerUnreachable), {"__module__": error.__module__})
-        kind = _UNREACHABLE.setdefault(error, made)  # type: ignore[arg-type]
+        kind = _UNREACHABLE.setdefault(error, made)
     return kind
 
 

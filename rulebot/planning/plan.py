@@ -359,7 +359,7 @@ class Outcomes(Sequence[Outcome]):
         index = range(len(self.states))[index]  # negative, and IndexError
         return self._outcome(index, self.actions[index])
 
-    def count(self, state: object) -> int:  # type: ignore[override]
+    def count(self, state: object) -> int:
         return self.states.count(STATES.index(state)) if state in STATES else 0
 
     def of(self, state: str) -> Iterator[Outcome]:

@@ -111,7 +111,7 @@ class LinkdingLibrary(FakeServer):
 
     def tag_names(self, bookmark_id: int) -> list[str]:
         with self._lock:
-            return render(self.bookmarks[bookmark_id], self.tags)["tag_names"]  # type: ignore[no-any-return]
+            return render(self.bookmarks[bookmark_id], self.tags)["tag_names"]
 
     def _tag_named(self, name: str) -> Tag | None:
         """The tag called ``name``, any case (the first one, as ``iexact`` finds it)."""

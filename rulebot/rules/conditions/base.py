@@ -104,7 +104,7 @@ class Env:
         )
         namespace: dict[str, Any] = {}
         exec(compile(source, "<rulebot where>", "exec"), dict(self.names), namespace)
-        return namespace["select"]  # type: ignore[no-any-return]
+        return namespace["select"]
 
 
 Selector = Callable[[Iterable[Item | None], int], list[Item]]
