@@ -11,6 +11,7 @@ units go in bulk), and an unchanged plan must come back as itself."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from rulebot.library.item import Item
 from rulebot.library.store import Store
 from rulebot.planning.plan import Plan, PlannedAction
 from rulebot.planning.planner import item_ref
-from rulebot.planning.spool import SpooledActions
+from rulebot.planning.spool import Spool, SpooledActions
 from rulebot.run.pipeline import _Loaded
 from rulebot.sources.raindrop.api import TRASH, UNSORTED
 from rulebot.sources.raindrop.refine import refined_plan
@@ -179,10 +180,21 @@ def test_a_large_plan_is_refined_onto_disk() -> None:
         for n in range(1, 40)
     ]
     actions = [
-        PlannedAction("r", {"action": "favorite", "item_id": item.item_id, "time": T})
+        PlannedAction(
+            "r", {"action": "favorite", "item_id": item.item_id, "time": T}, item_ref(item)
+        )
         for item in items
     ]
     plan = Plan(created_at=T, actions=actions, source={"kind": "raindrop"})
     got = compare(plan, items, moves, lookup({i.item_id: i for i in items}), spill=10)
     assert isinstance(got.actions, SpooledActions)
     assert all(planned.reasons[-1].startswith("in bulk") for planned in got.actions)
+    assert got.summary() == plan.summary()
+    # a plan the planner spooled knows its items: the marked one too, unread
+    planned = Spool(1, 5)
+    for place, action in enumerate(actions):
+        planned.add(0, place, [action])
+    spooled = replace(plan, actions=planned.finish())
+    got = compare(spooled, items, moves, lookup({i.item_id: i for i in items}), spill=10)
+    assert isinstance(got.actions, SpooledActions)
+    assert got.actions.items == len(items)

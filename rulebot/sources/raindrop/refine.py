@@ -39,7 +39,7 @@ from dataclasses import fields, replace
 from typing import TYPE_CHECKING
 
 from rulebot.library.item import NO_EXTRA, Item
-from rulebot.planning.spool import SPILL, Spool
+from rulebot.planning.spool import SPILL, Spool, SpooledActions
 from rulebot.rules.actions import from_send
 from rulebot.rules.capabilities import RAINDROP
 from rulebot.sources.raindrop.bulk import change_of
@@ -111,7 +111,11 @@ def refined_plan(
                 actions = [replace(p, reasons=(*p.reasons, IN_BULK)) for p in actions]
             out.add(0, place, actions)
             place += len(actions)
-    return replace(plan, actions=out.finish())
+    marked = out.finish()
+    items = getattr(plan.actions, "items", None)
+    if spool is None and isinstance(marked, SpooledActions) and isinstance(items, int):
+        marked.items = items  # the same items: not counted again by reading it back
+    return replace(plan, actions=marked)
 
 
 def _spooled(actions: Iterable[PlannedAction], spool: Spool) -> Iterator[PlannedAction]:
