@@ -174,7 +174,8 @@ def test_the_pipeline_library_is_read_from_the_store_never_loaded_whole(
 
 
 def test_a_large_plan_is_refined_onto_disk() -> None:
-    """Past ``spill`` actions the refined plan is a spool, not a list."""
+    """Past ``spill`` actions the refined plan is a spool, not a list; a plan
+    that was one already stays one."""
     items = [
         Item(item_id=str(n), given_url=f"https://e.com/{n}", tags=(), extra={"collection": 10})
         for n in range(1, 40)
@@ -190,11 +191,12 @@ def test_a_large_plan_is_refined_onto_disk() -> None:
     assert isinstance(got.actions, SpooledActions)
     assert all(planned.reasons[-1].startswith("in bulk") for planned in got.actions)
     assert got.summary() == plan.summary()
-    # a plan the planner spooled knows its items: the marked one too, unread
+    # a plan the planner spooled stays on disk, however small, and knows its
+    # items: the marked one too, without reading it back
     planned = Spool(1, 5)
     for place, action in enumerate(actions):
         planned.add(0, place, [action])
     spooled = replace(plan, actions=planned.finish())
-    got = compare(spooled, items, moves, lookup({i.item_id: i for i in items}), spill=10)
+    got = compare(spooled, items, moves, lookup({i.item_id: i for i in items}))
     assert isinstance(got.actions, SpooledActions)
     assert got.actions.items == len(items)

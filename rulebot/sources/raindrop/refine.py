@@ -26,7 +26,8 @@ How, with flat memory:
    chosen or not. Nothing of the choice depends on the block: a unit's
    count is the whole plan's, its bookmark the plan's.
 3. The refined plan is written to a ``planning.spool.Spool``: objects up to
-   ``spill`` actions, on disk past that.
+   ``spill`` actions, on disk past that (a plan on disk goes straight back
+   there).
 """
 
 from __future__ import annotations
@@ -79,12 +80,16 @@ def refined_plan(
     *,
     block: int = BLOCK,
     cache: int = CACHE,
-    spill: int = SPILL,
+    spill: int | None = None,
 ) -> Plan:
     """``plan`` as Raindrop.io will carry it out (the module's docstring);
     ``plan`` itself when nothing in it changes. ``moves``: where
-    ``archive``/``readd`` moves a bookmark (``LookupError``: not known)."""
+    ``archive``/``readd`` moves a bookmark (``LookupError``: not known).
+    ``spill``: the actions held as objects before the refined plan goes to
+    disk; by default none for a plan on disk already, else ``spool.SPILL``."""
     block = max(1, block)
+    if spill is None:
+        spill = 0 if isinstance(plan.actions, SpooledActions) else SPILL
     last = -1  # the last tag action: the replay stops there
     for index, planned in enumerate(plan.actions):
         if planned.name in TAG_ACTIONS:
