@@ -51,6 +51,9 @@ rules:
   - {name: s1, where: {not: {tag: bench-a}}, actions: [{tags_add: [bench-a]}]}
   - {name: s2, where: {tag: bench-a}, actions: [{tags_add: [bench-b]}]}
 """
+# --one-rule: the first rule alone, one unit an item, so that on Raindrop.io
+# every unit goes in bulk and its plan refinement marks every action
+ONE_RULE = RULES.rsplit("  - {name: s2", 1)[0]
 SEED = {"pocket": "--seed-items"}  # the option that pre-fills a fake (default --seed)
 # limits a fake keeps as its service does, lifted: the run is about memory
 FAKE_OPTIONS = {
@@ -81,16 +84,16 @@ def timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, fl
     return int(done.stderr.strip().splitlines()[-1]) / 1024, wall
 
 
-def local_first_run(size: int, work: Path) -> tuple[float, float]:
+def local_first_run(size: int, work: Path, rules: str = RULES) -> tuple[float, float]:
     export, store, config = work / "export.csv", work / "local.db", work / "local.yaml"
     make_export(export, size)
-    config.write_text(f"version: 1\n{RULES}")
+    config.write_text(f"version: 1\n{rules}")
     base = [*RULEBOT, "-c", str(config), "--store", str(store)]
     subprocess.run([*base, "-q", "import", str(export)], check=True, capture_output=True)
     return timed([*base, "run", "--now", NOW, "-q", "--format", "json"])
 
 
-def server_first_run(source: str, size: int, work: Path) -> tuple[float, float]:
+def server_first_run(source: str, size: int, work: Path, rules: str = RULES) -> tuple[float, float]:
     seed = [SEED.get(source, "--seed"), str(size), *FAKE_OPTIONS.get(source, [])]
     fake = subprocess.Popen(
         [sys.executable, "-m", f"rulebot.fake.{source}", "--port", "0", *seed],
@@ -109,7 +112,7 @@ def server_first_run(source: str, size: int, work: Path) -> tuple[float, float]:
             env[name] = value  # the fake's own demo credentials, passed on, never shown
         config = work / f"{source}.yaml"
         settings = ", ".join(["base_url: " + repr(base_url), SETTINGS.get(source, "")]).strip(", ")
-        config.write_text(f"version: 1\n{source}: {{{settings}}}\n{RULES}")
+        config.write_text(f"version: 1\n{source}: {{{settings}}}\n{rules}")
         store = work / f"{source}.db"
         argv = [*RULEBOT, "-c", str(config), "--store", str(store), "run", "--now", NOW, "-q"]
         return timed([*argv, "--format", "json"], env)
@@ -122,7 +125,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", default="25000,100000", help="sizes, comma-separated")
     parser.add_argument("--sources", default=",".join(SOURCES))
+    parser.add_argument(
+        "--one-rule", action="store_true", help="the first rule alone: one action an item"
+    )
     args = parser.parse_args()
+    rules = ONE_RULE if args.one_rule else RULES
     sizes = [int(n) for n in args.items.split(",")]
     sources = [s for s in args.sources.split(",") if s]
     print(
@@ -130,10 +137,10 @@ def main() -> None:
     )
     for size in sizes:
         with tempfile.TemporaryDirectory() as tmp:
-            floor, wall = local_first_run(size, Path(tmp))
+            floor, wall = local_first_run(size, Path(tmp), rules)
             print(f"{'local':<10} {size:>8} {floor:>9.1f} {floor:>10.1f} {1:>6.2f} {wall:>7.1f}")
             for source in sources:
-                peak, wall = server_first_run(source, size, Path(tmp))
+                peak, wall = server_first_run(source, size, Path(tmp), rules)
                 ratio = peak / floor
                 print(
                     f"{source:<10} {size:>8} {peak:>9.1f} {floor:>10.1f} {ratio:>6.2f} {wall:>7.1f}",

@@ -81,7 +81,15 @@ def benchmarks(large: bool) -> dict[str, list[list[str]]]:
         "server-memory": [
             ["bench_server_memory.py", "--items", "25000", "--sources", ONE_REQUEST],
             ["bench_server_memory.py", "--items", "10000", "--sources", "shaarli,linkding"],
-            ["bench_server_memory.py", "--items", "100000", "--sources", "karakeep"],
+            ["bench_server_memory.py", "--items", "100000", "--sources", "karakeep,raindrop"],
+            [
+                "bench_server_memory.py",
+                "--items",
+                "25000,100000",
+                "--sources",
+                "raindrop",
+                "--one-rule",
+            ],
         ],
     }
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -33,7 +33,7 @@ from rulebot.rules.actions import from_send
 from rulebot.rules.capabilities import plan_fold
 from rulebot.rules.vocab import VocabError
 from rulebot.sources import source_for
-from rulebot.sources.refining import as_stored
+from rulebot.sources.refining import as_stored, lookup
 from rulebot.sources.screening import touchable
 
 if TYPE_CHECKING:
@@ -167,7 +167,7 @@ def make_plan(
         plan = passed
         pending = [str(a.send["item_id"]) for a in live.pending if a.send.get("item_id")]
         library: Mapping[str, Item] = _Loaded(
-            lambda: touchable(store, passed.actions, also=pending)
+            lambda: touchable(store, passed.actions, also=pending), store
         )
     else:
         items = store.items()
@@ -207,11 +207,25 @@ def _one_pass(
 
 class _Loaded(Mapping[str, Item]):
     """A library read from the store when first asked (most plans never ask:
-    only a resumption or a source's refine of a tag rename does)."""
+    only a resumption or a source's refine of a tag rename does). Until then
+    ``get_many`` and ``ids_tagged`` (``sources.refining.Lookup``) read the
+    store itself, for the ids and tags the plan names, without loading it
+    all: Raindrop.io's refine asks them of every item a plan touches."""
 
-    def __init__(self, load: Callable[[], dict[str, Item]]) -> None:
+    def __init__(self, load: Callable[[], dict[str, Item]], store: Store) -> None:
         self._load: Callable[[], dict[str, Item]] | None = load
         self._items: dict[str, Item] = {}
+        self._store = store
+
+    def get_many(self, item_ids: Iterable[str]) -> dict[str, Item]:
+        if self._load is not None:
+            return self._store.get_many(item_ids)
+        return {i: self._items[i] for i in item_ids if i in self._items}
+
+    def ids_tagged(self, tag: str) -> list[str]:
+        if self._load is not None:
+            return self._store.ids_tagged(tag)
+        return lookup(self._items).ids_tagged(tag)
 
     def _all(self) -> dict[str, Item]:
         if self._load is not None:

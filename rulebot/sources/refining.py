@@ -19,25 +19,68 @@ so the dry run is what will be sent. Two things must hold for those:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from rulebot.library.item import Item
-from rulebot.library.tagcase import Fold
+from rulebot.library.tagcase import Fold, loose_tag
 from rulebot.planning.plan import Plan, PlannedAction
 from rulebot.planning.planner import item_ref
 from rulebot.rules.actions import from_send
 from rulebot.rules.capabilities import Capabilities
 
 
+@runtime_checkable
+class Lookup(Protocol):
+    """A library asked about without being held: the items some ids name, the
+    ids of the live items with a tag (by ``loose_tag``: at least those any
+    source's fold joins). The pipeline's library reads the store for these
+    (the ids and tags a plan names); ``lookup`` gives them of any mapping."""
+
+    def get_many(self, item_ids: Iterable[str]) -> dict[str, Item]: ...
+
+    def ids_tagged(self, tag: str) -> list[str]: ...
+
+
+def lookup(library: Mapping[str, Item]) -> Lookup:
+    """``library``'s own lookups when it has them, else the mapping's."""
+    return library if isinstance(library, Lookup) else _Held(library)
+
+
+class _Held:
+    """``Lookup`` of a library held as a mapping."""
+
+    def __init__(self, library: Mapping[str, Item]) -> None:
+        self.library = library
+
+    def get_many(self, item_ids: Iterable[str]) -> dict[str, Item]:
+        library = self.library
+        return {item_id: library[item_id] for item_id in item_ids if item_id in library}
+
+    def ids_tagged(self, tag: str) -> list[str]:
+        wanted = loose_tag(tag)
+        return [
+            item.item_id
+            for item in self.library.values()
+            if not item.is_deleted and any(loose_tag(t) == wanted for t in item.tags or ())
+        ]
+
+
 class Replay:
     """A plan's actions replayed, in order, on the library ``refine`` was given,
     comparing tags by ``fold``: the source's, as the planner compared them."""
 
-    def __init__(self, library: Mapping[str, Item], fold: Fold) -> None:
+    def __init__(
+        self,
+        library: Mapping[str, Item],
+        fold: Fold,
+        *,
+        state: Mapping[str, Item] | None = None,
+    ) -> None:
         self.found = library  # as the plan found it: what references name
-        self.state: dict[str, Item] = dict(library)  # as the actions so far leave it
+        # as the actions so far leave it (``state``: a part of it, replayed elsewhere)
+        self.state: dict[str, Item] = dict(library if state is None else state)
         self.fold = fold
 
     def ref(self, item: Item) -> dict[str, Any]:

@@ -19,11 +19,16 @@ if TYPE_CHECKING:
 
 Unit = list[tuple[int, PlannedAction]]
 
-__all__ = ["Unit", "UnitCounts", "plan_units", "units_of"]
+__all__ = ["Unit", "UnitCounts", "plan_units", "units_in", "units_of"]
 
 
 def units_of(queue: Sequence[tuple[int, PlannedAction]]) -> list[Unit]:
     return list(_grouped(queue))
+
+
+def units_in(queue: Iterable[tuple[int, PlannedAction]]) -> Iterator[Unit]:
+    """``units_of``, made as ``queue`` is read."""
+    return _grouped(queue)
 
 
 def plan_units(plan: Plan, queued: bytearray) -> Iterator[Unit]:

@@ -28,7 +28,6 @@ from rulebot.errors import CredentialsError, RateLimited, RulebotError
 from rulebot.library.tagcase import folded_tags
 from rulebot.sources.applier import Answer, Unit, split_tags
 from rulebot.sources.raindrop.api import TRASH, NotFound, RaindropClient, collection_of
-from rulebot.sources.units import units_of
 
 if TYPE_CHECKING:
     from rulebot.library.item import Item
@@ -219,31 +218,3 @@ _MOVED = (
     "the bookmark left its collection after the sync (another client moved it); "
     "nothing was changed, and the next run plans it again"
 )
-
-
-def bulk_units(
-    actions: Sequence[PlannedAction],
-    library: Mapping[str, Item],
-    fold: Fold,
-    moves: Callable[[str, Item], int | None],
-) -> set[int]:
-    """The positions in ``actions`` that an apply sends in bulk, chosen as the
-    applier chooses (``sources.applier._apply_bulk``), for the plan's reasons."""
-    units = units_of(list(enumerate(actions)))
-    per_item: dict[str, int] = {}
-    for unit in units:
-        item_id = unit[0][1].item_id
-        if item_id is not None:
-            per_item[item_id] = per_item.get(item_id, 0) + 1
-    chosen: list[Unit] = []
-    for unit in units:
-        item_id = unit[0][1].item_id
-        if item_id is None:
-            break  # nothing after an account-wide action goes in bulk
-        current = library.get(item_id)
-        planned = [p for _, p in unit]
-        if per_item[item_id] == 1 and change_of(planned, current, fold, moves) is not None:
-            chosen.append(unit)
-    if len(chosen) < 2:
-        return set()
-    return {index for unit in chosen for index, _ in unit}

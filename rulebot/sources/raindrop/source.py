@@ -38,7 +38,6 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from rulebot.errors import ItemDataError
@@ -60,8 +59,9 @@ from rulebot.sources.raindrop.api import (
     raindrop_to_item,
     stamp,
 )
-from rulebot.sources.raindrop.bulk import RaindropBulk, bulk_units
-from rulebot.sources.refining import Replay
+from rulebot.sources.raindrop.bulk import RaindropBulk
+from rulebot.sources.raindrop.refine import refined_plan, spellings
+from rulebot.sources.refining import lookup
 from rulebot.sources.server import ServerSession, ServerSource
 from rulebot.sources.syncing import SOURCE_KEY, Sync, stored_cursor
 
@@ -320,20 +320,6 @@ class RaindropSession(ServerSession):
             return Answer(True)  # the next sync brings it
 
 
-def spellings(name: str, items: Iterable[Item]) -> list[str]:
-    """``name`` and every spelling of it the items carry: what a ``PUT``/``DELETE
-    /tags`` names, so it works whether the service matches names exactly or
-    case-insensitively (unconfirmed)."""
-    found = {t for item in items for t in item.tags or () if FOLD(t) == FOLD(name)}
-    return sorted(found | {name})
-
-
-def native_rename(item: Item, names: list[str], new: str) -> tuple[str, ...]:
-    """An item's tags after ``PUT /tags {"tags": names, "replace": new}``."""
-    renamed = [new if tag in names else tag for tag in item.tags or ()]
-    return tuple(sorted(dict.fromkeys(renamed), key=str.casefold))
-
-
 class RaindropSource(ServerSource):
     kind, caps = "raindrop", RAINDROP
 
@@ -358,54 +344,12 @@ class RaindropSource(ServerSource):
         """The plan as Raindrop.io will carry it out: a tag rename whose
         native merge would leave a case variant of the new tag beside it
         becomes per-item actions; each account-wide tag action says which
-        spellings it names; each action that goes in bulk says so."""
-        actions: list[PlannedAction] = []
-        replay = Replay(library, FOLD)
-        for planned in plan.actions:
-            if planned.name in ("tag_rename", "tag_delete"):
-                old = str(planned.send.get("old_tag") or planned.send.get("tag"))
-                names = spellings(old, (i for i in replay.state.values() if not i.is_deleted))
-                if planned.name == "tag_rename" and not _native_exact(planned, replay, names):
-                    why = (
-                        f"tag_rename {old} → {planned.send['new_tag']} per item: Raindrop.io's "
-                        "merge would keep a case variant of the new tag beside it"
-                    )
-                    actions.extend(replay.per_item(planned, why))
-                    continue
-                verb = (
-                    "PUT /tags merges" if planned.name == "tag_rename" else "DELETE /tags removes"
-                )
-                said = f"one request for every collection: {verb} {', '.join(map(repr, names))}"
-                planned = replace(planned, reasons=(*planned.reasons, said))
-            actions.append(planned)
-            replay.replay(planned)
+        spellings it names; each action that goes in bulk says so. Made as
+        the plan is read, holding neither it nor the library
+        (``sources.raindrop.refine``)."""
         session = self._session
         moves = session.moves if isinstance(session, RaindropSession) else _unknown_moves
-        chosen = bulk_units(actions, library, FOLD, moves)
-        if chosen:
-            said = "in bulk: PUT/DELETE /raindrops/{collection} with up to 100 bookmarks a request"
-            actions = [
-                replace(p, reasons=(*p.reasons, said)) if i in chosen else p
-                for i, p in enumerate(actions)
-            ]
-        if actions == list(plan.actions):
-            return plan
-        return replace(plan, actions=actions)
-
-
-def _native_exact(planned: PlannedAction, replay: Replay, names: list[str]) -> bool:
-    """Whether the native rename leaves every item as the action itself does."""
-    new = str(planned.send["new_tag"])
-    when = int(planned.send.get("time") or 0)
-    from rulebot.rules.actions import from_send
-
-    effect = from_send(planned.send, FOLD).on_library(replay.state, set(), when)
-    for after in effect.changed if effect is not None else ():
-        before = replay.state[after.item_id]
-        wanted = tuple(sorted(after.tags or (), key=str.casefold))
-        if native_rename(before, names, new) != wanted:
-            return False
-    return True
+        return refined_plan(plan, lookup(library), moves)
 
 
 def _unknown_moves(action: str, current: Item) -> int | None:
