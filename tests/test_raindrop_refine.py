@@ -92,6 +92,7 @@ def plans(draw: st.DrawFn, items: list[Item]) -> Plan:
     actions: list[PlannedAction] = []
     for _ in range(draw(st.integers(0, 14))):
         rule = draw(st.sampled_from(["r1", "r2", "r3"]))
+        send: dict[str, Any]
         kind = draw(st.sampled_from(["unit", "unit", "unit", "rename", "delete", "add"]))
         when = T + 100
         if kind == "rename":
@@ -109,7 +110,7 @@ def plans(draw: st.DrawFn, items: list[Item]) -> Plan:
             found = by_id.get(item_id)
             ref = item_ref(found) if found is not None else {"item_id": item_id}
             for name in draw(st.lists(st.sampled_from(ITEM_ACTIONS), min_size=1, max_size=3)):
-                send: dict[str, Any] = {"action": name, "item_id": item_id, "time": when}
+                send = {"action": name, "item_id": item_id, "time": when}
                 if name in ("tags_add", "tags_remove", "tags_replace"):
                     tags = draw(st.lists(st.sampled_from(TAGS), min_size=1, max_size=2))
                     send["tags"] = ",".join(tags)
