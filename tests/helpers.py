@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -163,3 +165,17 @@ def assert_secret_stays_home(secret: str, env: dict[str, str], fake: Any) -> Non
             assert secret.encode() not in path.read_bytes(), path
     for exchange in fake.exchanges:
         assert secret not in exchange.target
+
+
+def stop(process: Any, how: int = signal.SIGINT, timeout: float = 30) -> tuple[str, str]:
+    """Signals a process a test started and waits for it; one that does not
+    stop is killed (a failing test must not leave a server running), and
+    the wait's ``TimeoutExpired`` is raised. Its (stdout, stderr) otherwise."""
+    process.send_signal(how)
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise
+    return out or "", err or ""

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 
 from rulebot.commands.demo import DEMO_RULES, SERVERS
 from rulebot.rules.config import validate_file
+from tests.helpers import stop
 from tests.shaarli_server import require_server
 
 
@@ -98,8 +98,7 @@ def test_demo_keep_leaves_a_server_to_go_on_with_by_hand(tmp_path: Path) -> None
         again = rulebot(*argv[:2], "plan", env=env, cwd=tmp_path)
         assert again.returncode == 0 and "no changes" in again.stdout  # the server kept it
     finally:
-        process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=30)
+        _, err = stop(process)
         assert process.returncode == 0, err
 
 

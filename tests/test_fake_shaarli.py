@@ -4,7 +4,6 @@ fault-injection API of fake/base.py, ``python -m rulebot.fake.shaarli``)."""
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 
@@ -15,6 +14,7 @@ from rulebot.fake.real_shaarli import token
 from rulebot.fake.shaarli import DEFAULT_SECRET, FakeShaarli, seed
 from rulebot.fake.shaarli.model import small_hash
 from rulebot.sources.shaarli.api import ShaarliClient, ShaarliError, make_token
+from tests.helpers import stop
 
 
 def get(server: FakeShaarli, path: str, auth: str | None = None) -> httpx.Response:
@@ -97,6 +97,5 @@ def test_python_m_rulebot_fake_shaarli_prints_the_export_line() -> None:
         )
         assert answer.json()["global_counter"] == 5
     finally:
-        process.send_signal(signal.SIGINT)
-        process.communicate(timeout=20)
+        stop(process, timeout=20)
     assert process.returncode == 0

@@ -6,11 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rulebot.errors import StoreError
 from rulebot.library.importer import import_export
 from rulebot.library.item import Item
+from rulebot.library.item_rows import is_plain, plain_rows
 from rulebot.library.store import Store
+from tests.helpers import examples
 
 CSV = (
     "title,url,time_added,tags,status\n"
@@ -83,3 +87,44 @@ def test_insert_new_refuses_an_existing_id_and_sync_is_restored_after_failure(
             store.insert_new([item], conn=conn)
         assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 2
         assert store.get("1") == item and store.count() == 1
+
+
+_OPTIONAL = st.fixed_dictionaries(
+    {},
+    optional={
+        "resolved_url": st.just("https://r.example/x"),
+        "resolved_title": st.just("Resolved"),
+        "time_read": st.integers(1, 2),
+        "time_favorited": st.integers(1, 2),
+        "word_count": st.integers(0, 9),
+        "time_to_read": st.integers(0, 9),
+        "lang": st.just("en"),
+        "is_article": st.booleans(),
+        "has_image": st.integers(0, 2),
+        "has_video": st.integers(0, 2),
+        "excerpt": st.just("Some text"),
+        "extra": st.just({"k": 1}),
+        "favorite": st.one_of(st.none(), st.booleans()),
+        "tags": st.one_of(st.none(), st.just(("a", "B"))),
+    },
+)
+
+
+@settings(max_examples=examples(60), deadline=None)
+@given(st.lists(_OPTIONAL, max_size=12))
+def test_plain_rows_split_the_items_as_is_plain_does_and_store_them_whole(
+    tmp_path_factory: pytest.TempPathFactory, fields: list[dict[str, object]]
+) -> None:
+    """``plain_rows`` writes its test out for speed: it must agree with
+    ``is_plain``, and what ``insert_new`` stores through it must read back
+    as the items themselves."""
+    items = [
+        Item(str(n), given_url=f"https://a.example/{n}", time_added=n, **extra)  # type: ignore[arg-type]
+        for n, extra in enumerate(fields, 1)
+    ]
+    rows, rest = plain_rows(items)
+    assert rest == [item for item in items if not is_plain(item)]
+    assert [row[0] for row in rows] == [item.item_id for item in items if is_plain(item)]
+    with Store.open(tmp_path_factory.mktemp("plain") / "s.db") as store:
+        store.insert_new(items)
+        assert store.items(include_deleted=True) == items

@@ -4,6 +4,7 @@ lies. Real SQLite files; plans through the real ``rulebot`` entry point."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 import subprocess
@@ -11,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from rulebot.library.item import Item
@@ -246,3 +247,28 @@ def test_an_item_out_of_order_is_named_with_its_id_escaped() -> None:
         in_order([Item("\x1b[31m9", time_added=5)], Item("8\n", time_added=9))
     assert "\x1b" not in str(caught.value) and "\n" not in str(caught.value)
     assert "9" in str(caught.value) and "8" in str(caught.value)
+
+
+@given(
+    st.lists(st.tuples(st.sampled_from(["1", "2", "10", "a", "b"]), st.integers(0, 1)), max_size=8),
+    st.integers(1, 4),
+)
+@example([("b", 0), ("a", 0)], 1)  # a tie across a chunk's edge, in the wrong order
+def test_in_order_agrees_with_the_sort_key_over_any_chunking(
+    pairs: list[tuple[str, int]], size: int
+) -> None:
+    """Checked a chunk at a time (as a plan reads, ``last`` carried over), a
+    sequence passes exactly when it is in ``Item.sort_key`` order; ties across
+    a chunk's edge included (found by mutating the check: kept as a test)."""
+    items = [Item(item_id, time_added=added or None) for item_id, added in pairs]
+    keys = [item.sort_key for item in items]
+    ordered = all(one <= two for one, two in itertools.pairwise(keys))
+    last: Item | None = None
+    try:
+        for start in range(0, len(items), size):
+            last = in_order(items[start : start + size], last)
+    except OutOfOrder:
+        assert not ordered
+    else:
+        assert ordered
+        assert last is (items[-1] if items else None)

@@ -35,9 +35,8 @@ from rulebot.library.item_rows import (
     UPSERT_ITEM,
     indexes_after,
     insert_tags,
-    is_plain,
     item_to_row,
-    plain_row,
+    plain_rows,
     rows_to_items,
 )
 from rulebot.library.journal import Journal
@@ -423,10 +422,9 @@ class Store(Journal, StoreLock):
             with indexes_after(c, len(batch)):
                 # most additions (all of an export's) leave 12 columns at their
                 # defaults: naming only the other 8 halves the insert's time
-                plain = [item for item in batch if is_plain(item)]
-                c.executemany(INSERT_PLAIN, map(plain_row, plain))
-                if len(plain) < len(batch):
-                    rest = (i for i in batch if not is_plain(i))
+                plain, rest = plain_rows(batch)
+                c.executemany(INSERT_PLAIN, plain)
+                if rest:
                     c.executemany(INSERT_ITEM, map(item_to_row, rest))
             insert_tags(c, batch)
         return len(batch)
