@@ -122,7 +122,8 @@ def test_plain_rows_split_the_items_as_is_plain_does_and_store_them_whole(
         Item(str(n), given_url=f"https://a.example/{n}", time_added=n, **extra)  # type: ignore[arg-type]
         for n, extra in enumerate(fields, 1)
     ]
-    rows, rest = plain_rows(items)
+    rest: list[Item] = []
+    rows = list(plain_rows(items, rest))
     assert rest == [item for item in items if not is_plain(item)]
     assert [row[0] for row in rows] == [item.item_id for item in items if is_plain(item)]
     with Store.open(tmp_path_factory.mktemp("plain") / "s.db") as store:

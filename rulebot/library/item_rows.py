@@ -92,37 +92,38 @@ def is_plain(item: Item) -> bool:
     )
 
 
-def plain_rows(items: list[Item]) -> tuple[list[tuple[Any, ...]], list[Item]]:
-    """``INSERT_PLAIN``'s rows of the plain items (``is_plain``), and the
-    other items. One comprehension with the test written out: an import's
-    100k items in 0.045 s, against 0.085 s calling the two functions."""
-    rows = [
-        (
-            i.item_id,
-            i.given_url,
-            i.given_title,
-            i.status,
-            None if i.favorite is None else int(i.favorite),
-            0 if i.tags is None else 1,
-            i.time_added,
-            i.time_updated,
-        )
-        for i in items
-        if not i.resolved_url
-        and not i.resolved_title
-        and i.time_read is None
-        and i.time_favorited is None
-        and i.word_count is None
-        and i.time_to_read is None
-        and i.lang is None
-        and i.is_article is None
-        and i.has_image is None
-        and i.has_video is None
-        and not i.excerpt
-        and not i.extra
-    ]
-    rest = [] if len(rows) == len(items) else [i for i in items if not is_plain(i)]
-    return rows, rest
+def plain_rows(items: Iterable[Item], rest: list[Item]) -> Iterator[tuple[Any, ...]]:
+    """``INSERT_PLAIN``'s rows of the plain items (``is_plain``), made as
+    they are written; the other items go to ``rest``. The test is written
+    out, not called: an import's 100k items in 0.05 s, against 0.085 s
+    calling ``is_plain`` and a row function for each."""
+    for i in items:
+        if (
+            not i.resolved_url
+            and not i.resolved_title
+            and i.time_read is None
+            and i.time_favorited is None
+            and i.word_count is None
+            and i.time_to_read is None
+            and i.lang is None
+            and i.is_article is None
+            and i.has_image is None
+            and i.has_video is None
+            and not i.excerpt
+            and not i.extra
+        ):
+            yield (
+                i.item_id,
+                i.given_url,
+                i.given_title,
+                i.status,
+                None if i.favorite is None else int(i.favorite),
+                0 if i.tags is None else 1,
+                i.time_added,
+                i.time_updated,
+            )
+        else:
+            rest.append(i)
 
 
 def insert_tags(conn: sqlite3.Connection, items: list[Item]) -> None:

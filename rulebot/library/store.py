@@ -422,8 +422,8 @@ class Store(Journal, StoreLock):
             with indexes_after(c, len(batch)):
                 # most additions (all of an export's) leave 12 columns at their
                 # defaults: naming only the other 8 halves the insert's time
-                plain, rest = plain_rows(batch)
-                c.executemany(INSERT_PLAIN, plain)
+                rest: list[Item] = []
+                c.executemany(INSERT_PLAIN, plain_rows(batch, rest))
                 if rest:
                     c.executemany(INSERT_ITEM, map(item_to_row, rest))
             insert_tags(c, batch)
