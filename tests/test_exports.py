@@ -911,6 +911,30 @@ def test_dry_run_shows_changes_and_writes_nothing(tmp_path: Path, capsys) -> Non
         assert opened.find_by_url("https://a.test/new") is None
 
 
+def test_a_first_import_dry_run_lists_every_row_as_added_and_writes_no_item(
+    tmp_path: Path, capsys
+) -> None:
+    """An empty library takes the first import's fast path (no merge by URL):
+    the dry run must still list every item, in file order, and write none."""
+    from tests.helpers import rb
+
+    options = _cli_config(tmp_path)
+    first = write(tmp_path / "first.csv", HEADER + _rows(3))
+    code, out, err = rb(capsys, *options, "import", "--dry-run", str(first))
+    assert code == 0, err
+    assert out.splitlines() == [
+        f"{first} (dry run, nothing written): 3 added, 0 updated, 0 unchanged",
+        *(f"  added    https://a.test/{n}" for n in range(3)),
+    ]
+    with Store.open(tmp_path / "store" / "rulebot.db") as opened:
+        assert opened.items(include_deleted=True) == []
+    assert rb(capsys, *options, "import", str(first))[0] == 0
+    with Store.open(tmp_path / "store" / "rulebot.db") as opened:
+        assert [item.given_url for item in opened.items()] == [
+            f"https://a.test/{n}" for n in range(3)
+        ]
+
+
 def test_reimporting_an_older_export_warns_about_reverted_changes(tmp_path: Path, capsys) -> None:
     from tests.helpers import rb
 

@@ -6,6 +6,7 @@ by URL in one transaction, or only counted (``--dry-run``).
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,10 +93,17 @@ def import_export(
                 if url:
                     by_url.setdefault(url, item)
         existing_ids = {item.item_id for item in existing}
-        taken = existing_ids | {item.item_id for item in imported}
         writes: list[Item] = []
         fresh: list[Item] = []  # ids not in the store: plain INSERTs, no tag DELETE
-        for new in imported:
+        if existing:
+            taken = existing_ids | {item.item_id for item in imported}
+            merging: Sequence[Item] = imported
+        else:  # a first import: every item is new, under the id it was read with
+            taken, merging = set(), ()
+            fresh, added = list(imported), len(imported)
+            if dry_run:
+                changes.extend(ImportChange("added", new.given_url) for new in fresh)
+        for new in merging:
             old = by_url.get(new.given_url)
             if old is None:
                 if new.item_id in existing_ids:
