@@ -10,7 +10,11 @@ of 5 timings per 100,000, in µs an item:
 - the frozen dataclass's own ``__init__`` for the same fields (a twin class
   made with ``dataclasses`` from ``Item``'s fields), what ``Item`` cost before;
 - the floor: a tuple of the same 20 values;
-- ``Item.replace(status=1)`` (generated) and ``dataclasses.replace``.
+- ``Item.replace(status=1)`` (generated) and ``dataclasses.replace``;
+- ``item_order.in_order``: checking that stored items are oldest first, on
+  every chunk a plan reads and every import;
+- ``item_rows.plain_rows`` (an import's rows for new items) beside calling
+  ``is_plain`` and a row function per item, as it did before.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ import time
 from collections.abc import Callable
 
 from rulebot.library.item import Item
+from rulebot.library.item_order import in_order
+from rulebot.library.item_rows import is_plain, plain_rows
 
 Frozen = dataclasses.make_dataclass(
     "Frozen",
@@ -28,6 +34,19 @@ Frozen = dataclasses.make_dataclass(
     frozen=True,
     slots=True,
 )
+
+
+def row_by_calls(item: Item) -> tuple[object, ...]:
+    return (
+        item.item_id,
+        item.given_url,
+        item.given_title,
+        item.status,
+        None if item.favorite is None else int(item.favorite),
+        0 if item.tags is None else 1,
+        item.time_added,
+        item.time_updated,
+    )
 
 
 def best(run: Callable[[], object], count: int) -> float:
@@ -58,10 +77,16 @@ def main() -> int:
             "dataclasses.replace",
             best(lambda: [dataclasses.replace(i, status=1) for i in items], count),
         ),
+        ("in_order", best(lambda: in_order(items, None), count)),
+        ("plain_rows", best(lambda: list(plain_rows(items, [])), count)),
+        (
+            "  is_plain + a row each, as before",
+            best(lambda: [row_by_calls(i) for i in items if is_plain(i)], count),
+        ),
     ]
-    print(f"{'per item':<28} {'µs':>6}")
+    print(f"{'per item':<34} {'µs':>6}")
     for name, micros in figures:
-        print(f"{name:<28} {micros:>6.2f}")
+        print(f"{name:<34} {micros:>6.2f}")
     return 0
 
 

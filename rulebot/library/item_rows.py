@@ -35,7 +35,7 @@ SQL_ORDER = (
     f" CASE WHEN {_DIGITS} THEN ltrim(item_id, '0') ELSE '' END, item_id"
 )
 
-# group_concat takes ORDER BY from SQLite 3.44; before, the rows come in the
+# an aggregate (json_group_array) takes ORDER BY from SQLite 3.44; before, the rows come in the
 # primary key's order (item_id, position), which a test holds it to
 IN_POSITION = " ORDER BY position" if sqlite3.sqlite_version_info >= (3, 44) else ""
 
