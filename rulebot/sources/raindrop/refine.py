@@ -33,7 +33,7 @@ How, with flat memory:
 from __future__ import annotations
 
 import itertools
-import pickle
+import json
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import fields, replace
@@ -201,7 +201,7 @@ class _State:
         self.items: dict[str, Item | None] = {}  # held, changed or not (None: not there)
         self.dirty: set[str] = set()  # changed since the last write-out
         self.conn = sqlite3.connect("", isolation_level=None)  # a private temporary file
-        self.conn.execute("CREATE TABLE items (item_id TEXT PRIMARY KEY, item BLOB NOT NULL)")
+        self.conn.execute("CREATE TABLE items (item_id TEXT PRIMARY KEY, item TEXT NOT NULL)")
         self.conn.execute("CREATE TABLE tags (tag TEXT NOT NULL, item_id TEXT NOT NULL)")
         self.conn.execute("CREATE INDEX tags_tag ON tags(tag)")
         self.conn.execute("CREATE INDEX tags_item ON tags(item_id)")
@@ -229,7 +229,7 @@ class _State:
                 f"SELECT item_id, item FROM items WHERE item_id IN ({','.join('?' * len(part))})",
                 part,
             )
-            found.update((item_id, _loaded(blob)) for item_id, blob in rows)
+            found.update((item_id, _loaded(text)) for item_id, text in rows)
         return found
 
     def replay(self, planned: PlannedAction) -> None:
@@ -298,15 +298,18 @@ class _State:
 _FIELDS = [f.name for f in fields(Item) if f.name != "extra"]
 
 
-def _dumped(item: Item) -> bytes:
-    """``item`` for the scratch file (its ``extra`` as a plain dict: the shared
-    empty one is read-only, which pickle refuses)."""
-    return pickle.dumps(([getattr(item, name) for name in _FIELDS], dict(item.extra)))
+def _dumped(item: Item) -> str:
+    """``item`` for the scratch file, as JSON (every field is a JSON value;
+    ``extra`` came from a service's JSON)."""
+    return json.dumps([[getattr(item, name) for name in _FIELDS], dict(item.extra)])
 
 
-def _loaded(blob: bytes) -> Item:
-    values, extra = pickle.loads(blob)  # this process's own scratch file
-    return Item(**dict(zip(_FIELDS, values, strict=True)), extra=extra or NO_EXTRA)
+def _loaded(text: str) -> Item:
+    values, extra = json.loads(text)
+    found = dict(zip(_FIELDS, values, strict=True))
+    if found["tags"] is not None:
+        found["tags"] = tuple(found["tags"])
+    return Item(**found, extra=extra or NO_EXTRA)
 
 
 class _Choice:
