@@ -10,6 +10,7 @@ import contextlib
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
+from operator import attrgetter
 from typing import Any
 
 from rulebot.library.item import NO_EXTRA, Item
@@ -129,7 +130,7 @@ def plain_rows(items: Iterable[Item], rest: list[Item]) -> Iterator[tuple[Any, .
 def insert_tags(conn: sqlite3.Connection, items: list[Item]) -> None:
     # in the table's key order: appended to its B-tree rather than each row
     # put in a random place (items come oldest first, their ids in no order)
-    tagged = sorted((item for item in items if item.tags), key=_item_id)
+    tagged = sorted((item for item in items if item.tags), key=attrgetter("item_id"))
     conn.executemany(
         "INSERT INTO item_tags VALUES (?, ?, ?)",
         (
@@ -138,10 +139,6 @@ def insert_tags(conn: sqlite3.Connection, items: list[Item]) -> None:
             for position, tag in enumerate(item.tags or ())
         ),
     )
-
-
-def _item_id(item: Item) -> str:
-    return item.item_id
 
 
 def rows_to_items(rows: Iterable[Sequence[Any]], tags: dict[str, tuple[str, ...]]) -> list[Item]:
