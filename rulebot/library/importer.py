@@ -6,11 +6,13 @@ by URL in one transaction, or only counted (``--dry-run``).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rulebot.library.export_reader import (
+    ROW_ADDED,
+    ROW_URL,
+    ExportRead,
     Progress,
     bad_rows_error,
     item_id_for_url,
@@ -76,16 +78,26 @@ def import_export(
     read = read_export_rows(source, progress)
     if read.bad_rows and not skip_bad:
         raise bad_rows_error(source, read.bad_rows)
-    imported = read.items
+    rows = read.rows
     # An export has no time_updated; its newest time_added is the earliest it
     # can have been made. An item the store changed after that, which the
     # import would change again, is an edit the import reverts.
-    made_after = max((item.time_added or 0 for item in imported), default=0)
+    made_after = max((row[ROW_ADDED] for row in rows), default=0)
     stamp = int(time.time()) if now is None else now
     added = updated = unchanged = 0
     changes: list[ImportChange] = []
     with store.bulk_load(), store.transaction() as conn:
         existing = store.items(include_deleted=True)
+        if not existing:
+            # A first import: every row is new, under the id it was read
+            # with, and is written as read (no Item, no merge by URL).
+            added = len(rows)
+            if dry_run:  # listed only there; a first import adds 100k+
+                changes.extend(ImportChange("added", row[ROW_URL]) for row in rows)
+            else:
+                store.insert_export(rows, conn=conn)
+            return _result(read, added, 0, 0, changes, dry_run)
+        imported = read.items
         by_url: dict[str, Item] = {}
         # Live items first, so a URL saved twice resolves to the live copy.
         for item in sorted(existing, key=lambda i: i.is_deleted):
@@ -93,24 +105,17 @@ def import_export(
                 if url:
                     by_url.setdefault(url, item)
         existing_ids = {item.item_id for item in existing}
+        taken = existing_ids | {item.item_id for item in imported}
         writes: list[Item] = []
         fresh: list[Item] = []  # ids not in the store: plain INSERTs, no tag DELETE
-        if existing:
-            taken = existing_ids | {item.item_id for item in imported}
-            merging: Sequence[Item] = imported
-        else:  # a first import: every item is new, under the id it was read with
-            taken, merging = set(), ()
-            fresh, added = list(imported), len(imported)
-            if dry_run:
-                changes.extend(ImportChange("added", new.given_url) for new in fresh)
-        for new in merging:
+        for new in imported:
             old = by_url.get(new.given_url)
             if old is None:
                 if new.item_id in existing_ids:
                     new = new.replace(item_id=_free_id(new.given_url, taken))
                 added += 1
                 fresh.append(new)
-                if dry_run:  # listed only there; a first import adds 100k+
+                if dry_run:
                     changes.append(ImportChange("added", new.given_url))
                 continue
             merged = _merge(old, new, stamp)
@@ -132,6 +137,17 @@ def import_export(
             oldest_first(fresh)
             store.insert_new(fresh, conn=conn)
             store.upsert(writes, conn=conn)
+    return _result(read, added, updated, unchanged, changes, dry_run)
+
+
+def _result(
+    read: ExportRead,
+    added: int,
+    updated: int,
+    unchanged: int,
+    changes: list[ImportChange],
+    dry_run: bool,
+) -> ImportResult:
     return ImportResult(
         added=added,
         updated=updated,

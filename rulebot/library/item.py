@@ -248,6 +248,11 @@ def _numeric(item_id: str) -> int:
     return int(item_id) if item_id.isdigit() else 0
 
 
+def sort_key_of(item_id: str, time_added: int | None) -> tuple[int, int, str]:
+    """``Item.sort_key`` of an item that is not made yet (an export's row)."""
+    return (time_added or 0, _numeric(item_id), item_id)
+
+
 def _id(value: Any) -> str:
     text = str(value).strip() if isinstance(value, (str, int)) else ""
     if not (text.isdigit() and text.isascii()):  # isdigit alone takes "١٢" or "²"

@@ -29,9 +29,11 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from operator import itemgetter
+from typing import Any, TypeVar
 
-from rulebot.library.item import Item
+from rulebot.library.item import Item, sort_key_of
 from rulebot.safe import printable
 
 MARK = "items_in_order"
@@ -119,13 +121,32 @@ def keeps_order(conn: sqlite3.Connection, batch: Sequence[Item], *, all_new: boo
     return True
 
 
+_T = TypeVar("_T")
+
+
 def oldest_first(items: list[Item]) -> None:
     """Sort ``items`` in place by ``Item.sort_key``: by ``time_added`` alone
     (a C-speed key), then items that share a second by the whole key. An
     export's items rarely share one, and the whole key per item costs three
     times as much (0.12 s per 100k)."""
-    items.sort(key=_added)
-    times = list(map(_added, items))
+    _by_time(items, _added, _sort_key)
+
+
+def oldest_rows_first(rows: list[tuple[Any, ...]]) -> None:
+    """``oldest_first`` for an export's rows (``export_reader.ExportRow``:
+    the id first, ``time_added`` fourth, 0 for never), sorted as their items would be."""
+    _by_time(rows, itemgetter(3), _row_key)
+
+
+def _row_key(row: tuple[Any, ...]) -> tuple[int, int, str]:
+    return sort_key_of(row[0], row[3])
+
+
+def _by_time(
+    items: list[_T], added: Callable[[_T], int], whole: Callable[[_T], tuple[int, int, str]]
+) -> None:
+    items.sort(key=added)
+    times = list(map(added, items))
     tied = [k for k, (one, two) in enumerate(itertools.pairwise(times)) if one == two]
     at = 0
     while at < len(tied):  # each run of items sharing a second, by the whole key
@@ -133,7 +154,7 @@ def oldest_first(items: list[Item]) -> None:
         at += 1
         while at < len(tied) and tied[at] == end + 1:
             end, at = tied[at], at + 1
-        items[start : end + 2] = sorted(items[start : end + 2], key=_sort_key)
+        items[start : end + 2] = sorted(items[start : end + 2], key=whole)
 
 
 def _added(item: Item) -> int:

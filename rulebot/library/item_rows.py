@@ -10,7 +10,7 @@ import contextlib
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from rulebot.library.item import NO_EXTRA, Item
@@ -138,6 +138,24 @@ def insert_tags(conn: sqlite3.Connection, items: list[Item]) -> None:
             for item in tagged
             for position, tag in enumerate(item.tags or ())
         ),
+    )
+
+
+def export_plain_rows(rows: Iterable[Sequence[Any]]) -> Iterator[tuple[Any, ...]]:
+    """``INSERT_PLAIN``'s rows of an export's rows (``export_reader.ExportRow``:
+    id, url, title, time_added with 0 for never, tags, status), equal to
+    ``plain_rows`` of their items (``export_reader.export_item``): favourite
+    unknown, tags known, ``time_updated = time_added``."""
+    for item_id, url, title, added, _, status in rows:
+        yield (item_id, url, title, status, None, 1, added or None, added or None)
+
+
+def insert_export_tags(conn: sqlite3.Connection, rows: Iterable[Sequence[Any]]) -> None:
+    """``insert_tags`` for an export's rows (tags fifth), in the table's key order."""
+    tagged = sorted((row for row in rows if row[4]), key=itemgetter(0))
+    conn.executemany(
+        "INSERT INTO item_tags VALUES (?, ?, ?)",
+        ((row[0], tag, position) for row in tagged for position, tag in enumerate(row[4])),
     )
 
 

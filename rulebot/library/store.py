@@ -19,7 +19,7 @@ import os
 import sqlite3
 from collections.abc import Container, Generator, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rulebot.bulk import gc_paused
 from rulebot.errors import StoreError
@@ -33,7 +33,9 @@ from rulebot.library.item_rows import (
     ITEM_COLUMNS,
     SQL_ORDER,
     UPSERT_ITEM,
+    export_plain_rows,
     indexes_after,
+    insert_export_tags,
     insert_tags,
     item_to_row,
     plain_rows,
@@ -43,6 +45,9 @@ from rulebot.library.journal import Journal
 from rulebot.library.schema import APPLICATION_ID, MIGRATIONS, RULEBOT_TABLES, SCHEMA_VERSION
 from rulebot.library.store_lock import StoreLock
 from rulebot.library.tagcase import loose_tag
+
+if TYPE_CHECKING:  # the reader (csv, zipfile, html.parser) is loaded by imports alone
+    from rulebot.library.export_reader import ExportRow
 
 
 class Store(Journal, StoreLock):
@@ -428,6 +433,23 @@ class Store(Journal, StoreLock):
                     c.executemany(INSERT_ITEM, map(item_to_row, rest))
             insert_tags(c, batch)
         return len(batch)
+
+    def insert_export(self, rows: list[ExportRow], conn: sqlite3.Connection | None = None) -> int:
+        """A first import: an export's rows into a store that has no items,
+        stored as ``insert_new`` stores their items (``export_item``) but
+        without making them: an ``Item`` per row, and checking the order of
+        rows this sorts itself, cost a sixth of a 100k-row import. Sorts
+        ``rows`` in place, oldest first (``item_order``)."""
+        with self._writing(conn) as c, gc_paused():
+            if c.execute("SELECT 1 FROM items LIMIT 1").fetchone():
+                raise StoreError("insert_export writes into a store with no items only")
+            item_order.oldest_rows_first(rows)
+            if rows and item_order.state(c) == "empty":  # in order: plans read them as stored
+                item_order.set_mark(c, True)
+            with indexes_after(c, len(rows)):
+                c.executemany(INSERT_PLAIN, export_plain_rows(rows))
+            insert_export_tags(c, rows)
+        return len(rows)
 
     @contextlib.contextmanager
     def bulk_load(self) -> Iterator[None]:
