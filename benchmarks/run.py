@@ -60,6 +60,7 @@ def benchmarks(large: bool) -> dict[str, list[list[str]]]:
         floors.append(["bench_floors.py", "1000000"])
     return {
         "floors": floors,
+        "steady-parts": [["bench_steady_parts.py", "100000"]],
         "import": [["bench_import.py", "100000"]],
         "items": [["bench_items.py"]],
         "startup": [["bench_startup.py"]],
