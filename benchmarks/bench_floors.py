@@ -3,6 +3,7 @@ same run, the same generated data, and the ratios.
 
     python benchmarks/bench_floors.py [--runs N] [ITEMS ...]   (default: 5 runs of 100000)
     python benchmarks/bench_floors.py 1000000                  (one run each; ~10-15 minutes)
+    python benchmarks/bench_floors.py --tag-each 100000        (no two items share their tags)
 
 For each size it generates a Pocket CSV export (bench_import.make_export)
 and times whole processes (interpreter start-up included) under GNU time:
@@ -178,14 +179,14 @@ def stores_differ(one: Path, other: Path) -> list[str]:
     return differ
 
 
-def bench(size: int, work: Path, runs: int) -> bool:
+def bench(size: int, work: Path, runs: int, tag_each: bool = False) -> bool:
     """Times one library size and prints its tables; False when a floor
     disagrees with rulebot (action counts, or the imported store)."""
     runs = runs if size < 1_000_000 else 1
     config = work / "twenty.yaml"
     export, store = work / f"export-{size}.csv", work / f"store-{size}.db"
     floor_store = work / f"floor-{size}.db"
-    make_export(export, size)
+    make_export(export, size, tag_each=tag_each)
     rulebot = [*RULEBOT, "-c", str(config), "--store", str(store)]
     now = [str(store), str(NOW_UNIX)]
 
@@ -211,7 +212,8 @@ def bench(size: int, work: Path, runs: int) -> bool:
     pushdown = Command([*FLOOR["sql"], *now])
     measure([steady, steady_loop, pushdown], runs)
 
-    print(f"\n{size:,} items ({f'median of {runs} runs' if runs > 1 else '1 run'})")
+    each = ", each with a tag of its own" if tag_each else ""
+    print(f"\n{size:,} items{each} ({f'median of {runs} runs' if runs > 1 else '1 run'})")
     print(f"{'measure':<30} {'wall s':>7} {'peak MiB':>8}   rulebot ÷ floor (wall, MiB)")
     for name, command, versus in [
         ("rulebot import", imported, None),
@@ -273,13 +275,18 @@ def bench(size: int, work: Path, runs: int) -> bool:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5, help="alternating runs per measure")
+    parser.add_argument(
+        "--tag-each",
+        action="store_true",
+        help="give every row a tag of its own (no two items share their tags)",
+    )
     parser.add_argument("items", nargs="*", type=int, default=[100_000])
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         (work / "twenty.yaml").write_text(TWENTY)
         for size in args.items:
-            if not bench(size, work, args.runs):
+            if not bench(size, work, args.runs, args.tag_each):
                 return 1
     return 0
 

@@ -31,14 +31,19 @@ T = TypeVar("T")
 DOMAINS = ["www.nytimes.com", "github.com", "blog.example.dev", "medium.com", "youtube.com"]
 
 
-def make_export(path: Path, rows: int) -> None:
+def make_export(path: Path, rows: int, *, tag_each: bool = False) -> None:
+    """``rows`` rows drawn from a fixed seed; ``tag_each``: the same rows, each
+    with one more tag of its own (``item-N``), so no two share their tags
+    (the worst case for what caches tag lists)."""
     rng = random.Random(42)
     with path.open("w", encoding="utf-8", newline="") as out:
         writer = csv.writer(out)
         writer.writerow(["title", "url", "time_added", "tags", "status"])
         for n in range(rows):
             domain = rng.choice(DOMAINS)
-            tags = "|".join(rng.sample(TAGS, rng.randint(0, 3)))
+            tags = "|".join(
+                rng.sample(TAGS, rng.randint(0, 3)) + ([f"item-{n}"] if tag_each else [])
+            )
             writer.writerow(
                 [
                     f"Article {n}, about things \u2014 part {rng.randint(1, 9)}",

@@ -221,7 +221,13 @@ _HOST = re.compile(
 )
 
 
-@functools.lru_cache(maxsize=262144)
+# A few of the planner's chunks of a thousand items: the rules of one chunk
+# ask for an item's host within moments of each other. A cache of the whole
+# library (it was 262,144 URLs) held every URL a plan read, 24 MiB per 100k
+# items, a third of a nightly plan's peak, and saved time only for rule sets
+# the one pass refuses (two keep_newest rules), which sweep the whole
+# library once per domain rule (docs/performance.md).
+@functools.lru_cache(maxsize=8192)
 def host_of(url: str) -> str:
     """Lower-case host without ``www.`` and a trailing dot; "" when none.
 

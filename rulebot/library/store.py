@@ -267,6 +267,8 @@ class Store(Journal, StoreLock):
             parsed = _TagLists()
             last: Item | None = None
             while rows := cursor.fetchmany(chunk):
+                if len(parsed) > _TAG_LISTS_KEPT:  # items each tagged their own way
+                    parsed.clear()
                 with gc_paused():
                     tags = {row[0]: parsed[row[-1]] for row in rows}
                     items = rows_to_items(rows, tags)
@@ -546,6 +548,9 @@ class Store(Journal, StoreLock):
 
 def _sort_key(item: Item) -> tuple[int, int, str]:
     return item.sort_key
+
+
+_TAG_LISTS_KEPT = 8192  # tag lists a pass keeps parsed: its memory stays flat
 
 
 class _TagLists(dict[str, tuple[str, ...]]):

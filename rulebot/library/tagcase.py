@@ -38,11 +38,13 @@ def ascii_lower(tag: str) -> str:
     return tag.lower() if tag.isascii() else tag.translate(_ASCII_LOWER)
 
 
-@functools.lru_cache(maxsize=65536)
+@functools.lru_cache(maxsize=8192)
 def folded_tags(tags: tuple[str, ...], fold: Fold) -> frozenset[str]:
     """``tags`` folded, as a set. Libraries reuse a few hundred tag
     combinations across thousands of items, and every tag condition and
-    action asks for this: cached."""
+    action asks for this: cached. Bounded well below a library's size: in a
+    library whose items each have a tag of their own, a cache of 65,536
+    held 23 MiB of a plan's peak, and a miss costs a microsecond."""
     return frozenset(map(fold, tags))
 
 

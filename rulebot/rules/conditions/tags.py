@@ -188,7 +188,7 @@ MARK = re.compile(  # fullmatch
 )
 
 
-@functools.lru_cache(maxsize=65536)  # a library repeats a few tag lists
+@functools.lru_cache(maxsize=8192)  # a library repeats a few tag lists (bounded: see folded_tags)
 def only_marks(tags: tuple[str, ...]) -> bool:
     """True when every tag (possibly none) is a grace mark."""
     return all(MARK.fullmatch(tag) for tag in tags)
