@@ -53,6 +53,7 @@ CSV_HEADER = ("title", "url", "time_added", "tags", "status")
 OLD_CSV_HEADER = ("title", "url", "time_added", "cursor", "tags", "status")
 LARGE_FILE_BYTES = 1 << 20  # report progress only for files at least this big
 _PROGRESS_EVERY = 10_000
+_TAG_FIELDS_KEPT = 8192  # distinct tags fields kept split: a library repeats a few
 # Hostile-file bounds. A 100k-item Pocket export is ~20 MB of CSV that
 # deflates about 4:1, so these leave real exports far inside and stop a zip
 # bomb (1 MB -> 1 GiB is 1000:1) before it is inflated.
@@ -211,6 +212,8 @@ class _Rows:
 
     def tags(self, raw: str, sep: str) -> tuple[str, ...]:
         if (found := self.tag_tuples.get(raw)) is None:
+            if len(self.tag_tuples) >= _TAG_FIELDS_KEPT:  # rows each tagged their own way
+                self.tag_tuples.clear()
             found = self.tag_tuples[raw] = _split_tags(raw, sep)
         return found
 
