@@ -954,3 +954,20 @@ def test_reimporting_an_older_export_warns_about_reverted_changes(tmp_path: Path
     assert code == 0 and "0 added, 1 updated, 2 unchanged" in out
     assert "1 items were changed after this export was made" in err
     assert f"rulebot import --dry-run {old}` lists such items" in err
+
+
+def test_an_export_tagged_row_by_row_reads_every_rows_tags(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reader keeps at most ``_TAG_FIELDS_KEPT`` tags fields split (an
+    export whose rows each have their own tags would keep them all);
+    forgetting them must give each row its own tags still."""
+    monkeypatch.setattr(export_reader, "_TAG_FIELDS_KEPT", 2)
+    lines = [
+        f"T{n},https://a.test/{n},{n},{'x|y' if n % 3 == 0 else f'own-{n}|x'},unread"
+        for n in range(1, 30)
+    ]
+    path = write(tmp_path / "e.csv", HEADER + "\n".join(lines) + "\n")
+    assert [item.tags for item in read_export(path)] == [
+        ("x", "y") if n % 3 == 0 else (f"own-{n}", "x") for n in range(1, 30)
+    ]

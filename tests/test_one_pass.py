@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import rulebot.library.store as store_module
 from rulebot.library.item import Item
 from rulebot.library.store import Store
 from rulebot.planning.planner import make_plan, one_pass_ok, plan_in_passes
@@ -177,6 +178,28 @@ def test_the_store_streams_the_library_in_sort_key_order(
         assert [i.item_id for i in streamed] == [
             i.item_id for i in sorted(items, key=lambda i: i.sort_key) if not i.is_deleted
         ]
+
+
+def test_the_store_streams_tags_right_when_it_forgets_the_tag_lists_it_parsed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pass keeps at most ``_TAG_LISTS_KEPT`` tag lists parsed, so its
+    memory stays flat on a library whose items each have their own tags;
+    forgetting them between chunks must lose and mix up nothing."""
+    monkeypatch.setattr(store_module, "_TAG_LISTS_KEPT", 2)
+    items = [
+        Item(
+            str(n),
+            given_url=f"https://x.org/{n}",
+            time_added=n,
+            tags=("shared",) if n % 3 == 0 else (f"t{n % 5}", f"own-{n}"),
+        )
+        for n in range(1, 60)
+    ]
+    with Store.open(tmp_path / "s.db") as store:
+        store.upsert(items)
+        streamed = [item for chunk in store.iter_items(4) for item in chunk]
+    assert [(i.item_id, i.tags) for i in streamed] == [(i.item_id, i.tags) for i in items]
 
 
 def test_an_id_sql_cannot_order_like_python_is_noticed(tmp_path: Path) -> None:
