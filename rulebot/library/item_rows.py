@@ -10,7 +10,7 @@ import contextlib
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from operator import attrgetter, itemgetter
+from operator import itemgetter
 from typing import Any
 
 from rulebot.library.item import NO_EXTRA, Item
@@ -128,15 +128,19 @@ def plain_rows(items: Iterable[Item], rest: list[Item]) -> Iterator[tuple[Any, .
 
 
 def insert_tags(conn: sqlite3.Connection, items: list[Item]) -> None:
-    # in the table's key order: appended to its B-tree rather than each row
-    # put in a random place (items come oldest first, their ids in no order)
-    tagged = sorted((item for item in items if item.tags), key=attrgetter("item_id"))
+    _write_tags(conn, ((item.item_id, item.tags) for item in items if item.tags))
+
+
+def _write_tags(conn: sqlite3.Connection, tagged: Iterable[tuple[str, Sequence[str]]]) -> None:
+    """Each (item id, tags) pair's rows, in the table's key order: appended
+    to its B-tree rather than each row put in a random place (items come
+    oldest first, their ids in no order)."""
     conn.executemany(
         "INSERT INTO item_tags VALUES (?, ?, ?)",
         (
-            (item.item_id, tag, position)
-            for item in tagged
-            for position, tag in enumerate(item.tags or ())
+            (item_id, tag, position)
+            for item_id, tags in sorted(tagged, key=itemgetter(0))
+            for position, tag in enumerate(tags)
         ),
     )
 
@@ -151,12 +155,8 @@ def export_plain_rows(rows: Iterable[Sequence[Any]]) -> Iterator[tuple[Any, ...]
 
 
 def insert_export_tags(conn: sqlite3.Connection, rows: Iterable[Sequence[Any]]) -> None:
-    """``insert_tags`` for an export's rows (tags fifth), in the table's key order."""
-    tagged = sorted((row for row in rows if row[4]), key=itemgetter(0))
-    conn.executemany(
-        "INSERT INTO item_tags VALUES (?, ?, ?)",
-        ((row[0], tag, position) for row in tagged for position, tag in enumerate(row[4])),
-    )
+    """``insert_tags`` for an export's rows (the id first, the tags fifth)."""
+    _write_tags(conn, ((row[0], row[4]) for row in rows if row[4]))
 
 
 def rows_to_items(rows: Iterable[Sequence[Any]], tags: dict[str, tuple[str, ...]]) -> list[Item]:
