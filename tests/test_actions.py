@@ -1,13 +1,16 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rulebot.library.item import ARCHIVED, DELETED, UNREAD
 from rulebot.library.tagcase import ascii_lower, unicode_lower
 from rulebot.rules.actions import FLAG_ACTIONS, REGISTRY, TagsAdd, compile_action, from_send
+from rulebot.rules.conditions.base import Env
 from rulebot.rules.vocab import CompileContext, VocabError
 
-from .helpers import NOW, item
+from .helpers import NOW, examples, item
 
 
 def send_of(action, it):
@@ -266,3 +269,38 @@ def test_a_plan_shows_tags_as_the_service_stores_them_and_says_so() -> None:
     [action] = as_stored(long, POCKET).actions
     assert action.send["tags"] == "a-tag-of-thirty-characters-xx"  # said, not cut
     assert any("first 25 characters" in why for why in action.reasons)
+
+
+# -- Action.unchanged: the planner's inline "changes nothing" --------------------
+
+ITEM_ACTIONS = [
+    "archive", "readd", "favorite", "unfavorite", "delete", "tags_clear",
+    "mark_read", "mark_unread", "share", "unshare",
+    {"tags_add": ["a", "NEW"]}, {"tags_add": ["B"]},
+    {"tags_remove": ["a", "zz"]}, {"tags_remove": ["É"]},
+    {"tags_replace": ["b", "A"]}, {"tags_replace": ["a", "a "]},
+]  # fmt: skip
+live_items = st.builds(
+    lambda status, fav, tags, flags: item(7, status=status, favorite=fav, tags=tags, extra=flags),
+    st.sampled_from([UNREAD, ARCHIVED]),
+    st.sampled_from([True, False, None]),
+    st.one_of(
+        st.none(), st.lists(st.sampled_from(["a", "A", "b", "new", "é", "É", "a "])).map(tuple)
+    ),
+    st.dictionaries(st.sampled_from(["unread", "shared"]), st.sampled_from([True, False, None])),
+)
+
+
+@pytest.mark.parametrize("fold", [unicode_lower, ascii_lower])
+@pytest.mark.parametrize("written", ITEM_ACTIONS, ids=str)
+@settings(max_examples=examples(150), deadline=None, derandomize=True)
+@given(it=live_items)
+def test_unchanged_is_true_exactly_when_step_changes_nothing(written, fold, it) -> None:
+    """The planner passes an item by when ``unchanged`` says so
+    (``acting.quick_selector``), without calling ``step``: the two agree."""
+    action = compile_action(written, CompileContext(fold=fold))
+    env = Env()
+    expression = action.unchanged(env)
+    assert expression is not None, f"{written}: every item action says when it changes nothing"
+    verdict = eval(expression, dict(env.names), {"i": it})
+    assert verdict == (action.step(it, NOW) is None), (written, it)

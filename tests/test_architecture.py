@@ -17,7 +17,7 @@ MAX_LINES = 600
 
 # lowest first: a module may import from its own layer and the ones before it
 LAYERS = (
-    ("infra", ("__init__", "errors", "files", "http", "safe", "jsonenc", "bulk")),
+    ("infra", ("__init__", "errors", "files", "http", "safe", "jsonenc", "bulk", "memo")),
     ("library", ("library",)),
     ("rules", ("rules",)),
     ("planning", ("planning",)),

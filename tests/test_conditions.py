@@ -116,6 +116,26 @@ class TestDomainAndText:
         assert matched({"title": {"regex": "^in"}}, it) is False
         assert matched({"title": {"contains": "IN ACT"}}, it) is True
 
+    @pytest.mark.parametrize(
+        ("glob", "expected"),
+        [
+            ("*in ACT*", True),  # read as a `contains` (the fast path)
+            ("*in act", False),
+            ("*[ij]n*", True),  # a class inside the stars: still a glob
+            ("*[j]n*", False),
+            ("*i?n*", True),  # "ion"
+            ("*n?a*", True),
+            ("**", True),
+            ("*", True),
+        ],
+    )
+    def test_glob_between_stars(self, glob: str, expected: bool) -> None:
+        it = item(given_title="Rust In Action")
+        assert matched({"title": {"glob": glob}}, it) is expected
+        assert [i.title for i in compile_where({"title": {"glob": glob}}).select([it], NOW)] == (
+            [it.title] if expected else []
+        )
+
     def test_bad_regex_names_the_field(self) -> None:
         with pytest.raises(VocabError) as caught:
             compile_where({"url": {"regex": "(unclosed"}})
@@ -293,8 +313,16 @@ leaf_conditions: st.SearchStrategy[dict[str, object]] = st.sampled_from(
         {"domain": "b.org"},
         {"domain": ["c.net", "www.b.org"]},
         {"title": {"contains": "x"}},
+        {"title": {"contains": "MARKS", "regex": "^x"}},
+        {"title": {"glob": "*b.org*"}},
+        {"title": {"regex": "p$"}},
         {"url": {"glob": "*b.org*"}},
+        {"url": {"glob": "https://?.b.org/*"}},
+        {"url": {"glob": "*[bc].*/P"}},
+        {"url": {"glob": "*[bc].org*"}},
+        {"url": {"contains": "X.B", "glob": "**"}},
         {"word_count": {"gte": 100}},
+        {"word_count": {"gt": 10, "lte": 300}},
         {"lang": "en"},
         {"type": "video"},
     ]
@@ -310,8 +338,9 @@ where_trees = st.recursive(
     max_leaves=6,
 )
 random_items = st.builds(
-    lambda tags, status, fav, added, read, words, lang, video, dom, title: item(
+    lambda tags, status, fav, added, read, words, lang, video, dom, title, moved: item(
         7,
+        resolved_url=f"https://{moved}/p" if moved else "",
         tags=tags,
         status=status,
         favorite=fav,
@@ -333,6 +362,7 @@ random_items = st.builds(
     st.one_of(st.none(), st.integers(0, 2)),
     st.sampled_from(["b.org", "x.b.org", "c.net", "WWW.B.org", "ab.org", "", "[::1]:80"]),
     st.sampled_from(["", "x marks", "plain"]),
+    st.sampled_from(["", "x.b.org", "c.net"]),  # where the URL led, if elsewhere
 )
 
 

@@ -14,7 +14,6 @@ which has no favourite column), never "not a favourite".
 from __future__ import annotations
 
 import dataclasses
-import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -23,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from rulebot.errors import ItemDataError
-from rulebot.library.tagcase import Fold, folded_tags
+from rulebot.library.tagcase import Fold, tag_sets
+from rulebot.memo import Memo
 
 UNREAD, ARCHIVED, DELETED, HIDDEN = 0, 1, 2, 3
 MAX_INT = 2**63 - 1  # SQLite's INTEGER: a larger number cannot be stored
@@ -84,7 +84,7 @@ class Item:
 
     def tag_set(self, fold: Fold) -> frozenset[str]:
         """The tags as ``fold`` compares them (the source's: ``rulebot.library.tagcase``)."""
-        return folded_tags(self.tags or (), fold)
+        return tag_sets(fold)[self.tags or ()]
 
     def has_tag(self, tag: str, fold: Fold) -> bool:
         return fold(tag) in self.tag_set(fold)
@@ -221,20 +221,7 @@ _HOST = re.compile(
 )
 
 
-# A few of the planner's chunks of a thousand items: the rules of one chunk
-# ask for an item's host within moments of each other. A cache of the whole
-# library (it was 262,144 URLs) held every URL a plan read, 24 MiB per 100k
-# items, a third of a nightly plan's peak, and saved time only for rule sets
-# the one pass refuses (two keep_newest rules), which sweep the whole
-# library once per domain rule (docs/performance.md).
-@functools.lru_cache(maxsize=8192)
-def host_of(url: str) -> str:
-    """Lower-case host without ``www.`` and a trailing dot; "" when none.
-
-    A regex for the common case (``urlsplit`` costs ~8 µs, and rules ask for
-    the domain of every item); anything unusual (IPv6, odd ports) falls back
-    to ``urlsplit``.
-    """
+def _host(url: str) -> str:
     match = _HOST.match(url)
     if match:
         host = match.group(1).lower().rstrip(".")
@@ -244,6 +231,26 @@ def host_of(url: str) -> str:
         except ValueError:
             return ""
     return host[4:] if host.startswith("www.") else host
+
+
+# Bounded to a few of the planner's chunks of a thousand items: the rules of
+# one chunk ask for an item's host within moments of each other. A cache of
+# the whole library (it was 262,144 URLs) held every URL a plan read, 24 MiB
+# per 100k items, a third of a nightly plan's peak, and saved time only for
+# rule sets the one pass refuses (two keep_newest rules), which sweep the
+# whole library once per domain rule (docs/performance.md). Generated
+# conditions read ``hosts[url]`` inline (``conditions.text``).
+hosts = Memo(_host)
+
+
+def host_of(url: str) -> str:
+    """Lower-case host without ``www.`` and a trailing dot; "" when none.
+
+    A regex for the common case (``urlsplit`` costs ~8 µs, and rules ask for
+    the domain of every item); anything unusual (IPv6, odd ports) falls back
+    to ``urlsplit``. Remembered (``hosts``).
+    """
+    return hosts[url]
 
 
 def tag_list(tags: Iterable[str]) -> str:

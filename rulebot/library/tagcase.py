@@ -13,9 +13,10 @@ agree. What each service does is in its docs page (``docs/<source>.md``).
 
 from __future__ import annotations
 
-import functools
 import string
 from collections.abc import Callable
+
+from rulebot.memo import Memo
 
 Fold = Callable[[str], str]  # a tag -> the key it compares by
 
@@ -38,14 +39,35 @@ def ascii_lower(tag: str) -> str:
     return tag.lower() if tag.isascii() else tag.translate(_ASCII_LOWER)
 
 
-@functools.lru_cache(maxsize=8192)
+def _folder(fold: Fold) -> Callable[[tuple[str, ...]], frozenset[str]]:
+    return lambda tags: frozenset(map(fold, tags))
+
+
+TagSets = Memo[tuple[str, ...], frozenset[str]]
+"""Tag lists -> their folded sets, for one fold: ``sets[tags]``. Libraries
+reuse a few hundred tag combinations across thousands of items, and every
+tag condition and action asks, so the planner's generated conditions read
+``sets[i.tags]`` inline (``conditions.tags``). Bounded at 8,192 lists: in a
+library whose items each have a tag of their own, a cache of 65,536 held 23
+MiB of a plan's peak, and a miss costs a microsecond."""
+
+
+_TAG_SETS: dict[Fold, TagSets] = {}
+
+
+def tag_sets(fold: Fold) -> TagSets:
+    """The one ``TagSets`` of ``fold`` (the folds are a handful of functions)."""
+    found = _TAG_SETS.get(fold)
+    if found is None:
+        if len(_TAG_SETS) >= 64:  # folds made on the fly (tests): do not keep them all
+            _TAG_SETS.clear()
+        found = _TAG_SETS[fold] = Memo(_folder(fold))
+    return found
+
+
 def folded_tags(tags: tuple[str, ...], fold: Fold) -> frozenset[str]:
-    """``tags`` folded, as a set. Libraries reuse a few hundred tag
-    combinations across thousands of items, and every tag condition and
-    action asks for this: cached. Bounded well below a library's size: in a
-    library whose items each have a tag of their own, a cache of 65,536
-    held 23 MiB of a plan's peak, and a miss costs a microsecond."""
-    return frozenset(map(fold, tags))
+    """``tags`` folded, as a set (``tag_sets(fold)[tags]``)."""
+    return tag_sets(fold)[tags]
 
 
 def dashed_lower(tag: str) -> str:

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rulebot.library.item import Item
-from rulebot.planning.acting import RuleLike, matching, plan_item_rule
+from rulebot.planning.acting import RuleLike, matching, plan_item_rule, quick_selector
 from rulebot.planning.grace import Grace
 from rulebot.planning.planned import PlannedAction
 from rulebot.planning.simulation import Originals, Simulation, url_keys
@@ -52,6 +52,12 @@ class OnePass:
         self.wanted = {action.url for _, _, action in self.adds}  # type: ignore[attr-defined]
         self.seen: set[str] = set()  # of those, the URLs saved when the first add asks
         self.keep = next((k for k, rule in enumerate(rules) if rule.keep_newest), None)
+        # item rules that can pass over, inline, the matches they would not
+        # change (not the keep rule, which holds every match, nor a grace rule)
+        self.quick = [
+            None if k == self.keep or k in graces or _account_wide(rule) else quick_selector(rule)
+            for k, rule in enumerate(rules)
+        ]
         # the keep rule's newest matches so far: (place, item as it sees it, as stored)
         self.held: deque[tuple[int, Item, Item]] = deque()
         self.late = False  # some held items went on (their actions come late)
@@ -70,8 +76,13 @@ class OnePass:
             if _account_wide(rule):
                 self._account_wide(k, state)
                 continue
-            candidates = matching(rule, state, self.now)
-            self.matched[rule.name] += len(candidates)
+            quick = self.quick[k]
+            if quick is None:
+                candidates = matching(rule, state, self.now)
+                self.matched[rule.name] += len(candidates)
+            else:
+                count, candidates = quick(state.in_order, self.now)
+                self.matched[rule.name] += count
             if k != self.keep:
                 self._act(k, candidates, state, original, places)
                 continue

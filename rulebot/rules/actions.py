@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from rulebot.library.item import ARCHIVED, DELETED, UNREAD, Item
-from rulebot.library.tagcase import Fold, unicode_lower
+from rulebot.library.tagcase import Fold, tag_sets, unicode_lower
+from rulebot.memo import Memo
+from rulebot.rules.conditions.base import Env
 from rulebot.rules.vocab import CompileContext, VocabError, tag_values, tags_schema
 
 
@@ -52,6 +54,13 @@ class Action:
         """``on_item`` as (send, the item afterwards), or None for a no-op:
         the planner's path, one per planned action, without an ``Effect``."""
         raise NotImplementedError
+
+    def unchanged(self, env: Env) -> str | None:
+        """A Python expression over ``i`` (a live item) that is true exactly
+        when ``step`` would change nothing, for the planner to pass such
+        items by inline (``acting.quick_selector``); None when there is none.
+        A property test holds each to ``step``."""
+        return None
 
     # account-wide actions
     def on_library(
@@ -100,6 +109,9 @@ class Archive(_StatusAction):
     def changes(self, item: Item, now: int) -> dict[str, Any] | None:
         return None if item.status == ARCHIVED else {"status": ARCHIVED, "time_read": now}
 
+    def unchanged(self, env: Env) -> str | None:
+        return f"(i.status == {ARCHIVED})"
+
 
 @action
 class Readd(_StatusAction):
@@ -108,6 +120,9 @@ class Readd(_StatusAction):
 
     def changes(self, item: Item, now: int) -> dict[str, Any] | None:
         return None if item.status == UNREAD else {"status": UNREAD}
+
+    def unchanged(self, env: Env) -> str | None:
+        return f"(i.status == {UNREAD})"
 
 
 @action
@@ -118,6 +133,9 @@ class Favorite(_StatusAction):
     def changes(self, item: Item, now: int) -> dict[str, Any] | None:
         return None if item.favorite is True else {"favorite": True, "time_favorited": now}
 
+    def unchanged(self, env: Env) -> str | None:
+        return "(i.favorite is True)"
+
 
 @action
 class Unfavorite(_StatusAction):
@@ -127,6 +145,9 @@ class Unfavorite(_StatusAction):
     def changes(self, item: Item, now: int) -> dict[str, Any] | None:
         # unknown (None) is planned too: we cannot tell a change from a no-op
         return None if item.favorite is False else {"favorite": False, "time_favorited": None}
+
+    def unchanged(self, env: Env) -> str | None:
+        return "(i.favorite is False)"
 
 
 class _FlagAction(_StatusAction):
@@ -141,6 +162,9 @@ class _FlagAction(_StatusAction):
         if item.extra.get(self.flag) is self.sets:
             return None
         return {"extra": {**item.extra, self.flag: self.sets}}
+
+    def unchanged(self, env: Env) -> str | None:
+        return f"(i.extra.get({env.const(self.flag)}) is {self.sets})"
 
 
 @action
@@ -184,6 +208,9 @@ class Delete(_StatusAction):
     def changes(self, item: Item, now: int) -> dict[str, Any] | None:
         return None if item.is_deleted else {"status": DELETED}
 
+    def unchanged(self, env: Env) -> str | None:
+        return "False"  # a live item is not deleted yet
+
 
 @action
 class TagsClear(_StatusAction):
@@ -192,6 +219,9 @@ class TagsClear(_StatusAction):
 
     def changes(self, item: Item, now: int) -> dict[str, Any] | None:
         return None if item.tags == () else {"tags": ()}
+
+    def unchanged(self, env: Env) -> str | None:
+        return "(i.tags == ())"
 
 
 # -- tag lists ----------------------------------------------------------------------
@@ -202,6 +232,7 @@ class _TagsAction(Action):
         self.fold = ctx.fold  # how the source compares tags (rulebot.library.tagcase)
         self.tags = _dedupe(tag_values(value), self.fold)
         self.folded = frozenset(map(self.fold, self.tags))
+        self.sets = tag_sets(self.fold)
 
     def describe(self) -> str:
         return f"{self.name} {','.join(self.tags)}"
@@ -244,6 +275,9 @@ class TagsAdd(_TagsAction):
         new = [t for t in self.tags if self.fold(t) not in have]
         return (new, (*item.tags, *new)) if new else None
 
+    def unchanged(self, env: Env) -> str | None:
+        return f"(i.tags is None or {env.const(self.folded)} <= {env.const(self.sets)}[i.tags])"
+
 
 @action
 class TagsRemove(_TagsAction):
@@ -263,6 +297,10 @@ class TagsRemove(_TagsAction):
         drop = {self.fold(t) for t in gone}
         return gone, tuple(t for t in item.tags if self.fold(t) not in drop)
 
+    def unchanged(self, env: Env) -> str | None:
+        have = f"{env.const(self.sets)}[i.tags]"
+        return f"(i.tags is None or {env.const(self.folded)}.isdisjoint({have}))"
+
 
 @action
 class TagsReplace(_TagsAction):
@@ -275,6 +313,12 @@ class TagsReplace(_TagsAction):
         if item.tags is not None and sorted(map(self.fold, item.tags)) == wanted:
             return None  # tags compare as the source does (case-insensitively)
         return self.tags, tuple(self.tags)
+
+    def unchanged(self, env: Env) -> str | None:
+        fold = self.fold
+        spelled: Memo[tuple[str, ...], list[str]] = Memo(lambda tags: sorted(map(fold, tags)))
+        wanted = env.const(sorted(map(fold, self.tags)))
+        return f"(i.tags is not None and {env.const(spelled)}[i.tags] == {wanted})"
 
 
 # -- account-wide -------------------------------------------------------------------
@@ -313,11 +357,11 @@ class TagRename(Action):
     def on_library(
         self, library: Mapping[str, Item], urls: Container[str], now: int
     ) -> Effect | None:
-        fold = self.fold
+        fold, sets = self.fold, tag_sets(self.fold)
         old = fold(self.old)
         changed = []
-        for item in library.values():
-            if item.tags is None or item.is_deleted or old not in item.tag_set(fold):
+        for item in library.values():  # every item, every run: the cheap tests first
+            if not item.tags or old not in sets[item.tags] or item.is_deleted:
                 continue
             # every spelling of the old tag goes, so a case-only rename of an
             # item tagged both `Python` and `python` leaves exactly `Python`;
@@ -361,12 +405,12 @@ class TagDelete(Action):
     def on_library(
         self, library: Mapping[str, Item], urls: Container[str], now: int
     ) -> Effect | None:
-        fold = self.fold
+        fold, sets = self.fold, tag_sets(self.fold)
         gone = fold(self.tag)
-        changed = [
-            item.replace(tags=tuple(t for t in item.tags if fold(t) != gone), time_updated=now)
+        changed = [  # every item, every run: the cheap tests first
+            item.replace(tags=tuple(t for t in tags if fold(t) != gone), time_updated=now)
             for item in library.values()
-            if item.tags is not None and not item.is_deleted and gone in item.tag_set(fold)
+            if (tags := item.tags) and gone in sets[tags] and not item.is_deleted
         ]
         if not changed:
             return None

@@ -11,6 +11,7 @@ from rulebot.library.item import Item
 from rulebot.rules.conditions.base import (
     Check,
     Condition,
+    Env,
     Truth,
     as_list,
     condition,
@@ -74,6 +75,17 @@ class WordCount(NumberCondition):
 
     def measure(self, item: Item) -> tuple[float | None, str]:
         return item.word_count, ""
+
+    def truth(self, env: Env) -> tuple[str, str]:
+        # inlined: a known count, compared with each bound
+        signs = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+        holds = " and ".join(
+            f"i.word_count {signs[op]} {env.const(limit)}" for op, limit in self.value.items()
+        )
+        return (
+            f"(i.word_count is not None and {holds})",
+            f"(i.word_count is not None and not ({holds}))",
+        )
 
 
 @condition

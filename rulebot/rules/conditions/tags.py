@@ -3,13 +3,13 @@ count rulebot's own grace marks as tags."""
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rulebot.library.item import Item
-from rulebot.library.tagcase import folded_tags
+from rulebot.library.tagcase import tag_sets
+from rulebot.memo import Memo
 from rulebot.rules.conditions.base import Check, Condition, Env, Truth, condition
 from rulebot.rules.vocab import CompileContext, VocabError, tag_values
 
@@ -51,7 +51,7 @@ class Tag(Condition):
         return bool(tags) and self.folded <= item.tag_set(self.fold)
 
     def truth(self, env: Env) -> tuple[str, str]:
-        have = f"{env.const(folded_tags)}(i.tags, {env.const(self.fold)})"
+        have = f"{env.const(tag_sets(self.fold))}[i.tags]"  # a lookup, no call
         has = f"({env.const(self.folded)} <= {have})"
         return f"(bool(i.tags) and {has})", f"(i.tags is not None and not (i.tags and {has}))"
 
@@ -119,7 +119,7 @@ class Tags(Condition):
         return True
 
     def truth(self, env: Env) -> tuple[str, str]:
-        have = f"{env.const(folded_tags)}(i.tags, {env.const(self.fold)})"
+        have = f"{env.const(tag_sets(self.fold))}[i.tags]"  # a lookup, no call
         tests = []
         for name, folded in self.folded:
             wanted = env.const(folded)
@@ -166,10 +166,10 @@ class Untagged(Condition):
 
     def truth(self, env: Env) -> tuple[str, str]:
         wanted = bool(self.value)
-        only = env.const(only_marks)
+        only = env.const(only_marks_of)  # a lookup, no call
         return (
-            f"(i.tags is not None and (not i.tags or {only}(i.tags)) is {wanted})",
-            f"(i.tags is not None and (not i.tags or {only}(i.tags)) is not {wanted})",
+            f"(i.tags is not None and (not i.tags or {only}[i.tags]) is {wanted})",
+            f"(i.tags is not None and (not i.tags or {only}[i.tags]) is not {wanted})",
         )
 
     def test(self, item: Item, now: int) -> Check:
@@ -188,7 +188,13 @@ MARK = re.compile(  # fullmatch
 )
 
 
-@functools.lru_cache(maxsize=8192)  # a library repeats a few tag lists (bounded: see folded_tags)
+def _only_marks(tags: tuple[str, ...]) -> bool:
+    return all(MARK.fullmatch(tag) for tag in tags)
+
+
+only_marks_of = Memo(_only_marks)  # a library repeats a few tag lists
+
+
 def only_marks(tags: tuple[str, ...]) -> bool:
     """True when every tag (possibly none) is a grace mark."""
-    return all(MARK.fullmatch(tag) for tag in tags)
+    return only_marks_of[tags]

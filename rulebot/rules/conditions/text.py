@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
-from rulebot.library.item import Item, host_of
+from rulebot.library.item import Item, host_of, hosts
 from rulebot.rules.conditions.base import (
     Check,
     Condition,
@@ -54,11 +54,12 @@ class Domain(Condition):
         return any(host == d or host.endswith("." + d) for d in self.domains)
 
     def truth(self, env: Env) -> tuple[str, str]:
-        # inlined: the host once per item (host_of is cached by URL), a set
-        # lookup and one C-level endswith over every ".domain" suffix
+        # inlined: the host once per item (``hosts``: remembered by URL, read
+        # with a lookup), a set lookup and one C-level endswith over every
+        # ".domain" suffix
         host, domains = env.var(), env.const(frozenset(self.domains))
         suffixes = env.const(tuple("." + d for d in self.domains))
-        seen = f"({host} := {env.const(host_of)}(i.resolved_url or i.given_url)) != ''"
+        seen = f"({host} := {env.const(hosts)}[i.resolved_url or i.given_url]) != ''"
         hit = f"({host} in {domains} or {host}.endswith({suffixes}))"
         return f"({seen} and {hit})", f"({seen} and not {hit})"
 
@@ -71,6 +72,16 @@ class Domain(Condition):
 
     def because(self, item: Item, now: int) -> Sequence[str]:
         return (f"domain {item.domain}",)
+
+
+def _only_stars_around(pattern: str) -> bool:
+    """``*text*`` with nothing special in ``text``: a glob that is a ``contains``."""
+    inner = pattern[1:-1]
+    return (
+        len(pattern) >= 2
+        and pattern[0] == pattern[-1] == "*"
+        and not any(c in inner for c in "*?[")
+    )
 
 
 def _contains(needle: str) -> Callable[[str], bool]:
@@ -94,6 +105,7 @@ class TextCondition(Condition):
     """
 
     read: ClassVar[Any]  # Item -> str
+    inline_read: ClassVar[str]  # the same as a Python expression over `i`
     schema = {
         "type": "object",
         "additionalProperties": False,
@@ -113,13 +125,19 @@ class TextCondition(Condition):
 
     def __init__(self, value: Mapping[str, Any], ctx: CompileContext) -> None:
         self.tests: list[tuple[str, str, Callable[[str], bool]]] = []
+        # the same tests as Python expressions over ``seen`` for ``truth``: a
+        # format with one constant (a needle, a regex's method) each
+        self.inline: list[tuple[str, Any]] = []
         for op, raw in value.items():
             text = str(raw)
-            if op == "contains":
-                self.tests.append((op, text, _contains(text.casefold())))
+            if op == "contains" or (op == "glob" and _only_stars_around(text)):
+                needle = text.casefold() if op == "contains" else text.casefold()[1:-1]
+                self.tests.append((op, text, _contains(needle)))
+                self.inline.append(("({const} in {seen}.casefold())", needle))
             elif op == "glob":
                 pattern = re.compile(fnmatch.translate(text.casefold()))
                 self.tests.append((op, text, _casefolded(pattern.match)))
+                self.inline.append(("({const}({seen}.casefold()) is not None)", pattern.match))
             else:
                 try:
                     compiled = re.compile(text)
@@ -136,6 +154,7 @@ class TextCondition(Condition):
                         (op,),
                     )
                 self.tests.append((op, text, _found(compiled.search)))
+                self.inline.append(("({const}({seen}) is not None)", compiled.search))
         described = ", ".join(f"{op} {raw!r}" for op, raw, _ in self.tests)
         self.label = (f"{self.key} {described}",)
 
@@ -144,8 +163,15 @@ class TextCondition(Condition):
         return all(match(seen) for _, _, match in self.tests)
 
     def truth(self, env: Env) -> tuple[str, str]:
-        seen = f"i.{self.key}"  # the Item property of the same name: url or title
-        holds = " and ".join(f"{env.const(match)}({seen})" for _, _, match in self.tests)
+        # the Item property of the same name (url or title), inlined, read
+        # once: the first test binds it and the rest, joined by `and`, reuse it
+        seen = env.var()
+        holds = " and ".join(
+            form.format(
+                const=env.const(const), seen=seen if n else f"({seen} := {self.inline_read})"
+            )
+            for n, (form, const) in enumerate(self.inline)
+        )
         return f"({holds})", f"(not ({holds}))"
 
     def test(self, item: Item, now: int) -> Check:
@@ -170,6 +196,7 @@ class Url(TextCondition):
     description = "Tests on the item's URL (resolved, else as saved)."
     schema = {"description": description, **TextCondition.schema}
     read = operator.attrgetter("url")
+    inline_read = "i.resolved_url or i.given_url"  # Item.url
 
 
 @condition
@@ -179,3 +206,4 @@ class Title(TextCondition):
     description = "Tests on the item's title (resolved, else as saved, else the URL)."
     schema = {"description": description, **TextCondition.schema}
     read = operator.attrgetter("title")
+    inline_read = "i.resolved_title or i.given_title or i.resolved_url or i.given_url"  # Item.title
