@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
@@ -43,6 +42,8 @@ def atomic_write(
     no permission) or when ``path`` is a symbolic link; the temp file is
     removed on every failure.
     """
+    import tempfile  # here: it costs every run ~5 ms to import, and a plan writes no file
+
     target = Path(path)
     refuse_symlink(target, what)
     try:

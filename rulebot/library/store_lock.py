@@ -8,7 +8,6 @@ import errno
 import fcntl
 import json
 import os
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -67,7 +66,7 @@ class StoreLock:
         self._lock_fd = fd
         holder_info = {
             "pid": os.getpid(),
-            "host": socket.gethostname(),
+            "host": os.uname().nodename,  # socket.gethostname(), without importing socket
             "command": command if command.startswith("rulebot") else f"rulebot {command}",
             "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }

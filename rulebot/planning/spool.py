@@ -22,7 +22,6 @@ from __future__ import annotations
 import heapq
 import itertools
 import os
-import tempfile
 import weakref
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -96,6 +95,8 @@ class Spool:
             self._write(stream)
 
     def _spill(self) -> None:
+        import tempfile  # here: it costs every run ~5 ms to import, and most never spill
+
         try:  # unlinked: gone when the plan is, or if the process dies; the plan owns it
             self.file = tempfile.TemporaryFile()  # noqa: SIM115
         except OSError as err:
@@ -150,6 +151,8 @@ def _place(entry: tuple[int, list[PlannedAction], bool]) -> int:
 
 
 def _cannot(err: OSError) -> RulebotError:
+    import tempfile
+
     return RulebotError(
         f"cannot keep a large plan in a temporary file in {tempfile.gettempdir()}: "
         f"{err.strerror or err}; nothing was changed. Point TMPDIR at a disk with room "
