@@ -4,6 +4,8 @@ of it."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -21,7 +23,12 @@ from .test_one_pass import chunked, marked_items, rule_sets
 
 def test_a_memo_computes_once_and_forgets_everything_past_its_bound() -> None:
     calls: list[int] = []
-    memo: Memo[int, int] = Memo(lambda n: calls.append(n) or n * n, kept=3)
+
+    def square(n: int) -> int:
+        calls.append(n)
+        return n * n
+
+    memo: Memo[int, int] = Memo(square, kept=3)
     assert [memo[n] for n in (1, 2, 1, 3, 2)] == [1, 4, 1, 9, 4]
     assert calls == [1, 2, 3]  # each key computed once while remembered
     assert memo[4] == 16  # the fourth key: the three before are forgotten
@@ -46,7 +53,11 @@ def test_a_plan_is_the_same_when_every_cache_keeps_one_entry(items, rules, size)
     ordered = sorted(items, key=lambda i: i.sort_key)
     live = [i for i in ordered if not i.is_deleted]
     roomy = plan_in_passes(rules, chunked(live, size), NOW).dumps()
-    memos = [item_module.hosts, tags_module.only_marks_of, tag_sets(unicode_lower)]
+    memos: list[Memo[Any, Any]] = [
+        item_module.hosts,
+        tags_module.only_marks_of,
+        tag_sets(unicode_lower),
+    ]
     with pytest.MonkeyPatch.context() as patch:
         for memo in memos:
             memo.clear()
