@@ -508,3 +508,21 @@ def test_a_spooled_plan_closes_its_file_when_it_goes() -> None:
     del actions
     gc.collect()
     assert file.closed
+
+
+@pytest.mark.parametrize("kind", ["not", "all", "any"])
+def test_a_where_nested_past_the_parser_plans_in_one_pass_as_make_plan_does(kind: str) -> None:
+    """The one pass's selector that passes unchanged matches over
+    (``acting.quick_selector``) cannot be compiled for a ``where`` nested past
+    Python's parser limits; the rule goes the general way, with the same plan."""
+    where: dict = {"tag": "x"}
+    for _ in range(100):
+        where = {"not": where} if kind == "not" else {kind: [where]}
+    rules = [rule("deep", where, [{"tags_add": ["seen"]}, "archive"])]
+    items = [
+        Item(str(n), given_url=f"https://a.org/{n}", time_added=n, tags=tags)
+        for n, tags in enumerate([("x",), ("y",), None, ("x", "seen"), ()], start=1)
+    ]
+    reference = make_plan(rules, items, NOW)
+    assert reference.actions  # something to plan, whichever way the nesting reads
+    assert plan_in_passes(rules, chunked(items, 2), NOW).dumps() == reference.dumps()

@@ -65,17 +65,17 @@ def quick_selector(rule: RuleLike) -> QuickSelector | None:
     passes = [action.unchanged(env) for action in rule.actions]
     if not passes or None in passes:
         return None
-    true = "True" if where is None else where.truth(env)[0]
-    source = (
-        "def select(items, now):\n"
-        f"    found = [i for i in items if i is not None and {true}]\n"
-        f"    return len(found), [i for i in found if not ({' and '.join(map(str, passes))})]\n"
-    )
     namespace: dict[str, Any] = {}
     try:
+        true = "True" if where is None else where.truth(env)[0]
+        source = (
+            "def select(items, now):\n"
+            f"    found = [i for i in items if i is not None and {true}]\n"
+            f"    return len(found), [i for i in found if not ({' and '.join(map(str, passes))})]\n"
+        )
         exec(compile(source, "<rulebot rule>", "exec"), dict(env.names), namespace)
     except (SyntaxError, RecursionError, MemoryError):  # nested past the parser's limits
-        return None
+        return None  # the general path (``Where.select``) falls back to the reference
     return cast(QuickSelector, namespace["select"])
 
 
