@@ -5,6 +5,7 @@ as frozen, equal and hashable as before."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rulebot.library.item import NO_EXTRA, Item
+from rulebot.library.item_rows import rows_to_items, tagged_rows_to_items
 
 FIELDS = dataclasses.fields(Item)
 small = st.one_of(st.none(), st.integers(-(2**40), 2**40), st.text(max_size=5), st.booleans())
@@ -86,3 +88,63 @@ def test_items_stay_frozen_hashable_and_replace_changes_only_what_it_names(
     expected = {**values, **{k: v for k, v in other.items() if k != "item_id"}}
     assert every_field(changed) == every_field(reference(expected))
     assert dataclasses.replace(item, status=1) == item.replace(status=1)
+
+
+# -- rows_to_items: an Item per stored row, filled slot by slot ------------------
+
+stored_rows = st.tuples(
+    st.text(min_size=1, max_size=6),  # item_id
+    *[st.text(max_size=4)] * 4,  # given/resolved url and title
+    st.integers(0, 3),  # status
+    st.sampled_from([None, 0, 1]),  # favorite
+    st.sampled_from([0, 1]),  # tags_known
+    *[st.one_of(st.none(), st.integers(0, 2**40))] * 6,  # four times, word count, minutes
+    st.one_of(st.none(), st.text(max_size=3)),  # lang
+    st.sampled_from([None, 0, 1]),  # is_article
+    *[st.one_of(st.none(), st.integers(0, 2))] * 2,  # has_image, has_video
+    st.text(max_size=4),  # excerpt
+    st.sampled_from([None, "", '{"unread": true}', '{"k": [1, "x"]}']),  # extra
+)
+
+
+def row_item(row: tuple[Any, ...], tags: tuple[str, ...]) -> Item:
+    """What a stored row means, field by field, through the dataclass's own fill."""
+    (item_id, gu, ru, gt, rt, status, fav, known, ta, tu, tr, tf, wc, ttr, lang, article,
+     image, video, excerpt, extra) = row  # fmt: skip
+    return reference(
+        {
+            "item_id": item_id, "given_url": gu, "resolved_url": ru, "given_title": gt,
+            "resolved_title": rt, "status": status,
+            "favorite": None if fav is None else fav == 1,
+            "tags": tags if known else None,
+            "time_added": ta, "time_updated": tu, "time_read": tr, "time_favorited": tf,
+            "word_count": wc, "time_to_read": ttr, "lang": lang,
+            "is_article": None if article is None else article == 1,
+            "has_image": image, "has_video": video, "excerpt": excerpt,
+            "extra": json.loads(extra) if extra else NO_EXTRA,
+        }
+    )  # fmt: skip
+
+
+@given(st.lists(st.tuples(stored_rows, tags.map(lambda t: t or ())), max_size=6))
+def test_rows_become_the_items_they_store(
+    rows: list[tuple[tuple[Any, ...], tuple[str, ...]]],
+) -> None:
+    """Both generated readers fill every slot as the dataclass would: the
+    tags from a mapping (``rows_to_items``) or from a JSON array after the
+    columns (``tagged_rows_to_items``, the plan's streamed read)."""
+    by_id: dict[str, tuple[str, ...]] = {}  # as the store reads them: untagged items absent
+    for row, found in rows:
+        if found and row[0] not in by_id:
+            by_id[row[0]] = found
+    expected = [row_item(row, by_id.get(row[0], ())) for row, _ in rows]
+    mapped = rows_to_items([row for row, _ in rows], by_id)
+    assert [type(i) for i in mapped] == [Item] * len(rows)
+    assert [every_field(i) for i in mapped] == [every_field(i) for i in expected]
+    parsed = {json.dumps(found): found for _, found in rows}
+    tagged = tagged_rows_to_items([(*row, json.dumps(found)) for row, found in rows], parsed)
+    expected = [row_item(row, found) for row, found in rows]
+    assert [every_field(i) for i in tagged] == [every_field(i) for i in expected]
+    for item in tagged:  # handed back as frozen as any Item
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            item.status = 9  # type: ignore[misc]

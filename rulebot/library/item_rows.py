@@ -9,11 +9,11 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from operator import itemgetter
-from typing import Any
+from typing import Any, cast
 
-from rulebot.library.item import NO_EXTRA, Item
+from rulebot.library.item import _FIELD_NAMES, NO_EXTRA, Item, _Filling
 
 # Column order of ``items`` as read and written below; it follows Item's fields.
 ITEM_COLUMNS = (
@@ -159,57 +159,64 @@ def insert_export_tags(conn: sqlite3.Connection, rows: Iterable[Sequence[Any]]) 
     _write_tags(conn, ((row[0], row[4]) for row in rows if row[4]))
 
 
-def rows_to_items(rows: Iterable[Sequence[Any]], tags: dict[str, tuple[str, ...]]) -> list[Item]:
-    # One comprehension with positional Item(...) calls: this loop dominates
-    # items() for a large library, and keywords or a helper per row cost ~40%.
-    get_tags, loads = tags.get, json.loads
-    return [
-        Item(
-            item_id,
-            gu,
-            ru,
-            gt,
-            rt,
-            status,
-            None if fav is None else fav == 1,
-            get_tags(item_id, ()) if known else None,
-            ta,
-            tu,
-            tr,
-            tf,
-            wc,
-            ttr,
-            lang,
-            None if is_article is None else is_article == 1,
-            has_image,
-            has_video,
-            excerpt,
-            loads(extra) if extra else NO_EXTRA,
-        )
-        for (
-            item_id,
-            gu,
-            ru,
-            gt,
-            rt,
-            status,
-            fav,
-            known,
-            ta,
-            tu,
-            tr,
-            tf,
-            wc,
-            ttr,
-            lang,
-            is_article,
-            has_image,
-            has_video,
-            excerpt,
-            extra,
-            *_,  # iter_items' rows carry their tags after the columns
-        ) in rows
-    ]
+# What each of an Item's slots is made of, from a row of ITEM_COLUMNS (and,
+# for iter_items, its tags as a JSON array after them): ``_reader`` below.
+_ROW = (
+    "item_id, given_url, resolved_url, given_title, resolved_title, status, favorite,"
+    " known, time_added, time_updated, time_read, time_favorited, word_count,"
+    " time_to_read, lang, is_article, has_image, has_video, excerpt, extra"
+)
+_SLOTS = {
+    "favorite": "None if favorite is None else favorite == 1",
+    "tags": "{tags} if known else None",
+    "is_article": "None if is_article is None else is_article == 1",
+    "extra": "_loads(extra) if extra else _NO_EXTRA",
+}
+
+
+def _reader(
+    tags_column: bool,
+) -> Callable[[Iterable[Sequence[Any]], Mapping[str, Any]], list[Item]]:
+    """``rows_to_items``, generated: each ``Item`` filled slot by slot as a
+    ``_Filling`` (as ``Item.__init__`` does) inside the loop, without a call
+    per row (20 arguments passed per row were half of reading an item:
+    ``benchmarks/bench_items.py``). ``tags_column``: the rows carry their
+    tags as a JSON array after the columns, and ``tags`` parses one."""
+    tags = "tags[raw_tags]" if tags_column else "get_tags(item_id, ())"
+    fill = "".join(
+        f"        item.{name} = {_SLOTS.get(name, name).format(tags=tags)}\n"
+        for name in _FIELD_NAMES
+    )
+    source = (
+        "def rows_to_items(rows, tags):\n"
+        "    get_tags, items = tags.get, []\n"
+        "    append = items.append\n"
+        f"    for {_ROW}{', raw_tags' if tags_column else ''} in rows:\n"
+        "        item = _new(_Filling)\n"
+        f"{fill}"
+        "        item.__class__ = _Item\n"
+        "        append(item)\n"
+        "    return items\n"
+    )
+    names = {
+        "_new": object.__new__,
+        "_Filling": _Filling,
+        "_Item": Item,
+        "_loads": json.loads,
+        "_NO_EXTRA": NO_EXTRA,
+    }
+    exec(compile(source, "<rows_to_items>", "exec"), names)
+    return cast(
+        Callable[[Iterable[Sequence[Any]], Mapping[str, Any]], list[Item]], names["rows_to_items"]
+    )
+
+
+rows_to_items = _reader(tags_column=False)
+"""Items of rows of ``ITEM_COLUMNS``; ``tags``: item id -> its tags (none
+when absent)."""
+tagged_rows_to_items = _reader(tags_column=True)
+"""Items of rows of ``ITEM_COLUMNS`` and then the tags as a JSON array;
+``tags``: that JSON -> the tags (``Store.iter_items``' parsed lists)."""
 
 
 BULK_INDEXING = 5_000  # new items into an empty table from which indexes are built after

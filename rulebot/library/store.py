@@ -40,6 +40,7 @@ from rulebot.library.item_rows import (
     item_to_row,
     plain_rows,
     rows_to_items,
+    tagged_rows_to_items,
 )
 from rulebot.library.journal import Journal
 from rulebot.library.schema import APPLICATION_ID, MIGRATIONS, RULEBOT_TABLES, SCHEMA_VERSION
@@ -270,8 +271,7 @@ class Store(Journal, StoreLock):
                 if len(parsed) > _TAG_LISTS_KEPT:  # items each tagged their own way
                     parsed.clear()
                 with gc_paused():
-                    tags = {row[0]: parsed[row[-1]] for row in rows}
-                    items = rows_to_items(rows, tags)
+                    items = tagged_rows_to_items(rows, parsed)
                 if stored:
                     last = item_order.in_order(items, last)
                 yield items
