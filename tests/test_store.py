@@ -617,3 +617,18 @@ def test_100k_items_upsert_and_load(store: Store) -> None:
     ]
     store.upsert(many)
     assert store.items() == many
+
+
+@settings(
+    max_examples=examples(40),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(st.lists(st.sampled_from([UNREAD, ARCHIVED, DELETED, HIDDEN]), max_size=4))
+def test_is_empty_says_what_count_says_without_reading_every_row(
+    tmp_path: Path, statuses: list[int]
+) -> None:
+    path = tmp_path / f"s{len(statuses)}-{'-'.join(map(str, statuses))}.db"
+    with Store.open(path) as store:
+        store.upsert([Item(str(n), status=status) for n, status in enumerate(statuses, 1)])
+        assert store.is_empty() == (store.count() == 0)

@@ -43,7 +43,7 @@ def cmd_plan(args: argparse.Namespace, *, apply: bool = False) -> int:
         if args.due and not rules:  # before connecting: not one request
             return _nothing_due(config, store, args, now, apply=apply)
         live = opened.enter_context(pipeline.connected(config, store, progress=not args.quiet))
-        if not live.source.remote and not store.count() and not args.quiet:
+        if not live.source.remote and not args.quiet and store.is_empty():
             out(
                 f"rulebot: the library in {store.path} is empty; fill it with "
                 "`rulebot import pocket-export.zip` (or .csv, .html)",

@@ -404,6 +404,14 @@ class Store(Journal, StoreLock):
         with self._snapshot():
             return int(self._conn.execute(f"SELECT count(*) FROM items{where}").fetchone()[0])
 
+    def is_empty(self) -> bool:
+        """No live item: ``count() == 0`` without reading every row (a plan
+        asks before it starts, and ``count`` scans the table)."""
+        found = self._conn.execute(
+            f"SELECT 1 FROM items WHERE status NOT IN ({DELETED}, {HIDDEN}) LIMIT 1"
+        ).fetchone()
+        return found is None
+
     def upsert(self, items: Iterable[Item], conn: sqlite3.Connection | None = None) -> int:
         """Insert or replace items (tags included) in one transaction."""
         batch = list(items)
