@@ -632,3 +632,20 @@ def test_is_empty_says_what_count_says_without_reading_every_row(
     with Store.open(path) as store:
         store.upsert([Item(str(n), status=status) for n, status in enumerate(statuses, 1)])
         assert store.is_empty() == (store.count() == 0)
+
+
+def test_a_pass_over_the_library_reads_with_a_larger_page_cache_then_gives_it_back(
+    tmp_path: Path,
+) -> None:
+    with Store.open(tmp_path / "s.db") as store:
+        store.upsert([Item(str(n), tags=("a",), time_added=n) for n in range(1, 6)])
+        size = store._conn.execute("PRAGMA cache_size").fetchone()[0]
+        sizes = [
+            store._conn.execute("PRAGMA cache_size").fetchone()[0] for _ in store.iter_items(2)
+        ]
+        assert sizes == [-store_module.PASS_CACHE_KIB] * 3
+        assert store._conn.execute("PRAGMA cache_size").fetchone()[0] == size
+        passing = store.iter_items(2)
+        next(passing)
+        passing.close()  # a pass left early gives it back too
+        assert store._conn.execute("PRAGMA cache_size").fetchone()[0] == size
