@@ -65,18 +65,15 @@ def quick_selector(rule: RuleLike) -> QuickSelector | None:
     passes = [action.unchanged(env) for action in rule.actions]
     if not passes or None in passes:
         return None
-    namespace: dict[str, Any] = {}
     try:
         true = "True" if where is None else where.truth(env)[0]
-        source = (
-            "def select(items, now):\n"
+        body = (
             f"    found = [i for i in items if i is not None and {true}]\n"
             f"    return len(found), [i for i in found if not ({' and '.join(map(str, passes))})]\n"
         )
-        exec(compile(source, "<rulebot rule>", "exec"), dict(env.names), namespace)
+        return cast(QuickSelector, env.select_function(body, "<rulebot rule>"))
     except (SyntaxError, RecursionError, MemoryError):  # nested past the parser's limits
         return None  # the general path (``Where.select``) falls back to the reference
-    return cast(QuickSelector, namespace["select"])
 
 
 def why(rule: RuleLike, item: Item, now: int) -> tuple[str, ...]:

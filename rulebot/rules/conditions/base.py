@@ -99,11 +99,17 @@ class Env:
         """``select(items, now)``: the items that definitely match, in order.
         The loop is generated too, so no Python call is made per item."""
         true, _ = where.truth(self)
-        source = (
-            f"def select(items, now):\n    return [i for i in items if i is not None and {true}]\n"
+        return self.select_function(
+            f"    return [i for i in items if i is not None and {true}]\n", "<rulebot where>"
         )
+
+    def select_function(self, body: str, filename: str) -> Any:
+        """``def select(items, now):`` with ``body``, compiled, its names
+        this Env's constants. Raises ``SyntaxError`` (or ``RecursionError``,
+        ``MemoryError``) for an expression nested past Python's parser."""
         namespace: dict[str, Any] = {}
-        exec(compile(source, "<rulebot where>", "exec"), dict(self.names), namespace)
+        source = f"def select(items, now):\n{body}"
+        exec(compile(source, filename, "exec"), dict(self.names), namespace)
         return namespace["select"]
 
 

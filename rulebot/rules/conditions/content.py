@@ -32,6 +32,7 @@ class NumberCondition(Condition):
         "lt": lambda a, b: a < b,
         "lte": lambda a, b: a <= b,
     }
+    _signs: ClassVar[dict[str, str]] = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}  # inlined
     schema = {
         "type": "object",
         "additionalProperties": False,
@@ -78,9 +79,8 @@ class WordCount(NumberCondition):
 
     def truth(self, env: Env) -> tuple[str, str]:
         # inlined: a known count, compared with each bound
-        signs = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
         holds = " and ".join(
-            f"i.word_count {signs[op]} {env.const(limit)}" for op, limit in self.value.items()
+            f"i.word_count {self._signs[op]} {env.const(limit)}" for op, limit in self.value.items()
         )
         return (
             f"(i.word_count is not None and {holds})",
