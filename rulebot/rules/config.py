@@ -30,14 +30,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from rulebot.errors import ConfigError
 from rulebot.rules import actions as actions_vocab
 from rulebot.rules import conditions as conditions_vocab
 from rulebot.rules import schema as schema_module
 from rulebot.rules import validated
-from rulebot.rules.marked_yaml import MAX_NODES, MarkedLoader, TooLarge, mark_of, yaml_error_message
 from rulebot.rules.problems import Checked, Problem
 from rulebot.rules.problems import render_problems as render_problems  # cli.py's, re-exported
 from rulebot.rules.schema_messages import boolean_keys, schema_findings, show
@@ -58,6 +55,30 @@ def _check_text(text: str, filename: str) -> Checked:
     if "\x00" in text:
         checked.at(1, 1, "this is a binary file (it contains NUL bytes), not YAML text")
         return checked
+    recalled = validated.recall(text)  # read before, and nothing found: no YAML, no schema
+    if recalled is not None:
+        checked.document, checked.marks = recalled
+    elif _read_yaml(text, checked):
+        _check_schema(text, checked)
+    else:
+        return checked
+    Semantics(checked).run()
+    return checked
+
+
+def _read_yaml(text: str, checked: Checked) -> bool:
+    """The YAML layer: the document and its marks into ``checked``, False
+    when there is no mapping to check further."""
+    import yaml  # here, not above: a remembered file is never read as YAML
+
+    from rulebot.rules.marked_yaml import (
+        MAX_NODES,
+        MarkedLoader,
+        TooLarge,
+        mark_of,
+        yaml_error_message,
+    )
+
     try:
         loader = MarkedLoader(text, boolean_keys())  # the reader vets characters here
         try:
@@ -68,41 +89,43 @@ def _check_text(text: str, filename: str) -> Checked:
         mark = err.problem_mark or err.context_mark
         line, col = mark_of(mark) if mark else (1, 1)
         checked.at(line, col, yaml_error_message(err))
-        return checked
+        return False
     except yaml.reader.ReaderError as err:
         line = text.count("\n", 0, err.position) + 1
         col = err.position - (text.rfind("\n", 0, err.position) + 1) + 1
         character = chr(err.character) if isinstance(err.character, int) else err.character
         checked.at(line, col, f"character {character!r} is not allowed in YAML; remove it")
-        return checked
+        return False
     except yaml.YAMLError as err:
         checked.at(1, 1, f"YAML error: {err}")
-        return checked
+        return False
     except TooLarge:
         checked.at(1, 1, f"the document has more than {MAX_NODES} values (an alias bomb?)")
-        return checked
+        return False
     checked.document, checked.marks = document, loader.node_marks
     checked.findings.extend(loader.findings)
     if document is None:
         checked.at(1, 1, "the file is empty; start it with `version: 1` and `rules:`")
-        return checked
+        return False
     if not isinstance(document, dict):
         kind = "a list" if isinstance(document, list) else f"the value {show(document)}"
         checked.at(
             1, 1, f"the top level must be a mapping (`version: 1`, `rules: ...`), not {kind}"
         )
-        return checked
-    if not validated.known(text):  # only a text with no finding at all is known
-        trapped = {finding.path for finding in checked.findings}
-        clean = True
-        for finding in schema_findings(document):
-            clean = False
-            if finding.path not in trapped:  # the YAML layer already said it better
-                checked.findings.append(finding)
-        if clean and not checked.findings:
-            validated.remember(text)
-    Semantics(checked).run()
-    return checked
+        return False
+    return True
+
+
+def _check_schema(text: str, checked: Checked) -> None:
+    """The schema layer; a text with no finding at all so far is remembered."""
+    trapped = {finding.path for finding in checked.findings}
+    clean = True
+    for finding in schema_findings(checked.document):
+        clean = False
+        if finding.path not in trapped:  # the YAML layer already said it better
+            checked.findings.append(finding)
+    if clean and not checked.findings:
+        validated.remember(text, checked.document, checked.marks)
 
 
 def _check_bytes(data: bytes, filename: str) -> Checked:

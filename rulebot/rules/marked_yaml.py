@@ -14,9 +14,8 @@ from typing import Any
 
 import yaml
 
-from rulebot.rules.schema_messages import TEST_TIME_KEYS, Finding, JsonPath
+from rulebot.rules.schema_messages import TEST_TIME_KEYS, Finding, JsonPath, Mark
 
-Mark = tuple[int, int]  # 1-based (line, column)
 # A document with more nodes than this is an alias bomb, not a rules file.
 MAX_NODES = 200_000
 

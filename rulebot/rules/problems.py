@@ -10,8 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rulebot.rules.marked_yaml import Mark
-from rulebot.rules.schema_messages import Finding, JsonPath
+from rulebot.rules.schema_messages import Finding, JsonPath, Mark
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 

@@ -19,6 +19,7 @@ from rulebot.rules import actions as actions_vocab
 from rulebot.rules import schema as schema_module
 
 JsonPath = tuple[str | int, ...]
+Mark = tuple[int, int]  # 1-based (line, column)
 TEST_TIME_KEYS = {"added", "updated", "read", "favorited"}  # a test item's times
 
 
