@@ -59,7 +59,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_import import make_export
+from bench_import import fresh_bytecode, make_export
 from bench_plan import NOW, TWENTY
 
 from rulebot.library.store import Store
@@ -282,6 +282,7 @@ def main() -> int:
     )
     parser.add_argument("items", nargs="*", type=int, default=[100_000])
     args = parser.parse_args()
+    fresh_bytecode()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         (work / "twenty.yaml").write_text(TWENTY)

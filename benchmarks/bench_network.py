@@ -365,11 +365,11 @@ class ApplyTimer:
 @contextlib.contextmanager
 def timed_apply(server: Remote) -> Iterator[ApplyTimer]:
     timer = ApplyTimer(server)
-    pipeline.apply = timer  # type: ignore[assignment]  # rulebot run calls pipeline.apply
+    pipeline.apply = timer  # rulebot run calls pipeline.apply
     try:
         yield timer
     finally:
-        pipeline.apply = timer.real  # type: ignore[assignment]
+        pipeline.apply = timer.real
 
 
 def quiet(*args: str) -> None:

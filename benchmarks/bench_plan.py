@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_import import make_export
+from bench_import import fresh_bytecode, make_export
 
 from rulebot.library.importer import import_export
 from rulebot.library.store import Store
@@ -88,6 +88,7 @@ def measure(config: Path, store: Path, runs: int = 5) -> tuple[float, float, int
 
 def main() -> None:
     sizes = [int(a) for a in sys.argv[1:]] or [10_000, 100_000]
+    fresh_bytecode()
     print(
         f"{'items':>8} {'config':>18} {'actions':>8} {'wall s':>7} {'peak MiB':>8} {'× floor':>8}"
     )

@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_import import make_export
+from bench_import import fresh_bytecode, make_export
 from bench_plan import NOW
 
 SOURCES = [
@@ -122,6 +122,7 @@ def server_first_run(source: str, size: int, work: Path, rules: str = RULES) -> 
 
 
 def main() -> None:
+    fresh_bytecode()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", default="25000,100000", help="sizes, comma-separated")
     parser.add_argument("--sources", default=",".join(SOURCES))

@@ -22,6 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_import import fresh_bytecode
+
 ROOT = Path(__file__).resolve().parent.parent
 VALIDATE = [sys.executable, "-m", "rulebot", "validate", str(ROOT / "rules.example.yaml")]
 REMEMBERED = "rulebot validate rules.example.yaml"
@@ -40,6 +43,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=30)
     args = parser.parse_args()
+    fresh_bytecode()
     times: dict[str, list[float]] = {name: [] for name in COMMANDS}
     with tempfile.TemporaryDirectory() as cache:
         for round_ in range(args.runs + 3):

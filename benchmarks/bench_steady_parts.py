@@ -47,7 +47,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import floor_loop
-from bench_import import make_export
+from bench_import import fresh_bytecode, make_export
 from bench_plan import NOW, TWENTY
 
 from rulebot.library.store import Store
@@ -126,6 +126,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("items", nargs="?", type=int, default=100_000)
     args = parser.parse_args()
+    fresh_bytecode()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         config, export = work / "twenty.yaml", work / "export.csv"
