@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -19,7 +21,7 @@ from hypothesis import strategies as st
 
 from rulebot.rules import config, marked_yaml, validated
 from rulebot.rules.config import validate_text
-from rulebot.rules.problems import Checked
+from rulebot.rules.problems import Checked, Problem
 
 ROOT = Path(__file__).resolve().parent.parent
 CLEAN = """\
@@ -51,6 +53,8 @@ def test_a_clean_file_is_remembered_and_not_checked_again(
 ) -> None:
     assert validate_text(CLEAN) == []
     assert [path.name for path in cache.iterdir()] == [validated.key(CLEAN)]
+    # it holds what the rules file holds: the owner's alone
+    assert stat.S_IMODE((cache / validated.key(CLEAN)).stat().st_mode) == 0o600
     _schema_must_not_run(monkeypatch)
     assert validate_text(CLEAN) == []
 
@@ -242,7 +246,12 @@ def test_a_key_file_not_as_written_is_no_key(
     assert validated.recall(CLEAN) is None
     ran = []
     real = config.schema_findings
-    monkeypatch.setattr(config, "schema_findings", lambda doc: ran.append(1) or real(doc))
+
+    def counted(document: dict[str, Any]) -> object:
+        ran.append(1)
+        return real(document)
+
+    monkeypatch.setattr(config, "schema_findings", counted)
     assert validate_text(CLEAN) == []
     assert ran == [1]
     assert validated.recall(CLEAN) is not None
@@ -331,7 +340,7 @@ def _dumped(drawn: tuple[dict[str, object], bool | None, int]) -> str:
     )
 
 
-def _read(text: str) -> tuple[Checked, list[object]]:
+def _read(text: str) -> tuple[Checked, list[Problem]]:
     return config._run(config._check_text, text, "rules.yaml")
 
 

@@ -30,9 +30,11 @@ import json
 import os
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from rulebot import __version__
+from rulebot.errors import RulebotError
+from rulebot.files import atomic_write
 from rulebot.rules import schema as schema_module
 from rulebot.rules import schema_messages
 from rulebot.rules.schema_messages import JsonPath, Mark
@@ -119,12 +121,14 @@ def remember(text: str, document: dict[str, Any], marks: Marks) -> None:
         )
     except (TypeError, ValueError):  # a value JSON cannot hold: read the file each time
         return
-    with contextlib.suppress(OSError):
+
+    def write(out: IO[bytes]) -> None:
+        out.write(stored.encode("ascii"))
+
+    with contextlib.suppress(OSError, RulebotError):
         where.mkdir(mode=0o700, parents=True, exist_ok=True)
-        path = where / key(text)
-        partial = path.with_name(f".{path.name}.{os.getpid()}")
-        partial.write_text(stored, encoding="ascii")
-        os.replace(partial, path)  # a reader sees the whole file or none
+        # whole or not at all, 0600 (it holds what the rules file holds), never through a link
+        atomic_write(where / key(text), write, what="cache entry")
         _prune(where)
 
 
