@@ -16,6 +16,9 @@ Validation runs in layers, and each layer speaks in the user's terms:
    actions, test references.
 
 Each finding becomes a located ``Problem`` (``rulebot.rules.problems``).
+A text the first two layers found nothing in is remembered as read
+(``rulebot.rules.validated``): the next time, neither runs (nor is PyYAML
+imported), and the semantic checks run on the document and marks recalled.
 
 ``validate_file`` returns every problem at once; ``load_config`` returns the
 typed ``Config`` the planner consumes or raises ``ConfigError``.
