@@ -21,6 +21,7 @@ import pytest
 
 from rulebot.errors import ServerUnreachable
 from rulebot.fake.karakeep import FakeKarakeep
+from rulebot.fake.linkding import FakeLinkding
 from rulebot.fake.pocket import FakePocket
 from rulebot.fake.readeck import FakeReadeck
 from rulebot.fake.wallabag import FakeWallabag
@@ -561,7 +562,18 @@ def _wallabag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, str
     return fake, str(good), "wallabag"
 
 
-@pytest.mark.parametrize("make", [_karakeep, _readeck, _wallabag], ids=lambda f: f.__name__[1:])
+def _linkding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, str, str]:
+    fake = FakeLinkding(now=1_795_672_800, token="ld-token-0123456789")
+    monkeypatch.setenv("LINKDING_TOKEN", "ld-token-0123456789")
+    good = fake.add_bookmark("https://l.example/good", "Good", tags=["x"])
+    fake._next_bookmark = 2**63 + 5  # Linkding's ids are a database's, bounded by 2^63
+    fake.add_bookmark("https://l.example/bad", "Bad", tags=["x"])
+    return fake, str(good), "linkding"
+
+
+@pytest.mark.parametrize(
+    "make", [_karakeep, _readeck, _wallabag, _linkding], ids=lambda f: f.__name__[1:]
+)
 def test_an_id_with_a_trailing_newline_or_beyond_2_63_is_skipped_never_stored_or_sent(
     make: Callable[..., tuple[Any, str, str]],
     tmp_path: Path,

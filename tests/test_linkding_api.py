@@ -28,17 +28,22 @@ def client(account: Account, **kw: Any) -> LinkdingClient:
     return LinkdingClient(account.base_url, account.token, **kw)
 
 
+def _same(raw: Any) -> Any:
+    return raw
+
+
 def test_both_lists_are_read_oldest_first_page_by_page(linkding: Account) -> None:
     ids = [linkding.add(f"https://l.example/{n}", [f"t{n}"]) for n in range(5)]
     for bookmark_id in ids[1:3]:
         linkding.patch(bookmark_id, is_archived=True)
     with client(linkding, page_size=2) as api:
-        listed = api.list_bookmarks(archived=False)
-        assert [b["id"] for b in listed.bookmarks] == [ids[0], ids[3], ids[4]]
+        # what is held of each bookmark is what ``keep`` made of it as its page came
+        listed = api.list_bookmarks(lambda raw: ("kept", raw["id"]), archived=False)
+        assert listed.bookmarks == [("kept", ids[0]), ("kept", ids[3]), ("kept", ids[4])]
         assert listed.count == 3
         assert listed.server_time is not None and abs(listed.server_time - time.time()) < 60
         assert api.requests_made == 2  # ⌈3 / 2⌉
-        archived = api.list_bookmarks(archived=True)
+        archived = api.list_bookmarks(_same, archived=True)
         assert [b["id"] for b in archived.bookmarks] == ids[1:3]
         assert api.total(archived=False) == 3 and api.total(archived=True) == 2
 
@@ -53,8 +58,8 @@ def test_modified_since_brings_only_what_changed_after_it(linkding: Account) -> 
     linkding.patch(kept, is_archived=True)  # archiving bumps date_modified: it moves lists
     new = linkding.add("https://m.example/new")
     with client(linkding) as api:
-        listed = api.list_bookmarks(archived=False, modified_since=since)
-        archived = api.list_bookmarks(archived=True, modified_since=since)
+        listed = api.list_bookmarks(_same, archived=False, modified_since=since)
+        archived = api.list_bookmarks(_same, archived=True, modified_since=since)
     assert sorted(b["id"] for b in listed.bookmarks) == [old, new]
     assert [b["id"] for b in archived.bookmarks] == [kept]
 

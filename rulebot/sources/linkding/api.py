@@ -37,10 +37,10 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Unpack
+from typing import Any, Generic, TypeVar, Unpack
 
 from rulebot.errors import CredentialsError
 from rulebot.http import MaybeSentError, Response, Secrets, http_date
@@ -66,6 +66,9 @@ TOKEN_HELP = "Linkding shows it under Settings > Integrations > REST API"
 RELISTS = 2  # a listing whose count changed on the way is read again at most this often
 
 
+Kept = TypeVar("Kept")  # what a listing holds of each bookmark
+
+
 class LinkdingError(ServiceError):
     """Linkding failed, or answered something rulebot cannot use."""
 
@@ -79,11 +82,12 @@ class NotFound(LinkdingError, Gone):
 
 
 @dataclass(frozen=True)
-class Listed:
-    """One listing read to its end: the bookmarks, their ``count``, and the
-    server's clock (its ``Date``, unix seconds) when the first page answered."""
+class Listed(Generic[Kept]):
+    """One listing read to its end: what was kept of each bookmark (the
+    caller's ``keep``), their ``count``, and the server's clock (its
+    ``Date``, unix seconds) when the first page answered."""
 
-    bookmarks: list[dict[str, Any]]
+    bookmarks: list[Kept]
     count: int
     server_time: int | None
 
@@ -132,14 +136,17 @@ class LinkdingClient(ServiceClient):
     # -- reading ---------------------------------------------------------------------
     def list_bookmarks(
         self,
+        keep: Callable[[Any], Kept],
         *,
         archived: bool,
         modified_since: int | None = None,
         bounds: Bounds | None = None,
-    ) -> Listed:
+    ) -> Listed[Kept]:
         """Every bookmark of one list (``archived`` or not), oldest first,
         ``⌈count/page_size⌉`` requests; with ``modified_since`` (unix seconds)
-        only those changed after it.
+        only those changed after it. Each bookmark is passed to ``keep`` as
+        its page comes, and only what that returns is held: a listing of
+        25,000 bookmarks held as JSON was 45 MiB.
 
         Offsets shift when a bookmark leaves the list while it is being read
         (deleted, archived), and the bookmark after it would be skipped: a
@@ -153,7 +160,7 @@ class LinkdingClient(ServiceClient):
             params["modified_since"] = _since(modified_since)
         attempt = 0
         while True:
-            listed, steady = self._read_list(path, params, bounds)
+            listed, steady = self._read_list(path, params, bounds, keep)
             if steady or attempt >= RELISTS:
                 if not steady:
                     logger.info("GET %s: the list kept changing while it was read", path)
@@ -162,10 +169,14 @@ class LinkdingClient(ServiceClient):
             logger.info("GET %s: the list changed while it was read; reading it again", path)
 
     def _read_list(
-        self, path: str, params: Mapping[str, str], bounds: Bounds | None
-    ) -> tuple[Listed, bool]:
+        self,
+        path: str,
+        params: Mapping[str, str],
+        bounds: Bounds | None,
+        keep: Callable[[Any], Kept],
+    ) -> tuple[Listed[Kept], bool]:
         listing = self.listing(f"GET {path}", "bookmarks", bounds)
-        bookmarks: list[dict[str, Any]] = []
+        bookmarks: list[Kept] = []
         first: int | None = None
         server_time: int | None = None
         steady = True
@@ -182,7 +193,7 @@ class LinkdingClient(ServiceClient):
             ids = [_listed_id(raw) for raw in results]
             if results or not last:  # an empty page before the end it announced: refused
                 listing.page(ids, repeat_ends=last)
-            bookmarks.extend(listing.once(results, ids))
+            bookmarks.extend(map(keep, listing.once(results, ids)))
             offset += len(results)
             if last:
                 return Listed(bookmarks, first, server_time), steady
