@@ -99,3 +99,24 @@ def test_python_m_rulebot_fake_shaarli_prints_the_export_line() -> None:
     finally:
         stop(process, timeout=20)
     assert process.returncode == 0
+
+
+def test_the_history_keeps_31_days_of_events_whatever_order_the_clock_took() -> None:
+    """``History::addEvent``: each change drops the events past retention.
+    The fake only refilters when its oldest event is past it, which must
+    never keep one that the full filter drops, nor drop one it keeps."""
+    day = 86_400
+    with FakeShaarli(now=1_800_000_000) as server:
+        first = server.add_link("https://h.example/1", "One")
+        server.now += 20 * day
+        second = server.add_link("https://h.example/2", "Two")
+        assert [event["id"] for event in server.history()] == [second, first]
+        server.now += 12 * day  # the first event is 32 days old now, the second 12
+        third = server.add_link("https://h.example/3", "Three")
+        assert [event["id"] for event in server.history()] == [third, second]
+        server.now -= 40 * day  # a clock set back: an event older than the others
+        fourth = server.add_link("https://h.example/4", "Four")
+        assert [event["id"] for event in server.history()] == [fourth, third, second]
+        server.now += 40 * day  # 40 days after the fourth: it goes, the others stay
+        fifth = server.add_link("https://h.example/5", "Five")
+        assert [event["id"] for event in server.history()] == [fifth, third, second]
