@@ -91,7 +91,7 @@ def test_an_empty_cache_dir_turns_it_off(monkeypatch: pytest.MonkeyPatch, tmp_pa
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setenv("HOME", str(tmp_path))
     assert validate_text(CLEAN) == []
-    assert validated.known(CLEAN) is False
+    assert validated.recall(CLEAN) is None
     assert list(tmp_path.iterdir()) == []
 
 
@@ -112,7 +112,7 @@ def test_a_cache_that_cannot_be_written_only_costs_time(
     monkeypatch.setenv("RULEBOT_CACHE_DIR", str(blocked / "validated"))
     assert validate_text(CLEAN) == []
     assert validate_text(WRONG) != []
-    assert validated.known(CLEAN) is False
+    assert validated.recall(CLEAN) is None
     assert blocked.read_text() == "not a directory"
 
 
@@ -124,7 +124,7 @@ def test_the_cache_keeps_the_most_recently_used(
     for age, text in enumerate(texts[:6]):
         validated.remember(text, {"version": 1}, {})
         os.utime(cache / validated.key(text), (1_000_000 + age, 1_000_000 + age))
-    assert validated.known(texts[0])  # used now: the newest
+    assert validated.recall(texts[0]) is not None  # used now: the newest
     validated.remember(texts[6], {"version": 1}, {})  # the seventh: over KEEP, the oldest half goes
     kept = {path.name for path in cache.iterdir()}
     assert kept == {validated.key(text) for text in (texts[0], texts[5], texts[6])}

@@ -103,11 +103,6 @@ def recall(text: str) -> tuple[dict[str, Any], Marks] | None:
     return (document, marks) if isinstance(document, dict) else None
 
 
-def known(text: str) -> bool:
-    """Whether the schema found nothing wrong with ``text`` before."""
-    return recall(text) is not None
-
-
 def remember(text: str, document: dict[str, Any], marks: Marks) -> None:
     """Notes that the schema found nothing wrong with ``text``, read into
     ``document`` and ``marks``."""
