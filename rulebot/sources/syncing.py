@@ -67,8 +67,13 @@ def readable(
         try:
             items.append(to_item(raw))
         except ItemDataError as err:
-            logger.warning("skipped %s rulebot cannot read: %s", what, err)
+            skipped(logger, what, err)
     return items
+
+
+def skipped(logger: logging.Logger, what: str, err: ItemDataError) -> None:
+    """Reports an entry the server garbled (``what``: ``"a bookmark"``): left out."""
+    logger.warning("skipped %s rulebot cannot read: %s", what, err)
 
 
 def write(

@@ -69,7 +69,7 @@ from rulebot.sources.linkding.items import (
 )
 from rulebot.sources.refining import Replay
 from rulebot.sources.server import ServerSession, ServerSource
-from rulebot.sources.syncing import SOURCE_KEY, Sync, stored_cursor
+from rulebot.sources.syncing import SOURCE_KEY, Sync, skipped, stored_cursor
 
 if TYPE_CHECKING:
     from rulebot.library.store import Store
@@ -228,7 +228,7 @@ class LinkdingSession(ServerSession):
             if listed_id is not None:
                 ids.add(listed_id)
             if isinstance(item, ItemDataError):
-                self.logger.warning("skipped a bookmark rulebot cannot read: %s", item)
+                skipped(self.logger, "a bookmark", item)
                 continue
             known = items.get(item.item_id)
             if known is None or (item.time_updated or 0) >= (known.time_updated or 0):
