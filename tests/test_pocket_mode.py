@@ -23,6 +23,7 @@ import pytest
 from rulebot.cli import main
 from rulebot.fakepocket import FakePocket
 from rulebot.library.store import Store
+from rulebot.planning.plan import iso
 from rulebot.sources.pocket.api import PocketClient
 from tests.conftest import ACCESS_TOKEN, CONSUMER_KEY
 from tests.helpers import rb
@@ -322,17 +323,31 @@ def test_apply_a_saved_plan_skips_what_changed_on_the_server(
 # -- 4. run: final state and batch count ---------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("plan_lag", "gets_back"),
+    [
+        pytest.param(0, 2, id="writes-stamped-in-the-cursor-second"),
+        # CI found this one: the run's clock is read before its sync, so a
+        # second can pass between them; the server stamps each write with the
+        # plan's (older) time, and the next sync's cursor is past it.
+        pytest.param(1, 1, id="writes-stamped-before-the-cursor"),
+    ],
+)
 def test_run_converges_the_server_in_the_fewest_batches(
-    fake_pocket: FakePocket, capsys: pytest.CaptureFixture[str]
+    fake_pocket: FakePocket, capsys: pytest.CaptureFixture[str], plan_lag: int, gets_back: int
 ) -> None:
     ids = populate(fake_pocket, 40)
     write_config(fake_pocket, page_size=30, batch_size=10)
     planned = expected_action_count(40)
-    code, out, err = rb(capsys, "run")
+    server_second = fake_pocket.now
+    fake_pocket.now = server_second  # pinned: the cursor is this second
+    clock = ("--now", iso(server_second - plan_lag))
+    code, out, err = rb(capsys, "run", *clock)
     assert code == 0, err
     assert fake_pocket.calls("/v3/send") == math.ceil(planned / 10)
     assert len(sent_actions(fake_pocket)) == planned
     assert all(len(r.body["actions"]) <= 10 for r in fake_pocket.requests if r.path == "/v3/send")
+    assert {a["time"] for a in sent_actions(fake_pocket)} == {server_second - plan_lag}
     assert f"Applied: {planned} succeeded" in out
     assert_server_converged(fake_pocket, ids)
     # The mirror was updated from confirmed results: it equals the server.
@@ -340,14 +355,20 @@ def test_run_converges_the_server_in_the_fewest_batches(
         url: state for url, state in server_state(fake_pocket).items() if state[0] != "2"
     }
 
-    # The next run syncs the run's own writes back (one page + the empty
-    # page) and has nothing to do; the one after is idle: a single /v3/get.
-    for gets in (2, 1):
+    # The next run has nothing to do. Its sync shows the run's own writes
+    # (one page + the empty page) only when they are stamped in the cursor's
+    # second; stamped before it, they are not shown, and need not be: the
+    # mirror already holds what the server confirmed. The run after is idle:
+    # a single /v3/get.
+    for gets in (gets_back, 1):
         before = fake_pocket.calls()
-        code, out, _ = rb(capsys, "run", "--detailed-exitcode")
+        code, out, _ = rb(capsys, "run", "--detailed-exitcode", *clock)
         assert code == 0
         assert "Applied: 0 succeeded" in out
         assert fake_pocket.calls() - before == gets
+        assert store_state() == {
+            url: state for url, state in server_state(fake_pocket).items() if state[0] != "2"
+        }
     assert fake_pocket.calls("/v3/send") == math.ceil(planned / 10)
 
 
