@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,6 +38,13 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 os.environ["RULEBOT_CACHE_DIR"] = tempfile.mkdtemp(prefix="rulebot-validated-")
 atexit.register(shutil.rmtree, os.environ["RULEBOT_CACHE_DIR"], ignore_errors=True)
 
+
+# Tests Ctrl-C the processes they start (a run, a demo, a fake server). A shell
+# starts a background job (`pytest &`, `nohup pytest &`) with SIGINT ignored,
+# and a child inherits that: it would never hear the test's Ctrl-C. Handling
+# SIGINT here as Python does by default gives each child the default again.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # -- parallel workers (pytest-xdist: ``-n auto`` in pyproject's addopts) -----------------------
 
