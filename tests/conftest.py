@@ -15,6 +15,7 @@ from hypothesis import settings
 
 from rulebot.fakepocket import FakePocket
 from tests.helpers import clear_rulebot_env
+from tests.isolation import root_logging_as_it_was  # noqa: F401 (autouse fixture)
 from tests.linkding_server import Account, LinkdingServer, require_server
 from tests.strict_skips import (  # noqa: F401 (hooks)
     pytest_make_collect_report,
@@ -45,6 +46,7 @@ atexit.register(shutil.rmtree, os.environ["RULEBOT_CACHE_DIR"], ignore_errors=Tr
 # SIGINT here as Python does by default gives each child the default again.
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 # -- parallel workers (pytest-xdist: ``-n auto`` in pyproject's addopts) -----------------------
 
