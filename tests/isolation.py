@@ -3,10 +3,12 @@
 Tests run the CLI in-process (``tests.helpers.rb``), and ``main`` sets the
 root logger up for its process: a level (ERROR for ``-q``) and a handler on
 that call's stderr. ``root_logging_as_it_was`` puts both back after each
-test. Without it a later test in the same worker logs into a closed capture
-and its ``caplog`` misses every warning: a ``-q`` run left the root logger
-at ERROR, and two Readeck tests that expect a warning failed whenever they
-ran after it on the same worker.
+test, and before each one: a fixture of a wider scope, set up first, may
+have run the CLI too (``tests/test_fuzz.py``'s ``library``). Without it a
+later test in the same worker logs into a closed capture and its
+``caplog`` misses every warning: a ``-q`` run left the root logger at
+ERROR, and three tests that expect a warning (two Readeck, one Linkding)
+failed whenever they ran after it on the same worker.
 
 tests/conftest.py takes this fixture; tests/test_isolation.py runs it on two
 tests in that order, and without it."""
@@ -18,14 +20,21 @@ from collections.abc import Iterator
 
 import pytest
 
+_ROOT = logging.getLogger()
+# as the session began (conftest imports this module before any test runs)
+_LEVEL, _HANDLERS = _ROOT.level, tuple(_ROOT.handlers)
+
+
+def _as_the_session_began() -> None:
+    _ROOT.setLevel(_LEVEL)
+    for handler in list(_ROOT.handlers):
+        # pytest's own capture handlers come and go with each phase
+        if handler not in _HANDLERS and not type(handler).__module__.startswith("_pytest"):
+            _ROOT.removeHandler(handler)
+
 
 @pytest.fixture(autouse=True)
 def root_logging_as_it_was() -> Iterator[None]:
-    root = logging.getLogger()
-    level, handlers = root.level, list(root.handlers)
+    _as_the_session_began()  # a module- or session-scoped fixture may have run the CLI
     yield
-    root.setLevel(level)
-    for handler in list(root.handlers):
-        # pytest's own capture handlers come and go with each phase
-        if handler not in handlers and not type(handler).__module__.startswith("_pytest"):
-            root.removeHandler(handler)
+    _as_the_session_began()
