@@ -10,7 +10,7 @@ later test in the same worker logs into a closed capture and its
 ERROR, and three tests that expect a warning (two Readeck, one Linkding)
 failed whenever they ran after it on the same worker.
 
-tests/conftest.py takes this fixture; tests/test_isolation.py runs it on two
+tests/conftest.py takes this fixture; tests/test_isolation.py runs it on such
 tests in that order, and without it."""
 
 from __future__ import annotations
