@@ -43,6 +43,7 @@ from tests.test_pocket_mode import (
     action_key,
     expected_action_count,
     expected_state,
+    live_state,
     populate,
     server_state,
     store_state,
@@ -368,9 +369,7 @@ def check_once(server: RecordingPocket, resend_ok: bool) -> None:
 
 def check_mirror(server: FakePocket) -> None:
     """After a successful run the store equals the server (live items)."""
-    assert store_state() == {
-        url: state for url, state in server_state(server).items() if state[0] != "2"
-    }
+    assert store_state() == live_state(server)
 
 
 @pytest.mark.parametrize("row", ROWS, ids=[row.id for row in ROWS])

@@ -118,6 +118,11 @@ def server_state(server: FakePocket) -> dict[str, tuple[str, str, set[str]]]:
     }
 
 
+def live_state(server: FakePocket) -> dict[str, tuple[str, str, set[str]]]:
+    """``server_state`` without the deleted items: what the mirror should hold."""
+    return {url: state for url, state in server_state(server).items() if state[0] != "2"}
+
+
 def assert_server_converged(server: FakePocket, ids: list[str]) -> None:
     state = server_state(server)
     for i in range(len(ids)):
@@ -351,9 +356,7 @@ def test_run_converges_the_server_in_the_fewest_batches(
     assert f"Applied: {planned} succeeded" in out
     assert_server_converged(fake_pocket, ids)
     # The mirror was updated from confirmed results: it equals the server.
-    assert store_state() == {
-        url: state for url, state in server_state(fake_pocket).items() if state[0] != "2"
-    }
+    assert store_state() == live_state(fake_pocket)
 
     # The next run has nothing to do. Its sync shows the run's own writes
     # (one page + the empty page) only when they are stamped in the cursor's
@@ -366,9 +369,7 @@ def test_run_converges_the_server_in_the_fewest_batches(
         assert code == 0
         assert "Applied: 0 succeeded" in out
         assert fake_pocket.calls() - before == gets
-        assert store_state() == {
-            url: state for url, state in server_state(fake_pocket).items() if state[0] != "2"
-        }
+        assert store_state() == live_state(fake_pocket)
     assert fake_pocket.calls("/v3/send") == math.ceil(planned / 10)
 
 
@@ -442,9 +443,7 @@ def test_503s_and_dropped_connections_are_retried_to_convergence(
     keys = [action_key(a) for body in bodies[1::2][:3] + bodies[6:] for a in body]
     assert len(keys) == len(set(keys)) == planned
     # The store mirrors the server.
-    assert store_state() == {
-        url: state for url, state in server_state(fake_pocket).items() if state[0] != "2"
-    }
+    assert store_state() == live_state(fake_pocket)
 
 
 def test_rate_limit_waits_for_the_reset_and_says_so(
